@@ -1,0 +1,139 @@
+//! The one error type of reev and its mapping onto the documented exit codes.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Which exit code an error maps to (see README, "Exit codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    /// 1: benchmarks failed or a regression was found, when the user asked to gate on it.
+    Failed,
+    /// 2: usage or input error (bad flags, invalid benchmark or config files).
+    Input,
+    /// 3: environment error (I/O, disk, locked database, cannot spawn threads).
+    Env,
+    /// 128 + signal: reev was asked to stop by SIGINT or SIGTERM.
+    Interrupted(i32),
+}
+
+impl Kind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::Failed => 1,
+            Kind::Input => 2,
+            Kind::Env => 3,
+            Kind::Interrupted(sig) => 128 + sig,
+        }
+    }
+}
+
+/// One problem in one input file, with a position when the parser knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn new(file: &Path, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn at(file: &Path, line: u64, column: u64, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: (line > 0).then_some(line),
+            column: (column > 0).then_some(column),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+#[derive(Debug)]
+pub struct Error {
+    pub kind: Kind,
+    pub message: String,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn input(message: impl Into<String>) -> Self {
+        Error {
+            kind: Kind::Input,
+            message: message.into(),
+        }
+    }
+
+    pub fn env(message: impl Into<String>) -> Self {
+        Error {
+            kind: Kind::Env,
+            message: message.into(),
+        }
+    }
+
+    pub fn failed(message: impl Into<String>) -> Self {
+        Error {
+            kind: Kind::Failed,
+            message: message.into(),
+        }
+    }
+
+    pub fn interrupted(signal: i32) -> Self {
+        Error {
+            kind: Kind::Interrupted(signal),
+            message: format!("interrupted by signal {signal}; running sessions were stopped and left no session file"),
+        }
+    }
+
+    /// An I/O failure on `path`: an environment error that names the file.
+    pub fn io(what: &str, path: &Path, err: std::io::Error) -> Self {
+        Error::env(format!("{what} {}: {err}", path.display()))
+    }
+
+    /// Several input problems at once; each is printed on its own line.
+    pub fn diagnostics(diags: &[Diagnostic]) -> Self {
+        let mut message = String::new();
+        for (i, d) in diags.iter().enumerate() {
+            if i > 0 {
+                message.push('\n');
+            }
+            message.push_str(&d.to_string());
+        }
+        let n = diags.len();
+        message.push_str(&format!(
+            "\n{n} error{} found; fix {} and run `reev validate` again",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" }
+        ));
+        Error::input(message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}

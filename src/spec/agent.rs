@@ -1,0 +1,226 @@
+//! Agent definitions: the `agents:` section of the config file (reev.yml).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::{check_name, yaml};
+use crate::error::Diagnostic;
+
+/// The placeholders an agent's argv may contain; each is replaced whole-word, once, no shell.
+pub const PLACEHOLDERS: &[&str] = &[
+    "prompt",
+    "config_dir",
+    "workdir",
+    "events",
+    "session_id",
+    "benchmark_id",
+    "attempt",
+    "agent",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    agents: std::collections::HashMap<Spanned<String>, AgentSpec>,
+    /// Read by `config`; checked there.
+    #[allow(dead_code)]
+    #[serde(default)]
+    settings: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentSpec {
+    /// Documentation for people reading reev.yml; reev does not use it.
+    #[allow(dead_code)]
+    #[serde(default)]
+    description: String,
+    command: Spanned<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "yaml::duration")]
+    timeout: Option<Duration>,
+}
+
+/// A validated agent.
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub name: String,
+    /// argv template; see [`PLACEHOLDERS`].
+    pub command: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub timeout: Option<Duration>,
+}
+
+/// The parsed config file.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub path: PathBuf,
+    /// Absolute directory of the config file, for `{config_dir}`.
+    pub dir: PathBuf,
+    pub agents: BTreeMap<String, Agent>,
+}
+
+pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        vec![Diagnostic::new(
+            path,
+            format!("cannot read agent config: {e}"),
+        )]
+    })?;
+    let file: ConfigFile = yaml::parse(path, &text).map_err(|d| vec![d])?;
+    let mut diags = Vec::new();
+    let mut agents = BTreeMap::new();
+    let mut entries: Vec<_> = file.agents.into_iter().collect();
+    entries.sort_by(|a, b| a.0.value.cmp(&b.0.value));
+    for (name, spec) in entries {
+        let at = |loc: serde_saphyr::Location, msg: String| {
+            Diagnostic::at(path, loc.line(), loc.column(), msg)
+        };
+        if let Err(msg) = check_name("agent name", &name.value) {
+            diags.push(at(name.referenced, msg));
+        }
+        if spec.command.value.is_empty() || spec.command.value[0].is_empty() {
+            diags.push(at(
+                spec.command.referenced,
+                format!(
+                    "agent `{}`: command must name a program (an argv list)",
+                    name.value
+                ),
+            ));
+        }
+        for arg in &spec.command.value {
+            for ph in placeholders_in(arg) {
+                if !PLACEHOLDERS.contains(&ph) {
+                    diags.push(at(
+                        spec.command.referenced,
+                        format!(
+                            "agent `{}`: unknown placeholder {{{ph}}} in command (known: {})",
+                            name.value,
+                            PLACEHOLDERS.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        if spec.timeout == Some(Duration::ZERO) {
+            diags.push(at(
+                spec.command.referenced,
+                format!("agent `{}`: timeout must be more than zero", name.value),
+            ));
+        }
+        agents.insert(
+            name.value.clone(),
+            Agent {
+                name: name.value,
+                command: spec.command.value,
+                env: spec.env,
+                timeout: spec.timeout,
+            },
+        );
+    }
+    if agents.is_empty() {
+        diags.push(Diagnostic::new(path, "no agents defined under `agents:`"));
+    }
+    if !diags.is_empty() {
+        return Err(diags);
+    }
+    let dir = path
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).map_err(|e| {
+        vec![Diagnostic::new(
+            path,
+            format!("cannot resolve its directory: {e}"),
+        )]
+    })?;
+    Ok(AgentConfig {
+        path: path.to_path_buf(),
+        dir,
+        agents,
+    })
+}
+
+/// Names inside `{...}` that look like placeholders (identifier characters only).
+fn placeholders_in(arg: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = arg;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    out.push(name);
+                }
+                rest = &after[close + 1..];
+            }
+            None => break,
+        }
+    }
+    out
+}
+
+/// Replace placeholders in one argv element. Values are inserted verbatim and never re-expanded.
+pub fn expand(arg: &str, values: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let replaced = after.find('}').and_then(|close| {
+            let name = &after[..close];
+            values
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v, close))
+        });
+        match replaced {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expand_replaces_once_and_never_reexpands() {
+        let v = [
+            ("prompt", "{events} $(rm -rf /) `x` ; | &"),
+            ("events", "/tmp/e"),
+        ];
+        assert_eq!(
+            expand("--p={prompt}", &v),
+            "--p={events} $(rm -rf /) `x` ; | &"
+        );
+        assert_eq!(expand("{events}/{nope}", &v), "/tmp/e/{nope}");
+        assert_eq!(expand("{", &v), "{");
+    }
+
+    #[test]
+    fn finds_placeholders() {
+        assert_eq!(placeholders_in("a{prompt}b{x y}{c}"), vec!["prompt", "c"]);
+    }
+}
