@@ -1,0 +1,487 @@
+//! The command line: clap definitions, turned into typed options before any logic runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+
+use crate::cmd::query::{Format, QueryOptions};
+use crate::cmd::{list::ListOptions, run::RunOptions, validate::ValidateOptions};
+use crate::plan::{Selection, Shard};
+use crate::spec::SuitePaths;
+use crate::store::load::LoadOptions;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "reev",
+    version,
+    about = "Run benchmark suites in parallel, keep immutable session files, load them into DuckDB, report.",
+    after_help = "Exit codes: 0 success; 1 benchmarks failed or regression (when gated); 2 usage or input error; 3 environment error; 128+N stopped by signal N."
+)]
+pub struct Cli {
+    /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors on stderr; no progress.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Log line format on stderr: text, or json (one JSON object per line, for log collectors).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", env = "REEV_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Plan and execute sessions: every (benchmark x agent x attempt), in parallel.
+    Run(RunArgs),
+    /// Check benchmark files and the agent config; report every error with file, line and column.
+    Validate(ValidateArgs),
+    /// Print the plan (one line per session) without running anything.
+    List(ListArgs),
+    /// Load session files into DuckDB, idempotently (only what is new goes in).
+    Load(LoadArgs),
+    /// Run read-only SQL against the database.
+    Query(QueryArgs),
+    /// Write a run's reports (Markdown, HTML, JSON, JUnit); optionally gate on regressions.
+    Report(ReportArgs),
+    /// Export a table as CSV, JSON lines or Parquet, to a file or stdout.
+    Export(ExportArgs),
+    /// Show one session as a tree: assertions, events, output.
+    Show(ShowArgs),
+    /// Run, load and report in one process, under a lock: safe for cron and CI.
+    Batch(BatchArgs),
+    /// Print the effective configuration and where each value came from.
+    Config(BatchArgs),
+    /// Print a shell completion script.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+/// Where the suite lives.
+#[derive(Debug, Args, Clone)]
+pub struct SuiteArgs {
+    /// Agent configuration file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "reev.yml",
+        env = "REEV_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Directory of benchmark files (*.yml, searched recursively).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "benchmarks",
+        env = "REEV_BENCHMARKS"
+    )]
+    pub benchmarks: PathBuf,
+}
+
+/// Which sessions to plan.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    /// Only this agent (repeatable). Default: every agent in the config.
+    #[arg(long = "agent", value_name = "NAME")]
+    pub agents: Vec<String>,
+    /// Only benchmarks carrying this tag (repeatable; any tag matches).
+    #[arg(long = "tag", value_name = "TAG")]
+    pub tags: Vec<String>,
+    /// Only benchmarks whose id matches this glob (repeatable; any glob matches).
+    #[arg(long = "filter", value_name = "GLOB")]
+    pub filters: Vec<String>,
+    /// Attempts per (benchmark, agent).
+    #[arg(long, value_name = "N", default_value_t = 1, env = "REEV_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub attempts: u32,
+    /// Run only shard K of N (1-based); shards are disjoint and together make the full plan.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// How to execute a run.
+#[derive(Debug, Args, Clone)]
+pub struct ExecArgs {
+    /// Sessions at once. Default: the number of cores.
+    #[arg(short, long, value_name = "N", env = "REEV_JOBS", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// Hard time limit per session, overriding benchmark and agent timeouts (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+    /// How long a timed-out or interrupted session gets after SIGTERM before SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    pub kill_grace: Duration,
+    /// Name of the new run (default: a time-sortable unique id).
+    #[arg(long, value_name = "ID", conflicts_with = "resume")]
+    pub run_id: Option<String>,
+    /// Finish an interrupted run: execute exactly its planned sessions that have no session file.
+    #[arg(long, value_name = "RUN_ID")]
+    pub resume: Option<String>,
+    /// Root of the runs tree.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "runs",
+        env = "REEV_RUNS_DIR"
+    )]
+    pub runs_dir: PathBuf,
+    /// Keep each session's scratch directory under runs/<run_id>/work/.
+    #[arg(long)]
+    pub keep_workdirs: bool,
+    /// Exit 1 when any session did not succeed (default: failed benchmarks are data, exit 0).
+    #[arg(long)]
+    pub fail_on_failed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Benchmark files or directories, and/or the agent config; default: --config and --benchmarks.
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "tsv", value_parser = ["tsv", "json"])]
+    pub format: String,
+}
+
+/// Which database, and how long to wait for it.
+#[derive(Debug, Args, Clone)]
+pub struct DbArgs {
+    /// The DuckDB database file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "reev.duckdb",
+        env = "REEV_DB"
+    )]
+    pub db: PathBuf,
+    /// How long to wait while another process holds the database or the batch lock (0 = fail at once, exit 3).
+    #[arg(long, value_name = "DURATION", default_value = "0s", env = "REEV_WAIT", value_parser = parse_duration)]
+    pub wait: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Runs tree to load (repeatable; default `runs`).
+    #[arg(long = "runs-dir", value_name = "DIR", env = "REEV_RUNS_DIR")]
+    pub runs_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Build a fresh database from all files beside the old one, then swap it in atomically.
+    #[arg(long)]
+    pub rebuild: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The SQL to run (read-only).
+    pub sql: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "csv", "json"])]
+    pub format: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The run to report: a run id, or `latest`.
+    #[arg(long, value_name = "RUN_ID", default_value = "latest")]
+    pub run: String,
+    #[command(flatten)]
+    pub report: ReportFlags,
+}
+
+/// What to report and where.
+#[derive(Debug, Args, Clone)]
+pub struct ReportFlags {
+    /// Compare with: a run id, `previous` (the run before), or `none`.
+    #[arg(long, value_name = "RUN_ID", default_value = "previous")]
+    pub baseline: String,
+    /// Directory for reports; each run gets <out>/<run_id>/, and <out>/latest points at the newest.
+    #[arg(
+        long = "out",
+        value_name = "DIR",
+        default_value = "reports",
+        env = "REEV_REPORTS_DIR"
+    )]
+    pub reports_dir: PathBuf,
+    /// Formats, comma-separated: md, html, json, junit.
+    #[arg(
+        long,
+        value_name = "LIST",
+        default_value = "md,html,json,junit",
+        value_delimiter = ','
+    )]
+    pub format: Vec<String>,
+    /// Exit 1 when a regression against the baseline is found.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+}
+
+/// `reev batch`: the run flags, the database, and the report flags.
+#[derive(Debug, Args, Clone)]
+pub struct BatchArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub report: ReportFlags,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// What to export.
+    #[arg(long, value_name = "TABLE", default_value = "sessions", value_parser = ["sessions", "agents", "benchmarks", "assertions", "events", "runs"])]
+    pub table: String,
+    /// Output format (json = JSON lines).
+    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv", "json", "parquet"])]
+    pub format: String,
+    /// Output file, or - for stdout.
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    pub out: PathBuf,
+    /// Only this run.
+    #[arg(long, value_name = "RUN_ID")]
+    pub run: Option<String>,
+    /// Only sessions started on or after this date (2026-11-01) or time (RFC 3339).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Keep text cells exactly as they are (no neutralising of =, +, -, @ at the start).
+    #[arg(long)]
+    pub raw: bool,
+    /// Parquet: write a directory partitioned by date (date=YYYY-MM-DD/), for Spark or Trino.
+    #[arg(long)]
+    pub partition_by_date: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A session id (or unique prefix), or the path of a session file.
+    pub session: String,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Bytes of stdout and stderr to show (their tails).
+    #[arg(long, value_name = "BYTES", default_value_t = 2000)]
+    pub tail: usize,
+}
+
+/// A duration: a bare number is seconds; otherwise humantime syntax ("1500ms", "90s", "5m").
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(format!("`{text}` is not a non-negative number of seconds"))
+        };
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration ({e}); try 30s, 1500ms or 5m"))
+}
+
+impl SuiteArgs {
+    fn into_paths(self) -> SuitePaths {
+        SuitePaths {
+            config: self.config,
+            benchmarks: self.benchmarks,
+        }
+    }
+}
+
+impl SelectArgs {
+    fn into_selection(self) -> Selection {
+        Selection {
+            agents: self.agents,
+            tags: self.tags,
+            filters: self.filters,
+            attempts: self.attempts,
+            shard: self.shard,
+        }
+    }
+}
+
+impl From<RunArgs> for RunOptions {
+    fn from(a: RunArgs) -> Self {
+        run_options(a.suite, a.select, a.exec)
+    }
+}
+
+pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOptions {
+    RunOptions {
+        suite: suite.into_paths(),
+        selection: select.into_selection(),
+        jobs: e.jobs.map(|j| j as usize).unwrap_or_else(default_jobs),
+        timeout: e.timeout,
+        kill_grace: e.kill_grace,
+        run_id: e.run_id,
+        resume: e.resume,
+        runs_dir: e.runs_dir,
+        keep_workdirs: e.keep_workdirs,
+        fail_on_failed: e.fail_on_failed,
+    }
+}
+
+impl From<BatchArgs> for crate::cmd::batch::BatchOptions {
+    fn from(a: BatchArgs) -> Self {
+        let runs_dir = a.exec.runs_dir.clone();
+        crate::cmd::batch::BatchOptions {
+            run: run_options(a.suite, a.select, a.exec),
+            load: LoadOptions {
+                roots: vec![runs_dir],
+                db: a.db.db.clone(),
+                rebuild: false,
+                wait: a.db.wait,
+            },
+            report: report_options(a.db, "latest".into(), a.report),
+        }
+    }
+}
+
+fn report_options(db: DbArgs, run: String, r: ReportFlags) -> crate::report::ReportOptions {
+    crate::report::ReportOptions {
+        db: db.db,
+        wait: db.wait,
+        run,
+        baseline: r.baseline,
+        out: r.reports_dir,
+        formats: r
+            .format
+            .into_iter()
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+            .collect(),
+        fail_on_regression: r.fail_on_regression,
+    }
+}
+
+impl From<ValidateArgs> for ValidateOptions {
+    fn from(a: ValidateArgs) -> Self {
+        ValidateOptions {
+            paths: a.paths,
+            suite: a.suite.into_paths(),
+        }
+    }
+}
+
+impl From<ListArgs> for ListOptions {
+    fn from(a: ListArgs) -> Self {
+        ListOptions {
+            suite: a.suite.into_paths(),
+            selection: a.select.into_selection(),
+            json: a.format == "json",
+        }
+    }
+}
+
+impl From<LoadArgs> for LoadOptions {
+    fn from(a: LoadArgs) -> Self {
+        LoadOptions {
+            roots: if a.runs_dirs.is_empty() {
+                vec![PathBuf::from("runs")]
+            } else {
+                a.runs_dirs
+            },
+            db: a.db.db,
+            rebuild: a.rebuild,
+            wait: a.db.wait,
+        }
+    }
+}
+
+impl From<QueryArgs> for QueryOptions {
+    fn from(a: QueryArgs) -> Self {
+        QueryOptions {
+            sql: a.sql,
+            db: a.db.db,
+            format: match a.format.as_str() {
+                "csv" => Format::Csv,
+                "json" => Format::Json,
+                _ => Format::Table,
+            },
+            wait: a.db.wait,
+        }
+    }
+}
+
+impl From<ReportArgs> for crate::report::ReportOptions {
+    fn from(a: ReportArgs) -> Self {
+        report_options(a.db, a.run, a.report)
+    }
+}
+
+impl From<ExportArgs> for crate::export::ExportOptions {
+    fn from(a: ExportArgs) -> Self {
+        use crate::export::{Format as F, Table as T};
+        crate::export::ExportOptions {
+            db: a.db.db,
+            wait: a.db.wait,
+            table: match a.table.as_str() {
+                "agents" => T::Agents,
+                "benchmarks" => T::Benchmarks,
+                "assertions" => T::Assertions,
+                "events" => T::Events,
+                "runs" => T::Runs,
+                _ => T::Sessions,
+            },
+            format: match a.format.as_str() {
+                "json" => F::Json,
+                "parquet" => F::Parquet,
+                _ => F::Csv,
+            },
+            out: Some(a.out),
+            run: a.run,
+            since: a.since,
+            raw: a.raw,
+            partition_by_date: a.partition_by_date,
+        }
+    }
+}
+
+impl From<ShowArgs> for crate::cmd::show::ShowOptions {
+    fn from(a: ShowArgs) -> Self {
+        crate::cmd::show::ShowOptions {
+            session: a.session,
+            db: a.db.db,
+            wait: a.db.wait,
+            tail: a.tail,
+        }
+    }
+}
+
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

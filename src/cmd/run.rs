@@ -1,0 +1,323 @@
+//! `reev run`: plan, write the manifest, execute pending sessions in parallel, summarise.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::exec::{self, interrupt, Outcome};
+use crate::logging::Progress;
+use crate::manifest::{self, RunManifest};
+use crate::plan::{self, Selection, Task};
+use crate::session::{self, Status};
+use crate::spec::{check_name, Suite, SuitePaths};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub suite: SuitePaths,
+    pub selection: Selection,
+    pub jobs: usize,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    pub run_id: Option<String>,
+    pub resume: Option<String>,
+    pub runs_dir: PathBuf,
+    pub keep_workdirs: bool,
+    pub fail_on_failed: bool,
+}
+
+/// What a finished run reports; `reev batch` builds on it.
+#[derive(Debug)]
+pub struct RunReport {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub by_agent: BTreeMap<String, AgentTally>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct AgentTally {
+    pub sessions: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub error: u64,
+    pub score_sum: f64,
+}
+
+impl AgentTally {
+    fn add(&mut self, status: Status, score: f64) {
+        self.sessions += 1;
+        self.score_sum += score;
+        match status {
+            Status::Succeeded => self.succeeded += 1,
+            Status::Failed => self.failed += 1,
+            Status::TimedOut => self.timed_out += 1,
+            Status::Error => self.error += 1,
+        }
+    }
+}
+
+impl RunReport {
+    pub fn all_succeeded(&self) -> bool {
+        self.by_agent.values().all(|t| t.succeeded == t.sessions)
+    }
+}
+
+pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
+    interrupt::install().map_err(|e| Error::env(format!("cannot install signal handlers: {e}")))?;
+    let suite = super::load_suite(&opts.suite)?;
+    let (run_id, run_dir, tasks, timeout) = match &opts.resume {
+        Some(id) => resume_plan(&opts, &suite, id)?,
+        None => new_plan(&opts, &suite)?,
+    };
+    let pending: Vec<&Task> = tasks
+        .iter()
+        .filter(|t| !exec::final_path(&run_dir, t).exists())
+        .collect();
+    tracing::info!(
+        "run {run_id}: {} sessions planned, {} to run, {} at once",
+        tasks.len(),
+        pending.len(),
+        opts.jobs
+    );
+    if tasks.is_empty() {
+        tracing::warn!("this shard of the plan is empty; nothing to run");
+    }
+
+    let host = manifest::hostname();
+    let ctx = exec::Context {
+        suite: &suite,
+        run_id: &run_id,
+        run_dir: &run_dir,
+        timeout,
+        grace: opts.kill_grace,
+        keep_workdirs: opts.keep_workdirs,
+        host: &host,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs)
+        .thread_name(|i| format!("reev-session-{i}"))
+        .build()
+        .map_err(|e| Error::env(format!("cannot start {} worker threads: {e}", opts.jobs)))?;
+    let progress = Progress::new(pending.len() as u64, quiet);
+    let started = Instant::now();
+    let outcomes: Vec<Outcome> = pool.install(|| {
+        pending
+            .par_iter()
+            .with_max_len(1)
+            .map(|task| {
+                let outcome = exec::run_session(&ctx, task);
+                match &outcome {
+                    Outcome::Written { status, .. } => progress.tick(*status != Status::Succeeded),
+                    Outcome::Failed(e) => {
+                        tracing::error!("{e}");
+                        progress.tick(true)
+                    }
+                    Outcome::NotStarted | Outcome::Interrupted => {}
+                }
+                outcome
+            })
+            .collect()
+    });
+    progress.finish();
+    sync_session_dirs(&run_dir, &tasks)?;
+
+    let mut report = RunReport {
+        run_id: run_id.clone(),
+        run_dir: run_dir.clone(),
+        by_agent: BTreeMap::new(),
+    };
+    // Sessions written before this invocation (on --resume) count too.
+    let ran_now: BTreeSet<&str> = pending.iter().map(|t| t.session_id.as_str()).collect();
+    for t in tasks
+        .iter()
+        .filter(|t| !ran_now.contains(t.session_id.as_str()))
+    {
+        let path = exec::final_path(&run_dir, t);
+        match session::read(&path) {
+            Ok(s) => report
+                .by_agent
+                .entry(s.agent.clone())
+                .or_default()
+                .add(s.status, s.score),
+            Err(e) => tracing::warn!("{}: {e}", path.display()),
+        }
+    }
+    let mut failures = Vec::new();
+    let mut interrupted = 0usize;
+    for o in outcomes {
+        match o {
+            Outcome::Written {
+                agent,
+                status,
+                score,
+            } => report.by_agent.entry(agent).or_default().add(status, score),
+            Outcome::Failed(e) => failures.push(e),
+            Outcome::NotStarted | Outcome::Interrupted => interrupted += 1,
+        }
+    }
+    tracing::info!(
+        "run {run_id} finished in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    print_summary(&report);
+
+    if let Some(sig) = interrupt::requested() {
+        tracing::warn!("{interrupted} planned sessions were not completed; finish them with `reev run --resume {run_id}`");
+        return Err(Error::interrupted(sig));
+    }
+    if let Some(first) = failures.first() {
+        let mut e = Error {
+            kind: failures.iter().map(|e| e.kind).max().unwrap_or(first.kind),
+            message: format!(
+                "{} sessions could not be recorded; first: {first}",
+                failures.len()
+            ),
+        };
+        e.message.push_str(&format!(
+            "\nfix the cause, then finish the run with `reev run --resume {run_id}`"
+        ));
+        return Err(e);
+    }
+    if opts.fail_on_failed && !report.all_succeeded() {
+        return Err(Error::failed(
+            "some sessions did not succeed (--fail-on-failed)",
+        ));
+    }
+    Ok(report)
+}
+
+type Planned = (String, PathBuf, Vec<Task>, Option<Duration>);
+
+fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
+    let run_id = match &opts.run_id {
+        Some(id) => {
+            check_name("run id", id).map_err(Error::input)?;
+            id.clone()
+        }
+        None => manifest::new_run_id(),
+    };
+    let tasks = plan::plan(suite, &opts.selection, &run_id)?;
+    let run_dir = manifest::create_run_dir(&opts.runs_dir, &run_id)?;
+    let m = RunManifest {
+        schema_version: manifest::SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        created_at: exec::rfc3339(chrono::Utc::now()),
+        reev_version: env!("CARGO_PKG_VERSION").to_string(),
+        host: manifest::hostname(),
+        git_commit: manifest::git_commit(&suite.config.dir),
+        command_line: std::env::args().collect(),
+        selection: opts.selection.clone(),
+        timeout_ms: opts.timeout.map(|t| t.as_millis() as u64),
+        jobs: opts.jobs,
+        benchmarks: suite
+            .benchmarks
+            .iter()
+            .map(|b| (b.id.clone(), b.sha256.clone()))
+            .collect(),
+        agents: suite
+            .config
+            .agents
+            .iter()
+            .map(|(n, a)| (n.clone(), a.command.clone()))
+            .collect(),
+        plan: tasks.clone(),
+    };
+    manifest::write(&run_dir, &m)?;
+    write_copies(&run_dir, suite, &tasks)?;
+    Ok((run_id, run_dir, tasks, opts.timeout))
+}
+
+fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned> {
+    check_name("run id", run_id).map_err(Error::input)?;
+    let s = &opts.selection;
+    if !s.agents.is_empty() || !s.tags.is_empty() || !s.filters.is_empty() || s.attempts != 1 {
+        return Err(Error::input(
+            "--resume runs the plan recorded in the run manifest; drop --agent, --tag, --filter and --attempts",
+        ));
+    }
+    let run_dir = opts.runs_dir.join(run_id);
+    let m = manifest::read(&run_dir, s.shard)?;
+    for t in &m.plan {
+        match suite.benchmark(&t.benchmark_id) {
+            None => {
+                return Err(Error::input(format!(
+                    "run {run_id} plans benchmark `{}`, which is no longer in the suite",
+                    t.benchmark_id
+                )))
+            }
+            Some(b) if b.sha256 != t.benchmark_sha256 => tracing::warn!(
+                "benchmark `{}` changed since run {run_id} was planned; resumed sessions record the new version",
+                b.id
+            ),
+            Some(_) => {}
+        }
+        if suite.agent(&t.agent).is_none() {
+            return Err(Error::input(format!(
+                "run {run_id} plans agent `{}`, which {} no longer defines",
+                t.agent,
+                suite.config.path.display()
+            )));
+        }
+    }
+    let timeout = opts.timeout.or(m.timeout_ms.map(Duration::from_millis));
+    let tasks = m
+        .plan
+        .into_iter()
+        .map(|t| Task {
+            benchmark_sha256: suite
+                .benchmark(&t.benchmark_id)
+                .map(|b| b.sha256.clone())
+                .unwrap_or(t.benchmark_sha256),
+            ..t
+        })
+        .collect::<Vec<_>>();
+    write_copies(&run_dir, suite, &tasks)?;
+    Ok((run_id.to_string(), run_dir, tasks, timeout))
+}
+
+/// Copies of the benchmark versions the plan uses, for the store.
+fn write_copies(run_dir: &Path, suite: &Suite, tasks: &[Task]) -> Result<()> {
+    let ids: BTreeSet<&str> = tasks.iter().map(|t| t.benchmark_id.as_str()).collect();
+    manifest::write_benchmark_copies(
+        run_dir,
+        ids.into_iter().filter_map(|id| suite.benchmark(id)),
+    )
+}
+
+/// Make the names of all session files durable: one fsync per directory, not per file.
+fn sync_session_dirs(run_dir: &Path, tasks: &[Task]) -> Result<()> {
+    let agents: BTreeSet<&str> = tasks.iter().map(|t| t.agent.as_str()).collect();
+    for agent in agents {
+        let dir = run_dir.join("sessions").join(agent);
+        if dir.is_dir() {
+            session::sync_dir(&dir).map_err(|e| Error::io("cannot sync", &dir, e))?;
+        }
+    }
+    let sessions = run_dir.join("sessions");
+    if sessions.is_dir() {
+        session::sync_dir(&sessions).map_err(|e| Error::io("cannot sync", &sessions, e))?;
+    }
+    Ok(())
+}
+
+fn print_summary(r: &RunReport) {
+    println!(
+        "{:<24} {:>8} {:>9} {:>6} {:>9} {:>5} {:>10}",
+        "agent", "sessions", "succeeded", "failed", "timed_out", "error", "mean_score"
+    );
+    for (agent, t) in &r.by_agent {
+        let mean = if t.sessions > 0 {
+            t.score_sum / t.sessions as f64
+        } else {
+            0.0
+        };
+        println!(
+            "{:<24} {:>8} {:>9} {:>6} {:>9} {:>5} {:>10.3}",
+            agent, t.sessions, t.succeeded, t.failed, t.timed_out, t.error, mean
+        );
+    }
+    println!("run: {}", r.run_dir.display());
+}

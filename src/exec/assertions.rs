@@ -1,0 +1,264 @@
+//! Evaluating a benchmark's ground truth against a finished session's final state.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::session::AssertionResult;
+use crate::spec::benchmark::{Assertion, Check, JsonCheck};
+
+/// Longest text kept in an assertion's `actual`.
+const SNIPPET: usize = 1024;
+
+/// What the assertions look at.
+pub struct FinalState<'a> {
+    pub stdout: &'a [u8],
+    pub exit_code: Option<i32>,
+    pub duration: Duration,
+    pub workdir: &'a Path,
+}
+
+pub fn evaluate(assertions: &[Assertion], state: &FinalState) -> Vec<AssertionResult> {
+    assertions.iter().map(|a| one(a, state)).collect()
+}
+
+/// Passed weight over total weight, in [0, 1].
+pub fn score(results: &[AssertionResult]) -> f64 {
+    let total: f64 = results.iter().map(|r| r.weight).sum();
+    if total <= 0.0 {
+        return 0.0;
+    }
+    let passed: f64 = results.iter().filter(|r| r.passed).map(|r| r.weight).sum();
+    (passed / total).clamp(0.0, 1.0)
+}
+
+fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
+    let stdout = String::from_utf8_lossy(s.stdout);
+    let (passed, expected, actual, message) = match &a.check {
+        Check::ExitCode(want) => {
+            let got = s.exit_code;
+            let ok = got.map(i64::from) == Some(*want);
+            let msg = match got {
+                Some(c) if ok => format!("exit code {c}"),
+                Some(c) => format!("exit code {c}, expected {want}"),
+                None => format!("no exit code (killed by a signal), expected {want}"),
+            };
+            (ok, json!(want), json!(got), msg)
+        }
+        Check::StdoutEquals(want) => {
+            let ok = stdout.trim_end() == want.trim_end();
+            let msg = if ok {
+                "stdout matches"
+            } else {
+                "stdout differs"
+            };
+            (ok, json!(want), json!(snippet(&stdout)), msg.to_string())
+        }
+        Check::StdoutContains(want) => {
+            let ok = stdout.contains(want.as_str());
+            let msg = if ok {
+                format!("stdout contains {want:?}")
+            } else {
+                format!(
+                    "stdout ({} bytes) does not contain {want:?}",
+                    s.stdout.len()
+                )
+            };
+            (ok, json!(want), json!(snippet(&stdout)), msg)
+        }
+        Check::StdoutMatches(re) => {
+            let ok = re.is_match(&stdout);
+            let msg = if ok {
+                format!("stdout matches /{re}/")
+            } else {
+                format!("stdout does not match /{re}/")
+            };
+            (ok, json!(re.as_str()), json!(snippet(&stdout)), msg)
+        }
+        Check::FileExists(path) => {
+            let found = resolve(s.workdir, path).map(|p| p.is_file());
+            let (ok, msg) = match found {
+                Ok(true) => (true, format!("{} exists", path.display())),
+                Ok(false) => (false, format!("{} does not exist", path.display())),
+                Err(e) => (false, e),
+            };
+            (ok, json!(path), json!(ok), msg)
+        }
+        Check::FileContains { path, value } => match read_text(s.workdir, path) {
+            Ok(text) => {
+                let ok = text.contains(value.as_str());
+                let msg = if ok {
+                    format!("{} contains {value:?}", path.display())
+                } else {
+                    format!("{} does not contain {value:?}", path.display())
+                };
+                (ok, json!(value), json!(snippet(&text)), msg)
+            }
+            Err(e) => (false, json!(value), Value::Null, e),
+        },
+        Check::JsonValue(check) => json_value(check, &stdout, s),
+        Check::DurationAtMost(limit) => {
+            let ok = s.duration <= *limit;
+            let msg = format!(
+                "took {} ms, limit {} ms",
+                s.duration.as_millis(),
+                limit.as_millis()
+            );
+            (
+                ok,
+                json!(limit.as_millis() as u64),
+                json!(s.duration.as_millis() as u64),
+                msg,
+            )
+        }
+    };
+    AssertionResult {
+        kind: a.check.type_name().to_string(),
+        name: a.name.clone(),
+        weight: a.weight,
+        passed,
+        expected,
+        actual,
+        message,
+    }
+}
+
+fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> (bool, Value, Value, String) {
+    let expected = match &c.equals {
+        Some(v) => v.clone(),
+        None => json!({"at_least": c.at_least, "at_most": c.at_most}),
+    };
+    let source = match &c.file {
+        Some(p) => p.display().to_string(),
+        None => "stdout".to_string(),
+    };
+    let text = match &c.file {
+        Some(p) => match read_text(s.workdir, p) {
+            Ok(t) => t,
+            Err(e) => return (false, expected, Value::Null, e),
+        },
+        None => stdout.to_string(),
+    };
+    let doc: Value = match serde_json::from_str(text.trim()) {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                false,
+                expected,
+                Value::Null,
+                format!("{source} is not JSON: {e}"),
+            )
+        }
+    };
+    let Some(actual) = doc.pointer(&c.pointer).cloned() else {
+        return (
+            false,
+            expected,
+            Value::Null,
+            format!("{source} has no value at {}", c.path),
+        );
+    };
+    if let Some(want) = &c.equals {
+        let ok = json_equal(want, &actual);
+        let msg = if ok {
+            format!("{source} {} = {actual}", c.path)
+        } else {
+            format!("{source} {} is {actual}, expected {want}", c.path)
+        };
+        return (ok, expected, actual, msg);
+    }
+    let Some(x) = actual.as_f64() else {
+        return (
+            false,
+            expected,
+            actual,
+            format!("{source} {} is not a number", c.path),
+        );
+    };
+    let low_ok = c.at_least.is_none_or(|lo| x >= lo);
+    let high_ok = c.at_most.is_none_or(|hi| x <= hi);
+    let ok = low_ok && high_ok;
+    let msg = match (c.at_least, c.at_most) {
+        (Some(lo), Some(hi)) => {
+            format!("{source} {} = {x}, expected between {lo} and {hi}", c.path)
+        }
+        (Some(lo), None) => format!("{source} {} = {x}, expected at least {lo}", c.path),
+        (None, Some(hi)) => format!("{source} {} = {x}, expected at most {hi}", c.path),
+        (None, None) => String::new(),
+    };
+    (ok, expected, actual, msg)
+}
+
+/// JSON equality where 2 and 2.0 are the same number.
+fn json_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// The file inside the scratch directory; a symlink that leads outside is refused.
+fn resolve(workdir: &Path, rel: &Path) -> Result<PathBuf, String> {
+    let path = workdir.join(rel);
+    match (std::fs::canonicalize(&path), std::fs::canonicalize(workdir)) {
+        (Ok(real), Ok(root)) if !real.starts_with(&root) => Err(format!(
+            "{} resolves outside the scratch directory",
+            rel.display()
+        )),
+        _ => Ok(path),
+    }
+}
+
+fn read_text(workdir: &Path, rel: &Path) -> Result<String, String> {
+    let path = resolve(workdir, rel)?;
+    std::fs::read(&path)
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| format!("cannot read {}: {e}", rel.display()))
+}
+
+fn snippet(text: &str) -> String {
+    if text.len() <= SNIPPET {
+        return text.to_string();
+    }
+    let mut end = SNIPPET;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert!(json_equal(&json!(2), &json!(2.0)));
+        assert!(json_equal(&json!({"a": [1, 2]}), &json!({"a": [1.0, 2]})));
+        assert!(!json_equal(&json!("2"), &json!(2)));
+    }
+
+    #[test]
+    fn score_is_weighted() {
+        let r = |w: f64, p: bool| AssertionResult {
+            kind: "exit_code".into(),
+            name: None,
+            weight: w,
+            passed: p,
+            expected: Value::Null,
+            actual: Value::Null,
+            message: String::new(),
+        };
+        assert_eq!(score(&[r(3.0, true), r(1.0, false)]), 0.75);
+        assert_eq!(score(&[]), 0.0);
+    }
+}

@@ -1,0 +1,118 @@
+//! The agent's events file (JSON lines) turned into the session's trace and metrics.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::session::Event;
+
+/// Events kept per session, and bytes read from the events file.
+const MAX_EVENTS: usize = 10_000;
+const MAX_BYTES: u64 = 8 * 1024 * 1024;
+
+pub struct Trace {
+    pub events: Vec<Event>,
+    pub dropped: u64,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Read the events file if the agent wrote one. A malformed line becomes an `error` event;
+/// `{"type": "metric", "name": N, "value": X}` lines also set metric N (the last value wins).
+pub fn read(path: &Path) -> Trace {
+    let mut trace = Trace {
+        events: Vec::new(),
+        dropped: 0,
+        metrics: BTreeMap::new(),
+    };
+    let mut bytes = Vec::new();
+    match std::fs::File::open(path) {
+        Ok(f) => {
+            if let Err(e) = f.take(MAX_BYTES).read_to_end(&mut bytes) {
+                trace.events.push(error_event(
+                    0,
+                    format!("cannot read events file: {e}"),
+                    None,
+                ));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return trace,
+        Err(e) => {
+            trace.events.push(error_event(
+                0,
+                format!("cannot read events file: {e}"),
+                None,
+            ));
+            return trace;
+        }
+    }
+    let mut seq = 0u64;
+    for line in bytes.split(|b| *b == b'\n') {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        seq += 1;
+        if trace.events.len() >= MAX_EVENTS {
+            trace.dropped += 1;
+            continue;
+        }
+        let event = match serde_json::from_slice::<Value>(line) {
+            Ok(Value::Object(obj)) => {
+                let kind = obj
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("custom")
+                    .to_string();
+                if kind == "metric" {
+                    if let (Some(name), Some(value)) = (
+                        obj.get("name").and_then(Value::as_str),
+                        obj.get("value").and_then(Value::as_f64),
+                    ) {
+                        trace.metrics.insert(name.to_string(), value);
+                    }
+                }
+                Event {
+                    seq,
+                    kind,
+                    data: Some(Value::Object(obj)),
+                    error: None,
+                    raw: None,
+                }
+            }
+            Ok(_) => error_event(seq, "event is not a JSON object".into(), Some(line)),
+            Err(e) => error_event(seq, format!("malformed event: {e}"), Some(line)),
+        };
+        trace.events.push(event);
+    }
+    trace
+}
+
+fn error_event(seq: u64, error: String, raw: Option<&[u8]>) -> Event {
+    Event {
+        seq,
+        kind: "error".into(),
+        data: None,
+        error: Some(error),
+        raw: raw.map(|r| String::from_utf8_lossy(&r[..r.len().min(4096)]).into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn malformed_lines_are_kept_as_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("e.jsonl");
+        std::fs::write(
+            &p,
+            "{\"type\":\"tool_call\",\"name\":\"read\"}\nnot json\n\n[1]\n{\"type\":\"metric\",\"name\":\"tokens\",\"value\":42}\n",
+        )
+        .expect("write");
+        let t = super::read(&p);
+        let kinds: Vec<&str> = t.events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["tool_call", "error", "error", "metric"]);
+        assert_eq!(t.metrics.get("tokens"), Some(&42.0));
+        assert_eq!(t.events[1].raw.as_deref(), Some("not json"));
+    }
+}

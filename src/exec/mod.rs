@@ -1,0 +1,280 @@
+//! Executing sessions: scratch directory, agent process, assertions, write-once session file.
+
+pub mod assertions;
+pub mod events;
+pub mod interrupt;
+pub mod process;
+pub mod workdir;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::plan::Task;
+use crate::session::{self, Output, SessionFile, Status};
+use crate::spec::{agent, Agent, Benchmark, Suite};
+
+/// Timeout when neither `--timeout`, the benchmark nor the agent sets one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Bytes kept of stdout and of stderr.
+pub const OUTPUT_CAP: usize = 1024 * 1024;
+
+/// What every session of one run shares.
+pub struct Context<'a> {
+    pub suite: &'a Suite,
+    pub run_id: &'a str,
+    pub run_dir: &'a Path,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub keep_workdirs: bool,
+    pub host: &'a str,
+}
+
+/// How one planned session ended, as far as the run is concerned.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Its session file was written.
+    Written {
+        agent: String,
+        status: Status,
+        score: f64,
+    },
+    /// reev was asked to stop before it started.
+    NotStarted,
+    /// reev was asked to stop while it ran; its process group was killed, no file written.
+    Interrupted,
+    /// reev could not do its part (disk, I/O); no file written.
+    Failed(Error),
+}
+
+pub fn final_path(run_dir: &Path, task: &Task) -> PathBuf {
+    run_dir.join(session::relative_path(
+        &task.agent,
+        &task.benchmark_id,
+        task.attempt,
+    ))
+}
+
+/// The effective time limit: `--timeout`, else the tighter of benchmark and agent, else 300 s.
+pub fn timeout_for(cli: Option<Duration>, b: &Benchmark, a: &Agent) -> Duration {
+    cli.or(match (b.timeout, a.timeout) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    })
+    .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
+    if interrupt::requested().is_some() {
+        return Outcome::NotStarted;
+    }
+    let (Some(bench), Some(agent)) = (
+        ctx.suite.benchmark(&task.benchmark_id),
+        ctx.suite.agent(&task.agent),
+    ) else {
+        return Outcome::Failed(Error::input(format!(
+            "session {}: benchmark `{}` or agent `{}` is not in the suite",
+            task.session_id, task.benchmark_id, task.agent
+        )));
+    };
+    let work = match workdir::Workdir::create(
+        ctx.run_dir,
+        &task.agent,
+        &task.benchmark_id,
+        task.attempt,
+        &bench.initial_state,
+    ) {
+        Ok(w) => w,
+        Err(e) => {
+            return Outcome::Failed(Error::env(format!(
+                "session {} ({} / {} #{}): cannot prepare scratch directory under {}: {e}",
+                task.session_id,
+                task.benchmark_id,
+                task.agent,
+                task.attempt,
+                ctx.run_dir.join("work").display()
+            )))
+        }
+    };
+    let timeout = timeout_for(ctx.timeout, bench, agent);
+    let file = execute(ctx, task, bench, agent, &work, timeout);
+    if !ctx.keep_workdirs {
+        work.remove();
+    }
+    let Some(file) = file else {
+        return Outcome::Interrupted;
+    };
+    let path = final_path(ctx.run_dir, task);
+    let written = serde_json::to_vec_pretty(&file)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| session::write_new(&path, &bytes));
+    match written {
+        Ok(()) => Outcome::Written {
+            agent: file.agent,
+            status: file.status,
+            score: file.score,
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Outcome::Failed(Error::input(format!(
+            "session {}: {} already exists and is never overwritten (is another reev resuming this run?)",
+            task.session_id,
+            path.display()
+        ))),
+        Err(e) => Outcome::Failed(Error::io(&format!("session {}: cannot write", task.session_id), &path, e)),
+    }
+}
+
+/// Run the agent and judge the result; `None` when reev was interrupted meanwhile.
+fn execute(
+    ctx: &Context,
+    task: &Task,
+    bench: &Benchmark,
+    agent: &Agent,
+    work: &workdir::Workdir,
+    timeout: Duration,
+) -> Option<SessionFile> {
+    let attempt = task.attempt.to_string();
+    let scratch = work.scratch.to_string_lossy().into_owned();
+    let events = work.events.to_string_lossy().into_owned();
+    let config_dir = ctx.suite.config.dir.to_string_lossy().into_owned();
+    let values = [
+        ("prompt", bench.prompt.as_str()),
+        ("config_dir", config_dir.as_str()),
+        ("workdir", scratch.as_str()),
+        ("events", events.as_str()),
+        ("session_id", task.session_id.as_str()),
+        ("benchmark_id", task.benchmark_id.as_str()),
+        ("attempt", attempt.as_str()),
+        ("agent", task.agent.as_str()),
+    ];
+    let argv: Vec<String> = agent
+        .command
+        .iter()
+        .map(|a| agent::expand(a, &values))
+        .collect();
+    let mut env: Vec<(String, String)> = agent
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), agent::expand(v, &values)))
+        .collect();
+    for (k, v) in [
+        ("REEV_PROMPT", bench.prompt.as_str()),
+        ("REEV_SESSION_ID", task.session_id.as_str()),
+        ("REEV_RUN_ID", ctx.run_id),
+        ("REEV_BENCHMARK_ID", task.benchmark_id.as_str()),
+        ("REEV_AGENT", task.agent.as_str()),
+        ("REEV_ATTEMPT", attempt.as_str()),
+        ("REEV_EVENTS", events.as_str()),
+        ("REEV_WORKDIR", scratch.as_str()),
+    ] {
+        env.push((k.to_string(), v.to_string()));
+    }
+    let spawn = process::Spawn {
+        argv: &argv,
+        env: &env,
+        cwd: &work.scratch,
+        stdin: bench.prompt.as_bytes(),
+        timeout,
+        grace: ctx.grace,
+        cap: OUTPUT_CAP,
+    };
+    let started_at = chrono::Utc::now();
+    let ran = process::run(&spawn);
+    let mut file = SessionFile {
+        schema_version: session::SCHEMA_VERSION,
+        session_id: task.session_id.clone(),
+        run_id: ctx.run_id.to_string(),
+        benchmark_id: bench.id.clone(),
+        benchmark_sha256: bench.sha256.clone(),
+        agent: agent.name.clone(),
+        agent_command: agent.command.clone(),
+        attempt: task.attempt,
+        status: Status::Error,
+        score: 0.0,
+        pass_threshold: bench.pass_threshold,
+        assertions: Vec::new(),
+        exit_code: None,
+        signal: None,
+        error: None,
+        started_at: rfc3339(started_at),
+        finished_at: rfc3339(started_at),
+        duration_ms: 0,
+        timeout_ms: timeout.as_millis() as u64,
+        cpu_user_ms: 0,
+        cpu_system_ms: 0,
+        peak_rss_bytes: 0,
+        stdout: Output::default(),
+        stderr: Output::default(),
+        events: Vec::new(),
+        events_dropped: 0,
+        metrics: Default::default(),
+        host: ctx.host.to_string(),
+        reev_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let done = match ran {
+        Ok(done) => done,
+        Err(e) => {
+            file.error = Some(format!(
+                "cannot start agent `{}` ({}): {e}",
+                agent.name, argv[0]
+            ));
+            file.finished_at = rfc3339(chrono::Utc::now());
+            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
+            return Some(file);
+        }
+    };
+    if done.interrupted {
+        return None;
+    }
+    let trace = events::read(&work.events);
+    let results = assertions::evaluate(
+        &bench.assertions,
+        &assertions::FinalState {
+            stdout: &done.stdout.bytes,
+            exit_code: done.exit_code,
+            duration: done.wall,
+            workdir: &work.scratch,
+        },
+    );
+    let score = assertions::score(&results);
+    file.status = if done.timed_out {
+        Status::TimedOut
+    } else if score >= bench.pass_threshold {
+        Status::Succeeded
+    } else {
+        Status::Failed
+    };
+    if done.timed_out {
+        file.error = Some(format!(
+            "timed out after {} ms; process group killed",
+            timeout.as_millis()
+        ));
+    }
+    file.score = score;
+    file.assertions = results;
+    file.exit_code = done.exit_code;
+    file.signal = done.signal;
+    file.started_at = rfc3339(done.started_at);
+    file.finished_at = rfc3339(done.finished_at);
+    file.duration_ms = done.wall.as_millis() as u64;
+    file.cpu_user_ms = done.user.as_millis() as u64;
+    file.cpu_system_ms = done.system.as_millis() as u64;
+    file.peak_rss_bytes = done.peak_rss_bytes;
+    file.stdout = output(&done.stdout);
+    file.stderr = output(&done.stderr);
+    file.events = trace.events;
+    file.events_dropped = trace.dropped;
+    file.metrics = trace.metrics;
+    Some(file)
+}
+
+fn output(c: &process::Captured) -> Output {
+    Output {
+        text: String::from_utf8_lossy(&c.bytes).into_owned(),
+        bytes_total: c.total,
+        truncated: c.truncated,
+    }
+}
+
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

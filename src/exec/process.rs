@@ -1,0 +1,328 @@
+//! One agent process: its own process group, concurrent capped capture, hard timeout, rusage.
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::interrupt;
+
+/// How long to keep reading output after the agent exited and its group was killed.
+const DRAIN: Duration = Duration::from_millis(250);
+
+pub struct Spawn<'a> {
+    pub argv: &'a [String],
+    pub env: &'a [(String, String)],
+    pub cwd: &'a Path,
+    pub stdin: &'a [u8],
+    pub timeout: Duration,
+    pub grace: Duration,
+    /// Bytes kept of stdout and of stderr, each.
+    pub cap: usize,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Captured {
+    pub bytes: Vec<u8>,
+    pub total: u64,
+    pub truncated: bool,
+}
+
+impl Captured {
+    fn push(&mut self, chunk: &[u8], cap: usize) {
+        self.total += chunk.len() as u64;
+        let room = cap.saturating_sub(self.bytes.len());
+        if chunk.len() > room {
+            self.truncated = true;
+        }
+        self.bytes
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    /// Set when reev itself was asked to stop while this process ran.
+    pub interrupted: bool,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub wall: Duration,
+    pub user: Duration,
+    pub system: Duration,
+    pub peak_rss_bytes: u64,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
+/// Run one process to completion. `Err` means it could not be started.
+pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
+    let (program, args) = spec
+        .argv
+        .split_first()
+        .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "empty command"))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .current_dir(spec.cwd)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let started_at = Utc::now();
+    let started = Instant::now();
+    let mut child = cmd.spawn()?;
+    let pid = child.id() as i32;
+    interrupt::register_group(pid);
+
+    let mut stdin = child.stdin.take().map(OwnedFd::from);
+    let mut out = child.stdout.take().map(OwnedFd::from);
+    let mut err = child.stderr.take().map(OwnedFd::from);
+    for fd in [&stdin, &out, &err].into_iter().flatten() {
+        set_nonblocking(fd.as_raw_fd());
+    }
+    if spec.stdin.is_empty() {
+        stdin = None;
+    }
+    let pidfd = pidfd_open(pid);
+
+    let mut f = Finished {
+        exit_code: None,
+        signal: None,
+        timed_out: false,
+        interrupted: false,
+        started_at,
+        finished_at: started_at,
+        wall: Duration::ZERO,
+        user: Duration::ZERO,
+        system: Duration::ZERO,
+        peak_rss_bytes: 0,
+        stdout: Captured::default(),
+        stderr: Captured::default(),
+    };
+    let deadline = started + spec.timeout;
+    let mut written = 0usize;
+    let mut kill_at: Option<Instant> = None;
+    let mut reaped = false;
+    let mut drain_until: Option<Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+
+    loop {
+        let now = Instant::now();
+        if reaped && (out.is_none() && err.is_none() || drain_until.is_some_and(|d| now >= d)) {
+            break;
+        }
+        // Decide what to wait for and for how long.
+        let mut wait_until = if reaped {
+            drain_until.unwrap_or(now)
+        } else {
+            kill_at.unwrap_or(deadline)
+        };
+        if pidfd.is_none() && !reaped {
+            wait_until = wait_until.min(now + Duration::from_millis(5));
+        }
+        let timeout_ms = wait_until
+            .saturating_duration_since(now)
+            .as_millis()
+            .min(60_000) as i32;
+
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
+        let slot = |fds: &mut Vec<libc::pollfd>, fd: RawFd, events: i16| {
+            fds.push(libc::pollfd {
+                fd,
+                events,
+                revents: 0,
+            });
+            fds.len() - 1
+        };
+        let i_out = out
+            .as_ref()
+            .map(|fd| slot(&mut fds, fd.as_raw_fd(), libc::POLLIN));
+        let i_err = err
+            .as_ref()
+            .map(|fd| slot(&mut fds, fd.as_raw_fd(), libc::POLLIN));
+        let i_in = stdin
+            .as_ref()
+            .map(|fd| slot(&mut fds, fd.as_raw_fd(), libc::POLLOUT));
+        let i_pid = match (&pidfd, reaped) {
+            (Some(fd), false) => Some(slot(&mut fds, fd.as_raw_fd(), libc::POLLIN)),
+            _ => None,
+        };
+        let i_wake = match (interrupt::wake_fd(), f.interrupted || reaped) {
+            (Some(fd), false) => Some(slot(&mut fds, fd, libc::POLLIN)),
+            _ => None,
+        };
+        // SAFETY: fds is a valid slice of pollfd for the duration of the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != ErrorKind::Interrupted {
+                tracing::warn!(pid, "poll failed: {e}");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            continue;
+        }
+        let ready = |i: Option<usize>| i.is_some_and(|i| fds[i].revents != 0);
+
+        if ready(i_out) && drain(&mut out, &mut f.stdout, &mut buf, spec.cap) {
+            out = None;
+        }
+        if ready(i_err) && drain(&mut err, &mut f.stderr, &mut buf, spec.cap) {
+            err = None;
+        }
+        if ready(i_in) {
+            if let Some(fd) = &stdin {
+                match borrow(fd).write(&spec.stdin[written..]) {
+                    Ok(k) => written += k,
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(_) => written = spec.stdin.len(), // EPIPE: the agent closed stdin
+                }
+                if written >= spec.stdin.len() {
+                    stdin = None;
+                }
+            }
+        }
+        if ready(i_wake) && !f.interrupted {
+            f.interrupted = true;
+            signal_group(pid, libc::SIGTERM);
+            kill_at = Some(Instant::now() + spec.grace);
+        }
+
+        let exited = if reaped {
+            false
+        } else if pidfd.is_some() {
+            ready(i_pid)
+        } else {
+            has_exited(pid)
+        };
+        let now = Instant::now();
+        if exited {
+            f.wall = now - started;
+            f.finished_at = Utc::now();
+            // The leader is a zombie until reaped, so its process group id cannot be reused:
+            // kill whatever it left behind before reaping it.
+            signal_group(pid, libc::SIGKILL);
+            reap(pid, &mut f);
+            interrupt::unregister_group(pid);
+            reaped = true;
+            stdin = None;
+            drain_until = Some(now + DRAIN);
+            continue;
+        }
+        if !reaped {
+            if kill_at.is_none() && now >= deadline {
+                f.timed_out = true;
+                signal_group(pid, libc::SIGTERM);
+                kill_at = Some(now + spec.grace);
+            } else if kill_at.is_some_and(|k| now >= k) {
+                signal_group(pid, libc::SIGKILL);
+                kill_at = Some(now + Duration::from_secs(3600));
+            }
+        }
+    }
+    if out.is_some() || err.is_some() {
+        tracing::warn!(
+            pid,
+            "output pipe still held open by a process outside the agent's process group; stopped reading"
+        );
+    }
+    Ok(f)
+}
+
+/// Read everything available; true at end of file.
+fn drain(fd: &mut Option<OwnedFd>, cap_to: &mut Captured, buf: &mut [u8], cap: usize) -> bool {
+    let Some(owned) = fd.as_ref() else {
+        return true;
+    };
+    let mut file = borrow(owned);
+    loop {
+        match file.read(buf) {
+            Ok(0) => return true,
+            Ok(k) => cap_to.push(&buf[..k], cap),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A `File` view of a descriptor we keep owning elsewhere; it is never closed through the view.
+fn borrow(fd: &OwnedFd) -> std::mem::ManuallyDrop<std::fs::File> {
+    // SAFETY: the descriptor stays open for as long as `fd` lives; ManuallyDrop never closes it.
+    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) })
+}
+
+fn signal_group(pgid: i32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions; ESRCH (group gone) is fine.
+    unsafe { libc::kill(-pgid, sig) };
+}
+
+fn reap(pid: i32, f: &mut Finished) {
+    let mut status: libc::c_int = 0;
+    // SAFETY: zeroed rusage is a valid value; wait4 fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid pointers to status and rusage.
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+        if r == pid {
+            break;
+        }
+        if r < 0 && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
+            continue;
+        }
+        tracing::warn!(pid, "wait4 failed: {}", std::io::Error::last_os_error());
+        return;
+    }
+    if libc::WIFEXITED(status) {
+        f.exit_code = Some(libc::WEXITSTATUS(status));
+    } else if libc::WIFSIGNALED(status) {
+        f.signal = Some(libc::WTERMSIG(status));
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    f.user = tv(ru.ru_utime);
+    f.system = tv(ru.ru_stime);
+    f.peak_rss_bytes = (ru.ru_maxrss as u64) * 1024;
+}
+
+/// Without a pidfd: has the process exited? (WNOWAIT leaves it to `reap`.)
+fn has_exited(pid: i32) -> bool {
+    // SAFETY: zeroed siginfo is valid; waitid fills it.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to info.
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // SAFETY: si_pid is valid to read after waitid on Linux.
+    r == 0 && unsafe { info.si_pid() } == pid
+}
+
+fn pidfd_open(pid: i32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags; we check the result.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor that we own.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn set_nonblocking(fd: RawFd) {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+}

@@ -1,0 +1,73 @@
+//! Exclusive OS file locks (flock) with bounded waits: released by the kernel however reev
+//! exits. The lock file records who holds it and since when, for the next one's message.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+pub struct Lock {
+    _file: File,
+}
+
+/// `<path>.lock`, beside `path`.
+pub fn beside(path: &Path) -> PathBuf {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| std::ffi::OsString::from("reev"));
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Take the lock on `path`, waiting at most `wait`; `busy` says what the holder is doing.
+pub fn acquire(path: &Path, wait: Duration, busy: &str) -> Result<Lock> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+    }
+    let mut file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| Error::io("cannot open lock file", path, e))?;
+    let deadline = Instant::now() + wait;
+    loop {
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            break;
+        }
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+            return Err(Error::io("cannot lock", path, err));
+        }
+        if Instant::now() >= deadline {
+            let holder = std::fs::read_to_string(path).unwrap_or_default();
+            let holder = holder.trim();
+            return Err(Error::env(format!(
+                "{busy} ({}, lock {}); wait for it with --wait DURATION, or try again later",
+                if holder.is_empty() {
+                    "holder unknown"
+                } else {
+                    holder
+                },
+                path.display()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = file.set_len(0);
+    let _ = writeln!(
+        file,
+        "held by pid {} on {} since {}",
+        std::process::id(),
+        crate::manifest::hostname(),
+        crate::exec::rfc3339(chrono::Utc::now())
+    );
+    let _ = file.flush();
+    Ok(Lock { _file: file })
+}

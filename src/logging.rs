@@ -1,0 +1,118 @@
+//! Logs and progress on stderr: tracing lines, and a progress bar only on a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tracing_subscriber::EnvFilter;
+
+static BAR: OnceLock<ProgressBar> = OnceLock::new();
+
+#[derive(Debug, Clone, Copy)]
+pub struct Verbosity {
+    pub verbose: u8,
+    pub quiet: bool,
+    /// JSON lines instead of text.
+    pub json: bool,
+    /// The level when neither -v, -q nor RUST_LOG says otherwise.
+    pub default_level: &'static str,
+}
+
+/// Install the tracing subscriber. `RUST_LOG` wins over -v / -q.
+pub fn init(v: Verbosity) {
+    let default = match (v.quiet, v.verbose) {
+        (true, _) => "error",
+        (false, 0) => v.default_level,
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| StderrAroundBar)
+        .with_target(false);
+    let _ = if v.json {
+        builder.json().with_ansi(false).try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+            .try_init()
+    };
+}
+
+/// Writes a log line to stderr, hiding the progress bar while it does.
+struct StderrAroundBar;
+
+impl Write for StderrAroundBar {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match BAR.get() {
+            Some(bar) if !bar.is_hidden() => bar.suspend(|| std::io::stderr().write_all(buf))?,
+            _ => std::io::stderr().write_all(buf)?,
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Progress of a run: a bar on a terminal, otherwise a log line every `every`.
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    state: Mutex<(Instant, u64, u64)>,
+    total: u64,
+    every: Duration,
+}
+
+impl Progress {
+    pub fn new(total: u64, quiet: bool) -> Self {
+        let bar =
+            (!quiet && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+                .then(|| {
+                    let bar = BAR.get_or_init(|| ProgressBar::new(total)).clone();
+                    bar.set_length(total);
+                    bar.set_style(
+                        ProgressStyle::with_template(
+                            "{elapsed_precise} [{bar:30}] {pos}/{len} sessions, {msg} (eta {eta})",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> "),
+                    );
+                    bar
+                });
+        Progress {
+            bar,
+            state: Mutex::new((Instant::now(), 0, 0)),
+            total,
+            every: Duration::from_secs(10),
+        }
+    }
+
+    /// One more session done; `failed` when it did not succeed.
+    pub fn tick(&self, failed: bool) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.1 += 1;
+        st.2 += u64::from(failed);
+        if let Some(bar) = &self.bar {
+            bar.set_message(format!("{} not succeeded", st.2));
+            bar.inc(1);
+        } else if st.0.elapsed() >= self.every {
+            st.0 = Instant::now();
+            tracing::info!(
+                "progress: {}/{} sessions done, {} not succeeded",
+                st.1,
+                self.total,
+                st.2
+            );
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! reev: the entry point. Parses the command line, runs one command, maps errors to exit codes.
+
+mod cli;
+mod cmd;
+mod config;
+mod digest;
+mod error;
+mod exec;
+mod export;
+mod lock;
+mod logging;
+mod manifest;
+mod plan;
+mod report;
+mod session;
+mod spec;
+mod stats;
+mod store;
+
+use clap::{CommandFactory, FromArgMatches};
+
+use crate::cli::{Cli, Command};
+use crate::logging::Verbosity;
+
+fn main() {
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let (mut cli, matches) = match parsed {
+        Ok(p) => p,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let settings = match config::apply(&mut cli, &matches) {
+        Ok(s) => s,
+        Err(e) => exit_with(e),
+    };
+    logging::init(Verbosity {
+        verbose: cli.verbose,
+        quiet: cli.quiet,
+        json: cli.log_format == "json",
+        // A batch is for cron: only warnings and errors unless asked for more.
+        default_level: if matches!(cli.command, Command::Batch(_)) {
+            "warn"
+        } else {
+            "info"
+        },
+    });
+    let result = match cli.command {
+        Command::Run(args) => cmd::run::run(args.into(), cli.quiet).map(|_| ()),
+        Command::Validate(args) => cmd::validate::validate(args.into()),
+        Command::List(args) => cmd::list::list(args.into()),
+        Command::Load(args) => cmd::load::load(args.into()),
+        Command::Query(args) => cmd::query::query(args.into()),
+        Command::Report(args) => cmd::report::report(args.into()),
+        Command::Export(args) => cmd::export::export(args.into()),
+        Command::Show(args) => cmd::show::show(args.into()),
+        Command::Batch(args) => cmd::batch::batch(args.into(), cli.quiet),
+        Command::Config(_) => cmd::config::print(&settings),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "reev", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => cmd::config::man(),
+    };
+    if let Err(e) = result {
+        exit_with(e);
+    }
+}
+
+/// The one place errors become messages on stderr and exit codes.
+fn exit_with(e: error::Error) -> ! {
+    for line in e.message.lines() {
+        eprintln!("reev: {line}");
+    }
+    std::process::exit(e.kind.exit_code());
+}

@@ -1,0 +1,180 @@
+//! The run manifest (`runs/<run_id>/run.json`, written once before the first session) and run ids.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::plan::{Selection, Shard, Task};
+use crate::session;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunManifest {
+    pub schema_version: u32,
+    pub run_id: String,
+    pub created_at: String,
+    pub reev_version: String,
+    pub host: String,
+    /// `git rev-parse HEAD` of the suite's directory, when it is a git checkout.
+    pub git_commit: Option<String>,
+    pub command_line: Vec<String>,
+    pub selection: Selection,
+    /// `--timeout`, when given; otherwise each benchmark's and agent's own.
+    pub timeout_ms: Option<u64>,
+    pub jobs: usize,
+    /// Benchmark id -> SHA-256 of its file when the run was planned.
+    pub benchmarks: BTreeMap<String, String>,
+    /// Agent name -> argv template.
+    pub agents: BTreeMap<String, Vec<String>>,
+    pub plan: Vec<Task>,
+}
+
+/// `run.json`, or `run.shard-K-of-N.json` for a shard, so shards merge into one tree without conflict.
+pub fn file_name(shard: Option<Shard>) -> String {
+    match shard {
+        None => "run.json".to_string(),
+        Some(s) => format!("run.shard-{}-of-{}.json", s.index, s.count),
+    }
+}
+
+pub fn is_manifest_name(name: &str) -> bool {
+    name == "run.json" || (name.starts_with("run.shard-") && name.ends_with(".json"))
+}
+
+/// A new run id: UTC time to the millisecond, then random hex, so ids sort by time and do not
+/// collide across machines; the run directory is created exclusively, so not on one machine either.
+pub fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let now = chrono::Utc::now();
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(now.timestamp_nanos_opt().unwrap_or_default() as u128);
+    h.write_u32(std::process::id());
+    format!(
+        "{}-{:06x}",
+        now.format("%Y%m%dT%H%M%S%.3fZ"),
+        h.finish() & 0xff_ffff
+    )
+}
+
+/// Create `runs_dir/<run_id>` exclusively; an existing run is an input error.
+pub fn create_run_dir(runs_dir: &Path, run_id: &str) -> Result<PathBuf> {
+    std::fs::create_dir_all(runs_dir)
+        .map_err(|e| Error::io("cannot create runs directory", runs_dir, e))?;
+    let dir = runs_dir.join(run_id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::input(format!(
+            "run {} already exists; pick another --run-id, or finish it with --resume {run_id}",
+            dir.display()
+        ))),
+        Err(e) => Err(Error::io("cannot create run directory", &dir, e)),
+    }
+}
+
+pub fn write(run_dir: &Path, manifest: &RunManifest) -> Result<PathBuf> {
+    let path = run_dir.join(file_name(manifest.selection.shard));
+    let bytes = serde_json::to_vec_pretty(manifest)
+        .map_err(|e| Error::env(format!("cannot encode run manifest: {e}")))?;
+    session::write_new(&path, &bytes)
+        .map_err(|e| Error::io("cannot write run manifest", &path, e))?;
+    session::sync_dir(run_dir).map_err(|e| Error::io("cannot sync", run_dir, e))?;
+    Ok(path)
+}
+
+/// The manifest of `run_dir`: `run.json`, or the shard's own, or the only shard manifest there.
+pub fn read(run_dir: &Path, shard: Option<Shard>) -> Result<RunManifest> {
+    if !run_dir.is_dir() {
+        return Err(Error::input(format!("no run at {}", run_dir.display())));
+    }
+    let path = match shard {
+        Some(_) => run_dir.join(file_name(shard)),
+        None if run_dir.join("run.json").exists() => run_dir.join("run.json"),
+        None => {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(run_dir)
+                .map_err(|e| Error::io("cannot list", run_dir, e))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(is_manifest_name)
+                })
+                .collect();
+            match found.len() {
+                1 => found.remove(0),
+                0 => {
+                    return Err(Error::input(format!(
+                        "{} has no run manifest (run.json)",
+                        run_dir.display()
+                    )))
+                }
+                _ => {
+                    return Err(Error::input(format!(
+                        "{} holds several shard manifests; say which with --shard K/N",
+                        run_dir.display()
+                    )))
+                }
+            }
+        }
+    };
+    let bytes = std::fs::read(&path)
+        .map_err(|e| Error::input(format!("cannot read {}: {e}", path.display())))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::input(format!("{}: invalid run manifest: {e}", path.display())))
+}
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for buf.len() bytes.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if r != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+pub fn git_commit(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Keep the exact bytes of every benchmark version a run uses, content-addressed:
+/// `runs/<run_id>/benchmarks/<sha256>.yml`. Written once; an existing copy is the same bytes.
+pub fn write_benchmark_copies<'a>(
+    run_dir: &Path,
+    benchmarks: impl Iterator<Item = &'a crate::spec::Benchmark>,
+) -> Result<()> {
+    for b in benchmarks {
+        let path = run_dir.join("benchmarks").join(format!("{}.yml", b.sha256));
+        match session::write_new(&path, b.yaml.as_bytes()) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(Error::io(
+                    "cannot keep a copy of the benchmark at",
+                    &path,
+                    e,
+                ))
+            }
+        }
+    }
+    let dir = run_dir.join("benchmarks");
+    if dir.is_dir() {
+        session::sync_dir(&dir).map_err(|e| Error::io("cannot sync", &dir, e))?;
+    }
+    Ok(())
+}

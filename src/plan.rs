@@ -1,0 +1,199 @@
+//! The plan: benchmarks x agents x attempts, narrowed by filters, split into shards.
+
+use std::fmt;
+use std::str::FromStr;
+
+use globset::{Glob, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::digest::sha256_fields;
+use crate::error::{Error, Result};
+use crate::spec::Suite;
+
+/// What the user asked to run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Selection {
+    pub agents: Vec<String>,
+    pub tags: Vec<String>,
+    pub filters: Vec<String>,
+    pub attempts: u32,
+    pub shard: Option<Shard>,
+}
+
+/// Shard K of N, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let err = || format!("`{s}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/4");
+        let (k, n) = s.split_once('/').ok_or_else(err)?;
+        let index: u32 = k.trim().parse().map_err(|_| err())?;
+        let count: u32 = n.trim().parse().map_err(|_| err())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(err());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+impl Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shard {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// One planned session. Its id is stable: derived from run, benchmark, agent and attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub session_id: String,
+    pub benchmark_id: String,
+    pub benchmark_sha256: String,
+    pub agent: String,
+    pub attempt: u32,
+}
+
+/// The stable id of a session.
+pub fn session_id(run_id: &str, benchmark_id: &str, agent: &str, attempt: u32) -> String {
+    let full = sha256_fields(&[
+        "reev-session/1",
+        run_id,
+        benchmark_id,
+        agent,
+        &attempt.to_string(),
+    ]);
+    full[..24].to_string()
+}
+
+/// Build the plan for `run_id`. Errors on an unknown agent, a bad glob, or an empty selection.
+pub fn plan(suite: &Suite, sel: &Selection, run_id: &str) -> Result<Vec<Task>> {
+    let agents: Vec<&str> = if sel.agents.is_empty() {
+        suite.config.agents.keys().map(String::as_str).collect()
+    } else {
+        let mut names = Vec::new();
+        for name in &sel.agents {
+            if suite.agent(name).is_none() {
+                let known: Vec<&str> = suite.config.agents.keys().map(String::as_str).collect();
+                return Err(Error::input(format!(
+                    "unknown agent `{name}`: {} defines {}",
+                    suite.config.path.display(),
+                    known.join(", ")
+                )));
+            }
+            if !names.contains(&name.as_str()) {
+                names.push(name.as_str());
+            }
+        }
+        names
+    };
+    let mut globs = GlobSetBuilder::new();
+    for f in &sel.filters {
+        let glob = Glob::new(f).map_err(|e| Error::input(format!("--filter `{f}`: {e}")))?;
+        globs.add(glob);
+    }
+    let globs = globs
+        .build()
+        .map_err(|e| Error::input(format!("--filter: {e}")))?;
+
+    let benchmarks: Vec<_> = suite
+        .benchmarks
+        .iter()
+        .filter(|b| sel.tags.is_empty() || b.tags.iter().any(|t| sel.tags.contains(t)))
+        .filter(|b| sel.filters.is_empty() || globs.is_match(&b.id))
+        .collect();
+    if benchmarks.is_empty() {
+        return Err(Error::input(format!(
+            "no benchmark matches the selection (tags: [{}], filters: [{}]) among {} benchmarks",
+            sel.tags.join(", "),
+            sel.filters.join(", "),
+            suite.benchmarks.len()
+        )));
+    }
+
+    let mut tasks = Vec::new();
+    for b in &benchmarks {
+        for agent in &agents {
+            for attempt in 1..=sel.attempts.max(1) {
+                tasks.push(Task {
+                    session_id: session_id(run_id, &b.id, agent, attempt),
+                    benchmark_id: b.id.clone(),
+                    benchmark_sha256: b.sha256.clone(),
+                    agent: agent.to_string(),
+                    attempt,
+                });
+            }
+        }
+    }
+    Ok(match sel.shard {
+        Some(shard) => shard_of(tasks, shard),
+        None => tasks,
+    })
+}
+
+/// Keep shard K of N: tasks are ordered by a digest of (benchmark, agent, attempt) — the same on
+/// every machine, whatever the run id — and dealt round-robin, so shards are balanced and disjoint.
+pub fn shard_of(tasks: Vec<Task>, shard: Shard) -> Vec<Task> {
+    let mut keyed: Vec<(String, Task)> = tasks
+        .into_iter()
+        .map(|t| {
+            let key = sha256_fields(&[
+                "reev-shard/1",
+                &t.benchmark_id,
+                &t.agent,
+                &t.attempt.to_string(),
+            ]);
+            (key, t)
+        })
+        .collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut kept: Vec<Task> = keyed
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| (*i as u32) % shard.count == shard.index - 1)
+        .map(|(_, (_, t))| t)
+        .collect();
+    kept.sort_by(|a, b| {
+        (&a.benchmark_id, &a.agent, a.attempt).cmp(&(&b.benchmark_id, &b.agent, b.attempt))
+    });
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_parsing() {
+        assert_eq!("2/3".parse::<Shard>(), Ok(Shard { index: 2, count: 3 }));
+        for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn session_ids_are_stable_and_distinct() {
+        assert_eq!(session_id("r", "b", "a", 1), session_id("r", "b", "a", 1));
+        assert_ne!(session_id("r", "b", "a", 1), session_id("r", "b", "a", 2));
+        assert_ne!(
+            session_id("r", "b.a", "x", 1),
+            session_id("r", "b", "a.x", 1)
+        );
+    }
+}
