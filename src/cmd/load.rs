@@ -1,0 +1,50 @@
+//! `reev load`: session files -> DuckDB, idempotently; problems listed on stderr.
+
+use crate::error::{Error, Result};
+use crate::store::load::{load as load_files, LoadOptions};
+
+pub fn load(opts: LoadOptions) -> Result<()> {
+    let sum = load_files(&opts)?;
+    for (path, error) in &sum.quarantined {
+        eprintln!("reev: quarantined {path}: {error}");
+    }
+    for c in &sum.conflicts {
+        let what = match c.kind {
+            "changed_after_load" => "changed after it was loaded".to_string(),
+            "duplicate_session_id" => format!(
+                "claims a session id already loaded from another file{}",
+                c.loaded_path
+                    .as_deref()
+                    .map(|p| format!(" ({p})"))
+                    .unwrap_or_default()
+            ),
+            other => other.replace('_', " "),
+        };
+        eprintln!(
+            "reev: conflict: {} {what}: session {}, loaded sha256 {}, found sha256 {}; the loaded data is kept",
+            c.path,
+            c.session_id.as_deref().unwrap_or("-"),
+            c.loaded_sha256,
+            c.found_sha256
+        );
+    }
+    println!(
+        "load {} into {}: {} files seen, {} new, {} skipped, {} quarantined, {} conflicts ({:.2} s)",
+        sum.load_id,
+        opts.db.display(),
+        sum.seen,
+        sum.new,
+        sum.skipped,
+        sum.quarantined.len(),
+        sum.conflicts.len(),
+        sum.elapsed.as_secs_f64()
+    );
+    if !sum.quarantined.is_empty() || !sum.conflicts.is_empty() {
+        return Err(Error::failed(format!(
+            "{} files quarantined and {} conflicts (listed above; see the quarantine and conflicts tables); every valid file was loaded",
+            sum.quarantined.len(),
+            sum.conflicts.len()
+        )));
+    }
+    Ok(())
+}

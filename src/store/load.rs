@@ -1,0 +1,749 @@
+//! Loading files into DuckDB: what is new goes in, in one transaction, exactly once.
+//!
+//! Known files are recognised from the `loaded_files` ledger by path, size and mtime without
+//! being read; a changed size or mtime triggers a digest check. Session files are parsed in
+//! parallel (rayon) in batches, so memory stays bounded, and appended with DuckDB's Appender.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{params, Appender, Connection};
+use rayon::prelude::*;
+
+use super::scan::{self, Found, Kind};
+use super::{ensure_schema, lock_writer, open, Mode};
+use crate::digest::sha256_hex;
+use crate::error::{Error, Result};
+use crate::manifest::RunManifest;
+use crate::session::{self, SessionFile};
+
+/// Session files parsed per batch: bounds memory for any number of files.
+const BATCH: usize = 2048;
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub roots: Vec<PathBuf>,
+    pub db: PathBuf,
+    pub rebuild: bool,
+    pub wait: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub path: String,
+    pub session_id: Option<String>,
+    pub kind: &'static str,
+    pub loaded_sha256: String,
+    pub found_sha256: String,
+    pub loaded_path: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct LoadSummary {
+    pub load_id: i64,
+    pub seen: u64,
+    pub new: u64,
+    pub skipped: u64,
+    pub quarantined: Vec<(String, String)>,
+    pub conflicts: Vec<Conflict>,
+    pub elapsed: Duration,
+}
+
+pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
+    let _lock = lock_writer(&opts.db, opts.wait)?;
+    if !opts.rebuild {
+        return load_into(&opts.db, &opts.roots, opts.wait);
+    }
+    // Build a fresh database beside the live one, then rename it into place atomically:
+    // readers keep the snapshot they have open; the next reader sees the new one.
+    let name = opts
+        .db
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = opts
+        .db
+        .with_file_name(format!("{name}.rebuild-{}.tmp", std::process::id()));
+    let tmp_wal = wal_path(&tmp);
+    for p in [&tmp, &tmp_wal] {
+        let _ = std::fs::remove_file(p);
+    }
+    let summary = load_into(&tmp, &opts.roots, opts.wait).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&tmp_wal);
+    })?;
+    let io = |what: &str, p: &Path, e| Error::io(what, p, e);
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("cannot sync", &tmp, e))?;
+    // A WAL beside the old file belongs to the old database; it must not meet the new one.
+    let _ = std::fs::remove_file(wal_path(&opts.db));
+    std::fs::rename(&tmp, &opts.db)
+        .map_err(|e| io("cannot move rebuilt database into place at", &opts.db, e))?;
+    if let Some(dir) = opts.db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = session::sync_dir(dir);
+    }
+    Ok(summary)
+}
+
+fn wal_path(db: &Path) -> PathBuf {
+    let mut s = db.as_os_str().to_os_string();
+    s.push(".wal");
+    PathBuf::from(s)
+}
+
+/// What the database already holds, read once per load.
+struct Known {
+    /// path -> (size, mtime_ns, sha256, session_id)
+    files: HashMap<String, (u64, i64, String, Option<String>)>,
+    /// session_id -> (file sha256, a path it was loaded from)
+    sessions: HashMap<String, (String, String)>,
+    benchmarks: HashSet<(String, String)>,
+    /// (run_id, manifest) -> manifest sha256
+    runs: HashMap<(String, String), String>,
+}
+
+fn sql<'a>(db: &'a Path, what: &str) -> impl Fn(duckdb::Error) -> Error + 'a {
+    let what = what.to_string();
+    move |e| Error::env(format!("{}: {what}: {e}", db.display()))
+}
+
+fn read_known(conn: &Connection, db: &Path) -> Result<Known> {
+    let mut known = Known {
+        files: HashMap::new(),
+        sessions: HashMap::new(),
+        benchmarks: HashSet::new(),
+        runs: HashMap::new(),
+    };
+    let e = sql(db, "reading the loaded-files ledger");
+    let mut st = conn
+        .prepare("SELECT path, size, mtime_ns, sha256, session_id FROM loaded_files")
+        .map_err(&e)?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .map_err(&e)?;
+    for row in rows {
+        let (path, size, mtime, sha, sid) = row.map_err(&e)?;
+        if let Some(sid) = &sid {
+            known
+                .sessions
+                .entry(sid.clone())
+                .or_insert((sha.clone(), path.clone()));
+        }
+        known.files.insert(path, (size as u64, mtime, sha, sid));
+    }
+    let e = sql(db, "reading sessions");
+    let mut st = conn
+        .prepare("SELECT session_id, file_sha256 FROM sessions")
+        .map_err(&e)?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(&e)?;
+    for row in rows {
+        let (sid, sha) = row.map_err(&e)?;
+        known.sessions.entry(sid).or_insert((sha, String::new()));
+    }
+    let e = sql(db, "reading benchmarks");
+    let mut st = conn
+        .prepare("SELECT benchmark_id, sha256 FROM benchmarks")
+        .map_err(&e)?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(&e)?;
+    for row in rows {
+        known.benchmarks.insert(row.map_err(&e)?);
+    }
+    let e = sql(db, "reading runs");
+    let mut st = conn
+        .prepare("SELECT run_id, manifest, manifest_sha256 FROM runs")
+        .map_err(&e)?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(&e)?;
+    for row in rows {
+        let (run, manifest, sha) = row.map_err(&e)?;
+        known.runs.insert((run, manifest), sha);
+    }
+    Ok(known)
+}
+
+fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary> {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now();
+    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+    }
+    let conn = open(db, Mode::ReadWrite, wait)?;
+    ensure_schema(&conn, db)?;
+    let mut known = read_known(&conn, db)?;
+    let load_id: i64 = conn
+        .query_row("SELECT coalesce(max(load_id), 0) + 1 FROM loads", [], |r| {
+            r.get(0)
+        })
+        .map_err(sql(db, "reading loads"))?;
+    let scanned = scan::scan(roots);
+    let mut sum = LoadSummary {
+        load_id,
+        seen: scanned.files.len() as u64,
+        ..Default::default()
+    };
+    for (path, err) in &scanned.errors {
+        sum.quarantined
+            .push((path.display().to_string(), err.clone()));
+    }
+
+    conn.execute_batch("BEGIN TRANSACTION")
+        .map_err(sql(db, "beginning the load transaction"))?;
+    let result = (|| -> Result<()> {
+        let mut w = Writers::new(&conn, db, load_id)?;
+        for f in scanned.files.iter().filter(|f| f.kind == Kind::Leftover) {
+            sum.quarantined.push((
+                f.path.display().to_string(),
+                "leftover temporary file of an interrupted write; delete it when no reev is running".into(),
+            ));
+        }
+        for f in scanned.files.iter().filter(|f| f.kind == Kind::Manifest) {
+            load_manifest(&conn, db, f, &mut known, &mut sum, &mut w)?;
+        }
+        for f in scanned.files.iter().filter(|f| f.kind == Kind::Benchmark) {
+            load_benchmark(&conn, db, f, &mut known, &mut sum, &mut w)?;
+        }
+        let sessions: Vec<&Found> = scanned
+            .files
+            .iter()
+            .filter(|f| f.kind == Kind::Session)
+            .collect();
+        for batch in sessions.chunks(BATCH) {
+            load_sessions(&conn, db, batch, &mut known, &mut sum, &mut w)?;
+        }
+        for (path, error) in &sum.quarantined {
+            w.quarantine
+                .append_row(params![load_id, path, error])
+                .map_err(sql(db, "recording quarantine"))?;
+        }
+        for c in &sum.conflicts {
+            w.conflicts
+                .append_row(params![
+                    load_id,
+                    c.path,
+                    c.session_id,
+                    c.kind,
+                    c.loaded_sha256,
+                    c.found_sha256,
+                    c.loaded_path
+                ])
+                .map_err(sql(db, "recording conflicts"))?;
+        }
+        w.flush(db)?;
+        drop(w);
+        let roots_json = serde_json::to_string(
+            &roots
+                .iter()
+                .map(|r| r.display().to_string())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        conn.execute(
+            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params![
+                load_id,
+                ts(started_at),
+                ts(chrono::Utc::now()),
+                roots_json,
+                sum.seen as i64,
+                sum.new as i64,
+                sum.skipped as i64,
+                sum.quarantined.len() as i64,
+                sum.conflicts.len() as i64,
+                env!("CARGO_PKG_VERSION"),
+            ],
+        )
+        .map_err(sql(db, "recording the load"))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => conn
+            .execute_batch("COMMIT")
+            .map_err(sql(db, "committing the load"))?,
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+    }
+    conn.execute_batch("CHECKPOINT")
+        .map_err(sql(db, "checkpointing"))?;
+    drop(conn);
+    sum.elapsed = started.elapsed();
+    Ok(sum)
+}
+
+/// One appender per table, open for the whole transaction.
+struct Writers<'c> {
+    sessions: Appender<'c>,
+    assertions: Appender<'c>,
+    events: Appender<'c>,
+    metrics: Appender<'c>,
+    files: Appender<'c>,
+    quarantine: Appender<'c>,
+    conflicts: Appender<'c>,
+    load_id: i64,
+}
+
+impl<'c> Writers<'c> {
+    fn new(conn: &'c Connection, db: &Path, load_id: i64) -> Result<Self> {
+        let a = |t: &str| {
+            conn.appender(t)
+                .map_err(sql(db, &format!("opening an appender on {t}")))
+        };
+        Ok(Writers {
+            sessions: a("sessions")?,
+            assertions: a("assertions")?,
+            events: a("events")?,
+            metrics: a("metrics")?,
+            files: a("loaded_files")?,
+            quarantine: a("quarantine")?,
+            conflicts: a("conflicts")?,
+            load_id,
+        })
+    }
+
+    fn ledger(
+        &mut self,
+        db: &Path,
+        f: &Found,
+        sha: &str,
+        kind: &str,
+        session_id: Option<&str>,
+    ) -> Result<()> {
+        self.files
+            .append_row(params![
+                f.path.display().to_string(),
+                f.size as i64,
+                f.mtime_ns,
+                sha,
+                kind,
+                session_id,
+                self.load_id
+            ])
+            .map_err(sql(db, "recording a loaded file"))
+    }
+
+    fn flush(&mut self, db: &Path) -> Result<()> {
+        for a in [
+            &mut self.sessions,
+            &mut self.assertions,
+            &mut self.events,
+            &mut self.metrics,
+            &mut self.files,
+            &mut self.quarantine,
+            &mut self.conflicts,
+        ] {
+            a.flush().map_err(sql(db, "flushing appended rows"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The ledger's verdict on a file before reading it.
+enum Seen {
+    /// Same path, size and mtime as when loaded: skip without reading.
+    Unchanged,
+    /// Same path, but size or mtime differ: digest it.
+    Touched(String, Option<String>),
+    New,
+}
+
+fn seen(known: &Known, f: &Found) -> Seen {
+    match known.files.get(&f.path.display().to_string()) {
+        Some((size, mtime, _, _)) if *size == f.size && *mtime == f.mtime_ns => Seen::Unchanged,
+        Some((_, _, sha, sid)) => Seen::Touched(sha.clone(), sid.clone()),
+        None => Seen::New,
+    }
+}
+
+fn touch(conn: &Connection, db: &Path, f: &Found) -> Result<()> {
+    conn.execute(
+        "UPDATE loaded_files SET size = ?, mtime_ns = ? WHERE path = ?",
+        params![f.size as i64, f.mtime_ns, f.path.display().to_string()],
+    )
+    .map(|_| ())
+    .map_err(sql(db, "updating the ledger"))
+}
+
+fn load_manifest(
+    conn: &Connection,
+    db: &Path,
+    f: &Found,
+    known: &mut Known,
+    sum: &mut LoadSummary,
+    w: &mut Writers,
+) -> Result<()> {
+    let path = f.path.display().to_string();
+    let bytes = match std::fs::read(&f.path) {
+        Ok(b) => b,
+        Err(e) => {
+            sum.quarantined.push((path, format!("cannot read: {e}")));
+            return Ok(());
+        }
+    };
+    let sha = sha256_hex(&bytes);
+    let m: RunManifest = match serde_json::from_slice(&bytes) {
+        Ok(m) => m,
+        Err(e) => {
+            sum.quarantined
+                .push((path, format!("invalid run manifest: {e}")));
+            return Ok(());
+        }
+    };
+    let name = f
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let key = (m.run_id.clone(), name.clone());
+    match known.runs.get(&key) {
+        Some(old) if *old == sha => {
+            sum.skipped += 1;
+            return Ok(());
+        }
+        Some(old) => {
+            sum.conflicts.push(Conflict {
+                path,
+                session_id: None,
+                kind: "manifest_changed",
+                loaded_sha256: old.clone(),
+                found_sha256: sha,
+                loaded_path: None,
+            });
+            return Ok(());
+        }
+        None => {}
+    }
+    let created = parse_ts(&m.created_at).ok();
+    conn.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            m.run_id,
+            name,
+            m.selection.shard.map(|s| s.to_string()),
+            created,
+            m.reev_version,
+            m.host,
+            m.git_commit,
+            serde_json::to_string(&m.command_line).unwrap_or_default(),
+            serde_json::to_string(&m.selection).unwrap_or_default(),
+            m.timeout_ms.map(|t| t as i64),
+            m.jobs as i64,
+            m.plan.len() as i64,
+            sha,
+        ],
+    )
+    .map_err(sql(db, "inserting a run"))?;
+    known.runs.insert(key, sha.clone());
+    w.ledger(db, f, &sha, "manifest", None)?;
+    sum.new += 1;
+    Ok(())
+}
+
+fn load_benchmark(
+    conn: &Connection,
+    db: &Path,
+    f: &Found,
+    known: &mut Known,
+    sum: &mut LoadSummary,
+    w: &mut Writers,
+) -> Result<()> {
+    if matches!(seen(known, f), Seen::Unchanged) {
+        sum.skipped += 1;
+        return Ok(());
+    }
+    let path = f.path.display().to_string();
+    let bytes = match std::fs::read(&f.path) {
+        Ok(b) => b,
+        Err(e) => {
+            sum.quarantined.push((path, format!("cannot read: {e}")));
+            return Ok(());
+        }
+    };
+    let sha = sha256_hex(&bytes);
+    let stem = f
+        .path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if stem != sha {
+        sum.quarantined.push((
+            path,
+            format!("benchmark copy does not match its name: its SHA-256 is {sha}"),
+        ));
+        return Ok(());
+    }
+    let b = match crate::spec::benchmark::parse(&f.path, &bytes) {
+        Ok(b) => b,
+        Err(d) => {
+            let msg = d
+                .iter()
+                .map(|d| d.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            sum.quarantined
+                .push((path, format!("invalid benchmark copy: {msg}")));
+            return Ok(());
+        }
+    };
+    if known.benchmarks.insert((b.id.clone(), sha.clone())) {
+        conn.execute(
+            "INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?)",
+            params![
+                b.id,
+                sha,
+                b.description,
+                serde_json::to_string(&b.tags).unwrap_or_default(),
+                b.yaml
+            ],
+        )
+        .map_err(sql(db, "inserting a benchmark version"))?;
+        sum.new += 1;
+    } else {
+        sum.skipped += 1;
+    }
+    w.ledger(db, f, &sha, "benchmark", None)?;
+    known.files.insert(path, (f.size, f.mtime_ns, sha, None));
+    Ok(())
+}
+
+/// What parsing one session file in parallel decided.
+enum Parsed {
+    Skip,
+    Touched,
+    Quarantine(String),
+    Changed {
+        loaded: String,
+        found: String,
+        session_id: Option<String>,
+    },
+    Session(Box<SessionFile>, String),
+}
+
+fn load_sessions(
+    conn: &Connection,
+    db: &Path,
+    batch: &[&Found],
+    known: &mut Known,
+    sum: &mut LoadSummary,
+    w: &mut Writers,
+) -> Result<()> {
+    let parsed: Vec<Parsed> = batch
+        .par_iter()
+        .map(|f| {
+            let state = seen(known, f);
+            if matches!(state, Seen::Unchanged) {
+                return Parsed::Skip;
+            }
+            let bytes = match std::fs::read(&f.path) {
+                Ok(b) => b,
+                Err(e) => return Parsed::Quarantine(format!("cannot read: {e}")),
+            };
+            let sha = sha256_hex(&bytes);
+            if let Seen::Touched(old, sid) = state {
+                return if old == sha {
+                    Parsed::Touched
+                } else {
+                    Parsed::Changed {
+                        loaded: old,
+                        found: sha,
+                        session_id: sid,
+                    }
+                };
+            }
+            if bytes.is_empty() {
+                return Parsed::Quarantine("empty file (zero bytes)".into());
+            }
+            if std::str::from_utf8(&bytes).is_err() {
+                return Parsed::Quarantine("not valid UTF-8".into());
+            }
+            match session::parse(&bytes) {
+                Ok(s) => match check(&s) {
+                    Ok(()) => Parsed::Session(Box::new(s), sha),
+                    Err(e) => Parsed::Quarantine(e),
+                },
+                Err(e) => Parsed::Quarantine(e),
+            }
+        })
+        .collect();
+    for (f, p) in batch.iter().zip(parsed) {
+        let path = f.path.display().to_string();
+        match p {
+            Parsed::Skip => sum.skipped += 1,
+            Parsed::Touched => {
+                touch(conn, db, f)?;
+                sum.skipped += 1;
+            }
+            Parsed::Quarantine(e) => sum.quarantined.push((path, e)),
+            Parsed::Changed {
+                loaded,
+                found,
+                session_id,
+            } => sum.conflicts.push(Conflict {
+                path,
+                session_id,
+                kind: "changed_after_load",
+                loaded_sha256: loaded,
+                found_sha256: found,
+                loaded_path: None,
+            }),
+            Parsed::Session(s, sha) => match known.sessions.get(&s.session_id) {
+                Some((old, _)) if *old == sha => {
+                    // The same file again, from another copy of the tree: remember the path only.
+                    w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
+                    known
+                        .files
+                        .insert(path, (f.size, f.mtime_ns, sha, Some(s.session_id.clone())));
+                    sum.skipped += 1;
+                }
+                Some((old, old_path)) => sum.conflicts.push(Conflict {
+                    path,
+                    session_id: Some(s.session_id.clone()),
+                    kind: "duplicate_session_id",
+                    loaded_sha256: old.clone(),
+                    found_sha256: sha,
+                    loaded_path: (!old_path.is_empty()).then(|| old_path.clone()),
+                }),
+                None => {
+                    append_session(w, db, &s, &sha)?;
+                    w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
+                    known
+                        .sessions
+                        .insert(s.session_id.clone(), (sha.clone(), path.clone()));
+                    known
+                        .files
+                        .insert(path, (f.size, f.mtime_ns, sha, Some(s.session_id.clone())));
+                    sum.new += 1;
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Checks beyond the schema that the database relies on.
+fn check(s: &SessionFile) -> std::result::Result<(), String> {
+    parse_ts(&s.started_at).map_err(|e| format!("started_at: {e}"))?;
+    parse_ts(&s.finished_at).map_err(|e| format!("finished_at: {e}"))?;
+    if s.session_id.is_empty() || s.run_id.is_empty() {
+        return Err("empty session_id or run_id".into());
+    }
+    Ok(())
+}
+
+fn parse_ts(text: &str) -> std::result::Result<Value, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros()))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))
+}
+
+fn ts(t: chrono::DateTime<chrono::Utc>) -> Value {
+    Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros())
+}
+
+fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) -> Result<()> {
+    let e = |what: &str| {
+        let what = format!("appending {what} of session {}", s.session_id);
+        move |err: duckdb::Error| Error::env(format!("{}: {what}: {err}", db.display()))
+    };
+    let passed = s.assertions.iter().filter(|a| a.passed).count() as i32;
+    let started = parse_ts(&s.started_at).map_err(Error::input)?;
+    let finished = parse_ts(&s.finished_at).map_err(Error::input)?;
+    w.sessions
+        .append_row(params![
+            s.session_id,
+            s.run_id,
+            s.benchmark_id,
+            s.benchmark_sha256,
+            s.agent,
+            serde_json::to_string(&s.agent_command).unwrap_or_default(),
+            s.attempt as i32,
+            s.status.as_str(),
+            s.score,
+            s.pass_threshold,
+            passed,
+            s.assertions.len() as i32,
+            s.exit_code,
+            s.signal,
+            s.error,
+            started,
+            finished,
+            s.duration_ms as i64,
+            s.timeout_ms as i64,
+            s.cpu_user_ms as i64,
+            s.cpu_system_ms as i64,
+            s.peak_rss_bytes as i64,
+            s.stdout.text,
+            s.stdout.bytes_total as i64,
+            s.stdout.truncated,
+            s.stderr.text,
+            s.stderr.bytes_total as i64,
+            s.stderr.truncated,
+            s.events.len() as i32,
+            s.events_dropped as i64,
+            s.host,
+            s.reev_version,
+            sha,
+        ])
+        .map_err(e("the session row"))?;
+    for (i, a) in s.assertions.iter().enumerate() {
+        w.assertions
+            .append_row(params![
+                s.session_id,
+                i as i32,
+                a.kind,
+                a.name,
+                a.weight,
+                a.passed,
+                a.expected.to_string(),
+                a.actual.to_string(),
+                a.message,
+            ])
+            .map_err(e("an assertion"))?;
+    }
+    for ev in &s.events {
+        let name = ev
+            .data
+            .as_ref()
+            .and_then(|d| d.get("name"))
+            .and_then(|n| n.as_str());
+        w.events
+            .append_row(params![
+                s.session_id,
+                ev.seq as i64,
+                ev.kind,
+                name,
+                ev.data.as_ref().map(|d| d.to_string()),
+                ev.error,
+                ev.raw,
+            ])
+            .map_err(e("an event"))?;
+    }
+    for (name, value) in &s.metrics {
+        w.metrics
+            .append_row(params![s.session_id, name, value])
+            .map_err(e("a metric"))?;
+    }
+    Ok(())
+}

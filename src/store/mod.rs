@@ -1,0 +1,107 @@
+//! The DuckDB store: opening it safely (one writer, bounded waits), its schema, and loading.
+
+pub mod load;
+pub mod scan;
+pub mod schema;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use duckdb::{AccessMode, Config, Connection};
+
+use crate::error::{Error, Result};
+
+/// How reev opens the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// Open `path`, retrying while another process holds DuckDB's lock, for at most `wait`.
+/// When the wait runs out the error names the holder as DuckDB reports it (with its PID).
+pub fn open(path: &Path, mode: Mode, wait: Duration) -> Result<Connection> {
+    let deadline = Instant::now() + wait;
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let config = Config::default()
+            .access_mode(match mode {
+                Mode::ReadWrite => AccessMode::ReadWrite,
+                Mode::ReadOnly => AccessMode::ReadOnly,
+            })
+            .map_err(|e| Error::env(format!("cannot configure DuckDB: {e}")))?;
+        match Connection::open_with_flags(path, config) {
+            Ok(conn) => return Ok(conn),
+            Err(e) => {
+                let msg = e.to_string();
+                let locked = msg.contains("Could not set lock") || msg.contains("Conflicting lock");
+                if locked && Instant::now() < deadline {
+                    std::thread::sleep(
+                        delay.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                    continue;
+                }
+                if locked {
+                    return Err(Error::env(format!(
+                        "database {} is locked by another process: {msg}\n\
+                         wait for it (for example --wait 5m), or stop the process named above",
+                        path.display()
+                    )));
+                }
+                if mode == Mode::ReadOnly && !path.exists() {
+                    return Err(Error::input(format!(
+                        "no database at {}; create it with `reev load`",
+                        path.display()
+                    )));
+                }
+                return Err(Error::env(format!(
+                    "cannot open database {}: {msg}",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
+
+/// Take the writer lock `<db>.lock`, held by every writer of the database (load, rebuild).
+pub fn lock_writer(db: &Path, wait: Duration) -> Result<crate::lock::Lock> {
+    crate::lock::acquire(
+        &crate::lock::beside(db),
+        wait,
+        &format!("another reev is writing to {}", db.display()),
+    )
+}
+
+/// Create tables and views if missing; refuse a database of another schema version.
+pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
+    let sql_err =
+        |e: duckdb::Error| Error::env(format!("{}: cannot create schema: {e}", db.display()));
+    conn.execute_batch(schema::DDL).map_err(sql_err)?;
+    let found: Option<String> = conn
+        .query_row(
+            "SELECT value FROM reev_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .ok();
+    match found {
+        None => {
+            conn.execute(
+                "INSERT INTO reev_meta VALUES ('schema_version', ?)",
+                [schema::SCHEMA_VERSION.to_string()],
+            )
+            .map_err(sql_err)?;
+        }
+        Some(v) if v == schema::SCHEMA_VERSION.to_string() => {}
+        Some(v) => {
+            return Err(Error::input(format!(
+                "{} has schema version {v}, this reev uses {}; rebuild it from the files with `reev load --rebuild`",
+                db.display(),
+                schema::SCHEMA_VERSION
+            )))
+        }
+    }
+    conn.execute_batch(schema::VIEWS).map_err(sql_err)?;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Walking runs trees (walkdir) and sorting what is found: manifests, benchmark copies,
+//! session files, debris of crashed writes, and paths that cannot be read.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use walkdir::WalkDir;
+
+use crate::manifest::is_manifest_name;
+use crate::session::TMP_PREFIX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `<run>/run.json` or `<run>/run.shard-K-of-N.json`
+    Manifest,
+    /// `<run>/benchmarks/<sha256>.yml`: the benchmark version the run used
+    Benchmark,
+    /// `<run>/sessions/**/*.json`
+    Session,
+    /// `.tmp-*`: a temporary file left by a write that never finished
+    Leftover,
+}
+
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// Absolute path: the key of the loaded-files ledger.
+    pub path: PathBuf,
+    pub kind: Kind,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub files: Vec<Found>,
+    /// Paths that could not be read (unreadable directories, vanished entries).
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+/// Walk every root. Scratch directories (`<run>/work/`) are skipped.
+pub fn scan(roots: &[PathBuf]) -> Scan {
+    let mut out = Scan::default();
+    for root in roots {
+        let root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
+        if !root.is_dir() {
+            out.errors
+                .push((root.clone(), "runs directory does not exist".into()));
+            continue;
+        }
+        let walker = WalkDir::new(&root)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| {
+                !(e.depth() == 2 && e.file_type().is_dir() && e.file_name() == "work")
+            });
+        for entry in walker {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
+                    out.errors.push((path, format!("cannot read: {e}")));
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Some(kind) = classify(&root, entry.path()) else {
+                continue;
+            };
+            match entry.metadata() {
+                Ok(md) => out.files.push(Found {
+                    path: entry.into_path(),
+                    kind,
+                    size: md.len(),
+                    mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+                }),
+                Err(e) => out
+                    .errors
+                    .push((entry.into_path(), format!("cannot stat: {e}"))),
+            }
+        }
+    }
+    out
+}
+
+fn classify(root: &Path, path: &Path) -> Option<Kind> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<&str> = rel.iter().filter_map(|c| c.to_str()).collect();
+    let name = *parts.last()?;
+    if name.starts_with(TMP_PREFIX) {
+        return Some(Kind::Leftover);
+    }
+    match parts.as_slice() {
+        [_run, file] if is_manifest_name(file) => Some(Kind::Manifest),
+        [_run, "benchmarks", file] if file.ends_with(".yml") => Some(Kind::Benchmark),
+        [_run, "sessions", .., file] if file.ends_with(".json") && !file.starts_with('.') => {
+            Some(Kind::Session)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_the_runs_layout() {
+        let r = Path::new("/r");
+        let c = |p: &str| classify(r, &r.join(p));
+        assert_eq!(c("run1/run.json"), Some(Kind::Manifest));
+        assert_eq!(c("run1/run.shard-2-of-3.json"), Some(Kind::Manifest));
+        assert_eq!(c("run1/benchmarks/abc.yml"), Some(Kind::Benchmark));
+        assert_eq!(c("run1/sessions/agent/b@1.json"), Some(Kind::Session));
+        assert_eq!(
+            c("run1/sessions/agent/.tmp-1-2-b@1.json"),
+            Some(Kind::Leftover)
+        );
+        assert_eq!(c("README.md"), None);
+        assert_eq!(c("run1/notes.txt"), None);
+    }
+}

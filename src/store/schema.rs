@@ -1,0 +1,190 @@
+//! The DuckDB schema: data tables derived from files, bookkeeping tables, and analyst views.
+
+/// Bumped when the schema changes; a database of another version must be rebuilt (`--rebuild`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+pub const DDL: &str = r#"
+CREATE TABLE IF NOT EXISTS reev_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+
+CREATE TABLE IF NOT EXISTS runs (
+    run_id            VARCHAR NOT NULL,
+    manifest          VARCHAR NOT NULL,   -- run.json or run.shard-K-of-N.json
+    shard             VARCHAR,            -- K/N, or NULL
+    created_at        TIMESTAMP,
+    reev_version      VARCHAR,
+    host              VARCHAR,
+    git_commit        VARCHAR,
+    command_line      JSON,
+    selection         JSON,
+    timeout_ms        BIGINT,
+    jobs              BIGINT,
+    planned_sessions  BIGINT,
+    manifest_sha256   VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS benchmarks (
+    benchmark_id  VARCHAR NOT NULL,
+    sha256        VARCHAR NOT NULL,       -- SHA-256 of the benchmark file's bytes
+    description   VARCHAR,
+    tags          JSON,
+    yaml          VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id        VARCHAR NOT NULL,
+    run_id            VARCHAR NOT NULL,
+    benchmark_id      VARCHAR NOT NULL,
+    benchmark_sha256  VARCHAR NOT NULL,
+    agent             VARCHAR NOT NULL,
+    agent_command     JSON,
+    attempt           INTEGER NOT NULL,
+    status            VARCHAR NOT NULL,
+    score             DOUBLE NOT NULL,
+    pass_threshold    DOUBLE NOT NULL,
+    assertions_passed INTEGER NOT NULL,
+    assertions_total  INTEGER NOT NULL,
+    exit_code         INTEGER,
+    signal            INTEGER,
+    error             VARCHAR,
+    started_at        TIMESTAMP NOT NULL,
+    finished_at       TIMESTAMP NOT NULL,
+    duration_ms       BIGINT NOT NULL,
+    timeout_ms        BIGINT NOT NULL,
+    cpu_user_ms       BIGINT NOT NULL,
+    cpu_system_ms     BIGINT NOT NULL,
+    peak_rss_bytes    BIGINT NOT NULL,
+    stdout            VARCHAR,
+    stdout_bytes      BIGINT,
+    stdout_truncated  BOOLEAN,
+    stderr            VARCHAR,
+    stderr_bytes      BIGINT,
+    stderr_truncated  BOOLEAN,
+    events_count      INTEGER NOT NULL,
+    events_dropped    BIGINT NOT NULL,
+    host              VARCHAR,
+    reev_version      VARCHAR,
+    file_sha256       VARCHAR NOT NULL    -- SHA-256 of the session file's bytes
+);
+
+CREATE TABLE IF NOT EXISTS assertions (
+    session_id  VARCHAR NOT NULL,
+    idx         INTEGER NOT NULL,         -- position in ground_truth.assertions, from 0
+    type        VARCHAR NOT NULL,
+    name        VARCHAR,
+    weight      DOUBLE NOT NULL,
+    passed      BOOLEAN NOT NULL,
+    expected    JSON,
+    actual      JSON,
+    message     VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS events (
+    session_id  VARCHAR NOT NULL,
+    seq         BIGINT NOT NULL,
+    type        VARCHAR NOT NULL,
+    name        VARCHAR,                  -- data.name when present (tool or metric name)
+    data        JSON,
+    error       VARCHAR,
+    raw         VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS metrics (
+    session_id  VARCHAR NOT NULL,
+    name        VARCHAR NOT NULL,
+    value       DOUBLE NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS loaded_files (
+    path        VARCHAR NOT NULL,
+    size        BIGINT NOT NULL,
+    mtime_ns    BIGINT NOT NULL,
+    sha256      VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL,         -- session | manifest | benchmark
+    session_id  VARCHAR,
+    load_id     BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS loads (
+    load_id           BIGINT NOT NULL,
+    started_at        TIMESTAMP NOT NULL,
+    finished_at       TIMESTAMP NOT NULL,
+    roots             JSON,
+    files_seen        BIGINT NOT NULL,
+    files_new         BIGINT NOT NULL,
+    files_skipped     BIGINT NOT NULL,
+    files_quarantined BIGINT NOT NULL,
+    files_conflicted  BIGINT NOT NULL,
+    reev_version      VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS quarantine (
+    load_id  BIGINT NOT NULL,
+    path     VARCHAR NOT NULL,
+    error    VARCHAR NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS conflicts (
+    load_id         BIGINT NOT NULL,
+    path            VARCHAR NOT NULL,
+    session_id      VARCHAR,
+    kind            VARCHAR NOT NULL,     -- changed_after_load | duplicate_session_id
+    loaded_sha256   VARCHAR NOT NULL,
+    found_sha256    VARCHAR NOT NULL,
+    loaded_path     VARCHAR
+);
+"#;
+
+pub const VIEWS: &str = r#"
+CREATE OR REPLACE VIEW agent_performance AS
+SELECT agent,
+       count(*)                                              AS sessions,
+       count(*) FILTER (WHERE status = 'succeeded')          AS succeeded,
+       avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS success_rate,
+       avg(score)                                            AS mean_score,
+       quantile_cont(duration_ms, 0.5)                       AS p50_duration_ms,
+       quantile_cont(duration_ms, 0.95)                      AS p95_duration_ms
+FROM sessions
+GROUP BY agent;
+
+CREATE OR REPLACE VIEW latest_sessions AS
+WITH runs_by_pair AS (
+    SELECT benchmark_id, agent, run_id, max(started_at) AS run_started
+    FROM sessions GROUP BY benchmark_id, agent, run_id
+), latest AS (
+    SELECT benchmark_id, agent, run_id FROM runs_by_pair
+    QUALIFY row_number() OVER (PARTITION BY benchmark_id, agent ORDER BY run_started DESC, run_id DESC) = 1
+)
+SELECT s.* FROM sessions s JOIN latest USING (benchmark_id, agent, run_id);
+
+CREATE OR REPLACE VIEW benchmark_matrix AS
+SELECT benchmark_id,
+       agent,
+       any_value(run_id)                                      AS run_id,
+       arg_max(status, attempt)                               AS latest_status,
+       arg_max(score, attempt)                                AS latest_score,
+       count(*)                                               AS attempts,
+       count(*) FILTER (WHERE status = 'succeeded')           AS succeeded,
+       avg(score)                                             AS mean_score
+FROM latest_sessions
+GROUP BY benchmark_id, agent;
+
+CREATE OR REPLACE VIEW run_summary AS
+SELECT run_id,
+       agent,
+       min(started_at)                                        AS started_at,
+       max(finished_at)                                       AS finished_at,
+       count(*)                                               AS sessions,
+       count(*) FILTER (WHERE status = 'succeeded')           AS succeeded,
+       count(*) FILTER (WHERE status = 'failed')              AS failed,
+       count(*) FILTER (WHERE status = 'timed_out')           AS timed_out,
+       count(*) FILTER (WHERE status = 'error')               AS errors,
+       avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END)  AS success_rate,
+       avg(score)                                             AS mean_score,
+       quantile_cont(duration_ms, 0.5)                        AS p50_duration_ms,
+       quantile_cont(duration_ms, 0.95)                       AS p95_duration_ms
+FROM sessions
+GROUP BY run_id, agent;
+
+CREATE OR REPLACE VIEW current_quarantine AS
+SELECT path, error FROM quarantine WHERE load_id = (SELECT max(load_id) FROM loads);
+"#;
