@@ -1,0 +1,210 @@
+//! `reev show SESSION`: one session as a tree — from a session file, or by id from the store.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::session::{self, SessionFile};
+use crate::store::{self, Mode};
+
+#[derive(Debug)]
+pub struct ShowOptions {
+    /// A session id (or a unique prefix of one), or the path of a session file.
+    pub session: String,
+    pub db: PathBuf,
+    pub wait: Duration,
+    /// Bytes of stdout and stderr shown (their tails).
+    pub tail: usize,
+}
+
+pub fn show(opts: ShowOptions) -> Result<()> {
+    let path = if Path::new(&opts.session).is_file() {
+        PathBuf::from(&opts.session)
+    } else {
+        locate(&opts)?
+    };
+    let s = session::read(&path).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
+    print!("{}", render(&s, &path, opts.tail));
+    Ok(())
+}
+
+/// Find the session file through the loaded-files ledger.
+fn locate(opts: &ShowOptions) -> Result<PathBuf> {
+    let id = &opts.session;
+    if id.len() < 4 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Error::input(format!(
+            "`{id}` is neither a session file nor a session id (hex, 4+ characters)"
+        )));
+    }
+    let conn = store::open(&opts.db, Mode::ReadOnly, opts.wait)?;
+    let mut st = conn
+        .prepare("SELECT DISTINCT session_id, path FROM loaded_files WHERE session_id LIKE ? || '%' ORDER BY session_id, path")
+        .map_err(|e| Error::env(format!("cannot look up session {id}: {e}")))?;
+    let found: Vec<(String, String)> = st
+        .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| Error::env(format!("cannot look up session {id}: {e}")))?;
+    let mut ids: Vec<&str> = found.iter().map(|(s, _)| s.as_str()).collect();
+    ids.dedup();
+    match ids.len() {
+        0 => Err(Error::input(format!(
+            "no session `{id}` in {}",
+            opts.db.display()
+        ))),
+        1 => found
+            .iter()
+            .map(|(_, p)| PathBuf::from(p))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                Error::input(format!(
+                    "session {} was loaded from {}, which is gone",
+                    ids[0], found[0].1
+                ))
+            }),
+        n => Err(Error::input(format!(
+            "`{id}` matches {n} sessions; give more characters"
+        ))),
+    }
+}
+
+fn tail(text: &str, n: usize) -> &str {
+    if text.len() <= n {
+        return text;
+    }
+    let mut start = text.len() - n;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+fn oneline(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.chars().count() > 100 {
+        s.chars().take(99).chain(['…']).collect()
+    } else {
+        s
+    }
+}
+
+pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "session {} (run {})", s.session_id, s.run_id);
+    let _ = writeln!(o, "├── file: {}", path.display());
+    let _ = writeln!(
+        o,
+        "├── benchmark: {} (sha256 {})",
+        s.benchmark_id,
+        &s.benchmark_sha256[..s.benchmark_sha256.len().min(12)]
+    );
+    let _ = writeln!(o, "├── agent: {}, attempt {}", s.agent, s.attempt);
+    let _ = writeln!(
+        o,
+        "├── status: {}, score {:.3} (threshold {:.3})",
+        s.status.as_str(),
+        s.score,
+        s.pass_threshold
+    );
+    if let Some(e) = &s.error {
+        let _ = writeln!(o, "├── error: {e}");
+    }
+    let ended = match (s.exit_code, s.signal) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "did not run".into(),
+    };
+    let _ = writeln!(
+        o,
+        "├── {ended}; {} ms of {} ms allowed; cpu {} ms user + {} ms system; peak rss {:.1} MiB",
+        s.duration_ms,
+        s.timeout_ms,
+        s.cpu_user_ms,
+        s.cpu_system_ms,
+        s.peak_rss_bytes as f64 / 1048576.0
+    );
+    let passed = s.assertions.iter().filter(|a| a.passed).count();
+    let _ = writeln!(o, "├── assertions ({passed}/{} passed)", s.assertions.len());
+    for (i, a) in s.assertions.iter().enumerate() {
+        let branch = if i + 1 == s.assertions.len() {
+            "└──"
+        } else {
+            "├──"
+        };
+        let stem = if i + 1 == s.assertions.len() {
+            "    "
+        } else {
+            "│   "
+        };
+        let name = a
+            .name
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "│   {branch} {} {}{name} ×{}: {}",
+            if a.passed { "✓" } else { "✗" },
+            a.kind,
+            a.weight,
+            a.message
+        );
+        if !a.passed {
+            let _ = writeln!(o, "│   {stem}    expected: {}", oneline(&a.expected));
+            let _ = writeln!(o, "│   {stem}    actual:   {}", oneline(&a.actual));
+        }
+    }
+    let _ = writeln!(
+        o,
+        "├── events ({}{})",
+        s.events.len(),
+        if s.events_dropped > 0 {
+            format!(", {} dropped", s.events_dropped)
+        } else {
+            String::new()
+        }
+    );
+    for (i, e) in s.events.iter().enumerate() {
+        let branch = if i + 1 == s.events.len() {
+            "└──"
+        } else {
+            "├──"
+        };
+        let detail = match (&e.data, &e.error) {
+            (_, Some(err)) => format!("{err}: {}", e.raw.as_deref().unwrap_or("")),
+            (Some(d), None) => {
+                let mut parts = Vec::new();
+                if let Some(obj) = d.as_object() {
+                    for (k, v) in obj.iter().filter(|(k, _)| *k != "type" && *k != "ts") {
+                        parts.push(format!("{k}={}", oneline(v)));
+                    }
+                }
+                parts.join(" ")
+            }
+            _ => String::new(),
+        };
+        let _ = writeln!(o, "│   {branch} {:>3} {} {detail}", e.seq, e.kind);
+    }
+    if !s.metrics.is_empty() {
+        let m: Vec<String> = s.metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(o, "├── metrics: {}", m.join(", "));
+    }
+    for (label, out, last) in [("stdout", &s.stdout, false), ("stderr", &s.stderr, true)] {
+        let head = if last { "└──" } else { "├──" };
+        let stem = if last { "    " } else { "│   " };
+        let _ = writeln!(
+            o,
+            "{head} {label} ({} bytes{})",
+            out.bytes_total,
+            if out.truncated { ", truncated" } else { "" }
+        );
+        let t = tail(&out.text, tail_bytes);
+        if t.len() < out.text.len() {
+            let _ = writeln!(o, "{stem}…");
+        }
+        for line in t.lines() {
+            let _ = writeln!(o, "{stem}{line}");
+        }
+    }
+    o
+}

@@ -1,0 +1,466 @@
+//! Gathering a report from the database: aggregate in DuckDB, compute statistics in Rust.
+
+use std::collections::BTreeMap;
+
+use duckdb::{params, Connection};
+
+use super::model::*;
+use super::regress::{self, AgentSample, PairOutcome};
+use crate::error::{Error, Result};
+use crate::stats;
+
+/// Runs considered for trends, flakiness and a pair's recent history.
+const HISTORY: i64 = 10;
+/// Failures listed with their assertions (all of them go to JUnit).
+const MAX_FAILURES: usize = 500;
+
+pub struct Ctx<'a> {
+    pub conn: &'a Connection,
+}
+
+impl Ctx<'_> {
+    fn err(&self, what: &str) -> impl Fn(duckdb::Error) -> Error + '_ {
+        let what = what.to_string();
+        move |e| Error::env(format!("report query `{what}` failed: {e}"))
+    }
+
+    /// `latest`, or a run id that must exist.
+    pub fn resolve_run(&self, run: &str) -> Result<String> {
+        if run == "latest" {
+            return self
+                .conn
+                .query_row(
+                    "SELECT run_id FROM sessions GROUP BY run_id ORDER BY max(started_at) DESC, run_id DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|_| Error::input("the database holds no sessions; run `reev run` and `reev load` first"));
+        }
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sessions WHERE run_id = ?",
+                [run],
+                |r| r.get(0),
+            )
+            .map_err(self.err("find run"))?;
+        if n == 0 {
+            return Err(Error::input(format!(
+                "run `{run}` has no sessions in the database"
+            )));
+        }
+        Ok(run.to_string())
+    }
+
+    /// `previous` (the run before `run`), `none`, or a run id that must exist.
+    pub fn resolve_baseline(&self, baseline: &str, run: &str) -> Result<Option<String>> {
+        match baseline {
+            "none" => Ok(None),
+            "previous" => {
+                let found = self.conn.query_row(
+                    "WITH r AS (SELECT run_id, max(started_at) AS t FROM sessions GROUP BY run_id)
+                     SELECT run_id FROM r WHERE t < (SELECT t FROM r WHERE run_id = ?) ORDER BY t DESC, run_id DESC LIMIT 1",
+                    [run],
+                    |r| r.get::<_, String>(0),
+                );
+                Ok(found.ok())
+            }
+            other => self.resolve_run(other).map(Some),
+        }
+    }
+
+    pub fn agents(&self, run: &str) -> Result<Vec<AgentSummary>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT agent, count(*),
+                        count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
+                        count(*) FILTER (WHERE status = 'timed_out'), count(*) FILTER (WHERE status = 'error'),
+                        avg(score), coalesce(stddev_samp(score), 0),
+                        quantile_cont(duration_ms, 0.5), quantile_cont(duration_ms, 0.95), quantile_cont(duration_ms, 0.99),
+                        avg(cpu_user_ms + cpu_system_ms), max(peak_rss_bytes), avg(peak_rss_bytes)
+                 FROM sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
+            )
+            .map_err(self.err("agents"))?;
+        let rows = st
+            .query_map([run], |r| {
+                let n: i64 = r.get(1)?;
+                let ok: i64 = r.get(2)?;
+                let mean: f64 = r.get(6)?;
+                let sd: f64 = r.get(7)?;
+                let (wl, wh) = stats::wilson(ok as u64, n as u64, 0.05);
+                let (ml, mh) = stats::t_interval(mean, sd, n as u64, 0.05);
+                Ok(AgentSummary {
+                    agent: r.get(0)?,
+                    sessions: n as u64,
+                    succeeded: ok as u64,
+                    failed: r.get::<_, i64>(3)? as u64,
+                    timed_out: r.get::<_, i64>(4)? as u64,
+                    errors: r.get::<_, i64>(5)? as u64,
+                    success_rate: ok as f64 / n.max(1) as f64,
+                    success_rate_ci: [wl, wh],
+                    mean_score: mean,
+                    mean_score_ci: [ml.max(0.0), mh.min(1.0)],
+                    p50_duration_ms: r.get(8)?,
+                    p95_duration_ms: r.get(9)?,
+                    p99_duration_ms: r.get(10)?,
+                    mean_cpu_ms: r.get(11)?,
+                    max_peak_rss_bytes: r.get::<_, i64>(12)? as u64,
+                    mean_peak_rss_bytes: r.get(13)?,
+                    k: 1,
+                    pass_at_1: 0.0,
+                    pass_at_k: 0.0,
+                    pass_hat_k: 0.0,
+                })
+            })
+            .map_err(self.err("agents"))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.err("agents"))
+    }
+
+    /// The benchmark x agent matrix of the run; also fills pass@k into `agents`.
+    pub fn matrix(&self, run: &str, agents: &mut [AgentSummary]) -> Result<Vec<MatrixCell>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT benchmark_id, agent, count(*), count(*) FILTER (WHERE status = 'succeeded'), avg(score),
+                        arg_max(status, attempt)
+                 FROM sessions WHERE run_id = ? GROUP BY benchmark_id, agent ORDER BY benchmark_id, agent",
+            )
+            .map_err(self.err("matrix"))?;
+        let cells = st
+            .query_map([run], |r| {
+                Ok(MatrixCell {
+                    benchmark_id: r.get(0)?,
+                    agent: r.get(1)?,
+                    attempts: r.get::<_, i64>(2)? as u64,
+                    succeeded: r.get::<_, i64>(3)? as u64,
+                    mean_score: r.get(4)?,
+                    latest_status: r.get(5)?,
+                })
+            })
+            .map_err(self.err("matrix"))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.err("matrix"))?;
+        for a in agents.iter_mut() {
+            let mine: Vec<&MatrixCell> = cells.iter().filter(|c| c.agent == a.agent).collect();
+            let k = mine.iter().map(|c| c.attempts).min().unwrap_or(1).max(1);
+            let avg = |f: &dyn Fn(&MatrixCell) -> Option<f64>| {
+                let v: Vec<f64> = mine.iter().filter_map(|c| f(c)).collect();
+                if v.is_empty() {
+                    0.0
+                } else {
+                    v.iter().sum::<f64>() / v.len() as f64
+                }
+            };
+            a.k = k;
+            a.pass_at_1 = avg(&|c| stats::pass_at_k(c.attempts, c.succeeded, 1));
+            a.pass_at_k = avg(&|c| stats::pass_at_k(c.attempts, c.succeeded, k));
+            a.pass_hat_k = avg(&|c| stats::pass_hat_k(c.attempts, c.succeeded, k));
+        }
+        Ok(cells)
+    }
+
+    /// The last HISTORY runs up to and including `run`, oldest first.
+    fn history(&self, run: &str) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "WITH r AS (SELECT run_id, max(started_at) AS t FROM sessions GROUP BY run_id)
+                 SELECT run_id FROM r WHERE t <= (SELECT t FROM r WHERE run_id = ?) ORDER BY t DESC, run_id DESC LIMIT ?",
+            )
+            .map_err(self.err("history"))?;
+        let mut runs: Vec<String> = st
+            .query_map(params![run, HISTORY], |r| r.get(0))
+            .map_err(self.err("history"))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err("history"))?;
+        runs.reverse();
+        Ok(runs)
+    }
+
+    pub fn descriptions(&self, run: &str) -> Result<BTreeMap<String, String>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT DISTINCT b.benchmark_id, b.description FROM benchmarks b
+                 JOIN sessions s ON s.benchmark_id = b.benchmark_id AND s.benchmark_sha256 = b.sha256
+                 WHERE s.run_id = ? ORDER BY 1",
+            )
+            .map_err(self.err("descriptions"))?;
+        let rows = st
+            .query_map([run], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                ))
+            })
+            .map_err(self.err("descriptions"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err("descriptions"))
+    }
+
+    pub fn flaky(&self, run: &str) -> Result<Vec<Flaky>> {
+        let runs = self.history(run)?;
+        let list = sql_list(&runs);
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "WITH cur AS (SELECT DISTINCT benchmark_id, agent FROM sessions WHERE run_id = ?)
+                 SELECT benchmark_id, agent, count(*) FILTER (WHERE s.status = 'succeeded'), count(*), count(DISTINCT s.run_id)
+                 FROM sessions s JOIN cur USING (benchmark_id, agent)
+                 WHERE s.run_id IN ({list})
+                 GROUP BY benchmark_id, agent
+                 HAVING count(*) FILTER (WHERE s.status = 'succeeded') BETWEEN 1 AND count(*) - 1
+                 ORDER BY benchmark_id, agent"
+            ))
+            .map_err(self.err("flaky"))?;
+        let rows = st
+            .query_map([run], |r| {
+                Ok(Flaky {
+                    benchmark_id: r.get(0)?,
+                    agent: r.get(1)?,
+                    succeeded: r.get::<_, i64>(2)? as u64,
+                    sessions: r.get::<_, i64>(3)? as u64,
+                    runs: r.get::<_, i64>(4)? as u64,
+                })
+            })
+            .map_err(self.err("flaky"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err("flaky"))
+    }
+
+    pub fn trends(&self, run: &str) -> Result<Vec<TrendPoint>> {
+        let runs = self.history(run)?;
+        let list = sql_list(&runs);
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT agent, run_id, strftime(min(started_at), '%Y-%m-%d %H:%M'),
+                        avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), quantile_cont(duration_ms, 0.95)
+                 FROM sessions WHERE run_id IN ({list}) GROUP BY agent, run_id ORDER BY agent, min(started_at), run_id"
+            ))
+            .map_err(self.err("trends"))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(TrendPoint {
+                    agent: r.get(0)?,
+                    run_id: r.get(1)?,
+                    started_at: r.get(2)?,
+                    success_rate: r.get(3)?,
+                    p95_duration_ms: r.get(4)?,
+                })
+            })
+            .map_err(self.err("trends"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err("trends"))
+    }
+
+    pub fn histograms(&self, run: &str) -> Result<Vec<Histogram>> {
+        const BINS: i64 = 20;
+        let width: f64 = self
+            .conn
+            .query_row(
+                "SELECT greatest(1, max(duration_ms)) / ? FROM sessions WHERE run_id = ?",
+                params![BINS as f64, run],
+                |r| r.get(0),
+            )
+            .map_err(self.err("histogram"))?;
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT agent, least(CAST(floor(duration_ms / ?) AS BIGINT), ? - 1) AS bin, count(*)
+                 FROM sessions WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
+            )
+            .map_err(self.err("histogram"))?;
+        let mut by_agent: BTreeMap<String, Vec<(f64, u64)>> = BTreeMap::new();
+        let rows = st
+            .query_map(params![width, BINS, run], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(self.err("histogram"))?;
+        for row in rows {
+            let (agent, bin, count) = row.map_err(self.err("histogram"))?;
+            let bins = by_agent
+                .entry(agent)
+                .or_insert_with(|| (1..=BINS).map(|i| (i as f64 * width, 0)).collect());
+            if let Some(b) = bins.get_mut(bin.clamp(0, BINS - 1) as usize) {
+                b.1 = count as u64;
+            }
+        }
+        Ok(by_agent
+            .into_iter()
+            .map(|(agent, bins)| Histogram { agent, bins })
+            .collect())
+    }
+
+    /// Sessions of the run matching `filter`, with their failing assertions.
+    pub fn sessions(
+        &self,
+        run: &str,
+        filter: &str,
+        order: &str,
+        limit: Option<usize>,
+    ) -> Result<Vec<SessionBrief>> {
+        let limit = limit.map(|l| format!("LIMIT {l}")).unwrap_or_default();
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "WITH s AS (
+                    SELECT session_id, benchmark_id, agent, attempt, status, score, duration_ms, error,
+                           right(coalesce(stdout, ''), 2000) AS tail
+                    FROM sessions WHERE run_id = ? AND ({filter}) ORDER BY {order} {limit})
+                 SELECT s.*, a.type, a.name, CAST(a.expected AS VARCHAR), CAST(a.actual AS VARCHAR), a.message
+                 FROM s LEFT JOIN assertions a ON a.session_id = s.session_id AND NOT a.passed
+                 ORDER BY {order}, a.idx"
+            ))
+            .map_err(self.err("sessions"))?;
+        let mut out: Vec<SessionBrief> = Vec::new();
+        let rows = st
+            .query_map([run], |r| {
+                let brief = SessionBrief {
+                    session_id: r.get(0)?,
+                    benchmark_id: r.get(1)?,
+                    agent: r.get(2)?,
+                    attempt: r.get::<_, i64>(3)? as u64,
+                    status: r.get(4)?,
+                    score: r.get(5)?,
+                    duration_ms: r.get::<_, i64>(6)? as u64,
+                    error: r.get(7)?,
+                    stdout_tail: r.get(8)?,
+                    failing: Vec::new(),
+                };
+                let failed = match r.get::<_, Option<String>>(9)? {
+                    Some(kind) => Some(FailedAssertion {
+                        kind,
+                        name: r.get(10)?,
+                        expected: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                        actual: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                        message: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                    }),
+                    None => None,
+                };
+                Ok((brief, failed))
+            })
+            .map_err(self.err("sessions"))?;
+        for row in rows {
+            let (brief, failed) = row.map_err(self.err("sessions"))?;
+            if out.last().is_none_or(|l| l.session_id != brief.session_id) {
+                out.push(brief);
+            }
+            if let (Some(f), Some(last)) = (failed, out.last_mut()) {
+                last.failing.push(f);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn failures(&self, run: &str) -> Result<Vec<Failure>> {
+        self.sessions(
+            run,
+            "status <> 'succeeded'",
+            "benchmark_id, agent, attempt",
+            Some(MAX_FAILURES),
+        )
+    }
+
+    pub fn slowest(&self, run: &str) -> Result<Vec<SessionBrief>> {
+        let mut s = self.sessions(run, "true", "duration_ms DESC, session_id", Some(10))?;
+        for b in &mut s {
+            b.failing.clear();
+            b.stdout_tail.clear();
+        }
+        Ok(s)
+    }
+
+    fn samples(&self, run: &str) -> Result<Vec<AgentSample>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT agent, count(*) FILTER (WHERE status = 'succeeded'), count(*), list(duration_ms::DOUBLE)
+                 FROM sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
+            )
+            .map_err(self.err("samples"))?;
+        let rows = st
+            .query_map([run], |r| {
+                let durations = match r.get::<_, duckdb::types::Value>(3)? {
+                    duckdb::types::Value::List(v) => v
+                        .into_iter()
+                        .filter_map(|x| match x {
+                            duckdb::types::Value::Double(d) => Some(d),
+                            _ => None,
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Ok(AgentSample {
+                    agent: r.get(0)?,
+                    successes: r.get::<_, i64>(1)? as u64,
+                    n: r.get::<_, i64>(2)? as u64,
+                    durations,
+                })
+            })
+            .map_err(self.err("samples"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err("samples"))
+    }
+
+    pub fn regressions(&self, run: &str, baseline: &str) -> Result<Vec<Regression>> {
+        let base = self.samples(baseline)?;
+        let cur = self.samples(run)?;
+        let runs = self.history(run)?;
+        let earlier: Vec<String> = runs.into_iter().filter(|r| r != run).collect();
+        let list = if earlier.is_empty() {
+            "NULL".to_string()
+        } else {
+            sql_list(&earlier)
+        };
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "WITH cur AS (SELECT benchmark_id, agent, count(*) AS n, count(*) FILTER (WHERE status = 'succeeded') AS ok
+                              FROM sessions WHERE run_id = ? GROUP BY ALL),
+                      base AS (SELECT benchmark_id, agent, count(*) AS n, count(*) FILTER (WHERE status = 'succeeded') AS ok
+                               FROM sessions WHERE run_id = ? GROUP BY ALL),
+                      hist AS (SELECT benchmark_id, agent, count(*) FILTER (WHERE status <> 'succeeded') AS bad
+                               FROM sessions WHERE run_id IN ({list}) GROUP BY ALL)
+                 SELECT cur.agent, cur.benchmark_id, base.n, base.ok, cur.n, cur.ok, coalesce(hist.bad, 0) = 0
+                 FROM cur JOIN base USING (benchmark_id, agent) LEFT JOIN hist USING (benchmark_id, agent)
+                 ORDER BY cur.benchmark_id, cur.agent"
+            ))
+            .map_err(self.err("regressions"))?;
+        let pairs = st
+            .query_map([run, baseline], |r| {
+                Ok(PairOutcome {
+                    agent: r.get(0)?,
+                    benchmark_id: r.get(1)?,
+                    base_attempts: r.get::<_, i64>(2)? as u64,
+                    base_succeeded: r.get::<_, i64>(3)? as u64,
+                    current_attempts: r.get::<_, i64>(4)? as u64,
+                    current_succeeded: r.get::<_, i64>(5)? as u64,
+                    history_clean: r.get(6)?,
+                })
+            })
+            .map_err(self.err("regressions"))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(self.err("regressions"))?;
+        Ok(regress::detect(
+            &base,
+            &cur,
+            &pairs,
+            regress::Thresholds::default(),
+        ))
+    }
+}
+
+/// Run ids as a SQL list literal. Run ids are validated names ([a-z0-9._-]), quoted anyway.
+fn sql_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|id| format!("'{}'", id.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

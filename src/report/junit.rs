@@ -1,0 +1,141 @@
+//! junit.xml: one testsuite per agent, one testcase per benchmark and attempt, for CI test reporters.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use super::model::SessionBrief;
+use super::{Renderer, Report};
+
+pub struct Junit;
+
+/// Escape for XML text and attributes, dropping characters XML 1.0 cannot carry.
+pub fn xml(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&apos;"),
+            '\t' | '\n' | '\r' => o.push(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
+}
+
+impl Renderer for Junit {
+    fn file_name(&self) -> &'static str {
+        "junit.xml"
+    }
+
+    fn render(&self, r: &Report) -> String {
+        let mut suites: BTreeMap<&str, Vec<&SessionBrief>> = BTreeMap::new();
+        for s in &r.sessions {
+            suites.entry(s.agent.as_str()).or_default().push(s);
+        }
+        let count = |v: &[&SessionBrief], st: &[&str]| {
+            v.iter().filter(|s| st.contains(&s.status.as_str())).count()
+        };
+        let all: Vec<&SessionBrief> = r.sessions.iter().collect();
+        let total_ms: u64 = all.iter().map(|s| s.duration_ms).sum();
+        let mut o = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            o,
+            "<testsuites name=\"reev {}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{}\">",
+            xml(&r.run_id),
+            all.len(),
+            count(&all, &["failed", "timed_out"]),
+            count(&all, &["error"]),
+            secs(total_ms)
+        );
+        for (i, (agent, sessions)) in suites.iter().enumerate() {
+            let ms: u64 = sessions.iter().map(|s| s.duration_ms).sum();
+            let _ = writeln!(
+                o,
+                "  <testsuite name=\"{}\" id=\"{i}\" package=\"reev\" hostname=\"reev\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" time=\"{}\" timestamp=\"{}\">",
+                xml(agent),
+                sessions.len(),
+                count(sessions, &["failed", "timed_out"]),
+                count(sessions, &["error"]),
+                secs(ms),
+                xml(r.generated_at.trim_end_matches('Z').split('.').next().unwrap_or_default())
+            );
+            let _ = writeln!(
+                o,
+                "    <properties><property name=\"run_id\" value=\"{}\"/></properties>",
+                xml(&r.run_id)
+            );
+            for s in sessions {
+                let _ = write!(
+                    o,
+                    "    <testcase name=\"{} #{}\" classname=\"reev.{}\" time=\"{}\">",
+                    xml(&s.benchmark_id),
+                    s.attempt,
+                    xml(agent),
+                    secs(s.duration_ms)
+                );
+                let details = || {
+                    let mut d = String::new();
+                    for a in &s.failing {
+                        let _ = writeln!(
+                            d,
+                            "{} {}: {}\n  expected: {}\n  actual: {}",
+                            a.kind,
+                            a.name.as_deref().unwrap_or(""),
+                            a.message,
+                            a.expected,
+                            a.actual
+                        );
+                    }
+                    if let Some(e) = &s.error {
+                        let _ = writeln!(d, "{e}");
+                    }
+                    d
+                };
+                match s.status.as_str() {
+                    "succeeded" => {}
+                    "error" => {
+                        let _ = write!(
+                            o,
+                            "\n      <error message=\"{}\" type=\"error\">{}</error>\n    ",
+                            xml(s.error.as_deref().unwrap_or("error")),
+                            xml(&details())
+                        );
+                    }
+                    status => {
+                        let msg = format!(
+                            "{status}: score {:.3}, {} failing assertion(s)",
+                            s.score,
+                            s.failing.len()
+                        );
+                        let _ = write!(
+                            o,
+                            "\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    ",
+                            xml(&msg),
+                            xml(status),
+                            xml(&details())
+                        );
+                    }
+                }
+                if !s.stdout_tail.is_empty() && s.status != "succeeded" {
+                    let _ = write!(
+                        o,
+                        "  <system-out>{}</system-out>\n    ",
+                        xml(&s.stdout_tail)
+                    );
+                }
+                o.push_str("</testcase>\n");
+            }
+            o.push_str("  </testsuite>\n");
+        }
+        o.push_str("</testsuites>\n");
+        o
+    }
+}

@@ -1,0 +1,149 @@
+//! `reev report`: gather a run's numbers once, render them in every requested format.
+
+mod data;
+pub mod html;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+pub mod model;
+pub mod regress;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::store::{self, Mode};
+pub use model::Report;
+
+/// One output format: a file name and a rendering of the report.
+pub trait Renderer {
+    fn file_name(&self) -> &'static str;
+    fn render(&self, report: &Report) -> String;
+}
+
+pub fn renderer(name: &str) -> Option<Box<dyn Renderer>> {
+    match name {
+        "md" | "markdown" => Some(Box::new(markdown::Markdown)),
+        "html" => Some(Box::new(html::Html)),
+        "json" => Some(Box::new(json::Json)),
+        "junit" => Some(Box::new(junit::Junit)),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub db: PathBuf,
+    pub wait: Duration,
+    pub run: String,
+    pub baseline: String,
+    pub out: PathBuf,
+    pub formats: Vec<String>,
+    pub fail_on_regression: bool,
+}
+
+/// Build the report from the database.
+pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Report> {
+    let ctx = data::Ctx { conn };
+    let run_id = ctx.resolve_run(run)?;
+    let baseline_run_id = ctx.resolve_baseline(baseline, &run_id)?;
+    let mut agents = ctx.agents(&run_id)?;
+    let matrix = ctx.matrix(&run_id, &mut agents)?;
+    let mut benchmarks: Vec<String> = matrix.iter().map(|c| c.benchmark_id.clone()).collect();
+    benchmarks.dedup();
+    let regressions = match &baseline_run_id {
+        Some(b) => ctx.regressions(&run_id, b)?,
+        None => Vec::new(),
+    };
+    Ok(Report {
+        agents,
+        benchmarks,
+        descriptions: ctx.descriptions(&run_id)?,
+        matrix,
+        flaky: ctx.flaky(&run_id)?,
+        trends: ctx.trends(&run_id)?,
+        histograms: ctx.histograms(&run_id)?,
+        slowest: ctx.slowest(&run_id)?,
+        failures: ctx.failures(&run_id)?,
+        sessions: ctx.sessions(&run_id, "true", "agent, benchmark_id, attempt", None)?,
+        regressions,
+        generated_at: crate::exec::rfc3339(chrono::Utc::now()),
+        reev_version: env!("CARGO_PKG_VERSION").to_string(),
+        timings: Default::default(),
+        run_id,
+        baseline_run_id,
+    })
+}
+
+/// Write `<out>/<run_id>/<files>` and point `<out>/latest` at that directory.
+pub fn report(opts: &ReportOptions) -> Result<Report> {
+    let renderers: Vec<Box<dyn Renderer>> = opts
+        .formats
+        .iter()
+        .map(|f| {
+            renderer(f).ok_or_else(|| {
+                Error::input(format!(
+                    "unknown report format `{f}` (md, html, json, junit)"
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    let t0 = Instant::now();
+    let conn = store::open(&opts.db, Mode::ReadOnly, opts.wait)?;
+    let mut report = gather(&conn, &opts.run, &opts.baseline)?;
+    drop(conn);
+    report.timings.query_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let t1 = Instant::now();
+    let dir = opts.out.join(&report.run_id);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io("cannot create report directory", &dir, e))?;
+    let mut rendered = Vec::new();
+    for r in &renderers {
+        rendered.push((r.file_name(), r.render(&report)));
+    }
+    report.timings.render_ms = t1.elapsed().as_secs_f64() * 1000.0;
+    for (name, text) in rendered {
+        write_atomic(&dir.join(name), text.as_bytes())?;
+    }
+    point_latest(&opts.out, &report.run_id)?;
+    Ok(report)
+}
+
+/// Replace a report file atomically (reports are derived, so they may be regenerated).
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| Error::io("cannot write report", path, e))
+}
+
+/// `<out>/latest` -> `<run_id>`, swapped atomically.
+fn point_latest(out: &Path, run_id: &str) -> Result<()> {
+    let link = out.join("latest");
+    let tmp = out.join(format!(".latest-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(run_id, &tmp)
+        .and_then(|_| std::fs::rename(&tmp, &link))
+        .map_err(|e| Error::io("cannot point latest at the report in", &link, e))
+}
+
+/// Text helpers shared by the formats.
+pub fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+pub fn ms(x: f64) -> String {
+    if x >= 10_000.0 {
+        format!("{:.1} s", x / 1000.0)
+    } else {
+        format!("{x:.0} ms")
+    }
+}
+
+pub fn bytes(b: f64) -> String {
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} GiB", b / (1024.0 * 1024.0 * 1024.0))
+    } else {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    }
+}

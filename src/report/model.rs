@@ -1,0 +1,130 @@
+//! The report's data: everything every output format shows, gathered once.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub run_id: String,
+    pub baseline_run_id: Option<String>,
+    pub generated_at: String,
+    pub reev_version: String,
+    pub agents: Vec<AgentSummary>,
+    pub benchmarks: Vec<String>,
+    /// Benchmark id -> description of the version this run used.
+    pub descriptions: std::collections::BTreeMap<String, String>,
+    pub matrix: Vec<MatrixCell>,
+    pub flaky: Vec<Flaky>,
+    pub trends: Vec<TrendPoint>,
+    pub histograms: Vec<Histogram>,
+    pub slowest: Vec<SessionBrief>,
+    pub failures: Vec<Failure>,
+    pub regressions: Vec<Regression>,
+    /// Every session of the run (JUnit lists them all).
+    pub sessions: Vec<SessionBrief>,
+    pub timings: Timings,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Timings {
+    pub query_ms: f64,
+    pub render_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AgentSummary {
+    pub agent: String,
+    pub sessions: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub errors: u64,
+    pub success_rate: f64,
+    /// Wilson 95% interval.
+    pub success_rate_ci: [f64; 2],
+    pub mean_score: f64,
+    /// Student-t 95% interval of the mean score.
+    pub mean_score_ci: [f64; 2],
+    pub p50_duration_ms: f64,
+    pub p95_duration_ms: f64,
+    pub p99_duration_ms: f64,
+    pub mean_cpu_ms: f64,
+    pub max_peak_rss_bytes: u64,
+    pub mean_peak_rss_bytes: f64,
+    /// Attempts per benchmark (the k of pass@k), when there is more than one.
+    pub k: u64,
+    pub pass_at_1: f64,
+    pub pass_at_k: f64,
+    pub pass_hat_k: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MatrixCell {
+    pub benchmark_id: String,
+    pub agent: String,
+    pub attempts: u64,
+    pub succeeded: u64,
+    pub mean_score: f64,
+    pub latest_status: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Flaky {
+    pub benchmark_id: String,
+    pub agent: String,
+    pub succeeded: u64,
+    pub sessions: u64,
+    pub runs: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TrendPoint {
+    pub agent: String,
+    pub run_id: String,
+    pub started_at: String,
+    pub success_rate: f64,
+    pub p95_duration_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Histogram {
+    pub agent: String,
+    /// Upper bounds of the bins, in ms, and the count in each.
+    pub bins: Vec<(f64, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionBrief {
+    pub session_id: String,
+    pub benchmark_id: String,
+    pub agent: String,
+    pub attempt: u64,
+    pub status: String,
+    pub score: f64,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    pub stdout_tail: String,
+    pub failing: Vec<FailedAssertion>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedAssertion {
+    pub kind: String,
+    pub name: Option<String>,
+    pub expected: String,
+    pub actual: String,
+    pub message: String,
+}
+
+pub type Failure = SessionBrief;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Regression {
+    /// success_rate_drop | slower | new_failure
+    pub kind: String,
+    pub agent: String,
+    pub benchmark_id: Option<String>,
+    pub baseline: f64,
+    pub current: f64,
+    pub p_value: Option<f64>,
+    pub detail: String,
+}
