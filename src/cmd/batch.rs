@@ -1,0 +1,116 @@
+//! `reev batch`: run -> load -> report in one process, under a lock beside the runs tree.
+//! Exit code: environment errors (3) win over input errors (2), which win over failed
+//! benchmarks or regressions when gated (1).
+
+use crate::error::{Error, Kind, Result};
+use crate::report::ReportOptions;
+use crate::store::load::LoadOptions;
+
+use super::run::RunOptions;
+
+#[derive(Debug, Clone)]
+pub struct BatchOptions {
+    pub run: RunOptions,
+    pub load: LoadOptions,
+    pub report: ReportOptions,
+}
+
+/// Keep the error that decides the exit code: Env > Input > Failed; messages accumulate.
+pub fn worse(a: Option<Error>, b: Error) -> Option<Error> {
+    Some(match a {
+        None => b,
+        Some(a) => {
+            let (hi, lo) = if b.kind > a.kind { (b, a) } else { (a, b) };
+            Error {
+                kind: hi.kind,
+                message: format!("{}\n{}", hi.message, lo.message),
+            }
+        }
+    })
+}
+
+pub fn batch(opts: BatchOptions, quiet: bool) -> Result<()> {
+    let lock_file = crate::lock::beside(&opts.run.runs_dir);
+    let _lock = crate::lock::acquire(
+        &lock_file,
+        opts.load.wait,
+        &format!(
+            "another reev batch is running on {}",
+            opts.run.runs_dir.display()
+        ),
+    )?;
+    let mut outcome: Option<Error> = None;
+
+    // 1. Run. Failed sessions are data; anything else stops the batch here.
+    let run_id = match super::run::run(opts.run.clone(), quiet) {
+        Ok(r) => r.run_id,
+        Err(e) if e.kind == Kind::Failed => {
+            outcome = worse(outcome, e);
+            latest_run_id(&opts)?
+        }
+        Err(e) => return Err(e),
+    };
+
+    // 2. Load everything new (this run, and anything an earlier batch could not load).
+    match super::load::load(opts.load.clone()) {
+        Ok(()) => {}
+        Err(e) if e.kind == Kind::Failed => outcome = worse(outcome, e),
+        Err(e) => return Err(worse(outcome, e).unwrap_or_else(|| Error::env("load failed"))),
+    }
+
+    // 3. Report this run.
+    let report = ReportOptions {
+        run: run_id,
+        ..opts.report.clone()
+    };
+    match super::report::report(report) {
+        Ok(()) => {}
+        Err(e) => outcome = worse(outcome, e),
+    }
+    match outcome {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
+/// When the run step ended with failed sessions, the run id is in the manifest it wrote.
+fn latest_run_id(opts: &BatchOptions) -> Result<String> {
+    if let Some(id) = opts.run.resume.clone().or(opts.run.run_id.clone()) {
+        return Ok(id);
+    }
+    let mut runs: Vec<(std::time::SystemTime, String)> = std::fs::read_dir(&opts.run.runs_dir)
+        .map_err(|e| Error::io("cannot list", &opts.run.runs_dir, e))?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| {
+            Some((
+                e.metadata()
+                    .ok()?
+                    .created()
+                    .or(e.metadata().ok()?.modified())
+                    .ok()?,
+                e.file_name().to_string_lossy().into_owned(),
+            ))
+        })
+        .collect();
+    runs.sort();
+    runs.pop()
+        .map(|(_, id)| id)
+        .ok_or_else(|| Error::env(format!("no run found in {}", opts.run.runs_dir.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_beats_input_beats_failed() {
+        let e = worse(None, Error::failed("f"));
+        let e = worse(e, Error::env("e"));
+        let e = worse(e, Error::input("i")).unwrap();
+        assert_eq!(e.kind.exit_code(), 3);
+        assert!(e.message.contains('f') && e.message.contains('i'));
+        let e = worse(worse(None, Error::input("i")), Error::failed("f")).unwrap();
+        assert_eq!(e.kind.exit_code(), 2);
+    }
+}
