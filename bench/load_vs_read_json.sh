@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# reev load of N generated session files, cold and as a no-op reload, against DuckDB's own
+# read_json (Python duckdb 2.0) loading the same files with an explicit column list, in one
+# invocation. Then a large load (BIG sessions) with its peak memory.
+set -euo pipefail
+REEV="$(realpath "${1:?usage: load_vs_read_json.sh PATH_TO_REEV [N] [BIG]}")"
+N="${2:-20000}"
+BIG="${3:-200000}"
+here="$(cd "$(dirname "$0")" && pwd)"
+work="$(mktemp -d "${TMPDIR:-/tmp}/reev-load-bench.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install --quiet -r "$here/../requirements-dev.txt"
+
+echo "generating $N session files..."
+python3 "$here/gen_sessions.py" runs "$N" 1000
+sync
+python3 - "$REEV" "$N" <<'PY'
+import os, resource, subprocess, sys, time
+import duckdb
+reev, n = sys.argv[1], int(sys.argv[2])
+
+def timed(argv):
+    t = time.perf_counter()
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+# Warm the page cache once so neither side pays for cold disk reads.
+subprocess.run(["cat"] + [os.path.join(d, f) for d, _, fs in os.walk("runs") for f in fs][:1], stdout=subprocess.DEVNULL)
+subprocess.run("find runs -type f -exec cat {} + > /dev/null", shell=True, check=True)
+
+t = time.perf_counter()
+con = duckdb.connect("anchor.duckdb")
+con.execute("""
+    CREATE TABLE sessions AS SELECT * FROM read_json('runs/*/sessions/*/*.json',
+        columns = {session_id: 'VARCHAR', run_id: 'VARCHAR', benchmark_id: 'VARCHAR', agent: 'VARCHAR',
+                   status: 'VARCHAR', score: 'DOUBLE', duration_ms: 'BIGINT'})
+""")
+rows = con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+con.close()
+anchor = time.perf_counter() - t
+assert rows == n, rows
+
+cold = timed([reev, "-q", "load", "--db", "reev.duckdb", "--runs-dir", "runs"])
+noop = timed([reev, "-q", "load", "--db", "reev.duckdb", "--runs-dir", "runs"])
+out = subprocess.run([reev, "query", "--db", "reev.duckdb", "--format", "csv",
+                      "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM assertions), (SELECT count(*) FROM events)"],
+                     check=True, capture_output=True, text=True).stdout.splitlines()[1]
+print(f"files: {n} session files; reev loaded sessions,assertions,events = {out}")
+print(f"duckdb read_json, 7 columns, 1 table:   {anchor:7.3f} s")
+print(f"reev load, cold, all tables:             {cold:7.3f} s   ratio to read_json: {cold / anchor:5.2f} (target < 1)")
+print(f"reev load, no-op reload:                 {noop:7.3f} s   ratio to cold:      {noop / cold:5.2f} (target <= 0.10)")
+PY
+
+if [ "$BIG" -gt 0 ]; then
+  echo "generating $BIG session files..."
+  rm -rf runs reev.duckdb*
+  python3 "$here/gen_sessions.py" runs "$BIG" 5000
+  python3 - "$REEV" "$BIG" <<'PY'
+import resource, subprocess, sys, time
+reev, n = sys.argv[1], int(sys.argv[2])
+t = time.perf_counter()
+subprocess.run([reev, "-q", "load", "--db", "big.duckdb", "--runs-dir", "runs"], check=True, stdout=subprocess.DEVNULL)
+took = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print(f"reev load of {n} sessions: {took:7.1f} s, peak memory {peak:6.0f} MiB (target < 500 MiB)")
+PY
+fi

@@ -1,0 +1,330 @@
+//! `reev batch` and the operational surface: lock, exit-code precedence, JSON logs, shards,
+//! configuration precedence, integrations, completions and man page.
+
+mod common;
+use common::{session_files, Project};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn project(agent: &[&str]) -> Project {
+    let p = Project::new();
+    p.agents(&[("a", agent)])
+        .simple_benchmark("x")
+        .simple_benchmark("y");
+    p
+}
+
+#[test]
+fn a_successful_batch_runs_loads_and_reports_quietly() {
+    let p = project(&["true"]);
+    let out = p.reev(&["batch", "--run-id", "n1"]);
+    out.ok();
+    assert!(p.join("reev.duckdb").is_file());
+    assert!(p.join("reports/n1/report.md").is_file());
+    assert!(p.join("reports/latest").exists());
+    assert!(
+        out.stderr.trim().is_empty(),
+        "cron gets no noise on success:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.lines().count() <= 8,
+        "a short summary only:\n{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("run: ") && out.stdout.contains("load 1"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn two_batches_at_once_never_overlap() {
+    let p = project(&["sleep", "1"]);
+    let a = p
+        .cmd(&["batch"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = p.reev(&["batch"]);
+    second
+        .code(3)
+        .stderr_has("another reev batch is running")
+        .stderr_has("held by pid")
+        .stderr_has("since");
+    assert!(
+        second.elapsed < Duration::from_secs(1),
+        "exits at once: {:?}",
+        second.elapsed
+    );
+    let first = a.wait_with_output().unwrap();
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let runs = std::fs::read_dir(p.join("runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .count();
+    assert_eq!(runs, 1, "exactly one batch ran");
+    // With --wait the second one waits its turn instead.
+    let a = p
+        .cmd(&["batch"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    p.reev(&["batch", "--wait", "30s"]).ok();
+    assert_eq!(a.wait_with_output().unwrap().status.code(), Some(0));
+    let runs = std::fs::read_dir(p.join("runs"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .count();
+    assert_eq!(runs, 3);
+}
+
+#[test]
+fn exit_codes_follow_the_documented_precedence() {
+    // Failed benchmarks, gated: 1, and load and report still happen.
+    let p = project(&["false"]);
+    p.reev(&["batch", "--fail-on-failed", "--run-id", "f"])
+        .code(1);
+    assert!(p.join("reports/f/report.html").is_file());
+    // Failed benchmarks and an environment error (the database cannot be created): 3.
+    p.write("blocker", "a file where a directory should be");
+    p.reev(&[
+        "batch",
+        "--fail-on-failed",
+        "--db",
+        "blocker/reev.duckdb",
+        "--run-id",
+        "g",
+    ])
+    .code(3);
+    // An input error stops before anything runs: 2.
+    p.write("benchmarks/bad.yml", "id: [\n");
+    p.reev(&["batch", "--fail-on-failed", "--run-id", "h"])
+        .code(2);
+    assert!(!p.join("runs/h").exists());
+}
+
+#[test]
+fn json_log_lines_parse() {
+    let p = project(&["true"]);
+    let out = p.reev(&["-v", "--log-format", "json", "batch"]);
+    out.ok();
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert!(lines.len() >= 2, "{}", out.stderr);
+    for l in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(
+            v["level"].is_string() && v["fields"]["message"].is_string(),
+            "{l}"
+        );
+    }
+}
+
+#[test]
+fn merged_shards_load_to_exactly_the_unsharded_plan() {
+    let p = project(&["true"]);
+    p.simple_benchmark("z").simple_benchmark("w");
+    p.reev(&[
+        "run",
+        "--run-id",
+        "night",
+        "--attempts",
+        "3",
+        "--runs-dir",
+        "whole",
+    ])
+    .ok();
+    for k in 1..=3 {
+        p.reev(&[
+            "run",
+            "--run-id",
+            "night",
+            "--attempts",
+            "3",
+            "--shard",
+            &format!("{k}/3"),
+            "--runs-dir",
+            &format!("shard{k}"),
+        ])
+        .ok();
+    }
+    // Copy the three trees into one, as a merge job does with CI artifacts.
+    for k in 1..=3 {
+        let from = p.join(&format!("shard{k}"));
+        for f in common::walk(&from) {
+            let dest = p.join("merged").join(f.strip_prefix(&from).unwrap());
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::copy(&f, &dest).unwrap();
+        }
+    }
+    p.reev(&["load", "--runs-dir", "merged", "--db", "merged.duckdb"])
+        .ok();
+    p.reev(&["load", "--runs-dir", "whole", "--db", "whole.duckdb"])
+        .ok();
+    let ids = |db: &str| -> BTreeSet<String> {
+        let out = p.reev(&[
+            "query",
+            "--db",
+            db,
+            "--format",
+            "csv",
+            "SELECT session_id, benchmark_id, agent, attempt FROM sessions ORDER BY 1",
+        ]);
+        out.ok().stdout.lines().skip(1).map(String::from).collect()
+    };
+    let merged = ids("merged.duckdb");
+    assert_eq!(merged.len(), 4 * 3);
+    assert_eq!(merged, ids("whole.duckdb"));
+    let manifests = p.reev(&[
+        "query",
+        "--db",
+        "merged.duckdb",
+        "--format",
+        "csv",
+        "SELECT count(*) FROM runs",
+    ]);
+    assert_eq!(manifests.ok().stdout.lines().nth(1), Some("3"));
+    assert_eq!(session_files(&p.join("merged")).len(), 12);
+}
+
+#[test]
+fn configuration_precedence_and_its_sources() {
+    let p = project(&["true"]);
+    p.write(
+        "reev.yml",
+        "agents:\n  a:\n    command: [\"true\"]\nsettings:\n  db: file.duckdb\n  jobs: 3\n  reports_dir: file-reports\n  attempts: 2\n",
+    );
+    let out = p
+        .cmd(&["config", "--db", "cli.duckdb"])
+        .env("REEV_REPORTS_DIR", "env-reports")
+        .env("REEV_JOBS", "5")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = |key: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{key} ")))
+            .unwrap_or_else(|| panic!("{key} missing:\n{text}"))
+            .to_string()
+    };
+    assert!(
+        line("db").contains("cli.duckdb") && line("db").contains("command line"),
+        "{}",
+        line("db")
+    );
+    assert!(
+        line("jobs").contains('5') && line("jobs").contains("environment REEV_JOBS"),
+        "{}",
+        line("jobs")
+    );
+    assert!(
+        line("reports_dir").contains("env-reports")
+            && line("reports_dir").contains("REEV_REPORTS_DIR")
+    );
+    assert!(
+        line("attempts").contains('2') && line("attempts").contains("config file"),
+        "{}",
+        line("attempts")
+    );
+    assert!(line("runs_dir").contains("runs") && line("runs_dir").contains("default"));
+    // And the file's values really apply: the batch uses file.duckdb and 2 attempts.
+    p.reev(&["batch"]).ok();
+    assert!(p.join("file.duckdb").is_file() && !p.join("reev.duckdb").exists());
+    assert_eq!(session_files(&p.join("runs")).len(), 4);
+    p.write(
+        "reev.yml",
+        "agents:\n  a:\n    command: [\"true\"]\nsettings:\n  colour: blue\n",
+    );
+    p.reev(&["config"]).code(2).stderr_has("colour");
+}
+
+#[test]
+fn integrations_parse_and_use_only_real_flags() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let files = common::walk(&root);
+    assert!(files.len() >= 5, "{files:?}");
+    let mut checked = 0;
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let name = f.to_string_lossy();
+        if name.ends_with(".yml") || name.ends_with(".yaml") {
+            for doc in text.split("\n---\n") {
+                let v: serde_json::Value =
+                    serde_saphyr::from_str(doc).unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert!(v.is_object(), "{name}");
+            }
+        }
+        if name.ends_with(".service") || name.ends_with(".timer") {
+            assert!(
+                text.lines().any(|l| l.starts_with('[')),
+                "{name} has sections"
+            );
+        }
+        // Every `reev <command> --flag` in the file must be a flag of that command.
+        let re = regex::Regex::new(
+            r"reev (run|load|report|batch|export|query|validate|list|show)\b([^\n&|;]*)",
+        )
+        .unwrap();
+        for cap in re.captures_iter(&text) {
+            let help = std::process::Command::new(common::REEV)
+                .args([&cap[1], "--help"])
+                .output()
+                .unwrap();
+            let help = String::from_utf8_lossy(&help.stdout);
+            for flag in regex::Regex::new(r"--[a-z][a-z-]*")
+                .unwrap()
+                .find_iter(&cap[2])
+            {
+                assert!(
+                    help.contains(flag.as_str()),
+                    "{name}: `reev {}` has no {}",
+                    &cap[1],
+                    flag.as_str()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} flags checked");
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    for f in [
+        "examples/crontab",
+        "examples/systemd/reev-batch.service",
+        "examples/github/reev.yml",
+        "examples/kubernetes/indexed-job.yaml",
+    ] {
+        assert!(readme.contains(f), "README does not reference {f}");
+    }
+}
+
+#[test]
+fn completions_and_man_page_come_from_the_cli_definitions() {
+    let p = Project::new();
+    let bash = p.reev(&["completions", "bash"]);
+    assert!(bash.ok().stdout.contains("--fail-on-regression"));
+    let zsh = p.reev(&["completions", "zsh"]);
+    assert!(zsh.ok().stdout.contains("batch"));
+    let man = p.reev(&["man"]);
+    assert!(man.ok().stdout.contains(".TH reev"));
+    p.reev(&["completions", "tcsh"]).code(2);
+}

@@ -1,0 +1,204 @@
+//! Shared helper for integration tests: a temporary project directory and the built `reev`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const REEV: &str = env!("CARGO_BIN_EXE_reev");
+
+/// A throwaway project: its own reev.yml, benchmarks/ and runs/.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn new() -> Self {
+        Project {
+            dir: tempfile::Builder::new()
+                .prefix("reev-test-")
+                .tempdir()
+                .expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn join(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> &Self {
+        let p = self.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+        self
+    }
+
+    /// reev.yml with the given agents: (name, argv, extra yaml lines).
+    pub fn agents(&self, agents: &[(&str, &[&str])]) -> &Self {
+        let mut y = String::from("agents:\n");
+        for (name, argv) in agents {
+            let argv: Vec<String> = argv
+                .iter()
+                .map(|a| serde_json::to_string(a).expect("json"))
+                .collect();
+            y.push_str(&format!("  {name}:\n    command: [{}]\n", argv.join(", ")));
+        }
+        self.write("reev.yml", &y)
+    }
+
+    /// A benchmark that passes when the agent exits 0.
+    pub fn simple_benchmark(&self, id: &str) -> &Self {
+        self.write(
+            &format!("benchmarks/{id}.yml"),
+            &format!(
+                "id: {id}\ndescription: test benchmark {id}\ntags: [t]\nprompt: do {id}\ntimeout: 30s\nground_truth:\n  assertions:\n    - exit_code: 0\n"
+            ),
+        )
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(REEV);
+        c.args(args)
+            .current_dir(self.path())
+            .env_remove("RUST_LOG")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn reev(&self, args: &[&str]) -> Out {
+        let started = Instant::now();
+        let out = self.cmd(args).output().expect("run reev");
+        Out::new(out, started.elapsed())
+    }
+
+    /// Every session file under runs/, parsed.
+    pub fn sessions(&self) -> Vec<serde_json::Value> {
+        session_files(&self.join("runs"))
+            .iter()
+            .map(|p| {
+                serde_json::from_slice(&std::fs::read(p).expect("read")).expect("session json")
+            })
+            .collect()
+    }
+
+    /// The single run directory under runs/.
+    pub fn run_dir(&self) -> PathBuf {
+        let runs: Vec<PathBuf> = std::fs::read_dir(self.join("runs"))
+            .expect("runs dir")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        assert_eq!(runs.len(), 1, "expected one run, found {runs:?}");
+        runs[0].clone()
+    }
+}
+
+/// Session files (*.json under a sessions/ directory), sorted.
+pub fn session_files(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walk(root)
+        .into_iter()
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "json")
+                && p.components().any(|c| c.as_os_str() == "sessions")
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Every file below root.
+pub fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Out {
+    fn new(o: Output, elapsed: Duration) -> Self {
+        Out {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+            elapsed,
+        }
+    }
+
+    pub fn ok(&self) -> &Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn code(&self, code: i32) -> &Self {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Is this pid gone (or a zombie nobody reaped yet)?
+pub fn dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+            .unwrap_or(true),
+    }
+}
+
+/// Poll until `f` is true or the time runs out.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}

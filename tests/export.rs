@@ -1,0 +1,162 @@
+//! `reev export`: CSV that real CSV readers read back, neutralised formulas, JSON lines, Parquet.
+
+mod common;
+#[path = "common/gen.rs"]
+mod gen;
+
+use common::Project;
+
+fn project() -> Project {
+    let p = Project::new();
+    let mut specs = gen::matrix(&["a1", "a2"], 3, 2, |_, b, t| (b != 1, 100 * t as u64));
+    specs[0].error = Some("=HYPERLINK(\"http://evil\",\"x\")".into());
+    specs[1].error = Some("-2+3".into());
+    specs[2].error = Some("multi\nline, with \"quotes\"".into());
+    gen::run(&p.join("runs"), "r1", 1, &specs);
+    gen::run(
+        &p.join("runs"),
+        "r2",
+        90,
+        &gen::matrix(&["a1"], 2, 1, |_, _, _| (true, 5)),
+    );
+    p.reev(&["load"]).ok();
+    p
+}
+
+#[test]
+fn csv_reads_back_with_pythons_csv_module() {
+    let p = project();
+    p.reev(&["export", "--table", "sessions", "--out", "s.csv"])
+        .ok();
+    let check = r#"
+import csv, json, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline='')))
+print(json.dumps(rows))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", check])
+        .arg(p.join("s.csv"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.len(), 14, "one row per session");
+    let q = p.reev(&[
+        "query",
+        "--format",
+        "json",
+        "SELECT session_id, run_id, score, duration_ms, status, error FROM sessions",
+    ]);
+    let db: Vec<serde_json::Value> = serde_json::from_str(&q.ok().stdout).unwrap();
+    for d in &db {
+        let row = rows
+            .iter()
+            .find(|r| r["session_id"] == d["session_id"])
+            .expect("every session exported");
+        assert_eq!(row["run_id"], d["run_id"]);
+        assert_eq!(row["status"], d["status"]);
+        assert_eq!(
+            row["duration_ms"].as_str().unwrap(),
+            d["duration_ms"].to_string()
+        );
+        assert_eq!(
+            row["score"].as_str().unwrap().parse::<f64>().unwrap(),
+            d["score"].as_f64().unwrap()
+        );
+        let err = d["error"].as_str().unwrap_or("");
+        let cell = row["error"].as_str().unwrap();
+        if err.starts_with(['=', '+', '-', '@']) {
+            assert_eq!(cell, format!("'{err}"), "formula neutralised");
+        } else {
+            assert_eq!(cell, err, "text intact, newlines and quotes included");
+        }
+    }
+    // Header in the documented order.
+    let header = std::fs::read_to_string(p.join("s.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        header.starts_with(
+            "session_id,run_id,benchmark_id,benchmark_sha256,agent,attempt,status,score"
+        ),
+        "{header}"
+    );
+    // --raw keeps them as they are.
+    let raw = p.reev(&["export", "--raw"]);
+    assert!(raw.ok().stdout.contains("\"=HYPERLINK("));
+}
+
+#[test]
+fn filters_by_run_and_date_and_exports_every_table() {
+    let p = project();
+    let lines = |args: &[&str]| p.reev(args).ok().stdout.lines().count();
+    assert_eq!(lines(&["export", "--run", "r2"]), 1 + 2);
+    assert_eq!(lines(&["export", "--since", "2026-01-01T01:00:00Z"]), 1 + 2);
+    assert_eq!(lines(&["export", "--since", "2026-01-02"]), 1);
+    for t in ["agents", "benchmarks", "assertions", "events", "runs"] {
+        p.reev(&["export", "--table", t]).ok();
+    }
+    assert_eq!(lines(&["export", "--table", "agents"]), 1 + 3);
+    assert_eq!(
+        lines(&["export", "--table", "assertions", "--run", "r1"]),
+        1 + 12
+    );
+    p.reev(&["export", "--since", "yesterday"])
+        .code(2)
+        .stderr_has("--since");
+}
+
+#[test]
+fn json_lines_keep_numbers_as_numbers() {
+    let p = project();
+    let out = p.reev(&["export", "--format", "json", "--run", "r2"]);
+    let rows: Vec<serde_json::Value> = out
+        .ok()
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0]["score"].is_f64() && rows[0]["duration_ms"].is_i64());
+}
+
+#[test]
+fn parquet_files_and_date_partitions() {
+    let p = project();
+    p.reev(&["export", "--format", "parquet", "--out", "s.parquet"])
+        .ok();
+    p.reev(&["export", "--format", "parquet"])
+        .code(2)
+        .stderr_has("stdout");
+    p.reev(&[
+        "export",
+        "--format",
+        "parquet",
+        "--partition-by-date",
+        "--out",
+        "parts",
+    ])
+    .ok();
+    let check = "import duckdb, sys; print(duckdb.sql(f\"select count(*) from read_parquet('{sys.argv[1]}')\").fetchone()[0], duckdb.sql(f\"select count(*) from read_parquet('{sys.argv[2]}/*/*.parquet', hive_partitioning=true)\").fetchone()[0])";
+    let out = std::process::Command::new("python3")
+        .args(["-c", check])
+        .arg(p.join("s.parquet"))
+        .arg(p.join("parts"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "14 14");
+    assert!(p.join("parts/date=2026-01-01").is_dir());
+}

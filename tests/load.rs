@@ -1,0 +1,700 @@
+//! `reev load` and `reev query`: an idempotent, crash-safe DuckDB store, through the binary.
+
+mod common;
+#[path = "common/gen.rs"]
+mod gen;
+
+use common::{session_files, wait_for, Project};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+const DATA_TABLES: &[&str] = &[
+    "runs",
+    "benchmarks",
+    "sessions",
+    "assertions",
+    "events",
+    "metrics",
+];
+
+/// Every data table, sorted, as CSV: equal dumps mean equal contents.
+fn dump(p: &Project, db: &str) -> BTreeMap<String, String> {
+    DATA_TABLES
+        .iter()
+        .map(|t| {
+            let out = p.reev(&[
+                "query",
+                "--db",
+                db,
+                "--format",
+                "csv",
+                &format!("SELECT * FROM {t} ORDER BY ALL"),
+            ]);
+            out.ok();
+            (t.to_string(), out.stdout)
+        })
+        .collect()
+}
+
+fn count(p: &Project, db: &str, sql: &str) -> i64 {
+    let out = p.reev(&["query", "--db", db, "--format", "csv", sql]);
+    out.ok();
+    out.stdout
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// A project with two real runs of a small suite.
+fn with_runs() -> Project {
+    let p = Project::new();
+    p.agents(&[
+        ("good", &["sh", "-c", "echo ok; echo '{\"type\":\"metric\",\"name\":\"tokens\",\"value\":7}' >> \"$REEV_EVENTS\""]),
+        ("bad", &["sh", "-c", "echo nope; exit 1"]),
+    ]);
+    for id in ["a", "b", "c"] {
+        p.write(
+            &format!("benchmarks/{id}.yml"),
+            &format!("id: {id}\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n    - stdout_contains: ok\n"),
+        );
+    }
+    p.reev(&["run", "--attempts", "2", "--run-id", "r1"]).ok();
+    p.reev(&["run", "--run-id", "r2"]).ok();
+    p
+}
+
+#[test]
+fn loads_every_table_with_real_types() {
+    let p = with_runs();
+    let out = p.reev(&["load"]);
+    out.ok();
+    assert!(out.stdout.contains("0 quarantined"), "{}", out.stdout);
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions"),
+        18
+    );
+    assert_eq!(count(&p, "reev.duckdb", "SELECT count(*) FROM runs"), 2);
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM benchmarks"),
+        3
+    );
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM assertions"),
+        36
+    );
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM metrics WHERE name = 'tokens' AND value = 7"
+        ),
+        9
+    );
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM events WHERE type = 'metric'"
+        ),
+        9
+    );
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM loaded_files WHERE kind = 'session'"
+        ),
+        18
+    );
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT files_new FROM loads"),
+        18 + 2 + 3
+    );
+    // Real column types, not text.
+    let types = p.reev(&[
+        "query",
+        "--format",
+        "csv",
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'sessions' ORDER BY ordinal_position",
+    ]);
+    let t = &types.ok().stdout;
+    for (col, ty) in [
+        ("started_at", "TIMESTAMP"),
+        ("score", "DOUBLE"),
+        ("duration_ms", "BIGINT"),
+        ("agent_command", "JSON"),
+        ("stdout_truncated", "BOOLEAN"),
+    ] {
+        assert!(
+            t.contains(&format!("{col},{ty}")),
+            "{col} is not {ty}:\n{t}"
+        );
+    }
+    // Each session links to the benchmark version it ran with.
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions s JOIN benchmarks b ON b.benchmark_id = s.benchmark_id AND b.sha256 = s.benchmark_sha256"),
+        18
+    );
+}
+
+#[test]
+fn loading_twice_or_from_two_copies_never_duplicates() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    let first = dump(&p, "reev.duckdb");
+    let again = p.reev(&["load"]);
+    again.ok();
+    assert!(again.stdout.contains(" 0 new"), "{}", again.stdout);
+    assert_eq!(dump(&p, "reev.duckdb"), first);
+    // A second copy of the tree, as if merged from another machine.
+    copy_tree(&p.join("runs"), &p.join("copy"));
+    p.reev(&["load", "--runs-dir", "copy"]).ok();
+    assert_eq!(dump(&p, "reev.duckdb"), first);
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM loaded_files WHERE kind = 'session'"
+        ),
+        36
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for f in common::walk(from) {
+        let dest = to.join(f.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dest).unwrap();
+    }
+}
+
+#[test]
+fn deleting_the_database_and_loading_again_reproduces_it() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    let before = dump(&p, "reev.duckdb");
+    std::fs::remove_file(p.join("reev.duckdb")).unwrap();
+    p.reev(&["load"]).ok();
+    assert_eq!(dump(&p, "reev.duckdb"), before);
+    // --rebuild swaps in a database built from all files: the same content again.
+    p.reev(&["load", "--rebuild"]).ok();
+    assert_eq!(dump(&p, "reev.duckdb"), before);
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM loads"),
+        1,
+        "a rebuilt database starts a new history"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(p.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".rebuild-"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn a_reload_with_nothing_new_does_not_read_known_files() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    let before = dump(&p, "reev.duckdb");
+    // Same size, same mtime, different bytes: only a reader would notice. The loader must not.
+    let f = &session_files(&p.join("runs"))[0];
+    let mtime = std::fs::metadata(f).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(f).unwrap();
+    let i = bytes.iter().position(|b| *b == b'"').unwrap();
+    bytes[i + 1] = bytes[i + 1].to_ascii_uppercase();
+    std::fs::write(f, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(f)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = p.reev(&["load"]);
+    out.ok();
+    assert!(out.stdout.contains(" 0 new"), "{}", out.stdout);
+    assert_eq!(dump(&p, "reev.duckdb"), before);
+    // A changed mtime triggers the digest check, which finds the change.
+    std::fs::File::options()
+        .write(true)
+        .open(f)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    p.reev(&["load"])
+        .code(1)
+        .stderr_has("changed after it was loaded");
+}
+
+#[test]
+fn a_file_changed_after_loading_is_reported_and_never_replaces_data() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    let before = dump(&p, "reev.duckdb");
+    let f = &session_files(&p.join("runs"))[0];
+    let old_sha = sha(f);
+    let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+    s["score"] = serde_json::json!(0.123);
+    std::fs::write(f, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
+    let out = p.reev(&["load"]);
+    out.code(1)
+        .stderr_has(&f.display().to_string())
+        .stderr_has(s["session_id"].as_str().unwrap())
+        .stderr_has(&old_sha)
+        .stderr_has(&sha(f));
+    assert_eq!(dump(&p, "reev.duckdb"), before);
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM conflicts WHERE kind = 'changed_after_load'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn two_files_claiming_one_session_id_are_reported() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    let before = dump(&p, "reev.duckdb");
+    let f = &session_files(&p.join("runs"))[0];
+    let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+    s["status"] = serde_json::json!("failed");
+    let impostor = p.join("other/r9/sessions/x/y@1.json");
+    std::fs::create_dir_all(impostor.parent().unwrap()).unwrap();
+    std::fs::write(&impostor, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
+    let out = p.reev(&["load", "--runs-dir", "other"]);
+    out.code(1)
+        .stderr_has("claims a session id already loaded")
+        .stderr_has(s["session_id"].as_str().unwrap())
+        .stderr_has(&sha(f))
+        .stderr_has(&sha(&impostor));
+    assert_eq!(dump(&p, "reev.duckdb"), before);
+}
+
+fn sha(f: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(f)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn bad_files_are_quarantined_and_valid_ones_still_load() {
+    let p = with_runs();
+    let dir = p.join("runs/r2/sessions/good");
+    let valid = session_files(&p.join("runs")).len();
+    let good: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&session_files(&dir)[0]).unwrap()).unwrap();
+    let mut v = good.clone();
+    v["schema_version"] = serde_json::json!(99);
+    let mut missing = good.clone();
+    missing.as_object_mut().unwrap().remove("status");
+    let full = serde_json::to_vec(&good).unwrap();
+    let bad: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "truncated@1.json",
+            full[..full.len() / 2].to_vec(),
+            "not a session file",
+        ),
+        ("empty@1.json", Vec::new(), "empty file"),
+        (
+            "latin1@1.json",
+            b"{\"schema_version\": 1, \"x\": \"\xe9\"}".to_vec(),
+            "not valid UTF-8",
+        ),
+        (
+            "future@1.json",
+            serde_json::to_vec(&v).unwrap(),
+            "unsupported schema_version 99",
+        ),
+        (
+            "missing@1.json",
+            serde_json::to_vec(&missing).unwrap(),
+            "missing field `status`",
+        ),
+        (
+            ".tmp-123-0-crashed@1.json",
+            full[..10].to_vec(),
+            "leftover temporary file",
+        ),
+    ];
+    for (name, bytes, _) in &bad {
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+    let out = p.reev(&["load"]);
+    out.code(1);
+    for (name, _, why) in &bad {
+        let line = out
+            .stderr
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not listed:\n{}", out.stderr));
+        assert!(line.contains(why), "{name}: {line}");
+    }
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions"),
+        valid as i64
+    );
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM current_quarantine"),
+        bad.len() as i64
+    );
+    // Fix one (a valid new session), remove the rest: the next load picks it up, cleanly.
+    let mut fixed = good.clone();
+    fixed["session_id"] = serde_json::json!("fixed0000000000000000000");
+    std::fs::write(
+        dir.join("truncated@1.json"),
+        serde_json::to_vec(&fixed).unwrap(),
+    )
+    .unwrap();
+    for (name, _, _) in &bad[1..] {
+        std::fs::remove_file(dir.join(name)).unwrap();
+    }
+    p.reev(&["load"]).ok();
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions"),
+        valid as i64 + 1
+    );
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM current_quarantine"),
+        0
+    );
+}
+
+#[test]
+fn an_unreadable_file_is_quarantined() {
+    let p = with_runs();
+    let f = session_files(&p.join("runs"))[0].clone();
+    std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if as_root {
+        // root reads anything: run reev as nobody, on a tree nobody may otherwise read.
+        std::process::Command::new("chmod")
+            .args(["-R", "a+rwX"])
+            .arg(p.path())
+            .status()
+            .unwrap();
+        std::fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+        std::fs::set_permissions(
+            p.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o777),
+        )
+        .unwrap();
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            common::REEV,
+            "load",
+        ]);
+        c
+    } else {
+        let mut c = std::process::Command::new(common::REEV);
+        c.arg("load");
+        c
+    };
+    let out = cmd
+        .current_dir(p.path())
+        .env("HOME", p.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&f.display().to_string()) && stderr.contains("cannot read"),
+        "{stderr}"
+    );
+    let total = session_files(&p.join("runs")).len() as i64;
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions"),
+        total - 1
+    );
+}
+
+#[test]
+fn a_second_loader_waits_or_exits_3() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    // Hold the writer lock the way a running `reev load` does.
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(p.join("reev.duckdb.lock"))
+        .unwrap();
+    use std::os::fd::AsRawFd;
+    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let out = p.reev(&["load"]);
+    out.code(3)
+        .stderr_has("another reev is writing")
+        .stderr_has("--wait");
+    assert!(out.elapsed < Duration::from_secs(3));
+    let mut waiting = p
+        .cmd(&["load", "--wait", "20s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(
+        waiting.try_wait().unwrap().is_none(),
+        "it should be waiting"
+    );
+    drop(lock);
+    assert!(wait_for(Duration::from_secs(15), || waiting
+        .try_wait()
+        .unwrap()
+        .is_some()));
+    assert_eq!(waiting.wait().unwrap().code(), Some(0));
+}
+
+#[test]
+fn a_read_only_analyst_is_waited_for_or_named() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    p.reev(&["run", "--run-id", "r3"]).ok();
+    // A real second process (DuckDB's Python client) holds the database open read-only.
+    let mut analyst = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1], read_only=True)\nprint(con.execute('select count(*) from sessions').fetchone()[0], flush=True)\ntime.sleep(float(sys.argv[2]))\n",
+        ])
+        .arg(p.join("reev.duckdb"))
+        .arg("2.5")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with the duckdb package (pip install -r requirements-dev.txt)");
+    let mut line = String::new();
+    use std::io::BufRead;
+    std::io::BufReader::new(analyst.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(
+        line.trim(),
+        "18",
+        "the analyst sees the complete earlier load"
+    );
+    let out = p.reev(&["load"]);
+    out.code(3)
+        .stderr_has("locked")
+        .stderr_has(&format!("PID {}", analyst.id()));
+    let out = p.reev(&["load", "--wait", "20s"]);
+    out.ok();
+    assert!(
+        out.elapsed >= Duration::from_millis(500),
+        "{:?}",
+        out.elapsed
+    );
+    analyst.wait().unwrap();
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions"),
+        24
+    );
+}
+
+#[test]
+fn query_is_read_only_and_speaks_three_formats() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    p.reev(&["query", "DELETE FROM sessions"])
+        .code(2)
+        .stderr_has("query failed");
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions"),
+        18
+    );
+    let t = p.reev(&[
+        "query",
+        "SELECT agent, sessions FROM agent_performance ORDER BY agent",
+    ]);
+    t.ok();
+    assert!(
+        t.stdout.contains("agent") && t.stdout.contains("bad") && t.stdout.contains("(2 rows)"),
+        "{}",
+        t.stdout
+    );
+    let j = p.reev(&[
+        "query",
+        "--format",
+        "json",
+        "SELECT * FROM run_summary ORDER BY run_id, agent",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&j.ok().stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert_eq!(rows[0]["run_id"], "r1");
+    assert!(rows[0]["sessions"].is_number());
+    p.reev(&["query", "--db", "missing.duckdb", "SELECT 1"])
+        .code(2)
+        .stderr_has("no database");
+}
+
+#[test]
+fn analyst_views_answer_the_documented_questions() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    let perf = p.reev(&[
+        "query",
+        "--format",
+        "json",
+        "SELECT * FROM agent_performance ORDER BY agent",
+    ]);
+    let perf: serde_json::Value = serde_json::from_str(&perf.ok().stdout).unwrap();
+    assert_eq!(perf[0]["agent"], "bad");
+    assert_eq!(perf[0]["success_rate"], 0.0);
+    assert_eq!(perf[1]["agent"], "good");
+    assert_eq!(perf[1]["success_rate"], 1.0);
+    assert_eq!(perf[1]["sessions"], 9);
+    assert!(perf[1]["p95_duration_ms"].is_number());
+    let m = p.reev(&[
+        "query",
+        "--format",
+        "json",
+        "SELECT * FROM benchmark_matrix ORDER BY benchmark_id, agent",
+    ]);
+    let m: serde_json::Value = serde_json::from_str(&m.ok().stdout).unwrap();
+    assert_eq!(m.as_array().unwrap().len(), 6);
+    assert!(m
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["run_id"] == "r2" && r["attempts"] == 1));
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM latest_sessions"),
+        6
+    );
+}
+
+#[test]
+fn benchmark_versions_are_kept_apart() {
+    let p = with_runs();
+    p.write("benchmarks/a.yml", "id: a\ndescription: edited\nprompt: p2\nground_truth:\n  assertions:\n    - exit_code: 0\n");
+    p.reev(&["run", "--run-id", "r3", "--filter", "a"]).ok();
+    p.reev(&["load"]).ok();
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM benchmarks WHERE benchmark_id = 'a'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(DISTINCT benchmark_sha256) FROM sessions WHERE benchmark_id = 'a'"
+        ),
+        2
+    );
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions s JOIN benchmarks b ON b.benchmark_id = s.benchmark_id AND b.sha256 = s.benchmark_sha256 WHERE s.run_id = 'r3'"),
+        2
+    );
+    assert_eq!(count(&p, "reev.duckdb", "SELECT count(*) FROM (SELECT sha256 FROM benchmarks GROUP BY sha256 HAVING count(*) > 1)"), 0);
+}
+
+#[test]
+fn a_killed_load_leaves_the_database_as_before_or_as_after() {
+    let p = Project::new();
+    gen::runs_tree(&p.join("runs"), 1, 300, 1);
+    p.reev(&["load"]).ok();
+    let before = dump(&p, "reev.duckdb");
+    gen::runs_tree(&p.join("runs"), 4, 1500, 2);
+    // The complete result, computed on a copy.
+    copy_tree(&p.join("runs"), &p.join("ref/runs"));
+    std::fs::copy(p.join("reev.duckdb"), p.join("ref.duckdb")).unwrap();
+    p.reev(&["load", "--db", "ref.duckdb", "--runs-dir", "ref/runs"])
+        .ok();
+    let after = dump(&p, "ref.duckdb");
+    assert_ne!(before, after);
+    let mut outcomes = (0, 0);
+    for (i, delay_ms) in [30u64, 120, 250, 400, 700, 1000].into_iter().enumerate() {
+        let mut child = p
+            .cmd(&["load"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let now = dump(&p, "reev.duckdb");
+        if now == before {
+            outcomes.0 += 1;
+        } else if now == after {
+            outcomes.1 += 1;
+            break;
+        } else {
+            panic!(
+                "kill #{i} after {delay_ms} ms left a database that is neither before nor after"
+            );
+        }
+    }
+    assert!(
+        outcomes.0 > 0,
+        "no kill landed mid-load; the test proved nothing"
+    );
+    p.reev(&["load"]).ok();
+    assert_eq!(dump(&p, "reev.duckdb"), after);
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Random subsets of one tree (copied into separate trees, as from several machines),
+        /// loaded in random orders, give exactly the tables of one load of all files.
+        #[test]
+        fn any_subsets_in_any_order_equal_one_full_load(
+            assignment in proptest::collection::vec(1u8..16, 64),
+            order in Just(()).prop_perturb(|_, mut rng| {
+                let mut v: Vec<usize> = (0..4).collect();
+                for i in (1..v.len()).rev() {
+                    let j = (rng.next_u32() as usize) % (i + 1);
+                    v.swap(i, j);
+                }
+                v
+            })
+        ) {
+            let p = Project::new();
+            gen::runs_tree(&p.join("runs"), 3, 20, 7);
+            p.reev(&["load", "--db", "full.duckdb"]).ok();
+            let full = dump(&p, "full.duckdb");
+            // Each file goes to a random non-empty set of the four partial trees.
+            let files = common::walk(&p.join("runs"));
+            for (i, f) in files.iter().enumerate() {
+                let mask = assignment[i % assignment.len()];
+                for k in 0..4 {
+                    if mask & (1 << k) != 0 {
+                        let dest = p.join(&format!("part{k}")).join(f.strip_prefix(p.join("runs")).unwrap());
+                        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+                        std::fs::copy(f, &dest).unwrap();
+                    }
+                }
+            }
+            for k in &order {
+                let dir = format!("part{k}");
+                if p.join(&dir).exists() {
+                    p.reev(&["load", "--db", "parts.duckdb", "--runs-dir", &dir]).ok();
+                }
+            }
+            prop_assert_eq!(dump(&p, "parts.duckdb"), full);
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! `reev report`: every format, the content, escaping, and a regression gate that does not cry wolf.
+
+mod common;
+#[path = "common/gen.rs"]
+mod gen;
+
+use common::Project;
+use serde_json::Value;
+
+/// A real run of a small suite with a hostile description and hostile agent output.
+fn hostile_project() -> Project {
+    let p = Project::new();
+    p.agents(&[
+        ("good", &["sh", "-c", "echo ok"]),
+        ("evil", &["sh", "-c", "echo '<script>alert(1)</script> \"onerror=alert(2) </style><img src=x onerror=alert(3)>'; exit 1"]),
+    ]);
+    p.write(
+        "benchmarks/a.yml",
+        "id: a\ndescription: \"<script>alert('desc')</script> </style> \\\"onerror=x\"\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n      name: \"<b>bold</b>\"\n    - stdout_contains: ok\n",
+    );
+    p.write(
+        "benchmarks/b.yml",
+        "id: b\ndescription: plain\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+    );
+    p.reev(&["run", "--attempts", "2", "--run-id", "r1"]).ok();
+    p.reev(&["load"]).ok();
+    p
+}
+
+#[test]
+fn writes_every_format_and_points_latest_at_them() {
+    let p = hostile_project();
+    let out = p.reev(&["report"]);
+    out.ok();
+    for f in ["report.md", "report.html", "report.json", "junit.xml"] {
+        assert!(p.join(&format!("reports/r1/{f}")).is_file(), "{f}");
+        assert!(out.stdout.contains(f));
+    }
+    let latest = std::fs::read_link(p.join("reports/latest")).unwrap();
+    assert_eq!(latest, std::path::Path::new("r1"));
+    assert!(p.join("reports/latest/report.md").is_file());
+    // Only the asked-for formats.
+    p.reev(&["report", "--format", "json", "--out", "only"])
+        .ok();
+    assert!(p.join("only/r1/report.json").is_file() && !p.join("only/r1/report.html").exists());
+    p.reev(&["report", "--format", "pdf"])
+        .code(2)
+        .stderr_has("unknown report format");
+    p.reev(&["report", "--run", "nosuch"])
+        .code(2)
+        .stderr_has("no sessions");
+}
+
+#[test]
+fn json_carries_the_numbers_the_database_holds() {
+    let p = hostile_project();
+    p.reev(&["report"]).ok();
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(p.join("reports/r1/report.json")).unwrap()).unwrap();
+    let agents = r["agents"].as_array().unwrap();
+    let good = agents.iter().find(|a| a["agent"] == "good").unwrap();
+    let evil = agents.iter().find(|a| a["agent"] == "evil").unwrap();
+    assert_eq!(good["sessions"], 4);
+    assert_eq!(good["success_rate"], 1.0);
+    assert_eq!(evil["success_rate"], 0.0);
+    // Wilson interval for 0 of 4 at 95%: [0, 0.4899]
+    let hi = evil["success_rate_ci"][1].as_f64().unwrap();
+    assert!((hi - 0.4899).abs() < 1e-3, "{hi}");
+    assert_eq!(good["k"], 2);
+    assert_eq!(good["pass_at_k"], 1.0);
+    assert_eq!(evil["pass_hat_k"], 0.0);
+    for key in [
+        "p50_duration_ms",
+        "p95_duration_ms",
+        "p99_duration_ms",
+        "mean_cpu_ms",
+        "max_peak_rss_bytes",
+        "mean_score_ci",
+    ] {
+        assert!(!good[key].is_null(), "{key}");
+    }
+    assert_eq!(r["matrix"].as_array().unwrap().len(), 4);
+    assert_eq!(r["failures"].as_array().unwrap().len(), 4);
+    let failing = &r["failures"][0]["failing"];
+    assert!(
+        !failing.as_array().unwrap().is_empty(),
+        "failures carry their failing assertions"
+    );
+    assert_eq!(r["sessions"].as_array().unwrap().len(), 8);
+    assert_eq!(r["slowest"].as_array().unwrap().len(), 8);
+    assert!(r["timings"]["query_ms"].is_number());
+}
+
+#[test]
+fn html_is_self_contained_and_hostile_strings_are_inert() {
+    let p = hostile_project();
+    p.reev(&["report"]).ok();
+    let html = std::fs::read_to_string(p.join("reports/r1/report.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("<style>") && html.contains("<svg"));
+    assert!(
+        !html.to_lowercase().contains("<script"),
+        "no script, and none injected"
+    );
+    assert!(
+        !html.contains("http://")
+            && !html.contains("https://")
+            && !html.contains("<link")
+            && !html.contains("@import"),
+        "no network"
+    );
+    assert_eq!(
+        html.matches("</style>").count(),
+        1,
+        "an injected </style> must not close ours"
+    );
+    assert!(
+        !html.contains("\"onerror") && !html.contains("<img"),
+        "no live attribute or tag"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert("),
+        "the hostile text is shown, escaped"
+    );
+    assert!(html.contains("&lt;b&gt;bold&lt;/b&gt;"));
+    // Markdown escapes HTML too (it is rendered by CI summaries).
+    let md = std::fs::read_to_string(p.join("reports/r1/report.md")).unwrap();
+    assert!(!md.contains("<script") && !md.contains("<img"), "{md}");
+}
+
+#[test]
+fn markdown_is_a_short_gfm_summary() {
+    let p = hostile_project();
+    p.reev(&["report"]).ok();
+    let md = std::fs::read_to_string(p.join("reports/r1/report.md")).unwrap();
+    assert!(md.contains("| agent | sessions |"));
+    assert!(md.contains("|---|"));
+    assert!(md.contains("No baseline run"));
+    assert!(md.lines().count() < 80, "{}", md.lines().count());
+}
+
+#[test]
+fn junit_validates_against_the_common_schema() {
+    let p = hostile_project();
+    p.reev(&["report"]).ok();
+    let junit = p.join("reports/r1/junit.xml");
+    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit.xsd");
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2]); print('valid')"])
+        .arg(&xsd)
+        .arg(&junit)
+        .output()
+        .expect("python3 with xmlschema (pip install -r requirements-dev.txt)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let x = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(x.matches("<testsuite ").count(), 2, "one suite per agent");
+    assert_eq!(
+        x.matches("<testcase ").count(),
+        8,
+        "one case per benchmark and attempt"
+    );
+    assert_eq!(x.matches("<failure ").count(), 4);
+    assert!(x.contains("name=\"a #2\""));
+    assert!(
+        x.contains("stdout_contains"),
+        "failures carry the failing assertions"
+    );
+}
+
+fn synthetic(p: &Project, runs: &[(&str, u32, Vec<gen::Spec>)]) {
+    for (id, minute, specs) in runs {
+        gen::run(&p.join("runs"), id, *minute, specs);
+    }
+    p.reev(&["load"]).ok();
+}
+
+/// A deterministic spread of durations around `base` ms.
+fn spread(base: u64, i: u64) -> u64 {
+    base + (i * 37 % 41) * base / 100
+}
+
+#[test]
+fn the_gate_passes_a_run_like_its_baseline_and_catches_a_slowdown() {
+    let p = Project::new();
+    let like = |seed: u64| {
+        gen::matrix(&["a1", "a2"], 10, 3, move |_, b, t| {
+            let i = b as u64 * 3 + t as u64 + seed;
+            (b != 9, spread(1000, i))
+        })
+    };
+    let slower = gen::matrix(&["a1", "a2"], 10, 3, |a, b, t| {
+        (
+            b != 9,
+            spread(if a == "a1" { 1400 } else { 1000 }, b as u64 * 3 + t as u64),
+        )
+    });
+    synthetic(&p, &[("base", 1, like(0)), ("same", 2, like(5))]);
+    let out = p.reev(&["report", "--fail-on-regression"]);
+    out.ok();
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(p.join("reports/same/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["baseline_run_id"], "base");
+    assert_eq!(r["regressions"].as_array().unwrap().len(), 0);
+    synthetic(&p, &[("slow", 3, slower)]);
+    let out = p.reev(&["report", "--fail-on-regression"]);
+    out.code(1).stderr_has("slower a1");
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(p.join("reports/slow/report.json")).unwrap())
+            .unwrap();
+    let kinds: Vec<(&str, &str)> = r["regressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["kind"].as_str().unwrap(), g["agent"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("slower", "a1")]);
+    // Without the flag the regression is reported, not gated.
+    p.reev(&["report"]).ok();
+    // An explicit baseline, and none.
+    p.reev(&[
+        "report",
+        "--run",
+        "slow",
+        "--baseline",
+        "same",
+        "--fail-on-regression",
+    ])
+    .code(1);
+    p.reev(&[
+        "report",
+        "--run",
+        "slow",
+        "--baseline",
+        "none",
+        "--fail-on-regression",
+    ])
+    .ok();
+}
+
+#[test]
+fn the_gate_catches_a_success_drop_and_new_failures() {
+    let p = Project::new();
+    let base = gen::matrix(&["a1"], 12, 4, |_, b, t| {
+        (true, spread(500, b as u64 + t as u64))
+    });
+    let worse = gen::matrix(&["a1"], 12, 4, |_, b, t| {
+        (b >= 6, spread(500, b as u64 + t as u64))
+    });
+    synthetic(&p, &[("base", 1, base), ("worse", 2, worse)]);
+    let out = p.reev(&["report", "--fail-on-regression"]);
+    out.code(1)
+        .stderr_has("success_rate_drop a1")
+        .stderr_has("new_failure a1");
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(p.join("reports/worse/report.json")).unwrap())
+            .unwrap();
+    let new: Vec<&str> = r["regressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["kind"] == "new_failure")
+        .map(|g| g["benchmark_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        new,
+        ["bench.00", "bench.01", "bench.02", "bench.03", "bench.04", "bench.05"]
+    );
+}
+
+#[test]
+fn trends_flaky_and_pass_at_k_span_runs() {
+    let p = Project::new();
+    let run = |flip: bool| {
+        gen::matrix(&["a1"], 4, 3, move |_, b, t| {
+            (b != 3 || (t == 1) != flip, 100 + b as u64)
+        })
+    };
+    synthetic(
+        &p,
+        &[
+            ("r1", 1, run(false)),
+            ("r2", 2, run(true)),
+            ("r3", 3, run(false)),
+        ],
+    );
+    p.reev(&["report"]).ok();
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(p.join("reports/r3/report.json")).unwrap()).unwrap();
+    let trend_runs: Vec<&str> = r["trends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["run_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(trend_runs, ["r1", "r2", "r3"]);
+    let flaky: Vec<&str> = r["flaky"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["benchmark_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(flaky, ["bench.03"]);
+    let a = &r["agents"][0];
+    assert_eq!(a["k"], 3);
+    // bench.03 has 1 of 3: pass@1 = (1+1+1+1/3)/4, pass@3 = 1, pass^3 = 3/4
+    assert!((a["pass_at_1"].as_f64().unwrap() - (3.0 + 1.0 / 3.0) / 4.0).abs() < 1e-9);
+    assert_eq!(a["pass_at_k"], 1.0);
+    assert_eq!(a["pass_hat_k"], 0.75);
+}

@@ -1,0 +1,50 @@
+//! `reev show`: one session as a tree, by id from the store or from its file.
+
+mod common;
+use common::Project;
+
+#[test]
+fn renders_a_session_tree_by_id_prefix_and_by_file() {
+    let p = Project::new();
+    p.agents(&[(
+        "t",
+        &["sh", "-c", "echo '{\"type\":\"tool_call\",\"name\":\"read_file\",\"input\":{\"path\":\"x\"},\"output\":\"42\"}' >> \"$REEV_EVENTS\"; echo '{\"type\":\"model_request\",\"model\":\"m\"}' >> \"$REEV_EVENTS\"; echo hello world; echo warn >&2"],
+    )]);
+    p.write("benchmarks/b.yml", "id: b\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n    - stdout_equals: bye\n      name: farewell\n");
+    p.reev(&["run"]).ok();
+    p.reev(&["load"]).ok();
+    let s = &p.sessions()[0];
+    let id = s["session_id"].as_str().unwrap();
+    let out = p.reev(&["show", &id[..8]]);
+    let t = &out.ok().stdout;
+    for needle in [
+        &format!("session {id}"),
+        "benchmark: b",
+        "agent: t, attempt 1",
+        "status: failed",
+        "assertions (1/2 passed)",
+        "✓ exit_code",
+        "✗ stdout_equals (farewell)",
+        "expected: \"bye\"",
+        "actual:   \"hello world\\n\"",
+        "events (2)",
+        "1 tool_call",
+        "name=\"read_file\"",
+        "2 model_request",
+        "hello world",
+        "warn",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in\n{t}");
+    }
+    assert!(
+        t.find("1 tool_call").unwrap() < t.find("2 model_request").unwrap(),
+        "events in order"
+    );
+    let file = common::session_files(&p.join("runs"))[0].clone();
+    let by_file = p.reev(&["show", file.to_str().unwrap()]);
+    assert_eq!(by_file.ok().stdout, *t);
+    p.reev(&["show", "ffffffff"])
+        .code(2)
+        .stderr_has("no session");
+    p.reev(&["show", "zz"]).code(2);
+}

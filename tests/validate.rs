@@ -1,0 +1,254 @@
+//! `reev validate` and the validation `reev run` does first: every bad input gets a clear error.
+
+mod common;
+use common::Project;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.agents(&[("ok", &["true"])]).simple_benchmark("good");
+    p
+}
+
+/// `reev run` on a broken suite: exit 2, the same message, and no session started.
+fn run_refuses(p: &Project, needle: &str) {
+    p.reev(&["run"]).code(2).stderr_has(needle);
+    assert!(common::session_files(&p.join("runs")).is_empty());
+    assert!(
+        !p.join("runs").exists() || std::fs::read_dir(p.join("runs")).unwrap().next().is_none()
+    );
+}
+
+#[test]
+fn valid_suite_passes() {
+    let p = project();
+    let out = p.reev(&["validate"]);
+    out.ok();
+    assert!(
+        out.stdout.contains("1 benchmarks, 1 agents"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn shipped_suite_is_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(common::REEV)
+        .arg("validate")
+        .current_dir(root)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let n: usize = stdout
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("count");
+    assert!(n >= 12, "{stdout}");
+}
+
+#[test]
+fn bad_yaml_reports_line_and_column() {
+    let p = project();
+    p.write(
+        "benchmarks/broken.yml",
+        "id: broken\ndescription: x\nprompt: [unclosed\ntags: []\n",
+    );
+    let out = p.reev(&["validate"]);
+    out.code(2);
+    let line = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("broken.yml"))
+        .expect("names the file");
+    // file:line:col: message
+    let after = line.split("broken.yml:").nth(1).expect("position");
+    let mut parts = after.split(':');
+    let l: u64 = parts.next().unwrap().parse().expect("line number");
+    let c: u64 = parts.next().unwrap().parse().expect("column number");
+    assert!((3..=5).contains(&l), "{line}");
+    assert!(c >= 1, "{line}");
+    run_refuses(&p, "broken.yml:");
+}
+
+#[test]
+fn unknown_field_is_an_error_with_position() {
+    let p = project();
+    p.write(
+        "benchmarks/typo.yml",
+        "id: typo\ndescription: x\nprompt: p\ndescripton: oops\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+    );
+    let out = p.reev(&["validate"]);
+    out.code(2)
+        .stderr_has("typo.yml:4:")
+        .stderr_has("descripton");
+    run_refuses(&p, "descripton");
+}
+
+#[test]
+fn unknown_field_in_assertion_is_an_error() {
+    let p = project();
+    p.write(
+        "benchmarks/a.yml",
+        "id: a\ndescription: x\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n      wieght: 2\n",
+    );
+    p.reev(&["validate"])
+        .code(2)
+        .stderr_has("a.yml:7:")
+        .stderr_has("wieght");
+}
+
+#[test]
+fn duplicate_id_names_both_files() {
+    let p = project();
+    p.write(
+        "benchmarks/sub/again.yml",
+        "id: good\ndescription: x\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+    );
+    let out = p.reev(&["validate"]);
+    out.code(2).stderr_has("duplicate benchmark id `good`");
+    assert!(
+        out.stderr.contains("again.yml:1:") || out.stderr.contains("good.yml:1:"),
+        "{}",
+        out.stderr
+    );
+    run_refuses(&p, "duplicate benchmark id");
+}
+
+#[test]
+fn unsafe_id_is_rejected_at_its_position() {
+    let p = project();
+    p.write(
+        "benchmarks/evil.yml",
+        "description: x\nid: ../../etc/passwd\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+    );
+    p.reev(&["validate"])
+        .code(2)
+        .stderr_has("evil.yml:2:")
+        .stderr_has("is not allowed");
+    run_refuses(&p, "is not allowed");
+}
+
+#[test]
+fn escaping_initial_state_path_is_rejected() {
+    let p = project();
+    p.write(
+        "benchmarks/esc.yml",
+        "id: esc\ndescription: x\nprompt: p\ninitial_state:\n  - path: ok.txt\n    content: fine\n  - path: ../../outside.txt\n    content: nope\n  - path: /etc/x\n    content: nope\nground_truth:\n  assertions:\n    - file_exists: ../x\n",
+    );
+    let out = p.reev(&["validate"]);
+    out.code(2)
+        .stderr_has("esc.yml:7:")
+        .stderr_has("escapes the scratch directory")
+        .stderr_has("esc.yml:9:")
+        .stderr_has("esc.yml:13:");
+    run_refuses(&p, "escapes the scratch directory");
+    assert!(!p.path().parent().unwrap().join("outside.txt").exists());
+}
+
+#[test]
+fn missing_agent_is_a_usage_error_and_nothing_runs() {
+    let p = project();
+    let out = p.reev(&["run", "--agent", "nosuch"]);
+    out.code(2)
+        .stderr_has("unknown agent `nosuch`")
+        .stderr_has("ok");
+    assert!(common::session_files(&p.join("runs")).is_empty());
+    p.reev(&["list", "--agent", "nosuch"]).code(2);
+}
+
+#[test]
+fn missing_config_names_the_file() {
+    let p = Project::new();
+    p.simple_benchmark("a");
+    p.reev(&["validate"])
+        .code(2)
+        .stderr_has("reev.yml")
+        .stderr_has("cannot read agent config");
+}
+
+#[test]
+fn agent_config_errors_have_positions() {
+    let p = Project::new();
+    p.simple_benchmark("a");
+    p.write("reev.yml", "agents:\n  good:\n    command: [true]\n  Bad Name:\n    command: [x, \"{nope}\"]\n    colour: red\n");
+    let out = p.reev(&["validate"]);
+    out.code(2).stderr_has("reev.yml:6:").stderr_has("colour");
+    p.write(
+        "reev.yml",
+        "agents:\n  good:\n    command: [true]\n  Bad:\n    command: [x, \"{nope}\"]\n",
+    );
+    p.reev(&["validate"])
+        .code(2)
+        .stderr_has("reev.yml:4:")
+        .stderr_has("agent name `Bad`")
+        .stderr_has("unknown placeholder {nope}");
+}
+
+#[test]
+fn every_bad_file_is_reported_not_just_the_first() {
+    let p = project();
+    p.write("benchmarks/one.yml", "id: [\n");
+    p.write("benchmarks/two.yml", "id: two\nbogus: 1\n");
+    let out = p.reev(&["validate"]);
+    out.code(2)
+        .stderr_has("one.yml:")
+        .stderr_has("two.yml:")
+        .stderr_has("2 errors found");
+}
+
+#[test]
+fn validate_takes_explicit_paths() {
+    let p = project();
+    p.write(
+        "elsewhere/x.yml",
+        "id: x\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+    );
+    p.reev(&["validate", "elsewhere", "reev.yml"]).ok();
+    p.write("elsewhere/y.yml", "id: y\n");
+    p.reev(&["validate", "elsewhere/y.yml"])
+        .code(2)
+        .stderr_has("y.yml");
+}
+
+#[test]
+fn alias_bomb_is_rejected_quickly() {
+    let p = project();
+    // A billion laughs inside a free-form JSON value, where every alias would be expanded.
+    let mut y = String::from(
+        "id: bomb\ndescription: x\nprompt: p\ninitial_state:\n  - path: x.json\n    json:\n      a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for i in 1..12 {
+        let prev = format!("*a{}", i - 1);
+        y.push_str(&format!(
+            "      a{i}: &a{i} [{}]\n",
+            vec![prev; 10].join(", ")
+        ));
+    }
+    y.push_str("ground_truth:\n  assertions:\n    - exit_code: 0\n");
+    p.write("benchmarks/bomb.yml", &y);
+    let out = p.reev(&["validate"]);
+    out.code(2).stderr_has("bomb.yml");
+    assert!(out.elapsed.as_secs() < 10, "took {:?}", out.elapsed);
+}
+
+#[test]
+fn assertion_needs_exactly_one_check_and_sane_values() {
+    let p = project();
+    p.write(
+        "benchmarks/c.yml",
+        "id: c\ndescription: x\nprompt: p\nground_truth:\n  pass_threshold: 1.5\n  assertions:\n    - exit_code: 0\n      stdout_contains: x\n    - weight: -1\n      exit_code: 0\n    - stdout_matches: '(['\n    - json_value: {path: /a}\n",
+    );
+    let out = p.reev(&["validate"]);
+    out.code(2)
+        .stderr_has("pass_threshold must be between 0 and 1")
+        .stderr_has("exactly one check")
+        .stderr_has("weight must be a positive number")
+        .stderr_has("invalid regex")
+        .stderr_has("give `equals`, `at_least` or `at_most`");
+}
