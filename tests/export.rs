@@ -145,7 +145,7 @@ fn parquet_files_and_date_partitions() {
         "parts",
     ])
     .ok();
-    let check = "import duckdb, sys; print(duckdb.sql(f\"select count(*) from read_parquet('{sys.argv[1]}')\").fetchone()[0], duckdb.sql(f\"select count(*) from read_parquet('{sys.argv[2]}/*/*.parquet', hive_partitioning=true)\").fetchone()[0])";
+    let check = "import duckdb, sys; c = duckdb.connect(); q = lambda s: c.execute(s).fetchall()[0][0]; print(q(f\"select count(*) from read_parquet('{sys.argv[1]}')\"), q(f\"select count(*) from read_parquet('{sys.argv[2]}/*/*.parquet', hive_partitioning=true)\"))";
     let out = std::process::Command::new("python3")
         .args(["-c", check])
         .arg(p.join("s.parquet"))

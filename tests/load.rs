@@ -264,7 +264,7 @@ fn two_files_claiming_one_session_id_are_reported() {
     let before = dump(&p, "reev.duckdb");
     let f = &session_files(&p.join("runs"))[0];
     let mut s: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
-    s["status"] = serde_json::json!("failed");
+    s["host"] = serde_json::json!("an impostor");
     let impostor = p.join("other/r9/sessions/x/y@1.json");
     std::fs::create_dir_all(impostor.parent().unwrap()).unwrap();
     std::fs::write(&impostor, serde_json::to_vec_pretty(&s).unwrap()).unwrap();

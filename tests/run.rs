@@ -434,7 +434,7 @@ fn run_ids_sort_by_time_and_never_collide() {
         .iter()
         .map(|id| {
             let m: Value = serde_json::from_slice(
-                &std::fs::read(p.join(format!("runs/{id}/run.json"))).unwrap(),
+                &std::fs::read(p.join(&format!("runs/{id}/run.json"))).unwrap(),
             )
             .unwrap();
             m["created_at"].as_str().unwrap().to_string()

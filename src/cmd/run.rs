@@ -87,10 +87,12 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     }
 
     let host = manifest::hostname();
+    // Agents run inside their scratch directories: every path they are given must be absolute.
+    let abs_run_dir = std::path::absolute(&run_dir).map_err(|e| Error::io("cannot resolve", &run_dir, e))?;
     let ctx = exec::Context {
         suite: &suite,
         run_id: &run_id,
-        run_dir: &run_dir,
+        run_dir: &abs_run_dir,
         timeout,
         grace: opts.kill_grace,
         keep_workdirs: opts.keep_workdirs,

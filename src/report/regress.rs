@@ -205,7 +205,7 @@ mod tests {
             .filter(|s| !gate(*s, 0.0, 0.0).is_empty())
             .count();
         assert!(
-            fired * 100 <= trials * 5,
+            fired as u64 * 100 <= trials * 5,
             "gate fired in {fired} of {trials} same-distribution trials"
         );
     }
@@ -217,7 +217,7 @@ mod tests {
             .filter(|s| gate(*s, 0.30, 0.0).iter().any(|r| r.kind == "slower"))
             .count();
         assert!(
-            slow * 100 >= trials * 95,
+            slow as u64 * 100 >= trials * 95,
             "a 30% slowdown was caught in only {slow} of {trials}"
         );
         let drop = (0..trials)
@@ -228,7 +228,7 @@ mod tests {
             })
             .count();
         assert!(
-            drop * 100 >= trials * 95,
+            drop as u64 * 100 >= trials * 95,
             "a 40-point drop was caught in only {drop} of {trials}"
         );
     }
