@@ -89,9 +89,7 @@ struct Resolver<'a> {
 impl Resolver<'_> {
     fn pick<T>(
         &mut self,
-        id: &str,
-        key: &'static str,
-        env: &str,
+        (id, key, env): (&str, &'static str, &str),
         from_file: Option<String>,
         slot: &mut T,
         parse: impl Fn(&str) -> std::result::Result<T, String>,
@@ -126,9 +124,7 @@ impl Resolver<'_> {
 
     fn suite(&mut self, s: &mut SuiteArgs, st: &Settings) -> Result<()> {
         self.pick(
-            "benchmarks",
-            "benchmarks",
-            "REEV_BENCHMARKS",
+            ("benchmarks", "benchmarks", "REEV_BENCHMARKS"),
             st.benchmarks.clone(),
             &mut s.benchmarks,
             |v| Ok(v.into()),
@@ -138,9 +134,7 @@ impl Resolver<'_> {
 
     fn select(&mut self, s: &mut SelectArgs, st: &Settings) -> Result<()> {
         self.pick(
-            "attempts",
-            "attempts",
-            "REEV_ATTEMPTS",
+            ("attempts", "attempts", "REEV_ATTEMPTS"),
             st.attempts.map(|a| a.to_string()),
             &mut s.attempts,
             |v| v.parse().map_err(|e| format!("{e}")),
@@ -150,18 +144,14 @@ impl Resolver<'_> {
 
     fn exec(&mut self, e: &mut ExecArgs, st: &Settings) -> Result<()> {
         self.pick(
-            "runs_dir",
-            "runs_dir",
-            "REEV_RUNS_DIR",
+            ("runs_dir", "runs_dir", "REEV_RUNS_DIR"),
             st.runs_dir.clone(),
             &mut e.runs_dir,
             |v| Ok(v.into()),
             |v| v.display().to_string(),
         )?;
         self.pick(
-            "jobs",
-            "jobs",
-            "REEV_JOBS",
+            ("jobs", "jobs", "REEV_JOBS"),
             st.jobs.map(|j| j.to_string()),
             &mut e.jobs,
             |v| v.parse().map(Some).map_err(|e| format!("{e}")),
@@ -171,9 +161,7 @@ impl Resolver<'_> {
             },
         )?;
         self.pick(
-            "timeout",
-            "timeout",
-            "REEV_TIMEOUT",
+            ("timeout", "timeout", "REEV_TIMEOUT"),
             st.timeout.clone(),
             &mut e.timeout,
             |v| parse_duration(v).map(Some),
@@ -186,18 +174,14 @@ impl Resolver<'_> {
 
     fn db(&mut self, d: &mut DbArgs, st: &Settings) -> Result<()> {
         self.pick(
-            "db",
-            "db",
-            "REEV_DB",
+            ("db", "db", "REEV_DB"),
             st.db.clone(),
             &mut d.db,
             |v| Ok(v.into()),
             |v| v.display().to_string(),
         )?;
         self.pick(
-            "wait",
-            "wait",
-            "REEV_WAIT",
+            ("wait", "wait", "REEV_WAIT"),
             st.wait.clone(),
             &mut d.wait,
             parse_duration,
@@ -207,9 +191,7 @@ impl Resolver<'_> {
 
     fn report(&mut self, r: &mut ReportFlags, st: &Settings) -> Result<()> {
         self.pick(
-            "reports_dir",
-            "reports_dir",
-            "REEV_REPORTS_DIR",
+            ("reports_dir", "reports_dir", "REEV_REPORTS_DIR"),
             st.reports_dir.clone(),
             &mut r.reports_dir,
             |v| Ok(v.into()),
@@ -253,9 +235,7 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
         entries: Vec::new(),
     };
     top.pick(
-        "log_format",
-        "log_format",
-        "REEV_LOG_FORMAT",
+        ("log_format", "log_format", "REEV_LOG_FORMAT"),
         st.log_format.clone(),
         &mut cli.log_format,
         |v| match v {

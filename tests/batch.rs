@@ -262,6 +262,12 @@ fn integrations_parse_and_use_only_real_flags() {
     let files = common::walk(&root);
     assert!(files.len() >= 5, "{files:?}");
     let mut checked = 0;
+    // Every `reev <command> --flag` in the files must be a flag of that command.
+    let command = regex::Regex::new(
+        r"reev (run|load|report|batch|export|query|validate|list|show)\b([^\n&|;]*)",
+    )
+    .unwrap();
+    let flag_re = regex::Regex::new(r"--[a-z][a-z-]*").unwrap();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         let name = f.to_string_lossy();
@@ -278,21 +284,13 @@ fn integrations_parse_and_use_only_real_flags() {
                 "{name} has sections"
             );
         }
-        // Every `reev <command> --flag` in the file must be a flag of that command.
-        let re = regex::Regex::new(
-            r"reev (run|load|report|batch|export|query|validate|list|show)\b([^\n&|;]*)",
-        )
-        .unwrap();
-        for cap in re.captures_iter(&text) {
+        for cap in command.captures_iter(&text) {
             let help = std::process::Command::new(common::REEV)
                 .args([&cap[1], "--help"])
                 .output()
                 .unwrap();
             let help = String::from_utf8_lossy(&help.stdout);
-            for flag in regex::Regex::new(r"--[a-z][a-z-]*")
-                .unwrap()
-                .find_iter(&cap[2])
-            {
+            for flag in flag_re.find_iter(&cap[2]) {
                 assert!(
                     help.contains(flag.as_str()),
                     "{name}: `reev {}` has no {}",

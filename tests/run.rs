@@ -5,13 +5,6 @@ use common::{dead, session_files, wait_for, Project};
 use serde_json::Value;
 use std::time::Duration;
 
-fn by_benchmark<'a>(sessions: &'a [Value], id: &str) -> &'a Value {
-    sessions
-        .iter()
-        .find(|s| s["benchmark_id"] == id)
-        .expect("session for benchmark")
-}
-
 #[test]
 fn shipped_suite_deterministic_agent_scores_one() {
     let p = Project::new();

@@ -88,7 +88,8 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
 
     let host = manifest::hostname();
     // Agents run inside their scratch directories: every path they are given must be absolute.
-    let abs_run_dir = std::path::absolute(&run_dir).map_err(|e| Error::io("cannot resolve", &run_dir, e))?;
+    let abs_run_dir =
+        std::path::absolute(&run_dir).map_err(|e| Error::io("cannot resolve", &run_dir, e))?;
     let ctx = exec::Context {
         suite: &suite,
         run_id: &run_id,

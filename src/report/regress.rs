@@ -145,13 +145,12 @@ mod tests {
         }
     }
 
+    /// (agent, benchmark, attempts, successes) per pair.
+    type Pairs = Vec<(String, String, u64, u64)>;
+
     /// One run: 2 agents x 12 benchmarks x 6 attempts, with fixed per-benchmark success odds
     /// (some certain, some flaky, some hopeless) and log-normal durations.
-    fn sample(
-        rng: &mut Rng,
-        slowdown: f64,
-        success_drop: f64,
-    ) -> (Vec<AgentSample>, Vec<(String, String, u64, u64)>) {
+    fn sample(rng: &mut Rng, slowdown: f64, success_drop: f64) -> (Vec<AgentSample>, Pairs) {
         let odds = [1.0, 1.0, 1.0, 0.98, 0.95, 0.9, 0.9, 0.8, 0.7, 0.5, 0.2, 0.0];
         let mut agents = Vec::new();
         let mut pairs = Vec::new();
