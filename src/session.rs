@@ -115,13 +115,74 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Prefix of temporary files; a file with this prefix left in a runs tree is debris of a crash.
 pub const TMP_PREFIX: &str = ".tmp-";
 
-/// Create `path` with `bytes`, durably and atomically, never replacing an existing file:
-/// write a temp file in the same directory, fsync it, then rename it into place with
-/// RENAME_NOREPLACE (or link + unlink where the filesystem lacks it). The directory entry
-/// becomes durable with [`sync_dir`], which callers batch.
+/// Create `path` with `bytes`, durably and atomically, never replacing an existing file.
+///
+/// The bytes go into an unnamed inode (`O_TMPFILE`) in the target directory, are fsynced,
+/// and the inode is then linked under its name with `linkat`, which fails if the name exists.
+/// A crash at any point leaves either nothing or the complete file — and no temporary name.
+/// Where the filesystem has no `O_TMPFILE`, a named temporary file (`.tmp-*`) is written,
+/// fsynced and renamed with `RENAME_NOREPLACE` instead. The directory entry becomes durable
+/// with [`sync_dir`], which callers batch.
 pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    match write_unnamed(dir, path, bytes) {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL | libc::ENOENT)
+            ) && !path.exists() =>
+        {
+            write_named_tmp(dir, path, bytes)
+        }
+        other => other,
+    }
+}
+
+fn cstring(p: &Path) -> std::io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
+fn write_unnamed(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let cdir = cstring(dir)?;
+    // SAFETY: a valid NUL-terminated path; we check the result and own the descriptor.
+    let fd = unsafe {
+        libc::open(
+            cdir.as_ptr(),
+            libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o644,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor owned by this File.
+    let mut f = unsafe { File::from_raw_fd(fd) };
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    let proc_path = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))
+        .map_err(|_| std::io::Error::other("bad descriptor path"))?;
+    let target = cstring(path)?;
+    // SAFETY: valid NUL-terminated paths; linkat never replaces an existing name.
+    let r = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            proc_path.as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn write_named_tmp(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(
         "{TMP_PREFIX}{}-{}-{name}",
@@ -142,12 +203,7 @@ pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = |p: &Path| {
-        std::ffi::CString::new(p.as_os_str().as_bytes())
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path contains NUL"))
-    };
-    let (f, t) = (c(from)?, c(to)?);
+    let (f, t) = (cstring(from)?, cstring(to)?);
     // SAFETY: valid NUL-terminated paths; renameat2 has no other preconditions.
     let r = unsafe {
         libc::renameat2(

@@ -106,25 +106,53 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         .map_err(|e| Error::env(format!("cannot start {} worker threads: {e}", opts.jobs)))?;
     let progress = Progress::new(pending.len() as u64, quiet);
     let started = Instant::now();
-    let outcomes: Vec<Outcome> = pool.install(|| {
-        pending
-            .par_iter()
-            .with_max_len(1)
-            .map(|task| {
-                let outcome = exec::run_session(&ctx, task);
-                match &outcome {
-                    Outcome::Written { status, .. } => progress.tick(*status != Status::Succeeded),
-                    Outcome::Failed(e) => {
-                        tracing::error!("{e}");
-                        progress.tick(true)
+    // Workers run agents; writer threads write (and fsync) finished sessions meanwhile.
+    let writers = opts.jobs.clamp(1, 4);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Box<exec::Finished>>(256);
+    let rx = std::sync::Mutex::new(rx);
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..writers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut written = Vec::new();
+                    loop {
+                        let next = rx.lock().map(|r| r.recv());
+                        let Ok(Ok(done)) = next else { break };
+                        let outcome = exec::write_session(&done);
+                        tick(&progress, &outcome);
+                        written.push(outcome);
                     }
-                    Outcome::NotStarted | Outcome::Interrupted => {}
-                }
-                outcome
+                    written
+                })
             })
-            .collect()
+            .collect();
+        let mut outcomes: Vec<Outcome> = pool.install(|| {
+            pending
+                .par_iter()
+                .with_max_len(1)
+                .map_with(tx, |tx, task| match exec::run_session(&ctx, task) {
+                    Outcome::Finished(done) => match tx.send(done) {
+                        Ok(()) => None,
+                        Err(e) => Some(exec::write_session(&e.0)),
+                    },
+                    other => {
+                        tick(&progress, &other);
+                        Some(other)
+                    }
+                })
+                .flatten()
+                .collect()
+        });
+        for h in handles {
+            outcomes.extend(h.join().unwrap_or_default());
+        }
+        outcomes
     });
     progress.finish();
+    drop(pool);
+    if !opts.keep_workdirs {
+        exec::workdir::remove_all(&abs_run_dir);
+    }
     sync_session_dirs(&run_dir, &tasks)?;
 
     let mut report = RunReport {
@@ -159,6 +187,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
             } => report.by_agent.entry(agent).or_default().add(status, score),
             Outcome::Failed(e) => failures.push(e),
             Outcome::NotStarted | Outcome::Interrupted => interrupted += 1,
+            Outcome::Finished(_) => {}
         }
     }
     tracing::info!(
@@ -190,6 +219,17 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         ));
     }
     Ok(report)
+}
+
+fn tick(progress: &Progress, outcome: &Outcome) {
+    match outcome {
+        Outcome::Written { status, .. } => progress.tick(*status != Status::Succeeded),
+        Outcome::Failed(e) => {
+            tracing::error!("{e}");
+            progress.tick(true)
+        }
+        Outcome::Finished(_) | Outcome::NotStarted | Outcome::Interrupted => {}
+    }
 }
 
 type Planned = (String, PathBuf, Vec<Task>, Option<Duration>);

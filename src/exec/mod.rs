@@ -33,6 +33,8 @@ pub struct Context<'a> {
 /// How one planned session ended, as far as the run is concerned.
 #[derive(Debug)]
 pub enum Outcome {
+    /// It ran; its session file is ready to be written (see [`write_session`]).
+    Finished(Box<Finished>),
     /// Its session file was written.
     Written {
         agent: String,
@@ -45,6 +47,13 @@ pub enum Outcome {
     Interrupted,
     /// reev could not do its part (disk, I/O); no file written.
     Failed(Error),
+}
+
+/// A session that ran, and where its file goes.
+#[derive(Debug)]
+pub struct Finished {
+    pub path: PathBuf,
+    pub file: SessionFile,
 }
 
 pub fn final_path(run_dir: &Path, task: &Task) -> PathBuf {
@@ -77,13 +86,14 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
             task.session_id, task.benchmark_id, task.agent
         )));
     };
-    let work = match workdir::Workdir::create(
+    let root = workdir::Workdir::location(
         ctx.run_dir,
+        ctx.keep_workdirs,
         &task.agent,
         &task.benchmark_id,
         task.attempt,
-        &bench.initial_state,
-    ) {
+    );
+    let work = match workdir::Workdir::prepare(root, &bench.initial_state) {
         Ok(w) => w,
         Err(e) => {
             return Outcome::Failed(Error::env(format!(
@@ -98,28 +108,34 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
     };
     let timeout = timeout_for(ctx.timeout, bench, agent);
     let file = execute(ctx, task, bench, agent, &work, timeout);
-    if !ctx.keep_workdirs {
-        work.remove();
-    }
     let Some(file) = file else {
         return Outcome::Interrupted;
     };
-    let path = final_path(ctx.run_dir, task);
-    let written = serde_json::to_vec_pretty(&file)
+    Outcome::Finished(Box::new(Finished {
+        path: final_path(ctx.run_dir, task),
+        file,
+    }))
+}
+
+/// Write a finished session's file (fsynced, never replacing one). Runs on writer threads,
+/// so an agent never waits for the previous session's fsync.
+pub fn write_session(done: &Finished) -> Outcome {
+    let (path, file) = (&done.path, &done.file);
+    let written = serde_json::to_vec_pretty(file)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| session::write_new(&path, &bytes));
+        .and_then(|bytes| session::write_new(path, &bytes));
     match written {
         Ok(()) => Outcome::Written {
-            agent: file.agent,
+            agent: file.agent.clone(),
             status: file.status,
             score: file.score,
         },
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Outcome::Failed(Error::input(format!(
             "session {}: {} already exists and is never overwritten (is another reev resuming this run?)",
-            task.session_id,
+            file.session_id,
             path.display()
         ))),
-        Err(e) => Outcome::Failed(Error::io(&format!("session {}: cannot write", task.session_id), &path, e)),
+        Err(e) => Outcome::Failed(Error::io(&format!("session {}: cannot write", file.session_id), path, e)),
     }
 }
 

@@ -1,4 +1,9 @@
-//! A session's scratch directory: created fresh, seeded from `initial_state`, removed after.
+//! A session's scratch directory: emptied or created, then seeded from `initial_state`.
+//!
+//! Without `--keep-workdirs` each worker thread reuses one directory (`work/.worker/<n>`),
+//! emptied before every session: creating and removing a directory tree per session costs
+//! more than a trivial agent's whole run on some filesystems. With `--keep-workdirs` every
+//! session gets its own (`work/<agent>/<benchmark_id>@<attempt>`), kept afterwards.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -6,8 +11,6 @@ use std::path::{Path, PathBuf};
 use crate::spec::benchmark::SeedFile;
 
 pub struct Workdir {
-    /// runs/<run_id>/work/<agent>/<benchmark_id>@<attempt>
-    pub root: PathBuf,
     /// `root/scratch`: the agent's working directory.
     pub scratch: PathBuf,
     /// `root/events.jsonl`: the file named by REEV_EVENTS.
@@ -15,23 +18,46 @@ pub struct Workdir {
 }
 
 impl Workdir {
-    /// Create it fresh (a stale one from an interrupted run is removed first) and seed it.
-    pub fn create(
+    /// The directory a session uses: its own when kept, else its worker's.
+    pub fn location(
         run_dir: &Path,
+        keep: bool,
         agent: &str,
         benchmark_id: &str,
         attempt: u32,
-        seed: &[SeedFile],
-    ) -> std::io::Result<Self> {
-        let root = run_dir
-            .join("work")
-            .join(agent)
-            .join(format!("{benchmark_id}@{attempt}"));
-        if root.exists() {
-            remove_tree(&root)?;
+    ) -> PathBuf {
+        let work = run_dir.join("work");
+        match (keep, rayon::current_thread_index()) {
+            (false, Some(worker)) => work.join(".worker").join(worker.to_string()),
+            _ => work.join(agent).join(format!("{benchmark_id}@{attempt}")),
         }
+    }
+
+    /// Make `root` an empty scratch directory (removing what an earlier session or an
+    /// interrupted run left there) and seed it.
+    pub fn prepare(root: PathBuf, seed: &[SeedFile]) -> std::io::Result<Self> {
         let scratch = root.join("scratch");
-        std::fs::create_dir_all(&scratch)?;
+        let events = root.join("events.jsonl");
+        match std::fs::read_dir(&scratch) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry?;
+                    if entry.file_type()?.is_dir() {
+                        remove_tree(&entry.path())?;
+                    } else {
+                        std::fs::remove_file(entry.path())?;
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&scratch)?
+            }
+            Err(e) => return Err(e),
+        }
+        match std::fs::remove_file(&events) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         for file in seed {
             let path = scratch.join(&file.path);
             if let Some(parent) = path.parent() {
@@ -42,27 +68,18 @@ impl Workdir {
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
             }
         }
-        Ok(Workdir {
-            events: root.join("events.jsonl"),
-            root,
-            scratch,
-        })
+        Ok(Workdir { events, scratch })
     }
+}
 
-    /// Remove it, logging (not failing) when the agent left something undeletable.
-    pub fn remove(&self) {
-        if let Err(e) = remove_tree(&self.root) {
-            tracing::warn!(
-                "could not remove scratch directory {}: {e}",
-                self.root.display()
-            );
-        }
-        // Drop now-empty parents (work/<agent>, work) so a finished run keeps only its files.
-        for dir in self.root.ancestors().skip(1).take(2) {
-            if std::fs::remove_dir(dir).is_err() {
-                break;
-            }
-        }
+/// Remove a run's scratch area once its sessions are done (unless --keep-workdirs).
+pub fn remove_all(run_dir: &Path) {
+    let work = run_dir.join("work");
+    if let Err(e) = remove_tree(&work) {
+        tracing::warn!(
+            "could not remove scratch directories {}: {e}",
+            work.display()
+        );
     }
 }
 
