@@ -8,6 +8,10 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use duckdb::arrow;
+use duckdb::arrow::array::{Array, AsArray};
+use duckdb::arrow::compute::cast;
+use duckdb::arrow::datatypes::DataType;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender, Connection};
 use rayon::prelude::*;
@@ -98,11 +102,57 @@ fn wal_path(db: &Path) -> PathBuf {
 struct Known {
     /// path -> (size, mtime_ns, sha256, session_id)
     files: HashMap<String, (u64, i64, String, Option<String>)>,
-    /// session_id -> (file sha256, a path it was loaded from)
-    sessions: HashMap<String, (String, String)>,
+    /// session_id -> (file sha256, a path it was loaded from); built from `files` on first
+    /// use, so a reload with nothing new never pays for it.
+    sessions: Option<HashMap<String, (String, String)>>,
+    /// Whether `files` holds digests and session ids yet (see `Known::ensure_details`).
+    details: bool,
     benchmarks: HashSet<(String, String)>,
     /// (run_id, manifest) -> manifest sha256
     runs: HashMap<(String, String), String>,
+}
+
+impl Known {
+    /// Fill in the digests and session ids of known files (needed once anything is not
+    /// unchanged: a touched file is compared by digest, a new one by session id).
+    fn ensure_details(&mut self, conn: &Connection, db: &Path) -> Result<()> {
+        if self.details {
+            return Ok(());
+        }
+        let e = sql(db, "reading the loaded-files ledger");
+        let mut st = conn
+            .prepare("SELECT path, sha256, session_id FROM loaded_files")
+            .map_err(&e)?;
+        for batch in st.query_arrow([]).map_err(&e)? {
+            let (paths, shas, sids) = (
+                text_column(&batch, 0, db)?,
+                text_column(&batch, 1, db)?,
+                text_column(&batch, 2, db)?,
+            );
+            for i in 0..batch.num_rows() {
+                if let Some(entry) = self.files.get_mut(paths.value(i)) {
+                    entry.2 = shas.value(i).to_string();
+                    entry.3 = (!sids.is_null(i)).then(|| sids.value(i).to_string());
+                }
+            }
+        }
+        self.details = true;
+        Ok(())
+    }
+
+    fn sessions(&mut self) -> &mut HashMap<String, (String, String)> {
+        let files = &self.files;
+        self.sessions.get_or_insert_with(|| {
+            let mut m = HashMap::with_capacity(files.len());
+            for (path, (_, _, sha, sid)) in files {
+                if let Some(sid) = sid {
+                    m.entry(sid.clone())
+                        .or_insert_with(|| (sha.clone(), path.clone()));
+                }
+            }
+            m
+        })
+    }
 }
 
 fn sql<'a>(db: &'a Path, what: &str) -> impl Fn(duckdb::Error) -> Error + 'a {
@@ -110,48 +160,52 @@ fn sql<'a>(db: &'a Path, what: &str) -> impl Fn(duckdb::Error) -> Error + 'a {
     move |e| Error::env(format!("{}: {what}: {e}", db.display()))
 }
 
+fn text_column(
+    batch: &arrow::record_batch::RecordBatch,
+    i: usize,
+    db: &Path,
+) -> Result<arrow::array::StringArray> {
+    let col = cast(batch.column(i), &DataType::Utf8)
+        .map_err(|err| Error::env(format!("{}: reading the ledger: {err}", db.display())))?;
+    Ok(col.as_string::<i32>().clone())
+}
+
+fn int_column(
+    batch: &arrow::record_batch::RecordBatch,
+    i: usize,
+    db: &Path,
+) -> Result<arrow::array::Int64Array> {
+    let col = cast(batch.column(i), &DataType::Int64)
+        .map_err(|err| Error::env(format!("{}: reading the ledger: {err}", db.display())))?;
+    Ok(col.as_primitive::<arrow::datatypes::Int64Type>().clone())
+}
+
 fn read_known(conn: &Connection, db: &Path) -> Result<Known> {
     let mut known = Known {
         files: HashMap::new(),
-        sessions: HashMap::new(),
+        sessions: None,
+        details: false,
         benchmarks: HashSet::new(),
         runs: HashMap::new(),
     };
+    // The ledger can hold hundreds of thousands of rows: read it as Arrow batches, and only
+    // what recognising an unchanged file needs. Digests and session ids follow on demand.
     let e = sql(db, "reading the loaded-files ledger");
     let mut st = conn
-        .prepare("SELECT path, size, mtime_ns, sha256, session_id FROM loaded_files")
+        .prepare("SELECT path, size, mtime_ns FROM loaded_files")
         .map_err(&e)?;
-    let rows = st
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, Option<String>>(4)?,
-            ))
-        })
-        .map_err(&e)?;
-    for row in rows {
-        let (path, size, mtime, sha, sid) = row.map_err(&e)?;
-        if let Some(sid) = &sid {
-            known
-                .sessions
-                .entry(sid.clone())
-                .or_insert((sha.clone(), path.clone()));
+    for batch in st.query_arrow([]).map_err(&e)? {
+        let (paths, sizes, mtimes) = (
+            text_column(&batch, 0, db)?,
+            int_column(&batch, 1, db)?,
+            int_column(&batch, 2, db)?,
+        );
+        for i in 0..batch.num_rows() {
+            known.files.insert(
+                paths.value(i).to_string(),
+                (sizes.value(i) as u64, mtimes.value(i), String::new(), None),
+            );
         }
-        known.files.insert(path, (size as u64, mtime, sha, sid));
-    }
-    let e = sql(db, "reading sessions");
-    let mut st = conn
-        .prepare("SELECT session_id, file_sha256 FROM sessions")
-        .map_err(&e)?;
-    let rows = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(&e)?;
-    for row in rows {
-        let (sid, sha) = row.map_err(&e)?;
-        known.sessions.entry(sid).or_insert((sha, String::new()));
     }
     let e = sql(db, "reading benchmarks");
     let mut st = conn
@@ -189,15 +243,32 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
     }
-    let conn = open(db, Mode::ReadWrite, wait)?;
-    ensure_schema(&conn, db)?;
-    let mut known = read_known(&conn, db)?;
-    let load_id: i64 = conn
-        .query_row("SELECT coalesce(max(load_id), 0) + 1 FROM loads", [], |r| {
-            r.get(0)
-        })
-        .map_err(sql(db, "reading loads"))?;
-    let scanned = scan::scan(roots);
+    // Walk the trees on another thread while the database opens and the ledger is read.
+    let (scanned, opened) = std::thread::scope(|s| {
+        let walker = s.spawn(|| scan::scan(roots));
+        let opened = (|| -> Result<_> {
+            let conn = open(db, Mode::ReadWrite, wait)?;
+            tracing::debug!("opened at {:?}", started.elapsed());
+            ensure_schema(&conn, db)?;
+            tracing::debug!("schema checked at {:?}", started.elapsed());
+            let known = read_known(&conn, db)?;
+            tracing::debug!("ledger read at {:?}", started.elapsed());
+            let load_id: i64 = conn
+                .query_row("SELECT coalesce(max(load_id), 0) + 1 FROM loads", [], |r| {
+                    r.get(0)
+                })
+                .map_err(sql(db, "reading loads"))?;
+            Ok((conn, known, load_id))
+        })();
+        (walker.join().unwrap_or_default(), opened)
+    });
+    let (conn, mut known, load_id) = opened?;
+    tracing::debug!(
+        "{} known files, {} found, at {:?}",
+        known.files.len(),
+        scanned.files.len(),
+        started.elapsed()
+    );
     let mut sum = LoadSummary {
         load_id,
         seen: scanned.files.len() as u64,
@@ -212,6 +283,7 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
         .map_err(sql(db, "beginning the load transaction"))?;
     let result = (|| -> Result<()> {
         let mut w = Writers::new(&conn, db, load_id)?;
+        tracing::debug!("appenders at {:?}", started.elapsed());
         for f in scanned.files.iter().filter(|f| f.kind == Kind::Leftover) {
             sum.quarantined.push((
                 f.path.display().to_string(),
@@ -250,6 +322,7 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
                 ])
                 .map_err(sql(db, "recording conflicts"))?;
         }
+        tracing::debug!("files classified at {:?}", started.elapsed());
         w.flush(db)?;
         drop(w);
         let roots_json = serde_json::to_string(
@@ -286,9 +359,15 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
             return Err(e);
         }
     }
-    conn.execute_batch("CHECKPOINT")
-        .map_err(sql(db, "checkpointing"))?;
+    // Fold the WAL into the database file now, so readers open a compact file; a load that
+    // added only its own bookkeeping row leaves that to DuckDB's automatic checkpoints.
+    if sum.new > 0 {
+        conn.execute_batch("CHECKPOINT")
+            .map_err(sql(db, "checkpointing"))?;
+    }
+    tracing::debug!("committed at {:?}", started.elapsed());
     drop(conn);
+    tracing::debug!("closed at {:?}", started.elapsed());
     sum.elapsed = started.elapsed();
     Ok(sum)
 }
@@ -394,6 +473,10 @@ fn load_manifest(
     sum: &mut LoadSummary,
     w: &mut Writers,
 ) -> Result<()> {
+    if matches!(seen(known, f), Seen::Unchanged) {
+        sum.skipped += 1;
+        return Ok(());
+    }
     let path = f.path.display().to_string();
     let bytes = match std::fs::read(&f.path) {
         Ok(b) => b,
@@ -419,6 +502,11 @@ fn load_manifest(
     let key = (m.run_id.clone(), name.clone());
     match known.runs.get(&key) {
         Some(old) if *old == sha => {
+            // The same manifest from another copy of the tree: remember this path too.
+            if matches!(seen(known, f), Seen::New) {
+                w.ledger(db, f, &sha, "manifest", None)?;
+                known.files.insert(path, (f.size, f.mtime_ns, sha, None));
+            }
             sum.skipped += 1;
             return Ok(());
         }
@@ -549,10 +637,17 @@ fn load_sessions(
     sum: &mut LoadSummary,
     w: &mut Writers,
 ) -> Result<()> {
+    if batch
+        .iter()
+        .any(|f| !matches!(seen(known, f), Seen::Unchanged))
+    {
+        known.ensure_details(conn, db)?;
+    }
+    let frozen = &*known;
     let parsed: Vec<Parsed> = batch
         .par_iter()
         .map(|f| {
-            let state = seen(known, f);
+            let state = seen(frozen, f);
             if matches!(state, Seen::Unchanged) {
                 return Parsed::Skip;
             }
@@ -608,8 +703,8 @@ fn load_sessions(
                 found_sha256: found,
                 loaded_path: None,
             }),
-            Parsed::Session(s, sha) => match known.sessions.get(&s.session_id) {
-                Some((old, _)) if *old == sha => {
+            Parsed::Session(s, sha) => match known.sessions().get(&s.session_id).cloned() {
+                Some((old, _)) if old == sha => {
                     // The same file again, from another copy of the tree: remember the path only.
                     w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
                     known
@@ -621,15 +716,15 @@ fn load_sessions(
                     path,
                     session_id: Some(s.session_id.clone()),
                     kind: "duplicate_session_id",
-                    loaded_sha256: old.clone(),
+                    loaded_sha256: old,
                     found_sha256: sha,
-                    loaded_path: (!old_path.is_empty()).then(|| old_path.clone()),
+                    loaded_path: (!old_path.is_empty()).then_some(old_path),
                 }),
                 None => {
                     append_session(w, db, &s, &sha)?;
                     w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
                     known
-                        .sessions
+                        .sessions()
                         .insert(s.session_id.clone(), (sha.clone(), path.clone()));
                     known
                         .files

@@ -77,14 +77,19 @@ pub fn lock_writer(db: &Path, wait: Duration) -> Result<crate::lock::Lock> {
 pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
     let sql_err =
         |e: duckdb::Error| Error::env(format!("{}: cannot create schema: {e}", db.display()));
-    conn.execute_batch(schema::DDL).map_err(sql_err)?;
-    let found: Option<String> = conn
-        .query_row(
+    let version = || -> Option<String> {
+        conn.query_row(
             "SELECT value FROM reev_meta WHERE key = 'schema_version'",
             [],
             |r| r.get(0),
         )
-        .ok();
+        .ok()
+    };
+    if version() == Some(schema::SCHEMA_VERSION.to_string()) {
+        return Ok(());
+    }
+    conn.execute_batch(schema::DDL).map_err(sql_err)?;
+    let found = version();
     match found {
         None => {
             conn.execute(

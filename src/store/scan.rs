@@ -37,51 +37,73 @@ pub struct Scan {
     pub errors: Vec<(PathBuf, String)>,
 }
 
-/// Walk every root. Scratch directories (`<run>/work/`) are skipped.
+/// Walk every root, run by run in name order (one thread: the loader opens the database
+/// meanwhile, and on two cores a parallel walk only slows that down).
+/// Scratch directories (`<run>/work/`) are skipped.
 pub fn scan(roots: &[PathBuf]) -> Scan {
     let mut out = Scan::default();
     for root in roots {
         let root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
-        if !root.is_dir() {
-            out.errors
-                .push((root.clone(), "runs directory does not exist".into()));
+        let mut runs: Vec<PathBuf> = match std::fs::read_dir(&root) {
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect(),
+            Err(e) => {
+                let why = if e.kind() == std::io::ErrorKind::NotFound {
+                    "runs directory does not exist".to_string()
+                } else {
+                    format!("cannot read: {e}")
+                };
+                out.errors.push((root.clone(), why));
+                continue;
+            }
+        };
+        runs.sort();
+        let parts: Vec<Scan> = runs.iter().map(|run| walk_run(&root, run)).collect();
+        for part in parts {
+            out.files.extend(part.files);
+            out.errors.extend(part.errors);
+        }
+    }
+    out
+}
+
+fn walk_run(root: &Path, run: &Path) -> Scan {
+    let mut out = Scan::default();
+    let walker = WalkDir::new(run)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| !(e.depth() == 1 && e.file_type().is_dir() && e.file_name() == "work"));
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| run.to_path_buf());
+                out.errors.push((path, format!("cannot read: {e}")));
+                continue;
+            }
+        };
+        if !entry.file_type().is_file() {
             continue;
         }
-        let walker = WalkDir::new(&root)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                !(e.depth() == 2 && e.file_type().is_dir() && e.file_name() == "work")
-            });
-        for entry in walker {
-            let entry = match entry {
-                Ok(e) => e,
-                Err(e) => {
-                    let path = e
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| root.clone());
-                    out.errors.push((path, format!("cannot read: {e}")));
-                    continue;
-                }
-            };
-            if !entry.file_type().is_file() {
-                continue;
-            }
-            let Some(kind) = classify(&root, entry.path()) else {
-                continue;
-            };
-            match entry.metadata() {
-                Ok(md) => out.files.push(Found {
-                    path: entry.into_path(),
-                    kind,
-                    size: md.len(),
-                    mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-                }),
-                Err(e) => out
-                    .errors
-                    .push((entry.into_path(), format!("cannot stat: {e}"))),
-            }
+        let Some(kind) = classify(root, entry.path()) else {
+            continue;
+        };
+        match entry.metadata() {
+            Ok(md) => out.files.push(Found {
+                path: entry.into_path(),
+                kind,
+                size: md.len(),
+                mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+            }),
+            Err(e) => out
+                .errors
+                .push((entry.into_path(), format!("cannot stat: {e}"))),
         }
     }
     out
