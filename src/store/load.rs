@@ -25,6 +25,8 @@ use crate::session::{self, SessionFile};
 
 /// Session files parsed per batch: bounds memory for any number of files.
 const BATCH: usize = 2048;
+/// DuckDB's memory limit while loading (it spills beyond it).
+const LOAD_MEMORY_LIMIT: &str = "256MB";
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -248,7 +250,12 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
         let walker = s.spawn(|| scan::scan(roots));
         let opened = (|| -> Result<_> {
             let conn = open(db, Mode::ReadWrite, wait)?;
-            tracing::debug!("opened at {:?}", started.elapsed());
+            // Bound DuckDB's own memory: a large load spills to disk instead of growing.
+            conn.execute_batch(&format!(
+                "SET memory_limit = '{LOAD_MEMORY_LIMIT}'; SET preserve_insertion_order = false"
+            ))
+            .map_err(sql(db, "configuring the load"))?;
+            tracing::debug!("opened at {:?} rss {}", started.elapsed(), rss());
             ensure_schema(&conn, db)?;
             tracing::debug!("schema checked at {:?}", started.elapsed());
             let known = read_known(&conn, db)?;
@@ -264,10 +271,11 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
     });
     let (conn, mut known, load_id) = opened?;
     tracing::debug!(
-        "{} known files, {} found, at {:?}",
+        "{} known files, {} found, at {:?} rss {}",
         known.files.len(),
         scanned.files.len(),
-        started.elapsed()
+        started.elapsed(),
+        rss()
     );
     let mut sum = LoadSummary {
         load_id,
@@ -301,8 +309,16 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
             .iter()
             .filter(|f| f.kind == Kind::Session)
             .collect();
-        for batch in sessions.chunks(BATCH) {
+        for (i, batch) in sessions.chunks(BATCH).enumerate() {
             load_sessions(&conn, db, batch, &mut known, &mut sum, &mut w)?;
+            if i % 20 == 19 {
+                tracing::trace!(
+                    "{} session files at {:?}, rss {}",
+                    (i + 1) * BATCH,
+                    started.elapsed(),
+                    rss()
+                );
+            }
         }
         for (path, error) in &sum.quarantined {
             w.quarantine
@@ -322,7 +338,7 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
                 ])
                 .map_err(sql(db, "recording conflicts"))?;
         }
-        tracing::debug!("files classified at {:?}", started.elapsed());
+        tracing::debug!("files classified at {:?} rss {}", started.elapsed(), rss());
         w.flush(db)?;
         drop(w);
         let roots_json = serde_json::to_string(
@@ -365,7 +381,7 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
         conn.execute_batch("CHECKPOINT")
             .map_err(sql(db, "checkpointing"))?;
     }
-    tracing::debug!("committed at {:?}", started.elapsed());
+    tracing::debug!("committed at {:?} rss {}", started.elapsed(), rss());
     drop(conn);
     tracing::debug!("closed at {:?}", started.elapsed());
     sum.elapsed = started.elapsed();
@@ -505,7 +521,6 @@ fn load_manifest(
             // The same manifest from another copy of the tree: remember this path too.
             if matches!(seen(known, f), Seen::New) {
                 w.ledger(db, f, &sha, "manifest", None)?;
-                known.files.insert(path, (f.size, f.mtime_ns, sha, None));
             }
             sum.skipped += 1;
             return Ok(());
@@ -611,8 +626,8 @@ fn load_benchmark(
     } else {
         sum.skipped += 1;
     }
+    // Each path is walked once per load, so what this load adds is never looked up again.
     w.ledger(db, f, &sha, "benchmark", None)?;
-    known.files.insert(path, (f.size, f.mtime_ns, sha, None));
     Ok(())
 }
 
@@ -707,9 +722,6 @@ fn load_sessions(
                 Some((old, _)) if old == sha => {
                     // The same file again, from another copy of the tree: remember the path only.
                     w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
-                    known
-                        .files
-                        .insert(path, (f.size, f.mtime_ns, sha, Some(s.session_id.clone())));
                     sum.skipped += 1;
                 }
                 Some((old, old_path)) => sum.conflicts.push(Conflict {
@@ -723,12 +735,12 @@ fn load_sessions(
                 None => {
                     append_session(w, db, &s, &sha)?;
                     w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
+                    // Only the session index grows: a second copy in this same load must be
+                    // recognised, and each path is walked once per load.
+                    // (Without the path: at 200,000 sessions it is tens of MiB.)
                     known
                         .sessions()
-                        .insert(s.session_id.clone(), (sha.clone(), path.clone()));
-                    known
-                        .files
-                        .insert(path, (f.size, f.mtime_ns, sha, Some(s.session_id.clone())));
+                        .insert(s.session_id.clone(), (sha, String::new()));
                     sum.new += 1;
                 }
             },
@@ -841,4 +853,16 @@ fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) -> Res
             .map_err(e("a metric"))?;
     }
     Ok(())
+}
+
+/// Resident memory, for -v logs.
+fn rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(|l| l[6..].trim().to_string())
+        })
+        .unwrap_or_default()
 }
