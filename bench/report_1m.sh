@@ -51,4 +51,4 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 grep -o 'queries [0-9]* ms, rendering [0-9]* ms' report.log | head -1 | sed 's/^/split: /'
 python3 -c "import sys; print(f'reev report on {int(sys.argv[3])} sessions: {float(sys.argv[2]) - float(sys.argv[1]):.2f} s wall (target < 3 s)')" "$start" "$end" "$N"
-ls -la reports/*/ | grep -E 'report|junit'
+ls -la reports/latest/ | grep -E "report|junit"

@@ -698,3 +698,41 @@ mod property {
         }
     }
 }
+
+#[test]
+fn rebuild_swaps_in_a_new_database_while_a_reader_keeps_its_snapshot() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    p.reev(&["run", "--run-id", "r3"]).ok();
+    // The analyst opens the old database and keeps it open across the rebuild.
+    let script = "import duckdb, sys\n\
+        con = duckdb.connect(sys.argv[1], read_only=True)\n\
+        print(con.execute('select count(*) from sessions').fetchall()[0][0], flush=True)\n\
+        sys.stdin.readline()\n\
+        print(con.execute('select count(*) from sessions').fetchall()[0][0], flush=True)\n";
+    let mut analyst = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(p.join("reev.duckdb"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with duckdb");
+    use std::io::{BufRead, Write};
+    let mut lines = std::io::BufReader::new(analyst.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "18");
+    // A plain load would have to wait for the reader; a rebuild does not touch the old file.
+    p.reev(&["load"]).code(3);
+    p.reev(&["load", "--rebuild"]).ok();
+    analyst.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert_eq!(
+        lines.next().unwrap().unwrap(),
+        "18",
+        "the reader keeps its snapshot"
+    );
+    analyst.wait().unwrap();
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions"),
+        24,
+        "the next reader sees the rebuild"
+    );
+}
