@@ -8,23 +8,7 @@ use super::{Renderer, Report};
 
 pub struct Junit;
 
-/// Escape for XML text and attributes, dropping characters XML 1.0 cannot carry.
-pub fn xml(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&apos;"),
-            '\t' | '\n' | '\r' => o.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => o.push(c),
-        }
-    }
-    o
-}
+use super::escape as xml;
 
 fn secs(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)

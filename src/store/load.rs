@@ -489,19 +489,9 @@ fn load_manifest(
     sum: &mut LoadSummary,
     w: &mut Writers,
 ) -> Result<()> {
-    if matches!(seen(known, f), Seen::Unchanged) {
-        sum.skipped += 1;
+    let Some((path, bytes, sha)) = read_if_changed(known, f, sum) else {
         return Ok(());
-    }
-    let path = f.path.display().to_string();
-    let bytes = match std::fs::read(&f.path) {
-        Ok(b) => b,
-        Err(e) => {
-            sum.quarantined.push((path, format!("cannot read: {e}")));
-            return Ok(());
-        }
     };
-    let sha = sha256_hex(&bytes);
     let m: RunManifest = match serde_json::from_slice(&bytes) {
         Ok(m) => m,
         Err(e) => {
@@ -572,19 +562,9 @@ fn load_benchmark(
     sum: &mut LoadSummary,
     w: &mut Writers,
 ) -> Result<()> {
-    if matches!(seen(known, f), Seen::Unchanged) {
-        sum.skipped += 1;
+    let Some((path, bytes, sha)) = read_if_changed(known, f, sum) else {
         return Ok(());
-    }
-    let path = f.path.display().to_string();
-    let bytes = match std::fs::read(&f.path) {
-        Ok(b) => b,
-        Err(e) => {
-            sum.quarantined.push((path, format!("cannot read: {e}")));
-            return Ok(());
-        }
     };
-    let sha = sha256_hex(&bytes);
     let stem = f
         .path
         .file_stem()
@@ -629,6 +609,30 @@ fn load_benchmark(
     // Each path is walked once per load, so what this load adds is never looked up again.
     w.ledger(db, f, &sha, "benchmark", None)?;
     Ok(())
+}
+
+/// Skip a file the ledger knows unchanged; otherwise read and digest it, quarantining it
+/// when it cannot be read. Returns (path, bytes, sha256).
+fn read_if_changed(
+    known: &Known,
+    f: &Found,
+    sum: &mut LoadSummary,
+) -> Option<(String, Vec<u8>, String)> {
+    if matches!(seen(known, f), Seen::Unchanged) {
+        sum.skipped += 1;
+        return None;
+    }
+    let path = f.path.display().to_string();
+    match std::fs::read(&f.path) {
+        Ok(bytes) => {
+            let sha = sha256_hex(&bytes);
+            Some((path, bytes, sha))
+        }
+        Err(e) => {
+            sum.quarantined.push((path, format!("cannot read: {e}")));
+            None
+        }
+    }
 }
 
 /// What parsing one session file in parallel decided.
