@@ -17,7 +17,7 @@ const PALETTE: [&str; 6] = [
 const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1f2937;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #e5e7eb}
 table{border-collapse:collapse;margin:.5em 0}th,td{padding:.3em .6em;border:1px solid #e5e7eb;text-align:left;vertical-align:top}
-th{background:#f9fafb}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f9fafb}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .ok{color:#15803d}.bad{color:#b91c1c;font-weight:600}.muted{color:#6b7280}
 .hm td.c{text-align:center;min-width:4.5em}pre{white-space:pre-wrap;background:#f9fafb;padding:.5em;max-height:12em;overflow:auto}
 svg{background:#fff;border:1px solid #e5e7eb;margin:.3em .6em .3em 0}.legend span{margin-right:1em}";
