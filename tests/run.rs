@@ -639,3 +639,27 @@ fn shards_split_the_run_and_merge_into_the_whole() {
     }
     assert_eq!(merged, all);
 }
+
+#[test]
+fn a_prompt_too_long_for_the_environment_still_arrives_on_stdin() {
+    let p = Project::new();
+    p.agents(&[(
+        "count",
+        &[
+            "sh",
+            "-c",
+            "printf '%s ' \"${REEV_PROMPT:-unset}\" | head -c 6; wc -c",
+        ],
+    )]);
+    let prompt = "x".repeat(300 * 1024);
+    p.write(
+        "benchmarks/big.yml",
+        &format!("id: big\ndescription: d\nprompt: {prompt}\nground_truth:\n  assertions:\n    - exit_code: 0\n"),
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{}", s["error"]);
+    let out = s["stdout"]["text"].as_str().unwrap();
+    assert!(out.starts_with("unset "), "{out}");
+    assert_eq!(out[6..].trim(), (300 * 1024).to_string());
+}

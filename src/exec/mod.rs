@@ -16,6 +16,8 @@ use crate::spec::{agent, Agent, Benchmark, Suite};
 
 /// Timeout when neither `--timeout`, the benchmark nor the agent sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest prompt also passed as `REEV_PROMPT`.
+pub const MAX_ENV_PROMPT: usize = 100 * 1024;
 /// Bytes kept of stdout and of stderr.
 pub const OUTPUT_CAP: usize = 1024 * 1024;
 
@@ -173,7 +175,6 @@ fn execute(
         .map(|(k, v)| (k.clone(), agent::expand(v, &values)))
         .collect();
     for (k, v) in [
-        ("REEV_PROMPT", bench.prompt.as_str()),
         ("REEV_SESSION_ID", task.session_id.as_str()),
         ("REEV_RUN_ID", ctx.run_id),
         ("REEV_BENCHMARK_ID", task.benchmark_id.as_str()),
@@ -183,6 +184,11 @@ fn execute(
         ("REEV_WORKDIR", scratch.as_str()),
     ] {
         env.push((k.to_string(), v.to_string()));
+    }
+    // The kernel refuses any single environment string over 128 KiB (MAX_ARG_STRLEN): a longer
+    // prompt arrives on stdin (and in argv placeholders, if the agent asks) but not here.
+    if bench.prompt.len() <= MAX_ENV_PROMPT {
+        env.push(("REEV_PROMPT".to_string(), bench.prompt.clone()));
     }
     let spawn = process::Spawn {
         argv: &argv,
