@@ -656,7 +656,7 @@ mod property {
     use proptest::prelude::*;
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 8, failure_persistence: None, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 12, failure_persistence: None, ..ProptestConfig::default() })]
 
         /// Random subsets of one tree (copied into separate trees, as from several machines),
         /// loaded in random orders, give exactly the tables of one load of all files.

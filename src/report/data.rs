@@ -11,8 +11,6 @@ use crate::stats;
 
 /// Runs considered for trends, flakiness and a pair's recent history.
 const HISTORY: i64 = 10;
-/// Failures listed with their assertions (all of them go to JUnit).
-const MAX_FAILURES: usize = 500;
 
 pub struct Ctx<'a> {
     pub conn: &'a Connection,
@@ -364,7 +362,7 @@ impl Ctx<'_> {
             run,
             "status <> 'succeeded'",
             "benchmark_id, agent, attempt",
-            Some(MAX_FAILURES),
+            None,
         )
     }
 
