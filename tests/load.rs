@@ -736,3 +736,12 @@ fn rebuild_swaps_in_a_new_database_while_a_reader_keeps_its_snapshot() {
         "the next reader sees the rebuild"
     );
 }
+
+#[test]
+fn a_missing_runs_directory_is_a_usage_error() {
+    let p = Project::new();
+    p.reev(&["load", "--runs-dir", "nope"])
+        .code(2)
+        .stderr_has("nope does not exist");
+    assert!(!p.join("reev.duckdb").exists(), "nothing created");
+}

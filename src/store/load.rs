@@ -58,6 +58,14 @@ pub struct LoadSummary {
 }
 
 pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
+    for root in &opts.roots {
+        if !root.is_dir() {
+            return Err(Error::input(format!(
+                "runs directory {} does not exist (give it with --runs-dir)",
+                root.display()
+            )));
+        }
+    }
     let _lock = lock_writer(&opts.db, opts.wait)?;
     if !opts.rebuild {
         return load_into(&opts.db, &opts.roots, opts.wait);
