@@ -296,26 +296,19 @@ impl Ctx<'_> {
             .collect())
     }
 
-    /// Sessions of the run matching `filter`, with their failing assertions.
-    pub fn sessions(
-        &self,
-        run: &str,
-        filter: &str,
-        order: &str,
-        limit: Option<usize>,
-    ) -> Result<Vec<SessionBrief>> {
-        let limit = limit.map(|l| format!("LIMIT {l}")).unwrap_or_default();
+    /// Every session of the run, with its failing assertions, by agent, benchmark, attempt.
+    /// Failures and the slowest sessions are derived from this one list.
+    pub fn sessions(&self, run: &str) -> Result<Vec<SessionBrief>> {
         let mut st = self
             .conn
-            .prepare(&format!(
-                "WITH s AS (
-                    SELECT session_id, benchmark_id, agent, attempt, status, score, duration_ms, error,
-                           right(coalesce(stdout, ''), 2000) AS tail
-                    FROM sessions WHERE run_id = ? AND ({filter}) ORDER BY {order} {limit})
-                 SELECT s.*, a.type, a.name, CAST(a.expected AS VARCHAR), CAST(a.actual AS VARCHAR), a.message
-                 FROM s LEFT JOIN assertions a ON a.session_id = s.session_id AND NOT a.passed
-                 ORDER BY {order}, a.idx"
-            ))
+            .prepare(
+                "SELECT s.session_id, s.benchmark_id, s.agent, s.attempt, s.status, s.score, s.duration_ms,
+                        s.error, right(coalesce(s.stdout, ''), 2000),
+                        a.type, a.name, CAST(a.expected AS VARCHAR), CAST(a.actual AS VARCHAR), a.message
+                 FROM sessions s LEFT JOIN assertions a ON a.session_id = s.session_id AND NOT a.passed
+                 WHERE s.run_id = ?
+                 ORDER BY s.agent, s.benchmark_id, s.attempt, s.session_id, a.idx",
+            )
             .map_err(self.err("sessions"))?;
         let mut out: Vec<SessionBrief> = Vec::new();
         let rows = st
@@ -355,24 +348,6 @@ impl Ctx<'_> {
             }
         }
         Ok(out)
-    }
-
-    pub fn failures(&self, run: &str) -> Result<Vec<Failure>> {
-        self.sessions(
-            run,
-            "status <> 'succeeded'",
-            "benchmark_id, agent, attempt",
-            None,
-        )
-    }
-
-    pub fn slowest(&self, run: &str) -> Result<Vec<SessionBrief>> {
-        let mut s = self.sessions(run, "true", "duration_ms DESC, session_id", Some(10))?;
-        for b in &mut s {
-            b.failing.clear();
-            b.stdout_tail.clear();
-        }
-        Ok(s)
     }
 
     fn samples(&self, run: &str) -> Result<Vec<AgentSample>> {
@@ -453,6 +428,37 @@ impl Ctx<'_> {
             regress::Thresholds::default(),
         ))
     }
+}
+
+/// The sessions that did not succeed, by benchmark, agent and attempt.
+pub fn failures(sessions: &[SessionBrief]) -> Vec<Failure> {
+    let mut f: Vec<Failure> = sessions
+        .iter()
+        .filter(|s| s.status != "succeeded")
+        .cloned()
+        .collect();
+    f.sort_by(|a, b| {
+        (&a.benchmark_id, &a.agent, a.attempt).cmp(&(&b.benchmark_id, &b.agent, b.attempt))
+    });
+    f
+}
+
+/// The ten longest sessions (without assertions or output: the table shows times).
+pub fn slowest(sessions: &[SessionBrief]) -> Vec<SessionBrief> {
+    let mut s: Vec<&SessionBrief> = sessions.iter().collect();
+    s.sort_by(|a, b| {
+        b.duration_ms
+            .cmp(&a.duration_ms)
+            .then_with(|| a.session_id.cmp(&b.session_id))
+    });
+    s.into_iter()
+        .take(10)
+        .map(|b| SessionBrief {
+            failing: Vec::new(),
+            stdout_tail: String::new(),
+            ..b.clone()
+        })
+        .collect()
 }
 
 /// Run ids as a SQL list literal. Run ids are validated names ([a-z0-9._-]), quoted anyway.

@@ -55,6 +55,7 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
         Some(b) => ctx.regressions(&run_id, b)?,
         None => Vec::new(),
     };
+    let sessions = ctx.sessions(&run_id)?;
     Ok(Report {
         agents,
         benchmarks,
@@ -63,9 +64,9 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
         flaky: ctx.flaky(&run_id)?,
         trends: ctx.trends(&run_id)?,
         histograms: ctx.histograms(&run_id)?,
-        slowest: ctx.slowest(&run_id)?,
-        failures: ctx.failures(&run_id)?,
-        sessions: ctx.sessions(&run_id, "true", "agent, benchmark_id, attempt", None)?,
+        slowest: data::slowest(&sessions),
+        failures: data::failures(&sessions),
+        sessions,
         regressions,
         generated_at: crate::exec::rfc3339(chrono::Utc::now()),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
