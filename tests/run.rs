@@ -663,3 +663,37 @@ fn a_prompt_too_long_for_the_environment_still_arrives_on_stdin() {
     assert!(out.starts_with("unset "), "{out}");
     assert_eq!(out[6..].trim(), (300 * 1024).to_string());
 }
+
+#[test]
+fn a_second_reev_on_the_same_run_exits_at_once() {
+    let p = Project::new();
+    p.agents(&[("slow", &["sleep", "0.5"])])
+        .simple_benchmark("a");
+    let first = p
+        .cmd(&["run", "--run-id", "r", "--attempts", "4", "--jobs", "1"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(10), || p
+        .join("runs/r/run.json")
+        .exists()));
+    let second = p.reev(&["run", "--resume", "r"]);
+    second
+        .code(3)
+        .stderr_has("another reev is running run r")
+        .stderr_has("held by pid");
+    assert!(
+        second.elapsed < Duration::from_secs(1),
+        "{:?}",
+        second.elapsed
+    );
+    assert_eq!(first.wait_with_output().unwrap().status.code(), Some(0));
+    assert_eq!(
+        session_files(&p.join("runs")).len(),
+        4,
+        "every session ran once"
+    );
+    // Once the first is done, resuming is allowed again (and finds nothing to do).
+    p.reev(&["run", "--resume", "r"]).ok();
+}

@@ -68,7 +68,7 @@ impl RunReport {
 pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     interrupt::install().map_err(|e| Error::env(format!("cannot install signal handlers: {e}")))?;
     let suite = super::load_suite(&opts.suite)?;
-    let (run_id, run_dir, tasks, timeout) = match &opts.resume {
+    let (run_id, run_dir, tasks, timeout, _run_lock) = match &opts.resume {
         Some(id) => resume_plan(&opts, &suite, id)?,
         None => new_plan(&opts, &suite)?,
     };
@@ -232,7 +232,24 @@ fn tick(progress: &Progress, outcome: &Outcome) {
     }
 }
 
-type Planned = (String, PathBuf, Vec<Task>, Option<Duration>);
+/// (run id, run dir, tasks, --timeout, the run's lock — held until the run ends).
+type Planned = (
+    String,
+    PathBuf,
+    Vec<Task>,
+    Option<Duration>,
+    crate::lock::Lock,
+);
+
+/// One reev at a time per run directory: a second `run --resume` of the same run would
+/// execute the same missing sessions twice. The lock is `runs/<run_id>/.lock`.
+fn lock_run(run_dir: &Path, run_id: &str) -> Result<crate::lock::Lock> {
+    crate::lock::acquire(
+        &run_dir.join(".lock"),
+        Duration::ZERO,
+        &format!("another reev is running run {run_id}"),
+    )
+}
 
 fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
     let run_id = match &opts.run_id {
@@ -244,6 +261,7 @@ fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
     };
     let tasks = plan::plan(suite, &opts.selection, &run_id)?;
     let run_dir = manifest::create_run_dir(&opts.runs_dir, &run_id)?;
+    let lock = lock_run(&run_dir, &run_id)?;
     let m = RunManifest {
         schema_version: manifest::SCHEMA_VERSION,
         run_id: run_id.clone(),
@@ -270,7 +288,7 @@ fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
     };
     manifest::write(&run_dir, &m)?;
     write_copies(&run_dir, suite, &tasks)?;
-    Ok((run_id, run_dir, tasks, opts.timeout))
+    Ok((run_id, run_dir, tasks, opts.timeout, lock))
 }
 
 fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned> {
@@ -282,6 +300,10 @@ fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned
         ));
     }
     let run_dir = opts.runs_dir.join(run_id);
+    if !run_dir.is_dir() {
+        return Err(Error::input(format!("no run at {}", run_dir.display())));
+    }
+    let lock = lock_run(&run_dir, run_id)?;
     let m = manifest::read(&run_dir, s.shard)?;
     for t in &m.plan {
         match suite.benchmark(&t.benchmark_id) {
@@ -318,7 +340,7 @@ fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned
         })
         .collect::<Vec<_>>();
     write_copies(&run_dir, suite, &tasks)?;
-    Ok((run_id.to_string(), run_dir, tasks, timeout))
+    Ok((run_id.to_string(), run_dir, tasks, timeout, lock))
 }
 
 /// Copies of the benchmark versions the plan uses, for the store.
