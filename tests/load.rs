@@ -749,3 +749,53 @@ fn a_missing_runs_directory_is_a_usage_error() {
         .stderr_has("nope does not exist");
     assert!(!p.join("reev.duckdb").exists(), "nothing created");
 }
+
+#[test]
+fn a_tree_restored_without_its_mtimes_is_recognised_once_and_recorded() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    let before = dump(&p, "reev.duckdb");
+    let ledger_rows = count(&p, "reev.duckdb", "SELECT count(*) FROM loaded_files");
+    // Every file gets a new mtime, as after a copy or restore that drops them.
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    for f in common::walk(&p.join("runs")) {
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
+    let out = p.reev(&["load"]);
+    out.ok();
+    assert!(out.stdout.contains(" 0 new"), "{}", out.stdout);
+    assert_eq!(dump(&p, "reev.duckdb"), before);
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM loaded_files"),
+        ledger_rows,
+        "no duplicate ledger rows"
+    );
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) - count(DISTINCT path) FROM loaded_files"
+        ),
+        0
+    );
+    // The new mtimes were recorded: the next load does not read the files again (a same-size
+    // change with the recorded mtime goes unnoticed, which only a reader would see).
+    let f = &session_files(&p.join("runs"))[0];
+    let mut bytes = std::fs::read(f).unwrap();
+    let i = bytes.iter().position(|b| *b == b'"').unwrap();
+    bytes[i + 1] = bytes[i + 1].to_ascii_uppercase();
+    std::fs::write(f, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(f)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    p.reev(&["load"]).ok();
+    assert_eq!(dump(&p, "reev.duckdb"), before);
+}

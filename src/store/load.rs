@@ -328,6 +328,7 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
                 );
             }
         }
+        record_touched(&conn, db, &w.touched)?;
         for (path, error) in &sum.quarantined {
             w.quarantine
                 .append_row(params![load_id, path, error])
@@ -406,6 +407,8 @@ struct Writers<'c> {
     quarantine: Appender<'c>,
     conflicts: Appender<'c>,
     load_id: i64,
+    /// Known files whose size or mtime changed but whose bytes did not: (path, size, mtime).
+    touched: Vec<(String, i64, i64)>,
 }
 
 impl<'c> Writers<'c> {
@@ -423,6 +426,7 @@ impl<'c> Writers<'c> {
             quarantine: a("quarantine")?,
             conflicts: a("conflicts")?,
             load_id,
+            touched: Vec::new(),
         })
     }
 
@@ -480,13 +484,31 @@ fn seen(known: &Known, f: &Found) -> Seen {
     }
 }
 
-fn touch(conn: &Connection, db: &Path, f: &Found) -> Result<()> {
-    conn.execute(
-        "UPDATE loaded_files SET size = ?, mtime_ns = ? WHERE path = ?",
-        params![f.size as i64, f.mtime_ns, f.path.display().to_string()],
+/// Record new sizes and mtimes of touched-but-identical files in one statement: a tree
+/// restored without its mtimes touches every file, and one UPDATE per file would scan the
+/// ledger once per file.
+fn record_touched(conn: &Connection, db: &Path, touched: &[(String, i64, i64)]) -> Result<()> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let e = sql(db, "updating the ledger");
+    conn.execute_batch(
+        "CREATE TEMP TABLE reev_touched (path VARCHAR, size BIGINT, mtime_ns BIGINT)",
     )
-    .map(|_| ())
-    .map_err(sql(db, "updating the ledger"))
+    .map_err(&e)?;
+    {
+        let mut app = conn.appender("reev_touched").map_err(&e)?;
+        for (path, size, mtime) in touched {
+            app.append_row(params![path, size, mtime]).map_err(&e)?;
+        }
+        app.flush().map_err(&e)?;
+    }
+    conn.execute_batch(
+        "UPDATE loaded_files SET size = t.size, mtime_ns = t.mtime_ns FROM reev_touched t
+         WHERE loaded_files.path = t.path;
+         DROP TABLE reev_touched;",
+    )
+    .map_err(&e)
 }
 
 fn load_manifest(
@@ -497,7 +519,7 @@ fn load_manifest(
     sum: &mut LoadSummary,
     w: &mut Writers,
 ) -> Result<()> {
-    let Some((path, bytes, sha)) = read_if_changed(known, f, sum) else {
+    let Some((path, bytes, sha)) = read_if_changed(conn, db, known, f, sum, w)? else {
         return Ok(());
     };
     let m: RunManifest = match serde_json::from_slice(&bytes) {
@@ -570,7 +592,7 @@ fn load_benchmark(
     sum: &mut LoadSummary,
     w: &mut Writers,
 ) -> Result<()> {
-    let Some((path, bytes, sha)) = read_if_changed(known, f, sum) else {
+    let Some((path, bytes, sha)) = read_if_changed(conn, db, known, f, sum, w)? else {
         return Ok(());
     };
     let stem = f
@@ -619,28 +641,40 @@ fn load_benchmark(
     Ok(())
 }
 
-/// Skip a file the ledger knows unchanged; otherwise read and digest it, quarantining it
-/// when it cannot be read. Returns (path, bytes, sha256).
+/// Skip a file the ledger knows unchanged, or touched with the same bytes (its new size and
+/// mtime are recorded); otherwise read and digest it, quarantining it when it cannot be read.
+/// Returns (path, bytes, sha256).
 fn read_if_changed(
-    known: &Known,
+    conn: &Connection,
+    db: &Path,
+    known: &mut Known,
     f: &Found,
     sum: &mut LoadSummary,
-) -> Option<(String, Vec<u8>, String)> {
-    if matches!(seen(known, f), Seen::Unchanged) {
+    w: &mut Writers,
+) -> Result<Option<(String, Vec<u8>, String)>> {
+    let state = seen(known, f);
+    if matches!(state, Seen::Unchanged) {
         sum.skipped += 1;
-        return None;
+        return Ok(None);
     }
     let path = f.path.display().to_string();
-    match std::fs::read(&f.path) {
-        Ok(bytes) => {
-            let sha = sha256_hex(&bytes);
-            Some((path, bytes, sha))
-        }
+    let bytes = match std::fs::read(&f.path) {
+        Ok(bytes) => bytes,
         Err(e) => {
             sum.quarantined.push((path, format!("cannot read: {e}")));
-            None
+            return Ok(None);
+        }
+    };
+    let sha = sha256_hex(&bytes);
+    if matches!(state, Seen::Touched(..)) {
+        known.ensure_details(conn, db)?;
+        if known.files.get(&path).is_some_and(|k| k.2 == sha) {
+            w.touched.push((path, f.size as i64, f.mtime_ns));
+            sum.skipped += 1;
+            return Ok(None);
         }
     }
+    Ok(Some((path, bytes, sha)))
 }
 
 /// What parsing one session file in parallel decided.
@@ -714,7 +748,7 @@ fn load_sessions(
         match p {
             Parsed::Skip => sum.skipped += 1,
             Parsed::Touched => {
-                touch(conn, db, f)?;
+                w.touched.push((path, f.size as i64, f.mtime_ns));
                 sum.skipped += 1;
             }
             Parsed::Quarantine(e) => sum.quarantined.push((path, e)),
