@@ -3,10 +3,12 @@
 
   --mode reference  solves every shipped benchmark (the deterministic reference agent)
   --mode naive      a weaker baseline: no overdraft checks, float rounding, no analysis
-  --mode flaky      the reference solutions, but slow and failing on some attempts
+  --mode flaky      the reference solutions, but slow and failing on about a third of
+                    sessions, chosen afresh in every run (seeded by REEV_SESSION_ID)
 
 The task is named by REEV_BENCHMARK_ID; the prompt arrives on stdin, in REEV_PROMPT and
-in argv. Each step is appended to the REEV_EVENTS file as a JSON line: the trace.
+in argv. Each step is appended to the REEV_EVENTS file as a JSON line: the trace
+(`model_request` with model, input_tokens, output_tokens; `tool_call`; `metric`).
 """
 import hashlib
 import json
@@ -182,13 +184,21 @@ def main():
     args = sys.argv[1:]
     if len(args) >= 2 and args[0] == "--mode":
         MODE = args[1]
-    prompt = sys.stdin.read()
+    prompt = sys.stdin.read() or os.environ.get("REEV_PROMPT", "")
     bench = os.environ.get("REEV_BENCHMARK_ID", "")
     attempt = int(os.environ.get("REEV_ATTEMPT", "1"))
     started = time.time()
-    event("model_request", model=f"ledger-{MODE}", input_tokens=len(prompt.split()), output_tokens=12)
+    # What a model-backed agent would report: one request with its token counts, and the
+    # total as a `tokens` metric (the README's token query reads it).
+    input_tokens, output_tokens = len(prompt.split()), 12
+    event("model_request", model=f"ledger-{MODE}", input_tokens=input_tokens, output_tokens=output_tokens)
+    event("metric", name="tokens", value=input_tokens + output_tokens)
     if MODE == "flaky":
-        digest = hashlib.sha256(f"{bench}/{attempt}".encode()).digest()
+        # Seeded by the session id, which differs in every run: a run's failures are not the
+        # last run's, as with a real flaky agent, and about a third of sessions fail
+        # (86 of 256 byte values).
+        seed = os.environ.get("REEV_SESSION_ID") or f"{bench}/{attempt}"
+        digest = hashlib.sha256(seed.encode()).digest()
         time.sleep(0.05 + digest[0] / 255 * 0.6)  # slow, and unevenly so
         if digest[1] % 3 == 0:
             event("error", message="lost track of the task")

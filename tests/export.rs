@@ -160,3 +160,100 @@ fn parquet_files_and_date_partitions() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "14 14");
     assert!(p.join("parts/date=2026-01-01").is_dir());
 }
+
+/// JSON lines of one table of a real run's database.
+fn json_rows(p: &Project, table: &str) -> Vec<serde_json::Value> {
+    p.reev(&["export", "--table", table, "--format", "json"])
+        .ok()
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn json_lines_carry_json_columns_as_json_and_timestamps_in_utc() {
+    let p = Project::new();
+    p.agents(&[(
+        "a",
+        &[
+            "sh",
+            "-c",
+            r#"echo '{"type":"tool_call","name":"read_file","input":{"path":"x.json"}}' >> "$REEV_EVENTS"; echo '{"n": {"k": [1, "three"]}}'"#,
+        ],
+    )]);
+    p.write(
+        "benchmarks/b.yml",
+        "id: b\ndescription: d\ntags: [ledger, write]\nprompt: p\nground_truth:\n  assertions:\n    - json_value: {path: /n, equals: {k: [1, two]}}\n",
+    );
+    p.reev(&["run", "--run-id", "r1"]).ok();
+    p.reev(&["load"]).ok();
+    let benchmarks = json_rows(&p, "benchmarks");
+    assert_eq!(
+        benchmarks[0]["tags"],
+        serde_json::json!(["ledger", "write"])
+    );
+    let events = json_rows(&p, "events");
+    let call = events.iter().find(|e| e["type"] == "tool_call").unwrap();
+    assert_eq!(call["data"]["input"]["path"], "x.json", "{call}");
+    let assertions = json_rows(&p, "assertions");
+    assert_eq!(
+        assertions[0]["expected"],
+        serde_json::json!({"k": [1, "two"]})
+    );
+    assert_eq!(
+        assertions[0]["actual"],
+        serde_json::json!({"k": [1, "three"]})
+    );
+    // Timestamps: RFC 3339 in UTC, exactly as the session file and manifest have them.
+    let session = &p.sessions()[0];
+    let sessions = json_rows(&p, "sessions");
+    assert_eq!(sessions[0]["started_at"], session["started_at"]);
+    assert_eq!(sessions[0]["finished_at"], session["finished_at"]);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("runs/r1/run.json")).unwrap()).unwrap();
+    let runs = json_rows(&p, "runs");
+    assert_eq!(runs[0]["created_at"], manifest["created_at"]);
+    for t in [&sessions[0]["started_at"], &runs[0]["created_at"]] {
+        let t = t.as_str().unwrap();
+        assert!(t.ends_with('Z'), "{t}");
+        chrono::DateTime::parse_from_rfc3339(t).unwrap();
+    }
+    // `reev query --format json` says the same.
+    let q = p.reev(&["query", "--format", "json", "SELECT tags FROM benchmarks"]);
+    let q: serde_json::Value = serde_json::from_str(&q.ok().stdout).unwrap();
+    assert_eq!(q[0]["tags"], serde_json::json!(["ledger", "write"]));
+}
+
+#[test]
+fn an_unknown_run_is_an_input_error_naming_it() {
+    let p = project();
+    for format in ["csv", "json"] {
+        let out = p.reev(&["export", "--run", "nosuchrun", "--format", format]);
+        out.code(2).stderr_has("nosuchrun");
+        assert!(out.stdout.is_empty(), "{}", out.stdout);
+    }
+    p.reev(&["export", "--table", "runs", "--run", "nosuchrun"])
+        .code(2)
+        .stderr_has("nosuchrun");
+    p.reev(&[
+        "export",
+        "--format",
+        "parquet",
+        "--out",
+        "x.parquet",
+        "--run",
+        "nosuchrun",
+    ])
+    .code(2);
+    assert!(!p.join("x.parquet").exists());
+    // A known run still exports.
+    assert_eq!(
+        p.reev(&["export", "--run", "r2"])
+            .ok()
+            .stdout
+            .lines()
+            .count(),
+        3
+    );
+}

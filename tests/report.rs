@@ -312,3 +312,106 @@ fn trends_flaky_and_pass_at_k_span_runs() {
     assert_eq!(a["pass_at_k"], 1.0);
     assert_eq!(a["pass_hat_k"], 0.75);
 }
+
+/// Three runs of two agents, the last with failures whose agent left a trace.
+fn three_runs() -> Project {
+    let p = Project::new();
+    p.agents(&[
+        ("good", &["sh", "-c", "echo ok"]),
+        (
+            "tracer",
+            &[
+                "sh",
+                "-c",
+                r#"echo '{"type":"tool_call","name":"read_file","input":{"path":"<ledger>.json"},"output":"{}"}' >> "$REEV_EVENTS"; echo '{"type":"metric","name":"tokens","value":7}' >> "$REEV_EVENTS"; echo nope; exit 1"#,
+            ],
+        ),
+    ]);
+    p.simple_benchmark("a").simple_benchmark("b");
+    p.write(
+        "benchmarks/c.yml",
+        "id: c\ndescription: says ok\nprompt: p\nground_truth:\n  assertions:\n    - stdout_contains: ok\n",
+    );
+    for run in ["night-1", "night-2", "night-3"] {
+        p.reev(&["run", "--attempts", "2", "--run-id", run]).ok();
+    }
+    p.reev(&["load"]).ok();
+    p.reev(&["report"]).ok();
+    p
+}
+
+#[test]
+fn html_charts_are_readable_on_their_own() {
+    let p = three_runs();
+    let html = std::fs::read_to_string(p.join("reports/night-3/report.html")).unwrap();
+    let trends = section(&html, "Trends");
+    // Axes with units and labels, a tick per run labelled with the run, a legend.
+    for needle in [
+        "success rate (%)",
+        "p95 duration (ms)",
+        "run (start time, UTC)",
+        ">night-1<",
+        ">night-3<",
+        ">good<",
+        ">tracer<",
+        ">100<",
+    ] {
+        assert!(trends.contains(needle), "trend charts lack {needle:?}");
+    }
+    // Every point tells its value and run on hover.
+    assert!(trends.contains("<circle"));
+    assert_eq!(
+        trends.matches("<circle").count(),
+        trends.matches("</circle>").count()
+    );
+    assert!(
+        trends.contains("tracer: 0.0% (run night-2, started "),
+        "{trends}"
+    );
+    assert!(
+        !regex::Regex::new(r"\(max [0-9.]+\)")
+            .unwrap()
+            .is_match(&html),
+        "no bare maximum in place of an axis"
+    );
+    // Histograms: tick marks with durations, axis labels, bars that tell their range.
+    let hist = section(&html, "Duration distribution");
+    assert!(hist.contains("duration (ms)") && hist.contains(">sessions<"));
+    assert!(hist.contains("<line"), "tick marks");
+    assert!(
+        regex::Regex::new(r"<title>[\d.]+–[\d.]+ ms: \d+ sessions?</title>")
+            .unwrap()
+            .is_match(hist)
+    );
+    // The agents table scrolls inside its column instead of overflowing the page.
+    assert!(section(&html, "Agents").contains("<div class=scroll><table>"));
+}
+
+#[test]
+fn each_failure_shows_its_trace() {
+    let p = three_runs();
+    let html = std::fs::read_to_string(p.join("reports/night-3/report.html")).unwrap();
+    let failures = section(&html, "Failures (");
+    // tracer fails a, b and c twice each.
+    assert_eq!(failures.matches("<h3>").count(), 6, "{failures}");
+    assert_eq!(failures.matches("trace: 2 events").count(), 6, "{failures}");
+    assert!(failures.contains("<td>tool_call</td><td>read_file</td>"));
+    assert!(
+        failures.contains("&lt;ledger&gt;.json"),
+        "tool inputs shown, escaped"
+    );
+    assert!(!failures.contains("<ledger>"));
+    let r: Value =
+        serde_json::from_slice(&std::fs::read(p.join("reports/night-3/report.json")).unwrap())
+            .unwrap();
+    assert_eq!(r["failures"][0]["trace"][0]["name"], "read_file");
+}
+
+/// The part of the page from a `<h2>` starting with `title` to the next `<h2>`.
+fn section<'a>(html: &'a str, title: &str) -> &'a str {
+    let start = html
+        .find(&format!("<h2>{title}"))
+        .unwrap_or_else(|| panic!("no section {title}"));
+    let rest = &html[start + 4..];
+    &rest[..rest.find("<h2>").unwrap_or(rest.len())]
+}

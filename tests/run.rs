@@ -697,3 +697,52 @@ fn a_second_reev_on_the_same_run_exits_at_once() {
     // Once the first is done, resuming is allowed again (and finds nothing to do).
     p.reev(&["run", "--resume", "r"]).ok();
 }
+
+/// The shipped `flaky` agent fails about a third of its sessions (README), and which ones
+/// changes from run to run: its outcome is seeded by the session id, not by (benchmark,
+/// attempt), so trends and flakiness reports have something to show.
+#[test]
+fn shipped_flaky_agent_varies_per_run_at_the_documented_rate() {
+    let p = common::shipped_suite();
+    const RUNS: usize = 4;
+    let mut outcomes: Vec<Vec<(String, u64, bool)>> = Vec::new();
+    for i in 0..RUNS {
+        let runs_dir = format!("runs{i}");
+        p.reev(&[
+            "run",
+            "--agent",
+            "flaky",
+            "--attempts",
+            "2",
+            "--jobs",
+            "8",
+            "--runs-dir",
+            &runs_dir,
+        ])
+        .ok();
+        let mut run: Vec<(String, u64, bool)> = session_files(&p.join(&runs_dir))
+            .iter()
+            .map(|f| {
+                let s: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+                (
+                    s["benchmark_id"].as_str().unwrap().to_string(),
+                    s["attempt"].as_u64().unwrap(),
+                    s["status"] == "succeeded",
+                )
+            })
+            .collect();
+        run.sort();
+        assert_eq!(run.len(), 13 * 2);
+        outcomes.push(run);
+    }
+    assert!(
+        outcomes.windows(2).any(|w| w[0] != w[1]),
+        "every run failed the same sessions"
+    );
+    let sessions = (RUNS * 13 * 2) as f64;
+    let failed = outcomes.iter().flatten().filter(|o| !o.2).count() as f64;
+    // About a third: 104 sessions at p = 86/256 have a standard deviation of 0.046, so this
+    // band is four of them wide on either side.
+    let rate = failed / sessions;
+    assert!((0.15..=0.52).contains(&rate), "failure rate {rate}");
+}

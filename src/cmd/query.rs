@@ -7,6 +7,7 @@ use std::time::Duration;
 use duckdb::types::{TimeUnit, Value};
 
 use crate::error::{Error, Result};
+use crate::export::{json_cell, CsvOut, RowWriter, TableOut};
 use crate::store::{self, Mode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,7 @@ pub fn query(opts: QueryOptions) -> Result<()> {
     let mut stmt = conn.prepare(&opts.sql).map_err(qerr)?;
     let mut rows = stmt.query([]).map_err(qerr)?;
     let names: Vec<String> = rows.as_ref().map(|s| s.column_names()).unwrap_or_default();
+    let json_cols = crate::export::json_columns(rows.as_ref());
     let mut data: Vec<Vec<Value>> = Vec::new();
     while let Some(row) = rows.next().map_err(qerr)? {
         let mut values = Vec::with_capacity(names.len());
@@ -40,71 +42,43 @@ pub fn query(opts: QueryOptions) -> Result<()> {
     }
     let out = std::io::stdout().lock();
     let written = match opts.format {
-        Format::Table => write_table(out, &names, &data),
-        Format::Csv => write_csv(out, &names, &data),
-        Format::Json => write_json(out, &names, &data),
+        Format::Table => write_rows(TableOut::new(out), &names, &data),
+        // The same writer as `reev export`, formulas neutralised: one CSV for both.
+        Format::Csv => write_rows(CsvOut::new(out, true), &names, &data),
+        Format::Json => write_json(out, &names, &json_cols, &data),
     };
     written.map_err(|e| Error::env(format!("cannot write to stdout: {e}")))
 }
 
-fn write_table(mut out: impl Write, names: &[String], data: &[Vec<Value>]) -> std::io::Result<()> {
-    let cells: Vec<Vec<String>> = data.iter().map(|r| r.iter().map(text).collect()).collect();
-    let mut widths: Vec<usize> = names.iter().map(|n| n.chars().count()).collect();
-    for row in &cells {
-        for (w, c) in widths.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count().min(60));
-        }
-    }
-    let line = |out: &mut dyn Write, row: &[String]| -> std::io::Result<()> {
-        let parts: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| {
-                let c: String = if c.chars().count() > 60 {
-                    c.chars().take(59).chain(['…']).collect()
-                } else {
-                    c.clone()
-                };
-                format!("{c:<w$}")
-            })
-            .collect();
-        writeln!(out, "{}", parts.join("  ").trim_end())
-    };
-    line(&mut out, names)?;
-    writeln!(
-        out,
-        "{}",
-        widths
-            .iter()
-            .map(|w| "-".repeat(*w))
-            .collect::<Vec<_>>()
-            .join("  ")
-    )?;
-    for row in &cells {
-        line(&mut out, row)?;
-    }
-    writeln!(out, "({} rows)", cells.len())
-}
-
-fn write_csv(out: impl Write, names: &[String], data: &[Vec<Value>]) -> std::io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(names)?;
+fn write_rows(mut w: impl RowWriter, names: &[String], data: &[Vec<Value>]) -> std::io::Result<()> {
+    w.header(names)?;
     for row in data {
-        w.write_record(row.iter().map(|v| {
-            if matches!(v, Value::Null) {
-                String::new()
-            } else {
-                text(v)
-            }
-        }))?;
+        w.row(row)?;
     }
-    w.flush()
+    w.finish()
 }
 
-fn write_json(mut out: impl Write, names: &[String], data: &[Vec<Value>]) -> std::io::Result<()> {
+fn write_json(
+    mut out: impl Write,
+    names: &[String],
+    json_cols: &[bool],
+    data: &[Vec<Value>],
+) -> std::io::Result<()> {
     let rows: Vec<serde_json::Value> = data
         .iter()
-        .map(|r| serde_json::Value::Object(names.iter().cloned().zip(r.iter().map(json)).collect()))
+        .map(|r| {
+            serde_json::Value::Object(
+                names
+                    .iter()
+                    .cloned()
+                    .zip(
+                        r.iter()
+                            .enumerate()
+                            .map(|(i, v)| json_cell(v, json_cols.get(i).copied().unwrap_or(false))),
+                    )
+                    .collect(),
+            )
+        })
         .collect();
     serde_json::to_writer_pretty(&mut out, &rows)?;
     writeln!(out)
@@ -115,6 +89,8 @@ pub fn text(v: &Value) -> String {
     match v {
         Value::Null => "NULL".into(),
         Value::Text(s) | Value::Enum(s) => s.clone(),
+        // Exact digits, not through f64 (DECIMAL(38,1) has more digits than a double).
+        Value::Decimal(d) => d.to_string(),
         Value::Timestamp(unit, n) => timestamp(*unit, *n),
         Value::Date32(days) => chrono::DateTime::from_timestamp(i64::from(*days) * 86_400, 0)
             .map(|d| d.format("%Y-%m-%d").to_string())
@@ -126,19 +102,36 @@ pub fn text(v: &Value) -> String {
     }
 }
 
-fn timestamp(unit: TimeUnit, n: i64) -> String {
-    let micros = match unit {
+fn micros(unit: TimeUnit, n: i64) -> i64 {
+    match unit {
         TimeUnit::Second => n.saturating_mul(1_000_000),
         TimeUnit::Millisecond => n.saturating_mul(1_000),
         TimeUnit::Microsecond => n,
         TimeUnit::Nanosecond => n / 1_000,
-    };
-    chrono::DateTime::from_timestamp_micros(micros)
+    }
+}
+
+fn timestamp(unit: TimeUnit, n: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros(unit, n))
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string())
         .unwrap_or_else(|| n.to_string())
 }
 
-/// A value as JSON: numbers stay numbers, timestamps become ISO strings.
+/// A timestamp for machines: RFC 3339 in UTC with `Z` (reev stores UTC), milliseconds,
+/// or microseconds when the value has them.
+fn rfc3339(unit: TimeUnit, n: i64) -> String {
+    let us = micros(unit, n);
+    let digits = if us % 1_000 == 0 {
+        chrono::SecondsFormat::Millis
+    } else {
+        chrono::SecondsFormat::Micros
+    };
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.to_rfc3339_opts(digits, true))
+        .unwrap_or_else(|| n.to_string())
+}
+
+/// A value as JSON: numbers stay numbers, timestamps become RFC 3339 strings in UTC.
 pub fn json(v: &Value) -> serde_json::Value {
     use serde_json::json as j;
     match v {
@@ -165,7 +158,7 @@ pub fn json(v: &Value) -> serde_json::Value {
             .parse::<f64>()
             .map(|f| j!(f))
             .unwrap_or_else(|_| j!(d.to_string())),
-        Value::Timestamp(unit, n) => j!(timestamp(*unit, *n)),
+        Value::Timestamp(unit, n) => j!(rfc3339(*unit, *n)),
         Value::Text(s) | Value::Enum(s) => j!(s),
         Value::Blob(b) | Value::Geometry(b) => j!(crate::digest::hex(b)),
         Value::Date32(_) => j!(text(v)),

@@ -1,20 +1,27 @@
-//! JSON lines: one object per row, numbers as numbers, timestamps as ISO strings.
+//! JSON lines: one object per row, numbers as numbers, JSON columns as JSON values,
+//! timestamps as RFC 3339 strings in UTC (`2026-11-21T23:16:25.123Z`).
 
 use std::io::Write;
 
 use duckdb::types::Value;
 
+use super::json_cell;
 use super::RowWriter;
-use crate::cmd::query::json;
 
 pub struct JsonLines<W: Write> {
     w: W,
     columns: Vec<String>,
+    /// Per column: does it hold JSON documents (DuckDB's JSON type)?
+    json_cols: Vec<bool>,
 }
 
 impl<W: Write> JsonLines<W> {
-    pub fn new(w: W, columns: Vec<String>) -> Self {
-        JsonLines { w, columns }
+    pub fn new(w: W, columns: Vec<String>, json_cols: Vec<bool>) -> Self {
+        JsonLines {
+            w,
+            columns,
+            json_cols,
+        }
     }
 }
 
@@ -24,12 +31,16 @@ impl<W: Write> RowWriter for JsonLines<W> {
     }
 
     fn row(&mut self, values: &[Value]) -> std::io::Result<()> {
-        let obj: serde_json::Map<String, serde_json::Value> = self
-            .columns
-            .iter()
-            .cloned()
-            .zip(values.iter().map(json))
-            .collect();
+        let obj: serde_json::Map<String, serde_json::Value> =
+            self.columns
+                .iter()
+                .cloned()
+                .zip(
+                    values.iter().enumerate().map(|(i, v)| {
+                        json_cell(v, self.json_cols.get(i).copied().unwrap_or(false))
+                    }),
+                )
+                .collect();
         serde_json::to_writer(&mut self.w, &obj)?;
         self.w.write_all(b"\n")
     }

@@ -1,7 +1,12 @@
 //! `reev export`: tables of the store as CSV, JSON lines or Parquet, to a file or stdout.
+//! Its row writers (CSV, JSON lines, the human table) also serve `reev query`.
 
 mod csv_out;
 mod json_out;
+mod table;
+
+pub use csv_out::CsvOut;
+pub use table::TableOut;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -50,6 +55,31 @@ pub trait RowWriter {
     fn header(&mut self, columns: &[String]) -> std::io::Result<()>;
     fn row(&mut self, values: &[Value]) -> std::io::Result<()>;
     fn finish(&mut self) -> std::io::Result<()>;
+}
+
+/// Which result columns have DuckDB's JSON type (a VARCHAR alias): their text is a JSON
+/// document, written as a JSON value rather than as a string holding JSON.
+pub fn json_columns(stmt: Option<&duckdb::Statement<'_>>) -> Vec<bool> {
+    let Some(stmt) = stmt else {
+        return Vec::new();
+    };
+    (0..stmt.column_count())
+        .map(|i| {
+            stmt.column_logical_type(i)
+                .get_alias()
+                .is_some_and(|a| a.eq_ignore_ascii_case("json"))
+        })
+        .collect()
+}
+
+/// A value as JSON; text of a JSON column becomes the JSON value it holds.
+pub fn json_cell(v: &Value, json_column: bool) -> serde_json::Value {
+    match v {
+        Value::Text(s) if json_column => {
+            serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.clone()))
+        }
+        other => crate::cmd::query::json(other),
+    }
 }
 
 /// The documented, stable column lists. New columns are only ever appended.
@@ -157,6 +187,26 @@ fn query(opts: &ExportOptions) -> Result<(String, Vec<String>)> {
     ))
 }
 
+/// `--run` names a run the database knows (a manifest or a session), else exit 2: an empty
+/// export of a mistyped run id would look like a run with nothing in it.
+fn check_run(conn: &duckdb::Connection, run: &str) -> Result<()> {
+    let known: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
+                 OR EXISTS (SELECT 1 FROM sessions WHERE run_id = ?1)",
+            [run],
+            |r| r.get(0),
+        )
+        .map_err(|e| Error::env(format!("cannot look up run `{run}`: {e}")))?;
+    if known {
+        Ok(())
+    } else {
+        Err(Error::input(format!(
+            "--run `{run}`: no such run in the database (`reev query \"SELECT DISTINCT run_id FROM sessions\"` lists them)"
+        )))
+    }
+}
+
 pub fn export(opts: &ExportOptions) -> Result<u64> {
     let to_stdout = opts.out.as_ref().is_none_or(|p| p.as_os_str() == "-");
     if opts.partition_by_date && opts.format != Format::Parquet {
@@ -167,6 +217,9 @@ pub fn export(opts: &ExportOptions) -> Result<u64> {
     }
     let conn = store::open(&opts.db, Mode::ReadOnly, opts.wait)?;
     let (sql, params) = query(opts)?;
+    if let Some(run) = &opts.run {
+        check_run(&conn, run)?;
+    }
     let qerr = |e: duckdb::Error| Error::env(format!("export query failed: {e}\nquery: {sql}"));
     if opts.format == Format::Parquet {
         let out = opts.out.clone().unwrap_or_default();
@@ -197,7 +250,11 @@ pub fn export(opts: &ExportOptions) -> Result<u64> {
     };
     let mut w: Box<dyn RowWriter> = match opts.format {
         Format::Csv => Box::new(csv_out::CsvOut::new(sink, !opts.raw)),
-        _ => Box::new(json_out::JsonLines::new(sink, columns.clone())),
+        _ => Box::new(json_out::JsonLines::new(
+            sink,
+            columns.clone(),
+            json_columns(rows.as_ref()),
+        )),
     };
     let io = |e: std::io::Error| Error::env(format!("cannot write export: {e}"));
     w.header(&columns).map_err(io)?;

@@ -324,6 +324,7 @@ impl Ctx<'_> {
                     error: r.get(7)?,
                     stdout_tail: r.get(8)?,
                     failing: Vec::new(),
+                    trace: Vec::new(),
                 };
                 let failed = match r.get::<_, Option<String>>(9)? {
                     Some(kind) => Some(FailedAssertion {

@@ -7,6 +7,8 @@ pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod regress;
+mod svg;
+mod trace;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -56,6 +58,8 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
         None => Vec::new(),
     };
     let sessions = ctx.sessions(&run_id)?;
+    let mut failures = data::failures(&sessions);
+    trace::attach(conn, &run_id, &mut failures)?;
     Ok(Report {
         agents,
         benchmarks,
@@ -65,7 +69,7 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
         trends: ctx.trends(&run_id)?,
         histograms: ctx.histograms(&run_id)?,
         slowest: data::slowest(&sessions),
-        failures: data::failures(&sessions),
+        failures,
         sessions,
         regressions,
         generated_at: crate::exec::rfc3339(chrono::Utc::now()),

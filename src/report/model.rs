@@ -104,6 +104,23 @@ pub struct SessionBrief {
     pub error: Option<String>,
     pub stdout_tail: String,
     pub failing: Vec<FailedAssertion>,
+    /// Failures only: the first events of the session's trace.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<TraceEvent>,
+}
+
+/// One event of a session's trace, as a report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceEvent {
+    pub seq: u64,
+    /// The event's `type`: tool_call, model_request, metric, error, ...
+    pub kind: String,
+    /// The event's `name` (the tool, the metric).
+    pub name: Option<String>,
+    /// The event's other fields as compact JSON, cut short.
+    pub detail: String,
+    /// Why the line could not be read as an event, when it could not.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -202,3 +202,26 @@ pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// The shipped suite (benchmarks/, agents/, reev.yml) copied into a fresh directory.
+pub fn shipped_suite() -> Project {
+    let p = Project::new();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in ["benchmarks", "agents"] {
+        copy_dir(&repo.join(dir), &p.join(dir));
+    }
+    std::fs::copy(repo.join("reev.yml"), p.join("reev.yml")).unwrap();
+    p
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
