@@ -197,28 +197,26 @@ impl Histogram<'_> {
             );
             lower = *hi;
         }
-        // x axis: a tick at every fourth bin edge, labelled with its duration.
+        // x axis: ticks at round durations (0, 250, 500, ...), placed on the linear scale
+        // the bins share (bin i covers [i, i+1] × width).
         let base = top + plot_h;
         let _ = write!(
             o,
             "<line x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#6b7280\"/>",
             w - right
         );
-        let n = self.bins.len();
-        for edge in (0..=n).filter(|e| e % 4 == 0 || *e == n) {
-            let xe = left + edge as f64 * bw;
-            let value = if edge == 0 {
-                0.0
-            } else {
-                self.bins[edge - 1].0
-            };
+        let span = unit.scale(upper);
+        let x_ticks = nice_ticks(span);
+        let step = if x_ticks.len() > 1 { x_ticks[1] } else { 1.0 };
+        for t in x_ticks.iter().filter(|t| **t <= span * (1.0 + 1e-9)) {
+            let xe = left + if span > 0.0 { plot_w * t / span } else { 0.0 };
             let _ = write!(
                 o,
                 "<line x1=\"{xe:.1}\" y1=\"{base}\" x2=\"{xe:.1}\" y2=\"{:.1}\" stroke=\"#6b7280\"/>\
                  <text x=\"{xe:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
                 base + 4.0,
                 base + 15.0,
-                edge_text(value)
+                tick_text(*t, step)
             );
         }
         let _ = write!(
