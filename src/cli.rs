@@ -121,10 +121,10 @@ pub struct ExecArgs {
     #[arg(short, long, value_name = "N", env = "REEV_JOBS", value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub jobs: Option<u32>,
     /// Hard time limit per session, overriding benchmark and agent timeouts (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = crate::duration::parse_timeout)]
     pub timeout: Option<Duration>,
     /// How long a timed-out or interrupted session gets after SIGTERM before SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::duration::parse_wait)]
     pub kill_grace: Duration,
     /// Name of the new run (default: a time-sortable unique id).
     #[arg(long, value_name = "ID", conflicts_with = "resume")]
@@ -179,7 +179,7 @@ pub struct DbArgs {
     )]
     pub db: PathBuf,
     /// How long to wait while another process holds the database or the batch lock (0 = fail at once, exit 3).
-    #[arg(long, value_name = "DURATION", default_value = "0s", env = "REEV_WAIT", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", env = "REEV_WAIT", value_parser = crate::duration::parse_wait)]
     pub wait: Duration,
 }
 
@@ -295,20 +295,6 @@ pub struct ShowArgs {
     /// Bytes of stdout and stderr to show (their tails).
     #[arg(long, value_name = "BYTES", default_value_t = 2000)]
     pub tail: usize,
-}
-
-/// A duration: a bare number is seconds; otherwise humantime syntax ("1500ms", "90s", "5m").
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(secs) = text.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
-            Err(format!("`{text}` is not a non-negative number of seconds"))
-        };
-    }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration ({e}); try 30s, 1500ms or 5m"))
 }
 
 impl SuiteArgs {

@@ -7,9 +7,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 
-use crate::cli::{
-    parse_duration, BatchArgs, Cli, Command, DbArgs, ExecArgs, ReportFlags, SelectArgs, SuiteArgs,
-};
+use crate::cli::{BatchArgs, Cli, Command, DbArgs, ExecArgs, ReportFlags, SelectArgs, SuiteArgs};
 use crate::error::{Error, Result};
 
 /// The `settings:` section of reev.yml. Every key is optional.
@@ -164,7 +162,7 @@ impl Resolver<'_> {
             ("timeout", "timeout", "REEV_TIMEOUT"),
             st.timeout.clone(),
             &mut e.timeout,
-            |v| parse_duration(v).map(Some),
+            |v| crate::duration::parse_timeout(v).map(Some),
             |v| {
                 v.map(|d| humantime::format_duration(d).to_string())
                     .unwrap_or_else(|| "per benchmark and agent".into())
@@ -184,7 +182,7 @@ impl Resolver<'_> {
             ("wait", "wait", "REEV_WAIT"),
             st.wait.clone(),
             &mut d.wait,
-            parse_duration,
+            crate::duration::parse_wait,
             |v| humantime::format_duration(*v).to_string(),
         )
     }

@@ -4,6 +4,7 @@ mod cli;
 mod cmd;
 mod config;
 mod digest;
+mod duration;
 mod error;
 mod exec;
 mod export;
@@ -16,6 +17,7 @@ mod session;
 mod spec;
 mod stats;
 mod store;
+mod term;
 
 use clap::{CommandFactory, FromArgMatches};
 

@@ -254,5 +254,9 @@ pub fn parse(bytes: &[u8]) -> Result<SessionFile, String> {
         }
         None => return Err("missing field `schema_version`".into()),
     }
-    serde_json::from_slice(bytes).map_err(|e| format!("invalid session file: {e}"))
+    let mut file: SessionFile =
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid session file: {e}"))?;
+    // Files from reev before 0.0 was normalised say -0.0 where nothing passed.
+    file.score += 0.0;
+    Ok(file)
 }

@@ -257,3 +257,49 @@ fn an_unknown_run_is_an_input_error_naming_it() {
         3
     );
 }
+
+#[test]
+fn a_session_where_nothing_passes_scores_plus_zero_everywhere() {
+    let p = Project::new();
+    p.agents(&[("bad", &["sh", "-c", "exit 1"])]);
+    p.write(
+        "benchmarks/b.yml",
+        "id: b\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n    - stdout_contains: never\n",
+    );
+    p.reev(&["run"]).ok();
+    let file = std::fs::read_to_string(&common::session_files(&p.join("runs"))[0]).unwrap();
+    assert!(file.contains("\"score\": 0.0"), "{file}");
+    assert!(!file.contains("-0.0"), "{file}");
+    p.reev(&["load"]).ok();
+    let q = p.reev(&[
+        "query",
+        "--format",
+        "csv",
+        "SELECT score, CAST(score AS VARCHAR) AS s FROM sessions",
+    ]);
+    assert_eq!(
+        q.ok().stdout.lines().nth(1),
+        Some("0.0,0.0"),
+        "{}",
+        q.stdout
+    );
+    p.reev(&["export", "--table", "sessions", "--out", "s.csv"])
+        .ok();
+    let score = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import csv, sys; print(next(csv.DictReader(open(sys.argv[1], newline='')))['score'])",
+        ])
+        .arg(p.join("s.csv"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&score.stdout).trim(), "0.0");
+    p.reev(&["report"]).ok();
+    let md: String = common::walk(&p.path().join("reports"))
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "md"))
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    assert!(md.contains("(score 0.00)"), "{md}");
+    assert!(!md.contains("-0.00"), "{md}");
+}

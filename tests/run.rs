@@ -220,6 +220,291 @@ fn initial_state_and_assertions_over_files_and_json() {
     assert_eq!(s["score"], 0.8);
 }
 
+/// Run reev in the project, killing it (and failing) if it does not exit within `limit`.
+fn run_within(p: &Project, args: &[&str], limit: Duration) -> common::Out {
+    let started = std::time::Instant::now();
+    let mut child = p
+        .cmd(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn reev");
+    let pid = child.id() as i32;
+    if !wait_for(limit, || dead(pid)) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("reev {args:?} still running after {limit:?}");
+    }
+    let out = child.wait_with_output().expect("reev output");
+    common::Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    }
+}
+
+fn messages(s: &Value) -> Vec<String> {
+    s["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            assert_eq!(a["passed"], false, "{a}");
+            a["message"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_fifo_where_reev_reads_fails_the_assertion_instead_of_hanging() {
+    let p = Project::new();
+    p.agents(&[(
+        "f",
+        &["sh", "-c", "mkfifo out.txt out.json \"$REEV_EVENTS\""],
+    )]);
+    p.write(
+        "benchmarks/b.yml",
+        "id: b\ndescription: d\nprompt: p\ntimeout: 5s\nground_truth:\n  assertions:\n    - file_contains: {path: out.txt, value: x}\n    - json_value: {file: out.json, path: /a, equals: 1}\n    - file_exists: out.txt\n",
+    );
+    let out = run_within(&p, &["run"], Duration::from_secs(30));
+    out.ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "failed");
+    for m in messages(s) {
+        assert!(m.contains("is a FIFO, not a regular file"), "{m}");
+    }
+    let events = s["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let e = events[0]["error"].as_str().unwrap();
+    assert!(e.contains("events file") && e.contains("FIFO"), "{e}");
+}
+
+#[test]
+fn sigterm_stops_reev_in_a_run_of_agents_that_leave_fifos_behind() {
+    let p = Project::new();
+    p.agents(&[(
+        "f",
+        &["sh", "-c", "mkfifo out.txt \"$REEV_EVENTS\"; sleep 0.1"],
+    )]);
+    p.write(
+        "benchmarks/b.yml",
+        "id: b\ndescription: d\nprompt: p\ntimeout: 60s\nground_truth:\n  assertions:\n    - file_contains: {path: out.txt, value: x}\n",
+    );
+    let mut child = p
+        .cmd(&["run", "--jobs", "1", "--attempts", "200"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    let some_written = || !session_files(&p.join("runs")).is_empty();
+    let progressed = wait_for(Duration::from_secs(20), some_written);
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let stopped = wait_for(Duration::from_secs(15), || dead(pid));
+    if !stopped {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        progressed,
+        "no session finished: reev hangs on the agent's FIFO"
+    );
+    assert!(stopped, "reev ignored SIGTERM");
+    assert_eq!(status.code(), Some(143));
+}
+
+#[test]
+fn assertions_read_at_most_the_cap_and_reev_memory_stays_bounded() {
+    let p = Project::new();
+    p.agents(&[(
+        "big",
+        &[
+            "sh",
+            "-c",
+            "truncate -s 1G out.json; truncate -s 1G out.txt; printf '{\"a\": 1}' > small.json",
+        ],
+    )]);
+    p.write(
+        "benchmarks/b.yml",
+        "id: b\ndescription: d\nprompt: p\ntimeout: 30s\nground_truth:\n  assertions:\n    - json_value: {file: out.json, path: /a, equals: 1}\n    - file_contains: {path: out.txt, value: x}\n    - json_value: {file: small.json, path: /a, equals: 1}\n",
+    );
+    // reev's own peak RSS (and its agent's): the largest child of a small Python wrapper.
+    let wrapper = "import resource, subprocess, sys\nr = subprocess.run(sys.argv[1:])\nprint(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(r.returncode)";
+    let out = std::process::Command::new("python3")
+        .args(["-c", wrapper, common::REEV, "run"])
+        .current_dir(p.path())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let peak_kib: u64 = stdout.lines().last().unwrap().trim().parse().unwrap();
+    assert!(peak_kib < 200 * 1024, "reev peaked at {peak_kib} KiB");
+    let s = &p.sessions()[0];
+    let a = s["assertions"].as_array().unwrap();
+    for big in &a[..2] {
+        assert_eq!(big["passed"], false);
+        let m = big["message"].as_str().unwrap();
+        assert!(
+            m.contains("is 1073741824 bytes, over the limit of 8388608 bytes (8 MiB)"),
+            "{m}"
+        );
+    }
+    assert_eq!(
+        a[2]["passed"], true,
+        "files under the cap are read: {}",
+        a[2]
+    );
+}
+
+#[test]
+fn a_scratch_dir_swapped_for_a_symlink_is_neither_read_nor_emptied() {
+    let p = Project::new();
+    let outside = p.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(
+        outside.join("canary.txt"),
+        "{\"type\":\"leak\",\"secret\":\"s3cr3t\"}\n",
+    )
+    .unwrap();
+    std::fs::write(outside.join("out.txt"), "s3cr3t").unwrap();
+    let o = outside.to_str().unwrap();
+    let swap = format!(
+        "rm -rf \"$REEV_WORKDIR\"; ln -s {o} \"$REEV_WORKDIR\"; ln -s {o}/canary.txt \"$REEV_EVENTS\""
+    );
+    p.agents(&[("swap", &["sh", "-c", &swap])]);
+    p.write(
+        "benchmarks/b.yml",
+        "id: b\ndescription: d\nprompt: p\ntimeout: 10s\nground_truth:\n  assertions:\n    - file_contains: {path: out.txt, value: s3cr3t}\n    - file_exists: canary.txt\n    - json_value: {file: canary.txt, path: /secret, equals: s3cr3t}\n",
+    );
+    // One worker, two attempts: the second session prepares the directory the first replaced.
+    p.reev(&["run", "--jobs", "1", "--attempts", "2"]).ok();
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 2);
+    for s in &sessions {
+        for a in s["assertions"].as_array().unwrap() {
+            assert_eq!(a["passed"], false, "read through the link: {a}");
+            assert!(!a["actual"].to_string().contains("s3cr3t"), "leaked: {a}");
+        }
+        let events = s["events"].as_array().unwrap();
+        assert_eq!(
+            events.len(),
+            1,
+            "the linked events file was read: {events:?}"
+        );
+        let e = events[0]["error"].as_str().unwrap();
+        assert!(e.contains("symbolic link"), "{e}");
+    }
+    assert!(
+        outside.join("canary.txt").is_file(),
+        "the outside dir was emptied"
+    );
+    assert!(
+        outside.join("out.txt").is_file(),
+        "the outside dir was emptied"
+    );
+}
+
+#[test]
+fn read_only_and_deep_trees_left_by_an_agent_are_removed_without_following_links() {
+    let p = Project::new();
+    let outside = p.join("outside");
+    std::fs::create_dir_all(outside.join("keep")).unwrap();
+    std::fs::write(outside.join("keep/canary.txt"), "c").unwrap();
+    let o = outside.to_str().unwrap();
+    let mess = format!(
+        "d=.; for i in $(seq 300); do d=$d/n; done; mkdir -p $d; touch $d/f; ln -s {o} link; ln -s {o}/keep n/inner; mkdir ro; touch ro/f; chmod 500 ro; mkdir locked; chmod 000 locked; chmod 500 n"
+    );
+    p.agents(&[("mess", &["sh", "-c", &mess])]);
+    p.simple_benchmark("b");
+    p.reev(&["run", "--jobs", "1", "--attempts", "2"]).ok();
+    assert_eq!(
+        p.sessions().len(),
+        2,
+        "the second session's scratch dir was prepared"
+    );
+    let run = p.run_dir();
+    assert!(
+        !run.join("work").exists(),
+        "scratch area removed after the run"
+    );
+    assert!(
+        outside.join("keep/canary.txt").is_file(),
+        "a link was followed"
+    );
+}
+
+#[test]
+fn durations_out_of_range_are_usage_errors_never_panics() {
+    let p = Project::new();
+    p.agents(&[("ok", &["true"])]);
+    p.simple_benchmark("b");
+    for (flag, value) in [
+        ("--timeout", "1e300"),
+        ("--timeout", "1e19"),
+        ("--timeout", "0"),
+        ("--timeout", "0s"),
+        ("--timeout", "8days"),
+        ("--timeout", "-1"),
+        ("--timeout", "NaN"),
+        ("--kill-grace", "1e19"),
+        ("--kill-grace", "1e300"),
+    ] {
+        let out = p.reev(&["run", &format!("{flag}={value}")]);
+        out.code(2).stderr_has(flag);
+        assert!(
+            out.stderr.contains("out of range") || out.stderr.contains("non-negative"),
+            "{value}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    }
+    for (var, value, cmd) in [
+        ("REEV_TIMEOUT", "1e19", "run"),
+        ("REEV_TIMEOUT", "0", "run"),
+        ("REEV_WAIT", "1e300", "load"),
+    ] {
+        let out = common::Out::from(p.cmd(&[cmd]).env(var, value).output().unwrap());
+        out.code(2).stderr_has("out of range");
+    }
+    for args in [
+        &["load", "--wait", "1e19"][..],
+        &["load", "--wait", "1e300"],
+        &["query", "--wait", "1e19", "SELECT 1"],
+    ] {
+        p.reev(args)
+            .code(2)
+            .stderr_has("--wait")
+            .stderr_has("out of range");
+    }
+    p.write(
+        "reev.yml",
+        "settings:\n  timeout: 1e19\nagents:\n  ok:\n    command: [\"true\"]\n",
+    );
+    p.reev(&["run"])
+        .code(2)
+        .stderr_has("reev.yml")
+        .stderr_has("settings.timeout")
+        .stderr_has("out of range");
+    p.write(
+        "reev.yml",
+        "settings:\n  wait: 1e19\nagents:\n  ok:\n    command: [\"true\"]\n",
+    );
+    p.reev(&["load"]).code(2).stderr_has("settings.wait");
+    // Nothing ran: no agent was left behind by a panic.
+    assert!(p.sessions().is_empty());
+    // The edges of the range are accepted: a wait of 0 and a time limit of 7 days.
+    p.write("reev.yml", "agents:\n  ok:\n    command: [\"true\"]\n");
+    p.reev(&["run", "--timeout", "7days", "--kill-grace", "0"])
+        .ok();
+    assert_eq!(p.sessions()[0]["timeout_ms"], 604_800_000u64);
+}
+
 #[test]
 fn agent_that_cannot_start_is_an_error_session_and_the_run_goes_on() {
     let p = Project::new();

@@ -48,3 +48,50 @@ fn renders_a_session_tree_by_id_prefix_and_by_file() {
         .stderr_has("no session");
     p.reev(&["show", "zz"]).code(2);
 }
+
+#[test]
+fn terminal_escapes_from_agents_are_rendered_visibly() {
+    let p = Project::new();
+    // Window title (OSC 0), clipboard (OSC 52), clear screen, a carriage return and an 8-bit CSI.
+    let evil = r#"printf '\033]0;pwned\007\033]52;c;aGk=\007\033[2Jtitle\rover\302\233m\n'; printf 'not json \033]0;ev\007\n' >> "$REEV_EVENTS""#;
+    p.agents(&[("evil", &["sh", "-c", evil])]);
+    p.write("benchmarks/b.yml", "id: b\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - stdout_equals: nope\n");
+    p.reev(&["run"]).ok();
+    p.reev(&["load"]).ok();
+    let file = common::session_files(&p.join("runs"))[0].clone();
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("\\u001b]0;pwned"),
+        "the data keeps the bytes"
+    );
+    let shown = p.reev(&["show", file.to_str().unwrap()]);
+    let table = p.reev(&[
+        "query",
+        "SELECT stdout, 'x' || chr(27) || '[2J' AS \"c\u{1b}]0;t\u{7}\" FROM sessions",
+    ]);
+    for (what, out) in [("show", shown.ok()), ("query", table.ok())] {
+        let t = &out.stdout;
+        assert!(
+            !t.contains('\u{1b}')
+                && !t.contains('\u{7}')
+                && !t.contains('\r')
+                && !t.contains('\u{9b}'),
+            "{what} printed raw control characters: {t:?}"
+        );
+        assert!(
+            t.contains("\\e]0;pwned\\x07\\e]52;c;aGk=\\x07\\e[2Jtitle\\rover\\u{009b}m"),
+            "{what}: {t}"
+        );
+    }
+    assert!(
+        shown.stdout.contains("not json \\e]0;ev\\x07"),
+        "events too: {}",
+        shown.stdout
+    );
+    assert!(
+        table.stdout.contains("x\\e[2J") && table.stdout.contains("c\\e]0;t\\x07"),
+        "{}",
+        table.stdout
+    );
+}

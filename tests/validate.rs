@@ -233,8 +233,71 @@ fn alias_bomb_is_rejected_quickly() {
     y.push_str("ground_truth:\n  assertions:\n    - exit_code: 0\n");
     p.write("benchmarks/bomb.yml", &y);
     let out = p.reev(&["validate"]);
-    out.code(2).stderr_has("bomb.yml");
+    out.code(2)
+        .stderr_has("bomb.yml:")
+        .stderr_has("(an alias bomb?), the limit reev allows, so reev refused it");
+    assert!(!out.stderr.contains("budget breached"), "{}", out.stderr);
     assert!(out.elapsed.as_secs() < 10, "took {:?}", out.elapsed);
+}
+
+#[test]
+fn a_hundred_thousand_plain_assertions_load() {
+    let p = project();
+    let mut y = String::from("id: many\ndescription: x\nprompt: p\nground_truth:\n  assertions:\n");
+    for i in 0..100_000 {
+        y.push_str(&format!(
+            "    - stdout_contains: \"line {i}\"\n      name: n{i}\n      weight: 1\n"
+        ));
+    }
+    p.write("benchmarks/many.yml", &y);
+    let out = p.reev(&["validate"]);
+    out.ok();
+    assert!(out.stdout.contains("2 benchmarks"), "{}", out.stdout);
+    assert!(out.elapsed.as_secs() < 30, "took {:?}", out.elapsed);
+}
+
+#[test]
+fn yaml_durations_share_the_cli_range_and_say_where() {
+    for (file, text, needle) in [
+        (
+            "benchmarks/t.yml",
+            "id: t\ndescription: d\nprompt: p\ntimeout: 10000000000000000000\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+            "t.yml:4:",
+        ),
+        (
+            "benchmarks/t.yml",
+            "id: t\ndescription: d\nprompt: p\ntimeout: 1e300\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+            "t.yml:4:",
+        ),
+        (
+            "benchmarks/t.yml",
+            "id: t\ndescription: d\nprompt: p\ntimeout: 8days\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+            "t.yml:4:",
+        ),
+        (
+            "benchmarks/t.yml",
+            "id: t\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - duration_at_most: 1e19\n",
+            "t.yml:6:",
+        ),
+        (
+            "reev.yml",
+            "agents:\n  ok:\n    command: [\"true\"]\n    timeout: 1e19\n",
+            "reev.yml:4:",
+        ),
+    ] {
+        let p = project();
+        p.write(file, text);
+        let out = p.reev(&["validate"]);
+        out.code(2).stderr_has(needle).stderr_has("out of range");
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        run_refuses(&p, "out of range");
+    }
+    let p = project();
+    p.write("benchmarks/z.yml", "id: z\ndescription: d\nprompt: p\ntimeout: 0\nground_truth:\n  assertions:\n    - exit_code: 0\n");
+    p.reev(&["validate"])
+        .code(2)
+        .stderr_has("z.yml:4:")
+        .stderr_has("between 1ms and 7 days");
 }
 
 #[test]

@@ -25,7 +25,8 @@ pub fn show(opts: ShowOptions) -> Result<()> {
         locate(&opts)?
     };
     let s = session::read(&path).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
-    print!("{}", render(&s, &path, opts.tail));
+    // Everything in a session may come from the agent: no raw terminal escapes.
+    print!("{}", crate::term::visible(&render(&s, &path, opts.tail)));
     Ok(())
 }
 

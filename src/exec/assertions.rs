@@ -1,10 +1,12 @@
 //! Evaluating a benchmark's ground truth against a finished session's final state.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::beneath::Dir;
+use super::ASSERTION_READ_CAP;
 use crate::session::AssertionResult;
 use crate::spec::benchmark::{Assertion, Check, JsonCheck};
 
@@ -16,7 +18,8 @@ pub struct FinalState<'a> {
     pub stdout: &'a [u8],
     pub exit_code: Option<i32>,
     pub duration: Duration,
-    pub workdir: &'a Path,
+    /// The scratch directory as opened before the agent started.
+    pub scratch: &'a Dir,
 }
 
 pub fn evaluate(assertions: &[Assertion], state: &FinalState) -> Vec<AssertionResult> {
@@ -30,7 +33,9 @@ pub fn score(results: &[AssertionResult]) -> f64 {
         return 0.0;
     }
     let passed: f64 = results.iter().filter(|r| r.passed).map(|r| r.weight).sum();
-    (passed / total).clamp(0.0, 1.0)
+    // Summing no values gives -0.0 in Rust, and clamp keeps it: a score of "-0.00" would
+    // reach the session file, the database and every export. Adding +0.0 makes it +0.0.
+    (passed / total).clamp(0.0, 1.0) + 0.0
 }
 
 fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
@@ -77,15 +82,16 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
             (ok, json!(re.as_str()), json!(snippet(&stdout)), msg)
         }
         Check::FileExists(path) => {
-            let found = resolve(s.workdir, path).map(|p| p.is_file());
-            let (ok, msg) = match found {
-                Ok(true) => (true, format!("{} exists", path.display())),
-                Ok(false) => (false, format!("{} does not exist", path.display())),
-                Err(e) => (false, e),
+            let (ok, msg) = match s.scratch.regular_file(path) {
+                Ok(()) => (true, format!("{} exists", path.display())),
+                Err(e) => (
+                    false,
+                    format!("{} {}", path.display(), e.describe(ASSERTION_READ_CAP)),
+                ),
             };
             (ok, json!(path), json!(ok), msg)
         }
-        Check::FileContains { path, value } => match read_text(s.workdir, path) {
+        Check::FileContains { path, value } => match read_text(s.scratch, path) {
             Ok(text) => {
                 let ok = text.contains(value.as_str());
                 let msg = if ok {
@@ -134,7 +140,7 @@ fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> (bool, Value, Valu
         None => "stdout".to_string(),
     };
     let text = match &c.file {
-        Some(p) => match read_text(s.workdir, p) {
+        Some(p) => match read_text(s.scratch, p) {
             Ok(t) => t,
             Err(e) => return (false, expected, Value::Null, e),
         },
@@ -206,23 +212,13 @@ fn json_equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// The file inside the scratch directory; a symlink that leads outside is refused.
-fn resolve(workdir: &Path, rel: &Path) -> Result<PathBuf, String> {
-    let path = workdir.join(rel);
-    match (std::fs::canonicalize(&path), std::fs::canonicalize(workdir)) {
-        (Ok(real), Ok(root)) if !real.starts_with(&root) => Err(format!(
-            "{} resolves outside the scratch directory",
-            rel.display()
-        )),
-        _ => Ok(path),
-    }
-}
-
-fn read_text(workdir: &Path, rel: &Path) -> Result<String, String> {
-    let path = resolve(workdir, rel)?;
-    std::fs::read(&path)
+/// A regular file below the scratch directory, at most [`ASSERTION_READ_CAP`] bytes; never
+/// through a symlink, never a FIFO or device (see `beneath`).
+fn read_text(scratch: &Dir, rel: &Path) -> Result<String, String> {
+    scratch
+        .read_capped(rel, ASSERTION_READ_CAP)
         .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .map_err(|e| format!("cannot read {}: {e}", rel.display()))
+        .map_err(|e| format!("{} {}", rel.display(), e.describe(ASSERTION_READ_CAP)))
 }
 
 fn snippet(text: &str) -> String {
@@ -260,5 +256,7 @@ mod tests {
         };
         assert_eq!(score(&[r(3.0, true), r(1.0, false)]), 0.75);
         assert_eq!(score(&[]), 0.0);
+        let none = score(&[r(1.0, false), r(2.0, false)]);
+        assert!(none == 0.0 && none.is_sign_positive(), "{none:?}");
     }
 }

@@ -1,11 +1,11 @@
 //! The agent's events file (JSON lines) turned into the session's trace and metrics.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::Path;
+use std::ffi::OsStr;
 
 use serde_json::Value;
 
+use super::beneath::{self, Dir, ReadError};
 use crate::session::Event;
 
 /// Events kept per session, and bytes read from the events file.
@@ -18,35 +18,33 @@ pub struct Trace {
     pub metrics: BTreeMap<String, f64>,
 }
 
-/// Read the events file if the agent wrote one. A malformed line becomes an `error` event;
-/// `{"type": "metric", "name": N, "value": X}` lines also set metric N (the last value wins).
-pub fn read(path: &Path) -> Trace {
+/// Read the events file `name` in `dir` if the agent wrote one. A malformed line becomes an
+/// `error` event; `{"type": "metric", "name": N, "value": X}` lines also set metric N (the last
+/// value wins). Only a regular file is read (opened non-blocking, never through a symlink): a
+/// FIFO there would otherwise block reev forever.
+pub fn read(dir: &Dir, name: &str) -> Trace {
     let mut trace = Trace {
         events: Vec::new(),
         dropped: 0,
         metrics: BTreeMap::new(),
     };
-    let mut bytes = Vec::new();
-    match std::fs::File::open(path) {
-        Ok(f) => {
-            if let Err(e) = f.take(MAX_BYTES).read_to_end(&mut bytes) {
-                trace.events.push(error_event(
-                    0,
-                    format!("cannot read events file: {e}"),
-                    None,
-                ));
-            }
-        }
+    let bytes = match beneath::open_entry(dir, OsStr::new(name)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return trace,
+        Err(e) => Err(ReadError::Io(e)),
+        Ok(fd) => beneath::read_regular_prefix(fd, MAX_BYTES),
+    };
+    let bytes = match bytes {
+        Ok(b) => b,
         Err(e) => {
+            let why = e.describe(MAX_BYTES);
             trace.events.push(error_event(
                 0,
-                format!("cannot read events file: {e}"),
+                format!("events file {name} {why}; not read"),
                 None,
             ));
             return trace;
         }
-    }
+    };
     let mut seq = 0u64;
     for line in bytes.split(|b| *b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {
@@ -109,7 +107,7 @@ mod tests {
             "{\"type\":\"tool_call\",\"name\":\"read\"}\nnot json\n\n[1]\n{\"type\":\"metric\",\"name\":\"tokens\",\"value\":42}\n",
         )
         .expect("write");
-        let t = super::read(&p);
+        let t = super::read(&super::Dir::open(dir.path()).expect("dir"), "e.jsonl");
         let kinds: Vec<&str> = t.events.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["tool_call", "error", "error", "metric"]);
         assert_eq!(t.metrics.get("tokens"), Some(&42.0));

@@ -1,6 +1,7 @@
 //! Executing sessions: scratch directory, agent process, assertions, write-once session file.
 
 pub mod assertions;
+pub mod beneath;
 pub mod events;
 pub mod interrupt;
 pub mod process;
@@ -20,6 +21,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const MAX_ENV_PROMPT: usize = 100 * 1024;
 /// Bytes kept of stdout and of stderr.
 pub const OUTPUT_CAP: usize = 1024 * 1024;
+/// Largest file an assertion (`file_contains`, `json_value` with `file:`) reads; a larger
+/// one fails the assertion, so reev's memory stays bounded whatever an agent writes.
+pub const ASSERTION_READ_CAP: u64 = 8 * 1024 * 1024;
 
 /// What every session of one run shares.
 pub struct Context<'a> {
@@ -67,12 +71,15 @@ pub fn final_path(run_dir: &Path, task: &Task) -> PathBuf {
 }
 
 /// The effective time limit: `--timeout`, else the tighter of benchmark and agent, else 300 s.
+/// Parsers keep every limit in range; the clamp also covers a hand-edited manifest on resume,
+/// so `Instant + timeout` can never overflow.
 pub fn timeout_for(cli: Option<Duration>, b: &Benchmark, a: &Agent) -> Duration {
     cli.or(match (b.timeout, a.timeout) {
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     })
     .unwrap_or(DEFAULT_TIMEOUT)
+    .clamp(crate::duration::MIN_TIMEOUT, crate::duration::MAX)
 }
 
 pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
@@ -95,7 +102,7 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
         &task.benchmark_id,
         task.attempt,
     );
-    let work = match workdir::Workdir::prepare(root, &bench.initial_state) {
+    let work = match workdir::Workdir::prepare(ctx.run_dir, root, &bench.initial_state) {
         Ok(w) => w,
         Err(e) => {
             return Outcome::Failed(Error::env(format!(
@@ -247,14 +254,14 @@ fn execute(
     if done.interrupted {
         return None;
     }
-    let trace = events::read(&work.events);
+    let trace = events::read(&work.root_dir, workdir::EVENTS);
     let results = assertions::evaluate(
         &bench.assertions,
         &assertions::FinalState {
             stdout: &done.stdout.bytes,
             exit_code: done.exit_code,
             duration: done.wall,
-            workdir: &work.scratch,
+            scratch: &work.scratch_dir,
         },
     );
     let score = assertions::score(&results);

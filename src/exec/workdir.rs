@@ -5,8 +5,11 @@
 //! more than a trivial agent's whole run on some filesystems. With `--keep-workdirs` every
 //! session gets its own (`work/<agent>/<benchmark_id>@<attempt>`), kept afterwards.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+
+use super::beneath::Dir;
 
 use crate::spec::benchmark::SeedFile;
 
@@ -15,7 +18,15 @@ pub struct Workdir {
     pub scratch: PathBuf,
     /// `root/events.jsonl`: the file named by REEV_EVENTS.
     pub events: PathBuf,
+    /// `root`, opened before the agent starts: the events file is read through it.
+    pub root_dir: Dir,
+    /// `root/scratch`, opened before the agent starts: assertions read through it, so an
+    /// agent that replaces the directory with a symlink does not redirect them.
+    pub scratch_dir: Dir,
 }
+
+/// The events file's name in a session's directory.
+pub const EVENTS: &str = "events.jsonl";
 
 impl Workdir {
     /// The directory a session uses: its own when kept, else its worker's.
@@ -34,70 +45,59 @@ impl Workdir {
     }
 
     /// Make `root` an empty scratch directory (removing what an earlier session or an
-    /// interrupted run left there) and seed it.
-    pub fn prepare(root: PathBuf, seed: &[SeedFile]) -> std::io::Result<Self> {
+    /// interrupted run left there) and seed it. `root` lies under `base` (the run directory);
+    /// the directories from `base` down are opened without following symlinks, so an agent
+    /// that swapped any of them for a link does not make reev empty or read another place.
+    pub fn prepare(base: &Path, root: PathBuf, seed: &[SeedFile]) -> std::io::Result<Self> {
         let scratch = root.join("scratch");
-        let events = root.join("events.jsonl");
-        match std::fs::read_dir(&scratch) {
-            Ok(entries) => {
-                for entry in entries {
-                    let entry = entry?;
-                    if entry.file_type()?.is_dir() {
-                        remove_tree(&entry.path())?;
-                    } else {
-                        std::fs::remove_file(entry.path())?;
-                    }
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(&scratch)?
-            }
-            Err(e) => return Err(e),
-        }
-        match std::fs::remove_file(&events) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        let events = root.join(EVENTS);
+        let root_dir = open_under(base, &root)?;
+        let scratch_dir = root_dir.ensure_subdir(OsStr::new("scratch"))?;
+        scratch_dir.empty()?;
+        root_dir.unlink(OsStr::new(EVENTS))?;
         for file in seed {
-            let path = scratch.join(&file.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(&path, &file.contents)?;
-            if file.executable {
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
-            }
+            let mode = if file.executable { 0o755 } else { 0o644 };
+            scratch_dir
+                .create_file(&file.path, mode)?
+                .write_all(&file.contents)?;
         }
-        Ok(Workdir { events, scratch })
+        Ok(Workdir {
+            events,
+            scratch,
+            root_dir,
+            scratch_dir,
+        })
     }
 }
 
-/// Remove a run's scratch area once its sessions are done (unless --keep-workdirs).
+/// The directory `root`, created as needed: the part below `base` walked one component at a
+/// time without following symlinks (`base` itself is the user's and may be a link).
+fn open_under(base: &Path, root: &Path) -> std::io::Result<Dir> {
+    let (start, rel) = match root.strip_prefix(base) {
+        Ok(rel) => (base, rel),
+        Err(_) => match (root.parent(), root.file_name()) {
+            (Some(parent), Some(name)) => (parent, Path::new(name)),
+            _ => (root, Path::new("")),
+        },
+    };
+    std::fs::create_dir_all(start)?;
+    let mut dir = Dir::open(start)?;
+    for c in rel.components() {
+        if let Component::Normal(name) = c {
+            dir = dir.ensure_subdir(name)?;
+        }
+    }
+    Ok(dir)
+}
+
+/// Remove a run's scratch area once its sessions are done (unless --keep-workdirs), never
+/// following a symlink an agent left in it.
 pub fn remove_all(run_dir: &Path) {
-    let work = run_dir.join("work");
-    if let Err(e) = remove_tree(&work) {
+    let removed = Dir::open(run_dir).and_then(|d| d.remove_tree(OsStr::new("work")));
+    if let Err(e) = removed {
         tracing::warn!(
             "could not remove scratch directories {}: {e}",
-            work.display()
+            run_dir.join("work").display()
         );
-    }
-}
-
-/// remove_dir_all that first makes read-only directories writable (agents do leave those).
-fn remove_tree(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(_) => {
-            for entry in walkdir::WalkDir::new(path).into_iter().flatten() {
-                if entry.file_type().is_dir() {
-                    let _ = std::fs::set_permissions(
-                        entry.path(),
-                        std::fs::Permissions::from_mode(0o755),
-                    );
-                }
-            }
-            std::fs::remove_dir_all(path)
-        }
     }
 }

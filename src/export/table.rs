@@ -192,26 +192,7 @@ pub fn readable_double(x: f64) -> String {
 /// them), other C0 controls and DEL as `\xNN`, C1 controls and bidirectional overrides as
 /// `\u{NNNN}` (the same spelling as the terminal-safety escapes of `reev show`).
 pub fn escape_control(s: &str) -> Cow<'_, str> {
-    let hidden =
-        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !s.chars().any(hidden) {
-        return s.into();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\x1b' => out.push_str("\\e"),
-            c if hidden(c) && u32::from(c) < 0x80 => {
-                out.push_str(&format!("\\x{:02x}", u32::from(c)))
-            }
-            c if hidden(c) => out.push_str(&format!("\\u{{{:04x}}}", u32::from(c))),
-            c => out.push(c),
-        }
-    }
-    out.into()
+    crate::term::visible_one_line(s)
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use super::{bytes, ms, pct, Renderer, Report};
 
 pub struct Markdown;
 
-/// A table cell: no pipes, no newlines, no HTML.
+/// A table cell: no pipes, no newlines, no HTML, no raw control characters (report.md is
+/// also `cat` into CI logs and job summaries, where escapes act as on a terminal).
 fn cell(s: &str) -> String {
-    let s: String = s.chars().take(120).collect();
+    let s: String = crate::term::visible(s).chars().take(120).collect();
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -7,18 +7,86 @@ use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
 use crate::error::Diagnostic;
 
-/// Parse one YAML document into `T`. The default serde-saphyr budget applies, so alias
-/// bombs and runaway nesting are rejected; duplicate keys are errors.
+/// Nodes (scalars, sequences, mappings) one YAML file may hold: 100,000 assertions with a
+/// name and a weight each take about 700,000; serde-saphyr's default (250,000) refused them.
+pub const MAX_NODES: usize = 5_000_000;
+/// Parser events one file may produce (a little more than one per node).
+pub const MAX_EVENTS: usize = 2 * MAX_NODES;
+
+/// serde-saphyr's budget, sized so large honest files load: only the node and event counts are
+/// raised. Alias bombs still fail fast on the default alias, anchor and recorded-anchor limits
+/// (a billion laughs replays far more than a million recorded events).
+fn budget() -> serde_saphyr::Budget {
+    let mut b = serde_saphyr::Budget::default();
+    b.max_nodes = MAX_NODES;
+    b.max_events = MAX_EVENTS;
+    b
+}
+
+/// Parse one YAML document into `T`, within [`budget`] (alias bombs and runaway nesting are
+/// rejected with a sentence naming the limit); duplicate keys are errors.
 pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Diagnostic> {
-    serde_saphyr::from_str::<T>(text).map_err(|err| {
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget());
+    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|err| {
         let plain = err.without_snippet();
-        let options = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
-        let message = strip_position(&plain.render_with_options(options));
+        let message = match budget_breach(plain) {
+            Some(b) => describe_breach(b),
+            None => {
+                let options =
+                    serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+                strip_position(&plain.render_with_options(options))
+            }
+        };
         match plain.location() {
             Some(loc) => Diagnostic::at(file, loc.line(), loc.column(), message),
             None => Diagnostic::new(file, message),
         }
     })
+}
+
+fn budget_breach(err: &serde_saphyr::Error) -> Option<&serde_saphyr::budget::BudgetBreach> {
+    match err {
+        serde_saphyr::Error::Budget { breach, .. } => Some(breach),
+        serde_saphyr::Error::WithSnippet { error, .. }
+        | serde_saphyr::Error::AliasError { error, .. } => budget_breach(error),
+        _ => None,
+    }
+}
+
+/// A budget breach as a sentence: which limit, how far the file got, what the limit is.
+fn describe_breach(b: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let d = serde_saphyr::Budget::default();
+    let (what, limit) = match b {
+        B::Nodes { .. } => ("YAML nodes (scalars, lists and maps)", MAX_NODES),
+        B::Events { .. } => ("YAML parser events", MAX_EVENTS),
+        B::Aliases { .. } => ("aliases (*name)", d.max_aliases),
+        B::Anchors { .. } => ("anchors (&name)", d.max_anchors),
+        B::Depth { .. } => ("levels of nesting", d.max_depth),
+        B::Documents { .. } => ("documents", d.max_documents),
+        B::ScalarBytes { .. } => ("bytes of text in values", d.max_total_scalar_bytes),
+        B::MergeKeys { .. } => ("merge keys (<<)", d.max_merge_keys),
+        B::RecordedAnchorEvents { .. } => (
+            "events copied to expand aliases (an alias bomb?)",
+            d.max_recorded_anchor_events,
+        ),
+        B::RecordedAnchorBytes { .. } => (
+            "bytes copied to expand aliases (an alias bomb?)",
+            d.max_recorded_anchor_bytes,
+        ),
+        B::AliasAnchorRatio { aliases, anchors } => {
+            return format!(
+                "the file uses {aliases} aliases for {anchors} anchors, more than {} per anchor \
+                 (an alias bomb?), so reev refused it",
+                d.alias_anchor_ratio_multiplier
+            )
+        }
+        other => {
+            return format!("the file exceeds a YAML safety limit ({other:?}), so reev refused it")
+        }
+    };
+    format!("the file has more than {limit} {what}, the limit reev allows, so reev refused it")
 }
 
 /// serde-saphyr appends " at line L, column C" to plain messages; we print the position up front.
@@ -30,8 +98,11 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Deserialize a duration written as a number of seconds (`30`, `1.5`) or a string (`90s`, `2m`).
+/// Deserialize a time limit (`timeout:`, `duration_at_most:`) written as a number of
+/// seconds (`30`, `1.5`) or a string (`90s`, `2m`), in the range of [`crate::duration`]
+/// (1 ms to 7 days); out of range is an error at the value's line and column.
 pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    use crate::duration::{check, parse, Range};
     struct V;
     impl Visitor<'_> for V {
         type Value = Option<Duration>;
@@ -39,20 +110,35 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
             f.write_str("a duration: seconds as a number, or a string such as 90s, 1500ms, 5m")
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok(Some(Duration::from_secs(v)))
+            check(Duration::from_secs(v), Range::Timeout)
+                .map(Some)
+                .map_err(|e| E::custom(format!("`{v}` {e}")))
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            u64::try_from(v)
-                .map(|s| Some(Duration::from_secs(s)))
-                .map_err(|_| E::custom("a duration cannot be negative"))
+            match u64::try_from(v) {
+                Ok(s) => self.visit_u64(s),
+                Err(_) => Err(E::custom("a duration cannot be negative")),
+            }
+        }
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<Self::Value, E> {
+            match u64::try_from(v) {
+                Ok(s) => self.visit_u64(s),
+                Err(_) => self.visit_str(&v.to_string()),
+            }
+        }
+        fn visit_i128<E: de::Error>(self, v: i128) -> Result<Self::Value, E> {
+            match u128::try_from(v) {
+                Ok(s) => self.visit_u128(s),
+                Err(_) => Err(E::custom("a duration cannot be negative")),
+            }
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
-            crate::cli::parse_duration(&v.to_string())
+            parse(&v.to_string(), Range::Timeout)
                 .map(Some)
                 .map_err(E::custom)
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-            crate::cli::parse_duration(v).map(Some).map_err(E::custom)
+            parse(v, Range::Timeout).map(Some).map_err(E::custom)
         }
         fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
             Ok(None)
@@ -62,4 +148,31 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
         }
     }
     d.deserialize_any(V)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use std::time::Duration;
+
+    proptest! {
+        /// `timeout:` values (digits, exponents, units) never panic, and accepted ones are safe.
+        #[test]
+        fn yaml_values_never_panic(
+            value in "[-+]?[0-9]{0,25}(\\.[0-9]{0,6})?([eE][-+]?[0-9]{0,4})?(ms|s|m|h|days)?"
+        ) {
+            #[derive(serde::Deserialize)]
+            struct T {
+                #[serde(default, deserialize_with = "super::duration")]
+                timeout: Option<Duration>,
+            }
+            let text = format!("timeout: {value}\n");
+            if let Ok(t) = super::parse::<T>(std::path::Path::new("t.yml"), &text) {
+                if let Some(d) = t.timeout {
+                    crate::duration::tests::accepted_is_safe(d);
+                    prop_assert!(d >= crate::duration::MIN_TIMEOUT);
+                }
+            }
+        }
+    }
 }

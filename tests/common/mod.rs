@@ -142,6 +142,12 @@ pub struct Out {
     pub elapsed: Duration,
 }
 
+impl From<Output> for Out {
+    fn from(o: Output) -> Self {
+        Out::new(o, Duration::ZERO)
+    }
+}
+
 impl Out {
     fn new(o: Output, elapsed: Duration) -> Self {
         Out {

@@ -1,0 +1,609 @@
+//! Files under a directory fd, never through a symbolic link: what reev opens, reads and
+//! removes in a session's scratch area, which the agent controls.
+//!
+//! The agent may replace any part of its scratch area while (or after) it runs: swap the
+//! scratch directory for a symlink to somewhere else, leave a FIFO where an assertion reads,
+//! or a 1 GB sparse file. So reev opens the scratch directory once, before the agent starts,
+//! and resolves every path relative to that fd with `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS)` (or, on kernels without openat2, an `O_NOFOLLOW` walk one component
+//! at a time); it opens files non-blocking and reads only regular files, at most a cap.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path};
+
+/// An open directory; every path below it is resolved without following symlinks.
+#[derive(Debug)]
+pub struct Dir {
+    fd: OwnedFd,
+}
+
+/// The kernel's `struct open_how` (linux/openat2.h).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+const RESOLVE_BENEATH: u64 = 0x08;
+
+fn cstring(name: &OsStr) -> io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `openat` of one name (no slashes) relative to `dir`, never following a symlink there.
+fn open_one(dir: BorrowedFd, name: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    let fd = check(unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: openat returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The relative path's normal components; absolute paths and `..` are refused.
+fn components(rel: &Path) -> io::Result<Vec<CString>> {
+    let mut out = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) => out.push(cstring(n)?),
+            Component::CurDir => {}
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "path leaves the directory",
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Dir {
+    /// Open a directory by path (following symlinks: the caller trusts this path).
+    pub fn open(path: &Path) -> io::Result<Dir> {
+        let c = cstring(path.as_os_str())?;
+        let fd = check(unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })?;
+        // SAFETY: a new descriptor that nothing else owns.
+        Ok(Dir {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+        })
+    }
+
+    /// The subdirectory `name` (one component), created when missing; a symlink or any other
+    /// non-directory in its place is removed first.
+    pub fn ensure_subdir(&self, name: &OsStr) -> io::Result<Dir> {
+        let c = cstring(name)?;
+        for _ in 0..3 {
+            match open_one(self.fd.as_fd(), &c, libc::O_RDONLY | libc::O_DIRECTORY) {
+                Ok(fd) => return Ok(Dir { fd }),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    match check(unsafe { libc::mkdirat(self.fd.as_raw_fd(), c.as_ptr(), 0o755) }) {
+                        Ok(_) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                // ELOOP or ENOTDIR: a symlink or a file where the directory belongs.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                    self.unlink(name)?;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                    self.make_dir_usable(&c)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(io::Error::other(format!(
+            "{} keeps changing under reev",
+            name.to_string_lossy()
+        )))
+    }
+
+    /// Remove a non-directory entry; a missing one is fine.
+    pub fn unlink(&self, name: &OsStr) -> io::Result<()> {
+        let c = cstring(name)?;
+        match check(unsafe { libc::unlinkat(self.fd.as_raw_fd(), c.as_ptr(), 0) }) {
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Open `rel` below this directory without following any symlink and without leaving it.
+    fn open_beneath(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+        match openat2(self.fd.as_fd(), rel, flags) {
+            // ENOSYS: Linux < 5.6; EPERM: a seccomp filter (older container runtimes) refuses it.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
+                self.open_walk(rel, flags)
+            }
+            other => other,
+        }
+    }
+
+    /// Without openat2: walk one component at a time, never following a symlink.
+    fn open_walk(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+        let parts = components(rel)?;
+        let Some((last, dirs)) = parts.split_last() else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        let mut cur: Option<OwnedFd> = None;
+        for d in dirs {
+            let at = cur.as_ref().map_or(self.fd.as_fd(), |f| f.as_fd());
+            // O_PATH | O_NOFOLLOW opens a symlink itself: refuse it as openat2 would (ELOOP).
+            let fd = open_one(at, d, libc::O_PATH)?;
+            match file_type(&fd)? {
+                libc::S_IFDIR => cur = Some(fd),
+                libc::S_IFLNK => return Err(io::Error::from_raw_os_error(libc::ELOOP)),
+                _ => return Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
+            }
+        }
+        let at = cur.as_ref().map_or(self.fd.as_fd(), |f| f.as_fd());
+        open_one(at, last, flags)
+    }
+
+    /// Is `rel` a regular file below this directory? `Ok` when it is; otherwise why not
+    /// (missing, a symlink, a FIFO or other non-regular file).
+    pub fn regular_file(&self, rel: &Path) -> Result<(), ReadError> {
+        let fd = self
+            .open_beneath(rel, libc::O_PATH)
+            .map_err(ReadError::Io)?;
+        match file_type(&fd).map_err(ReadError::Io)? {
+            libc::S_IFREG => Ok(()),
+            t => Err(ReadError::NotRegular(kind_name(t))),
+        }
+    }
+
+    /// Read the regular file `rel` below this directory, at most `cap` bytes.
+    pub fn read_capped(&self, rel: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
+        let fd = self
+            .open_beneath(rel, libc::O_RDONLY | libc::O_NONBLOCK)
+            .map_err(ReadError::Io)?;
+        read_regular(fd, cap)
+    }
+
+    /// Make an entry this directory holds, which reev cannot open, usable (mode 0700),
+    /// without following a symlink: chmod through an `O_PATH` fd's /proc link.
+    fn make_dir_usable(&self, name: &CStr) -> io::Result<()> {
+        let fd = open_one(self.fd.as_fd(), name, libc::O_PATH | libc::O_DIRECTORY)?;
+        let proc = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        check(unsafe { libc::chmod(proc.as_ptr(), 0o700) }).map(|_| ())
+    }
+
+    /// Remove everything in this directory, never following a symlink (a symlink is
+    /// removed, not its target). Directories the agent left read-only are made writable.
+    pub fn empty(&self) -> io::Result<()> {
+        empty_tree(&self.fd)
+    }
+
+    /// Remove the subdirectory `name` and everything in it (or the symlink or file there).
+    pub fn remove_tree(&self, name: &OsStr) -> io::Result<()> {
+        let c = cstring(name)?;
+        match open_one(self.fd.as_fd(), &c, libc::O_RDONLY | libc::O_DIRECTORY) {
+            Ok(fd) => empty_tree(&fd)?,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                return self.unlink(name)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                self.make_dir_usable(&c)?;
+                return self.remove_tree(name);
+            }
+            Err(e) => return Err(e),
+        }
+        rmdir(self.fd.as_fd(), &c)
+    }
+
+    /// Create (or truncate, never through a symlink) the regular file `rel`, with its parent directories, below
+    /// this directory.
+    pub fn create_file(&self, rel: &Path, mode: u32) -> io::Result<File> {
+        let parts = components(rel)?;
+        let Some((last, dirs)) = parts.split_last() else {
+            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        };
+        let mut cur: Option<Dir> = None;
+        for d in dirs {
+            let parent = cur.as_ref().unwrap_or(self);
+            cur = Some(parent.ensure_subdir(OsStr::from_bytes(d.to_bytes()))?);
+        }
+        let at = cur.as_ref().unwrap_or(self);
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a valid fd and C string; O_CREAT takes the mode as third argument.
+        let fd = check(unsafe {
+            libc::openat(
+                at.fd.as_raw_fd(),
+                last.as_ptr(),
+                flags,
+                mode as libc::c_uint,
+            )
+        })?;
+        // SAFETY: a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // The umask may have taken bits away (an executable seed must stay executable).
+        check(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) })?;
+        Ok(File::from(fd))
+    }
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// Why a file could not be read.
+#[derive(Debug)]
+pub enum ReadError {
+    Io(io::Error),
+    /// Not a regular file: the kind found (FIFO, directory, socket, device).
+    NotRegular(&'static str),
+    /// Larger than the cap: its size in bytes (at least cap + 1).
+    TooLarge(u64),
+}
+
+impl ReadError {
+    /// The reason, as the end of a sentence that starts with the file's name.
+    pub fn describe(&self, cap: u64) -> String {
+        match self {
+            ReadError::Io(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                "does not exist".to_string()
+            }
+            ReadError::Io(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                "is or passes through a symbolic link, which reev does not follow in the scratch directory"
+                    .to_string()
+            }
+            ReadError::Io(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                "leads outside the scratch directory".to_string()
+            }
+            ReadError::Io(e) => format!("cannot be read: {e}"),
+            ReadError::NotRegular(kind) => {
+                format!("is a {kind}, not a regular file; reev reads only regular files")
+            }
+            ReadError::TooLarge(n) => format!(
+                "is {n} bytes, over the limit of {cap} bytes ({} MiB) that reev reads",
+                cap / (1024 * 1024)
+            ),
+        }
+    }
+}
+
+fn openat2(dir: BorrowedFd, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    components(rel)?;
+    let path = cstring(rel.as_os_str())?;
+    let how = OpenHow {
+        flags: (flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: `how` and `path` outlive the call; the size is that of the struct passed.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) })
+}
+
+fn stat(fd: &OwnedFd) -> io::Result<libc::stat> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded and filled it in.
+    Ok(unsafe { st.assume_init() })
+}
+
+fn file_type(fd: &OwnedFd) -> io::Result<libc::mode_t> {
+    Ok(stat(fd)?.st_mode & libc::S_IFMT)
+}
+
+fn kind_name(t: libc::mode_t) -> &'static str {
+    match t {
+        libc::S_IFIFO => "FIFO",
+        libc::S_IFDIR => "directory",
+        libc::S_IFSOCK => "socket",
+        libc::S_IFCHR => "character device",
+        libc::S_IFBLK => "block device",
+        libc::S_IFLNK => "symbolic link",
+        _ => "special file",
+    }
+}
+
+/// Read a file opened non-blocking: only a regular one, only up to `cap` bytes; a larger
+/// one is refused.
+pub fn read_regular(fd: OwnedFd, cap: u64) -> Result<Vec<u8>, ReadError> {
+    read_upto(fd, cap, false)
+}
+
+/// Like [`read_regular`], but a larger file yields its first `cap` bytes.
+pub fn read_regular_prefix(fd: OwnedFd, cap: u64) -> Result<Vec<u8>, ReadError> {
+    read_upto(fd, cap, true)
+}
+
+fn read_upto(fd: OwnedFd, cap: u64, prefix: bool) -> Result<Vec<u8>, ReadError> {
+    let st = stat(&fd).map_err(ReadError::Io)?;
+    let t = st.st_mode & libc::S_IFMT;
+    if t != libc::S_IFREG {
+        return Err(ReadError::NotRegular(kind_name(t)));
+    }
+    let size = u64::try_from(st.st_size).unwrap_or(0);
+    if size > cap && !prefix {
+        return Err(ReadError::TooLarge(size));
+    }
+    // A regular file never blocks, but clear O_NONBLOCK anyway so reads are plain reads.
+    let flags =
+        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) }).map_err(ReadError::Io)?;
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) })
+        .map_err(ReadError::Io)?;
+    let mut bytes = Vec::with_capacity(size.min(cap) as usize);
+    // The file may still grow (an orphan writing to it): never read past the cap.
+    let limit = if prefix { cap } else { cap + 1 };
+    File::from(fd)
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if bytes.len() as u64 > cap {
+        return Err(ReadError::TooLarge(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// Open `name` in `dir` for reading, non-blocking, not through a symlink.
+pub fn open_entry(dir: &Dir, name: &OsStr) -> io::Result<OwnedFd> {
+    let c = cstring(name)?;
+    open_one(dir.fd.as_fd(), &c, libc::O_RDONLY | libc::O_NONBLOCK)
+}
+
+fn rmdir(dir: BorrowedFd, name: &CStr) -> io::Result<()> {
+    match check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) }) {
+        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The names in a directory (without `.` and `..`).
+fn list(dir: BorrowedFd) -> io::Result<Vec<CString>> {
+    // fdopendir takes ownership of the fd it is given: give it a duplicate.
+    let dup = check(unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
+    check(unsafe { libc::lseek(dup, 0, libc::SEEK_SET) } as libc::c_int).inspect_err(
+        |_| unsafe {
+            libc::close(dup);
+        },
+    )?;
+    let stream = unsafe { libc::fdopendir(dup) };
+    if stream.is_null() {
+        let e = io::Error::last_os_error();
+        unsafe { libc::close(dup) };
+        return Err(e);
+    }
+    let mut names = Vec::new();
+    loop {
+        // SAFETY: stream is a valid DIR*; the entry is copied before the next readdir.
+        let entry = unsafe { libc::readdir(stream) };
+        if entry.is_null() {
+            break;
+        }
+        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+        if name.to_bytes() != b"." && name.to_bytes() != b".." {
+            names.push(name.to_owned());
+        }
+    }
+    unsafe { libc::closedir(stream) };
+    Ok(names)
+}
+
+/// A directory's identity, to check that `..` leads back where reev came from.
+fn identity(fd: &OwnedFd) -> io::Result<(u64, u64)> {
+    let st = stat(fd)?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// Let reev remove what a directory the agent left read-only holds (best effort).
+fn writable(dir: &OwnedFd) {
+    if let Ok(st) = stat(dir) {
+        if st.st_mode & 0o700 != 0o700 {
+            // SAFETY: fchmod on a descriptor we own; its failure changes nothing.
+            unsafe { libc::fchmod(dir.as_raw_fd(), (st.st_mode & 0o7777) | 0o700) };
+        }
+    }
+}
+
+/// One directory on the way down: its fd, its name in its parent, the names still to remove.
+struct Level {
+    fd: OwnedFd,
+    name: CString,
+    pending: Vec<CString>,
+}
+
+/// Empty the directory `top` depth-first without following symlinks and with a constant
+/// number of open fds (agents can nest directories deeper than the fd limit): going down
+/// opens the child with `O_NOFOLLOW` and closes the parent; going up reopens `..` and checks
+/// it is the same directory as before.
+fn empty_tree(top: &OwnedFd) -> io::Result<()> {
+    let top = top.try_clone()?;
+    let mut ids: Vec<(u64, u64)> = Vec::new();
+    let mut names: Vec<(CString, Vec<CString>)> = Vec::new();
+    let mut cur = Level {
+        pending: list(top.as_fd())?,
+        fd: top,
+        name: CString::default(),
+    };
+    let mut relisted = 0u32;
+    writable(&cur.fd);
+    loop {
+        let Some(name) = cur.pending.pop() else {
+            // Listed entries are gone; an orphan may have added more meanwhile.
+            let again = list(cur.fd.as_fd())?;
+            if !again.is_empty() && relisted < 100 {
+                relisted += 1;
+                cur.pending = again;
+                continue;
+            }
+            let Some((parent_name_pending, id)) = names.pop().zip(ids.pop()) else {
+                return Ok(());
+            };
+            let parent = open_one(cur.fd.as_fd(), c"..", libc::O_RDONLY | libc::O_DIRECTORY)?;
+            if identity(&parent)? != id {
+                return Err(io::Error::other(
+                    "a directory was moved while reev removed it",
+                ));
+            }
+            rmdir(parent.as_fd(), &cur.name)?;
+            let (name, pending) = parent_name_pending;
+            cur = Level {
+                fd: parent,
+                name,
+                pending,
+            };
+            continue;
+        };
+        let unlinked = check(unsafe { libc::unlinkat(cur.fd.as_raw_fd(), name.as_ptr(), 0) });
+        match unlinked {
+            Ok(_) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR | libc::EPERM)) => {}
+            Err(e) => return Err(e),
+        }
+        let child = match open_one(cur.fd.as_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                let dir = Dir {
+                    fd: cur.fd.try_clone()?,
+                };
+                dir.make_dir_usable(&name)?;
+                open_one(cur.fd.as_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY)?
+            }
+            Err(e) => return Err(e),
+        };
+        writable(&child);
+        let pending = list(child.as_fd())?;
+        ids.push(identity(&cur.fd)?);
+        let parent = std::mem::replace(
+            &mut cur,
+            Level {
+                fd: child,
+                name,
+                pending,
+            },
+        );
+        names.push((parent.name, parent.pending));
+        // parent.fd is dropped here: one fd per level would run out on deep trees.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn mkfifo(p: &Path) {
+        let c = cstring(p.as_os_str()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    }
+
+    #[test]
+    fn openat2_and_the_walk_agree() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("a/b")).unwrap();
+        std::fs::write(t.path().join("a/b/f.txt"), "inside").unwrap();
+        std::fs::write(outside.path().join("secret"), "outside").unwrap();
+        symlink(outside.path(), t.path().join("out")).unwrap();
+        symlink("b", t.path().join("a/inner")).unwrap();
+        mkfifo(&t.path().join("fifo"));
+        let d = Dir::open(t.path()).unwrap();
+        let flags = libc::O_RDONLY | libc::O_NONBLOCK;
+        type Open = fn(&Dir, &Path, libc::c_int) -> io::Result<OwnedFd>;
+        for open in [Dir::open_beneath as Open, Dir::open_walk] {
+            let f = open(&d, Path::new("a/b/f.txt"), flags).unwrap();
+            assert_eq!(read_regular(f, 100).unwrap(), b"inside");
+            for linked in ["out/secret", "a/inner/f.txt"] {
+                let e = open(&d, Path::new(linked), flags).unwrap_err();
+                assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{linked}: {e}");
+            }
+            let fifo = open(&d, Path::new("fifo"), flags).unwrap();
+            assert!(matches!(
+                read_regular(fifo, 100),
+                Err(ReadError::NotRegular("FIFO"))
+            ));
+            assert!(open(&d, Path::new("../x"), flags).is_err());
+            assert!(open(&d, Path::new("/etc/passwd"), flags).is_err());
+        }
+        let f = d.open_beneath(Path::new("a/b/f.txt"), flags).unwrap();
+        assert!(matches!(read_regular(f, 3), Err(ReadError::TooLarge(6))));
+        let f = d.open_beneath(Path::new("a/b/f.txt"), flags).unwrap();
+        assert_eq!(read_regular_prefix(f, 3).unwrap(), b"ins");
+    }
+
+    #[test]
+    fn removal_never_follows_links_and_handles_deep_and_locked_trees() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("canary"), "c").unwrap();
+        let mut deep = t.path().join("w");
+        for _ in 0..200 {
+            deep.push("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        std::fs::write(deep.join("f"), "x").unwrap();
+        symlink(outside.path(), t.path().join("w/link")).unwrap();
+        symlink(outside.path(), deep.join("link")).unwrap();
+        std::fs::create_dir(t.path().join("w/locked")).unwrap();
+        std::fs::write(t.path().join("w/locked/f"), "x").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let p = std::fs::Permissions::from_mode;
+        std::fs::set_permissions(t.path().join("w/locked"), p(0o000)).unwrap();
+        std::fs::set_permissions(t.path().join("w/d"), p(0o500)).unwrap();
+        let d = Dir::open(t.path()).unwrap();
+        d.ensure_subdir(OsStr::new("w")).unwrap().empty().unwrap();
+        assert_eq!(std::fs::read_dir(t.path().join("w")).unwrap().count(), 0);
+        assert!(outside.path().join("canary").is_file());
+        // A symlink where a directory belongs is replaced, not followed.
+        std::fs::remove_dir(t.path().join("w")).unwrap();
+        symlink(outside.path(), t.path().join("w")).unwrap();
+        let w = d.ensure_subdir(OsStr::new("w")).unwrap();
+        w.empty().unwrap();
+        assert!(outside.path().join("canary").is_file());
+        assert!(!t.path().join("w").is_symlink());
+        w.create_file(Path::new("s/x.sh"), 0o755).unwrap();
+        let mode = std::fs::metadata(t.path().join("w/s/x.sh"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755);
+        d.remove_tree(OsStr::new("w")).unwrap();
+        assert!(!t.path().join("w").exists());
+        symlink(outside.path(), t.path().join("w")).unwrap();
+        d.remove_tree(OsStr::new("w")).unwrap();
+        assert!(outside.path().join("canary").is_file());
+    }
+}
