@@ -146,7 +146,8 @@ fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> (bool, Value, Valu
         },
         None => stdout.to_string(),
     };
-    let doc: Value = match serde_json::from_str(text.trim()) {
+    // Only the pointer's path is built as a Value: memory stays near the text's size.
+    let found = match super::json_at::value_at(text.trim(), &c.pointer) {
         Ok(v) => v,
         Err(e) => {
             return (
@@ -157,7 +158,7 @@ fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> (bool, Value, Valu
             )
         }
     };
-    let Some(actual) = doc.pointer(&c.pointer).cloned() else {
+    let Some(actual) = found else {
         return (
             false,
             expected,

@@ -4,6 +4,7 @@ pub mod assertions;
 pub mod beneath;
 pub mod events;
 pub mod interrupt;
+pub mod json_at;
 pub mod process;
 pub mod workdir;
 
