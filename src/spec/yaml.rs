@@ -78,15 +78,13 @@ fn describe_breach(b: &serde_saphyr::budget::BudgetBreach) -> String {
         B::AliasAnchorRatio { aliases, anchors } => {
             return format!(
                 "the file uses {aliases} aliases for {anchors} anchors, more than {} per anchor \
-                 (an alias bomb?), so reev refused it",
+                 (an alias bomb?), reev's limit for one YAML file",
                 d.alias_anchor_ratio_multiplier
             )
         }
-        other => {
-            return format!("the file exceeds a YAML safety limit ({other:?}), so reev refused it")
-        }
+        other => return format!("the file exceeds one of reev's YAML safety limits ({other:?})"),
     };
-    format!("the file has more than {limit} {what}, the limit reev allows, so reev refused it")
+    format!("the file has more than {limit} {what}, reev's limit for one YAML file")
 }
 
 /// serde-saphyr appends " at line L, column C" to plain messages; we print the position up front.
