@@ -113,7 +113,7 @@ fn a_timed_out_session_leaves_no_setsid_grandchild_behind() {
 /// Exit codes, signals, CPU time and exec failures read the same in both modes.
 fn agent_facts(no_namespaces: bool) {
     let p = Project::new();
-    let burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass";
+    let burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: sum(range(20000))";
     p.write(
         "reev.yml",
         &format!(
@@ -286,7 +286,7 @@ fn filesystem_scratch_writes_only_inside_scratch_events_and_tmpdir() {
     );
     p.write(
         "benchmarks/x.yml",
-        "id: x\ndescription: d\nprompt: p\ntimeout: 30s\nground_truth:\n  assertions:\n    - file_contains: {path: inside.txt, text: inside}\n",
+        "id: x\ndescription: d\nprompt: p\ntimeout: 30s\nground_truth:\n  assertions:\n    - file_contains: {path: inside.txt, value: inside}\n",
     );
     p.reev(&["run"]).ok();
     let s = only_session(&p);
@@ -326,7 +326,8 @@ fn memory_limit_stops_the_agent_with_an_error_naming_the_limit() {
 
 fn uses_cgroups() -> bool {
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 } && Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists()
+    let root = unsafe { libc::geteuid() == 0 };
+    root && Path::new("/sys/fs/cgroup/memory/cgroup.procs").exists()
 }
 
 #[test]

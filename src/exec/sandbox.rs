@@ -44,9 +44,13 @@ pub struct Prepared {
     /// Variables of reev's environment that pass the filter, then TMPDIR when private.
     pub env: Vec<(String, String)>,
     sandbox: Option<Sandbox>,
-    memory_cgroup: Option<PathBuf>,
-    pids_cgroup: Option<PathBuf>,
+    memory_cgroup: Option<Cgroup>,
+    pids_cgroup: Option<Cgroup>,
 }
+
+/// A session's cgroup directory, removed when the session is over.
+#[derive(Debug)]
+struct Cgroup(PathBuf);
 
 /// Where a cgroup v1 controller is mounted and usable by us (root only).
 fn v1_controller(name: &str) -> Option<PathBuf> {
@@ -97,11 +101,11 @@ impl Prepared {
             p.plan = Some(Plan::new(false, &[], scratch, &[]).map_err(|e| e.to_string())?);
             return Ok(p);
         };
-        if let Some(allowed) = &s.env {
+        if s.env.is_some() {
             p.env_clear = true;
             p.env = std::env::vars_os()
                 .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .filter(|(k, _)| k.starts_with("REEV_") || allowed.contains(k))
+                .filter(|(k, _)| s.passes_env(k))
                 .collect();
         }
         let tmp = scratch.parent().unwrap_or(scratch).join("tmp");
@@ -134,7 +138,7 @@ impl Prepared {
                     )
                     .map_err(|e| format!("cannot create a memory cgroup: {e}"))?;
                     join.push(dir.join("cgroup.procs"));
-                    p.memory_cgroup = Some(dir);
+                    p.memory_cgroup = Some(Cgroup(dir));
                 }
                 None => rlimits.push((libc::RLIMIT_AS, mem.0)),
             }
@@ -145,7 +149,7 @@ impl Prepared {
                     let dir = new_cgroup(&ctl, &[("pids.max", n.to_string())])
                         .map_err(|e| format!("cannot create a pids cgroup: {e}"))?;
                     join.push(dir.join("cgroup.procs"));
-                    p.pids_cgroup = Some(dir);
+                    p.pids_cgroup = Some(Cgroup(dir));
                 }
                 (None, 0) => {
                     return Err(
@@ -171,7 +175,7 @@ impl Prepared {
     /// Why a limit stopped the agent, if one did: the session's error.
     pub fn verdict(&self, signal: Option<i32>) -> Option<String> {
         let s = self.sandbox.as_ref()?;
-        if let (Some(dir), Some(mem)) = (&self.memory_cgroup, s.memory) {
+        if let (Some(Cgroup(dir)), Some(mem)) = (&self.memory_cgroup, s.memory) {
             let kills = std::fs::read_to_string(dir.join("memory.oom_control"))
                 .ok()
                 .and_then(|t| {
@@ -195,18 +199,16 @@ impl Prepared {
     }
 }
 
-impl Drop for Prepared {
+impl Drop for Cgroup {
     fn drop(&mut self) {
-        for dir in [&self.memory_cgroup, &self.pids_cgroup].into_iter().flatten() {
-            // The namespace is gone when the session ends, but the kernel may take a moment
-            // to let go of the last exiting task.
-            for _ in 0..50 {
-                match std::fs::remove_dir(dir) {
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                        std::thread::sleep(std::time::Duration::from_millis(10))
-                    }
-                    _ => break,
+        // The namespace is gone when the session ends, but the kernel may take a moment to
+        // let go of the last exiting task.
+        for _ in 0..50 {
+            match std::fs::remove_dir(&self.0) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
                 }
+                _ => break,
             }
         }
     }
