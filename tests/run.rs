@@ -276,7 +276,15 @@ fn timeout_kills_the_group_even_with_a_background_child_holding_stdout() {
     let p = Project::new();
     p.agents(&[(
         "hang",
-        &["sh", "-c", &format!("trap '' TERM; {} echo started; sleep 60", bg("sleep 60", "$REEV_WORKDIR/../../../../../bg.pid")).as_str()],
+        &[
+            "sh",
+            "-c",
+            format!(
+                "trap '' TERM; {} echo started; sleep 60",
+                bg("sleep 60", "$REEV_WORKDIR/../../../../../bg.pid")
+            )
+            .as_str(),
+        ],
     )])
     .simple_benchmark("h");
     let out = p.reev(&["run", "--timeout", "1s", "--kill-grace", "1s"]);
@@ -315,7 +323,11 @@ fn agent_exit_kills_what_it_left_behind_without_waiting_for_it() {
         &[
             "sh",
             "-c",
-            format!("{} echo done", bg("sleep 60", "$REEV_WORKDIR/../../../../../bg.pid")).as_str(),
+            format!(
+                "{} echo done",
+                bg("sleep 60", "$REEV_WORKDIR/../../../../../bg.pid")
+            )
+            .as_str(),
         ],
     )])
     .simple_benchmark("l");
@@ -497,7 +509,18 @@ fn sigterm_stops_cleanly_with_no_partial_file_and_no_orphans() {
     let p = Project::new();
     p.agents(&[(
         "slow",
-        &["sh", "-c", &format!("mkdir -p \"$REEV_WORKDIR/../../../../../pids\"; {} wait", bg("sleep 60", "$REEV_WORKDIR/../../../../../pids/$REEV_SESSION_ID")).as_str()],
+        &[
+            "sh",
+            "-c",
+            format!(
+                "mkdir -p \"$REEV_WORKDIR/../../../../../pids\"; {} wait",
+                bg(
+                    "sleep 60",
+                    "$REEV_WORKDIR/../../../../../pids/$REEV_SESSION_ID"
+                )
+            )
+            .as_str(),
+        ],
     )])
     .simple_benchmark("a");
     let mut child = p

@@ -151,7 +151,10 @@ fn agent_facts(no_namespaces: bool) {
             "burn" => {
                 assert_eq!(s["status"], "succeeded");
                 let cpu = s["cpu_user_ms"].as_u64().unwrap();
-                assert!(cpu >= 200, "cpu_user_ms {cpu}: the agent's CPU time is lost");
+                assert!(
+                    cpu >= 200,
+                    "cpu_user_ms {cpu}: the agent's CPU time is lost"
+                );
             }
             "missing" => {
                 assert_eq!(s["status"], "error");
@@ -183,7 +186,11 @@ fn a_sandbox_where_namespaces_are_unavailable_is_an_error_never_unsandboxed() {
         &["sh", "-c", "echo ran > ran.txt"],
         "    sandbox:\n      network: none\n",
     ));
-    let out = p.cmd(&["run"]).env("REEV_NO_NAMESPACES", "1").output().unwrap();
+    let out = p
+        .cmd(&["run"])
+        .env("REEV_NO_NAMESPACES", "1")
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     let s = only_session(&p);
     assert_eq!(s["status"], "error");
@@ -318,7 +325,10 @@ fn memory_limit_stops_the_agent_with_an_error_naming_the_limit() {
     } else {
         // Unprivileged: an address-space limit; the allocation fails inside the agent.
         assert!(
-            s["stderr"]["text"].as_str().unwrap().contains("MemoryError"),
+            s["stderr"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("MemoryError"),
             "{s}"
         );
     }
@@ -340,7 +350,12 @@ fn processes_limit_caps_forks() {
     ));
     p.reev(&["run"]).ok();
     let s = only_session(&p);
-    let n: u32 = s["stdout"]["text"].as_str().unwrap().trim().parse().unwrap();
+    let n: u32 = s["stdout"]["text"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     assert!((1..16).contains(&n), "forked {n} with processes: 16; {s}");
 }
 
@@ -355,10 +370,7 @@ fn file_size_limit_caps_writes() {
     p.reev(&["run"]).ok();
     let s = only_session(&p);
     let text = s["stdout"]["text"].as_str().unwrap();
-    assert!(
-        text.starts_with(&format!("refused {}", libc::EFBIG)),
-        "{s}"
-    );
+    assert!(text.starts_with(&format!("refused {}", libc::EFBIG)), "{s}");
     assert_eq!(text.lines().nth(1), Some("1048576"), "{s}");
 }
 
@@ -390,7 +402,10 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
     let mut cmd;
     if root {
         // Run reev as nobody: it needs a binary and a project it can read and write.
-        let bin_dir = tempfile::Builder::new().prefix("reev-bin-").tempdir().unwrap();
+        let bin_dir = tempfile::Builder::new()
+            .prefix("reev-bin-")
+            .tempdir()
+            .unwrap();
         let bin = bin_dir.path().join("reev");
         std::fs::copy(common::REEV, &bin).unwrap();
         for d in [bin_dir.path(), p.path()] {

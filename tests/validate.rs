@@ -267,7 +267,7 @@ fn sandbox_sizes_and_keys_are_checked_with_their_position() {
         let p = Project::new();
         p.write(
             "reev.yml",
-            &format!("agents:\n  boxed:\n    command: [\"true\"]\n    sandbox:\n      network: none\n      {bad}\n"),
+            &format!("agents:\n  boxed:\n    command: [\"true\"]\n    sandbox:\n      env: [PATH]\n      {bad}\n"),
         )
         .simple_benchmark("good");
         let out = p.reev(&["validate"]);

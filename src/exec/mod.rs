@@ -173,10 +173,8 @@ fn execute(
         .collect();
     // Containment is prepared first: a sandbox that cannot be had makes the session an error.
     let prepared = sandbox::Prepared::new(agent.sandbox.as_ref(), &work.scratch, &work.events);
-    let mut env: Vec<(String, String)> = prepared
-        .as_ref()
-        .map(|p| p.env.clone())
-        .unwrap_or_default();
+    let mut env: Vec<(String, String)> =
+        prepared.as_ref().map(|p| p.env.clone()).unwrap_or_default();
     env.extend(
         agent
             .env

@@ -109,7 +109,11 @@ impl Plan {
             user,
             flags,
             writable: writable.iter().map(|p| c(p)).collect::<io::Result<_>>()?,
-            cwd: if writable.is_empty() { None } else { Some(c(cwd)?) },
+            cwd: if writable.is_empty() {
+                None
+            } else {
+                Some(c(cwd)?)
+            },
             join: join.iter().map(|p| c(p)).collect::<io::Result<_>>()?,
             rlimits: Vec::new(),
             dev_null: cstr("/dev/null"),
@@ -392,11 +396,9 @@ pub fn probe() -> Result<(), String> {
                 step(write_file(&u.uid_map, &u.uid_line));
                 step(write_file(&u.gid_map, &u.gid_line));
             }
-            step(
-                check(libc::unshare(
-                    libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWNET,
-                )),
-            );
+            step(check(libc::unshare(
+                libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWNET,
+            )));
             libc::_exit(0);
         }
         let mut st = 0;

@@ -73,9 +73,8 @@ fn new_cgroup(controller: &Path, settings: &[(&str, String)]) -> std::io::Result
     for (file, value) in settings {
         let path = dir.join(file);
         if path.exists() {
-            std::fs::write(&path, value).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-            })?;
+            std::fs::write(&path, value)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         }
     }
     Ok(dir)

@@ -33,8 +33,13 @@ pub struct Size(pub u64);
 impl std::fmt::Display for Size {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let b = self.0;
-        for (unit, scale) in [("TiB", 1u64 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-            if b >= scale && b % scale == 0 {
+        for (unit, scale) in [
+            ("TiB", 1u64 << 40),
+            ("GiB", 1 << 30),
+            ("MiB", 1 << 20),
+            ("KiB", 1 << 10),
+        ] {
+            if b >= scale && b.is_multiple_of(scale) {
                 return write!(f, "{}{unit}", b / scale);
             }
         }
@@ -72,9 +77,7 @@ pub fn parse_size(text: &str) -> Result<Size, String> {
             ))
         }
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{text}` is too large"))?;
+    let n: u64 = num.parse().map_err(|_| format!("`{text}` is too large"))?;
     let bytes = n
         .checked_mul(scale)
         .ok_or_else(|| format!("`{text}` is too large"))?;
@@ -197,7 +200,17 @@ mod tests {
         assert_eq!(parse_size("2GiB"), Ok(Size(2 << 30)));
         assert_eq!(parse_size("256 MiB"), Ok(Size(256 << 20)));
         assert_eq!(parse_size("100B"), Ok(Size(100)));
-        for bad in ["2GB", "2", "GiB", "-1GiB", "1.5GiB", "0MiB", "2gib", "99999999999TiB", ""] {
+        for bad in [
+            "2GB",
+            "2",
+            "GiB",
+            "-1GiB",
+            "1.5GiB",
+            "0MiB",
+            "2gib",
+            "99999999999TiB",
+            "",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad} accepted");
         }
         assert_eq!(Size(2 << 30).to_string(), "2GiB");
