@@ -48,6 +48,7 @@ fmt:
 ## Benchmarks, each compared side by side with its anchor in one invocation.
 bench: build dev-deps
 	bash bench/run_vs_xargs.sh $(REEV)
+	bash bench/run_sandbox_vs_xargs.sh $(REEV)
 	bash bench/load_vs_read_json.sh $(REEV)
 	bash bench/report_1m.sh $(REEV)
 

@@ -23,6 +23,9 @@ pub struct Settings {
     pub attempts: Option<u32>,
     pub timeout: Option<String>,
     pub log_format: Option<String>,
+    /// The agents' default sandbox; parsed and checked with the agents (spec::sandbox).
+    #[allow(dead_code)]
+    pub sandbox: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -101,6 +101,16 @@ fn session_file_has_the_documented_fields() {
     assert!(!p.join("runs/r1/work").exists());
 }
 
+/// Shell text that starts `cmd` in the background and waits until it has written its pid as
+/// the test sees it to `file`. `$!` will not do: inside the agent's PID namespace it is a
+/// namespace pid; /proc/self/stat (of the host's /proc) names the pid outside.
+fn bg(cmd: &str, file: &str) -> String {
+    format!(
+        "sh -c 'cut -d\" \" -f4 /proc/self/stat > \"{file}\"; exec {cmd}' & \
+         while [ ! -s \"{file}\" ]; do sleep 0.01; done;"
+    )
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     let out = std::process::Command::new("sha256sum")
         .stdin(std::process::Stdio::piped())
@@ -553,7 +563,15 @@ fn timeout_kills_the_group_even_with_a_background_child_holding_stdout() {
     let p = Project::new();
     p.agents(&[(
         "hang",
-        &["sh", "-c", "trap '' TERM; sleep 60 & echo $! > \"$REEV_WORKDIR/../../../../../bg.pid\"; echo started; sleep 60"],
+        &[
+            "sh",
+            "-c",
+            format!(
+                "trap '' TERM; {} echo started; sleep 60",
+                bg("sleep 60", "$REEV_WORKDIR/../../../../../bg.pid")
+            )
+            .as_str(),
+        ],
     )])
     .simple_benchmark("h");
     let out = p.reev(&["run", "--timeout", "1s", "--kill-grace", "1s"]);
@@ -592,7 +610,11 @@ fn agent_exit_kills_what_it_left_behind_without_waiting_for_it() {
         &[
             "sh",
             "-c",
-            "sleep 60 & echo $! > \"$REEV_WORKDIR/../../../../../bg.pid\"; echo done",
+            format!(
+                "{} echo done",
+                bg("sleep 60", "$REEV_WORKDIR/../../../../../bg.pid")
+            )
+            .as_str(),
         ],
     )])
     .simple_benchmark("l");
@@ -774,7 +796,18 @@ fn sigterm_stops_cleanly_with_no_partial_file_and_no_orphans() {
     let p = Project::new();
     p.agents(&[(
         "slow",
-        &["sh", "-c", "mkdir -p \"$REEV_WORKDIR/../../../../../pids\"; sleep 60 & echo $! > \"$REEV_WORKDIR/../../../../../pids/$REEV_SESSION_ID\"; wait"],
+        &[
+            "sh",
+            "-c",
+            format!(
+                "mkdir -p \"$REEV_WORKDIR/../../../../../pids\"; {} wait",
+                bg(
+                    "sleep 60",
+                    "$REEV_WORKDIR/../../../../../pids/$REEV_SESSION_ID"
+                )
+            )
+            .as_str(),
+        ],
     )])
     .simple_benchmark("a");
     let mut child = p

@@ -315,3 +315,47 @@ fn assertion_needs_exactly_one_check_and_sane_values() {
         .stderr_has("invalid regex")
         .stderr_has("give `equals`, `at_least` or `at_most`");
 }
+
+#[test]
+fn sandbox_sizes_and_keys_are_checked_with_their_position() {
+    for (bad, needle, line) in [
+        ("memory: 2GB", "binary units", 6),
+        ("memory: 2048", "needs a unit", 6),
+        ("file_size: lots", "not a size", 6),
+        ("network: offline", "offline", 6),
+        ("filesystem: readonly", "readonly", 6),
+        ("processes: 0", "at least 1", 6),
+        ("cpus: 2", "cpus", 6),
+    ] {
+        let p = Project::new();
+        p.write(
+            "reev.yml",
+            &format!("agents:\n  boxed:\n    command: [\"true\"]\n    sandbox:\n      env: [PATH]\n      {bad}\n"),
+        )
+        .simple_benchmark("good");
+        let out = p.reev(&["validate"]);
+        out.code(2).stderr_has(needle);
+        assert!(
+            out.stderr.contains(&format!("reev.yml:{line}:")),
+            "{bad}: no file:line:col in {}",
+            out.stderr
+        );
+        run_refuses(&p, needle);
+    }
+    // The same keys under `settings:` are checked too.
+    let p = Project::new();
+    p.write(
+        "reev.yml",
+        "settings:\n  sandbox:\n    memory: 1.5GiB\nagents:\n  ok:\n    command: [\"true\"]\n",
+    )
+    .simple_benchmark("good");
+    p.reev(&["validate"]).code(2).stderr_has("reev.yml:3:");
+    // And good ones pass.
+    let p = Project::new();
+    p.write(
+        "reev.yml",
+        "settings:\n  sandbox:\n    memory: 2GiB\n    file_size: 256MiB\n    processes: 256\nagents:\n  ok:\n    command: [\"true\"]\n    sandbox:\n      network: none\n      filesystem: scratch\n      env: [PATH, HOME]\n",
+    )
+    .simple_benchmark("good");
+    p.reev(&["validate"]).ok();
+}

@@ -5,7 +5,9 @@ pub mod beneath;
 pub mod events;
 pub mod interrupt;
 pub mod json_at;
+pub mod namespace;
 pub mod process;
+pub mod sandbox;
 pub mod workdir;
 
 use std::path::{Path, PathBuf};
@@ -177,11 +179,16 @@ fn execute(
         .iter()
         .map(|a| agent::expand(a, &values))
         .collect();
-    let mut env: Vec<(String, String)> = agent
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), agent::expand(v, &values)))
-        .collect();
+    // Containment is prepared first: a sandbox that cannot be had makes the session an error.
+    let prepared = sandbox::Prepared::new(agent.sandbox.as_ref(), &work.scratch, &work.events);
+    let mut env: Vec<(String, String)> =
+        prepared.as_ref().map(|p| p.env.clone()).unwrap_or_default();
+    env.extend(
+        agent
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), agent::expand(v, &values))),
+    );
     for (k, v) in [
         ("REEV_SESSION_ID", task.session_id.as_str()),
         ("REEV_RUN_ID", ctx.run_id),
@@ -198,17 +205,21 @@ fn execute(
     if bench.prompt.len() <= MAX_ENV_PROMPT {
         env.push(("REEV_PROMPT".to_string(), bench.prompt.clone()));
     }
-    let spawn = process::Spawn {
-        argv: &argv,
-        env: &env,
-        cwd: &work.scratch,
-        stdin: bench.prompt.as_bytes(),
-        timeout,
-        grace: ctx.grace,
-        cap: OUTPUT_CAP,
-    };
     let started_at = chrono::Utc::now();
-    let ran = process::run(&spawn);
+    let ran = match &prepared {
+        Ok(p) => process::run(&process::Spawn {
+            argv: &argv,
+            env: &env,
+            cwd: &work.scratch,
+            stdin: bench.prompt.as_bytes(),
+            timeout,
+            grace: ctx.grace,
+            cap: OUTPUT_CAP,
+            env_clear: p.env_clear,
+            plan: p.plan.as_ref(),
+        }),
+        Err(why) => Err(std::io::Error::other(format!("sandbox: {why}"))),
+    };
     let mut file = SessionFile {
         schema_version: session::SCHEMA_VERSION,
         session_id: task.session_id.clone(),
@@ -266,8 +277,11 @@ fn execute(
         },
     );
     let score = assertions::score(&results);
+    let limit_hit = prepared.as_ref().ok().and_then(|p| p.verdict(done.signal));
     file.status = if done.timed_out {
         Status::TimedOut
+    } else if limit_hit.is_some() {
+        Status::Error
     } else if score >= bench.pass_threshold {
         Status::Succeeded
     } else {
@@ -278,6 +292,9 @@ fn execute(
             "timed out after {} ms; process group killed",
             timeout.as_millis()
         ));
+    }
+    if limit_hit.is_some() {
+        file.error = limit_hit;
     }
     file.score = score;
     file.assertions = results;

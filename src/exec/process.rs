@@ -1,4 +1,5 @@
-//! One agent process: its own process group, concurrent capped capture, hard timeout, rusage.
+//! One agent process: its own process group (and PID namespace where available, see
+//! `namespace`), concurrent capped capture, hard timeout, rusage.
 
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -23,6 +24,10 @@ pub struct Spawn<'a> {
     pub grace: Duration,
     /// Bytes kept of stdout and of stderr, each.
     pub cap: usize,
+    /// Start from an empty environment instead of reev's (a sandbox's `env:` list).
+    pub env_clear: bool,
+    /// Namespaces and limits to start the agent in; `None`: a plain process group.
+    pub plan: Option<&'a super::namespace::Plan>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -68,6 +73,14 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         .split_first()
         .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "empty command"))?;
     let mut cmd = Command::new(program);
+    if spec.env_clear {
+        cmd.env_clear();
+    }
+    if let Some(plan) = spec.plan {
+        let plan = plan.clone();
+        // SAFETY: `enter` only makes async-signal-safe calls and allocates nothing.
+        unsafe { cmd.pre_exec(move || plan.enter()) };
+    }
     cmd.args(args)
         .current_dir(spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::sandbox::{Sandbox, SandboxSpec};
 use super::{check_name, yaml};
 use crate::error::Diagnostic;
 
@@ -26,10 +27,16 @@ pub const PLACEHOLDERS: &[&str] = &[
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     agents: std::collections::HashMap<Spanned<String>, AgentSpec>,
-    /// Read by `config`; checked there.
-    #[allow(dead_code)]
+    /// Read by `config`; checked there, except `sandbox:`, the agents' default.
     #[serde(default)]
-    settings: Option<serde::de::IgnoredAny>,
+    settings: Option<SettingsPart>,
+}
+
+/// The one key of `settings:` that belongs to agents; the others are `config`'s.
+#[derive(Debug, Default, Deserialize)]
+struct SettingsPart {
+    #[serde(default)]
+    sandbox: Option<SandboxSpec>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +51,8 @@ struct AgentSpec {
     env: BTreeMap<String, String>,
     #[serde(default, deserialize_with = "yaml::duration")]
     timeout: Option<Duration>,
+    #[serde(default)]
+    sandbox: Option<SandboxSpec>,
 }
 
 /// A validated agent.
@@ -54,6 +63,8 @@ pub struct Agent {
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub timeout: Option<Duration>,
+    /// Its own `sandbox:` merged over `settings.sandbox`; `None` when neither exists.
+    pub sandbox: Option<Sandbox>,
 }
 
 /// The parsed config file.
@@ -75,6 +86,7 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
     let file: ConfigFile = yaml::parse(path, &text).map_err(|d| vec![d])?;
     let mut diags = Vec::new();
     let mut agents = BTreeMap::new();
+    let default_sandbox = file.settings.and_then(|s| s.sandbox);
     let mut entries: Vec<_> = file.agents.into_iter().collect();
     entries.sort_by(|a, b| a.0.value.cmp(&b.0.value));
     for (name, spec) in entries {
@@ -113,6 +125,18 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
                 format!("agent `{}`: timeout must be more than zero", name.value),
             ));
         }
+        let sandbox = Sandbox::merge(spec.sandbox.as_ref(), default_sandbox.as_ref());
+        for var in sandbox.iter().flat_map(|s| s.env.iter().flatten()) {
+            if var.is_empty() || var.contains('=') || var.contains('\0') {
+                diags.push(at(
+                    name.referenced,
+                    format!(
+                        "agent `{}`: sandbox.env: `{var}` is not an environment variable name",
+                        name.value
+                    ),
+                ));
+            }
+        }
         agents.insert(
             name.value.clone(),
             Agent {
@@ -120,6 +144,7 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
                 command: spec.command.value,
                 env: spec.env,
                 timeout: spec.timeout,
+                sandbox,
             },
         );
     }

@@ -1,0 +1,222 @@
+//! Containment of one session: whether namespaces are available (probed once), the
+//! namespace plan for the agent, its environment filter, rlimits, cgroups (root, cgroup v1)
+//! and what the limits did to it afterwards.
+//!
+//! Every session runs in its own PID namespace where the kernel allows it, sandbox or not,
+//! so that agents never outlive reev. A session whose agent asks for a `sandbox:` where
+//! namespaces are unavailable is an error, never silently unsandboxed.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use super::namespace::Plan;
+use crate::spec::sandbox::{Filesystem, Network, Sandbox};
+
+static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Can sessions get namespaces? Probed once; the first "no" is logged once.
+pub fn available() -> Result<(), &'static str> {
+    AVAILABLE
+        .get_or_init(|| {
+            let r = super::namespace::probe();
+            if let Err(why) = &r {
+                tracing::warn!(
+                    "agents run in process groups, not PID namespaces ({why}): an agent process \
+                     that calls setsid can outlive a kill -9 of reev, and agents with a \
+                     `sandbox:` fail as errors"
+                );
+            }
+            r
+        })
+        .as_ref()
+        .map_err(String::as_str)
+        .copied()
+}
+
+/// What a session's agent is started with.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// `None`: a plain process group (namespaces unavailable).
+    pub plan: Option<Plan>,
+    /// Start from an empty environment (sandbox.env given) rather than reev's.
+    pub env_clear: bool,
+    /// Variables of reev's environment that pass the filter, then TMPDIR when private.
+    pub env: Vec<(String, String)>,
+    sandbox: Option<Sandbox>,
+    memory_cgroup: Option<Cgroup>,
+    pids_cgroup: Option<Cgroup>,
+}
+
+/// A session's cgroup directory, removed when the session is over.
+#[derive(Debug)]
+struct Cgroup(PathBuf);
+
+/// Where a cgroup v1 controller is mounted and usable by us (root only).
+fn v1_controller(name: &str) -> Option<PathBuf> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let dir = Path::new("/sys/fs/cgroup").join(name);
+    dir.join("cgroup.procs").exists().then_some(dir)
+}
+
+fn new_cgroup(controller: &Path, settings: &[(&str, String)]) -> std::io::Result<PathBuf> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let dir = controller.join("reev").join(format!(
+        "{}.{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir)?;
+    for (file, value) in settings {
+        let path = dir.join(file);
+        if path.exists() {
+            std::fs::write(&path, value)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        }
+    }
+    Ok(dir)
+}
+
+impl Prepared {
+    /// Everything for one session. `Err` is the session's error message.
+    pub fn new(sandbox: Option<&Sandbox>, scratch: &Path, events: &Path) -> Result<Self, String> {
+        let mut p = Prepared {
+            sandbox: sandbox.cloned(),
+            ..Default::default()
+        };
+        if let Err(why) = available() {
+            return match sandbox {
+                None => Ok(p),
+                Some(_) => Err(format!(
+                    "the agent asks for a sandbox, but Linux namespaces are unavailable here ({why}); \
+                     refusing to run it unsandboxed"
+                )),
+            };
+        }
+        let Some(s) = sandbox else {
+            p.plan = Some(Plan::new(false, &[], scratch, &[]).map_err(|e| e.to_string())?);
+            return Ok(p);
+        };
+        if s.env.is_some() {
+            p.env_clear = true;
+            p.env = std::env::vars_os()
+                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+                .filter(|(k, _)| s.passes_env(k))
+                .collect();
+        }
+        let tmp = scratch.parent().unwrap_or(scratch).join("tmp");
+        let mut writable: Vec<&Path> = Vec::new();
+        if s.filesystem == Filesystem::Scratch {
+            fresh_dir(&tmp).map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
+            // The events file must exist to stay writable as a mount of its own.
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(events)
+                .map_err(|e| format!("cannot create {}: {e}", events.display()))?;
+            p.env.retain(|(k, _)| k != "TMPDIR");
+            p.env
+                .push(("TMPDIR".to_string(), tmp.to_string_lossy().into_owned()));
+            writable = vec![scratch, events, &tmp];
+        }
+        let mut join = Vec::new();
+        let mut rlimits = Vec::new();
+        if let Some(mem) = s.memory {
+            match v1_controller("memory") {
+                Some(ctl) => {
+                    let bytes = mem.0.to_string();
+                    let dir = new_cgroup(
+                        &ctl,
+                        &[
+                            ("memory.limit_in_bytes", bytes.clone()),
+                            ("memory.memsw.limit_in_bytes", bytes),
+                        ],
+                    )
+                    .map_err(|e| format!("cannot create a memory cgroup: {e}"))?;
+                    join.push(dir.join("cgroup.procs"));
+                    p.memory_cgroup = Some(Cgroup(dir));
+                }
+                None => rlimits.push((libc::RLIMIT_AS, mem.0)),
+            }
+        }
+        if let Some(n) = s.processes {
+            match (v1_controller("pids"), unsafe { libc::getuid() }) {
+                (Some(ctl), _) => {
+                    let dir = new_cgroup(&ctl, &[("pids.max", n.to_string())])
+                        .map_err(|e| format!("cannot create a pids cgroup: {e}"))?;
+                    join.push(dir.join("cgroup.procs"));
+                    p.pids_cgroup = Some(Cgroup(dir));
+                }
+                (None, 0) => {
+                    return Err(
+                        "sandbox.processes cannot be enforced for root without the cgroup v1 pids \
+                         controller (RLIMIT_NPROC does not apply to uid 0)"
+                            .to_string(),
+                    )
+                }
+                // Counted per uid within the session's own user namespace.
+                (None, _) => rlimits.push((libc::RLIMIT_NPROC, u64::from(n))),
+            }
+        }
+        if let Some(size) = s.file_size {
+            rlimits.push((libc::RLIMIT_FSIZE, size.0));
+        }
+        let mut plan = Plan::new(s.network == Network::None, &writable, scratch, &join)
+            .map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
+        plan.rlimits = rlimits;
+        p.plan = Some(plan);
+        Ok(p)
+    }
+
+    /// Why a limit stopped the agent, if one did: the session's error.
+    pub fn verdict(&self, signal: Option<i32>) -> Option<String> {
+        let s = self.sandbox.as_ref()?;
+        if let (Some(Cgroup(dir)), Some(mem)) = (&self.memory_cgroup, s.memory) {
+            let kills = std::fs::read_to_string(dir.join("memory.oom_control"))
+                .ok()
+                .and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse::<u64>().ok())
+                })
+                .unwrap_or(0);
+            if kills > 0 {
+                return Some(format!(
+                    "killed at its memory limit: sandbox.memory {mem} (cgroup memory.limit_in_bytes); \
+                     {kills} process(es) OOM-killed"
+                ));
+            }
+        }
+        if let (Some(libc::SIGXFSZ), Some(size)) = (signal, s.file_size) {
+            return Some(format!(
+                "killed at its file size limit: sandbox.file_size {size} (RLIMIT_FSIZE, SIGXFSZ)"
+            ));
+        }
+        None
+    }
+}
+
+impl Drop for Cgroup {
+    fn drop(&mut self) {
+        // The namespace is gone when the session ends, but the kernel may take a moment to
+        // let go of the last exiting task.
+        for _ in 0..50 {
+            match std::fs::remove_dir(&self.0) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+fn fresh_dir(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    std::fs::create_dir_all(dir)
+}
