@@ -103,10 +103,11 @@ fn session_file_has_the_documented_fields() {
 
 /// Shell text that starts `cmd` in the background and waits until it has written its pid as
 /// the test sees it to `file`. `$!` will not do: inside the agent's PID namespace it is a
-/// namespace pid; /proc/self/stat (of the host's /proc) names the pid outside.
+/// namespace pid; /proc/self/stat (of the host's /proc) names the pid outside. The file is
+/// written whole by a rename, so a test listing the directory never reads it empty.
 fn bg(cmd: &str, file: &str) -> String {
     format!(
-        "sh -c 'cut -d\" \" -f4 /proc/self/stat > \"{file}\"; exec {cmd}' & \
+        "sh -c 't=$(mktemp); cut -d\" \" -f4 /proc/self/stat > \"$t\"; mv \"$t\" \"{file}\"; exec {cmd}' & \
          while [ ! -s \"{file}\" ]; do sleep 0.01; done;"
     )
 }
