@@ -97,6 +97,21 @@ fn csv_comes_from_the_export_writer_formulas_neutralised() {
     assert!(exported.iter().any(|r| r[1] == "first line\nsecond line"));
 }
 
+#[test]
+fn csv_neutralises_formulas_behind_whitespace_and_in_non_text_columns() {
+    let p = loaded();
+    let sql = "SELECT ' =HYPERLINK(\"http://x\")' AS spaced, \
+               union_value(t := '=cmd|calc') AS u, -5 AS n, 'plain' AS s";
+    let out = p.reev(&["query", "--format", "csv", sql]);
+    let rows = rows_of(&out.ok().stdout, &["spaced", "u", "n", "s"]);
+    assert_eq!(
+        rows,
+        [["' =HYPERLINK(\"http://x\")", "'=cmd|calc", "-5", "plain"]],
+        "{}",
+        out.stdout
+    );
+}
+
 /// Columns of a CSV text, read by the csv crate's reader, rows sorted.
 fn rows_of(csv_text: &str, columns: &[&str]) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
