@@ -112,6 +112,23 @@ fn csv_neutralises_formulas_behind_whitespace_and_in_non_text_columns() {
     );
 }
 
+#[test]
+fn json_keeps_every_column_when_names_repeat() {
+    let p = loaded();
+    let out = p.reev(&[
+        "query",
+        "--format",
+        "json",
+        "SELECT 1 AS score, 2 AS score, 3 AS score_1",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&out.ok().stdout).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([{"score": 1, "score_1": 2, "score_1_1": 3}]),
+        "a repeated column name dropped a value"
+    );
+}
+
 /// Columns of a CSV text, read by the csv crate's reader, rows sorted.
 fn rows_of(csv_text: &str, columns: &[&str]) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());
