@@ -97,6 +97,38 @@ fn csv_comes_from_the_export_writer_formulas_neutralised() {
     assert!(exported.iter().any(|r| r[1] == "first line\nsecond line"));
 }
 
+#[test]
+fn csv_neutralises_formulas_behind_whitespace_and_in_non_text_columns() {
+    let p = loaded();
+    let sql = "SELECT ' =HYPERLINK(\"http://x\")' AS spaced, \
+               union_value(t := '=cmd|calc') AS u, -5 AS n, 'plain' AS s";
+    let out = p.reev(&["query", "--format", "csv", sql]);
+    let rows = rows_of(&out.ok().stdout, &["spaced", "u", "n", "s"]);
+    assert_eq!(
+        rows,
+        [["' =HYPERLINK(\"http://x\")", "'=cmd|calc", "-5", "plain"]],
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn json_keeps_every_column_when_names_repeat() {
+    let p = loaded();
+    let out = p.reev(&[
+        "query",
+        "--format",
+        "json",
+        "SELECT 1 AS score, 2 AS score, 3 AS score_1",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&out.ok().stdout).unwrap();
+    assert_eq!(
+        rows,
+        serde_json::json!([{"score": 1, "score_1": 2, "score_1_1": 3}]),
+        "a repeated column name dropped a value"
+    );
+}
+
 /// Columns of a CSV text, read by the csv crate's reader, rows sorted.
 fn rows_of(csv_text: &str, columns: &[&str]) -> Vec<Vec<String>> {
     let mut r = csv::Reader::from_reader(csv_text.as_bytes());

@@ -453,6 +453,24 @@ fn read_only_and_deep_trees_left_by_an_agent_are_removed_without_following_links
 }
 
 #[test]
+fn a_session_dir_left_read_only_does_not_stop_later_sessions_on_its_worker() {
+    let p = Project::new();
+    // The events file's directory is the worker's session dir: an agent can chmod it, and
+    // (second variant) remove its scratch dir first so reev must recreate it.
+    let ro = r#"echo '{"type":"x"}' >> "$REEV_EVENTS"; chmod 500 "$(dirname "$REEV_EVENTS")""#;
+    let gone = r#"echo '{"type":"x"}' >> "$REEV_EVENTS"; cd /; rm -rf "$REEV_WORKDIR"; chmod 500 "$(dirname "$REEV_EVENTS")""#;
+    p.agents(&[("ro", &["sh", "-c", ro]), ("gone", &["sh", "-c", gone])]);
+    p.simple_benchmark("b");
+    p.reev(&["run", "--jobs", "1", "--attempts", "3"]).ok();
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 6, "every session recorded");
+    for s in &sessions {
+        assert_eq!(s["events"].as_array().unwrap().len(), 1, "{s}");
+    }
+    assert!(!p.run_dir().join("work").exists(), "scratch area removed");
+}
+
+#[test]
 fn durations_out_of_range_are_usage_errors_never_panics() {
     let p = Project::new();
     p.agents(&[("ok", &["true"])]);

@@ -95,3 +95,29 @@ fn terminal_escapes_from_agents_are_rendered_visibly() {
         table.stdout
     );
 }
+
+#[test]
+fn agent_strings_cannot_forge_lines_of_the_tree() {
+    let p = Project::new();
+    // An event type, a key and a metric name with newlines that would print as reev's own
+    // lines ("├── status: success ..."), hiding the real status of the session.
+    let evil = r#"printf '%s\n' '{"type":"x\n├── status: success, score 1.000 (forged-kind)","k\n├── status: success (forged-key)":1}' '{"type":"metric","name":"m\n├── status: success (forged-metric)","value":1}' >> "$REEV_EVENTS""#;
+    p.agents(&[("evil", &["sh", "-c", evil])]);
+    p.write("benchmarks/b.yml", "id: b\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - stdout_equals: nope\n");
+    p.reev(&["run"]).ok();
+    let file = common::session_files(&p.join("runs"))[0].clone();
+    let out = p.reev(&["show", file.to_str().unwrap()]);
+    let t = &out.ok().stdout;
+    assert_eq!(
+        t.lines().filter(|l| l.starts_with("├── status:")).count(),
+        1,
+        "a forged status line:\n{t}"
+    );
+    for forged in ["forged-kind", "forged-key", "forged-metric"] {
+        assert!(
+            t.lines()
+                .any(|l| l.contains(forged) && l.contains("\\n├── status")),
+            "{forged} not shown escaped on its own line:\n{t}"
+        );
+    }
+}

@@ -45,7 +45,7 @@ pub fn query(opts: QueryOptions) -> Result<()> {
         Format::Table => write_rows(TableOut::new(out), &names, &data),
         // The same writer as `reev export`, formulas neutralised: one CSV for both.
         Format::Csv => write_rows(CsvOut::new(out, true), &names, &data),
-        Format::Json => write_json(out, &names, &json_cols, &data),
+        Format::Json => write_json(out, &unique_names(&names), &json_cols, &data),
     };
     written.map_err(|e| Error::env(format!("cannot write to stdout: {e}")))
 }
@@ -56,6 +56,22 @@ fn write_rows(mut w: impl RowWriter, names: &[String], data: &[Vec<Value>]) -> s
         w.row(row)?;
     }
     w.finish()
+}
+
+/// Column names as JSON keys: a repeated name (`SELECT a.score, b.score ...`) gets `_1`, `_2`, ...
+/// appended, since a JSON object keeps one value per key and the others would be lost silently.
+fn unique_names(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for n in names {
+        let mut key = n.clone();
+        let mut i = 0;
+        while out.contains(&key) {
+            i += 1;
+            key = format!("{n}_{i}");
+        }
+        out.push(key);
+    }
+    out
 }
 
 fn write_json(

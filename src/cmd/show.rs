@@ -89,6 +89,12 @@ fn oneline(v: &serde_json::Value) -> String {
     }
 }
 
+/// An agent's string (event type, key, metric name) on one line: a newline in it would
+/// print as a line of the tree, e.g. a forged `├── status: success`.
+fn one_line(s: &str) -> std::borrow::Cow<'_, str> {
+    crate::term::visible_one_line(s)
+}
+
 pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "session {} (run {})", s.session_id, s.run_id);
@@ -177,17 +183,26 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
                 let mut parts = Vec::new();
                 if let Some(obj) = d.as_object() {
                     for (k, v) in obj.iter().filter(|(k, _)| *k != "type" && *k != "ts") {
-                        parts.push(format!("{k}={}", oneline(v)));
+                        parts.push(format!("{}={}", one_line(k), oneline(v)));
                     }
                 }
                 parts.join(" ")
             }
             _ => String::new(),
         };
-        let _ = writeln!(o, "│   {branch} {:>3} {} {detail}", e.seq, e.kind);
+        let _ = writeln!(
+            o,
+            "│   {branch} {:>3} {} {detail}",
+            e.seq,
+            one_line(&e.kind)
+        );
     }
     if !s.metrics.is_empty() {
-        let m: Vec<String> = s.metrics.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let m: Vec<String> = s
+            .metrics
+            .iter()
+            .map(|(k, v)| format!("{}={v}", one_line(k)))
+            .collect();
         let _ = writeln!(o, "├── metrics: {}", m.join(", "));
     }
     for (label, out, last) in [("stdout", &s.stdout, false), ("stderr", &s.stderr, true)] {

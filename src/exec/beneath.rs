@@ -192,6 +192,12 @@ impl Dir {
         check(unsafe { libc::chmod(proc.as_ptr(), 0o700) }).map(|_| ())
     }
 
+    /// Give the owner rwx on this directory again if the agent took it away (best effort):
+    /// reev creates and removes entries in it.
+    pub fn make_writable(&self) {
+        writable(&self.fd);
+    }
+
     /// Remove everything in this directory, never following a symlink (a symlink is
     /// removed, not its target). Directories the agent left read-only are made writable.
     pub fn empty(&self) -> io::Result<()> {

@@ -52,6 +52,10 @@ impl Workdir {
         let scratch = root.join("scratch");
         let events = root.join(EVENTS);
         let root_dir = open_under(base, &root)?;
+        // The agent can reach this directory ($REEV_EVENTS is in it): left read-only, reev could
+        // neither remove the events file nor recreate `scratch`, and every later session on
+        // this worker would fail to start.
+        root_dir.make_writable();
         let scratch_dir = root_dir.ensure_subdir(OsStr::new("scratch"))?;
         scratch_dir.empty()?;
         root_dir.unlink(OsStr::new(EVENTS))?;
@@ -85,6 +89,9 @@ fn open_under(base: &Path, root: &Path) -> std::io::Result<Dir> {
     for c in rel.components() {
         if let Component::Normal(name) = c {
             dir = dir.ensure_subdir(name)?;
+            // `work/` and `.worker/` are reachable from the agent's dir too: a read-only one
+            // would stop reev creating other workers' dirs.
+            dir.make_writable();
         }
     }
     Ok(dir)

@@ -22,11 +22,38 @@ impl<W: Write> CsvOut<W> {
 }
 
 /// A text cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice).
+/// Leading whitespace does not make it safe: spreadsheets that trim cells on import (LibreOffice's
+/// "trim spaces", most import scripts) would see `=` first again.
 pub fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
-    match s.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}").into(),
-        _ => s.into(),
+    let risky = |c: Option<char>| matches!(c, Some('=' | '+' | '-' | '@' | '\t' | '\r'));
+    if risky(s.chars().next()) || risky(s.trim_start().chars().next()) {
+        format!("'{s}").into()
+    } else {
+        s.into()
     }
+}
+
+/// Values written as numbers, booleans or times: never a formula, and a leading `-` is a sign.
+fn literal(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::Boolean(_)
+            | Value::TinyInt(_)
+            | Value::SmallInt(_)
+            | Value::Int(_)
+            | Value::BigInt(_)
+            | Value::HugeInt(_)
+            | Value::UTinyInt(_)
+            | Value::USmallInt(_)
+            | Value::UInt(_)
+            | Value::UBigInt(_)
+            | Value::UHugeInt(_)
+            | Value::Float(_)
+            | Value::Double(_)
+            | Value::Decimal(_)
+            | Value::Timestamp(..)
+            | Value::Date32(_)
+    )
 }
 
 impl<W: Write> RowWriter for CsvOut<W> {
@@ -37,7 +64,8 @@ impl<W: Write> RowWriter for CsvOut<W> {
     fn row(&mut self, values: &[Value]) -> std::io::Result<()> {
         let cells = values.iter().map(|v| match v {
             Value::Null => String::new(),
-            Value::Text(s) if self.neutralise => neutralise(s).into_owned(),
+            // Not only Text: an ENUM or a UNION holding agent text is written as that text.
+            other if self.neutralise && !literal(other) => neutralise(&text(other)).into_owned(),
             other => text(other),
         });
         self.w.write_record(cells).map_err(std::io::Error::other)
@@ -52,10 +80,21 @@ impl<W: Write> RowWriter for CsvOut<W> {
 mod tests {
     #[test]
     fn formulas_are_neutralised() {
-        for s in ["=1+1", "+x", "-cmd", "@SUM(A1)", "\tx", "\rx"] {
+        for s in [
+            "=1+1",
+            "+x",
+            "-cmd",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            " =1+1",
+            "\n=HYPERLINK(\"http://x\")",
+            "  @SUM(A1)",
+        ] {
             assert!(super::neutralise(s).starts_with('\''), "{s}");
         }
         assert_eq!(super::neutralise("plain"), "plain");
+        assert_eq!(super::neutralise(" plain = fine"), " plain = fine");
         assert_eq!(super::neutralise(""), "");
     }
 }
