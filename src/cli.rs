@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::cmd::query::{Format, QueryOptions};
+use crate::cmd::query::QueryOptions;
 use crate::cmd::{list::ListOptions, run::RunOptions, validate::ValidateOptions};
 use crate::plan::{Selection, Shard};
 use crate::spec::SuitePaths;
@@ -20,14 +20,14 @@ use crate::store::load::LoadOptions;
 )]
 pub struct Cli {
     /// More log output on stderr (-v debug, -vv trace). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = ArgAction::Count)]
+    #[arg(short, long, global = true, action = ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
     /// Only errors on stderr; no progress.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
-    /// Log line format on stderr: text, or json (one JSON object per line, for log collectors).
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", env = "REEV_LOG_FORMAT", value_parser = ["text", "json"])]
-    pub log_format: String,
+    /// Log line format on stderr: text, or json (every stderr line one JSON object, for log collectors).
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", env = "REEV_LOG_FORMAT", help_heading = GLOBAL)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -53,14 +53,97 @@ pub enum Command {
     /// Run, load and report in one process, under a lock: safe for cron and CI.
     Batch(BatchArgs),
     /// Print the effective configuration and where each value came from.
-    Config(BatchArgs),
+    Config(ConfigArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
-    Man,
+    /// Print a man page (roff): reev(1), or reev-COMMAND(1); or write all of them into a directory.
+    Man(ManArgs),
+}
+
+/// The heading of the flags every command takes, apart from its own.
+const GLOBAL: &str = "Global options";
+
+/// `--log-format`: how stderr lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `reev list --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Tsv,
+    Json,
+}
+
+/// `--format` of `report` and `batch`: the report files to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    #[value(alias = "markdown")]
+    Md,
+    Html,
+    Json,
+    Junit,
+}
+
+impl ReportFormat {
+    /// The name `report::renderer` knows it by.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReportFormat::Md => "md",
+            ReportFormat::Html => "html",
+            ReportFormat::Json => "json",
+            ReportFormat::Junit => "junit",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command (run, load, ...): print reev-COMMAND(1) instead of reev(1).
+    #[arg(value_name = "COMMAND", conflicts_with = "out")]
+    pub command: Option<String>,
+    /// Write every page (reev.1, reev-run.1, ...) into this directory instead.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `reev config`: only the flags that are settings (see README, "Configuration").
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub suite: SuiteArgs,
+    /// Attempts per (benchmark, agent).
+    #[arg(long, value_name = "N", env = "REEV_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub attempts: Option<u32>,
+    /// Sessions at once. Default: the number of cores.
+    #[arg(short, long, value_name = "N", env = "REEV_JOBS", value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jobs: Option<u32>,
+    /// Hard time limit per session.
+    #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = crate::duration::parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Root of the runs tree.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "runs",
+        env = "REEV_RUNS_DIR"
+    )]
+    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Directory for reports.
+    #[arg(
+        long = "out",
+        value_name = "DIR",
+        default_value = "reports",
+        env = "REEV_REPORTS_DIR"
+    )]
+    pub reports_dir: PathBuf,
 }
 
 /// Where the suite lives.
@@ -96,9 +179,9 @@ pub struct SelectArgs {
     /// Only benchmarks whose id matches this glob (repeatable; any glob matches).
     #[arg(long = "filter", value_name = "GLOB")]
     pub filters: Vec<String>,
-    /// Attempts per (benchmark, agent).
-    #[arg(long, value_name = "N", default_value_t = 1, env = "REEV_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub attempts: u32,
+    /// Attempts per (benchmark, agent) [default: 1]. Not with --resume (the run keeps its plan).
+    #[arg(long, value_name = "N", env = "REEV_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub attempts: Option<u32>,
     /// Run only shard K of N (1-based); shards are disjoint and together make the full plan.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
@@ -163,8 +246,8 @@ pub struct ListArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Output format.
-    #[arg(long, value_name = "FORMAT", default_value = "tsv", value_parser = ["tsv", "json"])]
-    pub format: String,
+    #[arg(long, value_name = "FORMAT", default_value = "tsv")]
+    pub format: ListFormat,
 }
 
 /// Which database, and how long to wait for it.
@@ -202,8 +285,8 @@ pub struct QueryArgs {
     #[command(flatten)]
     pub db: DbArgs,
     /// Output format.
-    #[arg(long, value_name = "FORMAT", default_value = "table", value_parser = ["table", "csv", "json"])]
-    pub format: String,
+    #[arg(long, value_name = "FORMAT", default_value = "table")]
+    pub format: crate::cmd::query::Format,
 }
 
 #[derive(Debug, Args)]
@@ -238,7 +321,7 @@ pub struct ReportFlags {
         default_value = "md,html,json,junit",
         value_delimiter = ','
     )]
-    pub format: Vec<String>,
+    pub format: Vec<ReportFormat>,
     /// Exit 1 when a regression against the baseline is found.
     #[arg(long)]
     pub fail_on_regression: bool,
@@ -264,11 +347,11 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub db: DbArgs,
     /// What to export.
-    #[arg(long, value_name = "TABLE", default_value = "sessions", value_parser = ["sessions", "agents", "benchmarks", "assertions", "events", "runs"])]
-    pub table: String,
+    #[arg(long, value_name = "TABLE", default_value = "sessions")]
+    pub table: crate::export::Table,
     /// Output format (json = JSON lines).
-    #[arg(long, value_name = "FORMAT", default_value = "csv", value_parser = ["csv", "json", "parquet"])]
-    pub format: String,
+    #[arg(long, value_name = "FORMAT", default_value = "csv")]
+    pub format: crate::export::Format,
     /// Output file, or - for stdout.
     #[arg(long, value_name = "FILE", default_value = "-")]
     pub out: PathBuf,
@@ -312,7 +395,7 @@ impl SelectArgs {
             agents: self.agents,
             tags: self.tags,
             filters: self.filters,
-            attempts: self.attempts,
+            attempts: self.attempts.unwrap_or(1),
             shard: self.shard,
         }
     }
@@ -362,12 +445,7 @@ fn report_options(db: DbArgs, run: String, r: ReportFlags) -> crate::report::Rep
         run,
         baseline: r.baseline,
         out: r.reports_dir,
-        formats: r
-            .format
-            .into_iter()
-            .map(|f| f.trim().to_string())
-            .filter(|f| !f.is_empty())
-            .collect(),
+        formats: r.format.iter().map(|f| f.name().to_string()).collect(),
         fail_on_regression: r.fail_on_regression,
     }
 }
@@ -386,7 +464,7 @@ impl From<ListArgs> for ListOptions {
         ListOptions {
             suite: a.suite.into_paths(),
             selection: a.select.into_selection(),
-            json: a.format == "json",
+            json: a.format == ListFormat::Json,
         }
     }
 }
@@ -411,11 +489,7 @@ impl From<QueryArgs> for QueryOptions {
         QueryOptions {
             sql: a.sql,
             db: a.db.db,
-            format: match a.format.as_str() {
-                "csv" => Format::Csv,
-                "json" => Format::Json,
-                _ => Format::Table,
-            },
+            format: a.format,
             wait: a.db.wait,
         }
     }
@@ -429,23 +503,11 @@ impl From<ReportArgs> for crate::report::ReportOptions {
 
 impl From<ExportArgs> for crate::export::ExportOptions {
     fn from(a: ExportArgs) -> Self {
-        use crate::export::{Format as F, Table as T};
         crate::export::ExportOptions {
             db: a.db.db,
             wait: a.db.wait,
-            table: match a.table.as_str() {
-                "agents" => T::Agents,
-                "benchmarks" => T::Benchmarks,
-                "assertions" => T::Assertions,
-                "events" => T::Events,
-                "runs" => T::Runs,
-                _ => T::Sessions,
-            },
-            format: match a.format.as_str() {
-                "json" => F::Json,
-                "parquet" => F::Parquet,
-                _ => F::Csv,
-            },
+            table: a.table,
+            format: a.format,
             out: Some(a.out),
             run: a.run,
             since: a.since,

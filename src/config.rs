@@ -2,12 +2,16 @@
 //! `settings:` section > built-in defaults — and where each effective value came from.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 
-use crate::cli::{BatchArgs, Cli, Command, DbArgs, ExecArgs, ReportFlags, SelectArgs, SuiteArgs};
+use crate::cli::{
+    BatchArgs, Cli, Command, ConfigArgs, DbArgs, ExecArgs, LogFormat, ReportFlags, SelectArgs,
+    SuiteArgs,
+};
 use crate::error::{Error, Result};
 
 /// The `settings:` section of reev.yml. Every key is optional.
@@ -63,10 +67,14 @@ pub struct Entry {
     pub source: Source,
 }
 
-fn read_settings(path: &Path) -> Result<Settings> {
+/// The settings of `path`. One rule for every command: a config file named explicitly
+/// (`--config`, `REEV_CONFIG`) must exist; only the default `reev.yml` may be absent.
+fn read_settings(path: &Path, explicit: bool) -> Result<Settings> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Settings::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(Settings::default())
+        }
         Err(e) => {
             return Err(Error::input(format!(
                 "{}: cannot read config: {e}",
@@ -134,37 +142,68 @@ impl Resolver<'_> {
     }
 
     fn select(&mut self, s: &mut SelectArgs, st: &Settings) -> Result<()> {
+        self.attempts(&mut s.attempts, st)
+    }
+
+    fn attempts(&mut self, slot: &mut Option<u32>, st: &Settings) -> Result<()> {
         self.pick(
             ("attempts", "attempts", "REEV_ATTEMPTS"),
             st.attempts.map(|a| a.to_string()),
-            &mut s.attempts,
-            |v| v.parse().map_err(|e| format!("{e}")),
-            |v| v.to_string(),
+            slot,
+            |v| match v.parse::<u32>() {
+                Ok(n @ 1..=100_000) => Ok(Some(n)),
+                _ => Err(format!("`{v}` is not a number of attempts (1 to 100000)")),
+            },
+            |v| v.unwrap_or(1).to_string(),
         )
     }
 
+    /// `--resume` runs the plan the run recorded: attempts from the environment or the
+    /// config file are defaults for new runs, not a request to change that plan. Only an
+    /// `--attempts` on the command line is kept (and rejected by resume).
+    fn drop_attempts_on_resume(&self, s: &mut SelectArgs, resume: bool) {
+        if resume && self.m.value_source("attempts") != Some(ValueSource::CommandLine) {
+            s.attempts = None;
+        }
+    }
+
     fn exec(&mut self, e: &mut ExecArgs, st: &Settings) -> Result<()> {
+        self.runs_dir(&mut e.runs_dir, st)?;
+        self.jobs(&mut e.jobs, st)?;
+        self.timeout(&mut e.timeout, st)
+    }
+
+    fn runs_dir(&mut self, slot: &mut PathBuf, st: &Settings) -> Result<()> {
         self.pick(
             ("runs_dir", "runs_dir", "REEV_RUNS_DIR"),
             st.runs_dir.clone(),
-            &mut e.runs_dir,
+            slot,
             |v| Ok(v.into()),
             |v| v.display().to_string(),
-        )?;
+        )
+    }
+
+    fn jobs(&mut self, slot: &mut Option<u32>, st: &Settings) -> Result<()> {
         self.pick(
             ("jobs", "jobs", "REEV_JOBS"),
             st.jobs.map(|j| j.to_string()),
-            &mut e.jobs,
-            |v| v.parse().map(Some).map_err(|e| format!("{e}")),
+            slot,
+            |v| match v.parse::<u32>() {
+                Ok(n @ 1..=4096) => Ok(Some(n)),
+                _ => Err(format!("`{v}` is not a number of jobs (1 to 4096)")),
+            },
             |v| {
                 v.map(|j| j.to_string())
                     .unwrap_or_else(|| format!("{} (cores)", crate::cli::default_jobs()))
             },
-        )?;
+        )
+    }
+
+    fn timeout(&mut self, slot: &mut Option<Duration>, st: &Settings) -> Result<()> {
         self.pick(
             ("timeout", "timeout", "REEV_TIMEOUT"),
             st.timeout.clone(),
-            &mut e.timeout,
+            slot,
             |v| crate::duration::parse_timeout(v).map(Some),
             |v| {
                 v.map(|d| humantime::format_duration(d).to_string())
@@ -191,10 +230,14 @@ impl Resolver<'_> {
     }
 
     fn report(&mut self, r: &mut ReportFlags, st: &Settings) -> Result<()> {
+        self.reports_dir(&mut r.reports_dir, st)
+    }
+
+    fn reports_dir(&mut self, slot: &mut PathBuf, st: &Settings) -> Result<()> {
         self.pick(
             ("reports_dir", "reports_dir", "REEV_REPORTS_DIR"),
             st.reports_dir.clone(),
-            &mut r.reports_dir,
+            slot,
             |v| Ok(v.into()),
             |v| v.display().to_string(),
         )
@@ -203,33 +246,54 @@ impl Resolver<'_> {
     fn batch(&mut self, b: &mut BatchArgs, st: &Settings) -> Result<()> {
         self.suite(&mut b.suite, st)?;
         self.select(&mut b.select, st)?;
+        self.drop_attempts_on_resume(&mut b.select, b.exec.resume.is_some());
         self.exec(&mut b.exec, st)?;
         self.db(&mut b.db, st)?;
         self.report(&mut b.report, st)
     }
+
+    /// `reev config`: every setting, in the order `batch` resolves them.
+    fn config(&mut self, c: &mut ConfigArgs, st: &Settings) -> Result<()> {
+        self.suite(&mut c.suite, st)?;
+        self.attempts(&mut c.attempts, st)?;
+        self.runs_dir(&mut c.runs_dir, st)?;
+        self.jobs(&mut c.jobs, st)?;
+        self.timeout(&mut c.timeout, st)?;
+        self.db(&mut c.db, st)?;
+        self.reports_dir(&mut c.reports_dir, st)
+    }
 }
 
-/// The config file a command reads: `--config`, else `REEV_CONFIG`, else `reev.yml`.
-fn config_path(cli: &Cli) -> PathBuf {
+/// The config file a command reads: `--config`, else `REEV_CONFIG`, else `reev.yml`; and
+/// whether it was named explicitly (then it must exist).
+fn config_path(cli: &Cli, sub: &ArgMatches) -> (PathBuf, bool) {
     let from_suite = match &cli.command {
         Command::Run(a) => Some(&a.suite.config),
         Command::Validate(a) => Some(&a.suite.config),
         Command::List(a) => Some(&a.suite.config),
-        Command::Batch(a) | Command::Config(a) => Some(&a.suite.config),
+        Command::Batch(a) => Some(&a.suite.config),
+        Command::Config(a) => Some(&a.suite.config),
         _ => None,
     };
-    from_suite
-        .cloned()
-        .or_else(|| std::env::var_os("REEV_CONFIG").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("reev.yml"))
+    if let Some(path) = from_suite {
+        let explicit = matches!(
+            sub.value_source("config"),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
+        return (path.clone(), explicit);
+    }
+    match std::env::var_os("REEV_CONFIG") {
+        Some(p) => (PathBuf::from(p), true),
+        None => (PathBuf::from("reev.yml"), false),
+    }
 }
 
 /// Fill in values from the config file where neither the command line nor the environment
 /// gave one. Returns the effective settings with their sources.
 pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
-    let file = config_path(cli);
-    let st = read_settings(&file)?;
     let sub = m.subcommand().map(|(_, sm)| sm).unwrap_or(m);
+    let (file, explicit) = config_path(cli, sub);
+    let st = read_settings(&file, explicit)?;
     let mut top = Resolver {
         m,
         file: file.clone(),
@@ -239,11 +303,11 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
         ("log_format", "log_format", "REEV_LOG_FORMAT"),
         st.log_format.clone(),
         &mut cli.log_format,
-        |v| match v {
-            "text" | "json" => Ok(v.to_string()),
-            _ => Err(format!("`{v}` is not a log format (text, json)")),
+        |v| {
+            <LogFormat as clap::ValueEnum>::from_str(v, false)
+                .map_err(|_| format!("`{v}` is not a log format (text, json)"))
         },
-        |v| v.clone(),
+        |v| format!("{v:?}").to_lowercase(),
     )?;
     let mut r = Resolver {
         m: sub,
@@ -254,6 +318,7 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
         Command::Run(a) => {
             r.suite(&mut a.suite, &st)?;
             r.select(&mut a.select, &st)?;
+            r.drop_attempts_on_resume(&mut a.select, a.exec.resume.is_some());
             r.exec(&mut a.exec, &st)?;
         }
         Command::Validate(a) => r.suite(&mut a.suite, &st)?,
@@ -276,8 +341,9 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
         }
         Command::Export(a) => r.db(&mut a.db, &st)?,
         Command::Show(a) => r.db(&mut a.db, &st)?,
-        Command::Batch(a) | Command::Config(a) => r.batch(a, &st)?,
-        Command::Completions { .. } | Command::Man => {}
+        Command::Batch(a) => r.batch(a, &st)?,
+        Command::Config(a) => r.config(a, &st)?,
+        Command::Completions { .. } | Command::Man(_) => {}
     }
     Ok(r.entries)
 }

@@ -12,6 +12,9 @@ pub enum Kind {
     Input,
     /// 3: environment error (I/O, disk, locked database, cannot spawn threads).
     Env,
+    /// 141 (128 + SIGPIPE), silently: whoever read stdout stopped reading (`reev query | head`).
+    /// Like `cat` killed by SIGPIPE, but reev never dies of the signal: agents' pipes need EPIPE.
+    BrokenPipe,
     /// 128 + signal: reev was asked to stop by SIGINT or SIGTERM.
     Interrupted(i32),
 }
@@ -22,6 +25,7 @@ impl Kind {
             Kind::Failed => 1,
             Kind::Input => 2,
             Kind::Env => 3,
+            Kind::BrokenPipe => 128 + libc::SIGPIPE,
             Kind::Interrupted(sig) => 128 + sig,
         }
     }
@@ -106,6 +110,18 @@ impl Error {
         }
     }
 
+    /// A failed write to stdout: a closed pipe ends reev quietly, anything else is an
+    /// environment error.
+    pub fn stdout(err: std::io::Error) -> Self {
+        if is_broken_pipe(&err) {
+            return Error {
+                kind: Kind::BrokenPipe,
+                message: String::new(),
+            };
+        }
+        Error::env(format!("cannot write to stdout: {err}"))
+    }
+
     /// An I/O failure on `path`: an environment error that names the file.
     pub fn io(what: &str, path: &Path, err: std::io::Error) -> Self {
         Error::env(format!("{what} {}: {err}", path.display()))
@@ -130,6 +146,30 @@ impl Error {
     }
 }
 
+/// EPIPE, also when a writer wrapped it (the csv crate turns its errors into `Other`).
+fn is_broken_pipe(err: &std::io::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(c) = cause {
+        if c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+        {
+            return true;
+        }
+        cause = if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            io.get_ref()
+                .map(|e| e as &(dyn std::error::Error + 'static))
+        } else if let Some(csv::ErrorKind::Io(io)) =
+            c.downcast_ref::<csv::Error>().map(|e| e.kind())
+        {
+            // csv::Error has no `source()`: its I/O error is only reachable through `kind()`.
+            Some(io)
+        } else {
+            c.source()
+        };
+    }
+    false
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
@@ -137,3 +177,19 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Error as Io, ErrorKind};
+
+    #[test]
+    fn a_closed_pipe_is_found_through_writer_wrappers() {
+        let pipe = || Io::from(ErrorKind::BrokenPipe);
+        assert_eq!(super::Error::stdout(pipe()).kind.exit_code(), 141);
+        let wrapped: Io = csv::Error::from(pipe()).into();
+        assert_eq!(super::Error::stdout(wrapped).kind.exit_code(), 141);
+        let full = super::Error::stdout(Io::from(ErrorKind::StorageFull));
+        assert_eq!(full.kind.exit_code(), 3);
+        assert!(full.message.contains("stdout"));
+    }
+}

@@ -1,6 +1,7 @@
 //! Logs and progress on stderr: tracing lines, and a progress bar only on a terminal.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -8,6 +9,52 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
 static BAR: OnceLock<ProgressBar> = OnceLock::new();
+
+/// `--log-format json`: every line reev writes to stderr is a JSON object, including the
+/// lines written outside tracing (the final error, regressions, quarantined files).
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Set the stderr format. Called as soon as it is known (before the config file is read, so
+/// that an error reading it is JSON too), and again by `init`.
+pub fn set_json(json: bool) {
+    JSON.store(json, Ordering::Relaxed);
+}
+
+/// Does argv or the environment ask for JSON logs? For errors found while parsing argv,
+/// before the parsed `--log-format` exists.
+pub fn json_requested(args: &[std::ffi::OsString]) -> bool {
+    let mut json = std::env::var("REEV_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let mut it = args.iter().map(|a| a.to_string_lossy());
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if let Some(v) = a.strip_prefix("--log-format=") {
+            json = v == "json";
+        } else if a == "--log-format" {
+            json = it.next().is_some_and(|v| v == "json");
+        }
+    }
+    json
+}
+
+/// One message on stderr outside tracing: `reev: <line>` per line as text, or one JSON object
+/// shaped like tracing's JSON lines (timestamp, level, fields.message).
+pub fn line(level: tracing::Level, message: &str) {
+    let mut err = std::io::stderr().lock();
+    if JSON.load(Ordering::Relaxed) {
+        let obj = serde_json::json!({
+            "timestamp": crate::exec::rfc3339(chrono::Utc::now()),
+            "level": level.as_str(),
+            "fields": {"message": message},
+        });
+        let _ = writeln!(err, "{obj}");
+    } else {
+        for l in message.lines() {
+            let _ = writeln!(err, "reev: {l}");
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Verbosity {
@@ -21,6 +68,7 @@ pub struct Verbosity {
 
 /// Install the tracing subscriber. `RUST_LOG` wins over -v / -q.
 pub fn init(v: Verbosity) {
+    set_json(v.json);
     let default = match (v.quiet, v.verbose) {
         (true, _) => "error",
         (false, 0) => v.default_level,

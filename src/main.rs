@@ -21,21 +21,27 @@ mod term;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, LogFormat};
 use crate::logging::Verbosity;
 
 fn main() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = Cli::command()
-        .try_get_matches()
+        .try_get_matches_from(&args)
         .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
     let (mut cli, matches) = match parsed {
         Ok(p) => p,
+        Err(e) if e.use_stderr() && logging::json_requested(&args) => {
+            logging::set_json(true);
+            exit_with(error::Error::input(e.render().to_string().trim_end()))
+        }
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
             std::process::exit(code);
         }
     };
+    logging::set_json(cli.log_format == LogFormat::Json);
     let settings = match config::apply(&mut cli, &matches) {
         Ok(s) => s,
         Err(e) => exit_with(e),
@@ -43,7 +49,7 @@ fn main() {
     logging::init(Verbosity {
         verbose: cli.verbose,
         quiet: cli.quiet,
-        json: cli.log_format == "json",
+        json: cli.log_format == LogFormat::Json,
         // A batch is for cron: only warnings and errors unless asked for more.
         default_level: if matches!(cli.command, Command::Batch(_)) {
             "warn"
@@ -63,10 +69,11 @@ fn main() {
         Command::Batch(args) => cmd::batch::batch(args.into(), cli.quiet),
         Command::Config(_) => cmd::config::print(&settings),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "reev", &mut std::io::stdout());
-            Ok(())
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "reev", &mut out);
+            cmd::print(&String::from_utf8_lossy(&out))
         }
-        Command::Man => cmd::config::man(),
+        Command::Man(args) => cmd::config::man(args),
     };
     if let Err(e) = result {
         exit_with(e);
@@ -75,8 +82,8 @@ fn main() {
 
 /// The one place errors become messages on stderr and exit codes.
 fn exit_with(e: error::Error) -> ! {
-    for line in e.message.lines() {
-        eprintln!("reev: {line}");
+    if !e.message.is_empty() {
+        logging::line(tracing::Level::ERROR, &e.message);
     }
     std::process::exit(e.kind.exit_code());
 }

@@ -326,3 +326,166 @@ fn completions_and_man_page_come_from_the_cli_definitions() {
     assert!(man.ok().stdout.contains(".TH reev"));
     p.reev(&["completions", "tcsh"]).code(2);
 }
+
+/// Every stderr line of `text` is a JSON object with a message; returns the messages.
+fn json_messages(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            v["fields"]["message"]
+                .as_str()
+                .unwrap_or_else(|| panic!("no fields.message: {l}"))
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn json_logs_cover_the_final_error_and_regressions() {
+    // Batch 1 succeeds; batch 2's agent fails every session: a regression, and failed sessions.
+    let p = Project::new();
+    let flag = p.join("broken");
+    let agent = format!("test ! -e {}", flag.display());
+    p.agents(&[("a", &["sh", "-c", &agent])]);
+    for i in 0..6 {
+        p.simple_benchmark(&format!("b{i}"));
+    }
+    p.reev(&["batch", "--attempts", "3", "--log-format", "json"])
+        .ok();
+    std::fs::write(&flag, "").unwrap();
+    let out = p.reev(&[
+        "batch",
+        "--attempts",
+        "3",
+        "--fail-on-failed",
+        "--fail-on-regression",
+        "--log-format",
+        "json",
+    ]);
+    out.code(1);
+    let messages = json_messages(&out.stderr);
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("some sessions did not succeed (--fail-on-failed)")),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("regression: ")),
+        "{messages:?}"
+    );
+    // An error before any logging is set up (a missing config file) is JSON too, as is a
+    // usage error found by the parser.
+    let out = p.reev(&["--log-format", "json", "batch", "--config", "nosuch.yml"]);
+    out.code(2);
+    assert!(json_messages(&out.stderr)[0].contains("nosuch.yml"));
+    let out = p
+        .cmd(&["batch", "--format", "pdf"])
+        .env("REEV_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let messages = json_messages(&String::from_utf8_lossy(&out.stderr));
+    assert!(messages[0].contains("pdf"), "{messages:?}");
+}
+
+#[test]
+fn a_batch_leaves_nothing_outside_runs_reports_and_the_database() {
+    let p = project(&["true"]);
+    let before: BTreeSet<_> = common::walk(p.path()).into_iter().collect();
+    p.reev(&["batch"]).ok();
+    let stray: Vec<_> = common::walk(p.path())
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .map(|f| f.strip_prefix(p.path()).unwrap().to_path_buf())
+        .filter(|f| {
+            let s = f.to_string_lossy();
+            !(s.starts_with("runs/") || s.starts_with("reports/") || s.starts_with("reev.duckdb"))
+        })
+        .collect();
+    assert!(stray.is_empty(), "untracked files left behind: {stray:?}");
+    assert!(p.join("runs/.batch.lock").is_file());
+    // The lock file is not taken for a run: a second batch and a load see exactly the runs.
+    p.reev(&["batch"]).ok();
+    p.reev(&["load"]).ok();
+}
+
+#[test]
+fn a_bad_value_is_rejected_before_any_work() {
+    let p = project(&["true"]);
+    for args in [
+        &["batch", "--format", "pdf"][..],
+        &["batch", "--format", "md,pdf"],
+        &["report", "--format", "pdf"],
+        &["list", "--format", "xml"],
+        &["query", "--format", "xml", "SELECT 1"],
+        &["export", "--table", "nosuch"],
+        &["export", "--format", "xlsx"],
+        &["--log-format", "yaml", "list"],
+    ] {
+        let out = p.reev(args);
+        out.code(2);
+        assert!(
+            out.stderr.contains("possible values"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!p.join("runs").exists(), "{args:?} started a run");
+        assert!(
+            !p.join("reev.duckdb").exists(),
+            "{args:?} opened the database"
+        );
+    }
+    // A bad value in the config file's settings is exit 2 too, before anything runs.
+    p.write(
+        "reev.yml",
+        "agents:\n  a:\n    command: [\"true\"]\nsettings:\n  log_format: yaml\n",
+    );
+    p.reev(&["batch"]).code(2).stderr_has("log_format");
+    assert!(!p.join("runs").exists());
+    // The markdown alias still works.
+    p.write("reev.yml", "agents:\n  a:\n    command: [\"true\"]\n");
+    p.reev(&["batch", "--format", "markdown,junit"]).ok();
+    assert!(p.join("reports/latest/report.md").is_file());
+    assert!(!p.join("reports/latest/report.html").exists());
+}
+
+#[test]
+fn ci_examples_keep_one_run_id_across_retries_and_can_check_out() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let gh = std::fs::read_to_string(root.join("github/reev.yml")).unwrap();
+    let wf: serde_json::Value = serde_saphyr::from_str(&gh).unwrap();
+    // A re-run of a failed shard must join the same run: no run_attempt in the run id.
+    let run_id = wf["env"]["RUN_ID"].as_str().unwrap();
+    assert!(run_id.contains("github.run_id"), "{run_id}");
+    assert!(!run_id.contains("run_attempt"), "{run_id}");
+    // Every job checks out; a job-level `permissions:` replaces the workflow's entirely.
+    for (name, job) in wf["jobs"].as_object().unwrap() {
+        let perms = if job.get("permissions").is_some() {
+            &job["permissions"]
+        } else {
+            &wf["permissions"]
+        };
+        assert!(
+            matches!(perms["contents"].as_str(), Some("read" | "write")),
+            "job {name} cannot check out: permissions {perms}"
+        );
+    }
+    // Kubernetes: no hard-coded date in the run id; shards of one Job share it.
+    let k8s = std::fs::read_to_string(root.join("kubernetes/indexed-job.yaml")).unwrap();
+    let date = regex::Regex::new(r"20\d\d-\d\d-\d\d").unwrap();
+    let job: serde_json::Value =
+        serde_saphyr::from_str(k8s.split("\n---\n").next().unwrap()).unwrap();
+    let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let value = |n: &str| env.iter().find(|e| e["name"] == n).unwrap().clone();
+    let run_id = value("RUN_ID")["value"].as_str().unwrap().to_string();
+    assert!(!date.is_match(&run_id), "{run_id}");
+    assert!(run_id.contains("$(JOB_UID)"), "{run_id}");
+    assert_eq!(
+        value("JOB_UID")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.labels['batch.kubernetes.io/controller-uid']"
+    );
+}

@@ -33,7 +33,7 @@ import csv, json, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline='')))
 print(json.dumps(rows))
 "#;
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(common::python())
         .args(["-c", check])
         .arg(p.join("s.csv"))
         .output()
@@ -146,7 +146,7 @@ fn parquet_files_and_date_partitions() {
     ])
     .ok();
     let check = "import duckdb, sys; c = duckdb.connect(); q = lambda s: c.execute(s).fetchall()[0][0]; print(q(f\"select count(*) from read_parquet('{sys.argv[1]}')\"), q(f\"select count(*) from read_parquet('{sys.argv[2]}/*/*.parquet', hive_partitioning=true)\"))";
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(common::python())
         .args(["-c", check])
         .arg(p.join("s.parquet"))
         .arg(p.join("parts"))
@@ -302,4 +302,24 @@ fn a_session_where_nothing_passes_scores_plus_zero_everywhere() {
         .collect();
     assert!(md.contains("(score 0.00)"), "{md}");
     assert!(!md.contains("-0.00"), "{md}");
+}
+
+#[test]
+fn export_into_a_closed_pipe_ends_quietly() {
+    let p = Project::new();
+    p.agents(&[("a", &["true"])]).simple_benchmark("x");
+    p.reev(&["run"]).ok();
+    p.reev(&["load"]).ok();
+    for format in ["csv", "json"] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = p
+            .cmd(&["export", "--format", format])
+            .stdout(std::process::Stdio::from(writer))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+    }
 }

@@ -1,5 +1,5 @@
 //! `reev query`: readable tables, one CSV writer with `reev export`, and the README's example
-//! queries answering on a real run of the shipped suite.
+//! queries answering on a real run of the shipped suite; a reader that goes away early.
 
 mod common;
 #[path = "common/gen.rs"]
@@ -210,4 +210,45 @@ fn readme_queries_return_distinct_rows_on_the_shipped_suite() {
     assert!(rows
         .iter()
         .all(|r| r["model"].is_string() && r["input_tokens"].as_i64() > Some(0)));
+}
+
+/// Run reev with stdout a pipe whose read end is already closed: every write fails with EPIPE.
+fn into_closed_pipe(p: &Project, args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = p
+        .cmd(args)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_reev_quietly() {
+    let p = loaded();
+    for format in ["table", "csv", "json"] {
+        let (code, stderr) =
+            into_closed_pipe(&p, &["query", "--format", format, "SELECT * FROM sessions"]);
+        assert_eq!(code, Some(141), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+    }
+    // Through a real `head`: the pipeline's output is head's, and reev says nothing.
+    let sh = format!(
+        "'{}' query 'SELECT s.* FROM sessions s, range(2000)' | head -n 2; echo \"status=${{PIPESTATUS[0]}}\" >&2",
+        common::REEV
+    );
+    let out = std::process::Command::new("bash")
+        .args(["-c", &sh])
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert_eq!(stderr.trim(), "status=141", "{stderr}");
 }

@@ -1085,3 +1085,56 @@ fn shipped_flaky_agent_varies_per_run_at_the_documented_rate() {
     let rate = failed / sessions;
     assert!((0.15..=0.52).contains(&rate), "failure rate {rate}");
 }
+
+#[test]
+fn resume_ignores_attempts_from_settings_and_environment() {
+    // `settings: attempts: 3` is the default for new runs; it must not block every --resume.
+    let p = Project::new();
+    p.write(
+        "reev.yml",
+        "agents:\n  a:\n    command: [\"true\"]\nsettings:\n  attempts: 3\n",
+    )
+    .simple_benchmark("x");
+    p.reev(&["run", "--run-id", "r"]).ok();
+    let files = session_files(&p.join("runs/r"));
+    assert_eq!(
+        files.len(),
+        3,
+        "the settings' 3 attempts apply to a new run"
+    );
+    std::fs::remove_file(&files[1]).unwrap();
+    p.reev(&["run", "--resume", "r"]).ok();
+    assert_eq!(session_files(&p.join("runs/r")).len(), 3);
+    std::fs::remove_file(&files[2]).unwrap();
+    let out = p
+        .cmd(&["run", "--resume", "r"])
+        .env("REEV_ATTEMPTS", "5")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(session_files(&p.join("runs/r")).len(), 3);
+    // Asked for on the command line, it is still a contradiction: exit 2.
+    p.reev(&["run", "--resume", "r", "--attempts", "2"])
+        .code(2)
+        .stderr_has("--attempts");
+}
+
+#[test]
+fn fail_on_failed_summary_is_json_with_json_logs() {
+    let p = Project::new();
+    p.agents(&[("a", &["false"])]).simple_benchmark("x");
+    let out = p.reev(&["run", "--fail-on-failed", "--log-format", "json"]);
+    out.code(1);
+    let mut found = false;
+    for l in out.stderr.lines() {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        found |= v["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("some sessions did not succeed"));
+    }
+    assert!(found, "{}", out.stderr);
+}

@@ -1,4 +1,4 @@
-//! `reev batch`: run -> load -> report in one process, under a lock beside the runs tree.
+//! `reev batch`: run -> load -> report in one process, under a lock in the runs tree.
 //! Exit code: environment errors (3) win over input errors (2), which win over failed
 //! benchmarks or regressions when gated (1).
 
@@ -29,8 +29,13 @@ pub fn worse(a: Option<Error>, b: Error) -> Option<Error> {
     })
 }
 
+/// The batch lock, directly under the runs tree (a file, so no loader takes it for a run).
+pub const BATCH_LOCK: &str = ".batch.lock";
+
 pub fn batch(opts: BatchOptions, quiet: bool) -> Result<()> {
-    let lock_file = crate::lock::beside(&opts.run.runs_dir);
+    // Inside the runs tree, not beside it: `runs/` is the batch's own (ignored) territory,
+    // and a lock file beside it would be an untracked file in the project root.
+    let lock_file = opts.run.runs_dir.join(BATCH_LOCK);
     let _lock = crate::lock::acquire(
         &lock_file,
         opts.load.wait,

@@ -15,7 +15,7 @@ pub fn list(opts: ListOptions) -> Result<()> {
     let suite = super::load_suite(&opts.suite)?;
     let tasks = plan::plan(&suite, &opts.selection, "list")?;
     let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| Error::env(format!("cannot write to stdout: {e}"));
+    let io = Error::stdout;
     use std::io::Write;
     if opts.json {
         // Session ids depend on the run id, which a plan does not have yet: leave them out.
@@ -23,8 +23,7 @@ pub fn list(opts: ListOptions) -> Result<()> {
             .iter()
             .map(|t| serde_json::json!({"benchmark_id": t.benchmark_id, "agent": t.agent, "attempt": t.attempt, "benchmark_sha256": t.benchmark_sha256}))
             .collect();
-        serde_json::to_writer_pretty(&mut out, &rows)
-            .map_err(|e| Error::env(format!("cannot write to stdout: {e}")))?;
+        serde_json::to_writer_pretty(&mut out, &rows).map_err(|e| io(e.into()))?;
         writeln!(out).map_err(io)?;
     } else {
         writeln!(out, "benchmark\tagent\tattempt\tbenchmark_sha256").map_err(io)?;

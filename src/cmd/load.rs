@@ -6,7 +6,10 @@ use crate::store::load::{load as load_files, LoadOptions};
 pub fn load(opts: LoadOptions) -> Result<()> {
     let sum = load_files(&opts)?;
     for (path, error) in &sum.quarantined {
-        eprintln!("reev: quarantined {path}: {error}");
+        crate::logging::line(
+            tracing::Level::WARN,
+            &format!("quarantined {path}: {error}"),
+        );
     }
     for c in &sum.conflicts {
         let what = match c.kind {
@@ -20,16 +23,16 @@ pub fn load(opts: LoadOptions) -> Result<()> {
             ),
             other => other.replace('_', " "),
         };
-        eprintln!(
-            "reev: conflict: {} {what}: session {}, loaded sha256 {}, found sha256 {}; the loaded data is kept",
+        crate::logging::line(tracing::Level::WARN, &format!(
+            "conflict: {} {what}: session {}, loaded sha256 {}, found sha256 {}; the loaded data is kept",
             c.path,
             c.session_id.as_deref().unwrap_or("-"),
             c.loaded_sha256,
             c.found_sha256
-        );
+        ));
     }
-    println!(
-        "load {} into {}: {} files seen, {} new, {} skipped, {} quarantined, {} conflicts ({:.2} s)",
+    super::print(&format!(
+        "load {} into {}: {} files seen, {} new, {} skipped, {} quarantined, {} conflicts ({:.2} s)\n",
         sum.load_id,
         opts.db.display(),
         sum.seen,
@@ -38,7 +41,7 @@ pub fn load(opts: LoadOptions) -> Result<()> {
         sum.quarantined.len(),
         sum.conflicts.len(),
         sum.elapsed.as_secs_f64()
-    );
+    ))?;
     if !sum.quarantined.is_empty() || !sum.conflicts.is_empty() {
         return Err(Error::failed(format!(
             "{} files quarantined and {} conflicts (listed above; see the quarantine and conflicts tables); every valid file was loaded",

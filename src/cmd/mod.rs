@@ -14,6 +14,16 @@ pub mod validate;
 use crate::error::Error;
 use crate::spec::{self, Suite, SuitePaths};
 
+/// Write `text` to stdout. A reader that went away (`reev ... | head`) ends reev quietly
+/// with 141, like a Unix tool killed by SIGPIPE; see `Error::stdout`.
+pub fn print(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(Error::stdout)
+}
+
 /// Load the suite or fail with every diagnostic.
 pub fn load_suite(paths: &SuitePaths) -> Result<Suite, Error> {
     spec::load(paths).map_err(|d| Error::diagnostics(&d))

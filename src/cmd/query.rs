@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::export::{json_cell, CsvOut, RowWriter, TableOut};
 use crate::store::{self, Mode};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
     Csv,
@@ -47,7 +47,7 @@ pub fn query(opts: QueryOptions) -> Result<()> {
         Format::Csv => write_rows(CsvOut::new(out, true), &names, &data),
         Format::Json => write_json(out, &unique_names(&names), &json_cols, &data),
     };
-    written.map_err(|e| Error::env(format!("cannot write to stdout: {e}")))
+    written.map_err(Error::stdout)
 }
 
 fn write_rows(mut w: impl RowWriter, names: &[String], data: &[Vec<Value>]) -> std::io::Result<()> {

@@ -6,11 +6,13 @@ use crate::report::{self, ReportOptions};
 pub fn report(opts: ReportOptions) -> Result<()> {
     let r = report::report(&opts)?;
     let dir = opts.out.join(&r.run_id);
+    let mut paths = String::new();
     for f in &opts.formats {
         if let Some(renderer) = report::renderer(f) {
-            println!("{}", dir.join(renderer.file_name()).display());
+            paths.push_str(&format!("{}\n", dir.join(renderer.file_name()).display()));
         }
     }
+    super::print(&paths)?;
     tracing::info!(
         "report of run {} ({} sessions): queries {:.0} ms, rendering {:.0} ms",
         r.run_id,
@@ -23,7 +25,10 @@ pub fn report(opts: ReportOptions) -> Result<()> {
         (Some(b), true) => tracing::info!("no regressions against baseline {b}"),
         (Some(b), false) => {
             for g in &r.regressions {
-                eprintln!("reev: regression: {} {}: {}", g.kind, g.agent, g.detail);
+                crate::logging::line(
+                    tracing::Level::WARN,
+                    &format!("regression: {} {}: {}", g.kind, g.agent, g.detail),
+                );
             }
             if opts.fail_on_regression {
                 return Err(Error::failed(format!(

@@ -194,7 +194,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         "run {run_id} finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    print_summary(&report);
+    super::print(&summary(&report))?;
 
     if let Some(sig) = interrupt::requested() {
         tracing::warn!("{interrupted} planned sessions were not completed; finish them with `reev run --resume {run_id}`");
@@ -368,8 +368,12 @@ fn sync_session_dirs(run_dir: &Path, tasks: &[Task]) -> Result<()> {
     Ok(())
 }
 
-fn print_summary(r: &RunReport) {
-    println!(
+/// The per-agent table printed on stdout when a run ends.
+fn summary(r: &RunReport) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
         "{:<24} {:>8} {:>9} {:>6} {:>9} {:>5} {:>10}",
         "agent", "sessions", "succeeded", "failed", "timed_out", "error", "mean_score"
     );
@@ -379,10 +383,12 @@ fn print_summary(r: &RunReport) {
         } else {
             0.0
         };
-        println!(
+        let _ = writeln!(
+            s,
             "{:<24} {:>8} {:>9} {:>6} {:>9} {:>5} {:>10.3}",
             agent, t.sessions, t.succeeded, t.failed, t.timed_out, t.error, mean
         );
     }
-    println!("run: {}", r.run_dir.display());
+    let _ = writeln!(s, "run: {}", r.run_dir.display());
+    s
 }

@@ -26,8 +26,7 @@ pub fn show(opts: ShowOptions) -> Result<()> {
     };
     let s = session::read(&path).map_err(|e| Error::input(format!("{}: {e}", path.display())))?;
     // Everything in a session may come from the agent: no raw terminal escapes.
-    print!("{}", crate::term::visible(&render(&s, &path, opts.tail)));
-    Ok(())
+    super::print(&crate::term::visible(&render(&s, &path, opts.tail)))
 }
 
 /// Find the session file through the loaded-files ledger.

@@ -49,6 +49,5 @@ pub fn validate(opts: ValidateOptions) -> Result<()> {
     if !diags.is_empty() {
         return Err(Error::diagnostics(&diags));
     }
-    println!("ok: {benchmarks} benchmarks, {agents} agents");
-    Ok(())
+    super::print(&format!("ok: {benchmarks} benchmarks, {agents} agents\n"))
 }

@@ -17,7 +17,7 @@ use duckdb::types::Value;
 use crate::error::{Error, Result};
 use crate::store::{self, Mode};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Table {
     Sessions,
     Agents,
@@ -27,7 +27,7 @@ pub enum Table {
     Runs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Csv,
     Json,
@@ -256,7 +256,13 @@ pub fn export(opts: &ExportOptions) -> Result<u64> {
             json_columns(rows.as_ref()),
         )),
     };
-    let io = |e: std::io::Error| Error::env(format!("cannot write export: {e}"));
+    let io = |e: std::io::Error| {
+        if to_stdout {
+            Error::stdout(e)
+        } else {
+            Error::env(format!("cannot write export: {e}"))
+        }
+    };
     w.header(&columns).map_err(io)?;
     let mut n = 0u64;
     let mut values = Vec::with_capacity(columns.len());
