@@ -7,7 +7,19 @@ export CARGO_TARGET_DIR
 CARGO ?= cargo
 REEV := $(CARGO_TARGET_DIR)/release/reev
 
-.PHONY: all build run test test-heavy test-browser lint fmt bench clean-runs dev-deps
+# Python for the test and benchmark dependencies: a virtual environment that `make dev-deps`
+# creates once and reuses (stock Debian/Ubuntu Python refuses `pip install` outside one).
+# PYTHON creates it; VENV is where it lives. The shipped agents keep plain `python3`.
+PYTHON ?= python3
+VENV ?= $(HOME)/.cache/reev/venv
+VENV_PYTHON := $(VENV)/bin/python3
+# Tests that drive Python's duckdb or xmlschema run this interpreter (tests/common: python()).
+export REEV_TEST_PYTHON := $(abspath $(VENV_PYTHON))
+
+# `make install`: copy the built binary into $(PREFIX)/bin (no rebuild when it is current).
+PREFIX ?= $(HOME)/.local
+
+.PHONY: all build run test test-heavy test-browser lint fmt bench clean-runs dev-deps install
 
 all: build
 
@@ -22,9 +34,23 @@ run: build
 	$(REEV) report
 	$(REEV) query "SELECT * FROM agent_performance ORDER BY agent"
 
-## Python's duckdb package: a second real DuckDB process in tests, and the anchor in benchmarks.
-dev-deps:
-	@python3 -c 'import duckdb, xmlschema' 2>/dev/null || python3 -m pip install --quiet -r requirements-dev.txt
+## Put the built reev on PATH: $(PREFIX)/bin/reev (default ~/.local/bin/reev).
+install: build
+	install -d $(PREFIX)/bin
+	install -m 0755 $(REEV) $(PREFIX)/bin/reev
+	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to PATH: export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
+
+## Python's duckdb and xmlschema in a virtual environment: a second real DuckDB process in
+## tests, the JUnit schema check, and the anchor in benchmarks. Re-installed when
+## requirements-dev.txt changes.
+dev-deps: $(VENV)/.requirements-dev.txt
+
+$(VENV)/.requirements-dev.txt: requirements-dev.txt
+	@test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV) || { \
+	  echo "cannot create a virtual environment with $(PYTHON); on Debian/Ubuntu: apt-get install python3-venv" >&2; \
+	  rm -rf $(VENV); exit 1; }
+	$(VENV_PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	cp requirements-dev.txt $@
 
 ## The test suite: unit tests and integration tests through the built binary.
 test: dev-deps
@@ -46,11 +72,12 @@ fmt:
 	$(CARGO) fmt
 
 ## Benchmarks, each compared side by side with its anchor in one invocation.
+## (The venv's python3 comes first on PATH: the anchors use Python's duckdb.)
 bench: build dev-deps
-	bash bench/run_vs_xargs.sh $(REEV)
-	bash bench/run_sandbox_vs_xargs.sh $(REEV)
-	bash bench/load_vs_read_json.sh $(REEV)
-	bash bench/report_1m.sh $(REEV)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/run_vs_xargs.sh $(REEV)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/run_sandbox_vs_xargs.sh $(REEV)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/load_vs_read_json.sh $(REEV)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/report_1m.sh $(REEV)
 
 clean-runs:
 	rm -rf runs/*/ reports/*/

@@ -467,7 +467,7 @@ fn a_read_only_analyst_is_waited_for_or_named() {
     p.reev(&["load"]).ok();
     p.reev(&["run", "--run-id", "r3"]).ok();
     // A real second process (DuckDB's Python client) holds the database open read-only.
-    let mut analyst = std::process::Command::new("python3")
+    let mut analyst = std::process::Command::new(common::python())
         .args([
             "-c",
             "import duckdb, sys, time\ncon = duckdb.connect(sys.argv[1], read_only=True)\nprint(con.execute('select count(*) from sessions').fetchone()[0], flush=True)\ntime.sleep(float(sys.argv[2]))\n",
@@ -714,7 +714,7 @@ fn rebuild_swaps_in_a_new_database_while_a_reader_keeps_its_snapshot() {
         print(con.execute('select count(*) from sessions').fetchall()[0][0], flush=True)\n\
         sys.stdin.readline()\n\
         print(con.execute('select count(*) from sessions').fetchall()[0][0], flush=True)\n";
-    let mut analyst = std::process::Command::new("python3")
+    let mut analyst = std::process::Command::new(common::python())
         .args(["-c", script])
         .arg(p.join("reev.duckdb"))
         .stdin(std::process::Stdio::piped())

@@ -145,7 +145,7 @@ fn junit_validates_against_the_common_schema() {
     p.reev(&["report"]).ok();
     let junit = p.join("reports/r1/junit.xml");
     let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit.xsd");
-    let out = std::process::Command::new("python3")
+    let out = std::process::Command::new(common::python())
         .args(["-c", "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2]); print('valid')"])
         .arg(&xsd)
         .arg(&junit)

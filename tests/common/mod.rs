@@ -7,6 +7,16 @@ use std::time::{Duration, Instant};
 
 pub const REEV: &str = env!("CARGO_BIN_EXE_reev");
 
+/// The Python with the test dependencies (duckdb, xmlschema): `make test` exports
+/// REEV_TEST_PYTHON, the virtual environment `make dev-deps` made; else `python3` on PATH.
+/// Agents in tests keep plain `python3`: they need only the standard library.
+pub fn python() -> String {
+    std::env::var("REEV_TEST_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "python3".into())
+}
+
 /// A throwaway project: its own reev.yml, benchmarks/ and runs/.
 pub struct Project {
     pub dir: tempfile::TempDir,
