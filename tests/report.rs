@@ -45,7 +45,7 @@ fn writes_every_format_and_points_latest_at_them() {
     assert!(p.join("only/r1/report.json").is_file() && !p.join("only/r1/report.html").exists());
     p.reev(&["report", "--format", "pdf"])
         .code(2)
-        .stderr_has("unknown report format");
+        .stderr_has("possible values: md, html, json, junit");
     p.reev(&["report", "--run", "nosuch"])
         .code(2)
         .stderr_has("no sessions");
