@@ -51,6 +51,7 @@ bench: build dev-deps
 	bash bench/run_sandbox_vs_xargs.sh $(REEV)
 	bash bench/load_vs_read_json.sh $(REEV)
 	bash bench/report_1m.sh $(REEV)
+	bash bench/status_1k.sh $(REEV)
 
 clean-runs:
 	rm -rf runs/*/ reports/*/
