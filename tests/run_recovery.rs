@@ -214,10 +214,9 @@ fn kill_9_at_random_moments_then_resume_gives_one_clean_file_per_session() {
     assert!(!p.run_dir().join("work").exists());
 }
 
-/// `contain`'s part of issue 8 (PID namespaces + PDEATHSIG): `kill -9` of reev takes every
-/// agent process with it, including ones that called setsid. Enable once that work is on main.
+/// Issue 8 part 3b (PID namespaces + PDEATHSIG): `kill -9` of reev takes every agent
+/// process with it, including ones that called setsid.
 #[test]
-#[ignore = "needs agents in PID namespaces that die with reev (issue 8 part 3b)"]
 fn kill_9_of_reev_leaves_no_agent_alive() {
     let p = Project::new();
     let pids = p.join("pids.log");
@@ -240,12 +239,21 @@ fn kill_9_of_reev_leaves_no_agent_alive() {
     }));
     child.kill().unwrap();
     child.wait().unwrap();
-    let survivors: Vec<i32> = std::fs::read_to_string(&pids)
-        .unwrap()
-        .lines()
-        .map(|l| l.trim().parse().unwrap())
-        .filter(|&pid| !wait_for(Duration::from_secs(3), || dead(pid)))
-        .collect();
+    // Agents in PID namespaces report their namespace pids: find them from outside instead,
+    // as every process whose working directory lies in this project.
+    let under = |dir: &Path| -> Vec<i32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&pid| {
+                std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|c| c.starts_with(dir))
+                    && !dead(pid)
+            })
+            .collect()
+    };
+    wait_for(Duration::from_secs(3), || under(p.path()).is_empty());
+    let survivors = under(p.path());
     for &pid in &survivors {
         unsafe { libc::kill(pid, libc::SIGKILL) }; // leave nothing behind either way
     }
