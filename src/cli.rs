@@ -52,6 +52,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Run, load and report in one process, under a lock: safe for cron and CI.
     Batch(BatchArgs),
+    /// Show runs from the runs tree alone (no database): progress, state, how to resume.
+    Status(crate::cmd::status::StatusArgs),
     /// Print the effective configuration and where each value came from.
     Config(ConfigArgs),
     /// Print a shell completion script.
@@ -325,6 +327,9 @@ pub struct ReportFlags {
     /// Exit 1 when a regression against the baseline is found.
     #[arg(long)]
     pub fail_on_regression: bool,
+    /// With --fail-on-regression: do not fail when the run is incomplete (sessions or shards missing).
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 /// `reev batch`: the run flags, the database, and the report flags.
@@ -447,6 +452,7 @@ fn report_options(db: DbArgs, run: String, r: ReportFlags) -> crate::report::Rep
         out: r.reports_dir,
         formats: r.format.iter().map(|f| f.name().to_string()).collect(),
         fail_on_regression: r.fail_on_regression,
+        allow_incomplete: r.allow_incomplete,
     }
 }
 

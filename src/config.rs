@@ -343,6 +343,13 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
         Command::Show(a) => r.db(&mut a.db, &st)?,
         Command::Batch(a) => r.batch(a, &st)?,
         Command::Config(a) => r.config(a, &st)?,
+        Command::Status(a) => r.pick(
+            ("runs_dir", "runs_dir", "REEV_RUNS_DIR"),
+            st.runs_dir.clone(),
+            &mut a.runs_dir,
+            |v| Ok(v.into()),
+            |v| v.display().to_string(),
+        )?,
         Command::Completions { .. } | Command::Man(_) => {}
     }
     Ok(r.entries)

@@ -10,7 +10,23 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 
 pub struct Lock {
-    _file: File,
+    file: File,
+}
+
+impl Lock {
+    /// Add a line to the lock file for whoever reads it next (`reev status`).
+    pub fn note(&self, line: &str) {
+        let _ = writeln!(&self.file, "{line}");
+    }
+}
+
+/// Whether someone holds the lock on `path`, without creating it; `None` when there is no
+/// lock file. Takes a shared lock for an instant, so an acquirer must allow a short wait.
+pub fn is_held(path: &Path) -> Option<bool> {
+    let file = File::open(path).ok()?;
+    // SAFETY: flock on a descriptor we own.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    Some(r != 0)
 }
 
 /// `<path>.lock`, beside `path`.
@@ -69,5 +85,5 @@ pub fn acquire(path: &Path, wait: Duration, busy: &str) -> Result<Lock> {
         crate::exec::rfc3339(chrono::Utc::now())
     );
     let _ = file.flush();
-    Ok(Lock { _file: file })
+    Ok(Lock { file })
 }

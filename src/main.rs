@@ -66,6 +66,7 @@ fn main() {
         Command::Report(args) => cmd::report::report(args.into()),
         Command::Export(args) => cmd::export::export(args.into()),
         Command::Show(args) => cmd::show::show(args.into()),
+        Command::Status(args) => cmd::status::status(args.into()),
         Command::Batch(args) => cmd::batch::batch(args.into(), cli.quiet),
         Command::Config(_) => cmd::config::print(&settings),
         Command::Completions { shell } => {

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::plan::{Selection, Shard, Task};
 use crate::session;
 
-pub const SCHEMA_VERSION: u32 = 1;
+/// 2: adds `run_planned` (manifests of version 1 still load; the field is then empty).
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +32,10 @@ pub struct RunManifest {
     /// Agent name -> argv template.
     pub agents: BTreeMap<String, Vec<String>>,
     pub plan: Vec<Task>,
+    /// Sessions per agent in the whole run's plan — every shard together — so that any one
+    /// shard's manifest says what a complete run holds (empty in manifests of older reev).
+    #[serde(default)]
+    pub run_planned: BTreeMap<String, u64>,
 }
 
 /// `run.json`, or `run.shard-K-of-N.json` for a shard, so shards merge into one tree without conflict.
@@ -60,18 +65,88 @@ pub fn new_run_id() -> String {
     )
 }
 
-/// Create `runs_dir/<run_id>` exclusively; an existing run is an input error.
-pub fn create_run_dir(runs_dir: &Path, run_id: &str) -> Result<PathBuf> {
+/// Create `runs_dir/<run_id>`. An unsharded run creates it exclusively. Shards of one run
+/// share it — started together or one after another, on one tree or merged later — so a
+/// shard creates it if absent; it conflicts only with an unsharded run of that id, with
+/// shards of another count, or with the same shard already started.
+pub fn create_run_dir(runs_dir: &Path, run_id: &str, shard: Option<Shard>) -> Result<PathBuf> {
     std::fs::create_dir_all(runs_dir)
         .map_err(|e| Error::io("cannot create runs directory", runs_dir, e))?;
     let dir = runs_dir.join(run_id);
     match std::fs::create_dir(&dir) {
         Ok(()) => Ok(dir),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::input(format!(
-            "run {} already exists; pick another --run-id, or finish it with --resume {run_id}",
-            dir.display()
-        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match shard {
+            None => Err(Error::input(format!(
+                "run {} already exists; pick another --run-id, or finish it with --resume {run_id}",
+                dir.display()
+            ))),
+            Some(_) if dir.is_dir() => Ok(dir),
+            Some(_) => Err(Error::input(format!(
+                "{} exists and is not a run directory",
+                dir.display()
+            ))),
+        },
         Err(e) => Err(Error::io("cannot create run directory", &dir, e)),
+    }
+}
+
+/// Before shard `shard` of `run_id` writes its manifest (under its own lock): refuse when
+/// the directory holds an unsharded run, shards of another count, or this shard already.
+pub fn check_shard_free(run_dir: &Path, run_id: &str, shard: Shard) -> Result<()> {
+    let names = manifest_names(run_dir)?;
+    let mine = file_name(Some(shard));
+    for name in names {
+        if name == mine {
+            return Err(Error::input(format!(
+                "shard {shard} of run {run_id} already exists in {}; finish it with --resume {run_id} --shard {shard}",
+                run_dir.display()
+            )));
+        }
+        match parse_shard_name(&name) {
+            Some(other) if other.count == shard.count => {}
+            Some(other) => {
+                return Err(Error::input(format!(
+                    "run {run_id} in {} is split into {} shards (found shard {other}); every shard of one run needs the same N",
+                    run_dir.display(),
+                    other.count
+                )))
+            }
+            None => {
+                return Err(Error::input(format!(
+                    "run {run_id} in {} is an unsharded run; pick another --run-id for shards",
+                    run_dir.display()
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The shard a manifest file name is for (`run.shard-K-of-N.json`), `None` for `run.json`.
+pub fn parse_shard_name(name: &str) -> Option<Shard> {
+    let middle = name.strip_prefix("run.shard-")?.strip_suffix(".json")?;
+    let (k, n) = middle.split_once("-of-")?;
+    format!("{k}/{n}").parse().ok()
+}
+
+/// File names of the manifests in a run directory, sorted.
+pub fn manifest_names(run_dir: &Path) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(run_dir)
+        .map_err(|e| Error::io("cannot list", run_dir, e))?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_manifest_name(n))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The run lock of a run or of one shard: `.lock`, or `.lock.shard-K-of-N`, so shards of one
+/// run each run (and resume) under their own lock.
+pub fn lock_name(shard: Option<Shard>) -> String {
+    match shard {
+        None => ".lock".to_string(),
+        Some(s) => format!(".lock.shard-{}-of-{}", s.index, s.count),
     }
 }
 
@@ -94,18 +169,9 @@ pub fn read(run_dir: &Path, shard: Option<Shard>) -> Result<RunManifest> {
         Some(_) => run_dir.join(file_name(shard)),
         None if run_dir.join("run.json").exists() => run_dir.join("run.json"),
         None => {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(run_dir)
-                .map_err(|e| Error::io("cannot list", run_dir, e))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(is_manifest_name)
-                })
-                .collect();
+            let mut found = manifest_names(run_dir)?;
             match found.len() {
-                1 => found.remove(0),
+                1 => run_dir.join(found.remove(0)),
                 0 => {
                     return Err(Error::input(format!(
                         "{} has no run manifest (run.json)",
@@ -114,9 +180,10 @@ pub fn read(run_dir: &Path, shard: Option<Shard>) -> Result<RunManifest> {
                 }
                 _ => {
                     return Err(Error::input(format!(
-                        "{} holds several shard manifests; say which with --shard K/N",
-                        run_dir.display()
-                    )))
+                    "{} holds the manifests of several shards ({}); resume one with --shard K/N",
+                    run_dir.display(),
+                    found.join(", ")
+                )))
                 }
             }
         }
@@ -177,4 +244,33 @@ pub fn write_benchmark_copies<'a>(
         session::sync_dir(&dir).map_err(|e| Error::io("cannot sync", &dir, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_manifest_and_lock_names_round_trip() {
+        let s: Shard = "2/4".parse().unwrap();
+        assert_eq!(parse_shard_name(&file_name(Some(s))), Some(s));
+        assert_eq!(parse_shard_name("run.json"), None);
+        assert_eq!(parse_shard_name("run.shard-5-of-4.json"), None);
+        assert_eq!(lock_name(Some(s)), ".lock.shard-2-of-4");
+        assert_eq!(lock_name(None), ".lock");
+    }
+
+    #[test]
+    fn shards_share_a_run_directory_an_unsharded_run_does_not() {
+        let root = tempfile::tempdir().unwrap();
+        let s1: Shard = "1/2".parse().unwrap();
+        let s2: Shard = "2/2".parse().unwrap();
+        let dir = create_run_dir(root.path(), "r", Some(s1)).unwrap();
+        assert_eq!(create_run_dir(root.path(), "r", Some(s2)).unwrap(), dir);
+        assert!(create_run_dir(root.path(), "r", None).is_err());
+        std::fs::write(dir.join(file_name(Some(s1))), "{}").unwrap();
+        assert!(check_shard_free(&dir, "r", s2).is_ok());
+        assert!(check_shard_free(&dir, "r", s1).is_err());
+        assert!(check_shard_free(&dir, "r", "1/3".parse().unwrap()).is_err());
+    }
 }

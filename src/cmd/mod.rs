@@ -9,6 +9,7 @@ pub mod query;
 pub mod report;
 pub mod run;
 pub mod show;
+pub mod status;
 pub mod validate;
 
 use crate::error::Error;

@@ -14,12 +14,13 @@ pub fn report(opts: ReportOptions) -> Result<()> {
     }
     super::print(&paths)?;
     tracing::info!(
-        "report of run {} ({} sessions): queries {:.0} ms, rendering {:.0} ms",
+        "report of run {} ({}): queries {:.0} ms, rendering {:.0} ms",
         r.run_id,
-        r.sessions.len(),
+        r.completeness.summary(),
         r.timings.query_ms,
         r.timings.render_ms
     );
+    let incomplete = gate_completeness(&opts, &r);
     match (&r.baseline_run_id, r.regressions.is_empty()) {
         (None, _) => tracing::info!("no baseline run to compare with"),
         (Some(b), true) => tracing::info!("no regressions against baseline {b}"),
@@ -38,5 +39,27 @@ pub fn report(opts: ReportOptions) -> Result<()> {
             }
         }
     }
+    if let Some(e) = incomplete {
+        return Err(e);
+    }
     Ok(())
+}
+
+/// An incomplete run (lost shard, killed run) is said so on stderr; under
+/// --fail-on-regression it fails the gate (exit 1) unless --allow-incomplete. The error is
+/// returned after the regressions are printed, so both show.
+fn gate_completeness(opts: &ReportOptions, r: &report::Report) -> Option<Error> {
+    let c = &r.completeness;
+    if c.complete {
+        return None;
+    }
+    tracing::warn!("run {} is incomplete: {}", r.run_id, c.summary());
+    if opts.fail_on_regression && !opts.allow_incomplete {
+        return Some(Error::failed(format!(
+            "run {} is incomplete ({}); finish it or load the missing shards, or pass --allow-incomplete",
+            r.run_id,
+            c.summary()
+        )));
+    }
+    None
 }

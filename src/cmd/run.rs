@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::exec::{self, interrupt, Outcome};
 use crate::logging::Progress;
 use crate::manifest::{self, RunManifest};
-use crate::plan::{self, Selection, Task};
+use crate::plan::{self, Selection, Shard, Task};
 use crate::session::{self, Status};
 use crate::spec::{check_name, Suite, SuitePaths};
 
@@ -68,46 +68,83 @@ impl RunReport {
 pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     interrupt::install().map_err(|e| Error::env(format!("cannot install signal handlers: {e}")))?;
     let suite = super::load_suite(&opts.suite)?;
-    let (run_id, run_dir, tasks, timeout, _run_lock) = match &opts.resume {
+    let planned = match &opts.resume {
         Some(id) => resume_plan(&opts, &suite, id)?,
         None => new_plan(&opts, &suite)?,
     };
-    let pending: Vec<&Task> = tasks
+    let resume = resume_command(&planned.run_id, planned.shard, &opts.runs_dir);
+    let pending: Vec<&Task> = planned
+        .tasks
         .iter()
-        .filter(|t| !exec::final_path(&run_dir, t).exists())
+        .filter(|t| !exec::final_path(&planned.run_dir, t).exists())
         .collect();
     tracing::info!(
-        "run {run_id}: {} sessions planned, {} to run, {} at once",
-        tasks.len(),
+        "run {}: {} sessions planned, {} to run, {} at once; if it is interrupted, finish it with `{resume}`",
+        planned.run_id,
+        planned.tasks.len(),
         pending.len(),
         opts.jobs
     );
-    if tasks.is_empty() {
+    if planned.tasks.is_empty() {
         tracing::warn!("this shard of the plan is empty; nothing to run");
     }
+    // For `reev status`: what this holder set out to do, beside who it is.
+    planned.lock.note(&format!(
+        "sessions: {} planned, {} to run",
+        planned.tasks.len(),
+        pending.len()
+    ));
 
-    let host = manifest::hostname();
     // Agents run inside their scratch directories: every path they are given must be absolute.
-    let abs_run_dir =
-        std::path::absolute(&run_dir).map_err(|e| Error::io("cannot resolve", &run_dir, e))?;
+    let abs_run_dir = std::path::absolute(&planned.run_dir)
+        .map_err(|e| Error::io("cannot resolve", &planned.run_dir, e))?;
+    let area = exec::workdir::Area::create(&abs_run_dir).map_err(|e| {
+        Error::io(
+            "cannot create this reev's scratch area in",
+            &abs_run_dir.join("work"),
+            e,
+        )
+    })?;
+    let host = manifest::hostname();
     let ctx = exec::Context {
         suite: &suite,
-        run_id: &run_id,
+        run_id: &planned.run_id,
         run_dir: &abs_run_dir,
-        timeout,
+        timeout: planned.timeout,
         grace: opts.kill_grace,
         keep_workdirs: opts.keep_workdirs,
+        area: &area,
         host: &host,
     };
+    let started = Instant::now();
+    let outcomes = execute(&ctx, &pending, opts.jobs, quiet)?;
+    exec::workdir::remove_all(&area);
+    sync_session_dirs(&planned.run_dir, &planned.tasks)?;
+    let (report, failures, interrupted) = tally(&planned, &pending, outcomes);
+    tracing::info!(
+        "run {} finished in {:.1} s",
+        planned.run_id,
+        started.elapsed().as_secs_f64()
+    );
+    super::print(&summary(&report))?;
+    conclude(report, failures, interrupted, &resume, opts.fail_on_failed)
+}
+
+/// Run the pending sessions on `jobs` worker threads; writer threads write (and fsync)
+/// finished sessions meanwhile, so an agent never waits for the previous session's fsync.
+fn execute(
+    ctx: &exec::Context,
+    pending: &[&Task],
+    jobs: usize,
+    quiet: bool,
+) -> Result<Vec<Outcome>> {
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.jobs)
+        .num_threads(jobs)
         .thread_name(|i| format!("reev-session-{i}"))
         .build()
-        .map_err(|e| Error::env(format!("cannot start {} worker threads: {e}", opts.jobs)))?;
+        .map_err(|e| Error::env(format!("cannot start {jobs} worker threads: {e}")))?;
     let progress = Progress::new(pending.len() as u64, quiet);
-    let started = Instant::now();
-    // Workers run agents; writer threads write (and fsync) finished sessions meanwhile.
-    let writers = opts.jobs.clamp(1, 4);
+    let writers = jobs.clamp(1, 4);
     let (tx, rx) = std::sync::mpsc::sync_channel::<Box<exec::Finished>>(256);
     let rx = std::sync::Mutex::new(rx);
     let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
@@ -130,7 +167,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
             pending
                 .par_iter()
                 .with_max_len(1)
-                .map_with(tx, |tx, task| match exec::run_session(&ctx, task) {
+                .map_with(tx, |tx, task| match exec::run_session(ctx, task) {
                     Outcome::Finished(done) => match tx.send(done) {
                         Ok(()) => None,
                         Err(e) => Some(exec::write_session(&e.0)),
@@ -149,24 +186,29 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         outcomes
     });
     progress.finish();
-    drop(pool);
-    if !opts.keep_workdirs {
-        exec::workdir::remove_all(&abs_run_dir);
-    }
-    sync_session_dirs(&run_dir, &tasks)?;
+    Ok(outcomes)
+}
 
+/// Count every planned session with a file — those written before this invocation (on
+/// --resume) by reading them, the rest from the outcomes — plus the failures and the
+/// sessions an interruption left undone.
+fn tally(
+    planned: &Planned,
+    pending: &[&Task],
+    outcomes: Vec<Outcome>,
+) -> (RunReport, Vec<Error>, usize) {
     let mut report = RunReport {
-        run_id: run_id.clone(),
-        run_dir: run_dir.clone(),
+        run_id: planned.run_id.clone(),
+        run_dir: planned.run_dir.clone(),
         by_agent: BTreeMap::new(),
     };
-    // Sessions written before this invocation (on --resume) count too.
     let ran_now: BTreeSet<&str> = pending.iter().map(|t| t.session_id.as_str()).collect();
-    for t in tasks
+    for t in planned
+        .tasks
         .iter()
         .filter(|t| !ran_now.contains(t.session_id.as_str()))
     {
-        let path = exec::final_path(&run_dir, t);
+        let path = exec::final_path(&planned.run_dir, t);
         match session::read(&path) {
             Ok(s) => report
                 .by_agent
@@ -190,14 +232,21 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
             Outcome::Finished(_) => {}
         }
     }
-    tracing::info!(
-        "run {run_id} finished in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    super::print(&summary(&report))?;
+    (report, failures, interrupted)
+}
 
+/// The exit: interrupted, sessions that could not be recorded, --fail-on-failed, or success.
+fn conclude(
+    report: RunReport,
+    failures: Vec<Error>,
+    interrupted: usize,
+    resume: &str,
+    fail_on_failed: bool,
+) -> Result<RunReport> {
     if let Some(sig) = interrupt::requested() {
-        tracing::warn!("{interrupted} planned sessions were not completed; finish them with `reev run --resume {run_id}`");
+        tracing::warn!(
+            "{interrupted} planned sessions were not completed; finish them with `{resume}`"
+        );
         return Err(Error::interrupted(sig));
     }
     if let Some(first) = failures.first() {
@@ -209,16 +258,44 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
             ),
         };
         e.message.push_str(&format!(
-            "\nfix the cause, then finish the run with `reev run --resume {run_id}`"
+            "\nfix the cause, then finish the run with `{resume}`"
         ));
         return Err(e);
     }
-    if opts.fail_on_failed && !report.all_succeeded() {
+    if fail_on_failed && !report.all_succeeded() {
         return Err(Error::failed(
             "some sessions did not succeed (--fail-on-failed)",
         ));
     }
     Ok(report)
+}
+
+/// The exact command that finishes this run (or this shard of it).
+pub fn resume_command(run_id: &str, shard: Option<Shard>, runs_dir: &Path) -> String {
+    let mut cmd = format!("reev run --resume {run_id}");
+    if let Some(s) = shard {
+        cmd.push_str(&format!(" --shard {s}"));
+    }
+    if runs_dir != Path::new("runs") {
+        cmd.push_str(&format!(
+            " --runs-dir {}",
+            shell_word(&runs_dir.to_string_lossy())
+        ));
+    }
+    cmd
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '=' | ':' | ',')
+        })
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn tick(progress: &Progress, outcome: &Outcome) {
@@ -232,36 +309,58 @@ fn tick(progress: &Progress, outcome: &Outcome) {
     }
 }
 
-/// (run id, run dir, tasks, --timeout, the run's lock — held until the run ends).
-type Planned = (
-    String,
-    PathBuf,
-    Vec<Task>,
-    Option<Duration>,
-    crate::lock::Lock,
-);
+/// A run (or shard) ready to execute: its plan, and its lock, held until the run ends.
+struct Planned {
+    run_id: String,
+    run_dir: PathBuf,
+    tasks: Vec<Task>,
+    timeout: Option<Duration>,
+    shard: Option<Shard>,
+    lock: crate::lock::Lock,
+}
 
-/// One reev at a time per run directory: a second `run --resume` of the same run would
-/// execute the same missing sessions twice. The lock is `runs/<run_id>/.lock`.
-fn lock_run(run_dir: &Path, run_id: &str) -> Result<crate::lock::Lock> {
+/// One reev at a time per run, or per shard of a run: a second `run --resume` of the same
+/// run would execute the same missing sessions twice. Shards of one run each take their own
+/// (`runs/<run_id>/.lock.shard-K-of-N`), so they run side by side in one tree.
+fn lock_run(run_dir: &Path, run_id: &str, shard: Option<Shard>) -> Result<crate::lock::Lock> {
+    let what = match shard {
+        Some(s) => format!("another reev is running shard {s} of run {run_id}"),
+        None => format!("another reev is running run {run_id}"),
+    };
+    // A short wait: `reev status` takes the lock for an instant to see whether it is held.
     crate::lock::acquire(
-        &run_dir.join(".lock"),
-        Duration::ZERO,
-        &format!("another reev is running run {run_id}"),
+        &run_dir.join(manifest::lock_name(shard)),
+        Duration::from_millis(300),
+        &what,
     )
 }
 
 fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
-    let run_id = match &opts.run_id {
-        Some(id) => {
-            check_name("run id", id).map_err(Error::input)?;
-            id.clone()
-        }
-        None => manifest::new_run_id(),
+    let run_id = opts.run_id.clone().unwrap_or_else(manifest::new_run_id);
+    check_name("run id", &run_id).map_err(Error::input)?;
+    let shard = opts.selection.shard;
+    // The whole run's plan, so every shard's manifest says what a complete run holds.
+    let whole = plan::plan(
+        suite,
+        &Selection {
+            shard: None,
+            ..opts.selection.clone()
+        },
+        &run_id,
+    )?;
+    let mut run_planned: BTreeMap<String, u64> = BTreeMap::new();
+    for t in &whole {
+        *run_planned.entry(t.agent.clone()).or_default() += 1;
+    }
+    let tasks = match shard {
+        Some(s) => plan::shard_of(whole, s),
+        None => whole,
     };
-    let tasks = plan::plan(suite, &opts.selection, &run_id)?;
-    let run_dir = manifest::create_run_dir(&opts.runs_dir, &run_id)?;
-    let lock = lock_run(&run_dir, &run_id)?;
+    let run_dir = manifest::create_run_dir(&opts.runs_dir, &run_id, shard)?;
+    let lock = lock_run(&run_dir, &run_id, shard)?;
+    if let Some(s) = shard {
+        manifest::check_shard_free(&run_dir, &run_id, s)?;
+    }
     let m = RunManifest {
         schema_version: manifest::SCHEMA_VERSION,
         run_id: run_id.clone(),
@@ -285,10 +384,18 @@ fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
             .map(|(n, a)| (n.clone(), a.command.clone()))
             .collect(),
         plan: tasks.clone(),
+        run_planned,
     };
     manifest::write(&run_dir, &m)?;
     write_copies(&run_dir, suite, &tasks)?;
-    Ok((run_id, run_dir, tasks, opts.timeout, lock))
+    Ok(Planned {
+        run_id,
+        run_dir,
+        tasks,
+        timeout: opts.timeout,
+        shard,
+        lock,
+    })
 }
 
 fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned> {
@@ -303,8 +410,36 @@ fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned
     if !run_dir.is_dir() {
         return Err(Error::input(format!("no run at {}", run_dir.display())));
     }
-    let lock = lock_run(&run_dir, run_id)?;
     let m = manifest::read(&run_dir, s.shard)?;
+    // Without --shard, a run with one shard manifest resumes that shard.
+    let shard = m.selection.shard;
+    let lock = lock_run(&run_dir, run_id, shard)?;
+    check_suite_still_has(suite, &m, run_id)?;
+    let timeout = opts.timeout.or(m.timeout_ms.map(Duration::from_millis));
+    let tasks = m
+        .plan
+        .into_iter()
+        .map(|t| Task {
+            benchmark_sha256: suite
+                .benchmark(&t.benchmark_id)
+                .map(|b| b.sha256.clone())
+                .unwrap_or(t.benchmark_sha256),
+            ..t
+        })
+        .collect::<Vec<_>>();
+    write_copies(&run_dir, suite, &tasks)?;
+    Ok(Planned {
+        run_id: run_id.to_string(),
+        run_dir,
+        tasks,
+        timeout,
+        shard,
+        lock,
+    })
+}
+
+/// Every benchmark and agent the manifest plans must still be in the suite.
+fn check_suite_still_has(suite: &Suite, m: &RunManifest, run_id: &str) -> Result<()> {
     for t in &m.plan {
         match suite.benchmark(&t.benchmark_id) {
             None => {
@@ -327,20 +462,7 @@ fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned
             )));
         }
     }
-    let timeout = opts.timeout.or(m.timeout_ms.map(Duration::from_millis));
-    let tasks = m
-        .plan
-        .into_iter()
-        .map(|t| Task {
-            benchmark_sha256: suite
-                .benchmark(&t.benchmark_id)
-                .map(|b| b.sha256.clone())
-                .unwrap_or(t.benchmark_sha256),
-            ..t
-        })
-        .collect::<Vec<_>>();
-    write_copies(&run_dir, suite, &tasks)?;
-    Ok((run_id.to_string(), run_dir, tasks, timeout, lock))
+    Ok(())
 }
 
 /// Copies of the benchmark versions the plan uses, for the store.

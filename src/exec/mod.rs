@@ -36,6 +36,8 @@ pub struct Context<'a> {
     pub timeout: Option<Duration>,
     pub grace: Duration,
     pub keep_workdirs: bool,
+    /// This reev process's scratch area in the run (never shared with another process).
+    pub area: &'a workdir::Area,
     pub host: &'a str,
 }
 
@@ -99,7 +101,7 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
         )));
     };
     let root = workdir::Workdir::location(
-        ctx.run_dir,
+        ctx.area,
         ctx.keep_workdirs,
         &task.agent,
         &task.benchmark_id,
@@ -114,7 +116,7 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
                 task.benchmark_id,
                 task.agent,
                 task.attempt,
-                ctx.run_dir.join("work").display()
+                ctx.area.dir.display()
             )))
         }
     };
@@ -137,17 +139,30 @@ pub fn write_session(done: &Finished) -> Outcome {
         .map_err(std::io::Error::other)
         .and_then(|bytes| session::write_new(path, &bytes));
     match written {
-        Ok(()) => Outcome::Written {
-            agent: file.agent.clone(),
-            status: file.status,
-            score: file.score,
-        },
+        Ok(()) => {
+            mark_status(path, file.status);
+            Outcome::Written {
+                agent: file.agent.clone(),
+                status: file.status,
+                score: file.score,
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Outcome::Failed(Error::input(format!(
             "session {}: {} already exists and is never overwritten (is another reev resuming this run?)",
             file.session_id,
             path.display()
         ))),
         Err(e) => Outcome::Failed(Error::io(&format!("session {}: cannot write", file.session_id), path, e)),
+    }
+}
+
+/// The session's status as an empty file beside it (`<benchmark>@<attempt>.<status>`), so that
+/// `reev status` counts statuses from directory listings without reading session files.
+/// Derived data, not fsynced: after a crash a missing marker only makes a status unknown.
+fn mark_status(session_path: &Path, status: Status) {
+    let marker = session_path.with_extension(status.as_str());
+    if let Err(e) = std::fs::File::create(&marker) {
+        tracing::debug!("cannot write status marker {}: {e}", marker.display());
     }
 }
 

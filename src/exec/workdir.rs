@@ -1,12 +1,20 @@
-//! A session's scratch directory: emptied or created, then seeded from `initial_state`.
+//! A session's scratch directory: where it lives, emptied or created, seeded from `initial_state`.
 //!
-//! Without `--keep-workdirs` each worker thread reuses one directory (`work/.worker/<n>`),
+//! Every reev process has its own scratch area in a run, `work/try-<token>/`, where the
+//! token (pid and random bits) is never used by another process: agents of a killed reev
+//! that live on can only write into their own process's area, never into the scratch dir or
+//! events file of a session that a later `--resume` (or another shard) runs. The area holds
+//! `.owner`, flock-ed for the process's lifetime, so the next reev knows a dead one's area
+//! and removes it. Inside its area each worker thread reuses one directory (`<n>/`),
 //! emptied before every session: creating and removing a directory tree per session costs
 //! more than a trivial agent's whole run on some filesystems. With `--keep-workdirs` every
-//! session gets its own (`work/<agent>/<benchmark_id>@<attempt>`), kept afterwards.
+//! session gets its own (`work/<agent>/<benchmark_id>@<attempt>.try-<token>`), kept afterwards.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::beneath::Dir;
@@ -28,19 +36,133 @@ pub struct Workdir {
 /// The events file's name in a session's directory.
 pub const EVENTS: &str = "events.jsonl";
 
+/// This reev process's scratch area in one run: `run_dir/work/try-<token>/`.
+pub struct Area {
+    pub run_dir: PathBuf,
+    /// `work/try-<token>`
+    pub dir: PathBuf,
+    pub token: String,
+    /// `.owner` inside `dir`, flock-ed while this process lives (released by the kernel
+    /// however it ends; opened close-on-exec, so agents never inherit it).
+    _owner: File,
+}
+
+impl Area {
+    /// Create this process's area, after removing the areas of reev processes that are gone.
+    pub fn create(run_dir: &Path) -> std::io::Result<Self> {
+        let work = run_dir.join("work");
+        std::fs::create_dir_all(&work)?;
+        remove_stale(&work);
+        let token = process_token();
+        let dir = work.join(format!("try-{token}"));
+        std::fs::create_dir(&dir)?;
+        let owner = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join(".owner"))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(owner.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Area {
+            run_dir: run_dir.to_path_buf(),
+            dir,
+            token,
+            _owner: owner,
+        })
+    }
+}
+
+/// `<pid>-<16 hex digits>`: unique to this reev process (the pid alone is reused, and is the
+/// same in every container of a shared volume).
+fn process_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    h.write_u32(std::process::id());
+    format!("{}-{:016x}", std::process::id(), h.finish())
+}
+
+/// Remove the `try-*` areas under `work` whose owner is gone (its `.owner` lock can be
+/// taken). Symlinks are never followed: a `try-*` that is not a real directory is left alone.
+fn remove_stale(work: &Path) {
+    let Ok(entries) = std::fs::read_dir(work) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().starts_with("try-") {
+            continue;
+        }
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let dir = entry.path();
+        let owner = File::options()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(dir.join(".owner"));
+        let owner = match owner {
+            Ok(f) => f,
+            // A reev killed between creating its area and its `.owner` (a moment): the area
+            // is empty and nobody's once it is a minute old.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && older_than_a_minute(&entry) => {
+                let _ = std::fs::remove_dir(&dir);
+                continue;
+            }
+            Err(_) => continue,
+        };
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(owner.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            continue; // its reev is still running
+        }
+        match Dir::open(work).and_then(|d| d.remove_tree(&name)) {
+            Ok(()) => tracing::debug!("removed {} of a reev that is gone", dir.display()),
+            Err(e) => tracing::warn!(
+                "could not remove {} of a reev that is gone: {e}",
+                dir.display()
+            ),
+        }
+    }
+}
+
+fn older_than_a_minute(entry: &std::fs::DirEntry) -> bool {
+    entry
+        .metadata()
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age > std::time::Duration::from_secs(60))
+}
+
 impl Workdir {
-    /// The directory a session uses: its own when kept, else its worker's.
+    /// The directory a session uses: its own when kept, else its worker's in this
+    /// process's area.
     pub fn location(
-        run_dir: &Path,
+        area: &Area,
         keep: bool,
         agent: &str,
         benchmark_id: &str,
         attempt: u32,
     ) -> PathBuf {
-        let work = run_dir.join("work");
         match (keep, rayon::current_thread_index()) {
-            (false, Some(worker)) => work.join(".worker").join(worker.to_string()),
-            _ => work.join(agent).join(format!("{benchmark_id}@{attempt}")),
+            (false, Some(worker)) => area.dir.join(worker.to_string()),
+            (false, None) => area
+                .dir
+                .join(agent)
+                .join(format!("{benchmark_id}@{attempt}")),
+            (true, _) => area
+                .run_dir
+                .join("work")
+                .join(agent)
+                .join(format!("{benchmark_id}@{attempt}.try-{}", area.token)),
         }
     }
 
@@ -97,14 +219,18 @@ fn open_under(base: &Path, root: &Path) -> std::io::Result<Dir> {
     Ok(dir)
 }
 
-/// Remove a run's scratch area once its sessions are done (unless --keep-workdirs), never
-/// following a symlink an agent left in it.
-pub fn remove_all(run_dir: &Path) {
-    let removed = Dir::open(run_dir).and_then(|d| d.remove_tree(OsStr::new("work")));
+/// Remove this process's scratch area once its sessions are done, never following a
+/// symlink an agent left in it, and `work/` with it when no other reev (another shard) has
+/// anything there.
+pub fn remove_all(area: &Area) {
+    let work = area.run_dir.join("work");
+    let removed = Dir::open(&work)
+        .and_then(|d| d.remove_tree(area.dir.file_name().unwrap_or(OsStr::new(""))));
     if let Err(e) = removed {
         tracing::warn!(
             "could not remove scratch directories {}: {e}",
-            run_dir.join("work").display()
+            area.dir.display()
         );
     }
+    let _ = std::fs::remove_dir(&work);
 }

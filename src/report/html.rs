@@ -30,6 +30,8 @@ impl Renderer for Html {
     fn render(&self, r: &Report) -> String {
         let mut o = String::new();
         head(&mut o, r);
+        // Completeness, before regressions: a lost shard is what a CI reader must see first.
+        o.push_str(&super::completeness::html(&r.completeness));
         regressions(&mut o, r);
         agents(&mut o, &r.agents);
         matrix(&mut o, r);

@@ -119,6 +119,18 @@ impl Renderer for Junit {
             }
             o.push_str("  </testsuite>\n");
         }
+        if !r.completeness.complete {
+            o.push_str(&super::completeness::junit(
+                &r.completeness,
+                &r.run_id,
+                suites.len(),
+                r.generated_at
+                    .trim_end_matches('Z')
+                    .split('.')
+                    .next()
+                    .unwrap_or_default(),
+            ));
+        }
         o.push_str("</testsuites>\n");
         o
     }

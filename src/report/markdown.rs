@@ -26,6 +26,7 @@ impl Renderer for Markdown {
     fn render(&self, r: &Report) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# reev report: run `{}`\n", cell(&r.run_id));
+        o.push_str(&super::completeness::markdown(&r.completeness));
         match &r.baseline_run_id {
             Some(b) if r.regressions.is_empty() => {
                 let _ = writeln!(o, "**No regressions** against baseline `{}`.\n", cell(b));

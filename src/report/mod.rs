@@ -1,5 +1,6 @@
 //! `reev report`: gather a run's numbers once, render them in every requested format.
 
+pub mod completeness;
 mod data;
 pub mod html;
 pub mod json;
@@ -42,6 +43,8 @@ pub struct ReportOptions {
     pub out: PathBuf,
     pub formats: Vec<String>,
     pub fail_on_regression: bool,
+    /// With --fail-on-regression: do not fail on an incomplete run.
+    pub allow_incomplete: bool,
 }
 
 /// Build the report from the database.
@@ -75,6 +78,7 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
         generated_at: crate::exec::rfc3339(chrono::Utc::now()),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
         timings: Default::default(),
+        completeness: completeness::gather(conn, &run_id)?,
         run_id,
         baseline_run_id,
     })

@@ -22,6 +22,8 @@ pub struct Report {
     /// Every session of the run (JUnit lists them all).
     pub sessions: Vec<SessionBrief>,
     pub timings: Timings,
+    /// Planned against present sessions, and missing shards.
+    pub completeness: super::completeness::Completeness,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]

@@ -560,7 +560,7 @@ fn load_manifest(
     }
     let created = parse_ts(&m.created_at).ok();
     conn.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             m.run_id,
             name,
@@ -575,6 +575,8 @@ fn load_manifest(
             m.jobs as i64,
             m.plan.len() as i64,
             sha,
+            (!m.run_planned.is_empty())
+                .then(|| serde_json::to_string(&m.run_planned).unwrap_or_default()),
         ],
     )
     .map_err(sql(db, "inserting a run"))?;

@@ -1,7 +1,7 @@
 //! The DuckDB schema: data tables derived from files, bookkeeping tables, and analyst views.
 
 /// Bumped when the schema changes; a database of another version must be rebuilt (`--rebuild`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS reev_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS runs (
     timeout_ms        BIGINT,
     jobs              BIGINT,
     planned_sessions  BIGINT,
-    manifest_sha256   VARCHAR NOT NULL
+    manifest_sha256   VARCHAR NOT NULL,
+    run_planned       JSON                -- {agent: sessions} of the whole run (all shards); NULL from older manifests
 );
 
 CREATE TABLE IF NOT EXISTS benchmarks (

@@ -1,0 +1,494 @@
+//! `reev status [RUN_ID]`: the runs in a runs tree and how far each got, from files alone —
+//! manifests, directory listings and lock files; never the database and never the contents
+//! of a session file, so it answers at once for a thousand runs and while runs are going.
+//!
+//! Counts per status come from the empty marker reev writes beside each session file
+//! (`<benchmark>@<attempt>.<status>`, see `exec::write_session`); a session file whose marker
+//! is missing (a crash in between, or a file of an older reev) counts as done, status unknown.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::manifest;
+use crate::plan::{Selection, Shard};
+use crate::spec::check_name;
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this run (default: every run, newest first).
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: Option<String>,
+    /// Root of the runs tree.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "runs",
+        env = "REEV_RUNS_DIR"
+    )]
+    pub runs_dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// One line per run, then how to finish the incomplete ones.
+    Table,
+    /// One JSON array of runs, for scripts.
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    pub run_id: Option<String>,
+    pub runs_dir: PathBuf,
+    pub format: StatusFormat,
+}
+
+impl From<StatusArgs> for StatusOptions {
+    fn from(a: StatusArgs) -> Self {
+        StatusOptions {
+            run_id: a.run_id,
+            runs_dir: a.runs_dir,
+            format: a.format,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// A reev holds the run's (or a shard's) lock.
+    Running,
+    /// Every planned session of every shard has its file.
+    Complete,
+    /// Nobody is at work and sessions or shards are missing: resume it.
+    Incomplete,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Complete => "complete",
+            State::Incomplete => "incomplete",
+        }
+    }
+}
+
+/// A reev at work on the run, from its lock file.
+#[derive(Debug, Clone, Serialize)]
+pub struct Holder {
+    /// K/N, or null for an unsharded run.
+    pub shard: Option<String>,
+    pub pid: Option<u32>,
+    pub host: Option<String>,
+    pub since: Option<String>,
+    /// Estimated end (RFC 3339), from the rate since `since`; null until a session finished.
+    pub eta: Option<String>,
+    /// Sessions it set out to run (the lock file's second line).
+    #[serde(skip)]
+    to_run: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunStatus {
+    pub run_id: String,
+    pub created_at: Option<String>,
+    pub state: State,
+    /// Sessions of the whole run (every shard); null when no manifest says.
+    pub planned: Option<u64>,
+    pub done: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timed_out: u64,
+    pub error: u64,
+    /// N, when the run is split into shards.
+    pub shard_count: Option<u32>,
+    pub shards_present: Vec<u32>,
+    pub shards_missing: Vec<u32>,
+    pub holders: Vec<Holder>,
+    /// The exact commands that finish the run, when it is incomplete.
+    pub resume: Vec<String>,
+}
+
+/// What `status` needs of a manifest (the rest is skipped unread by serde).
+#[derive(Debug, Deserialize)]
+struct LightManifest {
+    created_at: String,
+    selection: Selection,
+    #[serde(default)]
+    run_planned: BTreeMap<String, u64>,
+    plan: Vec<LightTask>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LightTask {
+    benchmark_id: String,
+    agent: String,
+    attempt: u32,
+}
+
+pub fn status(opts: StatusOptions) -> Result<()> {
+    let runs = match &opts.run_id {
+        Some(id) => {
+            check_name("run id", id).map_err(Error::input)?;
+            let dir = opts.runs_dir.join(id);
+            if !dir.is_dir() {
+                return Err(Error::input(format!("no run at {}", dir.display())));
+            }
+            vec![run_status(&opts.runs_dir, id)?
+                .ok_or_else(|| Error::input(format!("{} has no run manifest", dir.display())))?]
+        }
+        None => all_runs(&opts.runs_dir)?,
+    };
+    match opts.format {
+        StatusFormat::Json => {
+            let text = serde_json::to_string_pretty(&runs)
+                .map_err(|e| Error::env(format!("cannot encode status: {e}")))?;
+            println!("{text}");
+        }
+        StatusFormat::Table => print_table(&runs),
+    }
+    Ok(())
+}
+
+/// Every run under `runs_dir`, newest first.
+fn all_runs(runs_dir: &Path) -> Result<Vec<RunStatus>> {
+    let entries = match std::fs::read_dir(runs_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io("cannot list", runs_dir, e)),
+    };
+    let mut runs = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        if check_name("run id", &name).is_err() || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        if let Some(s) = run_status(runs_dir, &name)? {
+            runs.push(s);
+        }
+    }
+    runs.sort_by(|a, b| (&b.created_at, &b.run_id).cmp(&(&a.created_at, &a.run_id)));
+    Ok(runs)
+}
+
+/// One run's status; `None` for a directory that holds no manifest and no held lock.
+fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
+    let dir = runs_dir.join(run_id);
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io("cannot list", &dir, e))?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    let mut manifests: Vec<(Option<Shard>, LightManifest)> = Vec::new();
+    for name in names.iter().filter(|n| manifest::is_manifest_name(n)) {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+        let m: LightManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::input(format!("{}: invalid run manifest: {e}", path.display())))?;
+        manifests.push((manifest::parse_shard_name(name), m));
+    }
+    let holders = holders(&dir, &names);
+    if manifests.is_empty() && holders.is_empty() {
+        return Ok(None);
+    }
+    let listing = list_sessions(&dir)?;
+    let mut s = RunStatus {
+        run_id: run_id.to_string(),
+        created_at: manifests.iter().map(|(_, m)| m.created_at.clone()).min(),
+        state: State::Incomplete,
+        planned: None,
+        done: 0,
+        succeeded: 0,
+        failed: 0,
+        timed_out: 0,
+        error: 0,
+        shard_count: manifests
+            .iter()
+            .filter_map(|(s, _)| s.map(|s| s.count))
+            .max(),
+        shards_present: manifests
+            .iter()
+            .filter_map(|(s, _)| s.map(|s| s.index))
+            .collect(),
+        shards_missing: Vec::new(),
+        holders: Vec::new(),
+        resume: Vec::new(),
+    };
+    s.shards_present.sort_unstable();
+    count_statuses(&listing, &mut s);
+    if let Some(n) = s.shard_count {
+        s.shards_missing = (1..=n).filter(|k| !s.shards_present.contains(k)).collect();
+    }
+    s.planned = planned_total(&manifests, s.shard_count);
+    // Per manifest (shard): how many of its planned sessions have a file.
+    let mut unfinished: Vec<Option<Shard>> = Vec::new();
+    let mut progress: BTreeMap<Option<String>, (u64, u64)> = BTreeMap::new();
+    for (shard, m) in &manifests {
+        let done = m
+            .plan
+            .iter()
+            .filter(|t| {
+                listing.get(&t.agent).is_some_and(|files| {
+                    files.contains(&format!("{}@{}.json", t.benchmark_id, t.attempt))
+                })
+            })
+            .count() as u64;
+        let planned = m.plan.len() as u64;
+        if done < planned {
+            unfinished.push(*shard);
+        }
+        progress.insert(shard.map(|s| s.to_string()), (planned, done));
+    }
+    s.holders = holders
+        .into_iter()
+        .map(|h| with_eta(h, &progress))
+        .collect();
+    s.state = if !s.holders.is_empty() {
+        State::Running
+    } else if unfinished.is_empty() && s.shards_missing.is_empty() {
+        State::Complete
+    } else {
+        State::Incomplete
+    };
+    if s.state == State::Incomplete {
+        s.resume = resume_commands(runs_dir, run_id, &unfinished, &s.shards_missing, &manifests);
+    }
+    Ok(Some(s))
+}
+
+/// Sessions planned for the whole run: the manifests' `run_planned`, else (older manifests)
+/// the sum of the plans present, when no shard is missing.
+fn planned_total(manifests: &[(Option<Shard>, LightManifest)], shards: Option<u32>) -> Option<u64> {
+    if let Some((_, m)) = manifests.iter().find(|(_, m)| !m.run_planned.is_empty()) {
+        return Some(m.run_planned.values().sum());
+    }
+    let present = manifests.len() as u32;
+    ((manifests.len() == 1 && shards.is_none()) || shards == Some(present))
+        .then(|| manifests.iter().map(|(_, m)| m.plan.len() as u64).sum())
+}
+
+/// Agent -> file names in `sessions/<agent>/`: one listing per agent.
+fn list_sessions(run_dir: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
+    let sessions = run_dir.join("sessions");
+    let mut out = BTreeMap::new();
+    let agents = match std::fs::read_dir(&sessions) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(Error::io("cannot list", &sessions, e)),
+    };
+    for agent in agents.flatten() {
+        let Ok(name) = agent.file_name().into_string() else {
+            continue;
+        };
+        if !agent.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        let path = agent.path();
+        let files: BTreeSet<String> = std::fs::read_dir(&path)
+            .map_err(|e| Error::io("cannot list", &path, e))?
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        out.insert(name, files);
+    }
+    Ok(out)
+}
+
+/// Done = session files; per status = their markers.
+fn count_statuses(listing: &BTreeMap<String, BTreeSet<String>>, s: &mut RunStatus) {
+    for files in listing.values() {
+        for f in files {
+            if f.starts_with('.') {
+                continue;
+            }
+            if let Some(stem) = f.strip_suffix(".json") {
+                s.done += 1;
+                let has = |status: &str| files.contains(&format!("{stem}.{status}"));
+                if has("succeeded") {
+                    s.succeeded += 1;
+                } else if has("failed") {
+                    s.failed += 1;
+                } else if has("timed_out") {
+                    s.timed_out += 1;
+                } else if has("error") {
+                    s.error += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The held locks among the run directory's `.lock` and `.lock.shard-K-of-N` files.
+fn holders(dir: &Path, names: &[String]) -> Vec<Holder> {
+    let mut out = Vec::new();
+    for name in names {
+        let shard = if name == ".lock" {
+            None
+        } else if let Some(rest) = name.strip_prefix(".lock.shard-") {
+            match rest
+                .split_once("-of-")
+                .and_then(|(k, n)| format!("{k}/{n}").parse::<Shard>().ok())
+            {
+                Some(s) => Some(s.to_string()),
+                None => continue,
+            }
+        } else {
+            continue;
+        };
+        let path = dir.join(name);
+        if crate::lock::is_held(&path) != Some(true) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut h = parse_holder(&text);
+        h.shard = shard;
+        out.push(h);
+    }
+    out
+}
+
+/// "held by pid P on HOST since T" (see `lock::acquire`), then "sessions: P planned, T to
+/// run" (see `cmd::run::run`).
+fn parse_holder(text: &str) -> Holder {
+    let first = text.lines().next().unwrap_or_default();
+    let to_run = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sessions: "))
+        .and_then(|l| l.split_once(" planned, "))
+        .and_then(|(_, rest)| rest.strip_suffix(" to run"))
+        .and_then(|n| n.trim().parse().ok());
+    let word_after = |key: &str| {
+        first
+            .split_once(key)
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .map(str::to_string)
+    };
+    Holder {
+        shard: None,
+        pid: word_after("pid ").and_then(|p| p.parse().ok()),
+        host: word_after(" on "),
+        since: word_after(" since "),
+        eta: None,
+        to_run,
+    }
+}
+
+/// ETA from the holder's rate: the sessions it finished since it started (its lock file
+/// says how many it set out to run) over the time since, applied to what is left.
+fn with_eta(mut h: Holder, progress: &BTreeMap<Option<String>, (u64, u64)>) -> Holder {
+    let (Some(&(planned, done)), Some(to_run)) = (progress.get(&h.shard), h.to_run) else {
+        return h;
+    };
+    let Some(since) = h
+        .since
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    else {
+        return h;
+    };
+    let remaining = planned.saturating_sub(done);
+    let finished = to_run.saturating_sub(remaining);
+    let now = chrono::Utc::now();
+    let elapsed = (now - since.with_timezone(&chrono::Utc)).num_milliseconds();
+    if finished == 0 || elapsed <= 0 {
+        return h;
+    }
+    let ms = elapsed as f64 / finished as f64 * remaining as f64;
+    h.eta = Some(crate::exec::rfc3339(
+        now + chrono::Duration::milliseconds(ms as i64),
+    ));
+    h
+}
+
+/// Commands that finish the run: resume each unfinished shard (or the run); start each
+/// shard that never started with the selection the others recorded.
+fn resume_commands(
+    runs_dir: &Path,
+    run_id: &str,
+    unfinished: &[Option<Shard>],
+    missing: &[u32],
+    manifests: &[(Option<Shard>, LightManifest)],
+) -> Vec<String> {
+    let mut out: Vec<String> = unfinished
+        .iter()
+        .map(|shard| super::run::resume_command(run_id, *shard, runs_dir))
+        .collect();
+    if let (Some((Some(any), m)), false) = (manifests.first(), missing.is_empty()) {
+        for k in missing {
+            let mut cmd = format!("reev run --run-id {run_id} --shard {k}/{}", any.count);
+            for a in &m.selection.agents {
+                cmd.push_str(&format!(" --agent {a}"));
+            }
+            for t in &m.selection.tags {
+                cmd.push_str(&format!(" --tag {}", super::run::shell_word(t)));
+            }
+            for f in &m.selection.filters {
+                cmd.push_str(&format!(" --filter {}", super::run::shell_word(f)));
+            }
+            if m.selection.attempts != 1 {
+                cmd.push_str(&format!(" --attempts {}", m.selection.attempts));
+            }
+            if runs_dir != Path::new("runs") {
+                cmd.push_str(&format!(
+                    " --runs-dir {}",
+                    super::run::shell_word(&runs_dir.to_string_lossy())
+                ));
+            }
+            out.push(cmd);
+        }
+    }
+    out
+}
+
+fn print_table(runs: &[RunStatus]) {
+    println!(
+        "{:<32} {:<10} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
+        "run_id", "state", "planned", "done", "succeeded", "failed", "timed_out", "error", "shards"
+    );
+    for r in runs {
+        let shards = match r.shard_count {
+            Some(n) => format!("{}/{n}", r.shards_present.len()),
+            None => "-".into(),
+        };
+        println!(
+            "{:<32} {:<10} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
+            r.run_id,
+            r.state.as_str(),
+            r.planned
+                .map(|p| p.to_string())
+                .unwrap_or_else(|| "?".into()),
+            r.done,
+            r.succeeded,
+            r.failed,
+            r.timed_out,
+            r.error,
+            shards
+        );
+        for h in &r.holders {
+            println!(
+                "  running{}: pid {} on {} since {}, ETA {}",
+                h.shard
+                    .as_deref()
+                    .map(|s| format!(" shard {s}"))
+                    .unwrap_or_default(),
+                h.pid.map(|p| p.to_string()).unwrap_or_else(|| "?".into()),
+                h.host.as_deref().unwrap_or("?"),
+                h.since.as_deref().unwrap_or("?"),
+                h.eta.as_deref().unwrap_or("unknown")
+            );
+        }
+        for c in &r.resume {
+            println!("  finish with: {c}");
+        }
+    }
+}

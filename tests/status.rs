@@ -1,0 +1,161 @@
+//! `reev status`: runs, their progress and how to finish them, from the runs tree alone.
+
+mod common;
+use common::{session_files, wait_for, Project};
+use serde_json::Value;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+fn status_json(p: &Project, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["status", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = p.reev(&args);
+    serde_json::from_str(&out.ok().stdout).expect("status json")
+}
+
+/// Two agents: one passes, one fails; three benchmarks.
+fn project() -> Project {
+    let p = Project::new();
+    p.agents(&[("pass", &["true"]), ("fail", &["false"])]);
+    for b in ["a", "b", "c"] {
+        p.simple_benchmark(b);
+    }
+    p
+}
+
+#[test]
+fn a_finished_run_is_complete_with_counts_per_status() {
+    let p = project();
+    p.reev(&["run", "--attempts", "2"]).ok();
+    let runs = status_json(&p, &[]);
+    assert_eq!(runs.len(), 1);
+    let r = &runs[0];
+    assert_eq!(r["state"], "complete");
+    assert_eq!(r["planned"], 12);
+    assert_eq!(r["done"], 12);
+    assert_eq!(r["succeeded"], 6);
+    assert_eq!(r["failed"], 6);
+    assert_eq!(r["timed_out"], 0);
+    assert_eq!(r["error"], 0);
+    assert_eq!(r["resume"], serde_json::json!([]));
+    // The one run by id, and the table.
+    let id = r["run_id"].as_str().unwrap();
+    assert_eq!(status_json(&p, &[id])[0]["run_id"], id);
+    let table = p.reev(&["status"]);
+    let line = table.ok().stdout.lines().nth(1).unwrap().to_string();
+    assert!(line.starts_with(id) && line.contains("complete"), "{line}");
+}
+
+#[test]
+fn runs_are_listed_newest_first() {
+    let p = project();
+    for id in ["zzz-first", "aaa-second", "mmm-third"] {
+        p.reev(&["run", "--run-id", id]).ok();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ids: Vec<String> = status_json(&p, &[])
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["mmm-third", "aaa-second", "zzz-first"]);
+}
+
+#[test]
+fn a_running_run_names_its_holder_and_an_eta() {
+    let p = Project::new();
+    p.agents(&[("slow", &["sh", "-c", "sleep 0.3"])])
+        .simple_benchmark("a");
+    let mut child = p
+        .cmd(&["run", "--attempts", "20", "--jobs", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let runs = p.join("runs");
+    assert!(wait_for(Duration::from_secs(20), || session_files(&runs)
+        .len()
+        >= 2));
+    let r = status_json(&p, &[]).remove(0);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(r["state"], "running", "{r}");
+    let h = &r["holders"][0];
+    assert_eq!(h["pid"], child.id());
+    assert!(!h["host"].as_str().unwrap().is_empty());
+    assert!(h["since"].as_str().unwrap().ends_with('Z'), "{h}");
+    assert!(h["eta"].as_str().is_some_and(|e| e.ends_with('Z')), "{h}");
+    assert_eq!(r["planned"], 20);
+    // The holder is gone now: the run is incomplete, with the command that finishes it.
+    let r = status_json(&p, &[]).remove(0);
+    assert_eq!(r["state"], "incomplete", "{r}");
+    let cmd = r["resume"][0].as_str().unwrap();
+    assert_eq!(
+        cmd,
+        format!("reev run --resume {}", r["run_id"].as_str().unwrap())
+    );
+    p.agents(&[("slow", &["true"])]);
+    let argv: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    p.reev(&argv).ok();
+    let r = status_json(&p, &[]).remove(0);
+    assert_eq!(r["state"], "complete", "{r}");
+    assert_eq!(r["done"], 20);
+}
+
+#[test]
+fn missing_shards_are_named_with_the_command_that_runs_them() {
+    let p = project();
+    for k in ["1/3", "3/3"] {
+        p.reev(&["run", "--run-id", "night", "--attempts", "2", "--shard", k])
+            .ok();
+    }
+    let r = status_json(&p, &["night"]).remove(0);
+    assert_eq!(r["state"], "incomplete");
+    assert_eq!(r["planned"], 12);
+    assert_eq!(r["shard_count"], 3);
+    assert_eq!(r["shards_present"], serde_json::json!([1, 3]));
+    assert_eq!(r["shards_missing"], serde_json::json!([2]));
+    let cmd = r["resume"][0].as_str().unwrap();
+    assert_eq!(cmd, "reev run --run-id night --shard 2/3 --attempts 2");
+    let argv: Vec<&str> = cmd.split_whitespace().skip(1).collect();
+    p.reev(&argv).ok();
+    let r = status_json(&p, &["night"]).remove(0);
+    assert_eq!(r["state"], "complete", "{r}");
+    assert_eq!(r["done"], 12);
+}
+
+#[test]
+fn status_reads_listings_not_session_files() {
+    let p = project();
+    p.reev(&["run", "--run-id", "r"]).ok();
+    // A session file that cannot be read without blocking forever: a FIFO.
+    let f = p.join("runs/r/sessions/pass/a@1.json");
+    std::fs::remove_file(&f).unwrap();
+    let c = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let t0 = Instant::now();
+    let mut child = p
+        .cmd(&["status", "--format", "json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(5), || child
+            .try_wait()
+            .unwrap()
+            .is_some()),
+        "status opened a session file"
+    );
+    let out = child.wait_with_output().unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(5));
+    let r: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r[0]["done"], 6);
+}
+
+#[test]
+fn no_runs_and_unknown_runs() {
+    let p = project();
+    assert_eq!(status_json(&p, &[]), Vec::<Value>::new());
+    p.reev(&["status", "nosuch"]).code(2);
+    p.reev(&["status", "../etc"]).code(2);
+    p.reev(&["status", "--format", "xml"]).code(2);
+}
