@@ -10,6 +10,7 @@ mod exec;
 mod export;
 mod lock;
 mod logging;
+mod machine;
 mod manifest;
 mod plan;
 mod report;
@@ -67,6 +68,7 @@ fn main() {
         Command::Export(args) => cmd::export::export(args.into()),
         Command::Show(args) => cmd::show::show(args.into()),
         Command::Batch(args) => cmd::batch::batch(args.into(), cli.quiet),
+        Command::Calibrate(args) => cmd::calibrate::calibrate(args),
         Command::Config(_) => cmd::config::print(&settings),
         Command::Completions { shell } => {
             let mut out = Vec::new();

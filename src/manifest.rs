@@ -31,6 +31,10 @@ pub struct RunManifest {
     /// Agent name -> argv template.
     pub agents: BTreeMap<String, Vec<String>>,
     pub plan: Vec<Task>,
+    /// The machine when the run started (CPU count, load average, PSI); absent in manifests
+    /// written by older reev versions. Each session records the pressure during itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::machine::Snapshot>,
 }
 
 /// `run.json`, or `run.shard-K-of-N.json` for a shard, so shards merge into one tree without conflict.

@@ -20,6 +20,11 @@ pub fn report(opts: ReportOptions) -> Result<()> {
         r.timings.query_ms,
         r.timings.render_ms
     );
+    for c in r.gate.iter().flat_map(|g| &g.checks) {
+        if c.outcome == report::regress::Outcome::Inconclusive {
+            eprintln!("reev: inconclusive: {} {}: {}", c.kind, c.agent, c.observed);
+        }
+    }
     match (&r.baseline_run_id, r.regressions.is_empty()) {
         (None, _) => tracing::info!("no baseline run to compare with"),
         (Some(b), true) => tracing::info!("no regressions against baseline {b}"),

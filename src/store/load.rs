@@ -560,7 +560,7 @@ fn load_manifest(
     }
     let created = parse_ts(&m.created_at).ok();
     conn.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             m.run_id,
             name,
@@ -575,6 +575,9 @@ fn load_manifest(
             m.jobs as i64,
             m.plan.len() as i64,
             sha,
+            m.machine
+                .as_ref()
+                .and_then(|x| serde_json::to_string(x).ok()),
         ],
     )
     .map_err(sql(db, "inserting a run"))?;
@@ -858,6 +861,9 @@ fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) -> Res
             s.host,
             s.reev_version,
             sha,
+            s.pressure.map(|p| p.cpu_some_ms as i64),
+            s.pressure.map(|p| p.memory_some_ms as i64),
+            s.pressure.map(|p| p.memory_full_ms as i64),
         ])
         .map_err(e("the session row"))?;
     for (i, a) in s.assertions.iter().enumerate() {

@@ -1,7 +1,7 @@
 //! The DuckDB schema: data tables derived from files, bookkeeping tables, and analyst views.
 
 /// Bumped when the schema changes; a database of another version must be rebuilt (`--rebuild`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 pub const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS reev_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS runs (
     timeout_ms        BIGINT,
     jobs              BIGINT,
     planned_sessions  BIGINT,
-    manifest_sha256   VARCHAR NOT NULL
+    manifest_sha256   VARCHAR NOT NULL,
+    machine           JSON                -- CPU count, load average, PSI at the start; NULL if unknown
 );
 
 CREATE TABLE IF NOT EXISTS benchmarks (
@@ -63,7 +64,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     events_dropped    BIGINT NOT NULL,
     host              VARCHAR,
     reev_version      VARCHAR,
-    file_sha256       VARCHAR NOT NULL    -- SHA-256 of the session file's bytes
+    file_sha256       VARCHAR NOT NULL,   -- SHA-256 of the session file's bytes
+    -- Machine pressure (Linux PSI stall, ms) while the session ran; NULL where PSI is absent.
+    psi_cpu_some_ms     BIGINT,
+    psi_memory_some_ms  BIGINT,
+    psi_memory_full_ms  BIGINT
 );
 
 CREATE TABLE IF NOT EXISTS assertions (
