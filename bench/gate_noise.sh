@@ -62,8 +62,11 @@ batch() {
 import json, sys
 name, code = sys.argv[1], sys.argv[2]
 r = json.load(open(f"reports/{name}/report.json"))
-kinds = [f"{g['kind']} {g['agent']}" for g in r["regressions"]]
-inc = [f"{c['kind']} {c['agent']}" for c in (r.get("gate") or {}).get("checks", []) if c["outcome"] == "inconclusive"]
+kinds = [f"{g['kind']}:{g['agent']}" for g in r["regressions"]]
+inc = [f"{c['kind']}:{c['agent']}" for c in (r.get("gate") or {}).get("checks", []) if c["outcome"] == "inconclusive"]
+for c in (r.get("gate") or {}).get("checks", []):
+    if c["kind"] == "slower":
+        print(f"{name} {c['agent']}: {c['compared_with']} | {c['observed']} | {c['outcome']}", file=open("checks.txt", "a"))
 print(name, code, len(kinds), len(inc), ";".join(kinds) or "-", ";".join(inc) or "-")
 PY
 }
@@ -85,6 +88,7 @@ batch slow | tee -a results.txt
 agents 1.0 0.05 1.0 0.45
 batch drop | tee -a results.txt
 "$REEV" calibrate --runs 30 | tee calibrate.txt
+cat checks.txt
 
 # The anchor: the old gate (baseline = previous run; slower: median +10% and one-sided
 # Mann-Whitney p < 0.01/agents; success drop: one-sided Fisher p < 0.01/agents), on the same data.
@@ -142,9 +146,8 @@ for r in rows:
     print(f"{r[0]:<8} {r[-1] if r[0].startswith('same') else 'quiet':<9} {r[1]:>4} {r[4]:<40} {r[5]:<14} {';'.join(anchor.get(r[0], [])) or '-'}")
 slow = next(r for r in rows if r[0] == "slow")
 drop = next(r for r in rows if r[0] == "drop")
-slow_ok = "slower a" in slow[4].replace(";", ",").replace("slower a", "slower a")
-slow_ok = any(k == "slower a" for k in slow[4].split(";"))
-drop_ok = any(k == "success_rate_drop b" for k in drop[4].split(";"))
+slow_ok = "slower:a" in slow[4].split(";")
+drop_ok = "success_rate_drop:b" in drop[4].split(";")
 print()
 print(f"identical batches compared: {len(same)} ({len(busy)} beside a CPU-bound neighbour)")
 print(f"false alarms, new gate: {new_alarms} of {len(same)} (target <= 1); old gate: {old_alarms} of {len(same)}")

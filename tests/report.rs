@@ -414,6 +414,7 @@ fn section<'a>(html: &'a str, title: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no section {title}"));
     let rest = &html[start + 4..];
     &rest[..rest.find("<h2>").unwrap_or(rest.len())]
+}
 
 /// A shell agent for the gate tests (sh starts in a millisecond even on a loaded machine, so its
 /// wall time is its work): counts to `loops` (CPU time), sleeps `sleep` seconds, and when `stall`
