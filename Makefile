@@ -79,6 +79,7 @@ bench: build dev-deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/load_vs_read_json.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/report_1m.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/status_1k.sh $(REEV)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/gate_noise.sh $(REEV)
 
 clean-runs:
 	rm -rf runs/*/ reports/*/

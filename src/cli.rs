@@ -56,6 +56,8 @@ pub enum Command {
     Status(crate::cmd::status::StatusArgs),
     /// Print the effective configuration and where each value came from.
     Config(ConfigArgs),
+    /// Replay the regression gate on same-code comparisons among stored runs: its false-alarm rate.
+    Calibrate(CalibrateArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -289,6 +291,25 @@ pub struct QueryArgs {
     /// Output format.
     #[arg(long, value_name = "FORMAT", default_value = "table")]
     pub format: crate::cmd::query::Format,
+}
+
+/// `reev calibrate`: the gate's false alarms, replayed on the stored history.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// How many of the latest complete runs to replay over.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..))]
+    pub runs: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = CalibrateFormat::Table)]
+    pub format: CalibrateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CalibrateFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod exec;
 mod export;
 mod lock;
 mod logging;
+mod machine;
 mod manifest;
 mod plan;
 mod report;
@@ -68,6 +69,7 @@ fn main() {
         Command::Show(args) => cmd::show::show(args.into()),
         Command::Status(args) => cmd::status::status(args.into()),
         Command::Batch(args) => cmd::batch::batch(args.into(), cli.quiet),
+        Command::Calibrate(args) => cmd::calibrate::calibrate(args),
         Command::Config(_) => cmd::config::print(&settings),
         Command::Completions { shell } => {
             let mut out = Vec::new();

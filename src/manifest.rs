@@ -36,6 +36,10 @@ pub struct RunManifest {
     /// shard's manifest says what a complete run holds (empty in manifests of older reev).
     #[serde(default)]
     pub run_planned: BTreeMap<String, u64>,
+    /// The machine when the run started (CPU count, load average, PSI); absent in manifests
+    /// written by older reev versions. Each session records the pressure during itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::machine::Snapshot>,
 }
 
 /// `run.json`, or `run.shard-K-of-N.json` for a shard, so shards merge into one tree without conflict.

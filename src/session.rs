@@ -58,6 +58,10 @@ pub struct SessionFile {
     pub cpu_user_ms: u64,
     pub cpu_system_ms: u64,
     pub peak_rss_bytes: u64,
+    /// What the machine's CPU and memory pressure did while the session ran (Linux PSI);
+    /// absent where the kernel has no PSI, and in files from older reev versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pressure: Option<crate::machine::SessionPressure>,
     pub stdout: Output,
     pub stderr: Output,
     pub events: Vec<Event>,

@@ -41,6 +41,13 @@ pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
 }
 
+/// The median of values in any order.
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 0.5)
+}
+
 /// The unbiased pass@k estimator (Chen et al., 2021): the chance that at least one of k attempts
 /// drawn without replacement from n attempts, c of them successful, succeeds.
 pub fn pass_at_k(n: u64, c: u64, k: u64) -> Option<f64> {

@@ -1,6 +1,7 @@
 //! One module per command: each takes typed options and returns a `Result` for `main` to map.
 
 pub mod batch;
+pub mod calibrate;
 pub mod config;
 pub mod export;
 pub mod list;

@@ -21,6 +21,14 @@ pub fn report(opts: ReportOptions) -> Result<()> {
         r.timings.render_ms
     );
     let incomplete = gate_completeness(&opts, &r);
+    for c in r.gate.iter().flat_map(|g| &g.checks) {
+        if c.outcome == report::regress::Outcome::Inconclusive {
+            crate::logging::line(
+                tracing::Level::WARN,
+                &format!("inconclusive: {} {}: {}", c.kind, c.agent, c.observed),
+            );
+        }
+    }
     match (&r.baseline_run_id, r.regressions.is_empty()) {
         (None, _) => tracing::info!("no baseline run to compare with"),
         (Some(b), true) => tracing::info!("no regressions against baseline {b}"),

@@ -385,6 +385,7 @@ fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
             .collect(),
         plan: tasks.clone(),
         run_planned,
+        machine: Some(machine_at_start()),
     };
     manifest::write(&run_dir, &m)?;
     write_copies(&run_dir, suite, &tasks)?;
@@ -396,6 +397,15 @@ fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
         shard,
         lock,
     })
+}
+
+/// The machine as the run starts; says so once when the kernel has no PSI to record.
+fn machine_at_start() -> crate::machine::Snapshot {
+    let m = crate::machine::snapshot();
+    if m.cpu_pressure.is_none() {
+        tracing::info!("no CPU pressure information (/proc/pressure/cpu): the regression gate will not know whether the machine was busy");
+    }
+    m
 }
 
 fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned> {

@@ -221,6 +221,7 @@ fn execute(
         env.push(("REEV_PROMPT".to_string(), bench.prompt.clone()));
     }
     let started_at = chrono::Utc::now();
+    let counters = crate::machine::Counters::now();
     let ran = match &prepared {
         Ok(p) => process::run(&process::Spawn {
             argv: &argv,
@@ -235,6 +236,7 @@ fn execute(
         }),
         Err(why) => Err(std::io::Error::other(format!("sandbox: {why}"))),
     };
+    let pressure = counters.until(&crate::machine::Counters::now());
     let mut file = SessionFile {
         schema_version: session::SCHEMA_VERSION,
         session_id: task.session_id.clone(),
@@ -258,6 +260,7 @@ fn execute(
         cpu_user_ms: 0,
         cpu_system_ms: 0,
         peak_rss_bytes: 0,
+        pressure,
         stdout: Output::default(),
         stderr: Output::default(),
         events: Vec::new(),

@@ -5,12 +5,14 @@ use std::collections::BTreeMap;
 use duckdb::{params, Connection};
 
 use super::model::*;
-use super::regress::{self, AgentSample, PairOutcome};
+use super::regress::{self, Replay, RunAgent};
 use crate::error::{Error, Result};
 use crate::stats;
 
-/// Runs considered for trends, flakiness and a pair's recent history.
+/// Runs considered for trends, flakiness and the gate's history.
 const HISTORY: i64 = 10;
+/// Runs before the reported one over which the gate's false alarms are replayed.
+const REPLAY: i64 = 20;
 
 pub struct Ctx<'a> {
     pub conn: &'a Connection,
@@ -351,83 +353,160 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    fn samples(&self, run: &str) -> Result<Vec<AgentSample>> {
+    /// Complete runs that started before `run`, at most `limit`, oldest first. A run is
+    /// complete when it holds as many sessions as its manifests planned (or has no manifest).
+    fn runs_before(&self, run: &str, limit: i64) -> Result<Vec<String>> {
         let mut st = self
             .conn
             .prepare(
-                "SELECT agent, count(*) FILTER (WHERE status = 'succeeded'), count(*), list(duration_ms::DOUBLE)
-                 FROM sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
+                "WITH r AS (SELECT run_id, max(started_at) AS t, count(*) AS n FROM sessions GROUP BY run_id),
+                      p AS (SELECT run_id, sum(planned_sessions) AS planned FROM runs GROUP BY run_id)
+                 SELECT r.run_id FROM r LEFT JOIN p USING (run_id)
+                 WHERE r.t < (SELECT t FROM r WHERE run_id = ?) AND (p.planned IS NULL OR r.n >= p.planned)
+                 ORDER BY r.t DESC, r.run_id DESC LIMIT ?",
             )
-            .map_err(self.err("samples"))?;
-        let rows = st
-            .query_map([run], |r| {
-                let durations = match r.get::<_, duckdb::types::Value>(3)? {
-                    duckdb::types::Value::List(v) => v
-                        .into_iter()
-                        .filter_map(|x| match x {
-                            duckdb::types::Value::Double(d) => Some(d),
-                            _ => None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                Ok(AgentSample {
-                    agent: r.get(0)?,
-                    successes: r.get::<_, i64>(1)? as u64,
-                    n: r.get::<_, i64>(2)? as u64,
-                    durations,
-                })
-            })
-            .map_err(self.err("samples"))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(self.err("samples"))
+            .map_err(self.err("runs before"))?;
+        let mut runs: Vec<String> = st
+            .query_map(params![run, limit], |r| r.get(0))
+            .map_err(self.err("runs before"))?
+            .collect::<std::result::Result<_, _>>()
+            .map_err(self.err("runs before"))?;
+        runs.reverse();
+        Ok(runs)
     }
 
-    pub fn regressions(&self, run: &str, baseline: &str) -> Result<Vec<Regression>> {
-        let base = self.samples(baseline)?;
-        let cur = self.samples(run)?;
-        let runs = self.history(run)?;
-        let earlier: Vec<String> = runs.into_iter().filter(|r| r != run).collect();
-        let list = if earlier.is_empty() {
-            "NULL".to_string()
-        } else {
-            sql_list(&earlier)
-        };
+    /// What the gate needs of each (run, agent) among `runs`.
+    fn run_agents(&self, runs: &[String]) -> Result<BTreeMap<(String, String), RunAgent>> {
         let mut st = self
             .conn
             .prepare(&format!(
-                "WITH cur AS (SELECT benchmark_id, agent, count(*) AS n, count(*) FILTER (WHERE status = 'succeeded') AS ok
-                              FROM sessions WHERE run_id = ? GROUP BY ALL),
-                      base AS (SELECT benchmark_id, agent, count(*) AS n, count(*) FILTER (WHERE status = 'succeeded') AS ok
-                               FROM sessions WHERE run_id = ? GROUP BY ALL),
-                      hist AS (SELECT benchmark_id, agent, count(*) FILTER (WHERE status <> 'succeeded') AS bad
-                               FROM sessions WHERE run_id IN ({list}) GROUP BY ALL)
-                 SELECT cur.agent, cur.benchmark_id, base.n, base.ok, cur.n, cur.ok, coalesce(hist.bad, 0) = 0
-                 FROM cur JOIN base USING (benchmark_id, agent) LEFT JOIN hist USING (benchmark_id, agent)
-                 ORDER BY cur.benchmark_id, cur.agent"
+                "SELECT run_id, agent, benchmark_id, count(*), count(*) FILTER (WHERE status = 'succeeded'),
+                        list(duration_ms::DOUBLE), list((cpu_user_ms + cpu_system_ms)::DOUBLE),
+                        coalesce(sum(psi_cpu_some_ms), 0)::DOUBLE, coalesce(sum(psi_memory_some_ms), 0)::DOUBLE,
+                        coalesce(sum(duration_ms) FILTER (WHERE psi_cpu_some_ms IS NOT NULL), 0)::DOUBLE
+                 FROM sessions WHERE run_id IN ({}) GROUP BY ALL ORDER BY ALL",
+                sql_list(runs)
             ))
-            .map_err(self.err("regressions"))?;
-        let pairs = st
-            .query_map([run, baseline], |r| {
-                Ok(PairOutcome {
-                    agent: r.get(0)?,
-                    benchmark_id: r.get(1)?,
-                    base_attempts: r.get::<_, i64>(2)? as u64,
-                    base_succeeded: r.get::<_, i64>(3)? as u64,
-                    current_attempts: r.get::<_, i64>(4)? as u64,
-                    current_succeeded: r.get::<_, i64>(5)? as u64,
-                    history_clean: r.get(6)?,
+            .map_err(self.err("gate samples"))?;
+        let doubles = |v: duckdb::types::Value| match v {
+            duckdb::types::Value::List(v) => v
+                .into_iter()
+                .filter_map(|x| match x {
+                    duckdb::types::Value::Double(d) => Some(d),
+                    _ => None,
                 })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    r.get::<_, String>(2)?,
+                    (r.get::<_, i64>(3)? as u64, r.get::<_, i64>(4)? as u64),
+                    doubles(r.get(5)?),
+                    doubles(r.get(6)?),
+                    [
+                        r.get::<_, f64>(7)?,
+                        r.get::<_, f64>(8)?,
+                        r.get::<_, f64>(9)?,
+                    ],
+                ))
             })
-            .map_err(self.err("regressions"))?
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(self.err("regressions"))?;
-        Ok(regress::detect(
-            &base,
-            &cur,
-            &pairs,
-            regress::Thresholds::default(),
-        ))
+            .map_err(self.err("gate samples"))?;
+        let mut out: BTreeMap<(String, String), RunAgent> = BTreeMap::new();
+        let mut stall: BTreeMap<(String, String), [f64; 3]> = BTreeMap::new();
+        for row in rows {
+            let (key, bench, counts, wall, cpu, psi) = row.map_err(self.err("gate samples"))?;
+            let a = out.entry(key.clone()).or_insert_with(|| RunAgent {
+                run_id: key.0.clone(),
+                agent: key.1.clone(),
+                ..Default::default()
+            });
+            a.benchmarks.insert(bench, counts);
+            a.durations.extend(wall);
+            a.cpu.extend(cpu);
+            let s = stall.entry(key).or_default();
+            (0..3).for_each(|i| s[i] += psi[i]);
+        }
+        for (key, [cpu, mem, wall]) in stall {
+            if let Some(a) = out.get_mut(&key).filter(|_| wall > 0.0) {
+                a.cpu_pressure = Some(cpu / wall);
+                a.memory_pressure = Some(mem / wall);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The regression gate: `run` against `baseline` and the recent history of each agent, with
+    /// each check's false-alarm rate replayed over the stored runs before `run`.
+    pub fn gate(&self, run: &str, baseline: &str) -> Result<Gate> {
+        let before = self.runs_before(run, REPLAY)?;
+        let mut all = before.clone();
+        all.extend([run.to_string(), baseline.to_string()]);
+        let data = self.run_agents(&all)?;
+        let t = regress::Thresholds::default();
+        let agents: Vec<&String> = data
+            .keys()
+            .filter(|(r, a)| r == run && data.contains_key(&(baseline.to_string(), a.clone())))
+            .map(|(_, a)| a)
+            .collect();
+        let mut gate = Gate {
+            history_runs: before
+                .iter()
+                .rev()
+                .take(HISTORY as usize)
+                .rev()
+                .cloned()
+                .collect(),
+            learning: false,
+            thresholds: t,
+            regressions: Vec::new(),
+            checks: Vec::new(),
+            replay: Vec::new(),
+        };
+        for agent in &agents {
+            let mine: Vec<&RunAgent> = before
+                .iter()
+                .filter_map(|r| data.get(&(r.clone(), agent.to_string())))
+                .collect();
+            let history = &mine[mine.len().saturating_sub(HISTORY as usize)..];
+            let (Some(base), Some(cur)) = (
+                data.get(&(baseline.to_string(), agent.to_string())),
+                data.get(&(run.to_string(), agent.to_string())),
+            ) else {
+                continue;
+            };
+            let v = regress::judge(history, base, cur, agents.len(), &t);
+            gate.learning |= v.learning;
+            gate.regressions.extend(v.regressions);
+            gate.checks.extend(v.checks);
+            gate.replay
+                .push(regress::replay(&mine, agents.len(), HISTORY as usize, &t));
+        }
+        Ok(gate)
+    }
+
+    /// Every agent's replay over the last `runs` stored complete runs (for `reev calibrate`).
+    pub fn calibrate(&self, runs: i64) -> Result<Vec<Replay>> {
+        let Ok(latest) = self.resolve_run("latest") else {
+            return Ok(Vec::new());
+        };
+        let mut all = self.runs_before(&latest, runs - 1)?;
+        all.push(latest);
+        let data = self.run_agents(&all)?;
+        let agents: std::collections::BTreeSet<&String> = data.keys().map(|(_, a)| a).collect();
+        let t = regress::Thresholds::default();
+        Ok(agents
+            .iter()
+            .map(|agent| {
+                let mine: Vec<&RunAgent> = all
+                    .iter()
+                    .filter_map(|r| data.get(&(r.clone(), agent.to_string())))
+                    .collect();
+                regress::replay(&mine, agents.len(), HISTORY as usize, &t)
+            })
+            .collect())
     }
 }
 

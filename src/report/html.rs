@@ -33,6 +33,7 @@ impl Renderer for Html {
         // Completeness, before regressions: a lost shard is what a CI reader must see first.
         o.push_str(&super::completeness::html(&r.completeness));
         regressions(&mut o, r);
+        gate(&mut o, r);
         agents(&mut o, &r.agents);
         matrix(&mut o, r);
         trends(&mut o, r);
@@ -358,4 +359,28 @@ fn trace(o: &mut String, f: &Failure) {
         );
     }
     o.push_str("</table></div></details>\n");
+}
+
+/// How the gate decided, each check with its comparison, threshold and replayed false alarms.
+fn gate(o: &mut String, r: &Report) {
+    let Some(g) = &r.gate else { return };
+    if g.learning {
+        o.push_str("<p class=\"muted\">The gate is still learning: too few runs of history to know run-to-run noise, so only large effects count.</p>\n");
+    }
+    o.push_str("<details><summary>How the gate decided</summary><table><tr><th>check</th><th>agent</th><th>compared with</th><th>threshold</th><th>observed</th><th>outcome</th><th>false alarms replayed</th></tr>\n");
+    for c in &g.checks {
+        let replay = g.replayed(&c.agent, &c.kind);
+        let _ = writeln!(
+            o,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+            esc(&c.kind),
+            esc(&c.agent),
+            esc(&c.compared_with),
+            esc(&c.threshold),
+            esc(&c.observed),
+            c.outcome,
+            esc(&replay)
+        );
+    }
+    o.push_str("</table></details>\n");
 }

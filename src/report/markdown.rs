@@ -9,7 +9,12 @@ pub struct Markdown;
 /// A table cell: no pipes, no newlines, no HTML, no raw control characters (report.md is
 /// also `cat` into CI logs and job summaries, where escapes act as on a terminal).
 fn cell(s: &str) -> String {
-    let s: String = crate::term::visible(s).chars().take(120).collect();
+    prose(&s.chars().take(120).collect::<String>())
+}
+
+/// Cell escaping without the length cap, for the gate's explanations.
+fn prose(s: &str) -> String {
+    let s = crate::term::visible(s);
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -44,13 +49,14 @@ impl Renderer for Markdown {
                         "- **{}** {}: {}",
                         cell(&g.kind),
                         cell(&g.agent),
-                        cell(&g.detail)
+                        prose(&g.detail)
                     );
                 }
                 o.push('\n');
             }
             None => o.push_str("No baseline run to compare with.\n\n"),
         }
+        gate(&mut o, r);
         o.push_str("| agent | sessions | success rate (95% CI) | mean score (95% CI) | p50 / p95 / p99 | CPU | peak RSS |\n");
         o.push_str("|---|---:|---|---|---|---:|---:|\n");
         for a in &r.agents {
@@ -178,4 +184,56 @@ impl Renderer for Markdown {
         }
         o
     }
+}
+
+/// How the gate decided: what each check compared with, its threshold, what it saw, and its
+/// false-alarm rate replayed over the stored history.
+fn gate(o: &mut String, r: &Report) {
+    let Some(g) = &r.gate else { return };
+    for c in g
+        .checks
+        .iter()
+        .filter(|c| c.outcome == super::regress::Outcome::Inconclusive)
+    {
+        let _ = writeln!(
+            o,
+            "- **inconclusive** {}: {}",
+            cell(&c.agent),
+            prose(&c.observed)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "\n### How the gate decided\n\nHistory: {} earlier complete run(s){}.",
+        g.history_runs.len(),
+        match (g.history_runs.first(), g.history_runs.last()) {
+            (Some(a), Some(b)) => format!(" (`{}` … `{}`)", cell(a), cell(b)),
+            _ => String::new(),
+        }
+    );
+    if g.learning {
+        let _ = writeln!(
+            o,
+            "**The gate is still learning**: with fewer than {} runs of history it cannot tell run-to-run noise yet, so only slowdowns over {:.0}% and success-rate drops over {:.0} points count.",
+            g.thresholds.min_history,
+            g.thresholds.learning_slowdown * 100.0,
+            g.thresholds.learning_drop * 100.0
+        );
+    }
+    o.push_str("\n| check | agent | compared with | threshold | observed | outcome | false alarms replayed |\n|---|---|---|---|---|---|---|\n");
+    for c in &g.checks {
+        let replay = g.replayed(&c.agent, &c.kind);
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {:?} | {} |",
+            cell(&c.kind),
+            cell(&c.agent),
+            prose(&c.compared_with),
+            prose(&c.threshold),
+            prose(&c.observed),
+            c.outcome,
+            replay
+        );
+    }
+    o.push('\n');
 }

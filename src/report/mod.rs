@@ -56,10 +56,14 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
     let matrix = ctx.matrix(&run_id, &mut agents)?;
     let mut benchmarks: Vec<String> = matrix.iter().map(|c| c.benchmark_id.clone()).collect();
     benchmarks.dedup();
-    let regressions = match &baseline_run_id {
-        Some(b) => ctx.regressions(&run_id, b)?,
-        None => Vec::new(),
+    let gate = match &baseline_run_id {
+        Some(b) => Some(ctx.gate(&run_id, b)?),
+        None => None,
     };
+    let regressions = gate
+        .as_ref()
+        .map(|g| g.regressions.clone())
+        .unwrap_or_default();
     let sessions = ctx.sessions(&run_id)?;
     let mut failures = data::failures(&sessions);
     trace::attach(conn, &run_id, &mut failures)?;
@@ -75,6 +79,7 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
         failures,
         sessions,
         regressions,
+        gate,
         generated_at: crate::exec::rfc3339(chrono::Utc::now()),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
         timings: Default::default(),
@@ -82,6 +87,11 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
         run_id,
         baseline_run_id,
     })
+}
+
+/// The gate replayed over the latest `runs` complete runs, per agent (`reev calibrate`).
+pub fn calibrate(conn: &duckdb::Connection, runs: u32) -> Result<Vec<regress::Replay>> {
+    data::Ctx { conn }.calibrate(i64::from(runs))
 }
 
 /// Write `<out>/<run_id>/<files>` and point `<out>/latest` at that directory.

@@ -19,6 +19,9 @@ pub struct Report {
     pub slowest: Vec<SessionBrief>,
     pub failures: Vec<Failure>,
     pub regressions: Vec<Regression>,
+    /// How the regression gate decided: each check's comparison, threshold and replayed
+    /// false-alarm rate; absent without a baseline.
+    pub gate: Option<Gate>,
     /// Every session of the run (JUnit lists them all).
     pub sessions: Vec<SessionBrief>,
     pub timings: Timings,
@@ -146,4 +149,35 @@ pub struct Regression {
     pub current: f64,
     pub p_value: Option<f64>,
     pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    /// The complete runs before this one that the checks compared with, oldest first.
+    pub history_runs: Vec<String>,
+    /// Fewer runs of history than the gate needs to know run-to-run noise: only large effects count.
+    pub learning: bool,
+    pub thresholds: super::regress::Thresholds,
+    #[serde(skip)]
+    pub regressions: Vec<Regression>,
+    pub checks: Vec<super::regress::Check>,
+    /// The gate replayed on same-code comparisons among the stored runs before this one.
+    pub replay: Vec<super::regress::Replay>,
+}
+
+impl Gate {
+    /// "n of m (x%)": how often `kind` fired for `agent` when the gate was replayed.
+    pub fn replayed(&self, agent: &str, kind: &str) -> String {
+        match self.replay.iter().find(|p| p.agent == agent) {
+            Some(p) if p.comparisons > 0 => {
+                let n = p.by_kind.get(kind).copied().unwrap_or(0);
+                format!(
+                    "{n} of {} ({:.1}%)",
+                    p.comparisons,
+                    n as f64 * 100.0 / p.comparisons as f64
+                )
+            }
+            _ => "no history".to_string(),
+        }
+    }
 }

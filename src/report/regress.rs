@@ -1,18 +1,48 @@
-//! The regression gate: what counts as worse than the baseline, judged so it does not cry wolf.
+//! The regression gate: what counts as worse than before, judged so it does not cry wolf.
 //!
-//! - success-rate drop, per agent: one-sided Fisher exact test, p < alpha / agents;
-//! - slower, per agent: one-sided Mann–Whitney U, p < alpha / agents, and the median at least
-//!   `min_slowdown` slower;
-//! - new failure, per (benchmark, agent): it succeeded in every baseline attempt and in every
-//!   earlier run of the recent history, and fails in every attempt now.
+//! Every check compares the candidate run with the recent history of the same agent (the last
+//! `history` complete runs before it) as well as with its baseline run, because runs of the same
+//! code differ from night to night (machine load, caches, a neighbour) by more than the sessions
+//! within one run suggest:
+//! - *slower*, per agent: the candidate's median duration exceeds the median of the history's
+//!   run medians by more than `k` run-to-run spreads (1.4826 x MAD of those medians) **and** by at
+//!   least `min_slowdown`, **and** a one-sided Mann–Whitney U test against the baseline run gives
+//!   p < alpha / agents. When the candidate saw CPU pressure (Linux PSI) its history did not, the
+//!   same test is applied to CPU time: a slowdown that did not show in CPU time is
+//!   *inconclusive* (the machine was busy) and does not fail the gate;
+//! - *success-rate drop*, per agent: one-sided Fisher exact test against the history pooled with
+//!   the baseline run, the counts deflated by the run-to-run overdispersion seen in the history, over benchmarks
+//!   that did not flip on their own across the history, **and** the rate below the history's
+//!   median rate by more than `k` spreads;
+//! - *new failure*, per (benchmark, agent): it succeeded in every baseline attempt and in every
+//!   run of the history, and fails in every attempt now.
+//!
+//! With fewer than `min_history` runs of history the gate is *learning*: only large effects
+//! (`learning_slowdown`, `learning_drop`) count, and the report says so.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
 
 use super::model::Regression;
 use crate::stats;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct Thresholds {
     pub alpha: f64,
+    /// Minimum relative slowdown of the median, against the history's.
     pub min_slowdown: f64,
+    /// Run-to-run spreads the candidate must exceed the history by.
+    pub k: f64,
+    /// Runs of history below which the gate is learning.
+    pub min_history: usize,
+    /// While learning: the slowdown and the success-rate drop that still count.
+    pub learning_slowdown: f64,
+    pub learning_drop: f64,
+    /// Percentage points of CPU pressure (PSI some) above the history that make a run "busy".
+    pub busy_margin: f64,
+    /// On a busy machine, the share of the wall-time slowdown that CPU time must have grown by.
+    pub cpu_share: f64,
 }
 
 impl Default for Thresholds {
@@ -20,236 +50,460 @@ impl Default for Thresholds {
         Thresholds {
             alpha: 0.01,
             min_slowdown: 0.10,
+            k: 3.0,
+            min_history: 5,
+            learning_slowdown: 0.35,
+            learning_drop: 0.20,
+            busy_margin: 0.10,
+            cpu_share: 0.25,
         }
     }
 }
 
+/// One agent in one run: everything a check needs.
 #[derive(Debug, Clone, Default)]
-pub struct AgentSample {
+pub struct RunAgent {
+    pub run_id: String,
     pub agent: String,
-    pub successes: u64,
-    pub n: u64,
+    /// Wall time and CPU time (user + system) of each session, ms.
     pub durations: Vec<f64>,
+    pub cpu: Vec<f64>,
+    /// Benchmark -> (attempts, succeeded).
+    pub benchmarks: BTreeMap<String, (u64, u64)>,
+    /// Share of the sessions' wall time with CPU / memory stall (PSI some); `None` without PSI.
+    pub cpu_pressure: Option<f64>,
+    pub memory_pressure: Option<f64>,
 }
 
-#[derive(Debug, Clone)]
-pub struct PairOutcome {
+impl RunAgent {
+    pub fn counts(&self, skip: &[String]) -> (u64, u64) {
+        self.benchmarks
+            .iter()
+            .filter(|(b, _)| !skip.contains(b))
+            .fold((0, 0), |(n, ok), (_, c)| (n + c.0, ok + c.1))
+    }
+    fn rate(&self, skip: &[String]) -> Option<f64> {
+        let (n, ok) = self.counts(skip);
+        (n > 0).then(|| ok as f64 / n as f64)
+    }
+}
+
+/// What one check of one agent compared, its threshold, and what came out.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Check {
+    pub kind: String,
     pub agent: String,
-    pub benchmark_id: String,
-    pub base_attempts: u64,
-    pub base_succeeded: u64,
-    pub current_attempts: u64,
-    pub current_succeeded: u64,
-    /// No failure of this pair in the recent runs before the current one.
-    pub history_clean: bool,
+    pub compared_with: String,
+    pub threshold: String,
+    pub observed: String,
+    pub outcome: Outcome,
 }
 
-pub fn detect(
-    base: &[AgentSample],
-    current: &[AgentSample],
-    pairs: &[PairOutcome],
-    t: Thresholds,
-) -> Vec<Regression> {
-    let mut out = Vec::new();
-    let compared: Vec<(&AgentSample, &AgentSample)> = current
-        .iter()
-        .filter_map(|c| base.iter().find(|b| b.agent == c.agent).map(|b| (b, c)))
-        .filter(|(b, c)| b.n > 0 && c.n > 0)
-        .collect();
-    let alpha = t.alpha / compared.len().max(1) as f64;
-    for (b, c) in &compared {
-        let (rate_b, rate_c) = (
-            b.successes as f64 / b.n as f64,
-            c.successes as f64 / c.n as f64,
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    Regression,
+    /// Slower in wall time only, on a machine busier than in the history: not gated.
+    Inconclusive,
+}
+
+/// The gate's verdict on one agent.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub regressions: Vec<Regression>,
+    pub checks: Vec<Check>,
+    pub learning: bool,
+}
+
+/// Judge `cur` against `base` and `history` (complete runs before `cur`, oldest first).
+/// `agents` is the number of agents compared (for the Bonferroni correction).
+pub fn judge(
+    history: &[&RunAgent],
+    base: &RunAgent,
+    cur: &RunAgent,
+    agents: usize,
+    t: &Thresholds,
+) -> Verdict {
+    let alpha = t.alpha / agents.max(1) as f64;
+    let mut v = Verdict {
+        learning: history.len() < t.min_history,
+        ..Default::default()
+    };
+    let c = Case {
+        history,
+        base,
+        cur,
+        alpha,
+        t,
+    };
+    if !cur.durations.is_empty() && !base.durations.is_empty() {
+        slower(c, &mut v);
+    }
+    success_drop(c, &mut v);
+    new_failures(history, base, cur, &mut v);
+    v
+}
+
+/// One comparison: the candidate, its baseline and history, the corrected alpha, the thresholds.
+#[derive(Clone, Copy)]
+struct Case<'a> {
+    history: &'a [&'a RunAgent],
+    base: &'a RunAgent,
+    cur: &'a RunAgent,
+    alpha: f64,
+    t: &'a Thresholds,
+}
+
+/// Median and run-to-run spread (1.4826 x MAD, at least 2% of the median) of per-run values.
+fn center_spread(values: &[f64]) -> Option<(f64, f64)> {
+    let c = stats::median(values)?;
+    let mad = stats::median(&values.iter().map(|x| (x - c).abs()).collect::<Vec<_>>())?;
+    Some((c, (1.4826 * mad).max(0.02 * c.abs())))
+}
+
+/// The run-level test of a duration-like measure: (history center, threshold, exceeded).
+struct Level {
+    center: f64,
+    limit: f64,
+    cur: f64,
+    p: f64,
+    from: String,
+}
+
+fn level(c: Case, pick: fn(&RunAgent) -> &[f64]) -> Option<(Level, bool)> {
+    let (history, base, cur, alpha, t) = (c.history, c.base, c.cur, c.alpha, c.t);
+    let med = |r: &RunAgent| stats::median(pick(r));
+    let meds: Vec<f64> = history.iter().filter_map(|r| med(r)).collect();
+    let mc = med(cur)?;
+    let (_, p) = stats::mann_whitney_greater(pick(base), pick(cur));
+    let (center, limit, from) = if meds.len() >= t.min_history {
+        let (c, s) = center_spread(&meds)?;
+        let limit = (c + t.k * s).max(c * (1.0 + t.min_slowdown));
+        let from = format!(
+            "median of the last {} runs' medians ({:.0} ms, run-to-run spread {s:.0} ms)",
+            meds.len(),
+            c
         );
-        let p = stats::fisher_lower(b.successes, b.n, c.successes, c.n);
-        if rate_c < rate_b && p < alpha {
-            out.push(Regression {
-                kind: "success_rate_drop".into(),
-                agent: c.agent.clone(),
-                benchmark_id: None,
-                baseline: rate_b,
-                current: rate_c,
-                p_value: Some(p),
-                detail: format!(
-                    "success rate {:.1}% -> {:.1}% ({}/{} -> {}/{}), Fisher exact p = {p:.2e}",
-                    rate_b * 100.0,
-                    rate_c * 100.0,
-                    b.successes,
-                    b.n,
-                    c.successes,
-                    c.n
-                ),
-            });
-        }
-        let (mut bd, mut cd) = (b.durations.clone(), c.durations.clone());
-        bd.sort_by(f64::total_cmp);
-        cd.sort_by(f64::total_cmp);
-        if let (Some(mb), Some(mc)) = (stats::percentile(&bd, 0.5), stats::percentile(&cd, 0.5)) {
-            let (_, p) = stats::mann_whitney_greater(&bd, &cd);
-            if mb > 0.0 && mc >= mb * (1.0 + t.min_slowdown) && p < alpha {
-                out.push(Regression {
-                    kind: "slower".into(),
-                    agent: c.agent.clone(),
-                    benchmark_id: None,
-                    baseline: mb,
-                    current: mc,
-                    p_value: Some(p),
-                    detail: format!(
-                        "median duration {mb:.0} ms -> {mc:.0} ms (+{:.0}%), Mann-Whitney p = {p:.2e}",
-                        (mc / mb - 1.0) * 100.0
-                    ),
-                });
-            }
+        (c, limit, from)
+    } else {
+        // Learning: the history (or the baseline alone) cannot tell run-to-run noise yet.
+        let c = stats::median(&meds).or(med(base))?;
+        let from = format!(
+            "median of {} earlier run(s) ({c:.0} ms); gate still learning",
+            meds.len()
+        );
+        (c, c * (1.0 + t.learning_slowdown), from)
+    };
+    let hit = c_pos(center) && mc > limit && p < alpha;
+    Some((
+        Level {
+            center,
+            limit,
+            cur: mc,
+            p,
+            from,
+        },
+        hit,
+    ))
+}
+
+fn c_pos(c: f64) -> bool {
+    c > 0.0 && c.is_finite()
+}
+
+/// CPU pressure of `cur` above the history's median (percentage points as a fraction), or None.
+fn busier(history: &[&RunAgent], cur: &RunAgent) -> Option<(f64, f64)> {
+    let known: Vec<f64> = history.iter().filter_map(|r| r.cpu_pressure).collect();
+    Some((cur.cpu_pressure?, stats::median(&known)?))
+}
+
+fn slower(c: Case, v: &mut Verdict) {
+    let (history, base, cur, alpha, t) = (c.history, c.base, c.cur, c.alpha, c.t);
+    let Some((wall, hit)) = level(c, |r| &r.durations) else {
+        return;
+    };
+    let pressure = busier(history, cur);
+    let busy = pressure.is_some_and(|(c, h)| c - h > t.busy_margin);
+    let pressure_text = match pressure {
+        Some((c, h)) => format!(
+            "CPU pressure {:.0}% vs {:.0}% in the history",
+            c * 100.0,
+            h * 100.0
+        ),
+        None => "CPU pressure unknown (no PSI recorded)".to_string(),
+    };
+    let mut outcome = if hit {
+        Outcome::Regression
+    } else {
+        Outcome::Pass
+    };
+    let mut detail = format!(
+        "median duration {:.0} ms -> {:.0} ms (+{:.0}% over the history), Mann-Whitney p = {:.2e} against baseline {}",
+        wall.center,
+        wall.cur,
+        (wall.cur / wall.center - 1.0) * 100.0,
+        wall.p,
+        base.run_id
+    );
+    if hit && busy {
+        let cpu = level(c, |r| &r.cpu);
+        // CPU time must explain a fair share of the slowdown: on a busy machine a few ms more
+        // CPU (page faults, cache misses, a slower fork) comes with every wall-time slowdown.
+        let grew = cpu.as_ref().is_some_and(|(c, hit)| {
+            *hit && c.cur - c.center >= t.cpu_share * (wall.cur - wall.center)
+        });
+        let cpu_text = match &cpu {
+            Some((c, _)) => format!("median CPU time {:.0} ms -> {:.0} ms", c.center, c.cur),
+            None => "CPU time unknown".to_string(),
+        };
+        detail = format!("{detail}; the machine was busy ({pressure_text}); {cpu_text}");
+        if !grew {
+            outcome = Outcome::Inconclusive;
+            detail = format!("inconclusive: the machine was busy: {detail}, which did not grow");
         }
     }
-    for pair in pairs {
-        let passed_before = pair.base_attempts > 0
-            && pair.base_succeeded == pair.base_attempts
-            && pair.history_clean;
-        let fails_now = pair.current_attempts > 0 && pair.current_succeeded == 0;
-        if passed_before && fails_now {
-            out.push(Regression {
+    if outcome == Outcome::Regression {
+        v.regressions.push(Regression {
+            kind: "slower".into(),
+            agent: cur.agent.clone(),
+            benchmark_id: None,
+            baseline: wall.center,
+            current: wall.cur,
+            p_value: Some(wall.p),
+            detail: detail.clone(),
+        });
+    }
+    v.checks.push(Check {
+        kind: "slower".into(),
+        agent: cur.agent.clone(),
+        compared_with: format!("{}; baseline run {} (Mann-Whitney)", wall.from, base.run_id),
+        threshold: format!(
+            "median > {:.0} ms and Mann-Whitney p < {alpha:.2e}; wall time only counts on a machine no more than {:.0} points busier than the history, otherwise CPU time must grow too (by the same test, and by at least {:.0}% of the wall-time slowdown)",
+            wall.limit,
+            t.busy_margin * 100.0,
+            t.cpu_share * 100.0
+        ),
+        observed: if outcome == Outcome::Inconclusive {
+            detail
+        } else {
+            format!("median {:.0} ms, p = {:.2e}; {pressure_text}", wall.cur, wall.p)
+        },
+        outcome,
+    });
+}
+
+/// Benchmarks that flipped on their own across the history: all attempts passed in one run and
+/// all failed in another. They say nothing about the agent's code.
+fn flippers(history: &[&RunAgent]) -> Vec<String> {
+    let mut seen: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
+    for r in history {
+        for (b, (n, ok)) in &r.benchmarks {
+            let e = seen.entry(b.as_str()).or_default();
+            e.0 |= *n > 0 && ok == n;
+            e.1 |= *n > 0 && *ok == 0;
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, (all, none))| *all && *none)
+        .map(|(b, _)| b.to_string())
+        .collect()
+}
+
+/// Run-to-run overdispersion of the success rate: observed variance of the history's run rates
+/// over the binomial variance, at least 1.
+fn overdispersion(history: &[&RunAgent], skip: &[String]) -> f64 {
+    let counts: Vec<(u64, u64)> = history.iter().map(|r| r.counts(skip)).collect();
+    let (n, ok) = counts.iter().fold((0, 0), |(n, ok), c| (n + c.0, ok + c.1));
+    if counts.len() < 3 || n == 0 {
+        return 1.0;
+    }
+    let p = ok as f64 / n as f64;
+    // Pearson chi-square over runs / degrees of freedom: the quasi-binomial dispersion.
+    let chi2: f64 = counts
+        .iter()
+        .filter(|c| c.0 > 0)
+        .map(|(n, ok)| {
+            let e = p * *n as f64;
+            let var = e * (1.0 - p);
+            if var > 0.0 {
+                (*ok as f64 - e).powi(2) / var
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    (chi2 / (counts.len() - 1) as f64).max(1.0)
+}
+
+fn success_drop(c: Case, v: &mut Verdict) {
+    let (history, base, cur, alpha, t) = (c.history, c.base, c.cur, c.alpha, c.t);
+    let skip = flippers(history);
+    // The reference is the history pooled (with the baseline run): far more sessions than one
+    // run, and the overdispersion below keeps it honest about run-to-run variation.
+    let mut pool: Vec<&RunAgent> = history.to_vec();
+    if !pool.iter().any(|r| r.run_id == base.run_id) {
+        pool.push(base);
+    }
+    let (bn, bok) = pool
+        .iter()
+        .map(|r| r.counts(&skip))
+        .fold((0, 0), |(n, ok), c| (n + c.0, ok + c.1));
+    let (cn, cok) = cur.counts(&skip);
+    if bn == 0 || cn == 0 {
+        return;
+    }
+    let phi = overdispersion(history, &skip);
+    let deflate = |x: u64| (x as f64 / phi).round() as u64;
+    let p = stats::fisher_lower(deflate(bok), deflate(bn), deflate(cok), deflate(cn));
+    let (rb, rc) = (bok as f64 / bn as f64, cok as f64 / cn as f64);
+    let rates: Vec<f64> = history.iter().filter_map(|r| r.rate(&skip)).collect();
+    let (floor, from) = if rates.len() >= t.min_history {
+        let (c, s) = center_spread(&rates).unwrap_or((rb, 0.0));
+        // The spread of a rate has a floor too: one session of the run.
+        let s = s.max(1.0 / cn as f64);
+        (
+            c - t.k * s,
+            format!(
+                "median success rate of the last {} runs ({:.1}%, run-to-run spread {:.1} points)",
+                rates.len(),
+                c * 100.0,
+                s * 100.0
+            ),
+        )
+    } else {
+        (
+            rb - t.learning_drop,
+            format!(
+                "{} earlier run(s) pooled ({:.1}%); gate still learning",
+                pool.len(),
+                rb * 100.0
+            ),
+        )
+    };
+    let hit = rc < rb && rc < floor && p < alpha;
+    let flaky_text = if skip.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} benchmark(s) that flipped on their own left out ({})",
+            skip.len(),
+            skip.join(", ")
+        )
+    };
+    let detail = format!(
+        "success rate {:.1}% in {} earlier run(s) -> {:.1}% ({bok}/{bn} -> {cok}/{cn}), Fisher exact p = {p:.2e} (counts / {phi:.2} for run-to-run variation){flaky_text}",
+        rb * 100.0,
+        pool.len(),
+        rc * 100.0,
+    );
+    if hit {
+        v.regressions.push(Regression {
+            kind: "success_rate_drop".into(),
+            agent: cur.agent.clone(),
+            benchmark_id: None,
+            baseline: rb,
+            current: rc,
+            p_value: Some(p),
+            detail: detail.clone(),
+        });
+    }
+    v.checks.push(Check {
+        kind: "success_rate_drop".into(),
+        agent: cur.agent.clone(),
+        compared_with: format!("{from} (Fisher, pooled)"),
+        threshold: format!(
+            "rate < {:.1}% and Fisher p < {alpha:.2e}",
+            floor.max(0.0) * 100.0
+        ),
+        observed: detail,
+        outcome: if hit {
+            Outcome::Regression
+        } else {
+            Outcome::Pass
+        },
+    });
+}
+
+fn new_failures(history: &[&RunAgent], base: &RunAgent, cur: &RunAgent, v: &mut Verdict) {
+    let mut found = 0;
+    for (b, (n, ok)) in &cur.benchmarks {
+        let Some((bn, bok)) = base.benchmarks.get(b) else {
+            continue;
+        };
+        let clean = history
+            .iter()
+            .all(|r| r.benchmarks.get(b).is_none_or(|(n, ok)| n == ok));
+        if *bn > 0 && bok == bn && clean && *n > 0 && *ok == 0 {
+            found += 1;
+            v.regressions.push(Regression {
                 kind: "new_failure".into(),
-                agent: pair.agent.clone(),
-                benchmark_id: Some(pair.benchmark_id.clone()),
+                agent: cur.agent.clone(),
+                benchmark_id: Some(b.clone()),
                 baseline: 1.0,
                 current: 0.0,
                 p_value: None,
                 detail: format!(
-                    "{} passed all {} baseline attempts (and recent runs) and failed all {} now",
-                    pair.benchmark_id, pair.base_attempts, pair.current_attempts
+                    "{b} passed all {bn} baseline attempts (and the last {} runs) and failed all {n} now",
+                    history.len()
                 ),
             });
+        }
+    }
+    v.checks.push(Check {
+        kind: "new_failure".into(),
+        agent: cur.agent.clone(),
+        compared_with: format!(
+            "each benchmark in baseline run {} and the last {} runs",
+            base.run_id,
+            history.len()
+        ),
+        threshold: "passed every attempt before, fails every attempt now".into(),
+        observed: format!("{found} benchmark(s)"),
+        outcome: if found > 0 {
+            Outcome::Regression
+        } else {
+            Outcome::Pass
+        },
+    });
+}
+
+/// The gate replayed on same-code comparisons: each stored run against the one before it, with
+/// the history before it. Past consecutive runs are taken to be the same code, so every alarm
+/// here estimates a false alarm.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Replay {
+    pub agent: String,
+    pub comparisons: u64,
+    /// Comparisons in which the gate would have failed (any regression).
+    pub alarms: u64,
+    pub inconclusive: u64,
+    /// Alarms per check kind.
+    pub by_kind: BTreeMap<String, u64>,
+}
+
+/// Replay the gate over `runs` (one agent, oldest first, the newest last).
+pub fn replay(runs: &[&RunAgent], agents: usize, history: usize, t: &Thresholds) -> Replay {
+    let mut out = Replay {
+        agent: runs.first().map(|r| r.agent.clone()).unwrap_or_default(),
+        comparisons: 0,
+        alarms: 0,
+        inconclusive: 0,
+        by_kind: BTreeMap::new(),
+    };
+    for i in 1..runs.len() {
+        let past = &runs[i.saturating_sub(history)..i];
+        let v = judge(past, runs[i - 1], runs[i], agents, t);
+        out.comparisons += 1;
+        out.alarms += u64::from(!v.regressions.is_empty());
+        out.inconclusive += u64::from(v.checks.iter().any(|c| c.outcome == Outcome::Inconclusive));
+        for r in &v.regressions {
+            *out.by_kind.entry(r.kind.clone()).or_default() += 1;
         }
     }
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A small deterministic generator (xorshift64*), so the simulation needs no crate.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> f64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            ((self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64) / (1u64 << 53) as f64
-        }
-        fn normal(&mut self) -> f64 {
-            let (u, v) = (self.next().max(1e-12), self.next());
-            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-        }
-    }
-
-    /// (agent, benchmark, attempts, successes) per pair.
-    type Pairs = Vec<(String, String, u64, u64)>;
-
-    /// One run: 2 agents x 12 benchmarks x 6 attempts, with fixed per-benchmark success odds
-    /// (some certain, some flaky, some hopeless) and log-normal durations.
-    fn sample(rng: &mut Rng, slowdown: f64, success_drop: f64) -> (Vec<AgentSample>, Pairs) {
-        let odds = [1.0, 1.0, 1.0, 0.98, 0.95, 0.9, 0.9, 0.8, 0.7, 0.5, 0.2, 0.0];
-        let mut agents = Vec::new();
-        let mut pairs = Vec::new();
-        for agent in ["a", "b"] {
-            let mut s = AgentSample {
-                agent: agent.into(),
-                ..Default::default()
-            };
-            for (i, p) in odds.iter().enumerate() {
-                let mut ok = 0;
-                for _ in 0..6 {
-                    let p = (p - success_drop).max(0.0);
-                    let success = rng.next() < p;
-                    ok += u64::from(success);
-                    s.n += 1;
-                    s.successes += u64::from(success);
-                    s.durations
-                        .push(1000.0 * (1.0 + slowdown) * (0.3 * rng.normal()).exp());
-                }
-                pairs.push((agent.to_string(), format!("bench{i}"), 6, ok));
-            }
-            agents.push(s);
-        }
-        (agents, pairs)
-    }
-
-    fn gate(seed: u64, slowdown: f64, drop: f64) -> Vec<Regression> {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-        let (base, base_pairs) = sample(&mut rng, 0.0, 0.0);
-        let (cur, cur_pairs) = sample(&mut rng, slowdown, drop);
-        let pairs: Vec<PairOutcome> = cur_pairs
-            .iter()
-            .zip(&base_pairs)
-            .map(|(c, b)| PairOutcome {
-                agent: c.0.clone(),
-                benchmark_id: c.1.clone(),
-                base_attempts: b.2,
-                base_succeeded: b.3,
-                current_attempts: c.2,
-                current_succeeded: c.3,
-                history_clean: b.3 == b.2,
-            })
-            .collect();
-        detect(&base, &cur, &pairs, Thresholds::default())
-    }
-
-    #[test]
-    fn the_gate_does_not_cry_wolf() {
-        let trials = 400;
-        let fired = (0..trials)
-            .filter(|s| !gate(*s, 0.0, 0.0).is_empty())
-            .count();
-        assert!(
-            fired as u64 * 100 <= trials * 5,
-            "gate fired in {fired} of {trials} same-distribution trials"
-        );
-    }
-
-    #[test]
-    fn the_gate_catches_real_regressions() {
-        let trials = 100;
-        let slow = (0..trials)
-            .filter(|s| gate(*s, 0.30, 0.0).iter().any(|r| r.kind == "slower"))
-            .count();
-        assert!(
-            slow as u64 * 100 >= trials * 95,
-            "a 30% slowdown was caught in only {slow} of {trials}"
-        );
-        let drop = (0..trials)
-            .filter(|s| {
-                gate(*s, 0.0, 0.40)
-                    .iter()
-                    .any(|r| r.kind == "success_rate_drop")
-            })
-            .count();
-        assert!(
-            drop as u64 * 100 >= trials * 95,
-            "a 40-point drop was caught in only {drop} of {trials}"
-        );
-    }
-
-    #[test]
-    fn a_stable_benchmark_that_breaks_is_a_new_failure() {
-        let pair = PairOutcome {
-            agent: "a".into(),
-            benchmark_id: "x".into(),
-            base_attempts: 1,
-            base_succeeded: 1,
-            current_attempts: 1,
-            current_succeeded: 0,
-            history_clean: true,
-        };
-        let r = detect(&[], &[], std::slice::from_ref(&pair), Thresholds::default());
-        assert_eq!(r.len(), 1);
-        assert_eq!(r[0].kind, "new_failure");
-        let flaky = PairOutcome {
-            history_clean: false,
-            ..pair
-        };
-        assert!(detect(&[], &[], &[flaky], Thresholds::default()).is_empty());
-    }
-}
+#[path = "regress_sim.rs"]
+mod sim;

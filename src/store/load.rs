@@ -560,7 +560,7 @@ fn load_manifest(
     }
     let created = parse_ts(&m.created_at).ok();
     conn.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
             m.run_id,
             name,
@@ -577,6 +577,9 @@ fn load_manifest(
             sha,
             (!m.run_planned.is_empty())
                 .then(|| serde_json::to_string(&m.run_planned).unwrap_or_default()),
+            m.machine
+                .as_ref()
+                .and_then(|x| serde_json::to_string(x).ok()),
         ],
     )
     .map_err(sql(db, "inserting a run"))?;
@@ -860,6 +863,9 @@ fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) -> Res
             s.host,
             s.reev_version,
             sha,
+            s.pressure.map(|p| p.cpu_some_ms as i64),
+            s.pressure.map(|p| p.memory_some_ms as i64),
+            s.pressure.map(|p| p.memory_full_ms as i64),
         ])
         .map_err(e("the session row"))?;
     for (i, a) in s.assertions.iter().enumerate() {

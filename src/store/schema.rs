@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS runs (
     jobs              BIGINT,
     planned_sessions  BIGINT,
     manifest_sha256   VARCHAR NOT NULL,
-    run_planned       JSON                -- {agent: sessions} of the whole run (all shards); NULL from older manifests
+    run_planned       JSON,               -- {agent: sessions} of the whole run (all shards); NULL from older manifests
+    machine           JSON                -- CPU count, load average, PSI at the start; NULL if unknown
 );
 
 CREATE TABLE IF NOT EXISTS benchmarks (
@@ -64,7 +65,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     events_dropped    BIGINT NOT NULL,
     host              VARCHAR,
     reev_version      VARCHAR,
-    file_sha256       VARCHAR NOT NULL    -- SHA-256 of the session file's bytes
+    file_sha256       VARCHAR NOT NULL,   -- SHA-256 of the session file's bytes
+    -- Machine pressure (Linux PSI stall, ms) while the session ran; NULL where PSI is absent.
+    psi_cpu_some_ms     BIGINT,
+    psi_memory_some_ms  BIGINT,
+    psi_memory_full_ms  BIGINT
 );
 
 CREATE TABLE IF NOT EXISTS assertions (
