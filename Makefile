@@ -50,6 +50,7 @@ bench: build dev-deps
 	bash bench/run_vs_xargs.sh $(REEV)
 	bash bench/run_sandbox_vs_xargs.sh $(REEV)
 	bash bench/load_vs_read_json.sh $(REEV)
+	bash bench/load_scale.sh $(REEV)
 	bash bench/report_1m.sh $(REEV)
 
 clean-runs:

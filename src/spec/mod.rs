@@ -151,16 +151,13 @@ fn is_yaml(path: &Path) -> bool {
 /// Ids and agent names: lowercase, digits, `.`, `_`, `-`; starting with a letter or digit.
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     let mut chars = name.chars();
-    let ok_first = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    let ok_rest =
-        chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    let ok_first = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok_first && ok_rest && name.len() <= 128 {
         Ok(())
     } else {
         Err(format!(
-            "{what} `{name}` is not allowed: use 1-128 characters from [a-z0-9._-], starting with a letter or digit"
+            "{what} `{name}` is not allowed: use 1-128 characters from [A-Za-z0-9._-], starting with a letter or digit"
         ))
     }
 }
@@ -170,7 +167,8 @@ mod tests {
     #[test]
     fn names() {
         assert!(super::check_name("id", "ledger.transfer-1_a").is_ok());
-        for bad in ["", "-x", ".x", "A", "a/b", "a b", "../x", "é"] {
+        assert!(super::check_name("id", "20260101T000000.000Z-abc").is_ok());
+        for bad in ["", "-x", ".x", "a/b", "a b", "../x", "é", "..", "."] {
             assert!(super::check_name("id", bad).is_err(), "{bad}");
         }
     }
