@@ -181,12 +181,12 @@ fn agent_config_errors_have_positions() {
     out.code(2).stderr_has("reev.yml:6:").stderr_has("colour");
     p.write(
         "reev.yml",
-        "agents:\n  good:\n    command: [true]\n  Bad:\n    command: [x, \"{nope}\"]\n",
+        "agents:\n  good:\n    command: [true]\n  bad/name:\n    command: [x, \"{nope}\"]\n",
     );
     p.reev(&["validate"])
         .code(2)
         .stderr_has("reev.yml:4:")
-        .stderr_has("agent name `Bad`")
+        .stderr_has("agent name `bad/name`")
         .stderr_has("unknown placeholder {nope}");
 }
 

@@ -462,7 +462,7 @@ pub fn slowest(sessions: &[SessionBrief]) -> Vec<SessionBrief> {
         .collect()
 }
 
-/// Run ids as a SQL list literal. Run ids are validated names ([a-z0-9._-]), quoted anyway.
+/// Run ids as a SQL list literal. Run ids are validated names ([A-Za-z0-9._-]), quoted anyway.
 fn sql_list(ids: &[String]) -> String {
     ids.iter()
         .map(|id| format!("'{}'", id.replace('\'', "''")))

@@ -148,7 +148,11 @@ fn is_yaml(path: &Path) -> bool {
     )
 }
 
-/// Ids and agent names: lowercase, digits, `.`, `_`, `-`; starting with a letter or digit.
+/// The one rule for every name reev puts in a path: run ids (generated, `--run-id`,
+/// `--resume`), benchmark ids and agent names. 1-128 characters from `[A-Za-z0-9._-]`,
+/// starting with a letter or digit: no `/`, no `..`, no leading `-` or `.`, so a name is
+/// always one plain path component and never an option or a hidden file. Upper case is
+/// allowed because generated run ids carry `T` and `Z` (`20261122T031927.676Z-de2bf2`).
 pub fn check_name(what: &str, name: &str) -> Result<(), String> {
     let mut chars = name.chars();
     let ok_first = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
@@ -167,8 +171,21 @@ mod tests {
     #[test]
     fn names() {
         assert!(super::check_name("id", "ledger.transfer-1_a").is_ok());
-        assert!(super::check_name("id", "20260101T000000.000Z-abc").is_ok());
-        for bad in ["", "-x", ".x", "a/b", "a b", "../x", "é", "..", "."] {
+        assert!(super::check_name("run id", &crate::manifest::new_run_id()).is_ok());
+        assert!(super::check_name("id", "Nightly-A.1").is_ok());
+        assert!(super::check_name("id", &"a".repeat(128)).is_ok());
+        for bad in [
+            "",
+            "-x",
+            ".x",
+            "_x",
+            "a/b",
+            "a b",
+            "../x",
+            "é",
+            "a\nb",
+            &"a".repeat(129),
+        ] {
             assert!(super::check_name("id", bad).is_err(), "{bad}");
         }
     }
