@@ -223,10 +223,9 @@ pub enum Seen {
 }
 
 pub fn seen(known: &Known, f: &Found) -> Seen {
-    // The ledger's paths are `Path::display` text, which is this (without allocating).
-    match known.files.get(&key(&f.path.to_string_lossy())) {
+    match known.files.get(&f.key) {
         Some(e) if e.size == f.size && e.mtime_ns == f.mtime_ns => Seen::Unchanged,
-        Some(_) => Seen::Touched(known.file_sha(&f.path.to_string_lossy())),
+        Some(_) => Seen::Touched(known.shas.get(&f.key).copied()),
         None => Seen::New,
     }
 }
