@@ -414,6 +414,7 @@ fn section<'a>(html: &'a str, title: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no section {title}"));
     let rest = &html[start + 4..];
     &rest[..rest.find("<h2>").unwrap_or(rest.len())]
+}
 
 /// A database loaded by an older reev can hold a run id that is not a plain name; the
 /// report refuses it instead of writing outside --out and pointing `latest` there.
