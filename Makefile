@@ -77,6 +77,7 @@ bench: build dev-deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/run_vs_xargs.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/run_sandbox_vs_xargs.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/load_vs_read_json.sh $(REEV)
+	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/load_scale.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/report_1m.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/status_1k.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/gate_noise.sh $(REEV)

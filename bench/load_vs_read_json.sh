@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # reev load of N generated session files, cold and as a no-op reload, against DuckDB's own
 # read_json (Python duckdb 2.0) loading the same files with an explicit column list, in one
-# invocation. Then a large load (BIG sessions) with its peak memory.
+# invocation. Then, when BIG > 0, a large load with its peak memory (bench/load_scale.sh
+# measures the large sizes: 200,000 and 1,000,000).
 set -euo pipefail
 REEV="$(realpath "${1:?usage: load_vs_read_json.sh PATH_TO_REEV [N] [BIG]}")"
 N="${2:-20000}"
-BIG="${3:-200000}"
+BIG="${3:-0}"
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d "${TMPDIR:-/tmp}/reev-load-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT

@@ -1,6 +1,8 @@
 //! `reev batch` and the operational surface: lock, exit-code precedence, JSON logs, shards,
 //! configuration precedence, integrations, completions and man page.
 
+#[path = "common/analyst.rs"]
+mod analyst;
 mod common;
 use common::{session_files, Project};
 use std::collections::BTreeSet;
@@ -488,4 +490,26 @@ fn ci_examples_keep_one_run_id_across_retries_and_can_check_out() {
         value("JOB_UID")["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.labels['batch.kubernetes.io/controller-uid']"
     );
+}
+
+/// An analyst's notebook holds the database open read-only across the nightly batch: the
+/// batch succeeds, the notebook keeps reading what it had, a new connection sees the run.
+#[test]
+fn an_analysts_open_connection_does_not_block_the_batch() {
+    let p = project(&["true"]);
+    p.reev(&["batch", "--run-id", "n1"]).ok();
+    let q = "select string_agg(DISTINCT run_id, ',' ORDER BY run_id) from sessions";
+    let (mut analyst, first) = analyst::Analyst::open(&p.join("reev.duckdb"), true, q);
+    assert_eq!(first, "n1");
+    p.reev(&["batch", "--run-id", "n2"]).ok();
+    assert_eq!(
+        analyst.ask(),
+        "n1",
+        "the open connection still reads its snapshot"
+    );
+    let (fresh, now) = analyst::Analyst::open(&p.join("reev.duckdb"), true, q);
+    assert_eq!(now, "n1,n2", "a new connection sees the new run");
+    fresh.close();
+    analyst.close();
+    assert!(p.join("reports/n2/report.md").is_file());
 }

@@ -601,3 +601,25 @@ fn heavy_real_batches_the_gate_survives_noise_and_catches_regressions() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A database loaded by an older reev can hold a run id that is not a plain name; the
+/// report refuses it instead of writing outside --out and pointing `latest` there.
+#[test]
+fn a_run_id_from_the_database_never_takes_the_report_outside_out() {
+    let p = hostile_project();
+    let tamper = "import duckdb, sys\n\
+        con = duckdb.connect(sys.argv[1])\n\
+        con.execute(\"UPDATE sessions SET run_id = '../escaped-report'\")\n\
+        con.execute(\"UPDATE runs SET run_id = '../escaped-report'\")\n\
+        con.close()\n";
+    let status = std::process::Command::new(common::python())
+        .args(["-c", tamper])
+        .arg(p.join("reev.duckdb"))
+        .status()
+        .expect("python3 with duckdb");
+    assert!(status.success());
+    let out = p.reev(&["report", "--out", "reports"]);
+    out.code(2).stderr_has("refusing to write a report outside");
+    assert!(!p.join("escaped-report").exists());
+    assert!(!p.join("reports/latest").exists());
+}

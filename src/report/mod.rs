@@ -113,6 +113,14 @@ pub fn report(opts: &ReportOptions) -> Result<Report> {
     drop(conn);
     report.timings.query_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let t1 = Instant::now();
+    // The run id comes from the database, which got it from files: one that is not a plain
+    // name (a `../` in a tampered session file) must not take the report outside --out.
+    crate::spec::check_name("run id", &report.run_id).map_err(|e| {
+        Error::input(format!(
+            "refusing to write a report outside {}: {e}",
+            opts.out.display()
+        ))
+    })?;
     let dir = opts.out.join(&report.run_id);
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io("cannot create report directory", &dir, e))?;

@@ -1,31 +1,39 @@
 //! Loading files into DuckDB: what is new goes in, in one transaction, exactly once.
 //!
+//! [`load`] decides where the load is written: in place when nobody holds the database,
+//! or into a copy beside it that is renamed into place when analysts hold it open read-only
+//! (`swap.rs`); a read-write holder is waited for or named. A [`Loader`] then owns the
+//! connection, the ledger (`ledger.rs`) and the appenders (`rows.rs`) for one transaction.
+//!
 //! Known files are recognised from the `loaded_files` ledger by path, size and mtime without
 //! being read; a changed size or mtime triggers a digest check. Session files are parsed in
-//! parallel (rayon) in batches, so memory stays bounded, and appended with DuckDB's Appender.
+//! parallel (rayon) in batches bounded by count and by bytes, so memory stays bounded
+//! whatever the files' sizes, and appended with DuckDB's Appender.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use duckdb::arrow;
-use duckdb::arrow::array::{Array, AsArray};
-use duckdb::arrow::compute::cast;
-use duckdb::arrow::datatypes::DataType;
-use duckdb::types::{TimeUnit, Value};
-use duckdb::{params, Appender, Connection};
+use duckdb::{params, Connection};
 use rayon::prelude::*;
 
-use super::scan::{self, Found, Kind};
-use super::{ensure_schema, lock_writer, open, Mode};
+use super::holders::{self, Holder};
+use super::ledger::{hex, read_known, record_touched, seen, unhex, Known, Seen};
+use super::rows::{self, Writers};
+use super::rss::rss;
+use super::scan::{self, Found, Kind, Scan};
+use super::{ensure_schema, is_lock_error, lock_writer, open_once, swap, Mode};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::manifest::RunManifest;
 use crate::session::{self, SessionFile};
 
-/// Session files parsed per batch: bounds memory for any number of files.
+/// Session files parsed per batch at most...
 const BATCH: usize = 2048;
-/// DuckDB's memory limit while loading (it spills beyond it).
+/// ...and at most this many bytes of them (at least one file): a batch of chatty sessions
+/// (1 MiB of stdout and of stderr each) is a few dozen files, not two thousand.
+const BATCH_BYTES: u64 = 32 << 20;
+/// DuckDB's memory limit while loading (it spills beyond it; text is stored in parts of at
+/// most `schema::TEXT_PART` so that it can).
 const LOAD_MEMORY_LIMIT: &str = "256MB";
 
 #[derive(Debug, Clone)]
@@ -57,7 +65,36 @@ pub struct LoadSummary {
     pub elapsed: Duration,
 }
 
+pub(super) fn sql<'a>(db: &'a Path, what: &str) -> impl Fn(duckdb::Error) -> Error + 'a {
+    let what = what.to_string();
+    move |e| Error::env(format!("{}: {what}: {e}", db.display()))
+}
+
+/// Where this load writes.
+enum Target {
+    /// The live file, opened read-write: nobody else had it open.
+    InPlace(Connection),
+    /// A new file beside the live one, renamed into place at the end: a copy of the live
+    /// file when readers hold it, an empty one for `--rebuild`.
+    Beside { copy: bool },
+}
+
+/// How the rows reach the database file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commits {
+    /// One transaction: a load into the live file is all or nothing.
+    One,
+    /// A commit every [`CHUNK_BYTES`] of new files: for a file built beside the live one,
+    /// whose rename is the commit point. DuckDB then never holds more than a chunk of
+    /// uncommitted rows, which it otherwise spills and reads back, growing faster than the load.
+    Chunked,
+}
+
+/// A load with more new bytes than this is built beside the live file in chunks.
+const CHUNK_BYTES: u64 = 64 << 20;
+
 pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
+    let started = Instant::now();
     for root in &opts.roots {
         if !root.is_dir() {
             return Err(Error::input(format!(
@@ -66,290 +103,355 @@ pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
             )));
         }
     }
-    let _lock = lock_writer(&opts.db, opts.wait)?;
-    if !opts.rebuild {
-        return load_into(&opts.db, &opts.roots, opts.wait);
-    }
-    // Build a fresh database beside the live one, then rename it into place atomically:
-    // readers keep the snapshot they have open; the next reader sees the new one.
-    let name = opts
-        .db
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = opts
-        .db
-        .with_file_name(format!("{name}.rebuild-{}.tmp", std::process::id()));
-    let tmp_wal = wal_path(&tmp);
-    for p in [&tmp, &tmp_wal] {
-        let _ = std::fs::remove_file(p);
-    }
-    let summary = load_into(&tmp, &opts.roots, opts.wait).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-        let _ = std::fs::remove_file(&tmp_wal);
-    })?;
-    let io = |what: &str, p: &Path, e| Error::io(what, p, e);
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io("cannot sync", &tmp, e))?;
-    // A WAL beside the old file belongs to the old database; it must not meet the new one.
-    let _ = std::fs::remove_file(wal_path(&opts.db));
-    std::fs::rename(&tmp, &opts.db)
-        .map_err(|e| io("cannot move rebuilt database into place at", &opts.db, e))?;
-    if let Some(dir) = opts.db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let _ = session::sync_dir(dir);
-    }
-    Ok(summary)
-}
-
-fn wal_path(db: &Path) -> PathBuf {
-    let mut s = db.as_os_str().to_os_string();
-    s.push(".wal");
-    PathBuf::from(s)
-}
-
-/// What the database already holds, read once per load.
-struct Known {
-    /// path -> (size, mtime_ns, sha256, session_id)
-    files: HashMap<String, (u64, i64, String, Option<String>)>,
-    /// session_id -> (file sha256, a path it was loaded from); built from `files` on first
-    /// use, so a reload with nothing new never pays for it.
-    sessions: Option<HashMap<String, (String, String)>>,
-    /// Whether `files` holds digests and session ids yet (see `Known::ensure_details`).
-    details: bool,
-    benchmarks: HashSet<(String, String)>,
-    /// (run_id, manifest) -> manifest sha256
-    runs: HashMap<(String, String), String>,
-}
-
-impl Known {
-    /// Fill in the digests and session ids of known files (needed once anything is not
-    /// unchanged: a touched file is compared by digest, a new one by session id).
-    fn ensure_details(&mut self, conn: &Connection, db: &Path) -> Result<()> {
-        if self.details {
-            return Ok(());
-        }
-        let e = sql(db, "reading the loaded-files ledger");
-        let mut st = conn
-            .prepare("SELECT path, sha256, session_id FROM loaded_files")
-            .map_err(&e)?;
-        for batch in st.query_arrow([]).map_err(&e)? {
-            let (paths, shas, sids) = (
-                text_column(&batch, 0, db)?,
-                text_column(&batch, 1, db)?,
-                text_column(&batch, 2, db)?,
-            );
-            for i in 0..batch.num_rows() {
-                if let Some(entry) = self.files.get_mut(paths.value(i)) {
-                    entry.2 = shas.value(i).to_string();
-                    entry.3 = (!sids.is_null(i)).then(|| sids.value(i).to_string());
-                }
-            }
-        }
-        self.details = true;
-        Ok(())
-    }
-
-    fn sessions(&mut self) -> &mut HashMap<String, (String, String)> {
-        let files = &self.files;
-        self.sessions.get_or_insert_with(|| {
-            let mut m = HashMap::with_capacity(files.len());
-            for (path, (_, _, sha, sid)) in files {
-                if let Some(sid) = sid {
-                    m.entry(sid.clone())
-                        .or_insert_with(|| (sha.clone(), path.clone()));
-                }
-            }
-            m
-        })
-    }
-}
-
-fn sql<'a>(db: &'a Path, what: &str) -> impl Fn(duckdb::Error) -> Error + 'a {
-    let what = what.to_string();
-    move |e| Error::env(format!("{}: {what}: {e}", db.display()))
-}
-
-fn text_column(
-    batch: &arrow::record_batch::RecordBatch,
-    i: usize,
-    db: &Path,
-) -> Result<arrow::array::StringArray> {
-    let col = cast(batch.column(i), &DataType::Utf8)
-        .map_err(|err| Error::env(format!("{}: reading the ledger: {err}", db.display())))?;
-    Ok(col.as_string::<i32>().clone())
-}
-
-fn int_column(
-    batch: &arrow::record_batch::RecordBatch,
-    i: usize,
-    db: &Path,
-) -> Result<arrow::array::Int64Array> {
-    let col = cast(batch.column(i), &DataType::Int64)
-        .map_err(|err| Error::env(format!("{}: reading the ledger: {err}", db.display())))?;
-    Ok(col.as_primitive::<arrow::datatypes::Int64Type>().clone())
-}
-
-fn read_known(conn: &Connection, db: &Path) -> Result<Known> {
-    let mut known = Known {
-        files: HashMap::new(),
-        sessions: None,
-        details: false,
-        benchmarks: HashSet::new(),
-        runs: HashMap::new(),
-    };
-    // The ledger can hold hundreds of thousands of rows: read it as Arrow batches, and only
-    // what recognising an unchanged file needs. Digests and session ids follow on demand.
-    let e = sql(db, "reading the loaded-files ledger");
-    let mut st = conn
-        .prepare("SELECT path, size, mtime_ns FROM loaded_files")
-        .map_err(&e)?;
-    for batch in st.query_arrow([]).map_err(&e)? {
-        let (paths, sizes, mtimes) = (
-            text_column(&batch, 0, db)?,
-            int_column(&batch, 1, db)?,
-            int_column(&batch, 2, db)?,
-        );
-        for i in 0..batch.num_rows() {
-            known.files.insert(
-                paths.value(i).to_string(),
-                (sizes.value(i) as u64, mtimes.value(i), String::new(), None),
-            );
-        }
-    }
-    let e = sql(db, "reading benchmarks");
-    let mut st = conn
-        .prepare("SELECT benchmark_id, sha256 FROM benchmarks")
-        .map_err(&e)?;
-    let rows = st
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-        .map_err(&e)?;
-    for row in rows {
-        known.benchmarks.insert(row.map_err(&e)?);
-    }
-    let e = sql(db, "reading runs");
-    let mut st = conn
-        .prepare("SELECT run_id, manifest, manifest_sha256 FROM runs")
-        .map_err(&e)?;
-    let rows = st
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .map_err(&e)?;
-    for row in rows {
-        let (run, manifest, sha) = row.map_err(&e)?;
-        known.runs.insert((run, manifest), sha);
-    }
-    Ok(known)
-}
-
-fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary> {
-    let started = Instant::now();
-    let started_at = chrono::Utc::now();
+    let db = &opts.db;
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
     }
-    // Walk the trees on another thread while the database opens and the ledger is read.
-    let (scanned, opened) = std::thread::scope(|s| {
-        let walker = s.spawn(|| scan::scan(roots));
-        let opened = (|| -> Result<_> {
-            let conn = open(db, Mode::ReadWrite, wait)?;
-            // Bound DuckDB's own memory: a large load spills to disk instead of growing.
-            conn.execute_batch(&format!(
-                "SET memory_limit = '{LOAD_MEMORY_LIMIT}'; SET preserve_insertion_order = false"
-            ))
-            .map_err(sql(db, "configuring the load"))?;
-            tracing::debug!("opened at {:?} rss {}", started.elapsed(), rss());
-            ensure_schema(&conn, db)?;
-            tracing::debug!("schema checked at {:?}", started.elapsed());
-            let known = read_known(&conn, db)?;
-            tracing::debug!("ledger read at {:?}", started.elapsed());
-            let load_id: i64 = conn
-                .query_row("SELECT coalesce(max(load_id), 0) + 1 FROM loads", [], |r| {
-                    r.get(0)
+    let _lock = lock_writer(db, opts.wait)?;
+    swap::clean_stale(db);
+    // Walk the trees on another thread while the database is opened and the ledger read.
+    let mut sum = std::thread::scope(|s| {
+        let walker = s.spawn(|| scan::scan(&opts.roots));
+        let target = if opts.rebuild {
+            Target::Beside { copy: false }
+        } else {
+            choose_target(db, opts.wait)?
+        };
+        let scanned = || walker.join().unwrap_or_default();
+        match target {
+            Target::InPlace(conn) => {
+                let ready = Ready::new(conn, db, started)?;
+                let scanned = scanned();
+                let new_bytes = ready.new_bytes(&scanned);
+                if new_bytes <= CHUNK_BYTES {
+                    return ready.load(&scanned, &opts.roots, Commits::One, started);
+                }
+                tracing::info!(
+                    "{} MiB of new files: building the new database beside {}",
+                    new_bytes >> 20,
+                    db.display()
+                );
+                let known = ready.close();
+                beside(db, true, |tmp, conn| {
+                    Ready::with_known(conn, tmp, known)?.load(
+                        &scanned,
+                        &opts.roots,
+                        Commits::Chunked,
+                        started,
+                    )
                 })
-                .map_err(sql(db, "reading loads"))?;
-            Ok((conn, known, load_id))
-        })();
-        (walker.join().unwrap_or_default(), opened)
-    });
-    let (conn, mut known, load_id) = opened?;
-    tracing::debug!(
-        "{} known files, {} found, at {:?} rss {}",
-        known.files.len(),
-        scanned.files.len(),
-        started.elapsed(),
-        rss()
-    );
-    let mut sum = LoadSummary {
-        load_id,
-        seen: scanned.files.len() as u64,
-        ..Default::default()
-    };
-    for (path, err) in &scanned.errors {
-        sum.quarantined
-            .push((path.display().to_string(), err.clone()));
+            }
+            Target::Beside { copy } => beside(db, copy, |tmp, conn| {
+                let scanned = scanned();
+                Ready::new(conn, tmp, started)?.load(
+                    &scanned,
+                    &opts.roots,
+                    Commits::Chunked,
+                    started,
+                )
+            }),
+        }
+    })?;
+    sum.elapsed = started.elapsed();
+    Ok(sum)
+}
+
+/// Build the database beside `db` (a copy of it, or empty), run `fill` on it, and rename it
+/// into place; on any error the half-built file is removed and `db` is untouched.
+fn beside(
+    db: &Path,
+    copy: bool,
+    fill: impl FnOnce(&Path, Connection) -> Result<LoadSummary>,
+) -> Result<LoadSummary> {
+    let tmp = swap::tmp_path(db, if copy { "load" } else { "rebuild" });
+    let built = (|| {
+        if copy {
+            let t = Instant::now();
+            swap::copy_live(db, &tmp)?;
+            tracing::info!(
+                "loading into a copy of {} ({:.2} s to copy)",
+                db.display(),
+                t.elapsed().as_secs_f64()
+            );
+        } else {
+            swap::discard(&tmp);
+        }
+        let conn =
+            open_once(&tmp, Mode::ReadWrite)?.map_err(sql(&tmp, "opening the new database"))?;
+        let sum = fill(&tmp, conn)?;
+        swap::install(&tmp, db)?;
+        Ok(sum)
+    })();
+    if built.is_err() {
+        swap::discard(&tmp);
+    }
+    built
+}
+
+/// In place when nobody holds the file; beside it when only readers do; a read-write
+/// holder is waited for until `wait` runs out, then named.
+fn choose_target(db: &Path, wait: Duration) -> Result<Target> {
+    let deadline = Instant::now() + wait;
+    let mut delay = Duration::from_millis(20);
+    loop {
+        let holder = holders::probe(db).map_err(|e| Error::io("cannot check who holds", db, e))?;
+        let blocker = match holder {
+            Holder::Readers { pid } => {
+                tracing::info!(
+                    "{} is open read-only (by {} and maybe others): loading beside it",
+                    db.display(),
+                    holders::describe(pid)
+                );
+                return Ok(Target::Beside { copy: true });
+            }
+            Holder::Nobody => match open_once(db, Mode::ReadWrite)? {
+                Ok(conn) => return Ok(Target::InPlace(conn)),
+                // Someone opened it between the probe and the open: look again.
+                Err(e) if is_lock_error(&e) => e.to_string(),
+                Err(e) => {
+                    return Err(Error::env(format!(
+                        "cannot open database {}: {e}",
+                        db.display()
+                    )))
+                }
+            },
+            Holder::Writer { pid } => {
+                format!("it is open read-write by {}", holders::describe(pid))
+            }
+        };
+        if Instant::now() >= deadline {
+            return Err(Error::env(format!(
+                "database {} is locked by another process: {blocker}\n\
+                 wait for it (for example --wait 5m), or stop the process named above; \
+                 analysts should open it read-only, which never blocks a load",
+                db.display()
+            )));
+        }
+        std::thread::sleep(delay.min(deadline.saturating_duration_since(Instant::now())));
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// An open database, configured, with its schema and ledger read: ready to load into.
+struct Ready<'a> {
+    conn: Connection,
+    db: &'a Path,
+    known: Known,
+    load_id: i64,
+}
+
+impl<'a> Ready<'a> {
+    fn new(conn: Connection, db: &'a Path, started: Instant) -> Result<Self> {
+        Self::configure(&conn, db)?;
+        tracing::debug!("opened at {:?} rss {}", started.elapsed(), rss());
+        let known = read_known(&conn, db)?;
+        tracing::debug!("ledger read at {:?} rss {}", started.elapsed(), rss());
+        Self::assemble(conn, db, known)
     }
 
-    conn.execute_batch("BEGIN TRANSACTION")
-        .map_err(sql(db, "beginning the load transaction"))?;
-    let result = (|| -> Result<()> {
-        let mut w = Writers::new(&conn, db, load_id)?;
-        tracing::debug!("appenders at {:?}", started.elapsed());
-        for f in scanned.files.iter().filter(|f| f.kind == Kind::Leftover) {
-            sum.quarantined.push((
-                f.path.display().to_string(),
-                "leftover temporary file of an interrupted write; delete it when no reev is running".into(),
-            ));
-        }
-        for f in scanned.files.iter().filter(|f| f.kind == Kind::Manifest) {
-            load_manifest(&conn, db, f, &mut known, &mut sum, &mut w)?;
-        }
-        for f in scanned.files.iter().filter(|f| f.kind == Kind::Benchmark) {
-            load_benchmark(&conn, db, f, &mut known, &mut sum, &mut w)?;
-        }
-        let sessions: Vec<&Found> = scanned
+    /// A copy of a database whose ledger was already read.
+    fn with_known(conn: Connection, db: &'a Path, known: Known) -> Result<Self> {
+        Self::configure(&conn, db)?;
+        Self::assemble(conn, db, known)
+    }
+
+    fn assemble(conn: Connection, db: &'a Path, known: Known) -> Result<Self> {
+        let load_id: i64 = conn
+            .query_row("SELECT coalesce(max(load_id), 0) + 1 FROM loads", [], |r| {
+                r.get(0)
+            })
+            .map_err(sql(db, "reading loads"))?;
+        Ok(Ready {
+            conn,
+            db,
+            known,
+            load_id,
+        })
+    }
+
+    fn configure(conn: &Connection, db: &Path) -> Result<()> {
+        // Bound DuckDB's own memory: a large load spills to disk instead of growing.
+        conn.execute_batch(&format!(
+            "SET memory_limit = '{LOAD_MEMORY_LIMIT}'; SET preserve_insertion_order = false"
+        ))
+        .map_err(sql(db, "configuring the load"))?;
+        ensure_schema(conn, db)
+    }
+
+    /// Bytes of the files found that the ledger does not know unchanged.
+    fn new_bytes(&self, scanned: &Scan) -> u64 {
+        scanned
             .files
             .iter()
-            .filter(|f| f.kind == Kind::Session)
-            .collect();
-        for (i, batch) in sessions.chunks(BATCH).enumerate() {
-            load_sessions(&conn, db, batch, &mut known, &mut sum, &mut w)?;
-            if i % 20 == 19 {
+            .filter(|f| !matches!(seen(&self.known, f), Seen::Unchanged))
+            .map(|f| f.size)
+            .sum()
+    }
+
+    fn close(self) -> Known {
+        drop(self.conn);
+        self.known
+    }
+
+    /// The load itself; on error nothing of it is committed to the live file.
+    fn load(
+        self,
+        scanned: &Scan,
+        roots: &[PathBuf],
+        commits: Commits,
+        started: Instant,
+    ) -> Result<LoadSummary> {
+        let started_at = chrono::Utc::now();
+        let (conn, db) = (&self.conn, self.db);
+        tracing::debug!(
+            "{} known files, {} found, at {:?} rss {}",
+            self.known.file_count(),
+            scanned.files.len(),
+            started.elapsed(),
+            rss()
+        );
+        if commits == Commits::Chunked {
+            // Each chunk's commit goes to the WAL only; one checkpoint at the end writes the
+            // tables. (An automatic checkpoint per chunk rewrites the tables' open row groups
+            // every time: quadratic.)
+            conn.execute_batch("SET checkpoint_threshold = '1TB'")
+                .map_err(sql(db, "configuring the load"))?;
+        }
+        conn.execute_batch("BEGIN TRANSACTION")
+            .map_err(sql(db, "beginning the load transaction"))?;
+        let result = (|| -> Result<LoadSummary> {
+            let mut loader = Loader {
+                conn,
+                db,
+                known: self.known,
+                w: Writers::new(conn, db, self.load_id)?,
+                commits,
+                uncommitted: 0,
+                sum: LoadSummary {
+                    load_id: self.load_id,
+                    seen: scanned.files.len() as u64,
+                    ..Default::default()
+                },
+            };
+            loader.all(scanned, started)?;
+            loader.finish(roots, started_at)
+        })();
+        let sum = match result {
+            Ok(sum) => {
+                conn.execute_batch("COMMIT")
+                    .map_err(sql(db, "committing the load"))?;
+                sum
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        };
+        // Fold the WAL into the database file now, so readers open a compact file; a load
+        // that added only its own bookkeeping row leaves that to automatic checkpoints.
+        if sum.new > 0 {
+            conn.execute_batch("CHECKPOINT")
+                .map_err(sql(db, "checkpointing"))?;
+        }
+        tracing::debug!("committed at {:?} rss {}", started.elapsed(), rss());
+        drop(self.conn);
+        tracing::debug!("closed at {:?}", started.elapsed());
+        Ok(sum)
+    }
+}
+
+/// One load's transaction: the connection, what the database already holds, the appenders,
+/// and what this load found.
+struct Loader<'c> {
+    conn: &'c Connection,
+    db: &'c Path,
+    known: Known,
+    w: Writers<'c>,
+    commits: Commits,
+    /// Bytes of files read since the last commit.
+    uncommitted: u64,
+    sum: LoadSummary,
+}
+
+impl Loader<'_> {
+    /// Every file found, kind by kind: runs and benchmark versions before their sessions.
+    fn all(&mut self, scanned: &Scan, started: Instant) -> Result<()> {
+        for (path, err) in &scanned.errors {
+            self.quarantine(path.display().to_string(), err.clone());
+        }
+        let of = |kind| scanned.files.iter().filter(move |f| f.kind == kind);
+        for f in of(Kind::Leftover) {
+            self.quarantine(
+                f.path.display().to_string(),
+                "leftover temporary file of an interrupted write; delete it when no reev is running".into(),
+            );
+        }
+        for f in of(Kind::Manifest) {
+            self.manifest(f)?;
+        }
+        for f in of(Kind::Benchmark) {
+            self.benchmark(f)?;
+        }
+        let mut batch: Vec<&Found> = Vec::new();
+        let mut bytes = 0;
+        let mut done = 0usize;
+        for f in of(Kind::Session) {
+            if !matches!(seen(&self.known, f), Seen::Unchanged) {
+                bytes += f.size;
+            }
+            batch.push(f);
+            if batch.len() >= BATCH || bytes >= BATCH_BYTES {
+                self.sessions(&batch)?;
+                self.uncommitted += bytes;
+                self.commit_if_due()?;
+                done += batch.len();
+                batch.clear();
+                bytes = 0;
                 tracing::trace!(
-                    "{} session files at {:?}, rss {}",
-                    (i + 1) * BATCH,
+                    "{done} session files at {:?}, rss {}",
                     started.elapsed(),
                     rss()
                 );
             }
         }
-        record_touched(&conn, db, &w.touched)?;
-        for (path, error) in &sum.quarantined {
-            w.quarantine
-                .append_row(params![load_id, path, error])
-                .map_err(sql(db, "recording quarantine"))?;
-        }
-        for c in &sum.conflicts {
-            w.conflicts
-                .append_row(params![
-                    load_id,
-                    c.path,
-                    c.session_id,
-                    c.kind,
-                    c.loaded_sha256,
-                    c.found_sha256,
-                    c.loaded_path
-                ])
-                .map_err(sql(db, "recording conflicts"))?;
-        }
+        self.sessions(&batch)?;
+        record_touched(self.conn, self.db, &self.w.touched)?;
         tracing::debug!("files classified at {:?} rss {}", started.elapsed(), rss());
-        w.flush(db)?;
-        drop(w);
+        Ok(())
+    }
+
+    /// In [`Commits::Chunked`] mode, commit what was appended once a chunk is full.
+    fn commit_if_due(&mut self) -> Result<()> {
+        if self.commits == Commits::One || self.uncommitted < CHUNK_BYTES {
+            return Ok(());
+        }
+        self.w.flush(self.db)?;
+        self.conn
+            .execute_batch("COMMIT; BEGIN TRANSACTION")
+            .map_err(sql(self.db, "committing a chunk of the load"))?;
+        self.uncommitted = 0;
+        Ok(())
+    }
+
+    fn quarantine(&mut self, path: String, error: String) {
+        self.sum.quarantined.push((path, error));
+    }
+
+    /// Record problems and the load itself; the caller commits.
+    fn finish(
+        mut self,
+        roots: &[PathBuf],
+        started_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<LoadSummary> {
+        let db = self.db;
+        for (path, error) in &self.sum.quarantined {
+            self.w.quarantine(db, path, error)?;
+        }
+        for c in &self.sum.conflicts {
+            self.w.conflict(db, c)?;
+        }
+        self.w.flush(db)?;
+        drop(self.w);
         let roots_json = serde_json::to_string(
             &roots
                 .iter()
@@ -357,329 +459,235 @@ fn load_into(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<LoadSummary
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_default();
-        conn.execute(
-            "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            params![
-                load_id,
-                ts(started_at),
-                ts(chrono::Utc::now()),
-                roots_json,
-                sum.seen as i64,
-                sum.new as i64,
-                sum.skipped as i64,
-                sum.quarantined.len() as i64,
-                sum.conflicts.len() as i64,
-                env!("CARGO_PKG_VERSION"),
-            ],
-        )
-        .map_err(sql(db, "recording the load"))?;
-        Ok(())
-    })();
-    match result {
-        Ok(()) => conn
-            .execute_batch("COMMIT")
-            .map_err(sql(db, "committing the load"))?,
-        Err(e) => {
-            let _ = conn.execute_batch("ROLLBACK");
-            return Err(e);
-        }
+        let sum = self.sum;
+        self.conn
+            .execute(
+                "INSERT INTO loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                params![
+                    sum.load_id,
+                    rows::ts(started_at),
+                    rows::ts(chrono::Utc::now()),
+                    roots_json,
+                    sum.seen as i64,
+                    sum.new as i64,
+                    sum.skipped as i64,
+                    sum.quarantined.len() as i64,
+                    sum.conflicts.len() as i64,
+                    env!("CARGO_PKG_VERSION"),
+                ],
+            )
+            .map_err(sql(db, "recording the load"))?;
+        Ok(sum)
     }
-    // Fold the WAL into the database file now, so readers open a compact file; a load that
-    // added only its own bookkeeping row leaves that to DuckDB's automatic checkpoints.
-    if sum.new > 0 {
-        conn.execute_batch("CHECKPOINT")
-            .map_err(sql(db, "checkpointing"))?;
-    }
-    tracing::debug!("committed at {:?} rss {}", started.elapsed(), rss());
-    drop(conn);
-    tracing::debug!("closed at {:?}", started.elapsed());
-    sum.elapsed = started.elapsed();
-    Ok(sum)
-}
 
-/// One appender per table, open for the whole transaction.
-struct Writers<'c> {
-    sessions: Appender<'c>,
-    assertions: Appender<'c>,
-    events: Appender<'c>,
-    metrics: Appender<'c>,
-    files: Appender<'c>,
-    quarantine: Appender<'c>,
-    conflicts: Appender<'c>,
-    load_id: i64,
-    /// Known files whose size or mtime changed but whose bytes did not: (path, size, mtime).
-    touched: Vec<(String, i64, i64)>,
-}
-
-impl<'c> Writers<'c> {
-    fn new(conn: &'c Connection, db: &Path, load_id: i64) -> Result<Self> {
-        let a = |t: &str| {
-            conn.appender(t)
-                .map_err(sql(db, &format!("opening an appender on {t}")))
+    fn manifest(&mut self, f: &Found) -> Result<()> {
+        let Some((path, bytes, sha)) = self.read_if_changed(f)? else {
+            return Ok(());
         };
-        Ok(Writers {
-            sessions: a("sessions")?,
-            assertions: a("assertions")?,
-            events: a("events")?,
-            metrics: a("metrics")?,
-            files: a("loaded_files")?,
-            quarantine: a("quarantine")?,
-            conflicts: a("conflicts")?,
-            load_id,
-            touched: Vec::new(),
-        })
+        let m: RunManifest = match serde_json::from_slice(&bytes)
+            .map_err(|e| format!("invalid run manifest: {e}"))
+            .and_then(|m| rows::check_manifest(&m).map(|()| m))
+        {
+            Ok(m) => m,
+            Err(e) => {
+                self.quarantine(path, e);
+                return Ok(());
+            }
+        };
+        let name = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let key = (m.run_id.clone(), name.clone());
+        match self.known.runs.get(&key) {
+            Some(old) if *old == sha => {
+                // The same manifest from another copy of the tree: remember this path too.
+                if matches!(seen(&self.known, f), Seen::New) {
+                    self.w.ledger(self.db, f, &sha, "manifest", None)?;
+                }
+                self.sum.skipped += 1;
+                return Ok(());
+            }
+            Some(old) => {
+                self.sum.conflicts.push(Conflict {
+                    path,
+                    session_id: None,
+                    kind: "manifest_changed",
+                    loaded_sha256: old.clone(),
+                    found_sha256: sha,
+                    loaded_path: None,
+                });
+                return Ok(());
+            }
+            None => {}
+        }
+        rows::insert_run(self.conn, self.db, &m, &name, &sha)?;
+        self.known.runs.insert(key, sha.clone());
+        self.w.ledger(self.db, f, &sha, "manifest", None)?;
+        self.sum.new += 1;
+        Ok(())
     }
 
-    fn ledger(
-        &mut self,
-        db: &Path,
-        f: &Found,
-        sha: &str,
-        kind: &str,
-        session_id: Option<&str>,
-    ) -> Result<()> {
-        self.files
-            .append_row(params![
-                f.path.display().to_string(),
-                f.size as i64,
-                f.mtime_ns,
-                sha,
-                kind,
-                session_id,
-                self.load_id
-            ])
-            .map_err(sql(db, "recording a loaded file"))
+    fn benchmark(&mut self, f: &Found) -> Result<()> {
+        let Some((path, bytes, sha)) = self.read_if_changed(f)? else {
+            return Ok(());
+        };
+        let stem = f
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if stem != sha {
+            self.quarantine(
+                path,
+                format!("benchmark copy does not match its name: its SHA-256 is {sha}"),
+            );
+            return Ok(());
+        }
+        // The parser applies the run-time rules, the id's included.
+        let b = match crate::spec::benchmark::parse(&f.path, &bytes) {
+            Ok(b) => b,
+            Err(d) => {
+                let msg = d
+                    .iter()
+                    .map(|d| d.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.quarantine(path, format!("invalid benchmark copy: {msg}"));
+                return Ok(());
+            }
+        };
+        if self.known.benchmarks.insert((b.id.clone(), sha.clone())) {
+            self.conn
+                .execute(
+                    "INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?)",
+                    params![
+                        b.id,
+                        sha,
+                        b.description,
+                        serde_json::to_string(&b.tags).unwrap_or_default(),
+                        b.yaml
+                    ],
+                )
+                .map_err(sql(self.db, "inserting a benchmark version"))?;
+            self.sum.new += 1;
+        } else {
+            self.sum.skipped += 1;
+        }
+        // Each path is walked once per load, so what this load adds is never looked up again.
+        self.w.ledger(self.db, f, &sha, "benchmark", None)?;
+        Ok(())
     }
 
-    fn flush(&mut self, db: &Path) -> Result<()> {
-        for a in [
-            &mut self.sessions,
-            &mut self.assertions,
-            &mut self.events,
-            &mut self.metrics,
-            &mut self.files,
-            &mut self.quarantine,
-            &mut self.conflicts,
-        ] {
-            a.flush().map_err(sql(db, "flushing appended rows"))?;
+    /// Skip a file the ledger knows unchanged, or touched with the same bytes (its new size
+    /// and mtime are recorded); otherwise read and digest it, quarantining it when it cannot
+    /// be read. Returns (path, bytes, sha256).
+    fn read_if_changed(&mut self, f: &Found) -> Result<Option<(String, Vec<u8>, String)>> {
+        let state = seen(&self.known, f);
+        if matches!(state, Seen::Unchanged) {
+            self.sum.skipped += 1;
+            return Ok(None);
+        }
+        let path = f.path.display().to_string();
+        let bytes = match std::fs::read(&f.path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.quarantine(path, format!("cannot read: {e}"));
+                return Ok(None);
+            }
+        };
+        let sha = sha256_hex(&bytes);
+        if matches!(state, Seen::Touched(..)) {
+            self.known.ensure_details(self.conn, self.db)?;
+            if self.known.file_sha(&path).is_some_and(|k| hex(&k) == sha) {
+                self.w.touched.push((path, f.size as i64, f.mtime_ns));
+                self.sum.skipped += 1;
+                return Ok(None);
+            }
+        }
+        Ok(Some((path, bytes, sha)))
+    }
+
+    /// One batch of session files: read, digested and parsed in parallel, then recorded in
+    /// order.
+    fn sessions(&mut self, batch: &[&Found]) -> Result<()> {
+        if batch
+            .iter()
+            .any(|f| !matches!(seen(&self.known, f), Seen::Unchanged))
+        {
+            self.known.ensure_details(self.conn, self.db)?;
+        }
+        let known = &self.known;
+        let parsed: Vec<Parsed> = batch.par_iter().map(|f| parse_one(known, f)).collect();
+        for (f, p) in batch.iter().zip(parsed) {
+            self.record(f, p)?;
         }
         Ok(())
     }
-}
 
-/// The ledger's verdict on a file before reading it.
-enum Seen {
-    /// Same path, size and mtime as when loaded: skip without reading.
-    Unchanged,
-    /// Same path, but size or mtime differ: digest it.
-    Touched(String, Option<String>),
-    New,
-}
-
-fn seen(known: &Known, f: &Found) -> Seen {
-    match known.files.get(&f.path.display().to_string()) {
-        Some((size, mtime, _, _)) if *size == f.size && *mtime == f.mtime_ns => Seen::Unchanged,
-        Some((_, _, sha, sid)) => Seen::Touched(sha.clone(), sid.clone()),
-        None => Seen::New,
-    }
-}
-
-/// Record new sizes and mtimes of touched-but-identical files in one statement: a tree
-/// restored without its mtimes touches every file, and one UPDATE per file would scan the
-/// ledger once per file.
-fn record_touched(conn: &Connection, db: &Path, touched: &[(String, i64, i64)]) -> Result<()> {
-    if touched.is_empty() {
-        return Ok(());
-    }
-    let e = sql(db, "updating the ledger");
-    conn.execute_batch(
-        "CREATE TEMP TABLE reev_touched (path VARCHAR, size BIGINT, mtime_ns BIGINT)",
-    )
-    .map_err(&e)?;
-    {
-        let mut app = conn.appender("reev_touched").map_err(&e)?;
-        for (path, size, mtime) in touched {
-            app.append_row(params![path, size, mtime]).map_err(&e)?;
-        }
-        app.flush().map_err(&e)?;
-    }
-    conn.execute_batch(
-        "UPDATE loaded_files SET size = t.size, mtime_ns = t.mtime_ns FROM reev_touched t
-         WHERE loaded_files.path = t.path;
-         DROP TABLE reev_touched;",
-    )
-    .map_err(&e)
-}
-
-fn load_manifest(
-    conn: &Connection,
-    db: &Path,
-    f: &Found,
-    known: &mut Known,
-    sum: &mut LoadSummary,
-    w: &mut Writers,
-) -> Result<()> {
-    let Some((path, bytes, sha)) = read_if_changed(conn, db, known, f, sum, w)? else {
-        return Ok(());
-    };
-    let m: RunManifest = match serde_json::from_slice(&bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            sum.quarantined
-                .push((path, format!("invalid run manifest: {e}")));
-            return Ok(());
-        }
-    };
-    let name = f
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let key = (m.run_id.clone(), name.clone());
-    match known.runs.get(&key) {
-        Some(old) if *old == sha => {
-            // The same manifest from another copy of the tree: remember this path too.
-            if matches!(seen(known, f), Seen::New) {
-                w.ledger(db, f, &sha, "manifest", None)?;
+    fn record(&mut self, f: &Found, p: Parsed) -> Result<()> {
+        let db = self.db;
+        let path = f.path.display().to_string();
+        match p {
+            Parsed::Skip => self.sum.skipped += 1,
+            Parsed::Touched => {
+                self.w.touched.push((path, f.size as i64, f.mtime_ns));
+                self.sum.skipped += 1;
             }
-            sum.skipped += 1;
-            return Ok(());
+            Parsed::Quarantine(e) => self.quarantine(path, e),
+            Parsed::Changed { loaded, found } => {
+                let session_id = Known::lookup(
+                    self.conn,
+                    db,
+                    "SELECT session_id FROM loaded_files WHERE path = ? LIMIT 1",
+                    &path,
+                );
+                self.sum.conflicts.push(Conflict {
+                    path,
+                    session_id,
+                    kind: "changed_after_load",
+                    loaded_sha256: loaded,
+                    found_sha256: found,
+                    loaded_path: None,
+                })
+            }
+            Parsed::Session(s, sha) => match self.known.session(&s.session_id).map(|d| hex(&d)) {
+                Some(old) if old == sha => {
+                    // The same file again, from another copy of the tree: remember the path only.
+                    self.w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
+                    self.sum.skipped += 1;
+                }
+                Some(old) => {
+                    let loaded_path = Known::lookup(
+                        self.conn,
+                        db,
+                        "SELECT path FROM loaded_files WHERE session_id = ? LIMIT 1",
+                        &s.session_id,
+                    );
+                    self.sum.conflicts.push(Conflict {
+                        path,
+                        session_id: Some(s.session_id.clone()),
+                        kind: "duplicate_session_id",
+                        loaded_sha256: old,
+                        found_sha256: sha,
+                        loaded_path,
+                    })
+                }
+                None => {
+                    rows::append_session(&mut self.w, db, &s, &sha)?;
+                    self.w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
+                    // Only the session index grows: a second copy in this same load must be
+                    // recognised, and each path is walked once per load.
+                    if let Some(d) = unhex(&sha) {
+                        self.known.add_session(&s.session_id, d);
+                    }
+                    self.sum.new += 1;
+                }
+            },
         }
-        Some(old) => {
-            sum.conflicts.push(Conflict {
-                path,
-                session_id: None,
-                kind: "manifest_changed",
-                loaded_sha256: old.clone(),
-                found_sha256: sha,
-                loaded_path: None,
-            });
-            return Ok(());
-        }
-        None => {}
+        Ok(())
     }
-    let created = parse_ts(&m.created_at).ok();
-    conn.execute(
-        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        params![
-            m.run_id,
-            name,
-            m.selection.shard.map(|s| s.to_string()),
-            created,
-            m.reev_version,
-            m.host,
-            m.git_commit,
-            serde_json::to_string(&m.command_line).unwrap_or_default(),
-            serde_json::to_string(&m.selection).unwrap_or_default(),
-            m.timeout_ms.map(|t| t as i64),
-            m.jobs as i64,
-            m.plan.len() as i64,
-            sha,
-            (!m.run_planned.is_empty())
-                .then(|| serde_json::to_string(&m.run_planned).unwrap_or_default()),
-            m.machine
-                .as_ref()
-                .and_then(|x| serde_json::to_string(x).ok()),
-        ],
-    )
-    .map_err(sql(db, "inserting a run"))?;
-    known.runs.insert(key, sha.clone());
-    w.ledger(db, f, &sha, "manifest", None)?;
-    sum.new += 1;
-    Ok(())
-}
-
-fn load_benchmark(
-    conn: &Connection,
-    db: &Path,
-    f: &Found,
-    known: &mut Known,
-    sum: &mut LoadSummary,
-    w: &mut Writers,
-) -> Result<()> {
-    let Some((path, bytes, sha)) = read_if_changed(conn, db, known, f, sum, w)? else {
-        return Ok(());
-    };
-    let stem = f
-        .path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    if stem != sha {
-        sum.quarantined.push((
-            path,
-            format!("benchmark copy does not match its name: its SHA-256 is {sha}"),
-        ));
-        return Ok(());
-    }
-    let b = match crate::spec::benchmark::parse(&f.path, &bytes) {
-        Ok(b) => b,
-        Err(d) => {
-            let msg = d
-                .iter()
-                .map(|d| d.message.clone())
-                .collect::<Vec<_>>()
-                .join("; ");
-            sum.quarantined
-                .push((path, format!("invalid benchmark copy: {msg}")));
-            return Ok(());
-        }
-    };
-    if known.benchmarks.insert((b.id.clone(), sha.clone())) {
-        conn.execute(
-            "INSERT INTO benchmarks VALUES (?, ?, ?, ?, ?)",
-            params![
-                b.id,
-                sha,
-                b.description,
-                serde_json::to_string(&b.tags).unwrap_or_default(),
-                b.yaml
-            ],
-        )
-        .map_err(sql(db, "inserting a benchmark version"))?;
-        sum.new += 1;
-    } else {
-        sum.skipped += 1;
-    }
-    // Each path is walked once per load, so what this load adds is never looked up again.
-    w.ledger(db, f, &sha, "benchmark", None)?;
-    Ok(())
-}
-
-/// Skip a file the ledger knows unchanged, or touched with the same bytes (its new size and
-/// mtime are recorded); otherwise read and digest it, quarantining it when it cannot be read.
-/// Returns (path, bytes, sha256).
-fn read_if_changed(
-    conn: &Connection,
-    db: &Path,
-    known: &mut Known,
-    f: &Found,
-    sum: &mut LoadSummary,
-    w: &mut Writers,
-) -> Result<Option<(String, Vec<u8>, String)>> {
-    let state = seen(known, f);
-    if matches!(state, Seen::Unchanged) {
-        sum.skipped += 1;
-        return Ok(None);
-    }
-    let path = f.path.display().to_string();
-    let bytes = match std::fs::read(&f.path) {
-        Ok(bytes) => bytes,
-        Err(e) => {
-            sum.quarantined.push((path, format!("cannot read: {e}")));
-            return Ok(None);
-        }
-    };
-    let sha = sha256_hex(&bytes);
-    if matches!(state, Seen::Touched(..)) {
-        known.ensure_details(conn, db)?;
-        if known.files.get(&path).is_some_and(|k| k.2 == sha) {
-            w.touched.push((path, f.size as i64, f.mtime_ns));
-            sum.skipped += 1;
-            return Ok(None);
-        }
-    }
-    Ok(Some((path, bytes, sha)))
 }
 
 /// What parsing one session file in parallel decided.
@@ -687,236 +695,43 @@ enum Parsed {
     Skip,
     Touched,
     Quarantine(String),
-    Changed {
-        loaded: String,
-        found: String,
-        session_id: Option<String>,
-    },
+    Changed { loaded: String, found: String },
     Session(Box<SessionFile>, String),
 }
 
-fn load_sessions(
-    conn: &Connection,
-    db: &Path,
-    batch: &[&Found],
-    known: &mut Known,
-    sum: &mut LoadSummary,
-    w: &mut Writers,
-) -> Result<()> {
-    if batch
-        .iter()
-        .any(|f| !matches!(seen(known, f), Seen::Unchanged))
-    {
-        known.ensure_details(conn, db)?;
+/// Read, digest, parse and check one session file (on a rayon thread).
+fn parse_one(known: &Known, f: &Found) -> Parsed {
+    let state = seen(known, f);
+    if matches!(state, Seen::Unchanged) {
+        return Parsed::Skip;
     }
-    let frozen = &*known;
-    let parsed: Vec<Parsed> = batch
-        .par_iter()
-        .map(|f| {
-            let state = seen(frozen, f);
-            if matches!(state, Seen::Unchanged) {
-                return Parsed::Skip;
-            }
-            let bytes = match std::fs::read(&f.path) {
-                Ok(b) => b,
-                Err(e) => return Parsed::Quarantine(format!("cannot read: {e}")),
-            };
-            let sha = sha256_hex(&bytes);
-            if let Seen::Touched(old, sid) = state {
-                return if old == sha {
-                    Parsed::Touched
-                } else {
-                    Parsed::Changed {
-                        loaded: old,
-                        found: sha,
-                        session_id: sid,
-                    }
-                };
-            }
-            if bytes.is_empty() {
-                return Parsed::Quarantine("empty file (zero bytes)".into());
-            }
-            if std::str::from_utf8(&bytes).is_err() {
-                return Parsed::Quarantine("not valid UTF-8".into());
-            }
-            match session::parse(&bytes) {
-                Ok(s) => match check(&s) {
-                    Ok(()) => Parsed::Session(Box::new(s), sha),
-                    Err(e) => Parsed::Quarantine(e),
-                },
-                Err(e) => Parsed::Quarantine(e),
-            }
-        })
-        .collect();
-    for (f, p) in batch.iter().zip(parsed) {
-        let path = f.path.display().to_string();
-        match p {
-            Parsed::Skip => sum.skipped += 1,
-            Parsed::Touched => {
-                w.touched.push((path, f.size as i64, f.mtime_ns));
-                sum.skipped += 1;
-            }
-            Parsed::Quarantine(e) => sum.quarantined.push((path, e)),
-            Parsed::Changed {
-                loaded,
-                found,
-                session_id,
-            } => sum.conflicts.push(Conflict {
-                path,
-                session_id,
-                kind: "changed_after_load",
-                loaded_sha256: loaded,
-                found_sha256: found,
-                loaded_path: None,
-            }),
-            Parsed::Session(s, sha) => match known.sessions().get(&s.session_id).cloned() {
-                Some((old, _)) if old == sha => {
-                    // The same file again, from another copy of the tree: remember the path only.
-                    w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
-                    sum.skipped += 1;
-                }
-                Some((old, old_path)) => sum.conflicts.push(Conflict {
-                    path,
-                    session_id: Some(s.session_id.clone()),
-                    kind: "duplicate_session_id",
-                    loaded_sha256: old,
-                    found_sha256: sha,
-                    loaded_path: (!old_path.is_empty()).then_some(old_path),
-                }),
-                None => {
-                    append_session(w, db, &s, &sha)?;
-                    w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
-                    // Only the session index grows: a second copy in this same load must be
-                    // recognised, and each path is walked once per load.
-                    // (Without the path: at 200,000 sessions it is tens of MiB.)
-                    known
-                        .sessions()
-                        .insert(s.session_id.clone(), (sha, String::new()));
-                    sum.new += 1;
-                }
-            },
-        }
-    }
-    Ok(())
-}
-
-/// Checks beyond the schema that the database relies on.
-fn check(s: &SessionFile) -> std::result::Result<(), String> {
-    parse_ts(&s.started_at).map_err(|e| format!("started_at: {e}"))?;
-    parse_ts(&s.finished_at).map_err(|e| format!("finished_at: {e}"))?;
-    if s.session_id.is_empty() || s.run_id.is_empty() {
-        return Err("empty session_id or run_id".into());
-    }
-    Ok(())
-}
-
-fn parse_ts(text: &str) -> std::result::Result<Value, String> {
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros()))
-        .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))
-}
-
-fn ts(t: chrono::DateTime<chrono::Utc>) -> Value {
-    Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros())
-}
-
-fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) -> Result<()> {
-    let e = |what: &str| {
-        let what = format!("appending {what} of session {}", s.session_id);
-        move |err: duckdb::Error| Error::env(format!("{}: {what}: {err}", db.display()))
+    let bytes = match std::fs::read(&f.path) {
+        Ok(b) => b,
+        Err(e) => return Parsed::Quarantine(format!("cannot read: {e}")),
     };
-    let passed = s.assertions.iter().filter(|a| a.passed).count() as i32;
-    let started = parse_ts(&s.started_at).map_err(Error::input)?;
-    let finished = parse_ts(&s.finished_at).map_err(Error::input)?;
-    w.sessions
-        .append_row(params![
-            s.session_id,
-            s.run_id,
-            s.benchmark_id,
-            s.benchmark_sha256,
-            s.agent,
-            serde_json::to_string(&s.agent_command).unwrap_or_default(),
-            s.attempt as i32,
-            s.status.as_str(),
-            s.score,
-            s.pass_threshold,
-            passed,
-            s.assertions.len() as i32,
-            s.exit_code,
-            s.signal,
-            s.error,
-            started,
-            finished,
-            s.duration_ms as i64,
-            s.timeout_ms as i64,
-            s.cpu_user_ms as i64,
-            s.cpu_system_ms as i64,
-            s.peak_rss_bytes as i64,
-            s.stdout.text,
-            s.stdout.bytes_total as i64,
-            s.stdout.truncated,
-            s.stderr.text,
-            s.stderr.bytes_total as i64,
-            s.stderr.truncated,
-            s.events.len() as i32,
-            s.events_dropped as i64,
-            s.host,
-            s.reev_version,
-            sha,
-            s.pressure.map(|p| p.cpu_some_ms as i64),
-            s.pressure.map(|p| p.memory_some_ms as i64),
-            s.pressure.map(|p| p.memory_full_ms as i64),
-        ])
-        .map_err(e("the session row"))?;
-    for (i, a) in s.assertions.iter().enumerate() {
-        w.assertions
-            .append_row(params![
-                s.session_id,
-                i as i32,
-                a.kind,
-                a.name,
-                a.weight,
-                a.passed,
-                a.expected.to_string(),
-                a.actual.to_string(),
-                a.message,
-            ])
-            .map_err(e("an assertion"))?;
+    let sha = sha256_hex(&bytes);
+    if let Seen::Touched(old) = state {
+        let old = old.map(|d| hex(&d)).unwrap_or_default();
+        return if old == sha {
+            Parsed::Touched
+        } else {
+            Parsed::Changed {
+                loaded: old,
+                found: sha,
+            }
+        };
     }
-    for ev in &s.events {
-        let name = ev
-            .data
-            .as_ref()
-            .and_then(|d| d.get("name"))
-            .and_then(|n| n.as_str());
-        w.events
-            .append_row(params![
-                s.session_id,
-                ev.seq as i64,
-                ev.kind,
-                name,
-                ev.data.as_ref().map(|d| d.to_string()),
-                ev.error,
-                ev.raw,
-            ])
-            .map_err(e("an event"))?;
+    if bytes.is_empty() {
+        return Parsed::Quarantine("empty file (zero bytes)".into());
     }
-    for (name, value) in &s.metrics {
-        w.metrics
-            .append_row(params![s.session_id, name, value])
-            .map_err(e("a metric"))?;
+    if std::str::from_utf8(&bytes).is_err() {
+        return Parsed::Quarantine("not valid UTF-8".into());
     }
-    Ok(())
-}
-
-/// Resident memory, for -v logs.
-fn rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(|l| l[6..].trim().to_string())
-        })
-        .unwrap_or_default()
+    match session::parse(&bytes) {
+        Ok(s) => match rows::check_session(&s) {
+            Ok(()) => Parsed::Session(Box::new(s), sha),
+            Err(e) => Parsed::Quarantine(e),
+        },
+        Err(e) => Parsed::Quarantine(e),
+    }
 }

@@ -1,8 +1,13 @@
 //! The DuckDB store: opening it safely (one writer, bounded waits), its schema, and loading.
 
+pub mod holders;
+mod ledger;
 pub mod load;
+mod rows;
+mod rss;
 pub mod scan;
 pub mod schema;
+mod swap;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,23 +23,45 @@ pub enum Mode {
     ReadOnly,
 }
 
+/// The oldest DuckDB storage format reev writes, so that DuckDB 1.4 LTS and every later
+/// release (the 1.5 CLI analysts install from PyPI, 2.0 that reev bundles) read the file.
+/// It applies when a database file is created; an existing file keeps its format.
+pub const STORAGE_VERSION: &str = "v1.4.0";
+
+/// Open `path` once. Read-write opens create the file in [`STORAGE_VERSION`]'s format.
+pub fn open_once(
+    path: &Path,
+    mode: Mode,
+) -> Result<std::result::Result<Connection, duckdb::Error>> {
+    let config = || -> std::result::Result<Config, duckdb::Error> {
+        match mode {
+            Mode::ReadWrite => Config::default()
+                .access_mode(AccessMode::ReadWrite)?
+                .with("storage_compatibility_version", STORAGE_VERSION),
+            Mode::ReadOnly => Config::default().access_mode(AccessMode::ReadOnly),
+        }
+    };
+    let config = config().map_err(|e| Error::env(format!("cannot configure DuckDB: {e}")))?;
+    Ok(Connection::open_with_flags(path, config))
+}
+
+/// Whether opening failed because another process holds DuckDB's file lock.
+pub fn is_lock_error(e: &duckdb::Error) -> bool {
+    let msg = e.to_string();
+    msg.contains("Could not set lock") || msg.contains("Conflicting lock")
+}
+
 /// Open `path`, retrying while another process holds DuckDB's lock, for at most `wait`.
 /// When the wait runs out the error names the holder as DuckDB reports it (with its PID).
 pub fn open(path: &Path, mode: Mode, wait: Duration) -> Result<Connection> {
     let deadline = Instant::now() + wait;
     let mut delay = Duration::from_millis(20);
     loop {
-        let config = Config::default()
-            .access_mode(match mode {
-                Mode::ReadWrite => AccessMode::ReadWrite,
-                Mode::ReadOnly => AccessMode::ReadOnly,
-            })
-            .map_err(|e| Error::env(format!("cannot configure DuckDB: {e}")))?;
-        match Connection::open_with_flags(path, config) {
+        match open_once(path, mode)? {
             Ok(conn) => return Ok(conn),
             Err(e) => {
                 let msg = e.to_string();
-                let locked = msg.contains("Could not set lock") || msg.contains("Conflicting lock");
+                let locked = is_lock_error(&e);
                 if locked && Instant::now() < deadline {
                     std::thread::sleep(
                         delay.min(deadline.saturating_duration_since(Instant::now())),

@@ -1,7 +1,14 @@
 //! The DuckDB schema: data tables derived from files, bookkeeping tables, and analyst views.
 
 /// Bumped when the schema changes; a database of another version must be rebuilt (`--rebuild`).
+/// Version 2: captured output longer than [`TEXT_PART`] bytes is stored whole in `output_parts`.
 pub const SCHEMA_VERSION: i64 = 2;
+
+/// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
+/// while it commits and checkpoints them, beyond `memory_limit`: 300 values of 1 MiB need
+/// 1.7 GB, while the same bytes in 16 KiB values load within the limit. So a stream longer
+/// than this is stored in parts of at most this size (cut at character boundaries).
+pub const TEXT_PART: usize = 16 * 1024;
 
 pub const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS reev_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -55,7 +62,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     cpu_user_ms       BIGINT NOT NULL,
     cpu_system_ms     BIGINT NOT NULL,
     peak_rss_bytes    BIGINT NOT NULL,
-    stdout            VARCHAR,
+    stdout            VARCHAR,            -- whole when at most 16 KiB, else its last 16 KiB;
+                                          -- all of it in output_parts / session_output
     stdout_bytes      BIGINT,
     stdout_truncated  BOOLEAN,
     stderr            VARCHAR,
@@ -70,6 +78,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     psi_cpu_some_ms     BIGINT,
     psi_memory_some_ms  BIGINT,
     psi_memory_full_ms  BIGINT
+);
+
+CREATE TABLE IF NOT EXISTS output_parts (
+    session_id  VARCHAR NOT NULL,
+    stream      VARCHAR NOT NULL,         -- stdout | stderr
+    part        INTEGER NOT NULL,         -- from 0; string_agg(text, '' ORDER BY part) is the text
+    text        VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS assertions (
@@ -190,6 +205,18 @@ SELECT run_id,
        quantile_cont(duration_ms, 0.95)                       AS p95_duration_ms
 FROM sessions
 GROUP BY run_id, agent;
+
+-- The whole captured text of every session's streams, short ones from sessions and long
+-- ones reassembled from their parts.
+CREATE OR REPLACE VIEW session_output AS
+SELECT session_id, 'stdout' AS stream, stdout AS text FROM sessions
+WHERE session_id NOT IN (SELECT session_id FROM output_parts WHERE stream = 'stdout')
+UNION ALL
+SELECT session_id, 'stderr', stderr FROM sessions
+WHERE session_id NOT IN (SELECT session_id FROM output_parts WHERE stream = 'stderr')
+UNION ALL
+SELECT session_id, stream, string_agg(text, '' ORDER BY part) FROM output_parts
+GROUP BY session_id, stream;
 
 CREATE OR REPLACE VIEW current_quarantine AS
 SELECT path, error FROM quarantine WHERE load_id = (SELECT max(load_id) FROM loads);

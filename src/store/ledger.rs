@@ -1,0 +1,258 @@
+//! The loaded-files ledger as the loader sees it: which files, runs and benchmark versions
+//! the database already holds, read once per load, and the verdict on each file found
+//! (unchanged, touched, new) before it is read.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use duckdb::arrow;
+use duckdb::arrow::array::{Array, AsArray};
+use duckdb::arrow::compute::cast;
+use duckdb::arrow::datatypes::DataType;
+use duckdb::{params, Connection};
+
+use super::load::sql;
+use super::scan::Found;
+use crate::error::{Error, Result};
+
+/// A path or session id as the ledger index keys it: 128 bits of two SipHashes, 16 bytes
+/// instead of the text, so the index of 1,000,000 files stays under 100 MiB. A collision of
+/// two paths would need 2^64 files.
+pub type Key = u128;
+
+pub fn key(text: &str) -> Key {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        salt.hash(&mut h);
+        text.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(1)) << 64) | u128::from(half(2))
+}
+
+/// A SHA-256 digest, kept as bytes (32) rather than hex text (64 + a heap block).
+pub type Digest = [u8; 32];
+
+pub fn unhex(hex: &str) -> Option<Digest> {
+    let mut out = [0u8; 32];
+    if hex.len() != 64 {
+        return None;
+    }
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+pub fn hex(d: &Digest) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One known file: what recognises it unchanged without reading it.
+pub struct FileEntry {
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// What the database already holds, read once per load.
+pub struct Known {
+    /// key(path) -> the file as loaded
+    files: HashMap<Key, FileEntry>,
+    /// key(path) -> digest of the file as loaded; filled with the details (kept apart from
+    /// `files` so that a no-op reload of 1,000,000 files does not hold 32 MB of zeros).
+    shas: HashMap<Key, Digest>,
+    /// key(session_id) -> digest of the file it was loaded from; filled with the details,
+    /// so a reload with nothing new never pays for it.
+    sessions: HashMap<Key, Digest>,
+    /// Whether `files` holds digests and `sessions` is filled (see `Known::ensure_details`).
+    details: bool,
+    pub benchmarks: HashSet<(String, String)>,
+    /// (run_id, manifest) -> manifest sha256
+    pub runs: HashMap<(String, String), String>,
+}
+
+impl Known {
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The digest a known file had when it was loaded (after `ensure_details`).
+    pub fn file_sha(&self, path: &str) -> Option<Digest> {
+        self.shas.get(&key(path)).copied()
+    }
+
+    /// The digest of the file a session id was loaded from (after `ensure_details`).
+    pub fn session(&self, session_id: &str) -> Option<Digest> {
+        self.sessions.get(&key(session_id)).copied()
+    }
+
+    /// Remember a session added by this load, so a second copy in the same load is recognised.
+    pub fn add_session(&mut self, session_id: &str, sha: Digest) {
+        self.sessions.insert(key(session_id), sha);
+    }
+
+    /// Fill in the digests of known files and the session index (needed once anything is
+    /// not unchanged: a touched file is compared by digest, a new one by session id).
+    pub fn ensure_details(&mut self, conn: &Connection, db: &Path) -> Result<()> {
+        if self.details {
+            return Ok(());
+        }
+        let e = sql(db, "reading the loaded-files ledger");
+        let mut st = conn
+            .prepare("SELECT path, sha256, session_id FROM loaded_files")
+            .map_err(&e)?;
+        for batch in st.query_arrow([]).map_err(&e)? {
+            let (paths, shas, sids) = (
+                text_column(&batch, 0, db)?,
+                text_column(&batch, 1, db)?,
+                text_column(&batch, 2, db)?,
+            );
+            for i in 0..batch.num_rows() {
+                let sha = unhex(shas.value(i));
+                if let Some(sha) = sha {
+                    self.shas.insert(key(paths.value(i)), sha);
+                }
+                if let (false, Some(sha)) = (sids.is_null(i), sha) {
+                    self.sessions.entry(key(sids.value(i))).or_insert(sha);
+                }
+            }
+        }
+        self.details = true;
+        Ok(())
+    }
+
+    /// A value of the ledger for one path or session id, for the rare conflict message.
+    pub fn lookup(conn: &Connection, db: &Path, query: &str, arg: &str) -> Option<String> {
+        conn.query_row(query, [arg], |r| r.get::<_, Option<String>>(0))
+            .map_err(sql(db, "reading the ledger"))
+            .ok()
+            .flatten()
+    }
+}
+
+fn text_column(
+    batch: &arrow::record_batch::RecordBatch,
+    i: usize,
+    db: &Path,
+) -> Result<arrow::array::StringArray> {
+    let col = cast(batch.column(i), &DataType::Utf8)
+        .map_err(|err| Error::env(format!("{}: reading the ledger: {err}", db.display())))?;
+    Ok(col.as_string::<i32>().clone())
+}
+
+fn int_column(
+    batch: &arrow::record_batch::RecordBatch,
+    i: usize,
+    db: &Path,
+) -> Result<arrow::array::Int64Array> {
+    let col = cast(batch.column(i), &DataType::Int64)
+        .map_err(|err| Error::env(format!("{}: reading the ledger: {err}", db.display())))?;
+    Ok(col.as_primitive::<arrow::datatypes::Int64Type>().clone())
+}
+
+pub fn read_known(conn: &Connection, db: &Path) -> Result<Known> {
+    let mut known = Known {
+        files: HashMap::new(),
+        sessions: HashMap::new(),
+        shas: HashMap::new(),
+        details: false,
+        benchmarks: HashSet::new(),
+        runs: HashMap::new(),
+    };
+    // The ledger can hold hundreds of thousands of rows: read it as Arrow batches, and only
+    // what recognising an unchanged file needs. Digests and session ids follow on demand.
+    let e = sql(db, "reading the loaded-files ledger");
+    let mut st = conn
+        .prepare("SELECT path, size, mtime_ns FROM loaded_files")
+        .map_err(&e)?;
+    for batch in st.query_arrow([]).map_err(&e)? {
+        let (paths, sizes, mtimes) = (
+            text_column(&batch, 0, db)?,
+            int_column(&batch, 1, db)?,
+            int_column(&batch, 2, db)?,
+        );
+        for i in 0..batch.num_rows() {
+            known.files.insert(
+                key(paths.value(i)),
+                FileEntry {
+                    size: sizes.value(i) as u64,
+                    mtime_ns: mtimes.value(i),
+                },
+            );
+        }
+    }
+    let e = sql(db, "reading benchmarks");
+    let mut st = conn
+        .prepare("SELECT benchmark_id, sha256 FROM benchmarks")
+        .map_err(&e)?;
+    let rows = st
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+        .map_err(&e)?;
+    for row in rows {
+        known.benchmarks.insert(row.map_err(&e)?);
+    }
+    let e = sql(db, "reading runs");
+    let mut st = conn
+        .prepare("SELECT run_id, manifest, manifest_sha256 FROM runs")
+        .map_err(&e)?;
+    let rows = st
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(&e)?;
+    for row in rows {
+        let (run, manifest, sha) = row.map_err(&e)?;
+        known.runs.insert((run, manifest), sha);
+    }
+    Ok(known)
+}
+
+/// The ledger's verdict on a file before reading it.
+pub enum Seen {
+    /// Same path, size and mtime as when loaded: skip without reading.
+    Unchanged,
+    /// Same path, but size or mtime differ: digest it and compare with the one loaded
+    /// (known once details are read).
+    Touched(Option<Digest>),
+    New,
+}
+
+pub fn seen(known: &Known, f: &Found) -> Seen {
+    match known.files.get(&f.key) {
+        Some(e) if e.size == f.size && e.mtime_ns == f.mtime_ns => Seen::Unchanged,
+        Some(_) => Seen::Touched(known.shas.get(&f.key).copied()),
+        None => Seen::New,
+    }
+}
+
+/// Record new sizes and mtimes of touched-but-identical files in one statement: a tree
+/// restored without its mtimes touches every file, and one UPDATE per file would scan the
+/// ledger once per file.
+pub fn record_touched(conn: &Connection, db: &Path, touched: &[(String, i64, i64)]) -> Result<()> {
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let e = sql(db, "updating the ledger");
+    conn.execute_batch(
+        "CREATE TEMP TABLE reev_touched (path VARCHAR, size BIGINT, mtime_ns BIGINT)",
+    )
+    .map_err(&e)?;
+    {
+        let mut app = conn.appender("reev_touched").map_err(&e)?;
+        for (path, size, mtime) in touched {
+            app.append_row(params![path, size, mtime]).map_err(&e)?;
+        }
+        app.flush().map_err(&e)?;
+    }
+    conn.execute_batch(
+        "UPDATE loaded_files SET size = t.size, mtime_ns = t.mtime_ns FROM reev_touched t
+         WHERE loaded_files.path = t.path;
+         DROP TABLE reev_touched;",
+    )
+    .map_err(&e)
+}

@@ -1,0 +1,315 @@
+//! Row mapping: what a manifest, a session file or a load becomes in the tables, the checks
+//! a file must pass before it becomes rows (ids are untrusted input), and the appenders
+//! the rows go through.
+//!
+//! Adding a column means changing `schema.rs` and the one function here that fills it:
+//! [`insert_run`] for `runs`, [`append_session`] for `sessions` and its child tables.
+
+use std::path::Path;
+
+use duckdb::types::{TimeUnit, Value};
+use duckdb::{params, Appender, Connection};
+
+use super::load::{sql, Conflict};
+use super::scan::Found;
+use super::schema::TEXT_PART;
+use crate::error::{Error, Result};
+use crate::manifest::RunManifest;
+use crate::session::SessionFile;
+use crate::spec::check_name;
+
+/// Ids in a session file become directory names (`reports/<run_id>/`) and SQL values: they
+/// must follow the rule `reev run` applies to the ids it creates.
+pub fn check_session(s: &SessionFile) -> std::result::Result<(), String> {
+    check_name("run_id", &s.run_id)?;
+    check_name("benchmark_id", &s.benchmark_id)?;
+    check_name("agent", &s.agent)?;
+    check_name("session_id", &s.session_id)?;
+    parse_ts(&s.started_at).map_err(|e| format!("started_at: {e}"))?;
+    parse_ts(&s.finished_at).map_err(|e| format!("finished_at: {e}"))?;
+    Ok(())
+}
+
+/// The ids of a run manifest, by the same rule (see [`check_session`]).
+pub fn check_manifest(m: &RunManifest) -> std::result::Result<(), String> {
+    check_name("run_id", &m.run_id)?;
+    for t in &m.plan {
+        check_name("plan session_id", &t.session_id)?;
+        check_name("plan benchmark_id", &t.benchmark_id)?;
+        check_name("plan agent", &t.agent)?;
+    }
+    for name in m.agents.keys() {
+        check_name("agent", name)?;
+    }
+    for id in m.benchmarks.keys() {
+        check_name("benchmark_id", id)?;
+    }
+    Ok(())
+}
+
+pub fn parse_ts(text: &str) -> std::result::Result<Value, String> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros()))
+        .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))
+}
+
+pub fn ts(t: chrono::DateTime<chrono::Utc>) -> Value {
+    Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros())
+}
+
+/// The `runs` row of a manifest (`name` is its file name, `sha` the SHA-256 of its bytes).
+pub fn insert_run(
+    conn: &Connection,
+    db: &Path,
+    m: &RunManifest,
+    name: &str,
+    sha: &str,
+) -> Result<()> {
+    let created = parse_ts(&m.created_at).ok();
+    conn.execute(
+        "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        params![
+            m.run_id,
+            name,
+            m.selection.shard.map(|s| s.to_string()),
+            created,
+            m.reev_version,
+            m.host,
+            m.git_commit,
+            serde_json::to_string(&m.command_line).unwrap_or_default(),
+            serde_json::to_string(&m.selection).unwrap_or_default(),
+            m.timeout_ms.map(|t| t as i64),
+            m.jobs as i64,
+            m.plan.len() as i64,
+            sha,
+            (!m.run_planned.is_empty())
+                .then(|| serde_json::to_string(&m.run_planned).unwrap_or_default()),
+            m.machine
+                .as_ref()
+                .and_then(|x| serde_json::to_string(x).ok()),
+        ],
+    )
+    .map_err(sql(db, &format!("inserting run {}", m.run_id)))?;
+    Ok(())
+}
+
+/// Cut `text` into pieces of at most [`TEXT_PART`] bytes at character boundaries.
+pub fn text_parts(text: &str) -> Vec<&str> {
+    let mut parts = Vec::with_capacity(text.len() / TEXT_PART + 1);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(TEXT_PART);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (head, tail) = rest.split_at(end);
+        parts.push(head);
+        rest = tail;
+    }
+    parts
+}
+
+/// What `sessions.stdout`/`stderr` hold: the whole text when it fits one part, else its
+/// last [`TEXT_PART`] bytes (where an agent's error usually is; the report shows the tail).
+pub fn inline_text(text: &str) -> &str {
+    if text.len() <= TEXT_PART {
+        return text;
+    }
+    let mut start = text.len() - TEXT_PART;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+/// One appender per table, open for the whole transaction.
+pub struct Writers<'c> {
+    sessions: Appender<'c>,
+    parts: Appender<'c>,
+    assertions: Appender<'c>,
+    events: Appender<'c>,
+    metrics: Appender<'c>,
+    files: Appender<'c>,
+    quarantine: Appender<'c>,
+    conflicts: Appender<'c>,
+    load_id: i64,
+    /// Known files whose size or mtime changed but whose bytes did not: (path, size, mtime).
+    pub touched: Vec<(String, i64, i64)>,
+}
+
+impl<'c> Writers<'c> {
+    pub fn new(conn: &'c Connection, db: &Path, load_id: i64) -> Result<Self> {
+        let a = |t: &str| {
+            conn.appender(t)
+                .map_err(sql(db, &format!("opening an appender on {t}")))
+        };
+        Ok(Writers {
+            sessions: a("sessions")?,
+            parts: a("output_parts")?,
+            assertions: a("assertions")?,
+            events: a("events")?,
+            metrics: a("metrics")?,
+            files: a("loaded_files")?,
+            quarantine: a("quarantine")?,
+            conflicts: a("conflicts")?,
+            load_id,
+            touched: Vec::new(),
+        })
+    }
+
+    pub fn ledger(
+        &mut self,
+        db: &Path,
+        f: &Found,
+        sha: &str,
+        kind: &str,
+        session_id: Option<&str>,
+    ) -> Result<()> {
+        self.files
+            .append_row(params![
+                f.path.display().to_string(),
+                f.size as i64,
+                f.mtime_ns,
+                sha,
+                kind,
+                session_id,
+                self.load_id
+            ])
+            .map_err(sql(db, "recording a loaded file"))
+    }
+
+    pub fn quarantine(&mut self, db: &Path, path: &str, error: &str) -> Result<()> {
+        self.quarantine
+            .append_row(params![self.load_id, path, error])
+            .map_err(sql(db, "recording quarantine"))
+    }
+
+    pub fn conflict(&mut self, db: &Path, c: &Conflict) -> Result<()> {
+        self.conflicts
+            .append_row(params![
+                self.load_id,
+                c.path,
+                c.session_id,
+                c.kind,
+                c.loaded_sha256,
+                c.found_sha256,
+                c.loaded_path
+            ])
+            .map_err(sql(db, "recording conflicts"))
+    }
+
+    pub fn flush(&mut self, db: &Path) -> Result<()> {
+        for a in [
+            &mut self.sessions,
+            &mut self.parts,
+            &mut self.assertions,
+            &mut self.events,
+            &mut self.metrics,
+            &mut self.files,
+            &mut self.quarantine,
+            &mut self.conflicts,
+        ] {
+            a.flush().map_err(sql(db, "flushing appended rows"))?;
+        }
+        Ok(())
+    }
+}
+
+pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) -> Result<()> {
+    let e = |what: &str| {
+        let what = format!("appending {what} of session {}", s.session_id);
+        move |err: duckdb::Error| Error::env(format!("{}: {what}: {err}", db.display()))
+    };
+    let passed = s.assertions.iter().filter(|a| a.passed).count() as i32;
+    let started = parse_ts(&s.started_at).map_err(Error::input)?;
+    let finished = parse_ts(&s.finished_at).map_err(Error::input)?;
+    w.sessions
+        .append_row(params![
+            s.session_id,
+            s.run_id,
+            s.benchmark_id,
+            s.benchmark_sha256,
+            s.agent,
+            serde_json::to_string(&s.agent_command).unwrap_or_default(),
+            s.attempt as i32,
+            s.status.as_str(),
+            s.score,
+            s.pass_threshold,
+            passed,
+            s.assertions.len() as i32,
+            s.exit_code,
+            s.signal,
+            s.error,
+            started,
+            finished,
+            s.duration_ms as i64,
+            s.timeout_ms as i64,
+            s.cpu_user_ms as i64,
+            s.cpu_system_ms as i64,
+            s.peak_rss_bytes as i64,
+            inline_text(&s.stdout.text),
+            s.stdout.bytes_total as i64,
+            s.stdout.truncated,
+            inline_text(&s.stderr.text),
+            s.stderr.bytes_total as i64,
+            s.stderr.truncated,
+            s.events.len() as i32,
+            s.events_dropped as i64,
+            s.host,
+            s.reev_version,
+            sha,
+            s.pressure.map(|p| p.cpu_some_ms as i64),
+            s.pressure.map(|p| p.memory_some_ms as i64),
+            s.pressure.map(|p| p.memory_full_ms as i64),
+        ])
+        .map_err(e("the session row"))?;
+    for (stream, text) in [("stdout", &s.stdout.text), ("stderr", &s.stderr.text)] {
+        if text.len() <= TEXT_PART {
+            continue;
+        }
+        for (i, part) in text_parts(text).into_iter().enumerate() {
+            w.parts
+                .append_row(params![s.session_id, stream, i as i32, part])
+                .map_err(e("a part of the captured output"))?;
+        }
+    }
+    for (i, a) in s.assertions.iter().enumerate() {
+        w.assertions
+            .append_row(params![
+                s.session_id,
+                i as i32,
+                a.kind,
+                a.name,
+                a.weight,
+                a.passed,
+                a.expected.to_string(),
+                a.actual.to_string(),
+                a.message,
+            ])
+            .map_err(e("an assertion"))?;
+    }
+    for ev in &s.events {
+        let name = ev
+            .data
+            .as_ref()
+            .and_then(|d| d.get("name"))
+            .and_then(|n| n.as_str());
+        w.events
+            .append_row(params![
+                s.session_id,
+                ev.seq as i64,
+                ev.kind,
+                name,
+                ev.data.as_ref().map(|d| d.to_string()),
+                ev.error,
+                ev.raw,
+            ])
+            .map_err(e("an event"))?;
+    }
+    for (name, value) in &s.metrics {
+        w.metrics
+            .append_row(params![s.session_id, name, value])
+            .map_err(e("a metric"))?;
+    }
+    Ok(())
+}
