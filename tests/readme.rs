@@ -41,8 +41,18 @@ fn quick_tour_works_pasted_into_a_fresh_copy() {
     let lines = block_after(&readme(), "## Quick tour");
     assert!(lines.len() >= 8, "{lines:?}");
     let dir = tempfile::tempdir().unwrap();
-    for d in ["benchmarks", "agents", "runs", "reports"] {
+    for d in ["benchmarks", "agents"] {
         copy_tree(&root().join(d), &dir.path().join(d));
+    }
+    // As in a fresh clone: runs/ and reports/ hold only their README, whatever `make run`
+    // left in this checkout (its `reports/latest` link would be copied as a directory).
+    for d in ["runs", "reports"] {
+        std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        std::fs::copy(
+            root().join(d).join("README.md"),
+            dir.path().join(d).join("README.md"),
+        )
+        .unwrap();
     }
     std::fs::copy(root().join("reev.yml"), dir.path().join("reev.yml")).unwrap();
     let bin = Path::new(common::REEV).parent().unwrap();
