@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::cmd::query::QueryOptions;
+use crate::cmd::status::StatusFormat;
 use crate::cmd::{list::ListOptions, run::RunOptions, validate::ValidateOptions};
 use crate::plan::{Selection, Shard};
 use crate::spec::SuitePaths;
@@ -53,7 +54,7 @@ pub enum Command {
     /// Run, load and report in one process, under a lock: safe for cron and CI.
     Batch(BatchArgs),
     /// Show runs from the runs tree alone (no database): progress, state, how to resume.
-    Status(crate::cmd::status::StatusArgs),
+    Status(StatusArgs),
     /// Print the effective configuration and where each value came from.
     Config(ConfigArgs),
     /// Replay the regression gate on same-code comparisons among stored runs: its false-alarm rate.
@@ -130,14 +131,8 @@ pub struct ConfigArgs {
     /// Hard time limit per session.
     #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = crate::duration::parse_timeout)]
     pub timeout: Option<Duration>,
-    /// Root of the runs tree.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "runs",
-        env = "REEV_RUNS_DIR"
-    )]
-    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub runs: RunsDirArg,
     #[command(flatten)]
     pub db: DbArgs,
     /// Directory for reports.
@@ -148,6 +143,32 @@ pub struct ConfigArgs {
         env = "REEV_REPORTS_DIR"
     )]
     pub reports_dir: PathBuf,
+}
+
+/// The runs tree: one definition for every command that reads or writes it.
+#[derive(Debug, Args, Clone)]
+pub struct RunsDirArg {
+    /// Root of the runs tree.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "runs",
+        env = "REEV_RUNS_DIR"
+    )]
+    pub runs_dir: PathBuf,
+}
+
+/// `reev status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this run (default: every run, newest first).
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: Option<String>,
+    #[command(flatten)]
+    pub runs: RunsDirArg,
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
 }
 
 /// Where the suite lives.
@@ -219,14 +240,8 @@ pub struct ExecArgs {
     /// Finish an interrupted run: execute exactly its planned sessions that have no session file.
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
-    /// Root of the runs tree.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "runs",
-        env = "REEV_RUNS_DIR"
-    )]
-    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub runs: RunsDirArg,
     /// Keep each session's scratch directory under runs/<run_id>/work/.
     #[arg(long)]
     pub keep_workdirs: bool,
@@ -442,7 +457,7 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
         kill_grace: e.kill_grace,
         run_id: e.run_id,
         resume: e.resume,
-        runs_dir: e.runs_dir,
+        runs_dir: e.runs.runs_dir,
         keep_workdirs: e.keep_workdirs,
         fail_on_failed: e.fail_on_failed,
     }
@@ -450,7 +465,7 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
 
 impl From<BatchArgs> for crate::cmd::batch::BatchOptions {
     fn from(a: BatchArgs) -> Self {
-        let runs_dir = a.exec.runs_dir.clone();
+        let runs_dir = a.exec.runs.runs_dir.clone();
         crate::cmd::batch::BatchOptions {
             run: run_options(a.suite, a.select, a.exec),
             load: LoadOptions {

@@ -168,7 +168,7 @@ impl Resolver<'_> {
     }
 
     fn exec(&mut self, e: &mut ExecArgs, st: &Settings) -> Result<()> {
-        self.runs_dir(&mut e.runs_dir, st)?;
+        self.runs_dir(&mut e.runs.runs_dir, st)?;
         self.jobs(&mut e.jobs, st)?;
         self.timeout(&mut e.timeout, st)
     }
@@ -256,7 +256,7 @@ impl Resolver<'_> {
     fn config(&mut self, c: &mut ConfigArgs, st: &Settings) -> Result<()> {
         self.suite(&mut c.suite, st)?;
         self.attempts(&mut c.attempts, st)?;
-        self.runs_dir(&mut c.runs_dir, st)?;
+        self.runs_dir(&mut c.runs.runs_dir, st)?;
         self.jobs(&mut c.jobs, st)?;
         self.timeout(&mut c.timeout, st)?;
         self.db(&mut c.db, st)?;
@@ -344,13 +344,7 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
         Command::Calibrate(a) => r.db(&mut a.db, &st)?,
         Command::Batch(a) => r.batch(a, &st)?,
         Command::Config(a) => r.config(a, &st)?,
-        Command::Status(a) => r.pick(
-            ("runs_dir", "runs_dir", "REEV_RUNS_DIR"),
-            st.runs_dir.clone(),
-            &mut a.runs_dir,
-            |v| Ok(v.into()),
-            |v| v.display().to_string(),
-        )?,
+        Command::Status(a) => r.runs_dir(&mut a.runs.runs_dir, &st)?,
         Command::Completions { .. } | Command::Man(_) => {}
     }
     Ok(r.entries)

@@ -9,31 +9,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::manifest;
 use crate::plan::{Selection, Shard};
 use crate::spec::check_name;
-
-#[derive(Debug, Args)]
-pub struct StatusArgs {
-    /// Only this run (default: every run, newest first).
-    #[arg(value_name = "RUN_ID")]
-    pub run_id: Option<String>,
-    /// Root of the runs tree.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "runs",
-        env = "REEV_RUNS_DIR"
-    )]
-    pub runs_dir: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = StatusFormat::Table)]
-    pub format: StatusFormat,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusFormat {
@@ -50,11 +32,11 @@ pub struct StatusOptions {
     pub format: StatusFormat,
 }
 
-impl From<StatusArgs> for StatusOptions {
-    fn from(a: StatusArgs) -> Self {
+impl From<crate::cli::StatusArgs> for StatusOptions {
+    fn from(a: crate::cli::StatusArgs) -> Self {
         StatusOptions {
             run_id: a.run_id,
-            runs_dir: a.runs_dir,
+            runs_dir: a.runs.runs_dir,
             format: a.format,
         }
     }
@@ -151,11 +133,10 @@ pub fn status(opts: StatusOptions) -> Result<()> {
         StatusFormat::Json => {
             let text = serde_json::to_string_pretty(&runs)
                 .map_err(|e| Error::env(format!("cannot encode status: {e}")))?;
-            println!("{text}");
+            super::print(&format!("{text}\n"))
         }
-        StatusFormat::Table => print_table(&runs),
+        StatusFormat::Table => super::print(&table(&runs)),
     }
-    Ok(())
 }
 
 /// Every run under `runs_dir`, newest first.
@@ -450,8 +431,12 @@ fn resume_commands(
     out
 }
 
-fn print_table(runs: &[RunStatus]) {
-    println!(
+/// The table printed for people: one line per run, then who runs it or how to finish it.
+fn table(runs: &[RunStatus]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:<32} {:<10} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
         "run_id", "state", "planned", "done", "succeeded", "failed", "timed_out", "error", "shards"
     );
@@ -460,7 +445,8 @@ fn print_table(runs: &[RunStatus]) {
             Some(n) => format!("{}/{n}", r.shards_present.len()),
             None => "-".into(),
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{:<32} {:<10} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
             r.run_id,
             r.state.as_str(),
@@ -475,7 +461,8 @@ fn print_table(runs: &[RunStatus]) {
             shards
         );
         for h in &r.holders {
-            println!(
+            let _ = writeln!(
+                out,
                 "  running{}: pid {} on {} since {}, ETA {}",
                 h.shard
                     .as_deref()
@@ -488,7 +475,8 @@ fn print_table(runs: &[RunStatus]) {
             );
         }
         for c in &r.resume {
-            println!("  finish with: {c}");
+            let _ = writeln!(out, "  finish with: {c}");
         }
     }
+    out
 }

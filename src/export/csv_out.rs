@@ -35,25 +35,11 @@ pub fn neutralise(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// Values written as numbers, booleans or times: never a formula, and a leading `-` is a sign.
 fn literal(v: &Value) -> bool {
-    matches!(
-        v,
-        Value::Boolean(_)
-            | Value::TinyInt(_)
-            | Value::SmallInt(_)
-            | Value::Int(_)
-            | Value::BigInt(_)
-            | Value::HugeInt(_)
-            | Value::UTinyInt(_)
-            | Value::USmallInt(_)
-            | Value::UInt(_)
-            | Value::UBigInt(_)
-            | Value::UHugeInt(_)
-            | Value::Float(_)
-            | Value::Double(_)
-            | Value::Decimal(_)
-            | Value::Timestamp(..)
-            | Value::Date32(_)
-    )
+    super::is_number(v)
+        || matches!(
+            v,
+            Value::Boolean(_) | Value::Timestamp(..) | Value::Date32(_)
+        )
 }
 
 impl<W: Write> RowWriter for CsvOut<W> {

@@ -277,3 +277,23 @@ pub fn export(opts: &ExportOptions) -> Result<u64> {
     w.finish().map_err(io)?;
     Ok(n)
 }
+
+/// Numbers of every width and sign: right-aligned in tables, and never a formula in CSV.
+pub(crate) fn is_number(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::TinyInt(_)
+            | Value::SmallInt(_)
+            | Value::Int(_)
+            | Value::BigInt(_)
+            | Value::HugeInt(_)
+            | Value::UTinyInt(_)
+            | Value::USmallInt(_)
+            | Value::UInt(_)
+            | Value::UBigInt(_)
+            | Value::UHugeInt(_)
+            | Value::Float(_)
+            | Value::Double(_)
+            | Value::Decimal(_)
+    )
+}

@@ -134,17 +134,7 @@ pub fn cell(v: &Value) -> Cell {
     match v {
         Value::Double(x) => number(readable_double(*x)),
         Value::Float(x) => number(readable_double(f64::from(*x))),
-        Value::TinyInt(_)
-        | Value::SmallInt(_)
-        | Value::Int(_)
-        | Value::BigInt(_)
-        | Value::HugeInt(_)
-        | Value::UTinyInt(_)
-        | Value::USmallInt(_)
-        | Value::UInt(_)
-        | Value::UBigInt(_)
-        | Value::UHugeInt(_)
-        | Value::Decimal(_) => number(text(v)),
+        other if super::is_number(other) => number(text(other)),
         other => Cell {
             text: escape_control(&text(other)).into_owned(),
             numeric: false,
