@@ -65,3 +65,14 @@ fn calibrate_on_an_empty_database_says_what_to_do() {
     p.reev(&["load"]).ok();
     p.reev(&["calibrate"]).code(2).stderr_has("reev run");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_calibrate_quietly() {
+    let p = Project::new();
+    nights(&p, 6, 99);
+    for format in ["table", "json"] {
+        let (code, stderr) = common::into_closed_pipe(&p, &["calibrate", "--format", format]);
+        assert_eq!(code, Some(141), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+    }
+}

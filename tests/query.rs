@@ -212,28 +212,12 @@ fn readme_queries_return_distinct_rows_on_the_shipped_suite() {
         .all(|r| r["model"].is_string() && r["input_tokens"].as_i64() > Some(0)));
 }
 
-/// Run reev with stdout a pipe whose read end is already closed: every write fails with EPIPE.
-fn into_closed_pipe(p: &Project, args: &[&str]) -> (Option<i32>, String) {
-    let (reader, writer) = std::io::pipe().unwrap();
-    drop(reader);
-    let out = p
-        .cmd(args)
-        .stdout(std::process::Stdio::from(writer))
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn a_reader_that_goes_away_ends_reev_quietly() {
     let p = loaded();
     for format in ["table", "csv", "json"] {
         let (code, stderr) =
-            into_closed_pipe(&p, &["query", "--format", format, "SELECT * FROM sessions"]);
+            common::into_closed_pipe(&p, &["query", "--format", format, "SELECT * FROM sessions"]);
         assert_eq!(code, Some(141), "{format}: {stderr}");
         assert!(stderr.is_empty(), "{format}: {stderr}");
     }

@@ -47,6 +47,17 @@ fn a_finished_run_is_complete_with_counts_per_status() {
 }
 
 #[test]
+fn a_reader_that_goes_away_ends_status_quietly() {
+    let p = project();
+    p.reev(&["run"]).ok();
+    for format in ["table", "json"] {
+        let (code, stderr) = common::into_closed_pipe(&p, &["status", "--format", format]);
+        assert_eq!(code, Some(141), "{format}: {stderr}");
+        assert!(stderr.is_empty(), "{format}: {stderr}");
+    }
+}
+
+#[test]
 fn runs_are_listed_newest_first() {
     let p = project();
     for id in ["zzz-first", "aaa-second", "mmm-third"] {

@@ -22,12 +22,12 @@ pub fn calibrate(args: CalibrateArgs) -> Result<()> {
     let written = match args.format {
         CalibrateFormat::Json => replays.iter().try_for_each(|r| {
             serde_json::to_writer(&mut out, r)
-                .map_err(std::io::Error::other)
+                .map_err(std::io::Error::from)
                 .and_then(|_| writeln!(out))
         }),
         CalibrateFormat::Table => table(&mut out, &replays),
     };
-    written.map_err(|e| Error::env(format!("cannot write to stdout: {e}")))
+    written.and_then(|_| out.flush()).map_err(Error::stdout)
 }
 
 fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::Result<()> {

@@ -241,3 +241,19 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Run reev with stdout a pipe whose read end is already closed: every write fails with EPIPE.
+pub fn into_closed_pipe(p: &Project, args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = p
+        .cmd(args)
+        .stdout(std::process::Stdio::from(writer))
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
