@@ -282,14 +282,32 @@ unsafe fn handle(signals: &[libc::c_int], handler: extern "C" fn(libc::c_int)) {
     }
 }
 
+/// Close descriptors `first..=last`: close_range(2), or, on kernels before 5.9 (ENOSYS), one
+/// close(2) each up to the descriptor limit — a descriptor left open here would keep std's
+/// exec-error pipe open and make `spawn` wait for the whole session.
+unsafe fn close_from_to(first: libc::c_int, last: libc::c_int) {
+    if libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) == 0 {
+        return;
+    }
+    let mut lim: libc::rlimit = std::mem::zeroed();
+    let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+        lim.rlim_cur.min(1 << 20) as libc::c_int
+    } else {
+        1024
+    };
+    for fd in first..=last.min(max - 1) {
+        libc::close(fd);
+    }
+}
+
 /// Close every descriptor but `keep` — std's exec-error pipe among them, or `spawn` would
 /// wait for the agent to end — and point stdin/stdout/stderr at /dev/null so the agent's
 /// pipes reach end of file when the agent's side closes them.
 unsafe fn detach(keep: libc::c_int, dev_null: &CString) {
     if keep > 3 {
-        libc::syscall(libc::SYS_close_range, 3u32, (keep - 1) as u32, 0u32);
+        close_from_to(3, keep - 1);
     }
-    libc::syscall(libc::SYS_close_range, (keep + 1) as u32, u32::MAX, 0u32);
+    close_from_to(keep + 1, libc::c_int::MAX);
     let null = libc::open(dev_null.as_ptr(), libc::O_RDWR);
     if null >= 0 {
         for fd in 0..3 {
