@@ -1033,6 +1033,31 @@ fn the_database_opens_in_the_duckdb_cli_analysts_install() {
 }
 
 #[test]
+fn agent_names_in_a_manifests_whole_run_plan_follow_the_run_time_rules() {
+    let p = with_runs();
+    let mut m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("runs/r2/run.json")).unwrap()).unwrap();
+    m["run_id"] = serde_json::json!("r8");
+    m["run_planned"] = serde_json::json!({"../x": 3});
+    p.write("runs/r8/run.json", &serde_json::to_string(&m).unwrap());
+    let out = p.reev(&["load"]);
+    out.code(1)
+        .stderr_has("run_planned agent `../x` is not allowed");
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM runs WHERE run_id = 'r8'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&p, "reev.duckdb", "SELECT count(*) FROM sessions"),
+        18
+    );
+}
+
+#[test]
 fn ids_read_from_files_follow_the_run_time_rules() {
     let p = with_runs();
     let good = session_files(&p.join("runs"))[0].clone();

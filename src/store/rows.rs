@@ -44,6 +44,9 @@ pub fn check_manifest(m: &RunManifest) -> std::result::Result<(), String> {
     for id in m.benchmarks.keys() {
         check_name("benchmark_id", id)?;
     }
+    for name in m.run_planned.keys() {
+        check_name("run_planned agent", name)?;
+    }
     Ok(())
 }
 
