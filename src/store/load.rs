@@ -117,11 +117,16 @@ pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
         } else {
             choose_target(db, opts.wait)?
         };
-        let scanned = || walker.join().unwrap_or_default();
+        // A panic while walking is a failed load, never "0 files seen".
+        let scanned = || {
+            walker
+                .join()
+                .map_err(|_| Error::env("walking the runs trees failed (the scanner panicked)"))
+        };
         match target {
             Target::InPlace(conn) => {
                 let ready = Ready::new(conn, db, started)?;
-                let scanned = scanned();
+                let scanned = scanned()?;
                 let new_bytes = ready.new_bytes(&scanned);
                 if new_bytes <= CHUNK_BYTES {
                     return ready.load(&scanned, &opts.roots, Commits::One, started);
@@ -142,7 +147,7 @@ pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
                 })
             }
             Target::Beside { copy } => beside(db, copy, |tmp, conn| {
-                let scanned = scanned();
+                let scanned = scanned()?;
                 Ready::new(conn, tmp, started)?.load(
                     &scanned,
                     &opts.roots,
