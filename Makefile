@@ -61,8 +61,8 @@ test-browser: build
 	bash tests/browser.sh $(REEV)
 
 ## Slow and heavy tests, kept out of `make test`.
-test-heavy:
-	$(CARGO) test --release --locked -- --ignored
+test-heavy: dev-deps
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(CARGO) test --release --locked -- --ignored
 
 lint:
 	$(CARGO) fmt --check
