@@ -506,6 +506,22 @@ fn an_analysts_read_only_connection_never_blocks_a_load() {
 }
 
 #[test]
+fn a_rebuild_never_replaces_a_database_open_read_write() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    let q = "select count(*) from sessions";
+    let (writer, first) = Analyst::open(&p.join("reev.duckdb"), false, q);
+    assert_eq!(first, "18");
+    let out = p.reev(&["load", "--rebuild"]);
+    out.code(3)
+        .stderr_has("open read-write by")
+        .stderr_has(&format!("PID {}", writer.pid()));
+    writer.close();
+    p.reev(&["load", "--rebuild"]).ok();
+    assert_eq!(count(&p, "reev.duckdb", q), 18);
+}
+
+#[test]
 fn a_read_write_holder_is_waited_for_or_named() {
     let p = with_runs();
     p.reev(&["load"]).ok();

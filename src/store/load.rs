@@ -112,10 +112,11 @@ pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
     // Walk the trees on another thread while the database is opened and the ledger read.
     let mut sum = std::thread::scope(|s| {
         let walker = s.spawn(|| scan::scan(&opts.roots));
-        let target = if opts.rebuild {
-            Target::Beside { copy: false }
-        } else {
-            choose_target(db, opts.wait)?
+        // A rebuild replaces the file too: a read-write holder is waited for or named, as
+        // for any load; readers keep their snapshot.
+        let target = match choose_target(db, opts.wait)? {
+            _ if opts.rebuild => Target::Beside { copy: false },
+            target => target,
         };
         // A panic while walking is a failed load, never "0 files seen".
         let scanned = || {
