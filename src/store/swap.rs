@@ -104,6 +104,16 @@ fn reflink(from: &Path, to: &Path) -> bool {
 /// Make the database built at `tmp` the live `db`: fsync it, drop the old WAL, rename.
 pub fn install(tmp: &Path, db: &Path) -> Result<()> {
     let io = |what: &str, p: &Path, e| Error::io(what, p, e);
+    // The new file must hold everything by itself: its WAL (the copied live WAL, this load's
+    // commits) is folded in when its connection closes. If that checkpoint failed (disk
+    // full), renaming the file alone would drop those commits: keep the old database.
+    if std::fs::metadata(wal_path(tmp)).is_ok_and(|m| m.len() > 0) {
+        return Err(Error::env(format!(
+            "the new database {} was not checkpointed (its WAL is not empty); {} is unchanged",
+            tmp.display(),
+            db.display()
+        )));
+    }
     std::fs::File::open(tmp)
         .and_then(|f| f.sync_all())
         .map_err(|e| io("cannot sync", tmp, e))?;
