@@ -131,6 +131,9 @@ pub struct ConfigArgs {
     /// Hard time limit per session.
     #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = crate::duration::parse_timeout)]
     pub timeout: Option<Duration>,
+    /// A run's budget in US dollars (`run --max-cost`).
+    #[arg(long, value_name = "USD", env = "REEV_MAX_COST", value_parser = crate::exec::budget::parse_usd)]
+    pub max_cost: Option<f64>,
     #[command(flatten)]
     pub runs: RunsDirArg,
     #[command(flatten)]
@@ -248,6 +251,10 @@ pub struct ExecArgs {
     /// Exit 1 when any session did not succeed (default: failed benchmarks are data, exit 0).
     #[arg(long)]
     pub fail_on_failed: bool,
+    /// Stop launching sessions once the run's sessions cost this many US dollars (by the
+    /// config's `prices:`; sessions without a cost count as 0). Running sessions finish; exit 1.
+    #[arg(long, value_name = "USD", env = "REEV_MAX_COST", value_parser = crate::exec::budget::parse_usd)]
+    pub max_cost: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -460,6 +467,7 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
         runs_dir: e.runs.runs_dir,
         keep_workdirs: e.keep_workdirs,
         fail_on_failed: e.fail_on_failed,
+        max_cost: e.max_cost,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Settings {
     pub attempts: Option<u32>,
     pub timeout: Option<String>,
     pub log_format: Option<String>,
+    /// `--max-cost`, in US dollars.
+    pub max_cost: Option<f64>,
     /// The agents' default sandbox; parsed and checked with the agents (spec::sandbox).
     #[allow(dead_code)]
     pub sandbox: Option<serde::de::IgnoredAny>,
@@ -170,7 +172,18 @@ impl Resolver<'_> {
     fn exec(&mut self, e: &mut ExecArgs, st: &Settings) -> Result<()> {
         self.runs_dir(&mut e.runs.runs_dir, st)?;
         self.jobs(&mut e.jobs, st)?;
-        self.timeout(&mut e.timeout, st)
+        self.timeout(&mut e.timeout, st)?;
+        self.max_cost(&mut e.max_cost, st)
+    }
+
+    fn max_cost(&mut self, slot: &mut Option<f64>, st: &Settings) -> Result<()> {
+        self.pick(
+            ("max_cost", "max_cost", "REEV_MAX_COST"),
+            st.max_cost.map(|c| c.to_string()),
+            slot,
+            |v| crate::exec::budget::parse_usd(v).map(Some),
+            |v| v.map_or_else(|| "none".to_string(), |c| format!("{c} USD")),
+        )
     }
 
     fn runs_dir(&mut self, slot: &mut PathBuf, st: &Settings) -> Result<()> {
@@ -259,6 +272,7 @@ impl Resolver<'_> {
         self.runs_dir(&mut c.runs.runs_dir, st)?;
         self.jobs(&mut c.jobs, st)?;
         self.timeout(&mut c.timeout, st)?;
+        self.max_cost(&mut c.max_cost, st)?;
         self.db(&mut c.db, st)?;
         self.reports_dir(&mut c.reports_dir, st)
     }

@@ -68,6 +68,17 @@ pub struct SessionFile {
     /// Events past the cap that were not kept.
     pub events_dropped: u64,
     pub metrics: BTreeMap<String, f64>,
+    /// Tokens summed over the `model_request` events (also those past the event cap); absent
+    /// when the agent reported no model request, and in files from older reev versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// What those requests cost in USD by the config's `prices:` when the session ran (so a
+    /// later price change does not rewrite history); absent when any request's model has
+    /// no price, or there was no request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     pub host: String,
     pub reev_version: String,
 }

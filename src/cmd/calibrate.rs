@@ -33,7 +33,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<()> {
 fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::Result<()> {
     writeln!(
         out,
-        "{:<24} {:>11} {:>6} {:>11} {:>6} {:>17} {:>11} {:>12}",
+        "{:<24} {:>11} {:>6} {:>11} {:>6} {:>17} {:>11} {:>9} {:>12}",
         "agent",
         "comparisons",
         "alarms",
@@ -41,6 +41,7 @@ fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::
         "slower",
         "success_rate_drop",
         "new_failure",
+        "costlier",
         "inconclusive"
     )?;
     for r in replays {
@@ -51,7 +52,7 @@ fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::
         };
         writeln!(
             out,
-            "{:<24} {:>11} {:>6} {:>11} {:>6} {:>17} {:>11} {:>12}",
+            "{:<24} {:>11} {:>6} {:>11} {:>6} {:>17} {:>11} {:>9} {:>12}",
             r.agent,
             r.comparisons,
             r.alarms,
@@ -59,6 +60,7 @@ fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::
             kind("slower"),
             kind("success_rate_drop"),
             kind("new_failure"),
+            kind("costlier"),
             r.inconclusive
         )?;
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::exec::budget::{self, Budget};
 use crate::exec::{self, interrupt, Outcome};
 use crate::logging::Progress;
 use crate::manifest::{self, RunManifest};
@@ -26,6 +27,8 @@ pub struct RunOptions {
     pub runs_dir: PathBuf,
     pub keep_workdirs: bool,
     pub fail_on_failed: bool,
+    /// `--max-cost`: stop launching sessions once the run has cost this many USD.
+    pub max_cost: Option<f64>,
 }
 
 /// What a finished run reports; `reev batch` builds on it.
@@ -34,6 +37,8 @@ pub struct RunReport {
     pub run_id: String,
     pub run_dir: PathBuf,
     pub by_agent: BTreeMap<String, AgentTally>,
+    /// Planned sessions `--max-cost` kept from starting.
+    pub not_launched: u64,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -117,10 +122,14 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         host: &host,
     };
     let started = Instant::now();
-    let outcomes = execute(&ctx, &pending, opts.jobs, quiet)?;
+    let budget = Budget::new(opts.max_cost, spent_before(&planned, &pending, opts.max_cost));
+    let outcomes = execute(&ctx, &pending, opts.jobs, quiet, &budget)?;
     exec::workdir::remove_all(&area);
     sync_session_dirs(&planned.run_dir, &planned.tasks)?;
     let (report, failures, interrupted) = tally(&planned, &pending, outcomes);
+    if report.not_launched > 0 {
+        note_budget_stop(&planned, &budget, report.not_launched);
+    }
     tracing::info!(
         "run {} finished in {:.1} s",
         planned.run_id,
@@ -132,11 +141,13 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
 
 /// Run the pending sessions on `jobs` worker threads; writer threads write (and fsync)
 /// finished sessions meanwhile, so an agent never waits for the previous session's fsync.
+/// Once `budget` is used up no further session starts.
 fn execute(
     ctx: &exec::Context,
     pending: &[&Task],
     jobs: usize,
     quiet: bool,
+    budget: &Budget,
 ) -> Result<Vec<Outcome>> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
@@ -167,7 +178,7 @@ fn execute(
             pending
                 .par_iter()
                 .with_max_len(1)
-                .map_with(tx, |tx, task| match exec::run_session(ctx, task) {
+                .map_with(tx, |tx, task| match launch(ctx, task, budget) {
                     Outcome::Finished(done) => match tx.send(done) {
                         Ok(()) => None,
                         Err(e) => Some(exec::write_session(&e.0)),
@@ -189,6 +200,57 @@ fn execute(
     Ok(outcomes)
 }
 
+/// Run one session unless the budget is used up; what it cost counts against the budget.
+fn launch(ctx: &exec::Context, task: &Task, budget: &Budget) -> Outcome {
+    if budget.exhausted() {
+        if budget.first_refusal() {
+            tracing::warn!(
+                "run {}: the budget of {} USD is used up ({:.6} USD spent); no more sessions are launched, running ones finish",
+                ctx.run_id,
+                budget.max().unwrap_or_default(),
+                budget.spent()
+            );
+        }
+        return Outcome::OverBudget;
+    }
+    let outcome = exec::run_session(ctx, task);
+    if let Outcome::Finished(done) = &outcome {
+        budget.add(done.file.cost_usd);
+    }
+    outcome
+}
+
+/// On `--resume` with `--max-cost`: what the run's existing session files cost.
+fn spent_before(planned: &Planned, pending: &[&Task], max_cost: Option<f64>) -> f64 {
+    if max_cost.is_none() {
+        return 0.0;
+    }
+    let pending: BTreeSet<&str> = pending.iter().map(|t| t.session_id.as_str()).collect();
+    planned
+        .tasks
+        .iter()
+        .filter(|t| !pending.contains(t.session_id.as_str()))
+        .filter_map(|t| session::read(&exec::final_path(&planned.run_dir, t)).ok())
+        .filter_map(|s| s.cost_usd)
+        .sum()
+}
+
+/// Say on stderr, and in `budget-stop.json` for `reev status`, that the budget stopped the run.
+fn note_budget_stop(planned: &Planned, budget: &Budget, not_launched: u64) {
+    let note = budget::StopNote {
+        max_cost_usd: budget.max().unwrap_or_default(),
+        spent_usd: budget.spent(),
+        not_launched,
+        stopped_at: exec::rfc3339(chrono::Utc::now()),
+    };
+    if let Err(e) = budget::write_note(&planned.run_dir, planned.shard, &note) {
+        tracing::warn!(
+            "cannot record the budget stop in {}: {e}",
+            planned.run_dir.join(budget::note_name(planned.shard)).display()
+        );
+    }
+}
+
 /// Count every planned session with a file — those written before this invocation (on
 /// --resume) by reading them, the rest from the outcomes — plus the failures and the
 /// sessions an interruption left undone.
@@ -201,6 +263,7 @@ fn tally(
         run_id: planned.run_id.clone(),
         run_dir: planned.run_dir.clone(),
         by_agent: BTreeMap::new(),
+        not_launched: 0,
     };
     let ran_now: BTreeSet<&str> = pending.iter().map(|t| t.session_id.as_str()).collect();
     for t in planned
@@ -229,6 +292,7 @@ fn tally(
             } => report.by_agent.entry(agent).or_default().add(status, score),
             Outcome::Failed(e) => failures.push(e),
             Outcome::NotStarted | Outcome::Interrupted => interrupted += 1,
+            Outcome::OverBudget => report.not_launched += 1,
             Outcome::Finished(_) => {}
         }
     }
@@ -261,6 +325,12 @@ fn conclude(
             "\nfix the cause, then finish the run with `{resume}`"
         ));
         return Err(e);
+    }
+    if report.not_launched > 0 {
+        return Err(Error::failed(format!(
+            "the run was stopped by --max-cost: {} planned sessions were not launched; run them with `{resume}` (with a larger --max-cost, or none)",
+            report.not_launched
+        )));
     }
     if fail_on_failed && !report.all_succeeded() {
         return Err(Error::failed(
@@ -305,7 +375,10 @@ fn tick(progress: &Progress, outcome: &Outcome) {
             tracing::error!("{e}");
             progress.tick(true)
         }
-        Outcome::Finished(_) | Outcome::NotStarted | Outcome::Interrupted => {}
+        Outcome::Finished(_)
+        | Outcome::NotStarted
+        | Outcome::Interrupted
+        | Outcome::OverBudget => {}
     }
 }
 
@@ -520,6 +593,9 @@ fn summary(r: &RunReport) -> String {
             "{:<24} {:>8} {:>9} {:>6} {:>9} {:>5} {:>10.3}",
             agent, t.sessions, t.succeeded, t.failed, t.timed_out, t.error, mean
         );
+    }
+    if r.not_launched > 0 {
+        let _ = writeln!(s, "not launched (--max-cost): {}", r.not_launched);
     }
     let _ = writeln!(s, "run: {}", r.run_dir.display());
     s

@@ -13,6 +13,7 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::exec::budget;
 use crate::manifest;
 use crate::plan::{Selection, Shard};
 use crate::spec::check_name;
@@ -51,6 +52,9 @@ pub enum State {
     Complete,
     /// Nobody is at work and sessions or shards are missing: resume it.
     Incomplete,
+    /// Incomplete because `--max-cost` stopped launching sessions (a `budget-stop*.json`
+    /// note in the run directory); resume it with a larger budget, or none.
+    StoppedByBudget,
 }
 
 impl State {
@@ -59,6 +63,7 @@ impl State {
             State::Running => "running",
             State::Complete => "complete",
             State::Incomplete => "incomplete",
+            State::StoppedByBudget => "stopped_by_budget",
         }
     }
 }
@@ -238,10 +243,12 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
         State::Running
     } else if unfinished.is_empty() && s.shards_missing.is_empty() {
         State::Complete
+    } else if names.iter().any(|n| budget::is_note_name(n)) {
+        State::StoppedByBudget
     } else {
         State::Incomplete
     };
-    if s.state == State::Incomplete {
+    if matches!(s.state, State::Incomplete | State::StoppedByBudget) {
         s.resume = resume_commands(runs_dir, run_id, &unfinished, &s.shards_missing, &manifests);
     }
     Ok(Some(s))

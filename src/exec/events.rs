@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::beneath::{self, Dir, ReadError};
 use crate::session::Event;
+use crate::spec::prices::Tokens;
 
 /// Events kept per session, and bytes read from the events file.
 const MAX_EVENTS: usize = 10_000;
@@ -16,6 +17,9 @@ pub struct Trace {
     pub events: Vec<Event>,
     pub dropped: u64,
     pub metrics: BTreeMap<String, f64>,
+    /// Tokens per model from `model_request` events — every one read, also those past the
+    /// event cap, so a long trace does not make a session look cheaper than it was.
+    pub usage: BTreeMap<String, Tokens>,
 }
 
 /// Read the events file `name` in `dir` if the agent wrote one. A malformed line becomes an
@@ -27,6 +31,7 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
         events: Vec::new(),
         dropped: 0,
         metrics: BTreeMap::new(),
+        usage: BTreeMap::new(),
     };
     let bytes = match beneath::open_entry(dir, OsStr::new(name)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return trace,
@@ -51,11 +56,15 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
             continue;
         }
         seq += 1;
+        let parsed = serde_json::from_slice::<Value>(line);
+        if let Ok(Value::Object(obj)) = &parsed {
+            add_usage(&mut trace.usage, obj);
+        }
         if trace.events.len() >= MAX_EVENTS {
             trace.dropped += 1;
             continue;
         }
-        let event = match serde_json::from_slice::<Value>(line) {
+        let event = match parsed {
             Ok(Value::Object(obj)) => {
                 let kind = obj
                     .get("type")
@@ -86,6 +95,24 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
     trace
 }
 
+/// A `model_request` event's tokens, added to its model's (`""` when it names none: such
+/// requests have no price). A count that is not a non-negative number counts as 0.
+fn add_usage(usage: &mut BTreeMap<String, Tokens>, obj: &serde_json::Map<String, Value>) {
+    if obj.get("type").and_then(Value::as_str) != Some("model_request") {
+        return;
+    }
+    let count = |key: &str| {
+        obj.get(key)
+            .and_then(Value::as_f64)
+            .filter(|n| n.is_finite() && *n >= 0.0)
+            .map_or(0, |n| n as u64)
+    };
+    let model = obj.get("model").and_then(Value::as_str).unwrap_or_default();
+    let t = usage.entry(model.to_string()).or_default();
+    t.input = t.input.saturating_add(count("input_tokens"));
+    t.output = t.output.saturating_add(count("output_tokens"));
+}
+
 fn error_event(seq: u64, error: String, raw: Option<&[u8]>) -> Event {
     Event {
         seq,
@@ -112,5 +139,17 @@ mod tests {
         assert_eq!(kinds, ["tool_call", "error", "error", "metric"]);
         assert_eq!(t.metrics.get("tokens"), Some(&42.0));
         assert_eq!(t.events[1].raw.as_deref(), Some("not json"));
+    }
+
+    #[test]
+    fn tokens_past_the_event_cap_still_count() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let line = "{\"type\":\"model_request\",\"model\":\"m\",\"input_tokens\":3,\"output_tokens\":2}\n";
+        let n = super::MAX_EVENTS + 5;
+        std::fs::write(dir.path().join("e.jsonl"), line.repeat(n)).expect("write");
+        let t = super::read(&super::Dir::open(dir.path()).expect("dir"), "e.jsonl");
+        assert_eq!(t.dropped, 5);
+        let m = t.usage.get("m").expect("usage of m");
+        assert_eq!((m.input, m.output), (3 * n as u64, 2 * n as u64));
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod assertions;
 pub mod beneath;
+pub mod budget;
 pub mod events;
 pub mod interrupt;
 pub mod json_at;
@@ -54,6 +55,8 @@ pub enum Outcome {
     },
     /// reev was asked to stop before it started.
     NotStarted,
+    /// `--max-cost` was used up before it started; no file written.
+    OverBudget,
     /// reev was asked to stop while it ran; its process group was killed, no file written.
     Interrupted,
     /// reev could not do its part (disk, I/O); no file written.
@@ -266,6 +269,9 @@ fn execute(
         events: Vec::new(),
         events_dropped: 0,
         metrics: Default::default(),
+        input_tokens: None,
+        output_tokens: None,
+        cost_usd: None,
         host: ctx.host.to_string(),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
     };
@@ -329,6 +335,11 @@ fn execute(
     file.events = trace.events;
     file.events_dropped = trace.dropped;
     file.metrics = trace.metrics;
+    if !trace.usage.is_empty() {
+        file.input_tokens = Some(trace.usage.values().map(|t| t.input).sum());
+        file.output_tokens = Some(trace.usage.values().map(|t| t.output).sum());
+        file.cost_usd = ctx.suite.config.prices.cost(&trace.usage);
+    }
     Some(file)
 }
 

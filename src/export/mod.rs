@@ -90,7 +90,8 @@ fn source(table: Table) -> (&'static str, &'static str, &'static str) {
             "s.session_id, s.run_id, s.benchmark_id, s.benchmark_sha256, s.agent, s.attempt, s.status, s.score, \
              s.pass_threshold, s.assertions_passed, s.assertions_total, s.exit_code, s.signal, s.error, s.started_at, \
              s.finished_at, s.duration_ms, s.timeout_ms, s.cpu_user_ms, s.cpu_system_ms, s.peak_rss_bytes, \
-             s.stdout_bytes, s.stdout_truncated, s.stderr_bytes, s.stderr_truncated, s.events_count, s.host, s.reev_version",
+             s.stdout_bytes, s.stdout_truncated, s.stderr_bytes, s.stderr_truncated, s.events_count, s.host, s.reev_version, \
+             s.input_tokens, s.output_tokens, s.cost_usd",
             "sessions s",
             "s.started_at, s.session_id",
         ),

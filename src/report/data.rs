@@ -78,7 +78,8 @@ impl Ctx<'_> {
                         count(*) FILTER (WHERE status = 'timed_out'), count(*) FILTER (WHERE status = 'error'),
                         avg(score), coalesce(stddev_samp(score), 0),
                         quantile_cont(duration_ms, 0.5), quantile_cont(duration_ms, 0.95), quantile_cont(duration_ms, 0.99),
-                        avg(cpu_user_ms + cpu_system_ms), max(peak_rss_bytes), avg(peak_rss_bytes)
+                        avg(cpu_user_ms + cpu_system_ms), max(peak_rss_bytes), avg(peak_rss_bytes),
+                        avg(input_tokens + output_tokens)::DOUBLE, avg(cost_usd), sum(cost_usd), count(cost_usd)
                  FROM sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
             )
             .map_err(self.err("agents"))?;
@@ -107,6 +108,13 @@ impl Ctx<'_> {
                     mean_cpu_ms: r.get(11)?,
                     max_peak_rss_bytes: r.get::<_, i64>(12)? as u64,
                     mean_peak_rss_bytes: r.get(13)?,
+                    tokens_per_session: r.get(14)?,
+                    cost_per_session: r.get(15)?,
+                    cost_per_success: r
+                        .get::<_, Option<f64>>(16)?
+                        .filter(|_| ok > 0)
+                        .map(|total| total / ok as f64),
+                    priced_sessions: r.get::<_, i64>(17)? as u64,
                     k: 1,
                     pass_at_1: 0.0,
                     pass_at_k: 0.0,
@@ -383,7 +391,8 @@ impl Ctx<'_> {
                 "SELECT run_id, agent, benchmark_id, count(*), count(*) FILTER (WHERE status = 'succeeded'),
                         list(duration_ms::DOUBLE), list((cpu_user_ms + cpu_system_ms)::DOUBLE),
                         coalesce(sum(psi_cpu_some_ms), 0)::DOUBLE, coalesce(sum(psi_memory_some_ms), 0)::DOUBLE,
-                        coalesce(sum(duration_ms) FILTER (WHERE psi_cpu_some_ms IS NOT NULL), 0)::DOUBLE
+                        coalesce(sum(duration_ms) FILTER (WHERE psi_cpu_some_ms IS NOT NULL), 0)::DOUBLE,
+                        list(cost_usd)
                  FROM sessions WHERE run_id IN ({}) GROUP BY ALL ORDER BY ALL",
                 sql_list(runs)
             ))
@@ -411,13 +420,15 @@ impl Ctx<'_> {
                         r.get::<_, f64>(8)?,
                         r.get::<_, f64>(9)?,
                     ],
+                    doubles(r.get(10)?),
                 ))
             })
             .map_err(self.err("gate samples"))?;
         let mut out: BTreeMap<(String, String), RunAgent> = BTreeMap::new();
         let mut stall: BTreeMap<(String, String), [f64; 3]> = BTreeMap::new();
         for row in rows {
-            let (key, bench, counts, wall, cpu, psi) = row.map_err(self.err("gate samples"))?;
+            let (key, bench, counts, wall, cpu, psi, cost) =
+                row.map_err(self.err("gate samples"))?;
             let a = out.entry(key.clone()).or_insert_with(|| RunAgent {
                 run_id: key.0.clone(),
                 agent: key.1.clone(),
@@ -426,6 +437,7 @@ impl Ctx<'_> {
             a.benchmarks.insert(bench, counts);
             a.durations.extend(wall);
             a.cpu.extend(cpu);
+            a.costs.extend(cost);
             let s = stall.entry(key).or_default();
             (0..3).for_each(|i| s[i] += psi[i]);
         }

@@ -101,6 +101,20 @@ fn agents(o: &mut String, agents: &[AgentSummary]) {
         );
     }
     o.push_str("</table></div>\n");
+    let costs = super::cost_rows(agents);
+    if !costs.is_empty() {
+        o.push_str("<h3>Tokens and cost</h3>\n<div class=scroll><table><tr><th>agent</th><th>tokens / session</th><th>cost / session</th><th>cost / success</th><th>priced sessions</th></tr>\n");
+        for [agent, tokens, per_session, per_success, priced] in &costs {
+            let _ = writeln!(
+                o,
+                "<tr><td class=name>{}</td><td class=n>{tokens}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{priced}</td></tr>",
+                esc(agent),
+                esc(per_session),
+                esc(per_success)
+            );
+        }
+        o.push_str("</table></div>\n");
+    }
 }
 
 fn matrix(o: &mut String, r: &Report) {

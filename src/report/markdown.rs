@@ -92,6 +92,17 @@ impl Renderer for Markdown {
                 );
             }
         }
+        let costs = super::cost_rows(&r.agents);
+        if !costs.is_empty() {
+            o.push_str("\n| agent | tokens / session | cost / session | cost / success | priced |\n|---|---:|---:|---:|---:|\n");
+            for [agent, tokens, per_session, per_success, priced] in &costs {
+                let _ = writeln!(
+                    o,
+                    "| {} | {tokens} | {per_session} | {per_success} | {priced} |",
+                    cell(agent)
+                );
+            }
+        }
         let agents: Vec<&str> = r.agents.iter().map(|a| a.agent.as_str()).collect();
         let _ = writeln!(
             o,

@@ -186,10 +186,63 @@ pub fn ms(x: f64) -> String {
     }
 }
 
+/// US dollars with four significant digits (model requests cost fractions of a cent); `-`
+/// when unknown.
+pub fn usd(x: Option<f64>) -> String {
+    match x {
+        None => "-".to_string(),
+        Some(x) if x == 0.0 || !x.is_finite() => format!("${x}"),
+        Some(x) => {
+            let digits = (3 - x.abs().log10().floor() as i32).clamp(2, 10) as usize;
+            format!("${x:.digits$}")
+        }
+    }
+}
+
+/// A token count (a mean, so rounded); `-` when unknown.
+pub fn tokens(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_string(), |t| format!("{t:.0}"))
+}
+
+/// The agents' rows for the tokens and cost table: (agent, tokens per session, cost per
+/// session, cost per success, priced sessions of all); empty when no agent reported tokens.
+pub fn cost_rows(agents: &[model::AgentSummary]) -> Vec<[String; 5]> {
+    if agents
+        .iter()
+        .all(|a| a.tokens_per_session.is_none() && a.priced_sessions == 0)
+    {
+        return Vec::new();
+    }
+    agents
+        .iter()
+        .map(|a| {
+            [
+                a.agent.clone(),
+                tokens(a.tokens_per_session),
+                usd(a.cost_per_session),
+                usd(a.cost_per_success),
+                format!("{} of {}", a.priced_sessions, a.sessions),
+            ]
+        })
+        .collect()
+}
+
 pub fn bytes(b: f64) -> String {
     if b >= 1024.0 * 1024.0 * 1024.0 {
         format!("{:.1} GiB", b / (1024.0 * 1024.0 * 1024.0))
     } else {
         format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usd_keeps_four_significant_digits() {
+        assert_eq!(super::usd(Some(1.23456)), "$1.235");
+        assert_eq!(super::usd(Some(1234.5)), "$1234.50");
+        assert_eq!(super::usd(Some(0.000123456)), "$0.0001235");
+        assert_eq!(super::usd(Some(0.0)), "$0");
+        assert_eq!(super::usd(None), "-");
     }
 }

@@ -55,6 +55,13 @@ pub struct AgentSummary {
     pub mean_cpu_ms: f64,
     pub max_peak_rss_bytes: u64,
     pub mean_peak_rss_bytes: f64,
+    /// Mean input + output tokens over the sessions that reported model requests.
+    pub tokens_per_session: Option<f64>,
+    /// Mean `cost_usd` over the priced sessions (`priced_sessions` of `sessions`).
+    pub cost_per_session: Option<f64>,
+    /// The priced sessions' total cost over the succeeded sessions; null without a success.
+    pub cost_per_success: Option<f64>,
+    pub priced_sessions: u64,
     /// Attempts per benchmark (the k of pass@k), when there is more than one.
     pub k: u64,
     pub pass_at_1: f64,

@@ -14,6 +14,8 @@
 //!   the baseline run, the counts deflated by the run-to-run overdispersion seen in the history, over benchmarks
 //!   that did not flip on their own across the history, **and** the rate below the history's
 //!   median rate by more than `k` spreads;
+//! - *costlier*, per agent: cost per session (`cost_usd` of the priced sessions), by the same
+//!   method as *slower*;
 //! - *new failure*, per (benchmark, agent): it succeeded in every baseline attempt and in every
 //!   run of the history, and fails in every attempt now.
 //!
@@ -68,6 +70,8 @@ pub struct RunAgent {
     /// Wall time and CPU time (user + system) of each session, ms.
     pub durations: Vec<f64>,
     pub cpu: Vec<f64>,
+    /// Cost in USD of each session that has one (`cost_usd`; unpriced sessions are left out).
+    pub costs: Vec<f64>,
     /// Benchmark -> (attempts, succeeded).
     pub benchmarks: BTreeMap<String, (u64, u64)>,
     /// Share of the sessions' wall time with CPU / memory stall (PSI some); `None` without PSI.
@@ -140,6 +144,9 @@ pub fn judge(
     if !cur.durations.is_empty() && !base.durations.is_empty() {
         slower(c, &mut v);
     }
+    if !cur.costs.is_empty() && !base.costs.is_empty() {
+        costlier(c, &mut v);
+    }
     success_drop(c, &mut v);
     new_failures(history, base, cur, &mut v);
     v
@@ -171,7 +178,15 @@ struct Level {
     from: String,
 }
 
-fn level(c: Case, pick: fn(&RunAgent) -> &[f64]) -> Option<(Level, bool)> {
+/// Milliseconds, as the duration checks state them.
+fn in_ms(x: f64) -> String {
+    format!("{x:.0} ms")
+}
+
+/// A per-session value (wall time, CPU time, cost) of one run against its history: the run's
+/// median must exceed the history's by `k` run-to-run spreads and `min_slowdown`, and the
+/// Mann-Whitney test against the baseline must agree. `unit` writes a value for the report.
+fn level(c: Case, pick: fn(&RunAgent) -> &[f64], unit: fn(f64) -> String) -> Option<(Level, bool)> {
     let (history, base, cur, alpha, t) = (c.history, c.base, c.cur, c.alpha, c.t);
     let med = |r: &RunAgent| stats::median(pick(r));
     let meds: Vec<f64> = history.iter().filter_map(|r| med(r)).collect();
@@ -181,17 +196,19 @@ fn level(c: Case, pick: fn(&RunAgent) -> &[f64]) -> Option<(Level, bool)> {
         let (c, s) = center_spread(&meds)?;
         let limit = (c + t.k * s).max(c * (1.0 + t.min_slowdown));
         let from = format!(
-            "median of the last {} runs' medians ({:.0} ms, run-to-run spread {s:.0} ms)",
+            "median of the last {} runs' medians ({}, run-to-run spread {})",
             meds.len(),
-            c
+            unit(c),
+            unit(s)
         );
         (c, limit, from)
     } else {
         // Learning: the history (or the baseline alone) cannot tell run-to-run noise yet.
         let c = stats::median(&meds).or(med(base))?;
         let from = format!(
-            "median of {} earlier run(s) ({c:.0} ms); gate still learning",
-            meds.len()
+            "median of {} earlier run(s) ({}); gate still learning",
+            meds.len(),
+            unit(c)
         );
         (c, c * (1.0 + t.learning_slowdown), from)
     };
@@ -220,7 +237,7 @@ fn busier(history: &[&RunAgent], cur: &RunAgent) -> Option<(f64, f64)> {
 
 fn slower(c: Case, v: &mut Verdict) {
     let (history, base, cur, alpha, t) = (c.history, c.base, c.cur, c.alpha, c.t);
-    let Some((wall, hit)) = level(c, |r| &r.durations) else {
+    let Some((wall, hit)) = level(c, |r| &r.durations, in_ms) else {
         return;
     };
     let pressure = busier(history, cur);
@@ -247,7 +264,7 @@ fn slower(c: Case, v: &mut Verdict) {
         base.run_id
     );
     if hit && busy {
-        let cpu = level(c, |r| &r.cpu);
+        let cpu = level(c, |r| &r.cpu, in_ms);
         // CPU time must explain a fair share of the slowdown: on a busy machine a few ms more
         // CPU (page faults, cache misses, a slower fork) comes with every wall-time slowdown.
         let grew = cpu.as_ref().is_some_and(|(c, hit)| {
@@ -290,6 +307,50 @@ fn slower(c: Case, v: &mut Verdict) {
             format!("median {:.0} ms, p = {:.2e}; {pressure_text}", wall.cur, wall.p)
         },
         outcome,
+    });
+}
+
+/// *costlier*, per agent: cost per session judged like wall time (without the busy-machine
+/// exception: the machine's load does not change what a model request costs).
+fn costlier(c: Case, v: &mut Verdict) {
+    let usd = |x: f64| super::usd(Some(x));
+    let Some((cost, hit)) = level(c, |r| &r.costs, usd) else {
+        return;
+    };
+    let detail = format!(
+        "median cost per session {} -> {} (+{:.0}% over the history), Mann-Whitney p = {:.2e} against baseline {}",
+        usd(cost.center),
+        usd(cost.cur),
+        (cost.cur / cost.center - 1.0) * 100.0,
+        cost.p,
+        c.base.run_id
+    );
+    if hit {
+        v.regressions.push(Regression {
+            kind: "costlier".into(),
+            agent: c.cur.agent.clone(),
+            benchmark_id: None,
+            baseline: cost.center,
+            current: cost.cur,
+            p_value: Some(cost.p),
+            detail: detail.clone(),
+        });
+    }
+    v.checks.push(Check {
+        kind: "costlier".into(),
+        agent: c.cur.agent.clone(),
+        compared_with: format!("{}; baseline run {} (Mann-Whitney)", cost.from, c.base.run_id),
+        threshold: format!(
+            "median cost per session > {} and Mann-Whitney p < {:.2e}",
+            usd(cost.limit),
+            c.alpha
+        ),
+        observed: detail,
+        outcome: if hit {
+            Outcome::Regression
+        } else {
+            Outcome::Pass
+        },
     });
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::prices::{PriceSpec, Prices};
 use super::sandbox::{Sandbox, SandboxSpec};
 use super::{check_name, yaml};
 use crate::error::Diagnostic;
@@ -30,6 +31,9 @@ struct ConfigFile {
     /// Read by `config`; checked there, except `sandbox:`, the agents' default.
     #[serde(default)]
     settings: Option<SettingsPart>,
+    /// USD per million tokens, per model (`prices.rs`).
+    #[serde(default)]
+    prices: std::collections::HashMap<Spanned<String>, PriceSpec>,
 }
 
 /// The one key of `settings:` that belongs to agents; the others are `config`'s.
@@ -74,6 +78,8 @@ pub struct AgentConfig {
     /// Absolute directory of the config file, for `{config_dir}`.
     pub dir: PathBuf,
     pub agents: BTreeMap<String, Agent>,
+    /// What model requests cost; sessions record `cost_usd` by it.
+    pub prices: Prices,
 }
 
 pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
@@ -85,6 +91,7 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
     })?;
     let file: ConfigFile = yaml::parse(path, &text).map_err(|d| vec![d])?;
     let mut diags = Vec::new();
+    let prices = Prices::parse(path, file.prices, &mut diags);
     let mut agents = BTreeMap::new();
     let default_sandbox = file.settings.and_then(|s| s.sandbox);
     let mut entries: Vec<_> = file.agents.into_iter().collect();
@@ -174,6 +181,7 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
         path: path.to_path_buf(),
         dir,
         agents,
+        prices,
     })
 }
 

@@ -264,6 +264,9 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             s.pressure.map(|p| p.cpu_some_ms as i64),
             s.pressure.map(|p| p.memory_some_ms as i64),
             s.pressure.map(|p| p.memory_full_ms as i64),
+            s.input_tokens.map(|t| t as i64),
+            s.output_tokens.map(|t| t as i64),
+            s.cost_usd,
         ])
         .map_err(e("the session row"))?;
     for (stream, text) in [("stdout", &s.stdout.text), ("stderr", &s.stderr.text)] {

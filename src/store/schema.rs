@@ -2,7 +2,8 @@
 
 /// Bumped when the schema changes; a database of another version must be rebuilt (`--rebuild`).
 /// Version 2: captured output longer than [`TEXT_PART`] bytes is stored whole in `output_parts`.
-pub const SCHEMA_VERSION: i64 = 2;
+/// Version 3: `sessions` gains `input_tokens`, `output_tokens` and `cost_usd`.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
 /// while it commits and checkpoints them, beyond `memory_limit`: 300 values of 1 MiB need
@@ -77,7 +78,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     -- Machine pressure (Linux PSI stall, ms) while the session ran; NULL where PSI is absent.
     psi_cpu_some_ms     BIGINT,
     psi_memory_some_ms  BIGINT,
-    psi_memory_full_ms  BIGINT
+    psi_memory_full_ms  BIGINT,
+    -- Tokens of the session's model requests, and their cost in USD by the prices of its run;
+    -- NULL when unknown (no model request, a model without a price, an older session file).
+    input_tokens        BIGINT,
+    output_tokens       BIGINT,
+    cost_usd            DOUBLE
 );
 
 CREATE TABLE IF NOT EXISTS output_parts (

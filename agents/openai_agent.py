@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""A real LLM agent for reev: any OpenAI-compatible chat-completions server with tool calls
+(llama.cpp's server, vLLM, Ollama, a hosted API). Python standard library only.
+
+It reads the task (stdin, or REEV_PROMPT), then loops: model -> tool calls -> tool results
+-> model, until the model answers without a tool call (its answer goes to stdout, exit 0),
+calls `finish` (its output goes to stdout, and its exit code is the agent's), or the step
+cap is reached (exit 1). Tools work on files in the scratch directory (the working
+directory) only: read_file, write_file, append_file, list_files, finish.
+
+Configuration (environment):
+  REEV_OPENAI_BASE_URL (or OPENAI_BASE_URL)  e.g. http://127.0.0.1:8080/v1 (default
+                                             https://api.openai.com/v1)
+  OPENAI_API_KEY                             sent as a bearer token when set
+  REEV_OPENAI_MODEL (or OPENAI_MODEL)        the model name; required
+  REEV_OPENAI_MAX_STEPS                      model requests per session (default 20)
+  REEV_OPENAI_RETRIES                        retries of a failed request (default 3)
+  REEV_OPENAI_TIMEOUT                        seconds per request (default 120)
+
+Every request is a `model_request` event in REEV_EVENTS with `model` (the configured name,
+which reev's `prices:` are keyed by), `response_model` (what the server said),
+`input_tokens` and `output_tokens` (the response's `usage`) and `duration_ms`; every tool call
+is a `tool_call` event. When the API cannot be had (connection refused, timeouts, HTTP 5xx or
+429 after the retries, a response that is not a chat completion) it exits 75 (EX_TEMPFAIL):
+reev records the session as `error`, not as a failure of the agent.
+"""
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+
+EX_TEMPFAIL = 75
+EVENTS = os.environ.get("REEV_EVENTS")
+MAX_OUTPUT = 4000
+
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "read_file", "description": "Read a text file of the working directory.",
+        "parameters": {"type": "object", "properties": {"path": {"type": "string"}},
+                       "required": ["path"]}}},
+    {"type": "function", "function": {
+        "name": "write_file", "description": "Create or replace a text file.",
+        "parameters": {"type": "object",
+                       "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+                       "required": ["path", "content"]}}},
+    {"type": "function", "function": {
+        "name": "append_file", "description": "Append text to a file (created if missing).",
+        "parameters": {"type": "object",
+                       "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+                       "required": ["path", "content"]}}},
+    {"type": "function", "function": {
+        "name": "list_files", "description": "List the files under a directory (default: .).",
+        "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}},
+    {"type": "function", "function": {
+        "name": "finish",
+        "description": "End the task: print `output` and exit with `exit_code` (default 0).",
+        "parameters": {"type": "object",
+                       "properties": {"output": {"type": "string"},
+                                      "exit_code": {"type": "integer"}},
+                       "required": ["output"]}}},
+]
+
+SYSTEM = (
+    "You are an agent working in a directory of files. Use the tools to read and change "
+    "files. When done, call finish with the text to print (exactly what the task asks to "
+    "print, nothing else) and the exit code the task asks for (0 by default)."
+)
+
+
+class ApiFailure(Exception):
+    """The model API could not be had: reev should record `error`, not `failed`."""
+
+
+class Finish(Exception):
+    def __init__(self, output, code):
+        super().__init__(output)
+        self.output, self.code = output, code
+
+
+def event(kind, **fields):
+    if EVENTS:
+        with open(EVENTS, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"type": kind, **fields}) + "\n")
+
+
+def inside(path):
+    """A path of the working directory; absolute paths and `..` are refused."""
+    if not isinstance(path, str) or not path or os.path.isabs(path):
+        raise ValueError(f"path {path!r} must be relative to the working directory")
+    norm = os.path.normpath(path)
+    if norm == ".." or norm.startswith(".." + os.sep):
+        raise ValueError(f"path {path!r} leaves the working directory")
+    return norm
+
+
+def tool(name, args):
+    if name == "read_file":
+        with open(inside(args.get("path")), encoding="utf-8") as f:
+            return f.read()
+    if name in ("write_file", "append_file"):
+        path = inside(args.get("path"))
+        if os.path.dirname(path):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a" if name == "append_file" else "w", encoding="utf-8") as f:
+            f.write(str(args.get("content", "")))
+        return "ok"
+    if name == "list_files":
+        root = inside(args.get("path") or ".")
+        return "\n".join(sorted(
+            os.path.relpath(os.path.join(d, f), root)
+            for d, _, files in os.walk(root) for f in files))
+    if name == "finish":
+        raise Finish(str(args.get("output", "")), int(args.get("exit_code") or 0))
+    raise ValueError(f"unknown tool {name!r}")
+
+
+def env_int(name, default):
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        sys.exit(f"{name} must be a whole number")
+
+
+def post(url, body, key, timeout):
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    req = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        return json.loads(resp.read().decode("utf-8"))
+
+
+def complete(cfg, messages):
+    """One chat completion, retried with backoff on connection errors, 429 and 5xx."""
+    body = {"model": cfg["model"], "messages": messages, "tools": TOOLS}
+    last = None
+    for attempt in range(cfg["retries"] + 1):
+        if attempt:
+            time.sleep(min(0.5 * 2 ** (attempt - 1), 8))
+        started = time.monotonic()
+        try:
+            data = post(cfg["url"], body, cfg["key"], cfg["timeout"])
+            message = data["choices"][0]["message"]
+        except urllib.error.HTTPError as e:
+            last = f"HTTP {e.code} from {cfg['url']}"
+            if e.code == 429 or e.code >= 500:
+                continue
+            raise ApiFailure(last) from e
+        except (urllib.error.URLError, OSError, TimeoutError) as e:
+            last = f"cannot reach {cfg['url']}: {e}"
+            continue
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise ApiFailure(f"not a chat completion from {cfg['url']}: {e!r}") from e
+        usage = data.get("usage") or {}
+        event("model_request", model=cfg["model"], response_model=data.get("model"),
+              input_tokens=usage.get("prompt_tokens", 0),
+              output_tokens=usage.get("completion_tokens", 0),
+              duration_ms=round((time.monotonic() - started) * 1000))
+        return message, usage
+    raise ApiFailure(f"{last} (after {cfg['retries'] + 1} tries)")
+
+
+def run_tools(calls, messages):
+    for call in calls:
+        fn = call.get("function") or {}
+        name, args = fn.get("name", ""), None
+        try:
+            args = json.loads(fn.get("arguments") or "{}")
+            result = tool(name, args if isinstance(args, dict) else {})
+        except Finish:
+            event("tool_call", name=name, input=args, output="finish")
+            raise
+        except (OSError, ValueError, TypeError) as e:
+            result = f"error: {e}"
+        event("tool_call", name=name, input=args, output=result[:MAX_OUTPUT])
+        messages.append({"role": "tool", "tool_call_id": call.get("id", ""),
+                         "content": result[:MAX_OUTPUT]})
+
+
+def config():
+    model = os.environ.get("REEV_OPENAI_MODEL") or os.environ.get("OPENAI_MODEL")
+    if not model:
+        sys.exit("set REEV_OPENAI_MODEL (or OPENAI_MODEL) to the model's name")
+    base = (os.environ.get("REEV_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+            or "https://api.openai.com/v1")
+    return {
+        "model": model,
+        "url": base.rstrip("/") + "/chat/completions",
+        "key": os.environ.get("OPENAI_API_KEY", ""),
+        "retries": env_int("REEV_OPENAI_RETRIES", 3),
+        "timeout": env_int("REEV_OPENAI_TIMEOUT", 120),
+        "steps": env_int("REEV_OPENAI_MAX_STEPS", 20),
+    }
+
+
+def main():
+    cfg = config()
+    prompt = sys.stdin.read() or os.environ.get("REEV_PROMPT", "")
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
+    tokens = 0
+    try:
+        for step in range(1, cfg["steps"] + 1):
+            message, usage = complete(cfg, messages)
+            tokens += int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
+            event("metric", name="steps", value=step)
+            event("metric", name="tokens", value=tokens)
+            messages.append({k: v for k, v in message.items() if v is not None})
+            calls = message.get("tool_calls") or []
+            if not calls:
+                print(message.get("content") or "")
+                return 0
+            run_tools(calls, messages)
+    except Finish as f:
+        print(f.output)
+        return f.code
+    except ApiFailure as e:
+        print(f"model API failed: {e}", file=sys.stderr)
+        return EX_TEMPFAIL
+    print(f"gave up after {cfg['steps']} model requests", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+//! `reev run` with the shipped OpenAI-compatible agent (`agents/openai_agent.py`) against a
+//! scripted chat-completions server the test starts: model requests, tool calls, tokens and
+//! cost end to end (session file, load, report, export), and API failures as exit 75.
+
+mod common;
+use common::{wait_for, Project};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::Duration;
+
+/// The scripted server (`tests/data/scripted_openai.py`), killed when dropped.
+struct Server {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(p: &Project, script: &Value) -> Server {
+        p.write("server/script.json", &script.to_string());
+        let port_file = p.join("server/port");
+        let log = p.join("server/requests.jsonl");
+        let child = std::process::Command::new("python3")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/scripted_openai.py"))
+            .arg(p.join("server/script.json"))
+            .arg(&port_file)
+            .arg(&log)
+            .spawn()
+            .expect("start the scripted server");
+        assert!(
+            wait_for(Duration::from_secs(30), || port_file.exists()),
+            "the scripted server did not start"
+        );
+        let port = std::fs::read_to_string(&port_file)
+            .expect("port file")
+            .trim()
+            .parse()
+            .expect("a port");
+        Server { child, port, log }
+    }
+
+    /// The request bodies the server received, in order.
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("log line"))
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// reev.yml with the OpenAI agent pointed at `base_url`, and a price for the scripted model.
+fn project_with_agent(p: &Project, base_url: &str) {
+    let agent = Path::new(env!("CARGO_MANIFEST_DIR")).join("agents/openai_agent.py");
+    p.write(
+        "reev.yml",
+        &format!(
+            "prices:\n  scripted-model: {{input: 2.0, output: 10.0}}\n\
+             agents:\n  llm:\n    command: [python3, {agent:?}]\n    env:\n      \
+             REEV_OPENAI_BASE_URL: {base_url:?}\n      REEV_OPENAI_MODEL: scripted-model\n      \
+             OPENAI_API_KEY: test-key\n      REEV_OPENAI_RETRIES: \"1\"\n      REEV_OPENAI_TIMEOUT: \"20\"\n"
+        ),
+    );
+    p.write(
+        "benchmarks/transfer.yml",
+        "id: transfer\ndescription: a transfer by a model\nprompt: In ledger.json, transfer 30 from alice to bob, then print done.\ntimeout: 60s\n\
+         initial_state:\n  - path: ledger.json\n    json: {accounts: {alice: 100, bob: 50}}\n\
+         ground_truth:\n  assertions:\n    - exit_code: 0\n    - json_value: {file: ledger.json, path: /accounts/alice, equals: 70}\n    - stdout_contains: done\n",
+    );
+}
+
+/// Four model turns: three tool calls, then an answer. 700 input and 100 output tokens.
+fn transfer_script() -> Value {
+    json!({"model": "served-name", "turns": [
+        {"tool_calls": [{"name": "list_files", "arguments": {}}], "usage": [100, 20]},
+        {"tool_calls": [{"name": "read_file", "arguments": {"path": "ledger.json"}}], "usage": [150, 30]},
+        {"tool_calls": [{"name": "write_file", "arguments": {"path": "ledger.json",
+            "content": "{\"accounts\": {\"alice\": 70, \"bob\": 80}}"}}], "usage": [200, 40]},
+        {"content": "done", "usage": [250, 10]}
+    ]})
+}
+
+#[test]
+fn the_openai_agent_records_model_requests_tool_calls_tokens_and_cost() {
+    let p = Project::new();
+    let server = Server::start(&p, &transfer_script());
+    project_with_agent(&p, &format!("http://127.0.0.1:{}/v1", server.port));
+    p.reev(&["run", "--run-id", "llm1"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{s:#}");
+    assert_eq!(s["input_tokens"], 700);
+    assert_eq!(s["output_tokens"], 100);
+    let cost = s["cost_usd"].as_f64().expect("cost_usd");
+    assert!((cost - 0.0024).abs() < 1e-12, "{cost}");
+    let events = s["events"].as_array().expect("events");
+    let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["type"] == kind).collect() };
+    let requests = of("model_request");
+    assert_eq!(requests.len(), 4);
+    assert!(requests.iter().all(|e| e["data"]["model"] == "scripted-model"
+        && e["data"]["response_model"] == "served-name"));
+    let tools: Vec<&str> = of("tool_call")
+        .iter()
+        .map(|e| e["data"]["name"].as_str().expect("tool name"))
+        .collect();
+    assert_eq!(tools, ["list_files", "read_file", "write_file"]);
+    assert_eq!(s["metrics"]["tokens"], 800.0);
+    // What the server saw: the key, the tools, and the tool results sent back.
+    let seen = server.requests();
+    assert_eq!(seen.len(), 4);
+    assert!(seen.iter().all(|r| r["auth"] == "Bearer test-key"));
+    let names: Vec<&str> = seen[0]["body"]["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    for t in ["read_file", "write_file", "list_files", "finish"] {
+        assert!(names.contains(&t), "{names:?}");
+    }
+    let last = seen[3]["body"]["messages"].as_array().expect("messages");
+    assert!(last.iter().any(|m| m["role"] == "tool"
+        && m["content"].as_str().is_some_and(|c| c.contains("\"alice\": 100"))));
+
+    // Loaded, reported and exported.
+    p.reev(&["load"]).ok();
+    p.reev(&["report", "--run", "llm1"]).ok();
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(p.join("reports/llm1/report.json")).expect("report.json"),
+    )
+    .expect("json");
+    let a = &report["agents"][0];
+    assert_eq!(a["tokens_per_session"], 800.0);
+    assert!((a["cost_per_success"].as_f64().expect("cost per success") - 0.0024).abs() < 1e-12);
+    let md = std::fs::read_to_string(p.join("reports/llm1/report.md")).expect("report.md");
+    assert!(md.contains("| llm | 800 | $0.002400 | $0.002400 | 1 of 1 |"), "{md}");
+    let csv = p.reev(&["export", "--table", "sessions"]).ok().stdout.clone();
+    let mut lines = csv.lines();
+    let header = lines.next().expect("header");
+    assert!(header.ends_with(",input_tokens,output_tokens,cost_usd"), "{header}");
+    assert!(lines.next().expect("row").ends_with(",700,100,0.0024"), "{csv}");
+}
+
+#[test]
+fn an_api_that_keeps_failing_makes_the_agent_exit_75_after_its_retries() {
+    let p = Project::new();
+    let server = Server::start(&p, &json!({"status": 503}));
+    project_with_agent(&p, &format!("http://127.0.0.1:{}/v1", server.port));
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["exit_code"], 75, "{s:#}");
+    assert_ne!(s["status"], "succeeded");
+    assert!(s["stderr"]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("HTTP 503")));
+    // One try and one retry (REEV_OPENAI_RETRIES=1); no model request was answered.
+    assert_eq!(server.requests().len(), 2);
+    assert!(s.get("cost_usd").is_none() && s.get("input_tokens").is_none());
+}
+
+#[test]
+fn an_unreachable_api_makes_the_agent_exit_75() {
+    let p = Project::new();
+    // A port that was free a moment ago: nothing listens there now.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    project_with_agent(&p, &format!("http://127.0.0.1:{port}/v1"));
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["exit_code"], 75, "{s:#}");
+    assert!(s["stderr"]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("cannot reach")));
+}
