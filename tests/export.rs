@@ -323,3 +323,46 @@ fn export_into_a_closed_pipe_ends_quietly() {
         assert!(stderr.is_empty(), "{format}: {stderr}");
     }
 }
+
+/// Tokens and cost are the last columns of `sessions` in every format: numbers where the
+/// session file has them, null where it does not (sessions of older reev, unpriced models).
+#[test]
+fn sessions_carry_tokens_and_cost_in_every_format() {
+    let p = Project::new();
+    let mut specs = gen::matrix(&["a"], 2, 1, |_, _, _| (true, 10));
+    specs[0].cost_usd = Some(0.25);
+    gen::run(&p.join("runs"), "r", 1, &specs);
+    p.reev(&["load"]).ok();
+    let json = p.reev(&["export", "--format", "json"]).ok().stdout.clone();
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let cols = |r: &serde_json::Value| {
+        (
+            r["input_tokens"].clone(),
+            r["output_tokens"].clone(),
+            r["cost_usd"].clone(),
+        )
+    };
+    assert_eq!(cols(&rows[0]), (1000.into(), 0.into(), 0.25.into()));
+    assert_eq!(
+        cols(&rows[1]),
+        (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null)
+    );
+    p.reev(&["export", "--format", "parquet", "--out", "s.parquet"])
+        .ok();
+    let check = "import duckdb, sys; print(duckdb.connect().execute(f\"select input_tokens, output_tokens, cost_usd from read_parquet('{sys.argv[1]}') order by started_at\").fetchall())";
+    let out = std::process::Command::new(common::python())
+        .args(["-c", check])
+        .arg(p.join("s.parquet"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        "[(1000, 0, 0.25), (None, None, None)]",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

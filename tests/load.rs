@@ -1122,3 +1122,36 @@ fn ids_read_from_files_follow_the_run_time_rules() {
     p.reev(&["report"]).ok();
     assert!(!p.join("escaped-report").exists());
 }
+
+/// A database of schema version 2 (before tokens and cost) is refused with the command that
+/// converts it; `--rebuild` builds version 3 from the files, tokens and cost included.
+#[test]
+fn a_version_2_database_is_rebuilt_with_tokens_and_cost() {
+    let p = Project::new();
+    let mut specs = gen::matrix(&["a"], 2, 1, |_, _, _| (true, 10));
+    specs[0].cost_usd = Some(0.5);
+    gen::run(&p.join("runs"), "r", 1, &specs);
+    p.reev(&["load"]).ok();
+    // What reev 2 left: no token or cost columns, version 2 in reev_meta.
+    let downgrade = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); \
+        [c.execute(f'ALTER TABLE sessions DROP COLUMN {col}') for col in ('input_tokens', 'output_tokens', 'cost_usd')]; \
+        c.execute(\"UPDATE reev_meta SET value = '2' WHERE key = 'schema_version'\"); c.close()";
+    let out = std::process::Command::new(common::python())
+        .args(["-c", downgrade])
+        .arg(p.join("reev.duckdb"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    p.reev(&["load"])
+        .code(2)
+        .stderr_has("schema version 2, this reev uses 3")
+        .stderr_has("reev load --rebuild");
+    p.reev(&["load", "--rebuild"]).ok();
+    let out = p.reev(&[
+        "query",
+        "--format",
+        "csv",
+        "SELECT sum(cost_usd), count(cost_usd), sum(input_tokens) FROM sessions",
+    ]);
+    assert_eq!(out.ok().stdout.lines().nth(1), Some("0.5,1,1000"));
+}

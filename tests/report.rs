@@ -623,3 +623,55 @@ fn a_run_id_from_the_database_never_takes_the_report_outside_out() {
     assert!(!p.join("escaped-report").exists());
     assert!(!p.join("reports/latest").exists());
 }
+
+/// Cost per session is gated like duration: a run whose sessions cost far more than its
+/// history and baseline fails `--fail-on-regression` as `costlier`; a run like them passes.
+#[test]
+fn the_gate_catches_a_cost_increase_and_reports_tokens_and_cost() {
+    let p = Project::new();
+    let priced = |price: u64, seed: u64| {
+        let mut specs = gen::matrix(&["a1", "a2"], 10, 2, |_, b, t| {
+            (true, spread(1000, b as u64 * 2 + t as u64 + seed))
+        });
+        for (i, s) in specs.iter_mut().enumerate() {
+            let mult = if s.agent == "a1" { price } else { 100 };
+            s.cost_usd = Some(spread(mult, i as u64 + seed) as f64 / 100_000.0);
+        }
+        specs
+    };
+    synthetic(&p, &[("base", 1, priced(100, 0)), ("same", 2, priced(100, 3))]);
+    p.reev(&["report", "--fail-on-regression"]).ok();
+    synthetic(&p, &[("dear", 3, priced(200, 0))]);
+    let (code, stderr, r) = gate_of(&p, "dear", "same");
+    assert_eq!(code, 1, "{stderr}");
+    let kinds: Vec<(&str, &str)> = r["regressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["kind"].as_str().unwrap(), g["agent"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("costlier", "a1")]);
+    let check = r["gate"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "costlier" && c["agent"] == "a2")
+        .expect("the cost check of a2");
+    assert_eq!(check["outcome"], "pass");
+    // Tokens and cost per agent, in JSON and Markdown.
+    let a1 = &r["agents"][0];
+    assert_eq!(a1["tokens_per_session"], 1000.0);
+    assert_eq!(a1["priced_sessions"], 20);
+    let per_session = a1["cost_per_session"].as_f64().unwrap();
+    let per_success = a1["cost_per_success"].as_f64().unwrap();
+    assert!(per_session > 0.001 && (per_session - per_success).abs() < 1e-12);
+    let md = std::fs::read_to_string(p.join("reports/dear/report.md")).unwrap();
+    assert!(md.contains("| agent | tokens / session | cost / session | cost / success | priced |"));
+    assert!(md.contains("**costlier** a1"), "{md}");
+    // Runs without any cost (older session files) have no cost table and no cost check.
+    let p2 = Project::new();
+    synthetic(&p2, &[("x", 1, gen::matrix(&["a"], 3, 1, |_, _, _| (true, 100)))]);
+    p2.reev(&["report"]).ok();
+    let md = std::fs::read_to_string(p2.join("reports/x/report.md")).unwrap();
+    assert!(!md.contains("cost / session"), "{md}");
+}

@@ -359,3 +359,26 @@ fn sandbox_sizes_and_keys_are_checked_with_their_position() {
     .simple_benchmark("good");
     p.reev(&["validate"]).ok();
 }
+
+/// `prices:` is checked strictly: each bad entry is named with file, line and column.
+#[test]
+fn bad_prices_are_errors_with_positions() {
+    let p = project();
+    let agents = "agents:\n  ok:\n    command: [\"true\"]\n";
+    for (prices, needle) in [
+        ("prices:\n  m: {input: -1, output: 2}\n", "reev.yml:2:14: prices.m.input: `-1` is not a price"),
+        ("prices:\n  m: {input: 1, output: .nan}\n", "reev.yml:2:25: non-finite float"),
+        ("prices:\n  m: {input: 1, output: 2, cached: 0.1}\n", "reev.yml:2:"),
+        ("prices:\n  m: {input: 1}\n", "missing field `output`"),
+        ("prices:\n  m: {input: one, output: 2}\n", "reev.yml:2:"),
+        ("prices:\n  \"\": {input: 1, output: 2}\n", "reev.yml:2:3: prices: a model name must not be empty"),
+    ] {
+        p.write("reev.yml", &format!("{prices}{agents}"));
+        let out = p.reev(&["validate"]);
+        out.code(2).stderr_has(needle);
+        run_refuses(&p, needle);
+    }
+    // Valid prices, integers or not, pass.
+    p.write("reev.yml", &format!("prices:\n  glm-4.6: {{input: 0.6, output: 2.2}}\n  free: {{input: 0, output: 0}}\n{agents}"));
+    p.reev(&["validate"]).ok();
+}

@@ -75,6 +75,8 @@ pub struct Spec {
     pub duration_ms: u64,
     pub stdout: String,
     pub error: Option<String>,
+    /// `cost_usd` (with 1000 input tokens); absent when None, as in older session files.
+    pub cost_usd: Option<f64>,
 }
 
 /// Write one run with the given sessions (started `minute` minutes past midnight).
@@ -82,7 +84,7 @@ pub fn run(root: &Path, run_id: &str, minute: u32, sessions: &[Spec]) {
     let dir = root.join(run_id);
     for (i, s) in sessions.iter().enumerate() {
         let sid = format!("{:08x}{:016x}", fnv(run_id), i);
-        let v = json!({
+        let mut v = json!({
             "schema_version": 1, "session_id": sid, "run_id": run_id, "benchmark_id": s.benchmark,
             "benchmark_sha256": "0".repeat(64), "agent": s.agent, "agent_command": ["x"], "attempt": s.attempt,
             "status": if s.succeeded { "succeeded" } else { "failed" }, "score": if s.succeeded { 1.0 } else { 0.0 },
@@ -98,6 +100,11 @@ pub fn run(root: &Path, run_id: &str, minute: u32, sessions: &[Spec]) {
             "events": [{"seq": 1, "type": "tool_call", "data": {"type": "tool_call", "name": "read_file", "input": {"path": "ledger.json"}}, "error": null, "raw": null}],
             "events_dropped": 0, "metrics": {}, "host": "gen", "reev_version": "0.0.0"
         });
+        if let Some(cost) = s.cost_usd {
+            v["input_tokens"] = json!(1000);
+            v["output_tokens"] = json!(0);
+            v["cost_usd"] = json!(cost);
+        }
         let path = dir
             .join("sessions")
             .join(&s.agent)
@@ -133,6 +140,7 @@ pub fn matrix(
                     duration_ms: d,
                     stdout: if ok { "ok\n".into() } else { "nope\n".into() },
                     error: None,
+                    cost_usd: None,
                 });
             }
         }
