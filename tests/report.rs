@@ -178,6 +178,16 @@ fn synthetic(p: &Project, runs: &[(&str, u32, Vec<gen::Spec>)]) {
     p.reev(&["load"]).ok();
 }
 
+/// (kind, agent) of each regression in a report.json.
+fn regression_kinds(r: &Value) -> Vec<(&str, &str)> {
+    r["regressions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["kind"].as_str().unwrap(), g["agent"].as_str().unwrap()))
+        .collect()
+}
+
 /// A deterministic spread of durations around `base` ms.
 fn spread(base: u64, i: u64) -> u64 {
     base + (i * 37 % 41) * base / 100
@@ -212,12 +222,7 @@ fn the_gate_passes_a_run_like_its_baseline_and_catches_a_slowdown() {
     let r: Value =
         serde_json::from_slice(&std::fs::read(p.join("reports/slow/report.json")).unwrap())
             .unwrap();
-    let kinds: Vec<(&str, &str)> = r["regressions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["kind"].as_str().unwrap(), g["agent"].as_str().unwrap()))
-        .collect();
+    let kinds = regression_kinds(&r);
     assert_eq!(kinds, [("slower", "a1")]);
     // Without the flag the regression is reported, not gated.
     p.reev(&["report"]).ok();
@@ -644,12 +649,7 @@ fn the_gate_catches_a_cost_increase_and_reports_tokens_and_cost() {
     synthetic(&p, &[("dear", 3, priced(200, 0))]);
     let (code, stderr, r) = gate_of(&p, "dear", "same");
     assert_eq!(code, 1, "{stderr}");
-    let kinds: Vec<(&str, &str)> = r["regressions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| (g["kind"].as_str().unwrap(), g["agent"].as_str().unwrap()))
-        .collect();
+    let kinds = regression_kinds(&r);
     assert_eq!(kinds, [("costlier", "a1")]);
     let check = r["gate"]["checks"]
         .as_array()
