@@ -348,7 +348,11 @@ fn sessions_carry_tokens_and_cost_in_every_format() {
     assert_eq!(cols(&rows[0]), (1000.into(), 0.into(), 0.25.into()));
     assert_eq!(
         cols(&rows[1]),
-        (serde_json::Value::Null, serde_json::Value::Null, serde_json::Value::Null)
+        (
+            serde_json::Value::Null,
+            serde_json::Value::Null,
+            serde_json::Value::Null
+        )
     );
     p.reev(&["export", "--format", "parquet", "--out", "s.parquet"])
         .ok();

@@ -1141,7 +1141,11 @@ fn a_version_2_database_is_rebuilt_with_tokens_and_cost() {
         .arg(p.join("reev.duckdb"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     p.reev(&["load"])
         .code(2)
         .stderr_has("schema version 2, this reev uses 3")

@@ -644,7 +644,10 @@ fn the_gate_catches_a_cost_increase_and_reports_tokens_and_cost() {
         }
         specs
     };
-    synthetic(&p, &[("base", 1, priced(100, 0)), ("same", 2, priced(100, 3))]);
+    synthetic(
+        &p,
+        &[("base", 1, priced(100, 0)), ("same", 2, priced(100, 3))],
+    );
     p.reev(&["report", "--fail-on-regression"]).ok();
     synthetic(&p, &[("dear", 3, priced(200, 0))]);
     let (code, stderr, r) = gate_of(&p, "dear", "same");
@@ -670,7 +673,10 @@ fn the_gate_catches_a_cost_increase_and_reports_tokens_and_cost() {
     assert!(md.contains("**costlier** a1"), "{md}");
     // Runs without any cost (older session files) have no cost table and no cost check.
     let p2 = Project::new();
-    synthetic(&p2, &[("x", 1, gen::matrix(&["a"], 3, 1, |_, _, _| (true, 100)))]);
+    synthetic(
+        &p2,
+        &[("x", 1, gen::matrix(&["a"], 3, 1, |_, _, _| (true, 100)))],
+    );
     p2.reev(&["report"]).ok();
     let md = std::fs::read_to_string(p2.join("reports/x/report.md")).unwrap();
     assert!(!md.contains("cost / session"), "{md}");

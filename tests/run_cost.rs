@@ -58,7 +58,13 @@ fn sessions_record_tokens_and_cost_by_the_price_table() {
             .expect("session")
     };
     let priced = by_agent("priced");
-    assert_eq!((priced["input_tokens"].clone(), priced["output_tokens"].clone()), (1000.into(), 100.into()));
+    assert_eq!(
+        (
+            priced["input_tokens"].clone(),
+            priced["output_tokens"].clone()
+        ),
+        (1000.into(), 100.into())
+    );
     assert!((priced["cost_usd"].as_f64().expect("cost") - 0.002).abs() < 1e-12);
     // A model without a price: tokens known, cost unknown (absent, null in the database).
     let unpriced = by_agent("unpriced");
@@ -88,17 +94,27 @@ fn max_cost_stops_launching_sessions_and_resume_finishes_the_run() {
     out.code(1)
         .stderr_has("budget of 0.003 USD is used up")
         .stderr_has("reev run --resume r");
-    assert!(out.stdout.contains("not launched (--max-cost): 3"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("not launched (--max-cost): 3"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(p.sessions().len(), 2);
     let st = status(&p, "r");
     assert_eq!(st["state"], "stopped_by_budget", "{st:#}");
-    assert_eq!((st["planned"].clone(), st["done"].clone()), (5.into(), 2.into()));
+    assert_eq!(
+        (st["planned"].clone(), st["done"].clone()),
+        (5.into(), 2.into())
+    );
     assert_eq!(st["resume"][0], "reev run --resume r");
     let note: Value = serde_json::from_slice(
         &std::fs::read(p.join("runs/r/budget-stop.json")).expect("budget note"),
     )
     .expect("json");
-    assert_eq!((note["not_launched"].clone(), note["max_cost_usd"].clone()), (3.into(), 0.003.into()));
+    assert_eq!(
+        (note["not_launched"].clone(), note["max_cost_usd"].clone()),
+        (3.into(), 0.003.into())
+    );
 
     // A resume counts what the run already spent (0.004): one more session, then stop.
     p.reev(&["run", "--resume", "r", "--jobs", "1", "--max-cost", "0.005"])
@@ -114,13 +130,18 @@ fn max_cost_stops_launching_sessions_and_resume_finishes_the_run() {
 #[test]
 fn sessions_without_a_cost_count_as_nothing_against_the_budget() {
     let p = project(&[("a", spender("unknown-model", 1000))], 3, "");
-    p.reev(&["run", "--jobs", "1", "--max-cost", "0.000001"]).ok();
+    p.reev(&["run", "--jobs", "1", "--max-cost", "0.000001"])
+        .ok();
     assert_eq!(p.sessions().len(), 3);
 }
 
 #[test]
 fn max_cost_from_the_config_file_applies_and_shows_in_config() {
-    let p = project(&[("a", spender("m", 1000))], 3, "settings:\n  max_cost: 0.001\n");
+    let p = project(
+        &[("a", spender("m", 1000))],
+        3,
+        "settings:\n  max_cost: 0.001\n",
+    );
     p.reev(&["config"])
         .ok()
         .stdout
@@ -140,7 +161,11 @@ fn a_bad_budget_is_a_usage_error_before_anything_runs() {
             .code(2)
             .stderr_has("is not a budget");
     }
-    let p2 = project(&[("a", spender("m", 1000))], 1, "settings:\n  max_cost: -2\n");
+    let p2 = project(
+        &[("a", spender("m", 1000))],
+        1,
+        "settings:\n  max_cost: -2\n",
+    );
     p2.reev(&["run"]).code(2).stderr_has("settings.max_cost");
     assert!(!p.join("runs").exists() && !p2.join("runs").exists());
 }

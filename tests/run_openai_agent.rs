@@ -103,8 +103,10 @@ fn the_openai_agent_records_model_requests_tool_calls_tokens_and_cost() {
     let of = |kind: &str| -> Vec<&Value> { events.iter().filter(|e| e["type"] == kind).collect() };
     let requests = of("model_request");
     assert_eq!(requests.len(), 4);
-    assert!(requests.iter().all(|e| e["data"]["model"] == "scripted-model"
-        && e["data"]["response_model"] == "served-name"));
+    assert!(requests
+        .iter()
+        .all(|e| e["data"]["model"] == "scripted-model"
+            && e["data"]["response_model"] == "served-name"));
     let tools: Vec<&str> = of("tool_call")
         .iter()
         .map(|e| e["data"]["name"].as_str().expect("tool name"))
@@ -126,7 +128,9 @@ fn the_openai_agent_records_model_requests_tool_calls_tokens_and_cost() {
     }
     let last = seen[3]["body"]["messages"].as_array().expect("messages");
     assert!(last.iter().any(|m| m["role"] == "tool"
-        && m["content"].as_str().is_some_and(|c| c.contains("\"alice\": 100"))));
+        && m["content"]
+            .as_str()
+            .is_some_and(|c| c.contains("\"alice\": 100"))));
 
     // Loaded, reported and exported.
     p.reev(&["load"]).ok();
@@ -139,12 +143,25 @@ fn the_openai_agent_records_model_requests_tool_calls_tokens_and_cost() {
     assert_eq!(a["tokens_per_session"], 800.0);
     assert!((a["cost_per_success"].as_f64().expect("cost per success") - 0.0024).abs() < 1e-12);
     let md = std::fs::read_to_string(p.join("reports/llm1/report.md")).expect("report.md");
-    assert!(md.contains("| llm | 800 | $0.002400 | $0.002400 | 1 of 1 |"), "{md}");
-    let csv = p.reev(&["export", "--table", "sessions"]).ok().stdout.clone();
+    assert!(
+        md.contains("| llm | 800 | $0.002400 | $0.002400 | 1 of 1 |"),
+        "{md}"
+    );
+    let csv = p
+        .reev(&["export", "--table", "sessions"])
+        .ok()
+        .stdout
+        .clone();
     let mut lines = csv.lines();
     let header = lines.next().expect("header");
-    assert!(header.ends_with(",input_tokens,output_tokens,cost_usd"), "{header}");
-    assert!(lines.next().expect("row").ends_with(",700,100,0.0024"), "{csv}");
+    assert!(
+        header.ends_with(",input_tokens,output_tokens,cost_usd"),
+        "{header}"
+    );
+    assert!(
+        lines.next().expect("row").ends_with(",700,100,0.0024"),
+        "{csv}"
+    );
 }
 
 #[test]

@@ -366,12 +366,24 @@ fn bad_prices_are_errors_with_positions() {
     let p = project();
     let agents = "agents:\n  ok:\n    command: [\"true\"]\n";
     for (prices, needle) in [
-        ("prices:\n  m: {input: -1, output: 2}\n", "reev.yml:2:14: prices.m.input: `-1` is not a price"),
-        ("prices:\n  m: {input: 1, output: .nan}\n", "reev.yml:2:25: non-finite float"),
-        ("prices:\n  m: {input: 1, output: 2, cached: 0.1}\n", "reev.yml:2:"),
+        (
+            "prices:\n  m: {input: -1, output: 2}\n",
+            "reev.yml:2:14: prices.m.input: `-1` is not a price",
+        ),
+        (
+            "prices:\n  m: {input: 1, output: .nan}\n",
+            "reev.yml:2:25: non-finite float",
+        ),
+        (
+            "prices:\n  m: {input: 1, output: 2, cached: 0.1}\n",
+            "reev.yml:2:",
+        ),
         ("prices:\n  m: {input: 1}\n", "missing field `output`"),
         ("prices:\n  m: {input: one, output: 2}\n", "reev.yml:2:"),
-        ("prices:\n  \"\": {input: 1, output: 2}\n", "reev.yml:2:3: prices: a model name must not be empty"),
+        (
+            "prices:\n  \"\": {input: 1, output: 2}\n",
+            "reev.yml:2:3: prices: a model name must not be empty",
+        ),
     ] {
         p.write("reev.yml", &format!("{prices}{agents}"));
         let out = p.reev(&["validate"]);
@@ -381,4 +393,19 @@ fn bad_prices_are_errors_with_positions() {
     // Valid prices, integers or not, pass.
     p.write("reev.yml", &format!("prices:\n  glm-4.6: {{input: 0.6, output: 2.2}}\n  free: {{input: 0, output: 0}}\n{agents}"));
     p.reev(&["validate"]).ok();
+}
+
+#[test]
+fn the_llm_example_config_is_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(common::REEV)
+        .args(["validate", "--config", "examples/llm/reev.yml"])
+        .current_dir(root)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

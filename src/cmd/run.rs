@@ -122,7 +122,10 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         host: &host,
     };
     let started = Instant::now();
-    let budget = Budget::new(opts.max_cost, spent_before(&planned, &pending, opts.max_cost));
+    let budget = Budget::new(
+        opts.max_cost,
+        spent_before(&planned, &pending, opts.max_cost),
+    );
     let outcomes = execute(&ctx, &pending, opts.jobs, quiet, &budget)?;
     exec::workdir::remove_all(&area);
     sync_session_dirs(&planned.run_dir, &planned.tasks)?;
@@ -246,7 +249,10 @@ fn note_budget_stop(planned: &Planned, budget: &Budget, not_launched: u64) {
     if let Err(e) = budget::write_note(&planned.run_dir, planned.shard, &note) {
         tracing::warn!(
             "cannot record the budget stop in {}: {e}",
-            planned.run_dir.join(budget::note_name(planned.shard)).display()
+            planned
+                .run_dir
+                .join(budget::note_name(planned.shard))
+                .display()
         );
     }
 }
@@ -375,10 +381,8 @@ fn tick(progress: &Progress, outcome: &Outcome) {
             tracing::error!("{e}");
             progress.tick(true)
         }
-        Outcome::Finished(_)
-        | Outcome::NotStarted
-        | Outcome::Interrupted
-        | Outcome::OverBudget => {}
+        Outcome::Finished(_) | Outcome::NotStarted | Outcome::Interrupted | Outcome::OverBudget => {
+        }
     }
 }
 

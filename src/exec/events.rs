@@ -144,7 +144,8 @@ mod tests {
     #[test]
     fn tokens_past_the_event_cap_still_count() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let line = "{\"type\":\"model_request\",\"model\":\"m\",\"input_tokens\":3,\"output_tokens\":2}\n";
+        let line =
+            "{\"type\":\"model_request\",\"model\":\"m\",\"input_tokens\":3,\"output_tokens\":2}\n";
         let n = super::MAX_EVENTS + 5;
         std::fs::write(dir.path().join("e.jsonl"), line.repeat(n)).expect("write");
         let t = super::read(&super::Dir::open(dir.path()).expect("dir"), "e.jsonl");

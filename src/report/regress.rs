@@ -339,7 +339,10 @@ fn costlier(c: Case, v: &mut Verdict) {
     v.checks.push(Check {
         kind: "costlier".into(),
         agent: c.cur.agent.clone(),
-        compared_with: format!("{}; baseline run {} (Mann-Whitney)", cost.from, c.base.run_id),
+        compared_with: format!(
+            "{}; baseline run {} (Mann-Whitney)",
+            cost.from, c.base.run_id
+        ),
         threshold: format!(
             "median cost per session > {} and Mann-Whitney p < {:.2e}",
             usd(cost.limit),
