@@ -34,7 +34,9 @@ SELECT printf('%024x', i) AS session_id,
        TIMESTAMP '2026-01-01' + INTERVAL (i) SECOND,
        TIMESTAMP '2026-01-01' + INTERVAL (i) SECOND + INTERVAL 1 SECOND,
        100 + hash(i * 7) % 2000, 60000, 12, 3, 10000000 + hash(i) % 1000000,
-       'ok', 3, false, '', 0, false, 2, 0, 'bench', '0.1.0', repeat('0', 64)
+       'ok', 3, false, '', 0, false, 2, 0, 'bench', '0.1.0', repeat('0', 64),
+       NULL, NULL, NULL,                                   -- psi_*_ms
+       1000 + hash(i) % 500, 100, (1000 + hash(i) % 500) * 0.0000006 + 0.00022   -- tokens, cost_usd
 FROM range({n}) t(i)
 """)
 con.execute(f"""

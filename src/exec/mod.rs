@@ -332,15 +332,26 @@ fn execute(
     file.peak_rss_bytes = done.peak_rss_bytes;
     file.stdout = output(&done.stdout);
     file.stderr = output(&done.stderr);
+    record_usage(&mut file, &trace, &ctx.suite.config.prices);
     file.events = trace.events;
     file.events_dropped = trace.dropped;
     file.metrics = trace.metrics;
-    if !trace.usage.is_empty() {
-        file.input_tokens = Some(trace.usage.values().map(|t| t.input).sum());
-        file.output_tokens = Some(trace.usage.values().map(|t| t.output).sum());
-        file.cost_usd = ctx.suite.config.prices.cost(&trace.usage);
-    }
     Some(file)
+}
+
+/// The session's tokens, summed over its model requests, and their cost by `prices` now (so
+/// the file stays true when prices change later); all absent without a model request.
+fn record_usage(
+    file: &mut SessionFile,
+    trace: &events::Trace,
+    prices: &crate::spec::prices::Prices,
+) {
+    if trace.usage.is_empty() {
+        return;
+    }
+    file.input_tokens = Some(trace.usage.values().map(|t| t.input).sum());
+    file.output_tokens = Some(trace.usage.values().map(|t| t.output).sum());
+    file.cost_usd = prices.cost(&trace.usage);
 }
 
 fn output(c: &process::Captured) -> Output {
