@@ -513,3 +513,29 @@ fn an_analysts_open_connection_does_not_block_the_batch() {
     analyst.close();
     assert!(p.join("reports/n2/report.md").is_file());
 }
+
+/// A budget stop is exit 1 like other gates, and the batch still loads and reports what ran:
+/// the report says how many planned sessions are missing.
+#[test]
+fn a_batch_stopped_by_its_budget_still_loads_and_reports() {
+    let p = Project::new();
+    let line = r#"{"type":"model_request","model":"m","input_tokens":1000000,"output_tokens":0}"#;
+    p.write(
+        "reev.yml",
+        &format!(
+            "prices:\n  m: {{input: 1.0, output: 1.0}}\nagents:\n  a:\n    command: [sh, -c, {}]\n",
+            serde_json::to_string(&format!("printf '%s\\n' '{line}' >> \"$REEV_EVENTS\"")).unwrap()
+        ),
+    );
+    p.simple_benchmark("x")
+        .simple_benchmark("y")
+        .simple_benchmark("z");
+    let out = p.reev(&["batch", "--run-id", "b", "--jobs", "1", "--max-cost", "1"]);
+    out.code(1).stderr_has("stopped by --max-cost");
+    assert_eq!(session_files(&p.join("runs")).len(), 1);
+    let r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.join("reports/b/report.json")).unwrap()).unwrap();
+    assert_eq!(r["agents"][0]["cost_per_session"], 1.0);
+    let md = std::fs::read_to_string(p.join("reports/b/report.md")).unwrap();
+    assert!(md.contains("1 of 3 planned sessions"), "{md}");
+}

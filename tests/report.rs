@@ -671,6 +671,25 @@ fn the_gate_catches_a_cost_increase_and_reports_tokens_and_cost() {
     let md = std::fs::read_to_string(p.join("reports/dear/report.md")).unwrap();
     assert!(md.contains("| agent | tokens / session | cost / session | cost / success | priced |"));
     assert!(md.contains("**costlier** a1"), "{md}");
+    p.reev(&[
+        "report",
+        "--run",
+        "dear",
+        "--baseline",
+        "same",
+        "--format",
+        "html",
+    ])
+    .ok();
+    let html = std::fs::read_to_string(p.join("reports/dear/report.html")).unwrap();
+    let start = html
+        .find("<h3>Tokens and cost</h3>")
+        .expect("the cost table");
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    assert!(
+        table.contains("<td class=n>1000</td>") && table.contains("20 of 20"),
+        "{table}"
+    );
     // Runs without any cost (older session files) have no cost table and no cost check.
     let p2 = Project::new();
     synthetic(
