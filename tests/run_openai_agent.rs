@@ -182,6 +182,21 @@ fn an_api_that_keeps_failing_makes_the_agent_exit_75_after_its_retries() {
 }
 
 #[test]
+fn a_passing_api_failure_is_retried_and_the_session_goes_on() {
+    let p = Project::new();
+    let mut script = transfer_script();
+    script["fail_first"] = json!(1);
+    let server = Server::start(&p, &script);
+    project_with_agent(&p, &format!("http://127.0.0.1:{}/v1", server.port));
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{s:#}");
+    // Five requests reached the server, four were answered: only those count.
+    assert_eq!(server.requests().len(), 5);
+    assert_eq!(s["input_tokens"], 700);
+}
+
+#[test]
 fn an_unreachable_api_makes_the_agent_exit_75() {
     let p = Project::new();
     // A port that was free a moment ago: nothing listens there now.

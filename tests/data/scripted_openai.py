@@ -4,7 +4,8 @@
   scripted_openai.py SCRIPT PORT_FILE LOG_FILE
 
 SCRIPT is JSON: {"status": 503} answers every request with that HTTP status; otherwise
-{"model": M, "turns": [...]}, where turn i answers a request whose conversation already holds
+{"model": M, "turns": [...], "fail_first": N} (N optional: the first N requests, of any
+conversation, get HTTP 503), where turn i answers a request whose conversation already holds
 i assistant messages — so concurrent sessions and repeated attempts each get the whole script.
 A turn is {"tool_calls": [{"name": N, "arguments": {...}}], "usage": [in, out]} or
 {"content": TEXT, "usage": [in, out]}. The server listens on a free port of 127.0.0.1, writes
@@ -13,10 +14,20 @@ it to PORT_FILE (whole, by a rename) and appends each request body to LOG_FILE a
 import json
 import os
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SCRIPT = json.load(open(sys.argv[1], encoding="utf-8"))
 PORT_FILE, LOG_FILE = sys.argv[2], sys.argv[3]
+FAILS = {"left": SCRIPT.get("fail_first", 0), "lock": threading.Lock()}
+
+
+def fail_now():
+    with FAILS["lock"]:
+        if FAILS["left"] > 0:
+            FAILS["left"] -= 1
+            return True
+        return False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -36,8 +47,9 @@ class Handler(BaseHTTPRequestHandler):
         with open(LOG_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"),
                                 "body": body}) + "\n")
-        if "status" in SCRIPT:
-            return self.reply(SCRIPT["status"], {"error": {"message": "scripted failure"}})
+        if "status" in SCRIPT or fail_now():
+            status = SCRIPT.get("status", 503)
+            return self.reply(status, {"error": {"message": "scripted failure"}})
         if self.path != "/v1/chat/completions":
             return self.reply(404, {"error": {"message": f"no route {self.path}"}})
         turns = SCRIPT["turns"]
