@@ -31,6 +31,7 @@ fn renders_a_session_tree_by_id_prefix_and_by_file() {
         "1 tool_call",
         "name=\"read_file\"",
         "2 model_request",
+        "tokens: 0 in + 0 out; cost unknown (a model without a price)",
         "hello world",
         "warn",
     ] {
@@ -120,4 +121,27 @@ fn agent_strings_cannot_forge_lines_of_the_tree() {
             "{forged} not shown escaped on its own line:\n{t}"
         );
     }
+}
+
+#[test]
+fn shows_tokens_and_cost_when_the_model_has_a_price() {
+    let p = Project::new();
+    let line = r#"{"type":"model_request","model":"m","input_tokens":1200,"output_tokens":300}"#;
+    p.write(
+        "reev.yml",
+        &format!(
+            "prices:\n  m: {{input: 0.6, output: 2.2}}\nagents:\n  t:\n    command: [sh, -c, {}]\n",
+            serde_json::to_string(&format!("printf '%s\\n' '{line}' >> \"$REEV_EVENTS\"")).unwrap()
+        ),
+    );
+    p.simple_benchmark("b");
+    p.reev(&["run"]).ok();
+    let file = common::session_files(&p.join("runs"))[0].clone();
+    let out = p.reev(&["show", file.to_str().unwrap()]);
+    // 1200 * 0.6 + 300 * 2.2 = 1380 USD per million tokens.
+    let t = &out.ok().stdout;
+    assert!(
+        t.contains("├── tokens: 1200 in + 300 out; cost $0.001380\n"),
+        "{t}"
+    );
 }

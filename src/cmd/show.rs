@@ -129,6 +129,13 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
         s.cpu_system_ms,
         s.peak_rss_bytes as f64 / 1048576.0
     );
+    if let (Some(input), Some(output)) = (s.input_tokens, s.output_tokens) {
+        let cost = match s.cost_usd {
+            Some(c) => format!("cost {}", crate::report::usd(Some(c))),
+            None => "cost unknown (a model without a price)".to_string(),
+        };
+        let _ = writeln!(o, "├── tokens: {input} in + {output} out; {cost}");
+    }
     let passed = s.assertions.iter().filter(|a| a.passed).count();
     let _ = writeln!(o, "├── assertions ({passed}/{} passed)", s.assertions.len());
     for (i, a) in s.assertions.iter().enumerate() {
