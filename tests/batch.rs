@@ -520,12 +520,9 @@ fn an_analysts_open_connection_does_not_block_the_batch() {
 fn a_batch_stopped_by_its_budget_still_loads_and_reports() {
     let p = Project::new();
     let line = r#"{"type":"model_request","model":"m","input_tokens":1000000,"output_tokens":0}"#;
-    p.write(
-        "reev.yml",
-        &format!(
-            "prices:\n  m: {{input: 1.0, output: 1.0}}\nagents:\n  a:\n    command: [sh, -c, {}]\n",
-            serde_json::to_string(&format!("printf '%s\\n' '{line}' >> \"$REEV_EVENTS\"")).unwrap()
-        ),
+    p.sh_agents(
+        "prices:\n  m: {input: 1.0, output: 1.0}\n",
+        &[("a", common::emit(line))],
     );
     p.simple_benchmark("x")
         .simple_benchmark("y")

@@ -5,27 +5,23 @@ mod common;
 use common::Project;
 use serde_json::Value;
 
-/// An agent whose one model request uses `tokens` input tokens of `model`.
+/// An agent whose one model request uses `tokens` input tokens (and a tenth as many output
+/// tokens) of `model`.
 fn spender(model: &str, tokens: u64) -> String {
-    let line = format!(
+    common::emit(&format!(
         "{{\"type\":\"model_request\",\"model\":\"{model}\",\"input_tokens\":{tokens},\"output_tokens\":{}}}",
         tokens / 10
-    );
-    format!("printf '%s\\n' '{line}' >> \"$REEV_EVENTS\"")
+    ))
 }
 
 /// reev.yml with prices (USD per million tokens: m input 1, output 10) and the given agents,
 /// plus `n` benchmarks.
 fn project(agents: &[(&str, String)], n: usize, settings: &str) -> Project {
     let p = Project::new();
-    let mut y = format!("{settings}prices:\n  m: {{input: 1.0, output: 10.0}}\nagents:\n");
-    for (name, script) in agents {
-        y.push_str(&format!(
-            "  {name}:\n    command: [sh, -c, {}]\n",
-            serde_json::to_string(script).expect("json")
-        ));
-    }
-    p.write("reev.yml", &y);
+    p.sh_agents(
+        &format!("{settings}prices:\n  m: {{input: 1.0, output: 10.0}}\n"),
+        agents,
+    );
     for i in 1..=n {
         p.simple_benchmark(&format!("b{i}"));
     }

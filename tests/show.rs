@@ -127,12 +127,9 @@ fn agent_strings_cannot_forge_lines_of_the_tree() {
 fn shows_tokens_and_cost_when_the_model_has_a_price() {
     let p = Project::new();
     let line = r#"{"type":"model_request","model":"m","input_tokens":1200,"output_tokens":300}"#;
-    p.write(
-        "reev.yml",
-        &format!(
-            "prices:\n  m: {{input: 0.6, output: 2.2}}\nagents:\n  t:\n    command: [sh, -c, {}]\n",
-            serde_json::to_string(&format!("printf '%s\\n' '{line}' >> \"$REEV_EVENTS\"")).unwrap()
-        ),
+    p.sh_agents(
+        "prices:\n  m: {input: 0.6, output: 2.2}\n",
+        &[("t", common::emit(line))],
     );
     p.simple_benchmark("b");
     p.reev(&["run"]).ok();

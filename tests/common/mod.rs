@@ -60,6 +60,17 @@ impl Project {
         self.write("reev.yml", &y)
     }
 
+    /// reev.yml with `head` (YAML: `settings:`, `prices:`) and agents that each run one
+    /// shell script: (name, script).
+    pub fn sh_agents(&self, head: &str, agents: &[(&str, String)]) -> &Self {
+        let mut y = format!("{head}agents:\n");
+        for (name, script) in agents {
+            let script = serde_json::to_string(script).expect("json");
+            y.push_str(&format!("  {name}:\n    command: [sh, -c, {script}]\n"));
+        }
+        self.write("reev.yml", &y)
+    }
+
     /// A benchmark that passes when the agent exits 0.
     pub fn simple_benchmark(&self, id: &str) -> &Self {
         self.write(
@@ -107,6 +118,11 @@ impl Project {
         assert_eq!(runs.len(), 1, "expected one run, found {runs:?}");
         runs[0].clone()
     }
+}
+
+/// Shell text appending `event` (one JSON line) to the session's events file.
+pub fn emit(event: &str) -> String {
+    format!("printf '%s\\n' '{event}' >> \"$REEV_EVENTS\"")
 }
 
 /// Session files (*.json under a sessions/ directory), sorted.
