@@ -103,6 +103,18 @@ fn max_cost_stops_launching_sessions_and_resume_finishes_the_run() {
         (5.into(), 2.into())
     );
     assert_eq!(st["resume"][0], "reev run --resume r");
+    let table = p.reev(&["status"]).ok().stdout.clone();
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(row[..4], ["r", "stopped_by_budget", "5", "2"], "{table}");
+    assert!(
+        table.contains("finish with: reev run --resume r"),
+        "{table}"
+    );
     let note: Value = serde_json::from_slice(
         &std::fs::read(p.join("runs/r/budget-stop.json")).expect("budget note"),
     )

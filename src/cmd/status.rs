@@ -442,9 +442,16 @@ fn resume_commands(
 fn table(runs: &[RunStatus]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
+    // As wide as the longest state shown (`stopped_by_budget` is longer than the others).
+    let w = runs
+        .iter()
+        .map(|r| r.state.as_str().len())
+        .max()
+        .unwrap_or(0)
+        .max(10);
     let _ = writeln!(
         out,
-        "{:<32} {:<10} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
+        "{:<32} {:<w$} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
         "run_id", "state", "planned", "done", "succeeded", "failed", "timed_out", "error", "shards"
     );
     for r in runs {
@@ -454,7 +461,7 @@ fn table(runs: &[RunStatus]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<32} {:<10} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
+            "{:<32} {:<w$} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
             r.run_id,
             r.state.as_str(),
             r.planned
