@@ -7,7 +7,9 @@ pub mod interrupt;
 pub mod json_at;
 pub mod namespace;
 pub mod process;
+mod rawsys;
 pub mod sandbox;
+mod spawn;
 pub mod workdir;
 
 use std::path::{Path, PathBuf};

@@ -97,7 +97,7 @@ impl Prepared {
             };
         }
         let Some(s) = sandbox else {
-            p.plan = Some(Plan::new(false, &[], scratch, &[]).map_err(|e| e.to_string())?);
+            p.plan = Some(Plan::new(false, &[], &[]).map_err(|e| e.to_string())?);
             return Ok(p);
         };
         if s.env.is_some() {
@@ -164,7 +164,7 @@ impl Prepared {
         if let Some(size) = s.file_size {
             rlimits.push((libc::RLIMIT_FSIZE, size.0));
         }
-        let mut plan = Plan::new(s.network == Network::None, &writable, scratch, &join)
+        let mut plan = Plan::new(s.network == Network::None, &writable, &join)
             .map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
         plan.rlimits = rlimits;
         p.plan = Some(plan);
