@@ -6,6 +6,7 @@ pub mod events;
 pub mod interrupt;
 pub mod json_at;
 pub mod namespace;
+mod netns;
 pub mod process;
 mod rawsys;
 pub mod sandbox;

@@ -47,6 +47,8 @@ pub struct Plan {
     user: Option<UserMaps>,
     /// CLONE_NEWPID plus CLONE_NEWNS / CLONE_NEWNET as the sandbox asks.
     flags: libc::c_int,
+    /// `network: none` as root: this worker's empty network namespace (see `netns`), or -1.
+    netns: RawFd,
     /// `filesystem: scratch`: these stay writable, the rest becomes read-only.
     writable: Vec<CString>,
     /// Files (cgroup.procs) into which the init writes "0" to move itself, first thing.
@@ -99,6 +101,7 @@ pub enum Step {
     ProcessGroup,
     Cgroup,
     UserMaps,
+    Network,
     Mounts,
     Chdir,
     Clone,
@@ -108,12 +111,13 @@ pub enum Step {
 }
 
 /// What each `Step` was doing, in the enum's order.
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 12] = [
     "resetting signal handlers",
     "asking to die with reev",
     "creating the session's process group",
     "joining the session's cgroup",
     "mapping the user namespace",
+    "entering the worker's empty network namespace",
     "making the filesystem read-only but the scratch area",
     "entering the scratch directory",
     "starting the agent process",
@@ -150,7 +154,12 @@ impl Plan {
             gid_line: format!("{gid} {gid} 1\n").into_bytes(),
         });
         let mut flags = libc::CLONE_NEWPID;
-        if network_none {
+        let netns = if network_none {
+            super::netns::for_this_worker()
+        } else {
+            None
+        };
+        if network_none && netns.is_none() {
             flags |= libc::CLONE_NEWNET;
         }
         if !writable.is_empty() {
@@ -165,6 +174,7 @@ impl Plan {
         Ok(Plan {
             user,
             flags,
+            netns: netns.unwrap_or(-1),
             writable: writable
                 .iter()
                 .map(|p| path_cstring(p))
@@ -258,6 +268,9 @@ impl Launch<'_> {
             write_file(&u.setgroups, b"deny").map_err(at(Step::UserMaps))?;
             write_file(&u.uid_map, &u.uid_line).map_err(at(Step::UserMaps))?;
             write_file(&u.gid_map, &u.gid_line).map_err(at(Step::UserMaps))?;
+        }
+        if plan.netns >= 0 {
+            check(libc::setns(plan.netns, libc::CLONE_NEWNET)).map_err(at(Step::Network))?;
         }
         if !plan.writable.is_empty() {
             plan.read_only_but_writable().map_err(at(Step::Mounts))?;
