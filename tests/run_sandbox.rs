@@ -375,13 +375,67 @@ fn file_size_limit_caps_writes() {
 }
 
 /// The unprivileged path: user namespaces for a non-root user, rlimits instead of cgroups.
+/// Run reev with `args` in `p` as an unprivileged user: as nobody (setpriv) when the tests
+/// run as root, which needs a copy of the binary and a project that nobody can write.
+fn run_unprivileged(p: &Project, args: &[&str]) {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let out = p.cmd(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        return;
+    }
+    let bin_dir = tempfile::Builder::new()
+        .prefix("reev-bin-")
+        .tempdir()
+        .unwrap();
+    let bin = bin_dir.path().join("reev");
+    std::fs::copy(common::REEV, &bin).unwrap();
+    for d in [bin_dir.path(), p.path(), &p.join("benchmarks")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    for f in common::walk(p.path()) {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(args)
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+#[test]
+fn a_read_only_directory_left_in_tmp_does_not_break_the_next_session() {
+    // Each attempt checks that its TMPDIR starts empty, then leaves in it what a non-root
+    // `rm -rf` cannot remove: a read-only directory with a file inside. The attempts run one
+    // after another on one worker, which reuses the directory.
+    let p = project(&one_agent(
+        "litter",
+        &[
+            "sh",
+            "-c",
+            "[ -z \"$(ls -A \"$TMPDIR\")\" ] || echo dirty; mkdir \"$TMPDIR/ro\" && \
+             echo x > \"$TMPDIR/ro/f\" && chmod 0555 \"$TMPDIR/ro\" && echo clean",
+        ],
+        "    sandbox:\n      filesystem: scratch\n",
+    ));
+    run_unprivileged(&p, &["run", "--jobs", "1", "--attempts", "3"]);
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    for s in &sessions {
+        assert_eq!(s["status"], "succeeded", "{s}");
+        assert_eq!(s["stdout"]["text"], "clean\n", "{s}");
+    }
+}
+
 #[test]
 fn an_unprivileged_user_gets_the_same_sandbox() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
     let p = Project::new();
     let outside = p.join("outside.txt");
     std::fs::write(&outside, "original").unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o666)).unwrap();
     // Under `filesystem: scratch` the sleeper can only write its pid into the scratch dir.
     let script = format!(
         "echo inside > inside.txt; echo evil > {o} 2>/dev/null && echo wrote-outside; \
@@ -399,36 +453,7 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
         ),
     );
     p.simple_benchmark("x");
-    let mut cmd;
-    if root {
-        // Run reev as nobody: it needs a binary and a project it can read and write.
-        let bin_dir = tempfile::Builder::new()
-            .prefix("reev-bin-")
-            .tempdir()
-            .unwrap();
-        let bin = bin_dir.path().join("reev");
-        std::fs::copy(common::REEV, &bin).unwrap();
-        for d in [bin_dir.path(), p.path()] {
-            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
-        }
-        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o666)).unwrap();
-        for f in common::walk(p.path()) {
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
-        }
-        std::fs::set_permissions(p.join("benchmarks"), std::fs::Permissions::from_mode(0o777))
-            .unwrap();
-        cmd = std::process::Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .args(["run", "--keep-workdirs"]);
-        let out = cmd.current_dir(p.path()).output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        drop(bin_dir);
-    } else {
-        cmd = p.cmd(&["run", "--keep-workdirs"]);
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
+    run_unprivileged(&p, &["run", "--keep-workdirs"]);
     let s = only_session(&p);
     assert_eq!(s["status"], "succeeded", "{s}");
     assert_eq!(s["stdout"]["text"], "done\n", "{s}");

@@ -6,12 +6,17 @@
 //! so that agents never outlive reev. A session whose agent asks for a `sandbox:` where
 //! namespaces are unavailable is an error, never silently unsandboxed.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use super::namespace::Plan;
+use super::workdir::Workdir;
 use crate::spec::sandbox::{Filesystem, Network, Sandbox};
+
+/// The session's private TMPDIR under `filesystem: scratch`, beside `scratch/`.
+const TMP: &str = "tmp";
 
 static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
 
@@ -82,7 +87,8 @@ fn new_cgroup(controller: &Path, settings: &[(&str, String)]) -> std::io::Result
 
 impl Prepared {
     /// Everything for one session. `Err` is the session's error message.
-    pub fn new(sandbox: Option<&Sandbox>, scratch: &Path, events: &Path) -> Result<Self, String> {
+    pub fn new(sandbox: Option<&Sandbox>, work: &Workdir) -> Result<Self, String> {
+        let (scratch, events) = (work.scratch.as_path(), work.events.as_path());
         let mut p = Prepared {
             sandbox: sandbox.cloned(),
             ..Default::default()
@@ -107,10 +113,16 @@ impl Prepared {
                 .filter(|(k, _)| s.passes_env(k))
                 .collect();
         }
-        let tmp = scratch.parent().unwrap_or(scratch).join("tmp");
+        let tmp = scratch.parent().unwrap_or(scratch).join(TMP);
         let mut writable: Vec<&Path> = Vec::new();
         if s.filesystem == Filesystem::Scratch {
-            fresh_dir(&tmp).map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
+            // Emptied beneath the session's directory, never following a link, making
+            // read-only directories writable as it goes: an agent that left one behind must
+            // not make every later session of this worker fail.
+            work.root_dir
+                .ensure_subdir(OsStr::new(TMP))
+                .and_then(|d| d.empty())
+                .map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
             // The events file must exist to stay writable as a mount of its own.
             std::fs::OpenOptions::new()
                 .create(true)
@@ -211,12 +223,4 @@ impl Drop for Cgroup {
             }
         }
     }
-}
-
-fn fresh_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    std::fs::create_dir_all(dir)
 }
