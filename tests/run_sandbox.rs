@@ -334,6 +334,53 @@ fn memory_limit_stops_the_agent_with_an_error_naming_the_limit() {
     }
 }
 
+#[test]
+fn cgroups_left_by_a_kill_9_of_reev_are_removed_by_the_next_run() {
+    if !uses_cgroups() {
+        return; // RLIMIT_AS instead: nothing is created, nothing can leak.
+    }
+    let p = project(&one_agent(
+        "held",
+        &["sh", "-c", "touch started; sleep 1000"],
+        "    sandbox:\n      memory: 256MiB\n",
+    ));
+    let mut reev = p
+        .cmd(&["run", "--keep-workdirs", "--timeout", "60s"])
+        .spawn()
+        .unwrap();
+    let started = || {
+        common::walk(&p.join("runs"))
+            .iter()
+            .any(|f| f.ends_with("started"))
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), started),
+        "the agent never started"
+    );
+    let ours = format!("{}.", reev.id());
+    let leftovers = || {
+        std::fs::read_dir("/sys/fs/cgroup/memory/reev")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&ours))
+            .count()
+    };
+    assert_eq!(leftovers(), 1, "the session's cgroup");
+    reev.kill().unwrap(); // SIGKILL: no cleanup runs
+    reev.wait().unwrap();
+    assert_eq!(leftovers(), 1, "a kill -9 leaves the cgroup behind");
+    p.write(
+        "reev.yml",
+        &one_agent("held", &["true"], "    sandbox:\n      memory: 256MiB\n"),
+    );
+    let out = p.cmd(&["run"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        wait_for(Duration::from_secs(2), || leftovers() == 0),
+        "the next run did not remove the dead reev's cgroup"
+    );
+}
+
 fn uses_cgroups() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() == 0 };

@@ -9,7 +9,7 @@
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::namespace::Plan;
 use super::workdir::Workdir;
@@ -69,7 +69,15 @@ fn v1_controller(name: &str) -> Option<PathBuf> {
 
 fn new_cgroup(controller: &Path, settings: &[(&str, String)]) -> std::io::Result<PathBuf> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let dir = controller.join("reev").join(format!(
+    static SWEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let ours = controller.join("reev");
+    if let Ok(mut swept) = SWEPT.lock() {
+        if !swept.contains(&ours) {
+            sweep_stale(&ours);
+            swept.push(ours.clone());
+        }
+    }
+    let dir = ours.join(format!(
         "{}.{}",
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
@@ -83,6 +91,34 @@ fn new_cgroup(controller: &Path, settings: &[(&str, String)]) -> std::io::Result
         }
     }
     Ok(dir)
+}
+
+/// Remove the session cgroups (`<pid>.<n>`) of reev processes that are gone — a `kill -9`
+/// runs no cleanup — once per process and controller, as stale scratch areas are. A cgroup
+/// that still holds a process cannot be removed, so a reused pid costs nothing but a try.
+fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split_once('.'))
+            .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            match std::fs::remove_dir(entry.path()) {
+                Ok(()) => tracing::debug!("removed stale cgroup {}", entry.path().display()),
+                Err(e) => tracing::debug!("stale cgroup {}: {e}", entry.path().display()),
+            }
+        }
+    }
 }
 
 impl Prepared {
