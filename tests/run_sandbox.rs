@@ -424,12 +424,13 @@ fn file_size_limit_caps_writes() {
 /// The unprivileged path: user namespaces for a non-root user, rlimits instead of cgroups.
 /// Run reev with `args` in `p` as an unprivileged user: as nobody (setpriv) when the tests
 /// run as root, which needs a copy of the binary and a project that nobody can write.
-fn run_unprivileged(p: &Project, args: &[&str]) {
+/// Returns reev's stderr.
+fn run_unprivileged(p: &Project, args: &[&str]) -> String {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         let out = p.cmd(args).output().unwrap();
         assert!(out.status.success(), "{out:?}");
-        return;
+        return String::from_utf8_lossy(&out.stderr).into_owned();
     }
     let bin_dir = tempfile::Builder::new()
         .prefix("reev-bin-")
@@ -451,6 +452,7 @@ fn run_unprivileged(p: &Project, args: &[&str]) {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]
@@ -500,7 +502,14 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
         ),
     );
     p.simple_benchmark("x");
-    run_unprivileged(&p, &["run", "--keep-workdirs"]);
+    let stderr = run_unprivileged(&p, &["run", "--keep-workdirs"]);
+    assert_eq!(
+        stderr
+            .matches("sandbox.memory is enforced as RLIMIT_AS")
+            .count(),
+        1,
+        "the fallback is said once: {stderr}"
+    );
     let s = only_session(&p);
     assert_eq!(s["status"], "succeeded", "{s}");
     assert_eq!(s["stdout"]["text"], "done\n", "{s}");

@@ -187,7 +187,18 @@ impl Prepared {
                     join.push(dir.join("cgroup.procs"));
                     p.memory_cgroup = Some(Cgroup(dir));
                 }
-                None => rlimits.push((libc::RLIMIT_AS, mem.0)),
+                None => {
+                    static NOTED: std::sync::Once = std::sync::Once::new();
+                    NOTED.call_once(|| {
+                        tracing::warn!(
+                            "sandbox.memory is enforced as RLIMIT_AS (address space, per process), \
+                             not as a cgroup limit on the session: reev is not root or has no \
+                             cgroup v1 memory controller; an agent that exceeds it sees failed \
+                             allocations instead of being killed"
+                        )
+                    });
+                    rlimits.push((libc::RLIMIT_AS, mem.0))
+                }
             }
         }
         if let Some(n) = s.processes {
