@@ -526,7 +526,8 @@ pub fn probe() -> Result<(), String> {
     if std::env::var_os("REEV_NO_NAMESPACES").is_some_and(|v| !v.is_empty() && v != "0") {
         return Err("REEV_NO_NAMESPACES is set".to_string());
     }
-    let plan = Plan::new(true, &[], &[]).map_err(|e| format!("cannot prepare: {e}"))?;
+    // Only the user maps are taken from the plan (the flags below are explicit).
+    let plan = Plan::new(false, &[], &[]).map_err(|e| format!("cannot prepare: {e}"))?;
     // SAFETY: the child only makes async-signal-safe calls and ends in _exit.
     unsafe {
         let pid = libc::fork();
