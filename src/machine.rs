@@ -8,6 +8,7 @@
 //! and the gate says it could not tell.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -95,6 +96,37 @@ fn read_pressure(dir: &Path, resource: &str) -> Option<Pressure> {
         .and_then(|t| parse_pressure(&t))
 }
 
+/// The kernel's PSI files, opened once per process: every session samples them twice, and a
+/// read at offset 0 of an open /proc file gives its current values. Files a test points
+/// REEV_PRESSURE_DIR at are replaced by rename while reev runs, so those are read by path.
+struct PsiFiles {
+    cpu: Option<std::fs::File>,
+    memory: Option<std::fs::File>,
+}
+
+fn psi_files() -> Option<&'static PsiFiles> {
+    static FILES: OnceLock<Option<PsiFiles>> = OnceLock::new();
+    FILES
+        .get_or_init(|| {
+            let dir = std::env::var_os("REEV_PRESSURE_DIR")
+                .is_none()
+                .then(pressure_dir)?;
+            let open = |r: &str| std::fs::File::open(dir.join(r)).ok();
+            Some(PsiFiles {
+                cpu: open("cpu"),
+                memory: open("memory"),
+            })
+        })
+        .as_ref()
+}
+
+fn read_open(file: Option<&std::fs::File>) -> Option<Pressure> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = [0u8; 512];
+    let n = file?.read_at(&mut buf, 0).ok()?;
+    parse_pressure(std::str::from_utf8(&buf[..n]).ok()?)
+}
+
 fn loadavg() -> Option<[f64; 3]> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let mut it = text.split_whitespace().map(|w| w.parse::<f64>().ok());
@@ -123,10 +155,16 @@ pub struct Counters {
 
 impl Counters {
     pub fn now() -> Self {
-        let dir = pressure_dir();
+        let (cpu, memory) = match psi_files() {
+            Some(f) => (read_open(f.cpu.as_ref()), read_open(f.memory.as_ref())),
+            None => {
+                let dir = pressure_dir();
+                (read_pressure(&dir, "cpu"), read_pressure(&dir, "memory"))
+            }
+        };
         Counters {
-            cpu: read_pressure(&dir, "cpu"),
-            memory: read_pressure(&dir, "memory"),
+            cpu,
+            memory,
             at: Instant::now(),
         }
     }

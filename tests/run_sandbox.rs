@@ -334,6 +334,53 @@ fn memory_limit_stops_the_agent_with_an_error_naming_the_limit() {
     }
 }
 
+#[test]
+fn cgroups_left_by_a_kill_9_of_reev_are_removed_by_the_next_run() {
+    if !uses_cgroups() {
+        return; // RLIMIT_AS instead: nothing is created, nothing can leak.
+    }
+    let p = project(&one_agent(
+        "held",
+        &["sh", "-c", "touch started; sleep 1000"],
+        "    sandbox:\n      memory: 256MiB\n",
+    ));
+    let mut reev = p
+        .cmd(&["run", "--keep-workdirs", "--timeout", "60s"])
+        .spawn()
+        .unwrap();
+    let started = || {
+        common::walk(&p.join("runs"))
+            .iter()
+            .any(|f| f.ends_with("started"))
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), started),
+        "the agent never started"
+    );
+    let ours = format!("{}.", reev.id());
+    let leftovers = || {
+        std::fs::read_dir("/sys/fs/cgroup/memory/reev")
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&ours))
+            .count()
+    };
+    assert_eq!(leftovers(), 1, "the session's cgroup");
+    reev.kill().unwrap(); // SIGKILL: no cleanup runs
+    reev.wait().unwrap();
+    assert_eq!(leftovers(), 1, "a kill -9 leaves the cgroup behind");
+    p.write(
+        "reev.yml",
+        &one_agent("held", &["true"], "    sandbox:\n      memory: 256MiB\n"),
+    );
+    let out = p.cmd(&["run"]).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        wait_for(Duration::from_secs(2), || leftovers() == 0),
+        "the next run did not remove the dead reev's cgroup"
+    );
+}
+
 fn uses_cgroups() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() == 0 };
@@ -375,13 +422,69 @@ fn file_size_limit_caps_writes() {
 }
 
 /// The unprivileged path: user namespaces for a non-root user, rlimits instead of cgroups.
+/// Run reev with `args` in `p` as an unprivileged user: as nobody (setpriv) when the tests
+/// run as root, which needs a copy of the binary and a project that nobody can write.
+/// Returns reev's stderr.
+fn run_unprivileged(p: &Project, args: &[&str]) -> String {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        let out = p.cmd(args).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        return String::from_utf8_lossy(&out.stderr).into_owned();
+    }
+    let bin_dir = tempfile::Builder::new()
+        .prefix("reev-bin-")
+        .tempdir()
+        .unwrap();
+    let bin = bin_dir.path().join("reev");
+    std::fs::copy(common::REEV, &bin).unwrap();
+    for d in [bin_dir.path(), p.path(), &p.join("benchmarks")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    for f in common::walk(p.path()) {
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .args(args)
+        .current_dir(p.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_read_only_directory_left_in_tmp_does_not_break_the_next_session() {
+    // Each attempt checks that its TMPDIR starts empty, then leaves in it what a non-root
+    // `rm -rf` cannot remove: a read-only directory with a file inside. The attempts run one
+    // after another on one worker, which reuses the directory.
+    let p = project(&one_agent(
+        "litter",
+        &[
+            "sh",
+            "-c",
+            "[ -z \"$(ls -A \"$TMPDIR\")\" ] || echo dirty; mkdir \"$TMPDIR/ro\" && \
+             echo x > \"$TMPDIR/ro/f\" && chmod 0555 \"$TMPDIR/ro\" && echo clean",
+        ],
+        "    sandbox:\n      filesystem: scratch\n",
+    ));
+    run_unprivileged(&p, &["run", "--jobs", "1", "--attempts", "3"]);
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    for s in &sessions {
+        assert_eq!(s["status"], "succeeded", "{s}");
+        assert_eq!(s["stdout"]["text"], "clean\n", "{s}");
+    }
+}
+
 #[test]
 fn an_unprivileged_user_gets_the_same_sandbox() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
     let p = Project::new();
     let outside = p.join("outside.txt");
     std::fs::write(&outside, "original").unwrap();
+    std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o666)).unwrap();
     // Under `filesystem: scratch` the sleeper can only write its pid into the scratch dir.
     let script = format!(
         "echo inside > inside.txt; echo evil > {o} 2>/dev/null && echo wrote-outside; \
@@ -399,36 +502,14 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
         ),
     );
     p.simple_benchmark("x");
-    let mut cmd;
-    if root {
-        // Run reev as nobody: it needs a binary and a project it can read and write.
-        let bin_dir = tempfile::Builder::new()
-            .prefix("reev-bin-")
-            .tempdir()
-            .unwrap();
-        let bin = bin_dir.path().join("reev");
-        std::fs::copy(common::REEV, &bin).unwrap();
-        for d in [bin_dir.path(), p.path()] {
-            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
-        }
-        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o666)).unwrap();
-        for f in common::walk(p.path()) {
-            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
-        }
-        std::fs::set_permissions(p.join("benchmarks"), std::fs::Permissions::from_mode(0o777))
-            .unwrap();
-        cmd = std::process::Command::new("setpriv");
-        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(&bin)
-            .args(["run", "--keep-workdirs"]);
-        let out = cmd.current_dir(p.path()).output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        drop(bin_dir);
-    } else {
-        cmd = p.cmd(&["run", "--keep-workdirs"]);
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-    }
+    let stderr = run_unprivileged(&p, &["run", "--keep-workdirs"]);
+    assert_eq!(
+        stderr
+            .matches("sandbox.memory is enforced as RLIMIT_AS")
+            .count(),
+        1,
+        "the fallback is said once: {stderr}"
+    );
     let s = only_session(&p);
     assert_eq!(s["status"], "succeeded", "{s}");
     assert_eq!(s["stdout"]["text"], "done\n", "{s}");

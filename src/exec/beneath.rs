@@ -192,6 +192,15 @@ impl Dir {
         check(unsafe { libc::chmod(proc.as_ptr(), 0o700) }).map(|_| ())
     }
 
+    /// Is this directory still the one at `path` (the path not a symlink to it)?
+    pub fn is_at(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (identity(&self.fd), std::fs::symlink_metadata(path)) {
+            (Ok(id), Ok(m)) => m.is_dir() && id == (m.dev(), m.ino()),
+            _ => false,
+        }
+    }
+
     /// Give the owner rwx on this directory again if the agent took it away (best effort):
     /// reev creates and removes entries in it.
     pub fn make_writable(&self) {

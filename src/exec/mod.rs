@@ -7,8 +7,11 @@ pub mod events;
 pub mod interrupt;
 pub mod json_at;
 pub mod namespace;
+mod netns;
 pub mod process;
+mod rawsys;
 pub mod sandbox;
+mod spawn;
 pub mod workdir;
 
 use std::path::{Path, PathBuf};
@@ -110,7 +113,7 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
         &task.benchmark_id,
         task.attempt,
     );
-    let work = match workdir::Workdir::prepare(ctx.run_dir, root, &bench.initial_state) {
+    let work = match workdir::Workdir::prepare(ctx.area, ctx.run_dir, root, &bench.initial_state) {
         Ok(w) => w,
         Err(e) => {
             return Outcome::Failed(Error::env(format!(
@@ -198,7 +201,7 @@ fn execute(
         .map(|a| agent::expand(a, &values))
         .collect();
     // Containment is prepared first: a sandbox that cannot be had makes the session an error.
-    let prepared = sandbox::Prepared::new(agent.sandbox.as_ref(), &work.scratch, &work.events);
+    let prepared = sandbox::Prepared::new(agent.sandbox.as_ref(), work);
     let mut env: Vec<(String, String)> =
         prepared.as_ref().map(|p| p.env.clone()).unwrap_or_default();
     env.extend(

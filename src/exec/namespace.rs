@@ -1,24 +1,29 @@
 //! Starting an agent inside its own PID namespace (and, when asked, user, mount and network
-//! namespaces), from `Command::pre_exec`, so that no agent process outlives reev.
+//! namespaces), so that no agent process outlives its session or reev.
 //!
-//! The process tree, all forked from reev's spawning thread:
-//! - P1 (reev's child, in reev's PID namespace and the session's process group): dies with
-//!   reev (PR_SET_PDEATHSIG), creates the namespaces, forks P2, forwards SIGTERM/SIGINT to
-//!   it, waits for it and exits exactly as the agent did (same code, or the same signal).
-//!   `wait4` on P1 therefore reports the agent's status and its waited descendants' rusage.
-//! - P2, PID 1 of the new namespace: dies with P1, forks P3, reaps every orphan, turns
-//!   SIGTERM/SIGINT into `kill(-1, sig)` for the whole namespace, and exits when P3 does —
-//!   at which point the kernel SIGKILLs whatever is left in the namespace, setsid'd
-//!   daemons included. (A namespace init ignores signals it has no handler for, which is
-//!   why it is a tiny init and not the agent.)
-//! - P3: applies the rlimits and returns to std, which execs the agent.
+//! The process tree (`spawn` starts it):
+//! - the init, reev's child and PID 1 of the new namespaces: a `clone(CLONE_VM)` child that
+//!   runs on a stack of its own in reev's memory, so starting it copies no page tables (a
+//!   `fork` of reev, three per session, cost 1–2 ms each under load). It joins the session's
+//!   cgroups, maps the user namespace, makes the mounts, starts the agent, then reaps every
+//!   orphan, turns SIGTERM/SIGINT/SIGHUP into `kill(-1, sig)` for the whole namespace,
+//!   reports the agent's raw wait status through a pipe and exits when the agent does — at
+//!   which point the kernel SIGKILLs whatever is left in the namespace, setsid'd daemons
+//!   included. (A namespace init ignores signals it has no handler for, which is why it is
+//!   a tiny init and not the agent.) It dies with reev's thread (PR_SET_PDEATHSIG).
+//! - the agent: started from the init with `clone(CLONE_VM | CLONE_VFORK)` (what
+//!   posix_spawn does): redirects stdio, applies the rlimits and execs.
 //!
-//! Everything after `fork` must be async-signal-safe: every path and byte written is
-//! prepared in [`Plan`] before spawning; no allocation happens in the child.
+//! Both run without allocating. reev's thread waits, blocked, until the agent has exec'd
+//! (the setup pipe reaches end of file) or a step failed (the pipe carries the step and
+//! errno); only then may the init's libc calls touch the `errno` it shares with that thread.
+//! After that the init uses `rawsys` only, and reads nothing of reev's memory but its stack.
 
 use std::ffi::CString;
 use std::io;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::os::fd::RawFd;
+
+use super::rawsys;
 
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const AT_RECURSIVE: libc::c_uint = 0x8000;
@@ -35,24 +40,21 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-/// Everything the child needs, prepared before `fork`.
+/// Everything the namespaces need, prepared once per session before spawning.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// reev's pid: P1 checks it is still its parent after asking to die with it.
-    parent: libc::pid_t,
     /// Non-root: a user namespace first, mapping our uid/gid to themselves.
     user: Option<UserMaps>,
     /// CLONE_NEWPID plus CLONE_NEWNS / CLONE_NEWNET as the sandbox asks.
     flags: libc::c_int,
+    /// `network: none` as root: this worker's empty network namespace (see `netns`), or -1.
+    netns: RawFd,
     /// `filesystem: scratch`: these stay writable, the rest becomes read-only.
     writable: Vec<CString>,
-    /// Re-entered after the mounts change, so the agent's cwd is the writable clone.
-    cwd: Option<CString>,
-    /// Files (cgroup.procs) into which P1 writes "0" to move itself, before any namespace.
+    /// Files (cgroup.procs) into which the init writes "0" to move itself, first thing.
     join: Vec<CString>,
-    /// (resource, limit) applied in P3, the agent.
+    /// (resource, limit) applied in the agent.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
-    dev_null: CString,
 }
 
 #[derive(Debug, Clone)]
@@ -69,21 +71,81 @@ fn cstr(s: &str) -> CString {
     CString::new(s).unwrap_or_default()
 }
 
+/// What one spawn hands to its init and agent, all prepared by reev before `clone`.
+pub struct Launch<'a> {
+    pub plan: &'a Plan,
+    /// Where the agent may be: execve is tried on each in turn, as execvp would.
+    pub candidates: &'a [*const libc::c_char],
+    /// NULL-terminated argument and environment vectors.
+    pub argv: *const *const libc::c_char,
+    pub envp: *const *const libc::c_char,
+    pub cwd: &'a CString,
+    /// The agent's stdin, stdout and stderr (the pipes' child ends).
+    pub stdio: [RawFd; 3],
+    /// Written by the init or agent when a step fails; end of file when the agent runs.
+    pub setup: RawFd,
+    /// The agent's raw wait status, written by the init at the end.
+    pub status: RawFd,
+    /// Readable once reev has exited (a pidfd of reev), or -1.
+    pub reev_gone: RawFd,
+    /// The top of the agent's stack.
+    pub agent_stack: *mut libc::c_void,
+}
+
+/// The step that failed, as carried by the setup pipe (its index in `STEPS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Step {
+    Signals,
+    DeathSignal,
+    ProcessGroup,
+    Cgroup,
+    UserMaps,
+    Network,
+    Mounts,
+    Chdir,
+    Clone,
+    Stdio,
+    Rlimits,
+    Exec,
+}
+
+/// What each `Step` was doing, in the enum's order.
+const STEPS: [&str; 12] = [
+    "resetting signal handlers",
+    "asking to die with reev",
+    "creating the session's process group",
+    "joining the session's cgroup",
+    "mapping the user namespace",
+    "entering the worker's empty network namespace",
+    "making the filesystem read-only but the scratch area",
+    "entering the scratch directory",
+    "starting the agent process",
+    "connecting the agent's stdin, stdout and stderr",
+    "applying the sandbox's rlimits",
+    "executing the agent",
+];
+
+/// The step a setup pipe's code names, if any.
+pub fn describe_step(code: i32) -> Option<&'static str> {
+    STEPS.get(usize::try_from(code).ok()?).copied()
+}
+
+type StepResult = Result<(), (Step, io::Error)>;
+
+fn at(step: Step) -> impl Fn(io::Error) -> (Step, io::Error) {
+    move |e| (step, e)
+}
+
 impl Plan {
     /// A plan for one session. `writable` non-empty means `filesystem: scratch`.
     pub fn new(
         network_none: bool,
         writable: &[&std::path::Path],
-        cwd: &std::path::Path,
         join: &[std::path::PathBuf],
     ) -> io::Result<Plan> {
-        use std::os::unix::ffi::OsStrExt;
-        let c = |p: &std::path::Path| {
-            CString::new(p.as_os_str().as_bytes())
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
-        };
-        // SAFETY: getuid/getgid/getpid have no preconditions.
-        let (uid, gid, parent) = unsafe { (libc::getuid(), libc::getgid(), libc::getpid()) };
+        // SAFETY: getuid/getgid have no preconditions.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         let user = (uid != 0).then(|| UserMaps {
             setgroups: cstr("/proc/self/setgroups"),
             uid_map: cstr("/proc/self/uid_map"),
@@ -92,7 +154,12 @@ impl Plan {
             gid_line: format!("{gid} {gid} 1\n").into_bytes(),
         });
         let mut flags = libc::CLONE_NEWPID;
-        if network_none {
+        let netns = if network_none {
+            super::netns::for_this_worker()
+        } else {
+            None
+        };
+        if network_none && netns.is_none() {
             flags |= libc::CLONE_NEWNET;
         }
         if !writable.is_empty() {
@@ -105,64 +172,196 @@ impl Plan {
             ));
         }
         Ok(Plan {
-            parent,
             user,
             flags,
-            writable: writable.iter().map(|p| c(p)).collect::<io::Result<_>>()?,
-            cwd: if writable.is_empty() {
-                None
-            } else {
-                Some(c(cwd)?)
-            },
-            join: join.iter().map(|p| c(p)).collect::<io::Result<_>>()?,
+            netns: netns.unwrap_or(-1),
+            writable: writable
+                .iter()
+                .map(|p| path_cstring(p))
+                .collect::<io::Result<_>>()?,
+            join: join
+                .iter()
+                .map(|p| path_cstring(p))
+                .collect::<io::Result<_>>()?,
             rlimits: Vec::new(),
-            dev_null: cstr("/dev/null"),
         })
     }
 
-    /// Runs in the forked child (P1) from `pre_exec`. Returns only in P3, which std then
-    /// execs; P1 and P2 end in `_exit`.
-    ///
-    /// # Safety
-    /// Only from `pre_exec`: the caller is a freshly forked, single-threaded child.
-    pub unsafe fn enter(&self) -> io::Result<()> {
-        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
-        if libc::getppid() != self.parent {
-            // reev died between fork and prctl: nobody will ever read our result.
-            libc::_exit(1);
+    /// The `clone` flags of the init: the namespaces, a user namespace first when not root.
+    pub fn clone_flags(&self) -> libc::c_int {
+        if self.user.is_some() {
+            self.flags | libc::CLONE_NEWUSER
+        } else {
+            self.flags
         }
-        for file in &self.join {
-            write_file(file, b"0")?;
+    }
+}
+
+pub fn path_cstring(p: &std::path::Path) -> io::Result<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
+/// The init: PID 1 of the session's namespaces. `arg` is the spawn's `Launch`.
+pub extern "C" fn init_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the Launch that reev keeps alive, blocked, until the setup pipe
+    // reaches end of file, which happens only in `detach` below; every call is
+    // async-signal-safe and nothing allocates.
+    unsafe {
+        let launch = &*(arg as *const Launch);
+        let (setup, status) = (launch.setup, launch.status);
+        let agent = match launch.setup_init().and_then(|()| launch.start_agent()) {
+            Ok(pid) => pid,
+            Err((step, e)) => fail(setup, step, &e),
+        };
+        handle_all(kill_namespace);
+        // From here on: rawsys only, and nothing of reev's memory.
+        detach(status);
+        rawsys::unblock_all();
+        loop {
+            let mut st = 0;
+            let r = rawsys::wait_any(&mut st);
+            if r == agent as isize {
+                rawsys::write(status, &st.to_ne_bytes());
+                rawsys::exit(0);
+            }
+            if r == -(libc::ECHILD as isize) {
+                rawsys::exit(1);
+            }
         }
-        if let Some(u) = &self.user {
-            check(libc::unshare(libc::CLONE_NEWUSER))?;
-            write_file(&u.setgroups, b"deny")?;
-            write_file(&u.uid_map, &u.uid_line)?;
-            write_file(&u.gid_map, &u.gid_line)?;
+    }
+}
+
+/// Report the failed step and its errno through the setup pipe, and end.
+unsafe fn fail(setup: RawFd, step: Step, e: &io::Error) -> ! {
+    let mut msg = [0u8; 8];
+    msg[..4].copy_from_slice(&(step as i32).to_ne_bytes());
+    msg[4..].copy_from_slice(&e.raw_os_error().unwrap_or(libc::EIO).to_ne_bytes());
+    rawsys::write(setup, &msg);
+    rawsys::exit(127)
+}
+
+impl Launch<'_> {
+    /// The init's setup, in order: signals, death signal, process group, cgroups, user
+    /// namespace maps, mounts, working directory.
+    unsafe fn setup_init(&self) -> StepResult {
+        reset_handlers().map_err(at(Step::Signals))?;
+        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))
+            .map_err(at(Step::DeathSignal))?;
+        if self.reev_gone >= 0 {
+            let mut p = libc::pollfd {
+                fd: self.reev_gone,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            if libc::poll(&mut p, 1, 0) > 0 {
+                rawsys::exit(1); // reev died before we asked to die with it.
+            }
         }
-        check(libc::unshare(self.flags))?;
-        if !self.writable.is_empty() {
-            self.read_only_but_writable()?;
+        check(libc::setpgid(0, 0)).map_err(at(Step::ProcessGroup))?;
+        let plan = self.plan;
+        for file in &plan.join {
+            write_file(file, b"0").map_err(at(Step::Cgroup))?;
         }
-        if let Some(cwd) = &self.cwd {
-            check(libc::chdir(cwd.as_ptr()))?;
+        if let Some(u) = &plan.user {
+            write_file(&u.setgroups, b"deny").map_err(at(Step::UserMaps))?;
+            write_file(&u.uid_map, &u.uid_line).map_err(at(Step::UserMaps))?;
+            write_file(&u.gid_map, &u.gid_line).map_err(at(Step::UserMaps))?;
         }
-        // P2 reports the agent's raw wait status through this pipe; P2 also learns from it
-        // whether P1 is still alive (no reader left: POLLERR on the write end).
-        let mut pipe = [0; 2];
-        check(libc::pipe2(pipe.as_mut_ptr(), 0))?;
-        let p2 = libc::fork();
-        if p2 < 0 {
-            return Err(io::Error::last_os_error());
+        if plan.netns >= 0 {
+            check(libc::setns(plan.netns, libc::CLONE_NEWNET)).map_err(at(Step::Network))?;
         }
-        if p2 == 0 {
-            libc::close(pipe[0]);
-            return self.init(pipe[1]);
+        if !plan.writable.is_empty() {
+            plan.read_only_but_writable().map_err(at(Step::Mounts))?;
         }
-        libc::close(pipe[1]);
-        supervise(p2, pipe[0], &self.dev_null)
+        check(libc::chdir(self.cwd.as_ptr())).map_err(at(Step::Chdir))
     }
 
+    /// Start the agent sharing our memory; returns once it has exec'd (or failed, having
+    /// said so through the setup pipe).
+    unsafe fn start_agent(&self) -> Result<libc::pid_t, (Step, io::Error)> {
+        let pid = libc::clone(
+            agent_main,
+            self.agent_stack,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            self as *const Launch as *mut libc::c_void,
+        );
+        if pid < 0 {
+            return Err((Step::Clone, io::Error::last_os_error()));
+        }
+        Ok(pid)
+    }
+
+    /// The agent, before exec: stdio, rlimits, default signals.
+    unsafe fn setup_agent(&self) -> StepResult {
+        // Move the pipes above 2 first, so that dup2 never overwrites one with another.
+        let mut high = [-1; 3];
+        for (i, &fd) in self.stdio.iter().enumerate() {
+            high[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3);
+            if high[i] < 0 {
+                return Err((Step::Stdio, io::Error::last_os_error()));
+            }
+        }
+        for (target, &fd) in high.iter().enumerate() {
+            check(libc::dup2(fd, target as libc::c_int)).map_err(at(Step::Stdio))?;
+        }
+        for &(resource, limit) in &self.plan.rlimits {
+            let r = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            check(libc::setrlimit(resource, &r)).map_err(at(Step::Rlimits))?;
+        }
+        // As std does for its children: SIGPIPE back to its default, no signal blocked.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        check(libc::sigprocmask(
+            libc::SIG_SETMASK,
+            &none,
+            std::ptr::null_mut(),
+        ))
+        .map_err(at(Step::Signals))
+    }
+
+    /// execve each candidate in turn, as execvp does: EACCES is remembered, a missing file
+    /// tries the next one, any other error stops.
+    unsafe fn exec(&self) -> io::Error {
+        let mut denied = false;
+        let mut last = io::Error::from_raw_os_error(libc::ENOENT);
+        for &path in self.candidates {
+            libc::execve(path, self.argv, self.envp);
+            last = io::Error::last_os_error();
+            match last.raw_os_error() {
+                Some(libc::EACCES) => denied = true,
+                Some(libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV) => {}
+                _ => return last,
+            }
+        }
+        if denied {
+            io::Error::from_raw_os_error(libc::EACCES)
+        } else {
+            last
+        }
+    }
+}
+
+/// The agent's process until exec. `arg` is the spawn's `Launch`.
+extern "C" fn agent_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: the init (our parent, suspended by CLONE_VFORK) and reev's thread (blocked on
+    // the setup pipe) keep the Launch alive; only async-signal-safe calls follow.
+    unsafe {
+        let launch = &*(arg as *const Launch);
+        if let Err((step, e)) = launch.setup_agent() {
+            fail(launch.setup, step, &e);
+        }
+        let e = launch.exec();
+        fail(launch.setup, Step::Exec, &e)
+    }
+}
+
+impl Plan {
     /// `filesystem: scratch`: clone the writable paths, make every mount read-only, then
     /// put the (writable) clones back over their paths.
     unsafe fn read_only_but_writable(&self) -> io::Result<()> {
@@ -214,147 +413,81 @@ impl Plan {
         }
         Ok(())
     }
-
-    /// P2: PID 1 of the new namespace. Returns only in P3.
-    unsafe fn init(&self, status: libc::c_int) -> io::Result<()> {
-        check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
-        let mut p = libc::pollfd {
-            fd: status,
-            events: 0,
-            revents: 0,
-        };
-        if libc::poll(&mut p, 1, 0) < 0 || p.revents & libc::POLLERR != 0 {
-            libc::_exit(1); // P1 already died: so must we.
-        }
-        let agent = libc::fork();
-        if agent < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if agent == 0 {
-            libc::close(status);
-            for &(resource, limit) in &self.rlimits {
-                let r = libc::rlimit {
-                    rlim_cur: limit,
-                    rlim_max: limit,
-                };
-                check(libc::setrlimit(resource, &r))?;
-            }
-            return Ok(());
-        }
-        CHILD.store(agent, Ordering::SeqCst);
-        handle(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP], kill_namespace);
-        detach(status, &self.dev_null);
-        loop {
-            let mut st = 0;
-            let r = libc::waitpid(-1, &mut st, 0);
-            if r == agent {
-                let bytes = st.to_ne_bytes();
-                libc::write(status, bytes.as_ptr().cast(), bytes.len());
-                libc::_exit(0);
-            }
-            if r < 0 && *libc::__errno_location() == libc::ECHILD {
-                libc::_exit(1);
-            }
-        }
-    }
-}
-
-/// P1's child (P2), or P2's child (P3): whom a signal handler passes signals on to.
-static CHILD: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn forward(sig: libc::c_int) {
-    // SAFETY: kill is async-signal-safe.
-    unsafe { libc::kill(CHILD.load(Ordering::SeqCst), sig) };
 }
 
 extern "C" fn kill_namespace(sig: libc::c_int) {
-    // SAFETY: kill is async-signal-safe; -1 is every process of this PID namespace but us.
-    unsafe { libc::kill(-1, sig) };
+    // -1 is every process of this PID namespace but us.
+    rawsys::kill(-1, sig);
 }
 
-unsafe fn handle(signals: &[libc::c_int], handler: extern "C" fn(libc::c_int)) {
-    for &sig in signals {
+/// The init's handlers: SIGTERM, SIGINT and SIGHUP go to the whole namespace.
+unsafe fn handle_all(handler: extern "C" fn(libc::c_int)) {
+    for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = handler as usize;
         sa.sa_flags = libc::SA_RESTART;
-        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigfillset(&mut sa.sa_mask);
         libc::sigaction(sig, &sa, std::ptr::null_mut());
     }
 }
 
+/// reev's own handlers (signal-hook's among them) came along with its memory: back to the
+/// default, so that no signal runs reev's code in the init or the agent.
+unsafe fn reset_handlers() -> io::Result<()> {
+    for sig in 1..libc::SIGRTMAX() {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+            continue; // SIGKILL, SIGSTOP, the C library's own
+        }
+        if old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            check(libc::sigaction(sig, &sa, std::ptr::null_mut()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Close descriptors `first..=last`: close_range(2), or, on kernels before 5.9 (ENOSYS), one
-/// close(2) each up to the descriptor limit — a descriptor left open here would keep std's
-/// exec-error pipe open and make `spawn` wait for the whole session.
+/// close each up to a bound — a descriptor left open here would keep a pipe of reev's open.
 unsafe fn close_from_to(first: libc::c_int, last: libc::c_int) {
-    if libc::syscall(libc::SYS_close_range, first as u32, last as u32, 0u32) == 0 {
+    let r = rawsys::syscall4(
+        libc::SYS_close_range,
+        first as usize,
+        last as u32 as usize,
+        0,
+        0,
+    );
+    if r == 0 {
         return;
     }
-    let mut lim: libc::rlimit = std::mem::zeroed();
-    let max = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-        lim.rlim_cur.min(1 << 20) as libc::c_int
-    } else {
-        1024
-    };
-    for fd in first..=last.min(max - 1) {
-        libc::close(fd);
+    for fd in first..=last.min(65_535) {
+        rawsys::syscall4(libc::SYS_close, fd as usize, 0, 0, 0);
     }
 }
 
-/// Close every descriptor but `keep` — std's exec-error pipe among them, or `spawn` would
-/// wait for the agent to end — and point stdin/stdout/stderr at /dev/null so the agent's
-/// pipes reach end of file when the agent's side closes them.
-unsafe fn detach(keep: libc::c_int, dev_null: &CString) {
-    if keep > 3 {
-        close_from_to(3, keep - 1);
-    }
-    close_from_to(keep + 1, libc::c_int::MAX);
-    let null = libc::open(dev_null.as_ptr(), libc::O_RDWR);
-    if null >= 0 {
-        for fd in 0..3 {
-            libc::dup2(null, fd);
-        }
-        if null > 2 {
-            libc::close(null);
-        }
-    }
-}
-
-/// P1: wait for the namespace's init and end the way the agent ended.
-unsafe fn supervise(init: libc::pid_t, status: libc::c_int, dev_null: &CString) -> ! {
-    CHILD.store(init, Ordering::SeqCst);
-    handle(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP], forward);
-    detach(status, dev_null);
-    let mut st = 0;
-    loop {
-        let r = libc::waitpid(init, &mut st, 0);
-        if r == init {
-            break;
-        }
-        if r < 0 && *libc::__errno_location() != libc::EINTR {
-            libc::_exit(127);
+/// Close every descriptor but `keep` — the setup pipe among them, which lets reev's thread
+/// go on — and point stdin/stdout/stderr at /dev/null so the agent's pipes reach end of file
+/// when the agent's side closes them.
+unsafe fn detach(keep: libc::c_int) {
+    // Opened first, from a static path: once the setup pipe closes, reev may free the Launch.
+    let null = rawsys::syscall4(
+        libc::SYS_openat,
+        libc::AT_FDCWD as isize as usize,
+        c"/dev/null".as_ptr() as usize,
+        (libc::O_RDWR | libc::O_CLOEXEC) as usize,
+        0,
+    ) as libc::c_int;
+    for fd in 0..3 {
+        if null >= 0 {
+            rawsys::syscall4(libc::SYS_dup3, null as usize, fd, 0, 0);
         }
     }
-    let mut raw = [0u8; 4];
-    if libc::read(status, raw.as_mut_ptr().cast(), raw.len()) == 4 {
-        st = i32::from_ne_bytes(raw);
+    for (first, last) in [(3, keep - 1), (keep + 1, libc::c_int::MAX)] {
+        if first <= last {
+            close_from_to(first, last);
+        }
     }
-    if libc::WIFSIGNALED(st) {
-        let sig = libc::WTERMSIG(st);
-        // Die of the same signal, without a core file of our own.
-        let no_core = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-        libc::signal(sig, libc::SIG_DFL);
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-        libc::kill(libc::getpid(), sig);
-        libc::_exit(128 + sig);
-    }
-    libc::_exit(libc::WEXITSTATUS(st))
 }
 
 unsafe fn write_file(path: &CString, bytes: &[u8]) -> io::Result<()> {
@@ -393,8 +526,8 @@ pub fn probe() -> Result<(), String> {
     if std::env::var_os("REEV_NO_NAMESPACES").is_some_and(|v| !v.is_empty() && v != "0") {
         return Err("REEV_NO_NAMESPACES is set".to_string());
     }
-    let plan = Plan::new(true, &[], std::path::Path::new("/"), &[])
-        .map_err(|e| format!("cannot prepare: {e}"))?;
+    // Only the user maps are taken from the plan (the flags below are explicit).
+    let plan = Plan::new(false, &[], &[]).map_err(|e| format!("cannot prepare: {e}"))?;
     // SAFETY: the child only makes async-signal-safe calls and ends in _exit.
     unsafe {
         let pid = libc::fork();

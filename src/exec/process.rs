@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::interrupt;
+use super::spawn::Started;
 
 /// How long to keep reading output after the agent exited and its group was killed.
 const DRAIN: Duration = Duration::from_millis(250);
@@ -66,20 +67,22 @@ pub struct Finished {
     pub stderr: Captured,
 }
 
-/// Run one process to completion. `Err` means it could not be started.
-pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
+/// Start the agent: in its namespaces (`spawn`), or, without a plan, as a plain process
+/// group. Returns its pid (the process group's too), reev's ends of stdin, stdout and
+/// stderr, and the namespaced start that `reap` completes.
+#[allow(clippy::type_complexity)]
+fn start(spec: &Spawn) -> std::io::Result<(i32, [OwnedFd; 3], Option<Started>)> {
     let (program, args) = spec
         .argv
         .split_first()
         .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "empty command"))?;
+    if let Some(plan) = spec.plan {
+        let (started, fds) = super::spawn::spawn(spec, plan)?;
+        return Ok((started.pid, fds, Some(started)));
+    }
     let mut cmd = Command::new(program);
     if spec.env_clear {
         cmd.env_clear();
-    }
-    if let Some(plan) = spec.plan {
-        let plan = plan.clone();
-        // SAFETY: `enter` only makes async-signal-safe calls and allocates nothing.
-        unsafe { cmd.pre_exec(move || plan.enter()) };
     }
     cmd.args(args)
         .current_dir(spec.cwd)
@@ -88,15 +91,26 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    let mut child = cmd.spawn()?;
+    let piped = || std::io::Error::other("the agent's pipes were not created");
+    let fds = [
+        OwnedFd::from(child.stdin.take().ok_or_else(piped)?),
+        OwnedFd::from(child.stdout.take().ok_or_else(piped)?),
+        OwnedFd::from(child.stderr.take().ok_or_else(piped)?),
+    ];
+    Ok((child.id() as i32, fds, None))
+}
+
+/// Run one process to completion. `Err` means it could not be started.
+pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
     let started_at = Utc::now();
     let started = Instant::now();
-    let mut child = cmd.spawn()?;
-    let pid = child.id() as i32;
+    let (pid, [stdin, out, err], mut namespaced) = start(spec)?;
     interrupt::register_group(pid);
 
-    let mut stdin = child.stdin.take().map(OwnedFd::from);
-    let mut out = child.stdout.take().map(OwnedFd::from);
-    let mut err = child.stderr.take().map(OwnedFd::from);
+    let mut stdin = Some(stdin);
+    let mut out = Some(out);
+    let mut err = Some(err);
     for fd in [&stdin, &out, &err].into_iter().flatten() {
         set_nonblocking(fd.as_raw_fd());
     }
@@ -221,7 +235,7 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             // The leader is a zombie until reaped, so its process group id cannot be reused:
             // kill whatever it left behind before reaping it.
             signal_group(pid, libc::SIGKILL);
-            reap(pid, &mut f);
+            reap(pid, &mut f, namespaced.as_mut());
             interrupt::unregister_group(pid);
             reaped = true;
             stdin = None;
@@ -276,7 +290,9 @@ fn signal_group(pgid: i32, sig: i32) {
     unsafe { libc::kill(-pgid, sig) };
 }
 
-fn reap(pid: i32, f: &mut Finished) {
+/// Wait for the agent's process (the init, when namespaced) with its rusage; a namespace's
+/// init reports the agent's own status, which is what the session records.
+fn reap(pid: i32, f: &mut Finished, namespaced: Option<&mut Started>) {
     let mut status: libc::c_int = 0;
     // SAFETY: zeroed rusage is a valid value; wait4 fills it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -291,6 +307,10 @@ fn reap(pid: i32, f: &mut Finished) {
         }
         tracing::warn!(pid, "wait4 failed: {}", std::io::Error::last_os_error());
         return;
+    }
+    if let Some(started) = namespaced {
+        started.reaped();
+        status = started.agent_status().unwrap_or(status);
     }
     if libc::WIFEXITED(status) {
         f.exit_code = Some(libc::WEXITSTATUS(status));

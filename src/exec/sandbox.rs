@@ -6,12 +6,17 @@
 //! so that agents never outlive reev. A session whose agent asks for a `sandbox:` where
 //! namespaces are unavailable is an error, never silently unsandboxed.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use super::namespace::Plan;
+use super::workdir::Workdir;
 use crate::spec::sandbox::{Filesystem, Network, Sandbox};
+
+/// The session's private TMPDIR under `filesystem: scratch`, beside `scratch/`.
+const TMP: &str = "tmp";
 
 static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
 
@@ -64,7 +69,15 @@ fn v1_controller(name: &str) -> Option<PathBuf> {
 
 fn new_cgroup(controller: &Path, settings: &[(&str, String)]) -> std::io::Result<PathBuf> {
     static SEQ: AtomicU64 = AtomicU64::new(0);
-    let dir = controller.join("reev").join(format!(
+    static SWEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    let ours = controller.join("reev");
+    if let Ok(mut swept) = SWEPT.lock() {
+        if !swept.contains(&ours) {
+            sweep_stale(&ours);
+            swept.push(ours.clone());
+        }
+    }
+    let dir = ours.join(format!(
         "{}.{}",
         std::process::id(),
         SEQ.fetch_add(1, Ordering::Relaxed)
@@ -80,9 +93,38 @@ fn new_cgroup(controller: &Path, settings: &[(&str, String)]) -> std::io::Result
     Ok(dir)
 }
 
+/// Remove the session cgroups (`<pid>.<n>`) of reev processes that are gone — a `kill -9`
+/// runs no cleanup — once per process and controller, as stale scratch areas are. A cgroup
+/// that still holds a process cannot be removed, so a reused pid costs nothing but a try.
+fn sweep_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split_once('.'))
+            .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok())
+        else {
+            continue;
+        };
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        if gone {
+            match std::fs::remove_dir(entry.path()) {
+                Ok(()) => tracing::debug!("removed stale cgroup {}", entry.path().display()),
+                Err(e) => tracing::debug!("stale cgroup {}: {e}", entry.path().display()),
+            }
+        }
+    }
+}
+
 impl Prepared {
     /// Everything for one session. `Err` is the session's error message.
-    pub fn new(sandbox: Option<&Sandbox>, scratch: &Path, events: &Path) -> Result<Self, String> {
+    pub fn new(sandbox: Option<&Sandbox>, work: &Workdir) -> Result<Self, String> {
+        let (scratch, events) = (work.scratch.as_path(), work.events.as_path());
         let mut p = Prepared {
             sandbox: sandbox.cloned(),
             ..Default::default()
@@ -97,7 +139,7 @@ impl Prepared {
             };
         }
         let Some(s) = sandbox else {
-            p.plan = Some(Plan::new(false, &[], scratch, &[]).map_err(|e| e.to_string())?);
+            p.plan = Some(Plan::new(false, &[], &[]).map_err(|e| e.to_string())?);
             return Ok(p);
         };
         if s.env.is_some() {
@@ -107,10 +149,16 @@ impl Prepared {
                 .filter(|(k, _)| s.passes_env(k))
                 .collect();
         }
-        let tmp = scratch.parent().unwrap_or(scratch).join("tmp");
+        let tmp = scratch.parent().unwrap_or(scratch).join(TMP);
         let mut writable: Vec<&Path> = Vec::new();
         if s.filesystem == Filesystem::Scratch {
-            fresh_dir(&tmp).map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
+            // Emptied beneath the session's directory, never following a link, making
+            // read-only directories writable as it goes: an agent that left one behind must
+            // not make every later session of this worker fail.
+            work.root_dir
+                .ensure_subdir(OsStr::new(TMP))
+                .and_then(|d| d.empty())
+                .map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
             // The events file must exist to stay writable as a mount of its own.
             std::fs::OpenOptions::new()
                 .create(true)
@@ -139,7 +187,18 @@ impl Prepared {
                     join.push(dir.join("cgroup.procs"));
                     p.memory_cgroup = Some(Cgroup(dir));
                 }
-                None => rlimits.push((libc::RLIMIT_AS, mem.0)),
+                None => {
+                    static NOTED: std::sync::Once = std::sync::Once::new();
+                    NOTED.call_once(|| {
+                        tracing::warn!(
+                            "sandbox.memory is enforced as RLIMIT_AS (address space, per process), \
+                             not as a cgroup limit on the session: reev is not root or has no \
+                             cgroup v1 memory controller; an agent that exceeds it sees failed \
+                             allocations instead of being killed"
+                        )
+                    });
+                    rlimits.push((libc::RLIMIT_AS, mem.0))
+                }
             }
         }
         if let Some(n) = s.processes {
@@ -164,7 +223,7 @@ impl Prepared {
         if let Some(size) = s.file_size {
             rlimits.push((libc::RLIMIT_FSIZE, size.0));
         }
-        let mut plan = Plan::new(s.network == Network::None, &writable, scratch, &join)
+        let mut plan = Plan::new(s.network == Network::None, &writable, &join)
             .map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
         plan.rlimits = rlimits;
         p.plan = Some(plan);
@@ -211,12 +270,4 @@ impl Drop for Cgroup {
             }
         }
     }
-}
-
-fn fresh_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    std::fs::create_dir_all(dir)
 }

@@ -42,6 +42,8 @@ pub struct Area {
     /// `work/try-<token>`
     pub dir: PathBuf,
     pub token: String,
+    /// `dir`, opened once: each session's worker directory is opened beneath it.
+    dir_fd: Dir,
     /// `.owner` inside `dir`, flock-ed while this process lives (released by the kernel
     /// however it ends; opened close-on-exec, so agents never inherit it).
     _owner: File,
@@ -68,6 +70,7 @@ impl Area {
         }
         Ok(Area {
             run_dir: run_dir.to_path_buf(),
+            dir_fd: Dir::open(&dir)?,
             dir,
             token,
             _owner: owner,
@@ -170,10 +173,24 @@ impl Workdir {
     /// interrupted run left there) and seed it. `root` lies under `base` (the run directory);
     /// the directories from `base` down are opened without following symlinks, so an agent
     /// that swapped any of them for a link does not make reev empty or read another place.
-    pub fn prepare(base: &Path, root: PathBuf, seed: &[SeedFile]) -> std::io::Result<Self> {
+    pub fn prepare(
+        area: &Area,
+        base: &Path,
+        root: PathBuf,
+        seed: &[SeedFile],
+    ) -> std::io::Result<Self> {
         let scratch = root.join("scratch");
         let events = root.join(EVENTS);
-        let root_dir = open_under(base, &root)?;
+        let root_dir = match (root.parent(), root.file_name()) {
+            // A worker's directory, beneath the area opened once — while the area is still
+            // where its path says (an agent can reach it, and may have moved it).
+            (Some(parent), Some(name)) if parent == area.dir && area.dir_fd.is_at(&area.dir) => {
+                let dir = area.dir_fd.ensure_subdir(name)?;
+                dir.make_writable();
+                dir
+            }
+            _ => open_under(base, &root)?,
+        };
         // The agent can reach this directory ($REEV_EVENTS is in it): left read-only, reev could
         // neither remove the events file nor recreate `scratch`, and every later session on
         // this worker would fail to start.
