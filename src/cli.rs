@@ -131,6 +131,15 @@ pub struct ConfigArgs {
     /// Hard time limit per session.
     #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = crate::duration::parse_timeout)]
     pub timeout: Option<Duration>,
+    /// Tries after an `error` session's first.
+    #[arg(long, value_name = "N", env = "REEV_RETRY_ERRORS", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry_errors: Option<u32>,
+    /// Wait before the first retry.
+    #[arg(long, value_name = "DURATION", env = "REEV_RETRY_DELAY", default_value = "1s", value_parser = crate::duration::parse_wait)]
+    pub retry_delay: Duration,
+    /// Error rate above which an agent fails the gate.
+    #[arg(long, value_name = "RATE", env = "REEV_MAX_ERROR_RATE", default_value = "10%", value_parser = crate::report::error_rate::parse)]
+    pub max_error_rate: f64,
     #[command(flatten)]
     pub runs: RunsDirArg,
     #[command(flatten)]
@@ -248,6 +257,13 @@ pub struct ExecArgs {
     /// Exit 1 when any session did not succeed (default: failed benchmarks are data, exit 0).
     #[arg(long)]
     pub fail_on_failed: bool,
+    /// Run a session that ended `error` (not judged) again, up to N more times [default: 0].
+    /// With --resume: also retry sessions whose latest try is `error`.
+    #[arg(long, value_name = "N", env = "REEV_RETRY_ERRORS", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry_errors: Option<u32>,
+    /// Wait before the first retry; doubled before each further one, at most 60s.
+    #[arg(long, value_name = "DURATION", env = "REEV_RETRY_DELAY", default_value = "1s", value_parser = crate::duration::parse_wait)]
+    pub retry_delay: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -366,6 +382,9 @@ pub struct ReportFlags {
     /// With --fail-on-regression: do not fail when the run is incomplete (sessions or shards missing).
     #[arg(long)]
     pub allow_incomplete: bool,
+    /// An agent whose sessions ended `error` more often than this fails the gate (0.1 or 10%).
+    #[arg(long, value_name = "RATE", env = "REEV_MAX_ERROR_RATE", default_value = "10%", value_parser = crate::report::error_rate::parse)]
+    pub max_error_rate: f64,
 }
 
 /// `reev batch`: the run flags, the database, and the report flags.
@@ -460,6 +479,10 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
         runs_dir: e.runs.runs_dir,
         keep_workdirs: e.keep_workdirs,
         fail_on_failed: e.fail_on_failed,
+        retry: crate::cmd::retry::Retry {
+            errors: e.retry_errors.unwrap_or(0),
+            delay: e.retry_delay,
+        },
     }
 }
 
@@ -489,6 +512,7 @@ fn report_options(db: DbArgs, run: String, r: ReportFlags) -> crate::report::Rep
         formats: r.format.iter().map(|f| f.name().to_string()).collect(),
         fail_on_regression: r.fail_on_regression,
         allow_incomplete: r.allow_incomplete,
+        max_error_rate: r.max_error_rate,
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use super::retry::{self, Pending, Retry};
 use crate::error::{Error, Result};
 use crate::exec::{self, interrupt, Outcome};
 use crate::logging::Progress;
@@ -26,6 +27,8 @@ pub struct RunOptions {
     pub runs_dir: PathBuf,
     pub keep_workdirs: bool,
     pub fail_on_failed: bool,
+    /// `--retry-errors` and its backoff; on `--resume`, also whether errored sessions are retried.
+    pub retry: super::retry::Retry,
 }
 
 /// What a finished run reports; `reev batch` builds on it.
@@ -73,10 +76,10 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         None => new_plan(&opts, &suite)?,
     };
     let resume = resume_command(&planned.run_id, planned.shard, &opts.runs_dir);
-    let pending: Vec<&Task> = planned
+    let pending: Vec<Pending> = planned
         .tasks
         .iter()
-        .filter(|t| !exec::final_path(&planned.run_dir, t).exists())
+        .filter_map(|t| retry::pending(&planned.run_dir, t, opts.retry, opts.resume.is_some()))
         .collect();
     tracing::info!(
         "run {}: {} sessions planned, {} to run, {} at once; if it is interrupted, finish it with `{resume}`",
@@ -117,7 +120,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         host: &host,
     };
     let started = Instant::now();
-    let outcomes = execute(&ctx, &pending, opts.jobs, quiet)?;
+    let outcomes = execute(&ctx, &pending, opts.jobs, opts.retry, quiet)?;
     exec::workdir::remove_all(&area);
     sync_session_dirs(&planned.run_dir, &planned.tasks)?;
     let (report, failures, interrupted) = tally(&planned, &pending, outcomes);
@@ -134,8 +137,9 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
 /// finished sessions meanwhile, so an agent never waits for the previous session's fsync.
 fn execute(
     ctx: &exec::Context,
-    pending: &[&Task],
+    pending: &[Pending],
     jobs: usize,
+    retry: Retry,
     quiet: bool,
 ) -> Result<Vec<Outcome>> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -167,7 +171,7 @@ fn execute(
             pending
                 .par_iter()
                 .with_max_len(1)
-                .map_with(tx, |tx, task| match exec::run_session(ctx, task) {
+                .map_with(tx, |tx, p| match retry::run_tries(ctx, p, retry) {
                     Outcome::Finished(done) => match tx.send(done) {
                         Ok(()) => None,
                         Err(e) => Some(exec::write_session(&e.0)),
@@ -194,7 +198,7 @@ fn execute(
 /// sessions an interruption left undone.
 fn tally(
     planned: &Planned,
-    pending: &[&Task],
+    pending: &[Pending],
     outcomes: Vec<Outcome>,
 ) -> (RunReport, Vec<Error>, usize) {
     let mut report = RunReport {
@@ -202,13 +206,14 @@ fn tally(
         run_dir: planned.run_dir.clone(),
         by_agent: BTreeMap::new(),
     };
-    let ran_now: BTreeSet<&str> = pending.iter().map(|t| t.session_id.as_str()).collect();
+    let ran_now: BTreeSet<&str> = pending.iter().map(|p| p.task.session_id.as_str()).collect();
     for t in planned
         .tasks
         .iter()
         .filter(|t| !ran_now.contains(t.session_id.as_str()))
     {
-        let path = exec::final_path(&planned.run_dir, t);
+        let latest = retry::latest_try(&planned.run_dir, t);
+        let path = exec::final_path(&planned.run_dir, t, latest);
         match session::read(&path) {
             Ok(s) => report
                 .by_agent

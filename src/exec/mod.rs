@@ -3,9 +3,11 @@
 pub mod assertions;
 pub mod beneath;
 pub mod events;
+pub mod fixture;
 pub mod interrupt;
 pub mod json_at;
 pub mod namespace;
+pub mod port;
 pub mod process;
 pub mod sandbox;
 pub mod workdir;
@@ -67,11 +69,13 @@ pub struct Finished {
     pub file: SessionFile,
 }
 
-pub fn final_path(run_dir: &Path, task: &Task) -> PathBuf {
+/// Where try `try_number` (from 1) of a planned session is written.
+pub fn final_path(run_dir: &Path, task: &Task, try_number: u32) -> PathBuf {
     run_dir.join(session::relative_path(
         &task.agent,
         &task.benchmark_id,
         task.attempt,
+        try_number,
     ))
 }
 
@@ -87,10 +91,15 @@ pub fn timeout_for(cli: Option<Duration>, b: &Benchmark, a: &Agent) -> Duration 
     .clamp(crate::duration::MIN_TIMEOUT, crate::duration::MAX)
 }
 
-pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
+/// Run try `try_number` (from 1) of a planned session.
+pub fn run_session(ctx: &Context, planned: &Task, try_number: u32) -> Outcome {
     if interrupt::requested().is_some() {
         return Outcome::NotStarted;
     }
+    let task = &Task {
+        session_id: crate::plan::try_session_id(&planned.session_id, try_number),
+        ..planned.clone()
+    };
     let (Some(bench), Some(agent)) = (
         ctx.suite.benchmark(&task.benchmark_id),
         ctx.suite.agent(&task.agent),
@@ -121,12 +130,12 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
         }
     };
     let timeout = timeout_for(ctx.timeout, bench, agent);
-    let file = execute(ctx, task, bench, agent, &work, timeout);
-    let Some(file) = file else {
+    let Some(mut file) = execute(ctx, task, bench, agent, &work, timeout) else {
         return Outcome::Interrupted;
     };
+    file.try_number = try_number;
     Outcome::Finished(Box::new(Finished {
-        path: final_path(ctx.run_dir, task),
+        path: final_path(ctx.run_dir, task, try_number),
         file,
     }))
 }
@@ -167,37 +176,42 @@ fn mark_status(session_path: &Path, status: Status) {
 }
 
 /// Run the agent and judge the result; `None` when reev was interrupted meanwhile.
-fn execute(
+/// The placeholder values of one session (agent argv, its `env:`, setup and teardown argv).
+struct Vars {
+    attempt: String,
+    scratch: String,
+    events: String,
+    config_dir: String,
+    port: String,
+}
+
+impl Vars {
+    fn values<'a>(&'a self, task: &'a Task, bench: &'a Benchmark) -> [(&'a str, &'a str); 9] {
+        [
+            ("prompt", bench.prompt.as_str()),
+            ("config_dir", self.config_dir.as_str()),
+            ("workdir", self.scratch.as_str()),
+            ("events", self.events.as_str()),
+            ("session_id", task.session_id.as_str()),
+            ("benchmark_id", task.benchmark_id.as_str()),
+            ("attempt", self.attempt.as_str()),
+            ("agent", task.agent.as_str()),
+            ("port", self.port.as_str()),
+        ]
+    }
+}
+
+/// The environment of every process of the session: the sandbox's, the agent's `env:`, `REEV_*`.
+fn environment(
     ctx: &Context,
     task: &Task,
     bench: &Benchmark,
     agent: &Agent,
-    work: &workdir::Workdir,
-    timeout: Duration,
-) -> Option<SessionFile> {
-    let attempt = task.attempt.to_string();
-    let scratch = work.scratch.to_string_lossy().into_owned();
-    let events = work.events.to_string_lossy().into_owned();
-    let config_dir = ctx.suite.config.dir.to_string_lossy().into_owned();
-    let values = [
-        ("prompt", bench.prompt.as_str()),
-        ("config_dir", config_dir.as_str()),
-        ("workdir", scratch.as_str()),
-        ("events", events.as_str()),
-        ("session_id", task.session_id.as_str()),
-        ("benchmark_id", task.benchmark_id.as_str()),
-        ("attempt", attempt.as_str()),
-        ("agent", task.agent.as_str()),
-    ];
-    let argv: Vec<String> = agent
-        .command
-        .iter()
-        .map(|a| agent::expand(a, &values))
-        .collect();
-    // Containment is prepared first: a sandbox that cannot be had makes the session an error.
-    let prepared = sandbox::Prepared::new(agent.sandbox.as_ref(), &work.scratch, &work.events);
-    let mut env: Vec<(String, String)> =
-        prepared.as_ref().map(|p| p.env.clone()).unwrap_or_default();
+    vars: &Vars,
+    base: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let values = vars.values(task, bench);
+    let mut env = base;
     env.extend(
         agent
             .env
@@ -209,9 +223,10 @@ fn execute(
         ("REEV_RUN_ID", ctx.run_id),
         ("REEV_BENCHMARK_ID", task.benchmark_id.as_str()),
         ("REEV_AGENT", task.agent.as_str()),
-        ("REEV_ATTEMPT", attempt.as_str()),
-        ("REEV_EVENTS", events.as_str()),
-        ("REEV_WORKDIR", scratch.as_str()),
+        ("REEV_ATTEMPT", vars.attempt.as_str()),
+        ("REEV_EVENTS", vars.events.as_str()),
+        ("REEV_WORKDIR", vars.scratch.as_str()),
+        ("REEV_PORT", vars.port.as_str()),
     ] {
         env.push((k.to_string(), v.to_string()));
     }
@@ -220,24 +235,123 @@ fn execute(
     if bench.prompt.len() <= MAX_ENV_PROMPT {
         env.push(("REEV_PROMPT".to_string(), bench.prompt.clone()));
     }
-    let started_at = chrono::Utc::now();
-    let counters = crate::machine::Counters::now();
-    let ran = match &prepared {
-        Ok(p) => process::run(&process::Spawn {
-            argv: &argv,
-            env: &env,
-            cwd: &work.scratch,
-            stdin: bench.prompt.as_bytes(),
-            timeout,
-            grace: ctx.grace,
-            cap: OUTPUT_CAP,
-            env_clear: p.env_clear,
-            plan: p.plan.as_ref(),
-        }),
-        Err(why) => Err(std::io::Error::other(format!("sandbox: {why}"))),
+    env
+}
+
+/// Exit status with which an agent says it could not be judged (its model API failed, ...):
+/// EX_TEMPFAIL from sysexits.h. The session is `error`, and `--retry-errors` tries it again.
+pub const EX_TEMPFAIL: i32 = 75;
+
+/// Reserve the port, run setup, agent and teardown, and judge; `None` when reev was
+/// interrupted meanwhile.
+fn execute(
+    ctx: &Context,
+    task: &Task,
+    bench: &Benchmark,
+    agent: &Agent,
+    work: &workdir::Workdir,
+    timeout: Duration,
+) -> Option<SessionFile> {
+    let mut file = blank_file(ctx, task, bench, agent, timeout);
+    let mut port = match port::Reservation::new() {
+        Ok(p) => p,
+        Err(e) => {
+            file.error = Some(format!("cannot reserve a TCP port for the session: {e}"));
+            return Some(file);
+        }
     };
-    let pressure = counters.until(&crate::machine::Counters::now());
-    let mut file = SessionFile {
+    file.port = Some(port.port);
+    let vars = Vars {
+        attempt: task.attempt.to_string(),
+        scratch: work.scratch.to_string_lossy().into_owned(),
+        events: work.events.to_string_lossy().into_owned(),
+        config_dir: ctx.suite.config.dir.to_string_lossy().into_owned(),
+        port: port.port.to_string(),
+    };
+    let values = vars.values(task, bench);
+    let argv: Vec<String> = expand_all(&agent.command, &values);
+    // Containment is prepared first: a sandbox that cannot be had makes the session an error.
+    let prepared = match sandbox::Prepared::new(agent.sandbox.as_ref(), &work.scratch, &work.events)
+    {
+        Ok(p) => p,
+        Err(why) => {
+            file.error = Some(format!(
+                "cannot start agent `{}` ({}): sandbox: {why}",
+                agent.name, argv[0]
+            ));
+            return Some(file);
+        }
+    };
+    let env = environment(ctx, task, bench, agent, &vars, prepared.env.clone());
+    let launch = fixture::Launch {
+        env: &env,
+        cwd: &work.scratch,
+        timeout,
+        grace: ctx.grace,
+        env_clear: prepared.env_clear,
+        plan: prepared.plan.as_ref(),
+    };
+    // The session's own processes may bind the port from here on (see `port`).
+    port.release();
+    let setup = bench
+        .setup
+        .as_ref()
+        .map(|s| fixture::run(&launch, expand_all(s, &values), true));
+    if let Some(s) = setup.as_ref().filter(|s| s.interrupted) {
+        if let Some(group) = s.group {
+            process::kill_group(group);
+        }
+        return None;
+    }
+    let judged = if setup.as_ref().is_none_or(|s| s.record.ok()) {
+        run_agent(bench, agent, work, &launch, &prepared, &argv, file)
+    } else {
+        Some(file)
+    };
+    let teardown = match (&bench.teardown, &judged) {
+        (Some(t), Some(_)) => Some(fixture::run(&launch, expand_all(t, &values), false)),
+        _ => None,
+    };
+    if let Some(group) = setup.as_ref().and_then(|s| s.group) {
+        process::kill_group(group);
+    }
+    let mut file = judged?;
+    if let Some(s) = setup {
+        if !s.record.ok() {
+            file.status = Status::Error;
+            file.error = Some(format!(
+                "setup {}; the agent was not run",
+                s.record.failure()
+            ));
+        }
+        file.setup = Some(s.record);
+    }
+    if let Some(t) = teardown {
+        if t.interrupted {
+            return None;
+        }
+        file.teardown = Some(t.record);
+    }
+    if file.status == Status::Error {
+        tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
+    }
+    Some(file)
+}
+
+fn expand_all(template: &[String], values: &[(&str, &str)]) -> Vec<String> {
+    template.iter().map(|a| agent::expand(a, values)).collect()
+}
+
+/// The session's record before anything ran: `error`, nothing measured.
+fn blank_file(
+    ctx: &Context,
+    task: &Task,
+    bench: &Benchmark,
+    agent: &Agent,
+    timeout: Duration,
+) -> SessionFile {
+    let now = rfc3339(chrono::Utc::now());
+    SessionFile {
         schema_version: session::SCHEMA_VERSION,
         session_id: task.session_id.clone(),
         run_id: ctx.run_id.to_string(),
@@ -253,14 +367,14 @@ fn execute(
         exit_code: None,
         signal: None,
         error: None,
-        started_at: rfc3339(started_at),
-        finished_at: rfc3339(started_at),
+        started_at: now.clone(),
+        finished_at: now,
         duration_ms: 0,
         timeout_ms: timeout.as_millis() as u64,
         cpu_user_ms: 0,
         cpu_system_ms: 0,
         peak_rss_bytes: 0,
-        pressure,
+        pressure: None,
         stdout: Output::default(),
         stderr: Output::default(),
         events: Vec::new(),
@@ -268,7 +382,39 @@ fn execute(
         metrics: Default::default(),
         host: ctx.host.to_string(),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
+        try_number: 1,
+        port: None,
+        setup: None,
+        teardown: None,
+    }
+}
+
+/// Run the agent and judge what it left; `None` when reev was interrupted meanwhile.
+fn run_agent(
+    bench: &Benchmark,
+    agent: &Agent,
+    work: &workdir::Workdir,
+    launch: &fixture::Launch,
+    prepared: &sandbox::Prepared,
+    argv: &[String],
+    mut file: SessionFile,
+) -> Option<SessionFile> {
+    let started_at = chrono::Utc::now();
+    file.started_at = rfc3339(started_at);
+    let counters = crate::machine::Counters::now();
+    let ran = process::run(&process::Spawn {
+        argv,
+        env: launch.env,
+        cwd: launch.cwd,
+        stdin: bench.prompt.as_bytes(),
+        timeout: launch.timeout,
+        grace: launch.grace,
+        cap: OUTPUT_CAP,
+        env_clear: launch.env_clear,
+        plan: launch.plan,
+        linger: false,
+    });
+    file.pressure = counters.until(&crate::machine::Counters::now());
     let done = match ran {
         Ok(done) => done,
         Err(e) => {
@@ -277,13 +423,24 @@ fn execute(
                 agent.name, argv[0]
             ));
             file.finished_at = rfc3339(chrono::Utc::now());
-            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
             return Some(file);
         }
     };
     if done.interrupted {
         return None;
     }
+    judge(&mut file, &done, bench, work, prepared.verdict(done.signal));
+    Some(file)
+}
+
+/// The agent's result, assertions, score and status into the session record.
+fn judge(
+    file: &mut SessionFile,
+    done: &process::Finished,
+    bench: &Benchmark,
+    work: &workdir::Workdir,
+    limit_hit: Option<String>,
+) {
     let trace = events::read(&work.root_dir, workdir::EVENTS);
     let results = assertions::evaluate(
         &bench.assertions,
@@ -295,10 +452,10 @@ fn execute(
         },
     );
     let score = assertions::score(&results);
-    let limit_hit = prepared.as_ref().ok().and_then(|p| p.verdict(done.signal));
+    let tempfail = done.exit_code == Some(EX_TEMPFAIL);
     file.status = if done.timed_out {
         Status::TimedOut
-    } else if limit_hit.is_some() {
+    } else if limit_hit.is_some() || tempfail {
         Status::Error
     } else if score >= bench.pass_threshold {
         Status::Succeeded
@@ -308,11 +465,14 @@ fn execute(
     if done.timed_out {
         file.error = Some(format!(
             "timed out after {} ms; process group killed",
-            timeout.as_millis()
+            file.timeout_ms
         ));
-    }
-    if limit_hit.is_some() {
+    } else if limit_hit.is_some() {
         file.error = limit_hit;
+    } else if tempfail {
+        file.error = Some(format!(
+            "the agent reported a temporary failure (exit {EX_TEMPFAIL}, EX_TEMPFAIL): not judged"
+        ));
     }
     file.score = score;
     file.assertions = results;
@@ -329,7 +489,6 @@ fn execute(
     file.events = trace.events;
     file.events_dropped = trace.dropped;
     file.metrics = trace.metrics;
-    Some(file)
 }
 
 fn output(c: &process::Captured) -> Output {

@@ -52,6 +52,10 @@ pub struct Plan {
     join: Vec<CString>,
     /// (resource, limit) applied in P3, the agent.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// For a benchmark's `setup:`: P1 exits as soon as P3 does, but P2 (and with it the
+    /// namespace and whatever P3 started in the background) stays, in the session's process
+    /// group, until reev kills that group after `teardown:`.
+    pub linger: bool,
     dev_null: CString,
 }
 
@@ -116,6 +120,7 @@ impl Plan {
             },
             join: join.iter().map(|p| c(p)).collect::<io::Result<_>>()?,
             rlimits: Vec::new(),
+            linger: false,
             dev_null: cstr("/dev/null"),
         })
     }
@@ -160,7 +165,7 @@ impl Plan {
             return self.init(pipe[1]);
         }
         libc::close(pipe[1]);
-        supervise(p2, pipe[0], &self.dev_null)
+        supervise(p2, pipe[0], &self.dev_null, self.linger)
     }
 
     /// `filesystem: scratch`: clone the writable paths, make every mount read-only, then
@@ -249,6 +254,14 @@ impl Plan {
             let r = libc::waitpid(-1, &mut st, 0);
             if r == agent {
                 let bytes = st.to_ne_bytes();
+                if self.linger {
+                    // Outlive P1, which exits with this status: reev kills the process group
+                    // (us, and so the namespace) once teardown is done.
+                    libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
+                    libc::write(status, bytes.as_ptr().cast(), bytes.len());
+                    libc::close(status);
+                    continue;
+                }
                 libc::write(status, bytes.as_ptr().cast(), bytes.len());
                 libc::_exit(0);
             }
@@ -320,11 +333,24 @@ unsafe fn detach(keep: libc::c_int, dev_null: &CString) {
 }
 
 /// P1: wait for the namespace's init and end the way the agent ended.
-unsafe fn supervise(init: libc::pid_t, status: libc::c_int, dev_null: &CString) -> ! {
+/// With `linger`, P1 ends as soon as P2 reports the status, leaving P2 running.
+unsafe fn supervise(init: libc::pid_t, status: libc::c_int, dev_null: &CString, linger: bool) -> ! {
     CHILD.store(init, Ordering::SeqCst);
     handle(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP], forward);
     detach(status, dev_null);
     let mut st = 0;
+    let mut raw = [0u8; 4];
+    if linger {
+        loop {
+            let n = libc::read(status, raw.as_mut_ptr().cast(), raw.len());
+            if n == 4 {
+                exit_as(i32::from_ne_bytes(raw));
+            }
+            if n >= 0 || *libc::__errno_location() != libc::EINTR {
+                break; // P2 ended without a status: wait for it as usual
+            }
+        }
+    }
     loop {
         let r = libc::waitpid(init, &mut st, 0);
         if r == init {
@@ -334,10 +360,14 @@ unsafe fn supervise(init: libc::pid_t, status: libc::c_int, dev_null: &CString) 
             libc::_exit(127);
         }
     }
-    let mut raw = [0u8; 4];
     if libc::read(status, raw.as_mut_ptr().cast(), raw.len()) == 4 {
         st = i32::from_ne_bytes(raw);
     }
+    exit_as(st)
+}
+
+/// End the way a process with wait status `st` ended: the same exit code, or the same signal.
+unsafe fn exit_as(st: libc::c_int) -> ! {
     if libc::WIFSIGNALED(st) {
         let sig = libc::WTERMSIG(st);
         // Die of the same signal, without a core file of our own.

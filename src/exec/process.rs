@@ -28,6 +28,9 @@ pub struct Spawn<'a> {
     pub env_clear: bool,
     /// Namespaces and limits to start the agent in; `None`: a plain process group.
     pub plan: Option<&'a super::namespace::Plan>,
+    /// A `setup:` fixture: when it exits, what it started keeps running (its process group
+    /// is left alive, see `namespace::Plan::linger`) until [`kill_group`] after teardown.
+    pub linger: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -64,6 +67,15 @@ pub struct Finished {
     pub peak_rss_bytes: u64,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// With `linger`: the process group left running, for [`kill_group`].
+    pub group: Option<i32>,
+}
+
+/// Kill a group left running by a `linger` spawn. Its members keep the group id allocated,
+/// so the number cannot have been reused by another group while any of them lives.
+pub fn kill_group(pgid: i32) {
+    signal_group(pgid, libc::SIGKILL);
+    interrupt::unregister_group(pgid);
 }
 
 /// Run one process to completion. `Err` means it could not be started.
@@ -77,7 +89,8 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         cmd.env_clear();
     }
     if let Some(plan) = spec.plan {
-        let plan = plan.clone();
+        let mut plan = plan.clone();
+        plan.linger = spec.linger;
         // SAFETY: `enter` only makes async-signal-safe calls and allocates nothing.
         unsafe { cmd.pre_exec(move || plan.enter()) };
     }
@@ -118,6 +131,7 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         peak_rss_bytes: 0,
         stdout: Captured::default(),
         stderr: Captured::default(),
+        group: None,
     };
     let deadline = started + spec.timeout;
     let mut written = 0usize;
@@ -219,10 +233,17 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             f.wall = now - started;
             f.finished_at = Utc::now();
             // The leader is a zombie until reaped, so its process group id cannot be reused:
-            // kill whatever it left behind before reaping it.
-            signal_group(pid, libc::SIGKILL);
+            // kill whatever it left behind before reaping it (a lingering setup's group is
+            // killed after teardown instead, see `kill_group`).
+            if spec.linger && !f.timed_out && !f.interrupted {
+                f.group = Some(pid);
+            } else {
+                signal_group(pid, libc::SIGKILL);
+            }
             reap(pid, &mut f);
-            interrupt::unregister_group(pid);
+            if f.group.is_none() {
+                interrupt::unregister_group(pid);
+            }
             reaped = true;
             stdin = None;
             drain_until = Some(now + DRAIN);
@@ -239,7 +260,8 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             }
         }
     }
-    if out.is_some() || err.is_some() {
+    // A lingering setup's background processes may hold its pipes: expected, not a warning.
+    if (out.is_some() || err.is_some()) && f.group.is_none() {
         tracing::warn!(
             pid,
             "output pipe still held open by a process outside the agent's process group; stopped reading"

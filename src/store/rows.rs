@@ -264,6 +264,8 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             s.pressure.map(|p| p.cpu_some_ms as i64),
             s.pressure.map(|p| p.memory_some_ms as i64),
             s.pressure.map(|p| p.memory_full_ms as i64),
+            s.try_number as i32,
+            s.port.map(i32::from),
         ])
         .map_err(e("the session row"))?;
     for (stream, text) in [("stdout", &s.stdout.text), ("stderr", &s.stderr.text)] {
