@@ -144,6 +144,7 @@ fn retries_exhausted_leave_the_session_error() {
         "2",
         "--retry-delay",
         "0s",
+        "--keep-workdirs",
     ])
     .ok();
     assert_eq!(names(&p, "r1"), listing(&["error", "error", "error"]));
@@ -151,6 +152,15 @@ fn retries_exhausted_leave_the_session_error() {
         std::fs::read_to_string(p.join("calls")).unwrap().trim(),
         "3"
     );
+    // Each try kept its own scratch directory.
+    let mut kept: Vec<String> = std::fs::read_dir(p.join("runs/r1/work/flaky"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .map(|n| n.split(".try-").next().unwrap_or_default().to_string())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, ["b@1", "b@1.try2", "b@1.try3"]);
     p.reev(&["load"]).ok();
     p.reev(&["report"]).ok();
     let r = read(&p, "reports/r1/report.json");

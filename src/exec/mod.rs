@@ -109,13 +109,12 @@ pub fn run_session(ctx: &Context, planned: &Task, try_number: u32) -> Outcome {
             task.session_id, task.benchmark_id, task.agent
         )));
     };
-    let root = workdir::Workdir::location(
-        ctx.area,
-        ctx.keep_workdirs,
-        &task.agent,
-        &task.benchmark_id,
-        task.attempt,
+    let file_name = session::try_file_name(
+        &format!("{}@{}", task.benchmark_id, task.attempt),
+        try_number,
     );
+    let stem = file_name.strip_suffix(".json").unwrap_or(&file_name);
+    let root = workdir::Workdir::location(ctx.area, ctx.keep_workdirs, &task.agent, stem);
     let work = match workdir::Workdir::prepare(ctx.run_dir, root, &bench.initial_state) {
         Ok(w) => w,
         Err(e) => {
