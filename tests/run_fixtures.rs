@@ -281,3 +281,36 @@ fn bad_fixtures_are_named_by_validate() {
     p.reev(&["run"]).code(2);
     assert!(p.sessions().is_empty());
 }
+
+#[test]
+fn a_setup_service_dies_with_reev_killed_9() {
+    let p = Project::new();
+    p.write("service.py", SERVICE);
+    let service = p.join("service.py").to_string_lossy().into_owned();
+    // The agent says when it runs, i.e. when the service is up; then it waits to be killed.
+    p.agents(&[(
+        "a",
+        &["sh", "-c", "touch {config_dir}/agent-running; sleep 60"],
+    )]);
+    fixture_benchmark(
+        &p,
+        "b",
+        &format!(
+            r#"[sh, -c, "python3 {service} {{port}} x > service.log 2>&1 & while [ ! -e ready ]; do sleep 0.05; done"]"#
+        ),
+        "",
+        "exit_code: 0",
+    );
+    let mut reev = p.cmd(&["run"]).spawn().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || p.join("agent-running").exists()),
+        "the session never started"
+    );
+    assert!(!no_process_with_arg(&service), "the service runs");
+    reev.kill().unwrap();
+    reev.wait().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || no_process_with_arg(&service)),
+        "the setup's service outlived reev"
+    );
+}

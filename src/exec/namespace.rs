@@ -156,13 +156,21 @@ impl Plan {
         // whether P1 is still alive (no reader left: POLLERR on the write end).
         let mut pipe = [0; 2];
         check(libc::pipe2(pipe.as_mut_ptr(), 0))?;
+        // A lingering P2 outlives P1, and with it its PR_SET_PDEATHSIG: it watches reev through
+        // a pidfd instead (-1 where the kernel has no pidfd_open: then only reev's kill of the
+        // process group ends it, and a `kill -9` of reev leaves it running).
+        let reev = if self.linger {
+            libc::syscall(libc::SYS_pidfd_open, self.parent, 0) as libc::c_int
+        } else {
+            -1
+        };
         let p2 = libc::fork();
         if p2 < 0 {
             return Err(io::Error::last_os_error());
         }
         if p2 == 0 {
             libc::close(pipe[0]);
-            return self.init(pipe[1]);
+            return self.init(pipe[1], reev);
         }
         libc::close(pipe[1]);
         supervise(p2, pipe[0], &self.dev_null, self.linger)
@@ -220,8 +228,8 @@ impl Plan {
         Ok(())
     }
 
-    /// P2: PID 1 of the new namespace. Returns only in P3.
-    unsafe fn init(&self, status: libc::c_int) -> io::Result<()> {
+    /// P2: PID 1 of the new namespace. Returns only in P3. `reev`: a pidfd of reev, or -1.
+    unsafe fn init(&self, status: libc::c_int, mut reev: libc::c_int) -> io::Result<()> {
         check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0))?;
         let mut p = libc::pollfd {
             fd: status,
@@ -248,10 +256,20 @@ impl Plan {
         }
         CHILD.store(agent, Ordering::SeqCst);
         handle(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP], kill_namespace);
-        detach(status, &self.dev_null);
+        if reev >= 0 {
+            // Kept beside `status`, the one range of descriptors `detach` leaves open.
+            libc::dup2(reev, status + 1);
+            reev = status + 1;
+        }
+        detach(status, status.max(reev), &self.dev_null);
+        let mut lingering = false;
         loop {
             let mut st = 0;
-            let r = libc::waitpid(-1, &mut st, 0);
+            let r = if lingering && reev >= 0 {
+                watch_and_reap(reev, &mut st)
+            } else {
+                libc::waitpid(-1, &mut st, 0)
+            };
             if r == agent {
                 let bytes = st.to_ne_bytes();
                 if self.linger {
@@ -260,6 +278,7 @@ impl Plan {
                     libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
                     libc::write(status, bytes.as_ptr().cast(), bytes.len());
                     libc::close(status);
+                    lingering = true;
                     continue;
                 }
                 libc::write(status, bytes.as_ptr().cast(), bytes.len());
@@ -270,6 +289,21 @@ impl Plan {
             }
         }
     }
+}
+
+/// A lingering P2: wait a moment for reev to end (then end the namespace with it), then reap
+/// whatever exited (`waitpid` with WNOHANG: 0 when nothing did).
+unsafe fn watch_and_reap(reev: libc::c_int, st: &mut libc::c_int) -> libc::pid_t {
+    let mut p = libc::pollfd {
+        fd: reev,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    if libc::poll(&mut p, 1, 200) > 0 && p.revents != 0 {
+        libc::kill(-1, libc::SIGKILL);
+        libc::_exit(1);
+    }
+    libc::waitpid(-1, st, libc::WNOHANG)
 }
 
 /// P1's child (P2), or P2's child (P3): whom a signal handler passes signals on to.
@@ -313,14 +347,14 @@ unsafe fn close_from_to(first: libc::c_int, last: libc::c_int) {
     }
 }
 
-/// Close every descriptor but `keep` — std's exec-error pipe among them, or `spawn` would
+/// Close every descriptor but `keep..=last_kept` — std's exec-error pipe among them, or `spawn` would
 /// wait for the agent to end — and point stdin/stdout/stderr at /dev/null so the agent's
 /// pipes reach end of file when the agent's side closes them.
-unsafe fn detach(keep: libc::c_int, dev_null: &CString) {
+unsafe fn detach(keep: libc::c_int, last_kept: libc::c_int, dev_null: &CString) {
     if keep > 3 {
         close_from_to(3, keep - 1);
     }
-    close_from_to(keep + 1, libc::c_int::MAX);
+    close_from_to(last_kept + 1, libc::c_int::MAX);
     let null = libc::open(dev_null.as_ptr(), libc::O_RDWR);
     if null >= 0 {
         for fd in 0..3 {
@@ -337,7 +371,7 @@ unsafe fn detach(keep: libc::c_int, dev_null: &CString) {
 unsafe fn supervise(init: libc::pid_t, status: libc::c_int, dev_null: &CString, linger: bool) -> ! {
     CHILD.store(init, Ordering::SeqCst);
     handle(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP], forward);
-    detach(status, dev_null);
+    detach(status, status, dev_null);
     let mut st = 0;
     let mut raw = [0u8; 4];
     if linger {
