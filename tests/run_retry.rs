@@ -124,6 +124,15 @@ fn exit_75_is_retried_until_success_and_every_try_is_kept() {
         query(&p, "SELECT try_number, status FROM latest_sessions"),
         "try_number,status\n3,succeeded\n"
     );
+    // The sessions export has every try, with its number as the last column.
+    let csv = p.reev(&["export", "--table", "sessions"]);
+    csv.ok();
+    let tries: Vec<&str> = csv
+        .stdout
+        .lines()
+        .map(|l| l.rsplit(',').next().unwrap_or_default())
+        .collect();
+    assert_eq!(tries, ["try_number", "1", "2", "3"]);
     p.reev(&["report"]).ok();
     let r = read(&p, "reports/r1/report.json");
     assert_eq!(r["agents"][0]["sessions"], 1);

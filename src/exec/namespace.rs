@@ -291,9 +291,13 @@ impl Plan {
     }
 }
 
-/// A lingering P2: wait a moment for reev to end (then end the namespace with it), then reap
-/// whatever exited (`waitpid` with WNOHANG: 0 when nothing did).
+/// A lingering P2: reap whatever exited (`waitpid` with WNOHANG; ECHILD ends P2 at once when
+/// nothing is left), else wait a moment for reev to end (then end the namespace with it).
 unsafe fn watch_and_reap(reev: libc::c_int, st: &mut libc::c_int) -> libc::pid_t {
+    let r = libc::waitpid(-1, st, libc::WNOHANG);
+    if r != 0 {
+        return r;
+    }
     let mut p = libc::pollfd {
         fd: reev,
         events: libc::POLLIN,
@@ -303,7 +307,7 @@ unsafe fn watch_and_reap(reev: libc::c_int, st: &mut libc::c_int) -> libc::pid_t
         libc::kill(-1, libc::SIGKILL);
         libc::_exit(1);
     }
-    libc::waitpid(-1, st, libc::WNOHANG)
+    0
 }
 
 /// P1's child (P2), or P2's child (P3): whom a signal handler passes signals on to.
