@@ -250,3 +250,27 @@ fn bad_retry_values_are_usage_errors() {
         .stderr_has("settings.retry_errors: `1000` is not a number of retries (0 to 100)");
     assert!(!p.join("runs").exists(), "nothing ran");
 }
+
+#[test]
+fn batch_retries_and_gates_on_the_latest_tries() {
+    let p = Project::new();
+    flaky_agent(&p, 1);
+    // The first try's error is retried, so the run's error rate is 0 and the gate passes.
+    p.reev(&[
+        "batch",
+        "--retry-errors",
+        "1",
+        "--retry-delay",
+        "0s",
+        "--fail-on-regression",
+        "--baseline",
+        "none",
+    ])
+    .ok();
+    assert_eq!(p.sessions().len(), 2, "both tries are kept");
+    // Without retries the error stands, and the gate fails on the error rate.
+    std::fs::remove_file(p.join("calls")).unwrap();
+    p.reev(&["batch", "--fail-on-regression", "--baseline", "none"])
+        .code(1)
+        .stderr_has("regression: error_rate flaky: error rate 100.0%");
+}
