@@ -10,6 +10,7 @@ pub mod namespace;
 pub mod port;
 pub mod process;
 pub mod sandbox;
+pub mod vars;
 pub mod workdir;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::plan::Task;
 use crate::session::{self, Output, SessionFile, Status};
-use crate::spec::{agent, Agent, Benchmark, Suite};
+use crate::spec::{Agent, Benchmark, Suite};
 
 /// Timeout when neither `--timeout`, the benchmark nor the agent sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -174,69 +175,6 @@ fn mark_status(session_path: &Path, status: Status) {
     }
 }
 
-/// Run the agent and judge the result; `None` when reev was interrupted meanwhile.
-/// The placeholder values of one session (agent argv, its `env:`, setup and teardown argv).
-struct Vars {
-    attempt: String,
-    scratch: String,
-    events: String,
-    config_dir: String,
-    port: String,
-}
-
-impl Vars {
-    fn values<'a>(&'a self, task: &'a Task, bench: &'a Benchmark) -> [(&'a str, &'a str); 9] {
-        [
-            ("prompt", bench.prompt.as_str()),
-            ("config_dir", self.config_dir.as_str()),
-            ("workdir", self.scratch.as_str()),
-            ("events", self.events.as_str()),
-            ("session_id", task.session_id.as_str()),
-            ("benchmark_id", task.benchmark_id.as_str()),
-            ("attempt", self.attempt.as_str()),
-            ("agent", task.agent.as_str()),
-            ("port", self.port.as_str()),
-        ]
-    }
-}
-
-/// The environment of every process of the session: the sandbox's, the agent's `env:`, `REEV_*`.
-fn environment(
-    ctx: &Context,
-    task: &Task,
-    bench: &Benchmark,
-    agent: &Agent,
-    vars: &Vars,
-    base: Vec<(String, String)>,
-) -> Vec<(String, String)> {
-    let values = vars.values(task, bench);
-    let mut env = base;
-    env.extend(
-        agent
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), agent::expand(v, &values))),
-    );
-    for (k, v) in [
-        ("REEV_SESSION_ID", task.session_id.as_str()),
-        ("REEV_RUN_ID", ctx.run_id),
-        ("REEV_BENCHMARK_ID", task.benchmark_id.as_str()),
-        ("REEV_AGENT", task.agent.as_str()),
-        ("REEV_ATTEMPT", vars.attempt.as_str()),
-        ("REEV_EVENTS", vars.events.as_str()),
-        ("REEV_WORKDIR", vars.scratch.as_str()),
-        ("REEV_PORT", vars.port.as_str()),
-    ] {
-        env.push((k.to_string(), v.to_string()));
-    }
-    // The kernel refuses any single environment string over 128 KiB (MAX_ARG_STRLEN): a longer
-    // prompt arrives on stdin (and in argv placeholders, if the agent asks) but not here.
-    if bench.prompt.len() <= MAX_ENV_PROMPT {
-        env.push(("REEV_PROMPT".to_string(), bench.prompt.clone()));
-    }
-    env
-}
-
 /// Exit status with which an agent says it could not be judged (its model API failed, ...):
 /// EX_TEMPFAIL from sysexits.h. The session is `error`, and `--retry-errors` tries it again.
 pub const EX_TEMPFAIL: i32 = 75;
@@ -256,11 +194,12 @@ fn execute(
         Ok(p) => p,
         Err(e) => {
             file.error = Some(format!("cannot reserve a TCP port for the session: {e}"));
+            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
             return Some(file);
         }
     };
     file.port = Some(port.port);
-    let vars = Vars {
+    let vars = vars::Vars {
         attempt: task.attempt.to_string(),
         scratch: work.scratch.to_string_lossy().into_owned(),
         events: work.events.to_string_lossy().into_owned(),
@@ -268,7 +207,7 @@ fn execute(
         port: port.port.to_string(),
     };
     let values = vars.values(task, bench);
-    let argv: Vec<String> = expand_all(&agent.command, &values);
+    let argv: Vec<String> = vars::expand_all(&agent.command, &values);
     // Containment is prepared first: a sandbox that cannot be had makes the session an error.
     let prepared = match sandbox::Prepared::new(agent.sandbox.as_ref(), &work.scratch, &work.events)
     {
@@ -278,10 +217,11 @@ fn execute(
                 "cannot start agent `{}` ({}): sandbox: {why}",
                 agent.name, argv[0]
             ));
+            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
             return Some(file);
         }
     };
-    let env = environment(ctx, task, bench, agent, &vars, prepared.env.clone());
+    let env = vars::environment(ctx, task, bench, agent, &vars, prepared.env.clone());
     let launch = fixture::Launch {
         env: &env,
         cwd: &work.scratch,
@@ -292,53 +232,89 @@ fn execute(
     };
     // The session's own processes may bind the port from here on (see `port`).
     port.release();
-    let setup = bench
-        .setup
-        .as_ref()
-        .map(|s| fixture::run(&launch, expand_all(s, &values), true));
-    if let Some(s) = setup.as_ref().filter(|s| s.interrupted) {
-        if let Some(group) = s.group {
-            process::kill_group(group);
-        }
-        return None;
-    }
-    let judged = if setup.as_ref().is_none_or(|s| s.record.ok()) {
-        run_agent(bench, agent, work, &launch, &prepared, &argv, file)
-    } else {
-        Some(file)
+    let run = Session {
+        bench,
+        agent,
+        work,
+        launch: &launch,
+        prepared: &prepared,
+        values: &values,
     };
-    let teardown = match (&bench.teardown, &judged) {
-        (Some(t), Some(_)) => Some(fixture::run(&launch, expand_all(t, &values), false)),
-        _ => None,
-    };
-    if let Some(group) = setup.as_ref().and_then(|s| s.group) {
-        process::kill_group(group);
-    }
-    let mut file = judged?;
-    if let Some(s) = setup {
-        if !s.record.ok() {
-            file.status = Status::Error;
-            file.error = Some(format!(
-                "setup {}; the agent was not run",
-                s.record.failure()
-            ));
-        }
-        file.setup = Some(s.record);
-    }
-    if let Some(t) = teardown {
-        if t.interrupted {
-            return None;
-        }
-        file.teardown = Some(t.record);
-    }
+    let file = run.fixtures_and_agent(&argv, file)?;
     if file.status == Status::Error {
         tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
     }
     Some(file)
 }
 
-fn expand_all(template: &[String], values: &[(&str, &str)]) -> Vec<String> {
-    template.iter().map(|a| agent::expand(a, values)).collect()
+/// One session's processes, ready to start.
+struct Session<'a> {
+    bench: &'a Benchmark,
+    agent: &'a Agent,
+    work: &'a workdir::Workdir,
+    launch: &'a fixture::Launch<'a>,
+    prepared: &'a sandbox::Prepared,
+    values: &'a [(&'a str, &'a str)],
+}
+
+impl Session<'_> {
+    /// Setup, the agent unless setup failed, teardown whatever happened, then the setup's
+    /// process group killed; `None` when reev was interrupted meanwhile.
+    fn fixtures_and_agent(&self, argv: &[String], file: SessionFile) -> Option<SessionFile> {
+        let (bench, launch) = (self.bench, self.launch);
+        let setup = bench
+            .setup
+            .as_ref()
+            .map(|s| fixture::run(launch, vars::expand_all(s, self.values), true));
+        if let Some(s) = setup.as_ref().filter(|s| s.interrupted) {
+            if let Some(group) = s.group {
+                process::kill_group(group);
+            }
+            return None;
+        }
+        let judged = if setup.as_ref().is_none_or(|s| s.record.ok()) {
+            run_agent(
+                bench,
+                self.agent,
+                self.work,
+                launch,
+                self.prepared,
+                argv,
+                file,
+            )
+        } else {
+            Some(file)
+        };
+        let teardown = match (&bench.teardown, &judged) {
+            (Some(t), Some(_)) => Some(fixture::run(
+                launch,
+                vars::expand_all(t, self.values),
+                false,
+            )),
+            _ => None,
+        };
+        if let Some(group) = setup.as_ref().and_then(|s| s.group) {
+            process::kill_group(group);
+        }
+        let mut file = judged?;
+        if let Some(s) = setup {
+            if !s.record.ok() {
+                file.status = Status::Error;
+                file.error = Some(format!(
+                    "setup {}; the agent was not run",
+                    s.record.failure()
+                ));
+            }
+            file.setup = Some(s.record);
+        }
+        if let Some(t) = teardown {
+            if t.interrupted {
+                return None;
+            }
+            file.teardown = Some(t.record);
+        }
+        Some(file)
+    }
 }
 
 /// The session's record before anything ran: `error`, nothing measured.
