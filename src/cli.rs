@@ -246,7 +246,8 @@ pub struct ExecArgs {
     /// Name of the new run (default: a time-sortable unique id).
     #[arg(long, value_name = "ID", conflicts_with = "resume")]
     pub run_id: Option<String>,
-    /// Finish an interrupted run: execute exactly its planned sessions that have no session file.
+    /// Finish an interrupted run: execute exactly its planned sessions that have no session file
+    /// (with --retry-errors, also those whose latest try is `error`).
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
     #[command(flatten)]
