@@ -134,6 +134,15 @@ pub struct ConfigArgs {
     /// A run's budget in US dollars (`run --max-cost`).
     #[arg(long, value_name = "USD", env = "REEV_MAX_COST", value_parser = crate::exec::budget::parse_usd)]
     pub max_cost: Option<f64>,
+    /// Tries after an `error` session's first.
+    #[arg(long, value_name = "N", env = "REEV_RETRY_ERRORS", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry_errors: Option<u32>,
+    /// Wait before the first retry.
+    #[arg(long, value_name = "DURATION", env = "REEV_RETRY_DELAY", default_value = "1s", value_parser = crate::duration::parse_wait)]
+    pub retry_delay: Duration,
+    /// Error rate above which an agent fails the gate.
+    #[arg(long, value_name = "RATE", env = "REEV_MAX_ERROR_RATE", default_value = "10%", value_parser = crate::report::error_rate::parse)]
+    pub max_error_rate: f64,
     #[command(flatten)]
     pub runs: RunsDirArg,
     #[command(flatten)]
@@ -240,7 +249,8 @@ pub struct ExecArgs {
     /// Name of the new run (default: a time-sortable unique id).
     #[arg(long, value_name = "ID", conflicts_with = "resume")]
     pub run_id: Option<String>,
-    /// Finish an interrupted run: execute exactly its planned sessions that have no session file.
+    /// Finish an interrupted run: execute exactly its planned sessions that have no session file
+    /// (with --retry-errors, also those whose latest try is `error`).
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
     #[command(flatten)]
@@ -255,6 +265,13 @@ pub struct ExecArgs {
     /// config's `prices:`; sessions without a cost count as 0). Running sessions finish; exit 1.
     #[arg(long, value_name = "USD", env = "REEV_MAX_COST", value_parser = crate::exec::budget::parse_usd)]
     pub max_cost: Option<f64>,
+    /// Run a session that ended `error` (not judged) again, up to N more times [default: 0].
+    /// With --resume: also retry sessions whose latest try is `error`.
+    #[arg(long, value_name = "N", env = "REEV_RETRY_ERRORS", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry_errors: Option<u32>,
+    /// Wait before the first retry; doubled before each further one, at most 60s.
+    #[arg(long, value_name = "DURATION", env = "REEV_RETRY_DELAY", default_value = "1s", value_parser = crate::duration::parse_wait)]
+    pub retry_delay: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -373,6 +390,9 @@ pub struct ReportFlags {
     /// With --fail-on-regression: do not fail when the run is incomplete (sessions or shards missing).
     #[arg(long)]
     pub allow_incomplete: bool,
+    /// An agent whose sessions ended `error` more often than this fails the gate (0.1 or 10%).
+    #[arg(long, value_name = "RATE", env = "REEV_MAX_ERROR_RATE", default_value = "10%", value_parser = crate::report::error_rate::parse)]
+    pub max_error_rate: f64,
 }
 
 /// `reev batch`: the run flags, the database, and the report flags.
@@ -468,6 +488,10 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
         keep_workdirs: e.keep_workdirs,
         fail_on_failed: e.fail_on_failed,
         max_cost: e.max_cost,
+        retry: crate::cmd::retry::Retry {
+            errors: e.retry_errors.unwrap_or(0),
+            delay: e.retry_delay,
+        },
     }
 }
 
@@ -497,6 +521,7 @@ fn report_options(db: DbArgs, run: String, r: ReportFlags) -> crate::report::Rep
         formats: r.format.iter().map(|f| f.name().to_string()).collect(),
         fail_on_regression: r.fail_on_regression,
         allow_incomplete: r.allow_incomplete,
+        max_error_rate: r.max_error_rate,
     }
 }
 

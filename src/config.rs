@@ -29,6 +29,9 @@ pub struct Settings {
     pub log_format: Option<String>,
     /// `--max-cost`, in US dollars.
     pub max_cost: Option<f64>,
+    pub retry_errors: Option<u32>,
+    pub retry_delay: Option<String>,
+    pub max_error_rate: Option<String>,
     /// The agents' default sandbox; parsed and checked with the agents (spec::sandbox).
     #[allow(dead_code)]
     pub sandbox: Option<serde::de::IgnoredAny>,
@@ -173,7 +176,41 @@ impl Resolver<'_> {
         self.runs_dir(&mut e.runs.runs_dir, st)?;
         self.jobs(&mut e.jobs, st)?;
         self.timeout(&mut e.timeout, st)?;
-        self.max_cost(&mut e.max_cost, st)
+        self.max_cost(&mut e.max_cost, st)?;
+        self.retry(&mut e.retry_errors, &mut e.retry_delay, st)?;
+        // `--resume` retries errored sessions only when asked on its command line: a default
+        // from the environment or the config file is for new runs.
+        if e.resume.is_some()
+            && self.m.value_source("retry_errors") != Some(ValueSource::CommandLine)
+        {
+            e.retry_errors = None;
+        }
+        Ok(())
+    }
+
+    fn retry(
+        &mut self,
+        errors: &mut Option<u32>,
+        delay: &mut Duration,
+        st: &Settings,
+    ) -> Result<()> {
+        self.pick(
+            ("retry_errors", "retry_errors", "REEV_RETRY_ERRORS"),
+            st.retry_errors.map(|n| n.to_string()),
+            errors,
+            |v| match v.parse::<u32>() {
+                Ok(n @ 0..=100) => Ok(Some(n)),
+                _ => Err(format!("`{v}` is not a number of retries (0 to 100)")),
+            },
+            |v| v.unwrap_or(0).to_string(),
+        )?;
+        self.pick(
+            ("retry_delay", "retry_delay", "REEV_RETRY_DELAY"),
+            st.retry_delay.clone(),
+            delay,
+            crate::duration::parse_wait,
+            |v| humantime::format_duration(*v).to_string(),
+        )
     }
 
     fn max_cost(&mut self, slot: &mut Option<f64>, st: &Settings) -> Result<()> {
@@ -243,7 +280,18 @@ impl Resolver<'_> {
     }
 
     fn report(&mut self, r: &mut ReportFlags, st: &Settings) -> Result<()> {
-        self.reports_dir(&mut r.reports_dir, st)
+        self.reports_dir(&mut r.reports_dir, st)?;
+        self.max_error_rate(&mut r.max_error_rate, st)
+    }
+
+    fn max_error_rate(&mut self, slot: &mut f64, st: &Settings) -> Result<()> {
+        self.pick(
+            ("max_error_rate", "max_error_rate", "REEV_MAX_ERROR_RATE"),
+            st.max_error_rate.clone(),
+            slot,
+            crate::report::error_rate::parse,
+            |v| format!("{:.1}%", v * 100.0),
+        )
     }
 
     fn reports_dir(&mut self, slot: &mut PathBuf, st: &Settings) -> Result<()> {
@@ -273,8 +321,10 @@ impl Resolver<'_> {
         self.jobs(&mut c.jobs, st)?;
         self.timeout(&mut c.timeout, st)?;
         self.max_cost(&mut c.max_cost, st)?;
+        self.retry(&mut c.retry_errors, &mut c.retry_delay, st)?;
         self.db(&mut c.db, st)?;
-        self.reports_dir(&mut c.reports_dir, st)
+        self.reports_dir(&mut c.reports_dir, st)?;
+        self.max_error_rate(&mut c.max_error_rate, st)
     }
 }
 

@@ -82,6 +82,15 @@ pub fn session_id(run_id: &str, benchmark_id: &str, agent: &str, attempt: u32) -
     full[..24].to_string()
 }
 
+/// The id of try `k` of a planned session: the planned id itself for the first try, so
+/// files from before retries keep their ids; a distinct stable id for every later try.
+pub fn try_session_id(session_id: &str, k: u32) -> String {
+    if k <= 1 {
+        return session_id.to_string();
+    }
+    sha256_fields(&["reev-session-try/1", session_id, &k.to_string()])[..24].to_string()
+}
+
 /// Build the plan for `run_id`. Errors on an unknown agent, a bad glob, or an empty selection.
 pub fn plan(suite: &Suite, sel: &Selection, run_id: &str) -> Result<Vec<Task>> {
     let agents: Vec<&str> = if sel.agents.is_empty() {

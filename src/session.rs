@@ -81,6 +81,68 @@ pub struct SessionFile {
     pub cost_usd: Option<f64>,
     pub host: String,
     pub reev_version: String,
+    /// Which try of this (benchmark, agent, attempt) this is: 1, or 2.. when `--retry-errors`
+    /// ran it again after an `error`. Absent (1) in first tries and older files.
+    #[serde(
+        rename = "try",
+        default = "first_try",
+        skip_serializing_if = "is_first_try"
+    )]
+    pub try_number: u32,
+    /// The TCP port reserved for the session (`{port}`, `REEV_PORT`); absent in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// The benchmark's `setup:` and `teardown:` commands as they ran, where it has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<FixtureRun>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teardown: Option<FixtureRun>,
+}
+
+fn first_try() -> u32 {
+    1
+}
+
+fn is_first_try(n: &u32) -> bool {
+    *n == 1
+}
+
+/// One `setup:` or `teardown:` command of a session: what ran and how it ended.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FixtureRun {
+    /// The argv after placeholder expansion.
+    pub command: Vec<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    /// Why it could not start, when it could not.
+    pub error: Option<String>,
+    pub stdout: Output,
+    pub stderr: Output,
+}
+
+impl FixtureRun {
+    /// Exit 0, within its time.
+    pub fn ok(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out && self.error.is_none()
+    }
+
+    /// How it failed, for the session's `error`.
+    pub fn failure(&self) -> String {
+        if let Some(e) = &self.error {
+            return format!("cannot start: {e}");
+        }
+        if self.timed_out {
+            return format!("timed out after {} ms", self.duration_ms);
+        }
+        match (self.exit_code, self.signal) {
+            (Some(c), _) => format!("exited {c}"),
+            (_, Some(s)) => format!("killed by signal {s}"),
+            _ => "ended without a status".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -118,11 +180,35 @@ pub struct Event {
     pub raw: Option<String>,
 }
 
-/// Where a session's file lives inside a run directory.
-pub fn relative_path(agent: &str, benchmark_id: &str, attempt: u32) -> PathBuf {
-    Path::new("sessions")
-        .join(agent)
-        .join(format!("{benchmark_id}@{attempt}.json"))
+/// Where a session's file lives inside a run directory: `<benchmark>@<attempt>.json` for the
+/// first try (as before retries existed), `<benchmark>@<attempt>.try<k>.json` for try k ≥ 2.
+pub fn relative_path(agent: &str, benchmark_id: &str, attempt: u32, try_number: u32) -> PathBuf {
+    Path::new("sessions").join(agent).join(try_file_name(
+        &format!("{benchmark_id}@{attempt}"),
+        try_number,
+    ))
+}
+
+/// A session file's stem (`<benchmark>@<attempt>` or `<benchmark>@<attempt>.try<k>`) split
+/// into the session's stem and its try number (1 when the name has no `.try<k>`).
+pub fn split_try(stem: &str) -> (&str, u32) {
+    if let Some((base, k)) = stem.rsplit_once(".try") {
+        let attempt_ok = base
+            .rsplit_once('@')
+            .is_some_and(|(_, a)| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()));
+        if let (true, Ok(k @ 2..)) = (attempt_ok, k.parse::<u32>()) {
+            return (base, k);
+        }
+    }
+    (stem, 1)
+}
+
+/// The file name of try `k` of the session whose first-try stem is `base`.
+pub fn try_file_name(base: &str, k: u32) -> String {
+    match k {
+        0 | 1 => format!("{base}.json"),
+        k => format!("{base}.try{k}.json"),
+    }
 }
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -274,4 +360,20 @@ pub fn parse(bytes: &[u8]) -> Result<SessionFile, String> {
     // Files from reev before 0.0 was normalised say -0.0 where nothing passed.
     file.score += 0.0;
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_names() {
+        assert_eq!(split_try("b@1"), ("b@1", 1));
+        assert_eq!(split_try("b@1.try2"), ("b@1", 2));
+        assert_eq!(split_try("b.try3@2.try12"), ("b.try3@2", 12));
+        assert_eq!(split_try("b.try3@2"), ("b.try3@2", 1));
+        assert_eq!(split_try("b@1.try1"), ("b@1.try1", 1));
+        assert_eq!(try_file_name("b@1", 1), "b@1.json");
+        assert_eq!(try_file_name("b@1", 3), "b@1.try3.json");
+    }
 }

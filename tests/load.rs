@@ -1159,3 +1159,34 @@ fn a_version_2_database_is_rebuilt_with_tokens_and_cost() {
     ]);
     assert_eq!(out.ok().stdout.lines().nth(1), Some("0.5,1,1000"));
 }
+
+#[test]
+fn a_database_of_schema_2_is_refused_by_every_command_until_rebuilt() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    // What an earlier reev left: the same file, recording schema version 2.
+    let status = std::process::Command::new(common::python())
+        .args([
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(\"UPDATE reev_meta SET value = '2' WHERE key = 'schema_version'\")",
+        ])
+        .arg(p.join("reev.duckdb"))
+        .status()
+        .expect("python3 with duckdb");
+    assert!(status.success());
+    let says = "has schema version 2, this reev uses 3; rebuild it from the files with `reev load --rebuild`";
+    p.reev(&["load"]).code(2).stderr_has(says);
+    p.reev(&["report"]).code(2).stderr_has(says);
+    p.reev(&["query", "SELECT 1"]).code(2).stderr_has(says);
+    p.reev(&["export"]).code(2).stderr_has(says);
+    p.reev(&["load", "--rebuild"]).ok();
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM sessions WHERE try_number = 1"
+        ),
+        18
+    );
+    p.reev(&["report"]).ok();
+}

@@ -569,7 +569,10 @@ fn the_gate_says_when_it_is_still_learning_and_what_each_check_compared() {
         .iter()
         .map(|c| c["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["slower", "success_rate_drop", "new_failure"]);
+    assert_eq!(
+        kinds,
+        ["slower", "success_rate_drop", "new_failure", "error_rate"]
+    );
     for c in r["gate"]["checks"].as_array().unwrap() {
         assert!(!c["compared_with"].as_str().unwrap().is_empty(), "{c}");
         assert!(!c["threshold"].as_str().unwrap().is_empty(), "{c}");

@@ -8,6 +8,7 @@ pub mod list;
 pub mod load;
 pub mod query;
 pub mod report;
+pub mod retry;
 pub mod run;
 pub mod show;
 pub mod status;

@@ -29,10 +29,15 @@ pub fn report(opts: ReportOptions) -> Result<()> {
             );
         }
     }
+    // The error-rate check needs no baseline; the others do.
+    let against = match &r.baseline_run_id {
+        Some(b) => format!(" against baseline {b}"),
+        None => String::new(),
+    };
     match (&r.baseline_run_id, r.regressions.is_empty()) {
-        (None, _) => tracing::info!("no baseline run to compare with"),
+        (None, true) => tracing::info!("no baseline run to compare with"),
         (Some(b), true) => tracing::info!("no regressions against baseline {b}"),
-        (Some(b), false) => {
+        (_, false) => {
             for g in &r.regressions {
                 crate::logging::line(
                     tracing::Level::WARN,
@@ -41,7 +46,7 @@ pub fn report(opts: ReportOptions) -> Result<()> {
             }
             if opts.fail_on_regression {
                 return Err(Error::failed(format!(
-                    "{} regression(s) against baseline {b} (--fail-on-regression)",
+                    "{} regression(s){against} (--fail-on-regression)",
                     r.regressions.len()
                 )));
             }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
+use super::retry::{self, Pending, Retry};
 use crate::error::{Error, Result};
 use crate::exec::budget::{self, Budget};
 use crate::exec::{self, interrupt, Outcome};
@@ -29,6 +30,8 @@ pub struct RunOptions {
     pub fail_on_failed: bool,
     /// `--max-cost`: stop launching sessions once the run has cost this many USD.
     pub max_cost: Option<f64>,
+    /// `--retry-errors` and its backoff; on `--resume`, also whether errored sessions are retried.
+    pub retry: super::retry::Retry,
 }
 
 /// What a finished run reports; `reev batch` builds on it.
@@ -78,10 +81,10 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         None => new_plan(&opts, &suite)?,
     };
     let resume = resume_command(&planned.run_id, planned.shard, &opts.runs_dir);
-    let pending: Vec<&Task> = planned
+    let pending: Vec<Pending> = planned
         .tasks
         .iter()
-        .filter(|t| !exec::final_path(&planned.run_dir, t).exists())
+        .filter_map(|t| retry::pending(&planned.run_dir, t, opts.retry, opts.resume.is_some()))
         .collect();
     tracing::info!(
         "run {}: {} sessions planned, {} to run, {} at once; if it is interrupted, finish it with `{resume}`",
@@ -122,11 +125,8 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         host: &host,
     };
     let started = Instant::now();
-    let budget = Budget::new(
-        opts.max_cost,
-        spent_before(&planned, &pending, opts.max_cost),
-    );
-    let outcomes = execute(&ctx, &pending, opts.jobs, quiet, &budget)?;
+    let budget = Budget::new(opts.max_cost, spent_before(&planned, opts.max_cost));
+    let outcomes = execute(&ctx, &pending, opts.jobs, opts.retry, quiet, &budget)?;
     exec::workdir::remove_all(&area);
     sync_session_dirs(&planned.run_dir, &planned.tasks)?;
     let (report, failures, interrupted) = tally(&planned, &pending, outcomes);
@@ -147,8 +147,9 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
 /// Once `budget` is used up no further session starts.
 fn execute(
     ctx: &exec::Context,
-    pending: &[&Task],
+    pending: &[Pending],
     jobs: usize,
+    retry: Retry,
     quiet: bool,
     budget: &Budget,
 ) -> Result<Vec<Outcome>> {
@@ -181,7 +182,7 @@ fn execute(
             pending
                 .par_iter()
                 .with_max_len(1)
-                .map_with(tx, |tx, task| match launch(ctx, task, budget) {
+                .map_with(tx, |tx, p| match launch(ctx, p, retry, budget) {
                     Outcome::Finished(done) => match tx.send(done) {
                         Ok(()) => None,
                         Err(e) => Some(exec::write_session(&e.0)),
@@ -203,8 +204,9 @@ fn execute(
     Ok(outcomes)
 }
 
-/// Run one session unless the budget is used up; what it cost counts against the budget.
-fn launch(ctx: &exec::Context, task: &Task, budget: &Budget) -> Outcome {
+/// Run one session (its tries) unless the budget is used up; what each try cost counts
+/// against the budget.
+fn launch(ctx: &exec::Context, p: &Pending, retry: Retry, budget: &Budget) -> Outcome {
     if budget.exhausted() {
         if budget.first_refusal() {
             tracing::warn!(
@@ -216,24 +218,22 @@ fn launch(ctx: &exec::Context, task: &Task, budget: &Budget) -> Outcome {
         }
         return Outcome::OverBudget;
     }
-    let outcome = exec::run_session(ctx, task);
-    if let Outcome::Finished(done) = &outcome {
-        budget.add(done.file.cost_usd);
-    }
-    outcome
+    retry::run_tries(ctx, p, retry, budget)
 }
 
-/// On `--resume` with `--max-cost`: what the run's existing session files cost.
-fn spent_before(planned: &Planned, pending: &[&Task], max_cost: Option<f64>) -> f64 {
+/// On `--resume` with `--max-cost`: what the run's existing session files (every try) cost.
+fn spent_before(planned: &Planned, max_cost: Option<f64>) -> f64 {
     if max_cost.is_none() {
         return 0.0;
     }
-    let pending: BTreeSet<&str> = pending.iter().map(|t| t.session_id.as_str()).collect();
+    let run_dir = &planned.run_dir;
     planned
         .tasks
         .iter()
-        .filter(|t| !pending.contains(t.session_id.as_str()))
-        .filter_map(|t| session::read(&exec::final_path(&planned.run_dir, t)).ok())
+        .flat_map(|t| {
+            (1..=retry::latest_try(run_dir, t)).map(move |k| exec::final_path(run_dir, t, k))
+        })
+        .filter_map(|path| session::read(&path).ok())
         .filter_map(|s| s.cost_usd)
         .sum()
 }
@@ -262,7 +262,7 @@ fn note_budget_stop(planned: &Planned, budget: &Budget, not_launched: u64) {
 /// sessions an interruption left undone.
 fn tally(
     planned: &Planned,
-    pending: &[&Task],
+    pending: &[Pending],
     outcomes: Vec<Outcome>,
 ) -> (RunReport, Vec<Error>, usize) {
     let mut report = RunReport {
@@ -271,13 +271,14 @@ fn tally(
         by_agent: BTreeMap::new(),
         not_launched: 0,
     };
-    let ran_now: BTreeSet<&str> = pending.iter().map(|t| t.session_id.as_str()).collect();
+    let ran_now: BTreeSet<&str> = pending.iter().map(|p| p.task.session_id.as_str()).collect();
     for t in planned
         .tasks
         .iter()
         .filter(|t| !ran_now.contains(t.session_id.as_str()))
     {
-        let path = exec::final_path(&planned.run_dir, t);
+        let latest = retry::latest_try(&planned.run_dir, t);
+        let path = exec::final_path(&planned.run_dir, t, latest);
         match session::read(&path) {
             Ok(s) => report
                 .by_agent

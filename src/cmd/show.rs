@@ -104,7 +104,14 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
         s.benchmark_id,
         &s.benchmark_sha256[..s.benchmark_sha256.len().min(12)]
     );
-    let _ = writeln!(o, "├── agent: {}, attempt {}", s.agent, s.attempt);
+    let try_note = match s.try_number {
+        1 => String::new(),
+        k => format!(", try {k}"),
+    };
+    let _ = writeln!(o, "├── agent: {}, attempt {}{try_note}", s.agent, s.attempt);
+    if let Some(port) = s.port {
+        let _ = writeln!(o, "├── port: {port}");
+    }
     let _ = writeln!(
         o,
         "├── status: {}, score {:.3} (threshold {:.3})",
@@ -135,6 +142,11 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
             None => "cost unknown (a model without a price)".to_string(),
         };
         let _ = writeln!(o, "├── tokens: {input} in + {output} out; {cost}");
+    }
+    for (label, f) in [("setup", &s.setup), ("teardown", &s.teardown)] {
+        if let Some(f) = f {
+            fixture(&mut o, label, f, tail_bytes);
+        }
     }
     let passed = s.assertions.iter().filter(|a| a.passed).count();
     let _ = writeln!(o, "├── assertions ({passed}/{} passed)", s.assertions.len());
@@ -229,4 +241,24 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
         }
     }
     o
+}
+
+/// A `setup:` or `teardown:` run: how it ended, then the tail of its stderr.
+fn fixture(o: &mut String, label: &str, f: &session::FixtureRun, tail_bytes: usize) {
+    let how = if f.ok() {
+        "ok".to_string()
+    } else {
+        f.failure()
+    };
+    let argv: Vec<std::borrow::Cow<str>> = f.command.iter().map(|a| one_line(a)).collect();
+    let _ = writeln!(
+        o,
+        "├── {label}: {how}, {} ms: {}",
+        f.duration_ms,
+        argv.join(" ")
+    );
+    let t = tail(&f.stderr.text, tail_bytes);
+    for line in t.lines() {
+        let _ = writeln!(o, "│       {}", one_line(line));
+    }
 }

@@ -300,6 +300,11 @@ fn count_statuses(listing: &BTreeMap<String, BTreeSet<String>>, s: &mut RunStatu
                 continue;
             }
             if let Some(stem) = f.strip_suffix(".json") {
+                // A session counts once, by its latest try (tries are written in order).
+                let (base, k) = crate::session::split_try(stem);
+                if files.contains(&crate::session::try_file_name(base, k + 1)) {
+                    continue;
+                }
                 s.done += 1;
                 let has = |status: &str| files.contains(&format!("{stem}.{status}"));
                 if has("succeeded") {

@@ -4,14 +4,17 @@ pub mod assertions;
 pub mod beneath;
 pub mod budget;
 pub mod events;
+pub mod fixture;
 pub mod interrupt;
 pub mod json_at;
 pub mod namespace;
 mod netns;
+pub mod port;
 pub mod process;
 mod rawsys;
 pub mod sandbox;
 mod spawn;
+pub mod vars;
 pub mod workdir;
 
 use std::path::{Path, PathBuf};
@@ -20,7 +23,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::plan::Task;
 use crate::session::{self, Output, SessionFile, Status};
-use crate::spec::{agent, Agent, Benchmark, Suite};
+use crate::spec::{Agent, Benchmark, Suite};
 
 /// Timeout when neither `--timeout`, the benchmark nor the agent sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -73,11 +76,13 @@ pub struct Finished {
     pub file: SessionFile,
 }
 
-pub fn final_path(run_dir: &Path, task: &Task) -> PathBuf {
+/// Where try `try_number` (from 1) of a planned session is written.
+pub fn final_path(run_dir: &Path, task: &Task, try_number: u32) -> PathBuf {
     run_dir.join(session::relative_path(
         &task.agent,
         &task.benchmark_id,
         task.attempt,
+        try_number,
     ))
 }
 
@@ -93,10 +98,15 @@ pub fn timeout_for(cli: Option<Duration>, b: &Benchmark, a: &Agent) -> Duration 
     .clamp(crate::duration::MIN_TIMEOUT, crate::duration::MAX)
 }
 
-pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
+/// Run try `try_number` (from 1) of a planned session.
+pub fn run_session(ctx: &Context, planned: &Task, try_number: u32) -> Outcome {
     if interrupt::requested().is_some() {
         return Outcome::NotStarted;
     }
+    let task = &Task {
+        session_id: crate::plan::try_session_id(&planned.session_id, try_number),
+        ..planned.clone()
+    };
     let (Some(bench), Some(agent)) = (
         ctx.suite.benchmark(&task.benchmark_id),
         ctx.suite.agent(&task.agent),
@@ -106,13 +116,12 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
             task.session_id, task.benchmark_id, task.agent
         )));
     };
-    let root = workdir::Workdir::location(
-        ctx.area,
-        ctx.keep_workdirs,
-        &task.agent,
-        &task.benchmark_id,
-        task.attempt,
+    let file_name = session::try_file_name(
+        &format!("{}@{}", task.benchmark_id, task.attempt),
+        try_number,
     );
+    let stem = file_name.strip_suffix(".json").unwrap_or(&file_name);
+    let root = workdir::Workdir::location(ctx.area, ctx.keep_workdirs, &task.agent, stem);
     let work = match workdir::Workdir::prepare(ctx.area, ctx.run_dir, root, &bench.initial_state) {
         Ok(w) => w,
         Err(e) => {
@@ -127,12 +136,12 @@ pub fn run_session(ctx: &Context, task: &Task) -> Outcome {
         }
     };
     let timeout = timeout_for(ctx.timeout, bench, agent);
-    let file = execute(ctx, task, bench, agent, &work, timeout);
-    let Some(file) = file else {
+    let Some(mut file) = execute(ctx, task, bench, agent, &work, timeout) else {
         return Outcome::Interrupted;
     };
+    file.try_number = try_number;
     Outcome::Finished(Box::new(Finished {
-        path: final_path(ctx.run_dir, task),
+        path: final_path(ctx.run_dir, task, try_number),
         file,
     }))
 }
@@ -172,7 +181,12 @@ fn mark_status(session_path: &Path, status: Status) {
     }
 }
 
-/// Run the agent and judge the result; `None` when reev was interrupted meanwhile.
+/// Exit status with which an agent says it could not be judged (its model API failed, ...):
+/// EX_TEMPFAIL from sysexits.h. The session is `error`, and `--retry-errors` tries it again.
+pub const EX_TEMPFAIL: i32 = 75;
+
+/// Reserve the port, run setup, agent and teardown, and judge; `None` when reev was
+/// interrupted meanwhile.
 fn execute(
     ctx: &Context,
     task: &Task,
@@ -181,69 +195,137 @@ fn execute(
     work: &workdir::Workdir,
     timeout: Duration,
 ) -> Option<SessionFile> {
-    let attempt = task.attempt.to_string();
-    let scratch = work.scratch.to_string_lossy().into_owned();
-    let events = work.events.to_string_lossy().into_owned();
-    let config_dir = ctx.suite.config.dir.to_string_lossy().into_owned();
-    let values = [
-        ("prompt", bench.prompt.as_str()),
-        ("config_dir", config_dir.as_str()),
-        ("workdir", scratch.as_str()),
-        ("events", events.as_str()),
-        ("session_id", task.session_id.as_str()),
-        ("benchmark_id", task.benchmark_id.as_str()),
-        ("attempt", attempt.as_str()),
-        ("agent", task.agent.as_str()),
-    ];
-    let argv: Vec<String> = agent
-        .command
-        .iter()
-        .map(|a| agent::expand(a, &values))
-        .collect();
-    // Containment is prepared first: a sandbox that cannot be had makes the session an error.
-    let prepared = sandbox::Prepared::new(agent.sandbox.as_ref(), work);
-    let mut env: Vec<(String, String)> =
-        prepared.as_ref().map(|p| p.env.clone()).unwrap_or_default();
-    env.extend(
-        agent
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), agent::expand(v, &values))),
-    );
-    for (k, v) in [
-        ("REEV_SESSION_ID", task.session_id.as_str()),
-        ("REEV_RUN_ID", ctx.run_id),
-        ("REEV_BENCHMARK_ID", task.benchmark_id.as_str()),
-        ("REEV_AGENT", task.agent.as_str()),
-        ("REEV_ATTEMPT", attempt.as_str()),
-        ("REEV_EVENTS", events.as_str()),
-        ("REEV_WORKDIR", scratch.as_str()),
-    ] {
-        env.push((k.to_string(), v.to_string()));
-    }
-    // The kernel refuses any single environment string over 128 KiB (MAX_ARG_STRLEN): a longer
-    // prompt arrives on stdin (and in argv placeholders, if the agent asks) but not here.
-    if bench.prompt.len() <= MAX_ENV_PROMPT {
-        env.push(("REEV_PROMPT".to_string(), bench.prompt.clone()));
-    }
-    let started_at = chrono::Utc::now();
-    let counters = crate::machine::Counters::now();
-    let ran = match &prepared {
-        Ok(p) => process::run(&process::Spawn {
-            argv: &argv,
-            env: &env,
-            cwd: &work.scratch,
-            stdin: bench.prompt.as_bytes(),
-            timeout,
-            grace: ctx.grace,
-            cap: OUTPUT_CAP,
-            env_clear: p.env_clear,
-            plan: p.plan.as_ref(),
-        }),
-        Err(why) => Err(std::io::Error::other(format!("sandbox: {why}"))),
+    let mut file = blank_file(ctx, task, bench, agent, timeout);
+    let mut port = match port::Reservation::new() {
+        Ok(p) => p,
+        Err(e) => {
+            file.error = Some(format!("cannot reserve a TCP port for the session: {e}"));
+            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
+            return Some(file);
+        }
     };
-    let pressure = counters.until(&crate::machine::Counters::now());
-    let mut file = SessionFile {
+    file.port = Some(port.port);
+    let vars = vars::Vars {
+        attempt: task.attempt.to_string(),
+        scratch: work.scratch.to_string_lossy().into_owned(),
+        events: work.events.to_string_lossy().into_owned(),
+        config_dir: ctx.suite.config.dir.to_string_lossy().into_owned(),
+        port: port.port.to_string(),
+    };
+    let values = vars.values(task, bench);
+    let argv: Vec<String> = vars::expand_all(&agent.command, &values);
+    // Containment is prepared first: a sandbox that cannot be had makes the session an error.
+    let prepared = match sandbox::Prepared::new(agent.sandbox.as_ref(), work) {
+        Ok(p) => p,
+        Err(why) => {
+            file.error = Some(format!(
+                "cannot start agent `{}` ({}): sandbox: {why}",
+                agent.name, argv[0]
+            ));
+            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
+            return Some(file);
+        }
+    };
+    let env = vars::environment(ctx, task, bench, agent, &vars, prepared.env.clone());
+    let launch = fixture::Launch {
+        env: &env,
+        cwd: &work.scratch,
+        timeout,
+        grace: ctx.grace,
+        env_clear: prepared.env_clear,
+        plan: prepared.plan.as_ref(),
+    };
+    // The session's own processes may bind the port from here on (see `port`).
+    port.release();
+    let run = Session {
+        bench,
+        agent,
+        work,
+        launch: &launch,
+        prepared: &prepared,
+        values: &values,
+        prices: &ctx.suite.config.prices,
+    };
+    let file = run.fixtures_and_agent(&argv, file)?;
+    if file.status == Status::Error {
+        tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
+    }
+    Some(file)
+}
+
+/// One session's processes, ready to start.
+struct Session<'a> {
+    bench: &'a Benchmark,
+    agent: &'a Agent,
+    work: &'a workdir::Workdir,
+    launch: &'a fixture::Launch<'a>,
+    prepared: &'a sandbox::Prepared,
+    values: &'a [(&'a str, &'a str)],
+    prices: &'a crate::spec::prices::Prices,
+}
+
+impl Session<'_> {
+    /// Setup, the agent unless setup failed, teardown whatever happened, then the setup's
+    /// process group killed; `None` when reev was interrupted meanwhile.
+    fn fixtures_and_agent(&self, argv: &[String], file: SessionFile) -> Option<SessionFile> {
+        let (bench, launch) = (self.bench, self.launch);
+        let mut setup = bench
+            .setup
+            .as_ref()
+            .map(|s| fixture::run(launch, vars::expand_all(s, self.values), true));
+        if let Some(s) = setup.as_mut().filter(|s| s.interrupted) {
+            if let Some(group) = s.group.take() {
+                process::kill_group(group);
+            }
+            return None;
+        }
+        let judged = if setup.as_ref().is_none_or(|s| s.record.ok()) {
+            run_agent(self, argv, file)
+        } else {
+            Some(file)
+        };
+        let teardown = match (&bench.teardown, &judged) {
+            (Some(t), Some(_)) => Some(fixture::run(
+                launch,
+                vars::expand_all(t, self.values),
+                false,
+            )),
+            _ => None,
+        };
+        if let Some(group) = setup.as_mut().and_then(|s| s.group.take()) {
+            process::kill_group(group);
+        }
+        let mut file = judged?;
+        if let Some(s) = setup {
+            if !s.record.ok() {
+                file.status = Status::Error;
+                file.error = Some(format!(
+                    "setup {}; the agent was not run",
+                    s.record.failure()
+                ));
+            }
+            file.setup = Some(s.record);
+        }
+        if let Some(t) = teardown {
+            if t.interrupted {
+                return None;
+            }
+            file.teardown = Some(t.record);
+        }
+        Some(file)
+    }
+}
+
+/// The session's record before anything ran: `error`, nothing measured.
+fn blank_file(
+    ctx: &Context,
+    task: &Task,
+    bench: &Benchmark,
+    agent: &Agent,
+    timeout: Duration,
+) -> SessionFile {
+    let now = rfc3339(chrono::Utc::now());
+    SessionFile {
         schema_version: session::SCHEMA_VERSION,
         session_id: task.session_id.clone(),
         run_id: ctx.run_id.to_string(),
@@ -259,14 +341,14 @@ fn execute(
         exit_code: None,
         signal: None,
         error: None,
-        started_at: rfc3339(started_at),
-        finished_at: rfc3339(started_at),
+        started_at: now.clone(),
+        finished_at: now,
         duration_ms: 0,
         timeout_ms: timeout.as_millis() as u64,
         cpu_user_ms: 0,
         cpu_system_ms: 0,
         peak_rss_bytes: 0,
-        pressure,
+        pressure: None,
         stdout: Output::default(),
         stderr: Output::default(),
         events: Vec::new(),
@@ -277,7 +359,32 @@ fn execute(
         cost_usd: None,
         host: ctx.host.to_string(),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
+        try_number: 1,
+        port: None,
+        setup: None,
+        teardown: None,
+    }
+}
+
+/// Run the agent and judge what it left; `None` when reev was interrupted meanwhile.
+fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<SessionFile> {
+    let (bench, agent, launch) = (s.bench, s.agent, s.launch);
+    let started_at = chrono::Utc::now();
+    file.started_at = rfc3339(started_at);
+    let counters = crate::machine::Counters::now();
+    let ran = process::run(&process::Spawn {
+        argv,
+        env: launch.env,
+        cwd: launch.cwd,
+        stdin: bench.prompt.as_bytes(),
+        timeout: launch.timeout,
+        grace: launch.grace,
+        cap: OUTPUT_CAP,
+        env_clear: launch.env_clear,
+        plan: launch.plan,
+        linger: false,
+    });
+    file.pressure = counters.until(&crate::machine::Counters::now());
     let done = match ran {
         Ok(done) => done,
         Err(e) => {
@@ -286,13 +393,35 @@ fn execute(
                 agent.name, argv[0]
             ));
             file.finished_at = rfc3339(chrono::Utc::now());
-            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
             return Some(file);
         }
     };
     if done.interrupted {
         return None;
     }
+    let trace = judge(
+        &mut file,
+        &done,
+        bench,
+        s.work,
+        s.prepared.verdict(done.signal),
+    );
+    record_usage(&mut file, &trace, s.prices);
+    file.events = trace.events;
+    file.events_dropped = trace.dropped;
+    file.metrics = trace.metrics;
+    Some(file)
+}
+
+/// The agent's result, assertions, score and status into the session record; returns the
+/// agent's events (and their tokens) for the caller to record.
+fn judge(
+    file: &mut SessionFile,
+    done: &process::Finished,
+    bench: &Benchmark,
+    work: &workdir::Workdir,
+    limit_hit: Option<String>,
+) -> events::Trace {
     let trace = events::read(&work.root_dir, workdir::EVENTS);
     let results = assertions::evaluate(
         &bench.assertions,
@@ -304,10 +433,10 @@ fn execute(
         },
     );
     let score = assertions::score(&results);
-    let limit_hit = prepared.as_ref().ok().and_then(|p| p.verdict(done.signal));
+    let tempfail = done.exit_code == Some(EX_TEMPFAIL);
     file.status = if done.timed_out {
         Status::TimedOut
-    } else if limit_hit.is_some() {
+    } else if limit_hit.is_some() || tempfail {
         Status::Error
     } else if score >= bench.pass_threshold {
         Status::Succeeded
@@ -317,11 +446,14 @@ fn execute(
     if done.timed_out {
         file.error = Some(format!(
             "timed out after {} ms; process group killed",
-            timeout.as_millis()
+            file.timeout_ms
         ));
-    }
-    if limit_hit.is_some() {
+    } else if limit_hit.is_some() {
         file.error = limit_hit;
+    } else if tempfail {
+        file.error = Some(format!(
+            "the agent reported a temporary failure (exit {EX_TEMPFAIL}, EX_TEMPFAIL): not judged"
+        ));
     }
     file.score = score;
     file.assertions = results;
@@ -335,11 +467,7 @@ fn execute(
     file.peak_rss_bytes = done.peak_rss_bytes;
     file.stdout = output(&done.stdout);
     file.stderr = output(&done.stderr);
-    record_usage(&mut file, &trace, &ctx.suite.config.prices);
-    file.events = trace.events;
-    file.events_dropped = trace.dropped;
-    file.metrics = trace.metrics;
-    Some(file)
+    trace
 }
 
 /// The session's tokens, summed over its model requests, and their cost by `prices` now (so

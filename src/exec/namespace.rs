@@ -90,6 +90,10 @@ pub struct Launch<'a> {
     pub reev_gone: RawFd,
     /// The top of the agent's stack.
     pub agent_stack: *mut libc::c_void,
+    /// A benchmark's `setup:`: once the agent (the setup command) has ended and its status is
+    /// written, the init stays — and with it the namespace and whatever the setup started in
+    /// the background — until reev kills it after `teardown:` (see `process::kill_group`).
+    pub linger: bool,
 }
 
 /// The step that failed, as carried by the setup pipe (its index in `STEPS`).
@@ -210,7 +214,7 @@ pub extern "C" fn init_main(arg: *mut libc::c_void) -> libc::c_int {
     // async-signal-safe and nothing allocates.
     unsafe {
         let launch = &*(arg as *const Launch);
-        let (setup, status) = (launch.setup, launch.status);
+        let (setup, status, linger) = (launch.setup, launch.status, launch.linger);
         let agent = match launch.setup_init().and_then(|()| launch.start_agent()) {
             Ok(pid) => pid,
             Err((step, e)) => fail(setup, step, &e),
@@ -224,7 +228,11 @@ pub extern "C" fn init_main(arg: *mut libc::c_void) -> libc::c_int {
             let r = rawsys::wait_any(&mut st);
             if r == agent as isize {
                 rawsys::write(status, &st.to_ne_bytes());
-                rawsys::exit(0);
+                if !linger {
+                    rawsys::exit(0);
+                }
+                // Keep reaping what the setup left running; reev kills us after teardown.
+                continue;
             }
             if r == -(libc::ECHILD as isize) {
                 rawsys::exit(1);

@@ -29,6 +29,9 @@ pub struct Spawn<'a> {
     pub env_clear: bool,
     /// Namespaces and limits to start the agent in; `None`: a plain process group.
     pub plan: Option<&'a super::namespace::Plan>,
+    /// A `setup:` fixture: when it exits, what it started keeps running (its process group
+    /// is left alive, see `namespace::Plan::linger`) until [`kill_group`] after teardown.
+    pub linger: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -50,7 +53,7 @@ impl Captured {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Finished {
     pub exit_code: Option<i32>,
     pub signal: Option<i32>,
@@ -65,6 +68,33 @@ pub struct Finished {
     pub peak_rss_bytes: u64,
     pub stdout: Captured,
     pub stderr: Captured,
+    /// With `linger`: what was left running, for [`kill_group`].
+    pub group: Option<Lingering>,
+}
+
+/// What a `linger` spawn left running: its process group and, when namespaced, its init
+/// (still unreaped, on the stack `Started` owns).
+pub struct Lingering {
+    pgid: i32,
+    init: Option<Started>,
+}
+
+impl std::fmt::Debug for Lingering {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lingering")
+            .field("pgid", &self.pgid)
+            .field("namespaced", &self.init.is_some())
+            .finish()
+    }
+}
+
+/// Kill what a `linger` spawn left running. Its members keep the group id allocated, so the
+/// number cannot have been reused by another group while any of them lives; a namespace's
+/// init is killed (which ends its namespace) and reaped when its `Started` drops.
+pub fn kill_group(left: Lingering) {
+    signal_group(left.pgid, libc::SIGKILL);
+    drop(left.init);
+    interrupt::unregister_group(left.pgid);
 }
 
 /// Start the agent: in its namespaces (`spawn`), or, without a plan, as a plain process
@@ -132,6 +162,7 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         peak_rss_bytes: 0,
         stdout: Captured::default(),
         stderr: Captured::default(),
+        group: None,
     };
     let deadline = started + spec.timeout;
     let mut written = 0usize;
@@ -181,6 +212,10 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             (Some(fd), false) => Some(slot(&mut fds, fd.as_raw_fd(), libc::POLLIN)),
             _ => None,
         };
+        let i_status = match (&namespaced, spec.linger && !reaped) {
+            (Some(init), true) => Some(slot(&mut fds, init.status_fd(), libc::POLLIN)),
+            _ => None,
+        };
         let i_wake = match (interrupt::wake_fd(), f.interrupted || reaped) {
             (Some(fd), false) => Some(slot(&mut fds, fd, libc::POLLIN)),
             _ => None,
@@ -228,15 +263,16 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         } else {
             has_exited(pid)
         };
+        // A lingering setup's init reports its command's end through the status pipe and
+        // stays; one that timed out or was interrupted ends like any other process.
+        let lingers = spec.linger && !f.timed_out && !f.interrupted;
+        let setup_ended = !exited && lingers && ready(i_status);
         let now = Instant::now();
-        if exited {
+        if exited || setup_ended {
             f.wall = now - started;
             f.finished_at = Utc::now();
-            // The leader is a zombie until reaped, so its process group id cannot be reused:
-            // kill whatever it left behind before reaping it.
-            signal_group(pid, libc::SIGKILL);
-            reap(pid, &mut f, namespaced.as_mut());
-            interrupt::unregister_group(pid);
+            let keep = lingers && (setup_ended || namespaced.is_none());
+            f.group = settle(pid, keep, &mut f, &mut namespaced);
             reaped = true;
             stdin = None;
             drain_until = Some(now + DRAIN);
@@ -253,7 +289,8 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             }
         }
     }
-    if out.is_some() || err.is_some() {
+    // A lingering setup's background processes may hold its pipes: expected, not a warning.
+    if (out.is_some() || err.is_some()) && f.group.is_none() {
         tracing::warn!(
             pid,
             "output pipe still held open by a process outside the agent's process group; stopped reading"
@@ -290,6 +327,43 @@ fn signal_group(pgid: i32, sig: i32) {
     unsafe { libc::kill(-pgid, sig) };
 }
 
+/// The process (or its init) ended, or a lingering setup's command did: record how, and kill
+/// what it left behind — unless `keep`, then return what [`kill_group`] ends after teardown.
+fn settle(
+    pid: i32,
+    keep: bool,
+    f: &mut Finished,
+    namespaced: &mut Option<Started>,
+) -> Option<Lingering> {
+    if !keep {
+        // The leader is a zombie until reaped, so its process group id cannot be reused:
+        // kill whatever it left behind before reaping it.
+        signal_group(pid, libc::SIGKILL);
+        reap(pid, f, namespaced.as_mut());
+        interrupt::unregister_group(pid);
+        return None;
+    }
+    let init = namespaced.take();
+    match &init {
+        // The init stays, unreaped, with its namespace: the status comes from its pipe.
+        Some(started) => {
+            if let Some(status) = started.agent_status() {
+                record_status(status, f);
+            }
+        }
+        None => reap(pid, f, None),
+    }
+    Some(Lingering { pgid: pid, init })
+}
+
+fn record_status(status: libc::c_int, f: &mut Finished) {
+    if libc::WIFEXITED(status) {
+        f.exit_code = Some(libc::WEXITSTATUS(status));
+    } else if libc::WIFSIGNALED(status) {
+        f.signal = Some(libc::WTERMSIG(status));
+    }
+}
+
 /// Wait for the agent's process (the init, when namespaced) with its rusage; a namespace's
 /// init reports the agent's own status, which is what the session records.
 fn reap(pid: i32, f: &mut Finished, namespaced: Option<&mut Started>) {
@@ -312,11 +386,7 @@ fn reap(pid: i32, f: &mut Finished, namespaced: Option<&mut Started>) {
         started.reaped();
         status = started.agent_status().unwrap_or(status);
     }
-    if libc::WIFEXITED(status) {
-        f.exit_code = Some(libc::WEXITSTATUS(status));
-    } else if libc::WIFSIGNALED(status) {
-        f.signal = Some(libc::WTERMSIG(status));
-    }
+    record_status(status, f);
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
     };

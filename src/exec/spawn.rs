@@ -30,6 +30,12 @@ impl Started {
         self.stack.pid = 0;
     }
 
+    /// The pipe that becomes readable when the init has written the agent's status: how a
+    /// lingering init (which does not exit) tells that its setup command ended.
+    pub fn status_fd(&self) -> RawFd {
+        self.status.as_raw_fd()
+    }
+
     /// The agent's raw wait status, as the init reported it (None: the init was killed first).
     pub fn agent_status(&self) -> Option<i32> {
         let mut raw = [0u8; 4];
@@ -152,6 +158,7 @@ pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
         status: status_w.as_raw_fd(),
         reev_gone: reev_pidfd(),
         agent_stack: stack.at(GUARD + AGENT_STACK),
+        linger: spec.linger,
     };
     stack.pid = clone_init(&launch, stack.at(stack.len))?;
     drop((stdin_r, stdout_w, stderr_w, setup_w, status_w));

@@ -147,25 +147,17 @@ fn older_than_a_minute(entry: &std::fs::DirEntry) -> bool {
 
 impl Workdir {
     /// The directory a session uses: its own when kept, else its worker's in this
-    /// process's area.
-    pub fn location(
-        area: &Area,
-        keep: bool,
-        agent: &str,
-        benchmark_id: &str,
-        attempt: u32,
-    ) -> PathBuf {
+    /// process's area. `stem` is its session file's (`<benchmark>@<attempt>[.try<k>]`), so
+    /// every try of a session keeps its own directory.
+    pub fn location(area: &Area, keep: bool, agent: &str, stem: &str) -> PathBuf {
         match (keep, rayon::current_thread_index()) {
             (false, Some(worker)) => area.dir.join(worker.to_string()),
-            (false, None) => area
-                .dir
-                .join(agent)
-                .join(format!("{benchmark_id}@{attempt}")),
+            (false, None) => area.dir.join(agent).join(stem),
             (true, _) => area
                 .run_dir
                 .join("work")
                 .join(agent)
-                .join(format!("{benchmark_id}@{attempt}.try-{}", area.token)),
+                .join(format!("{stem}.try-{}", area.token)),
         }
     }
 

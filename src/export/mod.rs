@@ -91,7 +91,7 @@ fn source(table: Table) -> (&'static str, &'static str, &'static str) {
              s.pass_threshold, s.assertions_passed, s.assertions_total, s.exit_code, s.signal, s.error, s.started_at, \
              s.finished_at, s.duration_ms, s.timeout_ms, s.cpu_user_ms, s.cpu_system_ms, s.peak_rss_bytes, \
              s.stdout_bytes, s.stdout_truncated, s.stderr_bytes, s.stderr_truncated, s.events_count, s.host, s.reev_version, \
-             s.input_tokens, s.output_tokens, s.cost_usd",
+             s.input_tokens, s.output_tokens, s.cost_usd, s.try_number",
             "sessions s",
             "s.started_at, s.session_id",
         ),
@@ -102,7 +102,7 @@ fn source(table: Table) -> (&'static str, &'static str, &'static str) {
              avg(s.score) AS mean_score, quantile_cont(s.duration_ms, 0.5) AS p50_duration_ms, \
              quantile_cont(s.duration_ms, 0.95) AS p95_duration_ms, avg(s.cpu_user_ms + s.cpu_system_ms) AS mean_cpu_ms, \
              max(s.peak_rss_bytes) AS max_peak_rss_bytes",
-            "sessions s",
+            "current_sessions s",
             "started_at, s.run_id, s.agent",
         ),
         Table::Benchmarks => (

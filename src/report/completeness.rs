@@ -79,7 +79,7 @@ pub fn gather(conn: &Connection, run_id: &str) -> Result<Completeness> {
         .map_err(err("run manifests"))?;
     let mut stmt = conn
         .prepare(
-            "SELECT agent, count(*) FROM sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
+            "SELECT agent, count(*) FROM current_sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
         )
         .map_err(err("sessions per agent"))?;
     let present: BTreeMap<String, u64> = stmt

@@ -30,7 +30,7 @@ impl Ctx<'_> {
             return self
                 .conn
                 .query_row(
-                    "SELECT run_id FROM sessions GROUP BY run_id ORDER BY max(started_at) DESC, run_id DESC LIMIT 1",
+                    "SELECT run_id FROM current_sessions GROUP BY run_id ORDER BY max(started_at) DESC, run_id DESC LIMIT 1",
                     [],
                     |r| r.get(0),
                 )
@@ -39,7 +39,7 @@ impl Ctx<'_> {
         let n: i64 = self
             .conn
             .query_row(
-                "SELECT count(*) FROM sessions WHERE run_id = ?",
+                "SELECT count(*) FROM current_sessions WHERE run_id = ?",
                 [run],
                 |r| r.get(0),
             )
@@ -58,7 +58,7 @@ impl Ctx<'_> {
             "none" => Ok(None),
             "previous" => {
                 let found = self.conn.query_row(
-                    "WITH r AS (SELECT run_id, max(started_at) AS t FROM sessions GROUP BY run_id)
+                    "WITH r AS (SELECT run_id, max(started_at) AS t FROM current_sessions GROUP BY run_id)
                      SELECT run_id FROM r WHERE t < (SELECT t FROM r WHERE run_id = ?) ORDER BY t DESC, run_id DESC LIMIT 1",
                     [run],
                     |r| r.get::<_, String>(0),
@@ -80,16 +80,19 @@ impl Ctx<'_> {
                         quantile_cont(duration_ms, 0.5), quantile_cont(duration_ms, 0.95), quantile_cont(duration_ms, 0.99),
                         avg(cpu_user_ms + cpu_system_ms), max(peak_rss_bytes), avg(peak_rss_bytes),
                         avg(input_tokens + output_tokens)::DOUBLE, avg(cost_usd), sum(cost_usd), count(cost_usd)
-                 FROM sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
+                 FROM current_sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
             )
             .map_err(self.err("agents"))?;
         let rows = st
             .query_map([run], |r| {
                 let n: i64 = r.get(1)?;
                 let ok: i64 = r.get(2)?;
+                let errors: i64 = r.get(5)?;
                 let mean: f64 = r.get(6)?;
                 let sd: f64 = r.get(7)?;
-                let (wl, wh) = stats::wilson(ok as u64, n as u64, 0.05);
+                // `error` sessions were not judged: success is counted among the others.
+                let judged = n - errors;
+                let (wl, wh) = stats::wilson(ok as u64, judged as u64, 0.05);
                 let (ml, mh) = stats::t_interval(mean, sd, n as u64, 0.05);
                 Ok(AgentSummary {
                     agent: r.get(0)?,
@@ -97,8 +100,9 @@ impl Ctx<'_> {
                     succeeded: ok as u64,
                     failed: r.get::<_, i64>(3)? as u64,
                     timed_out: r.get::<_, i64>(4)? as u64,
-                    errors: r.get::<_, i64>(5)? as u64,
-                    success_rate: ok as f64 / n.max(1) as f64,
+                    errors: errors as u64,
+                    success_rate: ok as f64 / judged.max(1) as f64,
+                    error_rate: errors as f64 / n.max(1) as f64,
                     success_rate_ci: [wl, wh],
                     mean_score: mean,
                     mean_score_ci: [ml.max(0.0), mh.min(1.0)],
@@ -133,7 +137,7 @@ impl Ctx<'_> {
             .prepare(
                 "SELECT benchmark_id, agent, count(*), count(*) FILTER (WHERE status = 'succeeded'), avg(score),
                         arg_max(status, attempt)
-                 FROM sessions WHERE run_id = ? GROUP BY benchmark_id, agent ORDER BY benchmark_id, agent",
+                 FROM current_sessions WHERE run_id = ? GROUP BY benchmark_id, agent ORDER BY benchmark_id, agent",
             )
             .map_err(self.err("matrix"))?;
         let cells = st
@@ -174,7 +178,7 @@ impl Ctx<'_> {
         let mut st = self
             .conn
             .prepare(
-                "WITH r AS (SELECT run_id, max(started_at) AS t FROM sessions GROUP BY run_id)
+                "WITH r AS (SELECT run_id, max(started_at) AS t FROM current_sessions GROUP BY run_id)
                  SELECT run_id FROM r WHERE t <= (SELECT t FROM r WHERE run_id = ?) ORDER BY t DESC, run_id DESC LIMIT ?",
             )
             .map_err(self.err("history"))?;
@@ -192,7 +196,7 @@ impl Ctx<'_> {
             .conn
             .prepare(
                 "SELECT DISTINCT b.benchmark_id, b.description FROM benchmarks b
-                 JOIN sessions s ON s.benchmark_id = b.benchmark_id AND s.benchmark_sha256 = b.sha256
+                 JOIN current_sessions s ON s.benchmark_id = b.benchmark_id AND s.benchmark_sha256 = b.sha256
                  WHERE s.run_id = ? ORDER BY 1",
             )
             .map_err(self.err("descriptions"))?;
@@ -214,9 +218,9 @@ impl Ctx<'_> {
         let mut st = self
             .conn
             .prepare(&format!(
-                "WITH cur AS (SELECT DISTINCT benchmark_id, agent FROM sessions WHERE run_id = ?)
+                "WITH cur AS (SELECT DISTINCT benchmark_id, agent FROM current_sessions WHERE run_id = ?)
                  SELECT benchmark_id, agent, count(*) FILTER (WHERE s.status = 'succeeded'), count(*), count(DISTINCT s.run_id)
-                 FROM sessions s JOIN cur USING (benchmark_id, agent)
+                 FROM current_sessions s JOIN cur USING (benchmark_id, agent)
                  WHERE s.run_id IN ({list})
                  GROUP BY benchmark_id, agent
                  HAVING count(*) FILTER (WHERE s.status = 'succeeded') BETWEEN 1 AND count(*) - 1
@@ -245,8 +249,9 @@ impl Ctx<'_> {
             .conn
             .prepare(&format!(
                 "SELECT agent, run_id, strftime(min(started_at), '%Y-%m-%d %H:%M'),
-                        avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END), quantile_cont(duration_ms, 0.95)
-                 FROM sessions WHERE run_id IN ({list}) GROUP BY agent, run_id ORDER BY agent, min(started_at), run_id"
+                        coalesce(avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) FILTER (WHERE status <> 'error'), 0),
+                        quantile_cont(duration_ms, 0.95)
+                 FROM current_sessions WHERE run_id IN ({list}) GROUP BY agent, run_id ORDER BY agent, min(started_at), run_id"
             ))
             .map_err(self.err("trends"))?;
         let rows = st
@@ -269,7 +274,7 @@ impl Ctx<'_> {
         let width: f64 = self
             .conn
             .query_row(
-                "SELECT greatest(1, max(duration_ms)) / ? FROM sessions WHERE run_id = ?",
+                "SELECT greatest(1, max(duration_ms)) / ? FROM current_sessions WHERE run_id = ?",
                 params![BINS as f64, run],
                 |r| r.get(0),
             )
@@ -278,7 +283,7 @@ impl Ctx<'_> {
             .conn
             .prepare(
                 "SELECT agent, least(CAST(floor(duration_ms / ?) AS BIGINT), ? - 1) AS bin, count(*)
-                 FROM sessions WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
+                 FROM current_sessions WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
             )
             .map_err(self.err("histogram"))?;
         let mut by_agent: BTreeMap<String, Vec<(f64, u64)>> = BTreeMap::new();
@@ -315,7 +320,7 @@ impl Ctx<'_> {
                 "SELECT s.session_id, s.benchmark_id, s.agent, s.attempt, s.status, s.score, s.duration_ms,
                         s.error, right(coalesce(s.stdout, ''), 2000),
                         a.type, a.name, CAST(a.expected AS VARCHAR), CAST(a.actual AS VARCHAR), a.message
-                 FROM sessions s LEFT JOIN assertions a ON a.session_id = s.session_id AND NOT a.passed
+                 FROM current_sessions s LEFT JOIN assertions a ON a.session_id = s.session_id AND NOT a.passed
                  WHERE s.run_id = ?
                  ORDER BY s.agent, s.benchmark_id, s.attempt, s.session_id, a.idx",
             )
@@ -367,7 +372,7 @@ impl Ctx<'_> {
         let mut st = self
             .conn
             .prepare(
-                "WITH r AS (SELECT run_id, max(started_at) AS t, count(*) AS n FROM sessions GROUP BY run_id),
+                "WITH r AS (SELECT run_id, max(started_at) AS t, count(*) AS n FROM current_sessions GROUP BY run_id),
                       p AS (SELECT run_id, sum(planned_sessions) AS planned FROM runs GROUP BY run_id)
                  SELECT r.run_id FROM r LEFT JOIN p USING (run_id)
                  WHERE r.t < (SELECT t FROM r WHERE run_id = ?) AND (p.planned IS NULL OR r.n >= p.planned)
@@ -393,7 +398,7 @@ impl Ctx<'_> {
                         coalesce(sum(psi_cpu_some_ms), 0)::DOUBLE, coalesce(sum(psi_memory_some_ms), 0)::DOUBLE,
                         coalesce(sum(duration_ms) FILTER (WHERE psi_cpu_some_ms IS NOT NULL), 0)::DOUBLE,
                         list(cost_usd)
-                 FROM sessions WHERE run_id IN ({}) GROUP BY ALL ORDER BY ALL",
+                 FROM current_sessions WHERE run_id IN ({}) AND status <> 'error' GROUP BY ALL ORDER BY ALL",
                 sql_list(runs)
             ))
             .map_err(self.err("gate samples"))?;

@@ -89,18 +89,18 @@ fn regressions(o: &mut String, r: &Report) {
 /// Per-agent numbers; intervals go on a second, smaller line so the table fits its column
 /// (and scrolls inside it, not the page, when there is still not room).
 fn agents(o: &mut String, agents: &[AgentSummary]) {
-    o.push_str("<h2>Agents</h2>\n<div class=scroll><table><tr><th>agent</th><th>sessions</th><th>success rate<br><small>95% CI</small></th><th>mean score<br><small>95% CI</small></th><th>p50</th><th>p95</th><th>p99</th><th>mean CPU</th><th>peak RSS</th><th>pass@1</th><th>pass@k</th><th>pass^k</th></tr>\n");
+    o.push_str("<h2>Agents</h2>\n<div class=scroll><table><tr><th>agent</th><th>sessions</th><th>error rate</th><th>success rate<br><small>95% CI</small></th><th>mean score<br><small>95% CI</small></th><th>p50</th><th>p95</th><th>p99</th><th>mean CPU</th><th>peak RSS</th><th>pass@1</th><th>pass@k</th><th>pass^k</th></tr>\n");
     for a in agents {
         let _ = writeln!(
             o,
-            "<tr><td class=name>{}</td><td class=n>{}</td><td class=n>{}<small>{}–{}</small></td><td class=n>{:.3}<small>{:.3}–{:.3}</small></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>k={}</small></td><td class=n>{}</td></tr>",
-            esc(&a.agent), a.sessions, pct(a.success_rate), pct(a.success_rate_ci[0]), pct(a.success_rate_ci[1]),
+            "<tr><td class=name>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>{}–{}</small></td><td class=n>{:.3}<small>{:.3}–{:.3}</small></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>k={}</small></td><td class=n>{}</td></tr>",
+            esc(&a.agent), a.sessions, pct(a.error_rate), pct(a.success_rate), pct(a.success_rate_ci[0]), pct(a.success_rate_ci[1]),
             a.mean_score, a.mean_score_ci[0], a.mean_score_ci[1], ms(a.p50_duration_ms), ms(a.p95_duration_ms),
             ms(a.p99_duration_ms), ms(a.mean_cpu_ms), bytes(a.max_peak_rss_bytes as f64), pct(a.pass_at_1),
             pct(a.pass_at_k), a.k, pct(a.pass_hat_k)
         );
     }
-    o.push_str("</table></div>\n");
+    o.push_str("</table></div>\n<p>Success rates count judged sessions only: sessions that ended <code>error</code> (not judged) are left out, and shown as the error rate.</p>\n");
     let costs = super::cost_rows(agents);
     if !costs.is_empty() {
         o.push_str("<h3>Tokens and cost</h3>\n<div class=scroll><table><tr><th>agent</th><th>tokens / session</th><th>cost / session</th><th>cost / success</th><th>priced sessions</th></tr>\n");

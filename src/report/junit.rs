@@ -51,9 +51,14 @@ impl Renderer for Junit {
                 secs(ms),
                 xml(r.generated_at.trim_end_matches('Z').split('.').next().unwrap_or_default())
             );
+            let error_rate = r
+                .agents
+                .iter()
+                .find(|a| a.agent == *agent)
+                .map_or(0.0, |a| a.error_rate);
             let _ = writeln!(
                 o,
-                "    <properties><property name=\"run_id\" value=\"{}\"/></properties>",
+                "    <properties><property name=\"run_id\" value=\"{}\"/><property name=\"error_rate\" value=\"{error_rate:.4}\"/></properties>",
                 xml(&r.run_id)
             );
             for s in sessions {

@@ -36,13 +36,13 @@ impl Renderer for Markdown {
             Some(b) if r.regressions.is_empty() => {
                 let _ = writeln!(o, "**No regressions** against baseline `{}`.\n", cell(b));
             }
-            Some(b) => {
-                let _ = writeln!(
-                    o,
-                    "**{} regression(s)** against baseline `{}`:\n",
-                    r.regressions.len(),
-                    cell(b)
-                );
+            None if r.regressions.is_empty() => o.push_str("No baseline run to compare with.\n\n"),
+            b => {
+                let against = b
+                    .as_ref()
+                    .map(|b| format!(" against baseline `{}`", cell(b)))
+                    .unwrap_or_default();
+                let _ = writeln!(o, "**{} regression(s)**{against}:\n", r.regressions.len(),);
                 for g in &r.regressions {
                     let _ = writeln!(
                         o,
@@ -54,17 +54,22 @@ impl Renderer for Markdown {
                 }
                 o.push('\n');
             }
-            None => o.push_str("No baseline run to compare with.\n\n"),
         }
         gate(&mut o, r);
-        o.push_str("| agent | sessions | success rate (95% CI) | mean score (95% CI) | p50 / p95 / p99 | CPU | peak RSS |\n");
-        o.push_str("|---|---:|---|---|---|---:|---:|\n");
+        let _ = writeln!(
+            o,
+            "Success rates count judged sessions only: sessions that ended `error` (not judged) are left out, and shown as the error rate (the gate fails above {}).\n",
+            pct(r.max_error_rate)
+        );
+        o.push_str("| agent | sessions | error rate | success rate (95% CI) | mean score (95% CI) | p50 / p95 / p99 | CPU | peak RSS |\n");
+        o.push_str("|---|---:|---:|---|---|---|---:|---:|\n");
         for a in &r.agents {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} ({}–{}) | {:.3} ({:.3}–{:.3}) | {} / {} / {} | {} | {} |",
+                "| {} | {} | {} | {} ({}–{}) | {:.3} ({:.3}–{:.3}) | {} / {} / {} | {} | {} |",
                 cell(&a.agent),
                 a.sessions,
+                pct(a.error_rate),
                 pct(a.success_rate),
                 pct(a.success_rate_ci[0]),
                 pct(a.success_rate_ci[1]),

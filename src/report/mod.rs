@@ -2,6 +2,7 @@
 
 pub mod completeness;
 mod data;
+pub mod error_rate;
 pub mod html;
 pub mod json;
 pub mod junit;
@@ -45,10 +46,17 @@ pub struct ReportOptions {
     pub fail_on_regression: bool,
     /// With --fail-on-regression: do not fail on an incomplete run.
     pub allow_incomplete: bool,
+    /// An agent whose error rate is above this (a fraction) fails the gate.
+    pub max_error_rate: f64,
 }
 
 /// Build the report from the database.
-pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Report> {
+pub fn gather(
+    conn: &duckdb::Connection,
+    run: &str,
+    baseline: &str,
+    max_error_rate: f64,
+) -> Result<Report> {
     let ctx = data::Ctx { conn };
     let run_id = ctx.resolve_run(run)?;
     let baseline_run_id = ctx.resolve_baseline(baseline, &run_id)?;
@@ -56,19 +64,21 @@ pub fn gather(conn: &duckdb::Connection, run: &str, baseline: &str) -> Result<Re
     let matrix = ctx.matrix(&run_id, &mut agents)?;
     let mut benchmarks: Vec<String> = matrix.iter().map(|c| c.benchmark_id.clone()).collect();
     benchmarks.dedup();
-    let gate = match &baseline_run_id {
+    let mut gate = match &baseline_run_id {
         Some(b) => Some(ctx.gate(&run_id, b)?),
         None => None,
     };
-    let regressions = gate
+    let mut regressions = gate
         .as_ref()
         .map(|g| g.regressions.clone())
         .unwrap_or_default();
+    error_rate::judge(&agents, max_error_rate, &mut regressions, gate.as_mut());
     let sessions = ctx.sessions(&run_id)?;
     let mut failures = data::failures(&sessions);
     trace::attach(conn, &run_id, &mut failures)?;
     Ok(Report {
         agents,
+        max_error_rate,
         benchmarks,
         descriptions: ctx.descriptions(&run_id)?,
         matrix,
@@ -109,7 +119,7 @@ pub fn report(opts: &ReportOptions) -> Result<Report> {
         .collect::<Result<_>>()?;
     let t0 = Instant::now();
     let conn = store::open(&opts.db, Mode::ReadOnly, opts.wait)?;
-    let mut report = gather(&conn, &opts.run, &opts.baseline)?;
+    let mut report = gather(&conn, &opts.run, &opts.baseline, opts.max_error_rate)?;
     drop(conn);
     report.timings.query_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let t1 = Instant::now();

@@ -9,6 +9,8 @@ pub struct Report {
     pub generated_at: String,
     pub reev_version: String,
     pub agents: Vec<AgentSummary>,
+    /// `--max-error-rate`: an agent above it fails the gate (kind `error_rate`).
+    pub max_error_rate: f64,
     pub benchmarks: Vec<String>,
     /// Benchmark id -> description of the version this run used.
     pub descriptions: std::collections::BTreeMap<String, String>,
@@ -43,7 +45,10 @@ pub struct AgentSummary {
     pub failed: u64,
     pub timed_out: u64,
     pub errors: u64,
+    /// Succeeded over judged sessions: `error` sessions (not judged) are left out.
     pub success_rate: f64,
+    /// Sessions that ended `error` (latest try), over all sessions.
+    pub error_rate: f64,
     /// Wilson 95% interval.
     pub success_rate_ci: [f64; 2],
     pub mean_score: f64,

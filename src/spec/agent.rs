@@ -22,6 +22,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "benchmark_id",
     "attempt",
     "agent",
+    "port",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -186,7 +187,7 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
 }
 
 /// Names inside `{...}` that look like placeholders (identifier characters only).
-fn placeholders_in(arg: &str) -> Vec<&str> {
+pub fn placeholders_in(arg: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = arg;
     while let Some(open) = rest.find('{') {

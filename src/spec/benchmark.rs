@@ -22,6 +22,10 @@ struct BenchmarkFile {
     timeout: Option<Duration>,
     #[serde(default)]
     initial_state: Vec<FileSpec>,
+    /// argv run in the scratch dir before the agent (see `exec::fixture`).
+    setup: Option<Spanned<Vec<String>>>,
+    /// argv run in the scratch dir after the agent, whatever happened to it.
+    teardown: Option<Spanned<Vec<String>>>,
     ground_truth: GroundTruthSpec,
 }
 
@@ -91,6 +95,9 @@ pub struct Benchmark {
     pub prompt: String,
     pub timeout: Option<Duration>,
     pub initial_state: Vec<SeedFile>,
+    /// argv templates (agent placeholders) run before and after the agent.
+    pub setup: Option<Vec<String>>,
+    pub teardown: Option<Vec<String>>,
     pub pass_threshold: f64,
     pub assertions: Vec<Assertion>,
     /// The file it came from, its bytes' SHA-256, and its text (kept for the store).
@@ -220,6 +227,9 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Benchmark, Vec<Diagnostic>> {
         });
     }
 
+    let setup = fixture("setup", file.setup, path, &mut diags);
+    let teardown = fixture("teardown", file.teardown, path, &mut diags);
+
     let threshold = file.ground_truth.pass_threshold.value;
     if !(0.0..=1.0).contains(&threshold) {
         diags.push(at(
@@ -254,12 +264,42 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Benchmark, Vec<Diagnostic>> {
         prompt: file.prompt,
         timeout: file.timeout,
         initial_state,
+        setup,
+        teardown,
         pass_threshold: threshold,
         assertions,
         path: path.to_path_buf(),
         sha256: crate::digest::sha256_hex(bytes),
         yaml: text.to_string(),
     })
+}
+
+/// A `setup:` / `teardown:` argv: not empty, and only the agents' placeholders.
+fn fixture(
+    key: &str,
+    spec: Option<Spanned<Vec<String>>>,
+    path: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Vec<String>> {
+    let spec = spec?;
+    let loc = spec.referenced;
+    let at = |msg: String| Diagnostic::at(path, loc.line(), loc.column(), msg);
+    if spec.value.first().is_none_or(|p| p.is_empty()) {
+        diags.push(at(format!(
+            "{key}: give a command as a list of arguments (its program first)"
+        )));
+    }
+    for arg in &spec.value {
+        for ph in super::agent::placeholders_in(arg) {
+            if !super::agent::PLACEHOLDERS.contains(&ph) {
+                diags.push(at(format!(
+                    "{key}: unknown placeholder {{{ph}}} (known: {})",
+                    super::agent::PLACEHOLDERS.join(", ")
+                )));
+            }
+        }
+    }
+    Some(spec.value)
 }
 
 type SpecError = (Option<Location>, String);

@@ -58,6 +58,15 @@ pub fn open(path: &Path, mode: Mode, wait: Duration) -> Result<Connection> {
     let mut delay = Duration::from_millis(20);
     loop {
         match open_once(path, mode)? {
+            Ok(conn) if mode == Mode::ReadOnly => {
+                // Readers rely on the current tables and views (`current_sessions`, ...).
+                return match recorded_version(&conn) {
+                    Some(v) if v != schema::SCHEMA_VERSION.to_string() => {
+                        Err(version_error(path, &v))
+                    }
+                    _ => Ok(conn),
+                };
+            }
             Ok(conn) => return Ok(conn),
             Err(e) => {
                 let msg = e.to_string();
@@ -100,18 +109,30 @@ pub fn lock_writer(db: &Path, wait: Duration) -> Result<crate::lock::Lock> {
     )
 }
 
+/// The schema version a database records (`None`: a new or empty database).
+fn recorded_version(conn: &Connection) -> Option<String> {
+    conn.query_row(
+        "SELECT value FROM reev_meta WHERE key = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+/// A database of another schema version: rebuilt from the files, never migrated in place.
+fn version_error(db: &Path, found: &str) -> Error {
+    Error::input(format!(
+        "{} has schema version {found}, this reev uses {}; rebuild it from the files with `reev load --rebuild`",
+        db.display(),
+        schema::SCHEMA_VERSION
+    ))
+}
+
 /// Create tables and views if missing; refuse a database of another schema version.
 pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
     let sql_err =
         |e: duckdb::Error| Error::env(format!("{}: cannot create schema: {e}", db.display()));
-    let version = || -> Option<String> {
-        conn.query_row(
-            "SELECT value FROM reev_meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .ok()
-    };
+    let version = || recorded_version(conn);
     if version() == Some(schema::SCHEMA_VERSION.to_string()) {
         return Ok(());
     }
@@ -126,13 +147,7 @@ pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
             .map_err(sql_err)?;
         }
         Some(v) if v == schema::SCHEMA_VERSION.to_string() => {}
-        Some(v) => {
-            return Err(Error::input(format!(
-                "{} has schema version {v}, this reev uses {}; rebuild it from the files with `reev load --rebuild`",
-                db.display(),
-                schema::SCHEMA_VERSION
-            )))
-        }
+        Some(v) => return Err(version_error(db, &v)),
     }
     conn.execute_batch(schema::VIEWS).map_err(sql_err)?;
     Ok(())

@@ -267,6 +267,8 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             s.input_tokens.map(|t| t as i64),
             s.output_tokens.map(|t| t as i64),
             s.cost_usd,
+            s.try_number as i32,
+            s.port.map(i32::from),
         ])
         .map_err(e("the session row"))?;
     for (stream, text) in [("stdout", &s.stdout.text), ("stderr", &s.stderr.text)] {

@@ -2,7 +2,9 @@
 
 /// Bumped when the schema changes; a database of another version must be rebuilt (`--rebuild`).
 /// Version 2: captured output longer than [`TEXT_PART`] bytes is stored whole in `output_parts`.
-/// Version 3: `sessions` gains `input_tokens`, `output_tokens` and `cost_usd`.
+/// Version 3: `sessions` gains `input_tokens`, `output_tokens` and `cost_usd` (tokens and
+/// cost), `try_number` and `port` (`--retry-errors`, fixtures); the `current_sessions` view
+/// (each planned session's latest try), which every report reads.
 pub const SCHEMA_VERSION: i64 = 3;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
@@ -83,7 +85,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     -- NULL when unknown (no model request, a model without a price, an older session file).
     input_tokens        BIGINT,
     output_tokens       BIGINT,
-    cost_usd            DOUBLE
+    cost_usd            DOUBLE,
+    try_number        INTEGER NOT NULL,   -- 1, or 2.. for the tries --retry-errors ran after an error
+    port              INTEGER             -- the TCP port reserved for the session; NULL in older files
 );
 
 CREATE TABLE IF NOT EXISTS output_parts (
@@ -162,26 +166,35 @@ CREATE TABLE IF NOT EXISTS conflicts (
 "#;
 
 pub const VIEWS: &str = r#"
+-- Every planned session once: its latest try. Earlier tries (sessions that ended `error` and
+-- were run again by --retry-errors) stay in `sessions`; reports and the gate read this view.
+CREATE OR REPLACE VIEW current_sessions AS
+SELECT * FROM sessions
+QUALIFY row_number() OVER (
+    PARTITION BY run_id, benchmark_id, agent, attempt ORDER BY try_number DESC, session_id DESC) = 1;
+
+-- success_rate leaves out `error` sessions (not judged); error_rate is their share.
 CREATE OR REPLACE VIEW agent_performance AS
 SELECT agent,
        count(*)                                              AS sessions,
        count(*) FILTER (WHERE status = 'succeeded')          AS succeeded,
-       avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) AS success_rate,
+       avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) FILTER (WHERE status <> 'error') AS success_rate,
        avg(score)                                            AS mean_score,
        quantile_cont(duration_ms, 0.5)                       AS p50_duration_ms,
-       quantile_cont(duration_ms, 0.95)                      AS p95_duration_ms
-FROM sessions
+       quantile_cont(duration_ms, 0.95)                      AS p95_duration_ms,
+       avg(CASE WHEN status = 'error' THEN 1 ELSE 0 END)     AS error_rate
+FROM current_sessions
 GROUP BY agent;
 
 CREATE OR REPLACE VIEW latest_sessions AS
 WITH runs_by_pair AS (
     SELECT benchmark_id, agent, run_id, max(started_at) AS run_started
-    FROM sessions GROUP BY benchmark_id, agent, run_id
+    FROM current_sessions GROUP BY benchmark_id, agent, run_id
 ), latest AS (
     SELECT benchmark_id, agent, run_id FROM runs_by_pair
     QUALIFY row_number() OVER (PARTITION BY benchmark_id, agent ORDER BY run_started DESC, run_id DESC) = 1
 )
-SELECT s.* FROM sessions s JOIN latest USING (benchmark_id, agent, run_id);
+SELECT s.* FROM current_sessions s JOIN latest USING (benchmark_id, agent, run_id);
 
 CREATE OR REPLACE VIEW benchmark_matrix AS
 SELECT benchmark_id,
@@ -205,11 +218,12 @@ SELECT run_id,
        count(*) FILTER (WHERE status = 'failed')              AS failed,
        count(*) FILTER (WHERE status = 'timed_out')           AS timed_out,
        count(*) FILTER (WHERE status = 'error')               AS errors,
-       avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END)  AS success_rate,
+       avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) FILTER (WHERE status <> 'error') AS success_rate,
        avg(score)                                             AS mean_score,
        quantile_cont(duration_ms, 0.5)                        AS p50_duration_ms,
-       quantile_cont(duration_ms, 0.95)                       AS p95_duration_ms
-FROM sessions
+       quantile_cont(duration_ms, 0.95)                       AS p95_duration_ms,
+       avg(CASE WHEN status = 'error' THEN 1 ELSE 0 END)      AS error_rate
+FROM current_sessions
 GROUP BY run_id, agent;
 
 -- The whole captured text of every session's streams, short ones from sessions and long

@@ -1,0 +1,73 @@
+//! What every process of a session is given: the placeholder values (`{workdir}`, `{port}`,
+//! ...) for argv and the agent's `env:`, and the environment (`REEV_*` and the rest).
+
+use super::{Context, MAX_ENV_PROMPT};
+use crate::plan::Task;
+use crate::spec::{agent, Agent, Benchmark};
+
+/// The placeholder values of one session (agent argv, its `env:`, setup and teardown argv).
+pub struct Vars {
+    pub attempt: String,
+    pub scratch: String,
+    pub events: String,
+    pub config_dir: String,
+    pub port: String,
+}
+
+impl Vars {
+    pub fn values<'a>(&'a self, task: &'a Task, bench: &'a Benchmark) -> [(&'a str, &'a str); 9] {
+        [
+            ("prompt", bench.prompt.as_str()),
+            ("config_dir", self.config_dir.as_str()),
+            ("workdir", self.scratch.as_str()),
+            ("events", self.events.as_str()),
+            ("session_id", task.session_id.as_str()),
+            ("benchmark_id", task.benchmark_id.as_str()),
+            ("attempt", self.attempt.as_str()),
+            ("agent", task.agent.as_str()),
+            ("port", self.port.as_str()),
+        ]
+    }
+}
+
+/// The environment of every process of the session: the sandbox's, the agent's `env:`, `REEV_*`.
+pub fn environment(
+    ctx: &Context,
+    task: &Task,
+    bench: &Benchmark,
+    agent: &Agent,
+    vars: &Vars,
+    base: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let values = vars.values(task, bench);
+    let mut env = base;
+    env.extend(
+        agent
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), agent::expand(v, &values))),
+    );
+    for (k, v) in [
+        ("REEV_SESSION_ID", task.session_id.as_str()),
+        ("REEV_RUN_ID", ctx.run_id),
+        ("REEV_BENCHMARK_ID", task.benchmark_id.as_str()),
+        ("REEV_AGENT", task.agent.as_str()),
+        ("REEV_ATTEMPT", vars.attempt.as_str()),
+        ("REEV_EVENTS", vars.events.as_str()),
+        ("REEV_WORKDIR", vars.scratch.as_str()),
+        ("REEV_PORT", vars.port.as_str()),
+    ] {
+        env.push((k.to_string(), v.to_string()));
+    }
+    // The kernel refuses any single environment string over 128 KiB (MAX_ARG_STRLEN): a longer
+    // prompt arrives on stdin (and in argv placeholders, if the agent asks) but not here.
+    if bench.prompt.len() <= MAX_ENV_PROMPT {
+        env.push(("REEV_PROMPT".to_string(), bench.prompt.clone()));
+    }
+    env
+}
+
+/// An argv template with its placeholders replaced.
+pub fn expand_all(template: &[String], values: &[(&str, &str)]) -> Vec<String> {
+    template.iter().map(|a| agent::expand(a, values)).collect()
+}
