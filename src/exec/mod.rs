@@ -8,6 +8,8 @@ pub mod json_at;
 pub mod namespace;
 pub mod process;
 pub mod sandbox;
+pub mod trace_checks;
+pub mod verify;
 pub mod workdir;
 
 use std::path::{Path, PathBuf};
@@ -179,6 +181,7 @@ fn execute(
     let scratch = work.scratch.to_string_lossy().into_owned();
     let events = work.events.to_string_lossy().into_owned();
     let config_dir = ctx.suite.config.dir.to_string_lossy().into_owned();
+    let benchmark_dir = bench.dir.to_string_lossy().into_owned();
     let values = [
         ("prompt", bench.prompt.as_str()),
         ("config_dir", config_dir.as_str()),
@@ -188,6 +191,7 @@ fn execute(
         ("benchmark_id", task.benchmark_id.as_str()),
         ("attempt", attempt.as_str()),
         ("agent", task.agent.as_str()),
+        ("benchmark_dir", benchmark_dir.as_str()),
     ];
     let argv: Vec<String> = agent
         .command
@@ -285,37 +289,51 @@ fn execute(
         return None;
     }
     let trace = events::read(&work.root_dir, workdir::EVENTS);
-    let results = assertions::evaluate(
-        &bench.assertions,
-        &assertions::FinalState {
-            stdout: &done.stdout.bytes,
-            exit_code: done.exit_code,
-            duration: done.wall,
-            scratch: &work.scratch_dir,
-        },
-    );
-    let score = assertions::score(&results);
+    // Read before any verifier runs in the same cgroups.
     let limit_hit = prepared.as_ref().ok().and_then(|p| p.verdict(done.signal));
+    let skip = if done.timed_out {
+        Some("the agent timed out")
+    } else if limit_hit.is_some() {
+        Some("the agent was stopped at a sandbox limit")
+    } else {
+        None
+    };
+    let judged = judge(
+        &Judging {
+            ctx,
+            bench,
+            work,
+            values: &values,
+            env: &env,
+            prepared: prepared.as_ref().ok(),
+        },
+        &done,
+        &trace,
+        skip,
+    );
+    if judged.interrupted {
+        return None;
+    }
+    let score = assertions::score(&judged.results);
     file.status = if done.timed_out {
         Status::TimedOut
-    } else if limit_hit.is_some() {
+    } else if limit_hit.is_some() || judged.error.is_some() {
         Status::Error
     } else if score >= bench.pass_threshold {
         Status::Succeeded
     } else {
         Status::Failed
     };
-    if done.timed_out {
-        file.error = Some(format!(
+    file.error = if done.timed_out {
+        Some(format!(
             "timed out after {} ms; process group killed",
             timeout.as_millis()
-        ));
-    }
-    if limit_hit.is_some() {
-        file.error = limit_hit;
-    }
+        ))
+    } else {
+        limit_hit.or(judged.error)
+    };
     file.score = score;
-    file.assertions = results;
+    file.assertions = judged.results;
     file.exit_code = done.exit_code;
     file.signal = done.signal;
     file.started_at = rfc3339(done.started_at);
@@ -330,6 +348,99 @@ fn execute(
     file.events_dropped = trace.dropped;
     file.metrics = trace.metrics;
     Some(file)
+}
+
+/// What judging a session needs besides the agent's result.
+struct Judging<'a> {
+    ctx: &'a Context<'a>,
+    bench: &'a Benchmark,
+    work: &'a workdir::Workdir,
+    /// The agent's placeholders and environment: verifiers get the same.
+    values: &'a [(&'a str, &'a str)],
+    env: &'a [(String, String)],
+    prepared: Option<&'a sandbox::Prepared>,
+}
+
+/// Evaluate every assertion; verifier programs run here, after the agent's output is saved
+/// for them (`REEV_STDOUT`, `REEV_STDERR`), unless `skip` says why they must not.
+fn judge(
+    j: &Judging,
+    done: &process::Finished,
+    trace: &events::Trace,
+    skip: Option<&str>,
+) -> assertions::Judgement {
+    let has_verifier = j
+        .bench
+        .assertions
+        .iter()
+        .any(|a| matches!(a.check, crate::spec::benchmark::Check::Verify(_)));
+    let mut env = j.env.to_vec();
+    let mut saved = Ok(());
+    if has_verifier && skip.is_none() {
+        saved = save_output(j.work, done, &mut env);
+        env.push((
+            "REEV_BENCHMARK_DIR".to_string(),
+            j.bench.dir.to_string_lossy().into_owned(),
+        ));
+    }
+    let runner = verify::Runner {
+        values: j.values,
+        env: &env,
+        cwd: &j.work.scratch,
+        grace: j.ctx.grace,
+        env_clear: j.prepared.is_some_and(|p| p.env_clear),
+        plan: j.prepared.and_then(|p| p.plan.as_ref()),
+    };
+    let verifier = match (skip, &saved) {
+        (Some(why), _) => Err(why),
+        (None, Err(why)) => Err(why.as_str()),
+        (None, Ok(())) => Ok(&runner),
+    };
+    let mut judged = assertions::evaluate(
+        &j.bench.assertions,
+        &assertions::FinalState {
+            stdout: &done.stdout.bytes,
+            exit_code: done.exit_code,
+            duration: done.wall,
+            scratch: &j.work.scratch_dir,
+            events: &trace.events,
+            metrics: &trace.metrics,
+            verifier,
+        },
+    );
+    if let Err(why) = saved {
+        judged.error = judged.error.or(Some(why));
+    }
+    judged
+}
+
+/// Write the agent's captured stdout and stderr beside its events file (never through a
+/// link the agent left there) and name them in `env`.
+fn save_output(
+    work: &workdir::Workdir,
+    done: &process::Finished,
+    env: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    use std::io::Write;
+    let root = work.scratch.parent().unwrap_or(&work.scratch);
+    for (var, name, captured) in [
+        ("REEV_STDOUT", workdir::STDOUT, &done.stdout),
+        ("REEV_STDERR", workdir::STDERR, &done.stderr),
+    ] {
+        let path = root.join(name);
+        work.root_dir
+            .unlink(std::ffi::OsStr::new(name))
+            .and_then(|()| work.root_dir.create_file(Path::new(name), 0o644))
+            .and_then(|mut f| f.write_all(&captured.bytes))
+            .map_err(|e| {
+                format!(
+                    "cannot save the agent's output for its verifiers at {}: {e}",
+                    path.display()
+                )
+            })?;
+        env.push((var.to_string(), path.to_string_lossy().into_owned()));
+    }
+    Ok(())
 }
 
 fn output(c: &process::Captured) -> Output {

@@ -35,6 +35,10 @@ pub struct Workdir {
 
 /// The events file's name in a session's directory.
 pub const EVENTS: &str = "events.jsonl";
+/// The agent's captured stdout and stderr, written beside the events file (outside the
+/// scratch dir, so no file assertion sees them) for verifiers: `REEV_STDOUT`, `REEV_STDERR`.
+pub const STDOUT: &str = "agent.stdout";
+pub const STDERR: &str = "agent.stderr";
 
 /// This reev process's scratch area in one run: `run_dir/work/try-<token>/`.
 pub struct Area {
@@ -180,7 +184,9 @@ impl Workdir {
         root_dir.make_writable();
         let scratch_dir = root_dir.ensure_subdir(OsStr::new("scratch"))?;
         scratch_dir.empty()?;
-        root_dir.unlink(OsStr::new(EVENTS))?;
+        for name in [EVENTS, STDOUT, STDERR] {
+            root_dir.unlink(OsStr::new(name))?;
+        }
         for file in seed {
             let mode = if file.executable { 0o755 } else { 0o644 };
             scratch_dir

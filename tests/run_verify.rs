@@ -1,0 +1,410 @@
+//! `reev run` judging real agents: verifier programs (`verify:`), trace assertions (`event:`,
+//! `metric:`, `tool_sequence:`) and the `{benchmark_dir}` placeholder, through the binary.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{dead, wait_for, Project};
+use serde_json::Value;
+
+/// An agent that prints to both streams and writes a small trace: read_file twice, then
+/// write_file, a model request, and a `tokens` metric of 1500.
+const TRACE_AGENT: &str = r#"echo agent-out; echo agent-err >&2
+for l in '{"type":"tool_call","name":"read_file"}' '{"type":"model_request","model":"m"}' \
+         '{"type":"tool_call","name":"read_file"}' '{"type":"tool_call","name":"write_file"}' \
+         '{"type":"metric","name":"tokens","value":1500}'; do echo "$l" >> "$REEV_EVENTS"; done"#;
+
+fn project() -> Project {
+    let p = Project::new();
+    p.agents(&[("a", &["sh", "-c", TRACE_AGENT])]);
+    p
+}
+
+/// benchmarks/<id>.yml with these assertion items (YAML list lines, indented 4).
+fn bench(p: &Project, id: &str, assertions: &str) {
+    p.write(
+        &format!("benchmarks/{id}.yml"),
+        &format!(
+            "id: {id}\ndescription: d\nprompt: p\ntimeout: 60s\nground_truth:\n  assertions:\n{assertions}"
+        ),
+    );
+}
+
+/// A `verify:` item running `benchmarks/<script>` with python3 through `{benchmark_dir}`.
+fn verify_item(script: &str, extra: &str) -> String {
+    format!("    - verify: {{command: [python3, \"{{benchmark_dir}}/{script}\"]{extra}}}\n")
+}
+
+/// Sessions by benchmark id.
+fn by_benchmark(p: &Project) -> BTreeMap<String, Value> {
+    p.sessions()
+        .into_iter()
+        .map(|s| (s["benchmark_id"].as_str().unwrap().to_string(), s))
+        .collect()
+}
+
+#[test]
+fn verifier_pass_partial_credit_and_fail() {
+    let p = project();
+    p.write(
+        "benchmarks/pass.py",
+        "print('looked at the ledger')\nprint('{\"message\": \"balances add up\"}')\n",
+    );
+    p.write(
+        "benchmarks/half.py",
+        "import json\nprint(json.dumps({'score': 0.5, 'message': 'one of two'}))\n",
+    );
+    p.write(
+        "benchmarks/fail.py",
+        "import sys\nprint('wrong balance', file=sys.stderr)\nsys.exit(1)\n",
+    );
+    bench(&p, "pass", &verify_item("pass.py", ", timeout: 30s"));
+    bench(
+        &p,
+        "half",
+        &format!(
+            "{}      weight: 3\n    - exit_code: 0\n",
+            verify_item("half.py", "")
+        ),
+    );
+    bench(&p, "fail", &verify_item("fail.py", ""));
+    p.reev(&["run"]).ok();
+    let s = by_benchmark(&p);
+
+    let pass = &s["pass"];
+    assert_eq!(pass["status"], "succeeded", "{pass}");
+    assert_eq!(pass["score"], 1.0);
+    let a = &pass["assertions"][0];
+    assert_eq!(a["type"], "verify");
+    assert_eq!(a["passed"], true);
+    assert_eq!(a["score"], 1.0);
+    assert_eq!(a["message"], "passed: balances add up");
+    let bdir = std::fs::canonicalize(p.join("benchmarks")).unwrap();
+    assert_eq!(
+        a["verifier"]["command"],
+        serde_json::json!(["python3", format!("{}/pass.py", bdir.display())])
+    );
+    assert_eq!(a["verifier"]["exit_code"], 0);
+    assert_eq!(a["verifier"]["timed_out"], false);
+    assert!(a["verifier"]["duration_ms"].is_u64());
+    assert!(a["verifier"]["stdout"]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("looked at the ledger\n"));
+
+    // weight 3 x 0.5 + exit_code 1, over 4.
+    let half = &s["half"];
+    assert_eq!(half["score"], 0.625, "{half}");
+    assert_eq!(half["status"], "failed");
+    assert_eq!(half["assertions"][0]["passed"], false);
+    assert_eq!(half["assertions"][0]["score"], 0.5);
+    assert!(half["error"].is_null());
+
+    let fail = &s["fail"];
+    assert_eq!(fail["status"], "failed", "{fail}");
+    assert_eq!(fail["score"], 0.0);
+    assert_eq!(fail["assertions"][0]["verifier"]["exit_code"], 1);
+    assert_eq!(
+        fail["assertions"][0]["verifier"]["stderr"]["text"],
+        "wrong balance\n"
+    );
+    assert!(fail["error"].is_null());
+    // Other checks keep their old record: no score, no verifier.
+    assert!(half["assertions"][1].get("score").is_none());
+    assert!(half["assertions"][1].get("verifier").is_none());
+}
+
+#[test]
+fn a_verifier_that_cannot_judge_makes_the_session_an_error() {
+    let p = project();
+    let cases = [
+        ("crash", "import sys\nsys.exit(3)\n", "exited with code 3"),
+        (
+            // (not `signal.py`: it would shadow the module it imports)
+            "killed",
+            "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n",
+            "killed by signal 9",
+        ),
+        (
+            "malformed",
+            "print('{\"score\": 0.5,')\n",
+            "malformed result line",
+        ),
+        ("range", "print('{\"score\": 1.5}')\n", "printed score 1.5"),
+        (
+            "nan",
+            "import json\nprint(json.dumps({'score': float('nan')}))\n",
+            "malformed result line",
+        ),
+        (
+            "text",
+            "print('{\"score\": \"0.5\"}')\n",
+            "a score must be a number from 0 to 1",
+        ),
+        (
+            "contradiction",
+            "import sys\nprint('{\"score\": 1}')\nsys.exit(1)\n",
+            "the two disagree",
+        ),
+    ];
+    for (id, script, _) in cases {
+        p.write(&format!("benchmarks/{id}.py"), script);
+        bench(
+            &p,
+            id,
+            &format!(
+                "    - exit_code: 0\n{}",
+                verify_item(&format!("{id}.py"), "")
+            ),
+        );
+    }
+    p.write("benchmarks/slow.py", "import time\ntime.sleep(60)\n");
+    bench(&p, "slow", &verify_item("slow.py", ", timeout: 1s"));
+    p.write("benchmarks/fine.py", "pass\n");
+    bench(&p, "fine", &verify_item("fine.py", ""));
+    let out = p.reev(&["run", "--jobs", "4", "--kill-grace", "1s"]);
+    out.ok();
+    let s = by_benchmark(&p);
+    for (id, _, needle) in cases {
+        let session = &s[id];
+        assert_eq!(session["status"], "error", "{id}: {session}");
+        let error = session["error"].as_str().unwrap();
+        assert!(error.contains("verifier of assertion 2"), "{id}: {error}");
+        assert!(error.contains(&format!("{id}.py")), "{id}: {error}");
+        assert!(error.contains(needle), "{id}: {error}");
+        let a = &session["assertions"][1];
+        assert_eq!(a["passed"], false, "{id}");
+        assert_eq!(a["message"], error, "{id}");
+        // The agent's own assertion was judged all the same.
+        assert_eq!(session["assertions"][0]["passed"], true, "{id}");
+    }
+    assert_eq!(s["killed"]["assertions"][1]["verifier"]["signal"], 9);
+    let slow = &s["slow"];
+    assert_eq!(slow["status"], "error", "{slow}");
+    let error = slow["error"].as_str().unwrap();
+    assert!(error.contains("timed out after 1s"), "{error}");
+    assert_eq!(slow["assertions"][0]["verifier"]["timed_out"], true);
+    assert!(
+        out.elapsed.as_secs() < 50,
+        "the verifier was not stopped at its timeout"
+    );
+    // Nothing valid was lost.
+    assert_eq!(s["fine"]["status"], "succeeded", "{}", s["fine"]);
+}
+
+#[test]
+fn verifier_sees_the_session_environment_and_its_output_files() {
+    let p = Project::new();
+    p.agents(&[(
+        "a",
+        &[
+            "sh",
+            "-c",
+            "echo \"out $0\"; echo err >&2",
+            "{benchmark_dir}",
+        ],
+    )]);
+    p.write(
+        "benchmarks/sub/env.py",
+        r#"import json, os, sys
+keys = ["REEV_WORKDIR", "REEV_EVENTS", "REEV_STDOUT", "REEV_STDERR", "REEV_BENCHMARK_DIR",
+        "REEV_SESSION_ID", "REEV_BENCHMARK_ID", "REEV_AGENT", "REEV_ATTEMPT", "REEV_RUN_ID"]
+seen = {k: os.environ.get(k) for k in keys}
+seen["cwd"] = os.getcwd()
+seen["argv1"] = sys.argv[1]
+seen["stdout"] = open(os.environ["REEV_STDOUT"]).read()
+seen["stderr"] = open(os.environ["REEV_STDERR"]).read()
+seen["seed"] = open("seed.txt").read()
+print(json.dumps({"message": json.dumps(seen)}))
+"#,
+    );
+    p.write(
+        "benchmarks/sub/env.yml",
+        "id: env\ndescription: d\nprompt: p\ninitial_state:\n  - path: seed.txt\n    content: seeded\nground_truth:\n  assertions:\n    - verify: {command: [python3, \"{benchmark_dir}/env.py\", \"{session_id}\"]}\n",
+    );
+    p.reev(&["run", "--run-id", "r1"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{s}");
+    let message = s["assertions"][0]["message"].as_str().unwrap();
+    let seen: Value = serde_json::from_str(message.strip_prefix("passed: ").unwrap()).unwrap();
+    let bdir = std::fs::canonicalize(p.join("benchmarks/sub")).unwrap();
+    let bdir = bdir.to_str().unwrap();
+    assert_eq!(seen["REEV_BENCHMARK_DIR"], bdir);
+    assert_eq!(seen["argv1"], s["session_id"]);
+    assert_eq!(seen["REEV_SESSION_ID"], s["session_id"]);
+    assert_eq!(seen["REEV_BENCHMARK_ID"], "env");
+    assert_eq!(seen["REEV_AGENT"], "a");
+    assert_eq!(seen["REEV_ATTEMPT"], "1");
+    assert_eq!(seen["REEV_RUN_ID"], "r1");
+    assert_eq!(seen["cwd"], seen["REEV_WORKDIR"]);
+    assert_eq!(seen["seed"], "seeded");
+    // The agent got {benchmark_dir} too; the verifier reads what it printed.
+    assert_eq!(seen["stdout"], format!("out {bdir}\n"));
+    assert_eq!(seen["stdout"], s["stdout"]["text"]);
+    assert_eq!(seen["stderr"], "err\n");
+    // The output files lie beside the events file, outside the scratch directory.
+    let workdir = std::path::Path::new(seen["REEV_WORKDIR"].as_str().unwrap());
+    let root = workdir.parent().unwrap();
+    for (var, name) in [
+        ("REEV_STDOUT", "agent.stdout"),
+        ("REEV_STDERR", "agent.stderr"),
+        ("REEV_EVENTS", "events.jsonl"),
+    ] {
+        assert_eq!(seen[var], root.join(name).to_str().unwrap(), "{var}");
+    }
+}
+
+#[test]
+fn a_sandboxed_verifier_writes_only_inside_scratch() {
+    let p = Project::new();
+    let outside = p.join("outside.txt");
+    std::fs::write(&outside, "original").unwrap();
+    p.write(
+        "reev.yml",
+        "agents:\n  boxed:\n    command: [\"true\"]\n    sandbox:\n      filesystem: scratch\n",
+    );
+    p.write(
+        "benchmarks/v.sh",
+        &format!(
+            "echo evil > {o} 2>/dev/null && echo wrote-outside\n\
+             echo ok > inside.txt && echo wrote-inside\n\
+             cat \"$REEV_STDOUT\" > /dev/null && echo read-output\n",
+            o = outside.display()
+        ),
+    );
+    bench(
+        &p,
+        "v",
+        "    - verify: {command: [sh, \"{benchmark_dir}/v.sh\"]}\n    - file_exists: inside.txt\n",
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{s}");
+    assert_eq!(
+        s["assertions"][0]["verifier"]["stdout"]["text"],
+        "wrote-inside\nread-output\n"
+    );
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "original");
+}
+
+#[test]
+fn nothing_a_verifier_starts_outlives_it() {
+    let p = project();
+    let pid_file = p.join("sleeper.pid");
+    p.write(
+        "benchmarks/v.sh",
+        &format!(
+            "setsid sh -c 'cut -d\" \" -f4 /proc/self/stat > {f}.tmp; mv {f}.tmp {f}; exec sleep 1000' &\n\
+             while [ ! -s {f} ]; do sleep 0.01; done\n",
+            f = pid_file.display()
+        ),
+    );
+    bench(
+        &p,
+        "v",
+        "    - verify: {command: [sh, \"{benchmark_dir}/v.sh\"]}\n",
+    );
+    p.reev(&["run"]).ok();
+    assert_eq!(p.sessions()[0]["status"], "succeeded");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || dead(pid)),
+        "the verifier's setsid'd sleeper {pid} outlived it"
+    );
+}
+
+#[test]
+fn verifiers_do_not_run_after_the_agent_timed_out() {
+    let p = Project::new();
+    p.agents(&[("slow", &["sleep", "30"])]);
+    let marker = p.join("verifier-ran");
+    p.write("benchmarks/v.sh", &format!("touch {}\n", marker.display()));
+    p.write(
+        "benchmarks/v.yml",
+        "id: v\ndescription: d\nprompt: p\ntimeout: 1s\nground_truth:\n  assertions:\n    - verify: {command: [sh, \"{benchmark_dir}/v.sh\"]}\n",
+    );
+    p.reev(&["run", "--kill-grace", "0s"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "timed_out", "{s}");
+    assert_eq!(s["assertions"][0]["passed"], false);
+    assert_eq!(
+        s["assertions"][0]["message"],
+        "not run: the agent timed out"
+    );
+    assert!(!marker.exists());
+}
+
+#[test]
+fn event_metric_and_tool_sequence_assertions() {
+    let p = project();
+    bench(
+        &p,
+        "t",
+        "    - event: {type: tool_call, name: read_file, at_least: 1, at_most: 3}\n\
+         \x20   - event: {type: tool_call, at_most: 2}\n\
+         \x20   - event: {type: tool_call, name: write_file, at_least: 2}\n\
+         \x20   - event: {type: model_request, at_least: 1}\n\
+         \x20   - metric: {name: tokens, at_most: 2000}\n\
+         \x20   - metric: {name: tokens, at_least: 1600}\n\
+         \x20   - metric: {name: cost, at_most: 1}\n\
+         \x20   - tool_sequence: [read_file, write_file]\n\
+         \x20   - tool_sequence: [write_file, read_file]\n\
+         \x20   - tool_sequence: [read_file, read_file, write_file]\n",
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    let got: Vec<(String, bool)> = s["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["type"].as_str().unwrap().to_string(),
+                a["passed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    let want = [
+        ("event", true),
+        ("event", false),
+        ("event", false),
+        ("event", true),
+        ("metric", true),
+        ("metric", false),
+        ("metric", false),
+        ("tool_sequence", true),
+        ("tool_sequence", false),
+        ("tool_sequence", true),
+    ];
+    let want: Vec<(String, bool)> = want.iter().map(|(t, p)| (t.to_string(), *p)).collect();
+    assert_eq!(got, want, "{s}");
+    let a = &s["assertions"];
+    assert_eq!(a[0]["actual"], 2);
+    assert_eq!(a[1]["actual"], 3);
+    assert_eq!(a[1]["message"], "3 tool_call events, expected at most 2");
+    assert_eq!(
+        a[2]["message"],
+        "1 tool_call `write_file` events, expected at least 2"
+    );
+    assert_eq!(a[4]["actual"], 1500.0);
+    assert_eq!(a[6]["message"], "no metric `cost` was reported");
+    assert_eq!(
+        a[8]["actual"],
+        serde_json::json!(["read_file", "read_file", "write_file"])
+    );
+    assert!(
+        a[8]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing `read_file`"),
+        "{}",
+        a[8]
+    );
+    assert_eq!(s["status"], "failed");
+    assert_eq!(s["score"], 0.5);
+}
