@@ -408,3 +408,44 @@ fn event_metric_and_tool_sequence_assertions() {
     assert_eq!(s["status"], "failed");
     assert_eq!(s["score"], 0.5);
 }
+
+#[test]
+fn the_shipped_transfer_verifier_gives_partial_credit_to_a_ledger_that_loses_money() {
+    let p = common::shipped_suite();
+    p.agents(&[(
+        "leaky",
+        &[
+            "sh",
+            "-c",
+            "echo '{\"type\":\"tool_call\",\"name\":\"write_file\"}' >> \"$REEV_EVENTS\"; \
+             echo '{\"currency\": \"EUR\", \"accounts\": {\"alice\": 70, \"bob\": 50, \"carol\": 0}}' > ledger.json",
+        ],
+    )]);
+    p.reev(&["run", "--filter", "ledger.transfer"]).ok();
+    let sessions = p.sessions();
+    let s = sessions
+        .iter()
+        .find(|s| s["benchmark_id"] == "ledger.transfer")
+        .expect("a ledger.transfer session");
+    assert_eq!(s["status"], "failed", "{s}");
+    assert!(s["error"].is_null(), "{s}");
+    let by_name = |n: &str| {
+        s["assertions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == n)
+            .unwrap_or_else(|| panic!("no assertion {n}: {s}"))
+            .clone()
+    };
+    let v = by_name("money is conserved");
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["score"], 0.5);
+    assert_eq!(v["verifier"]["exit_code"], 1);
+    assert_eq!(
+        v["message"],
+        "partial credit, score 0.5: the balances add up to 120, not 150"
+    );
+    let t = by_name("read before writing");
+    assert_eq!(t["passed"], false, "it never read the ledger");
+}
