@@ -113,6 +113,21 @@ fn verifier_pass_partial_credit_and_fail() {
     // Other checks keep their old record: no score, no verifier.
     assert!(half["assertions"][1].get("score").is_none());
     assert!(half["assertions"][1].get("verifier").is_none());
+
+    // The files load, and the credit is queryable.
+    p.reev(&["load"]).ok();
+    let out = p.reev(&[
+        "query",
+        "--format",
+        "csv",
+        "SELECT s.benchmark_id, a.passed, a.actual->>'score' AS credit, s.score \
+         FROM assertions a JOIN sessions s USING (session_id) WHERE a.type = 'verify' ORDER BY 1",
+    ]);
+    out.ok();
+    assert_eq!(
+        out.stdout,
+        "benchmark_id,passed,credit,score\nfail,false,0.0,0.0\nhalf,false,0.5,0.625\npass,true,1.0,1.0\n"
+    );
 }
 
 #[test]
@@ -161,6 +176,11 @@ fn a_verifier_that_cannot_judge_makes_the_session_an_error() {
     }
     p.write("benchmarks/slow.py", "import time\ntime.sleep(60)\n");
     bench(&p, "slow", &verify_item("slow.py", ", timeout: 1s"));
+    bench(
+        &p,
+        "missing",
+        "    - verify: {command: [no-such-verifier-program]}\n",
+    );
     p.write("benchmarks/fine.py", "pass\n");
     bench(&p, "fine", &verify_item("fine.py", ""));
     let out = p.reev(&["run", "--jobs", "4", "--kill-grace", "1s"]);
@@ -448,4 +468,56 @@ fn the_shipped_transfer_verifier_gives_partial_credit_to_a_ledger_that_loses_mon
     );
     let t = by_name("read before writing");
     assert_eq!(t["passed"], false, "it never read the ledger");
+}
+
+#[test]
+fn a_run_interrupted_while_a_verifier_runs_writes_no_session_and_resumes() {
+    let p = project();
+    let pid_file = p.join("verifier.pid");
+    let resumed = p.join("resumed");
+    // Its host pid (from the host's /proc), then a long sleep unless the run was resumed.
+    p.write(
+        "benchmarks/v.sh",
+        &format!(
+            "[ -e {r} ] && exit 0\n\
+             exec sh -c 'cut -d\" \" -f4 /proc/self/stat > {f}.tmp; mv {f}.tmp {f}; exec sleep 1000'\n",
+            r = resumed.display(),
+            f = pid_file.display()
+        ),
+    );
+    bench(
+        &p,
+        "v",
+        "    - verify: {command: [sh, \"{benchmark_dir}/v.sh\"]}\n",
+    );
+    let mut child = p
+        .cmd(&["run", "--run-id", "r"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(std::time::Duration::from_secs(30), || pid_file.exists()),
+        "the verifier never started"
+    );
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(128 + libc::SIGTERM));
+    assert!(
+        wait_for(std::time::Duration::from_secs(10), || dead(pid)),
+        "the verifier {pid} outlived the interrupted run"
+    );
+    assert!(
+        p.sessions().is_empty(),
+        "an interrupted session wrote a file"
+    );
+    std::fs::write(&resumed, "").unwrap();
+    p.reev(&["run", "--resume", "r"]).ok();
+    let s = p.sessions();
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0]["status"], "succeeded", "{}", s[0]);
 }
