@@ -521,3 +521,33 @@ fn a_run_interrupted_while_a_verifier_runs_writes_no_session_and_resumes() {
     assert_eq!(s.len(), 1);
     assert_eq!(s[0]["status"], "succeeded", "{}", s[0]);
 }
+
+#[test]
+fn verifiers_run_in_process_groups_where_namespaces_are_unavailable() {
+    let p = project();
+    p.write("benchmarks/ok.py", "print('{\"score\": 1}')\n");
+    bench(&p, "ok", &verify_item("ok.py", ""));
+    bench(
+        &p,
+        "slow",
+        "    - verify: {command: [sh, -c, \"sleep 60 & sleep 60\"], timeout: 1s}\n",
+    );
+    let out = p
+        .cmd(&["run", "--kill-grace", "1s"])
+        .env("REEV_NO_NAMESPACES", "1")
+        .output()
+        .unwrap();
+    let out = common::Out::from(out);
+    out.ok();
+    let s = by_benchmark(&p);
+    assert_eq!(s["ok"]["status"], "succeeded", "{}", s["ok"]);
+    let slow = &s["slow"];
+    assert_eq!(slow["status"], "error", "{slow}");
+    assert!(
+        slow["error"]
+            .as_str()
+            .unwrap()
+            .contains("timed out after 1s"),
+        "{slow}"
+    );
+}
