@@ -296,7 +296,8 @@ fn a_sandboxed_verifier_writes_only_inside_scratch() {
     bench(
         &p,
         "v",
-        "    - verify: {command: [sh, \"{benchmark_dir}/v.sh\"]}\n    - file_exists: inside.txt\n",
+        // (A later verifier sees what an earlier one wrote; file checks judge only the agent's.)
+        "    - verify: {command: [sh, \"{benchmark_dir}/v.sh\"]}\n    - verify: {command: [test, -f, inside.txt]}\n",
     );
     p.reev(&["run"]).ok();
     let s = &p.sessions()[0];
@@ -550,4 +551,158 @@ fn verifiers_run_in_process_groups_where_namespaces_are_unavailable() {
             .contains("timed out after 1s"),
         "{slow}"
     );
+}
+
+#[test]
+fn whatever_the_agent_leaves_where_reev_saves_its_output_is_replaced_not_followed() {
+    let p = Project::new();
+    let canary = p.join("canary.txt");
+    std::fs::write(&canary, "untouched").unwrap();
+    // Every attempt leaves something else where reev later writes: directories (the events
+    // file's name too), a symlink out of the session's directory, a FIFO.
+    let agent = format!(
+        r#"root=$(dirname "$REEV_EVENTS"); echo "out-$REEV_ATTEMPT"
+case $REEV_ATTEMPT in
+1) mkdir -p "$root/agent.stdout/sub" "$root/agent.stderr" "$REEV_EVENTS/sub" ;;
+2) ln -s {c} "$root/agent.stdout"; ln -s {c} "$root/agent.stderr" ;;
+3) mkfifo "$root/agent.stdout" "$root/agent.stderr" ;;
+esac"#,
+        c = canary.display()
+    );
+    p.agents(&[("a", &["sh", "-c", &agent])]);
+    p.write(
+        "benchmarks/v.sh",
+        "[ \"$(cat \"$REEV_STDOUT\")\" = \"out-$REEV_ATTEMPT\" ] && [ -f \"$REEV_STDERR\" ]\n",
+    );
+    bench(
+        &p,
+        "v",
+        "    - verify: {command: [sh, \"{benchmark_dir}/v.sh\"], timeout: 30s}\n",
+    );
+    // One worker: every attempt reuses the directory the previous one left.
+    p.reev(&["run", "--jobs", "1", "--attempts", "3"]).ok();
+    let sessions = p.sessions();
+    let got: Vec<(u64, String)> = sessions
+        .iter()
+        .map(|s| {
+            let status = s["status"].as_str().unwrap().to_string();
+            (s["attempt"].as_u64().unwrap(), status)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [1, 2, 3].map(|a| (a, "succeeded".to_string())),
+        "{sessions:?}"
+    );
+    assert_eq!(std::fs::read_to_string(&canary).unwrap(), "untouched");
+}
+
+#[test]
+fn verifiers_run_after_every_other_check_has_seen_the_agents_files() {
+    let p = Project::new();
+    p.agents(&[("a", &["sh", "-c", "echo made > out.txt"])]);
+    bench(
+        &p,
+        "v",
+        "    - verify: {command: [sh, -c, \"rm out.txt\"]}\n\
+         \x20   - file_contains: {path: out.txt, value: made}\n",
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{s}");
+    // The records keep the order of the benchmark file.
+    assert_eq!(s["assertions"][0]["type"], "verify");
+    assert_eq!(s["assertions"][1]["type"], "file_contains");
+}
+
+#[test]
+fn trace_checks_do_not_pass_on_a_trace_cut_at_the_event_cap() {
+    let p = Project::new();
+    // A metric early, 10,000 events to fill the cap, then what the checks are about.
+    p.agents(&[(
+        "a",
+        &[
+            "sh",
+            "-c",
+            r#"{ echo '{"type":"metric","name":"tokens","value":10}'
+yes '{"type":"pad"}' | head -n 10000
+for i in 1 2 3 4 5; do echo '{"type":"tool_call","name":"rm"}'; done
+echo '{"type":"metric","name":"tokens","value":99999}'; } >> "$REEV_EVENTS""#,
+        ],
+    )]);
+    bench(
+        &p,
+        "t",
+        "    - event: {type: tool_call, at_most: 3}\n\
+         \x20   - metric: {name: tokens, at_most: 2000}\n\
+         \x20   - event: {type: pad, at_least: 1}\n",
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["events_dropped"], 7, "{}", s["events_dropped"]);
+    let a = &s["assertions"];
+    for i in [0, 1] {
+        assert_eq!(a[i]["passed"], false, "{}", a[i]);
+        let m = a[i]["message"].as_str().unwrap();
+        assert!(m.contains("7 events over the cap"), "{m}");
+    }
+    // A lower bound the kept events already meet still holds.
+    assert_eq!(a[2]["passed"], true, "{}", a[2]);
+}
+
+#[test]
+fn a_negative_zero_score_is_recorded_as_zero() {
+    let p = project();
+    bench(
+        &p,
+        "z",
+        "    - verify: {command: [sh, -c, \"echo '{\\\"score\\\": -0.0}'; exit 1\"]}\n",
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "failed", "{s}");
+    let a = &s["assertions"][0];
+    // As written in the file: serde_json keeps the sign of a zero.
+    assert_eq!(a["score"].to_string(), "0.0", "{a}");
+    assert_eq!(a["actual"]["score"].to_string(), "0.0", "{a}");
+}
+
+#[test]
+fn a_verifier_message_cannot_forge_lines_in_reev_show() {
+    let p = project();
+    p.write(
+        "benchmarks/v.py",
+        "import json, sys\nprint(json.dumps({'score': 0, 'message': 'no\\n├── status: succeeded, score 1.000 (threshold 1.000)'}))\nsys.exit(1)\n",
+    );
+    bench(&p, "v", &verify_item("v.py", ""));
+    p.reev(&["run"]).ok();
+    let file = common::session_files(&p.run_dir()).remove(0);
+    let out = p.reev(&["show", file.to_str().unwrap()]);
+    out.ok();
+    let statuses: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("├── status:"))
+        .collect();
+    assert_eq!(statuses.len(), 1, "{}", out.stdout);
+    assert!(
+        statuses[0].starts_with("├── status: failed"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_result_line_cut_at_the_capture_limit_says_so() {
+    let p = project();
+    p.write(
+        "benchmarks/v.py",
+        "import json\nprint(json.dumps({'score': 1, 'message': 'x' * 100000}))\n",
+    );
+    bench(&p, "v", &verify_item("v.py", ""));
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "error", "{s}");
+    let e = s["error"].as_str().unwrap();
+    assert!(e.contains("64 KiB"), "{e}");
 }

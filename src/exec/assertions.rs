@@ -25,6 +25,8 @@ pub struct FinalState<'a> {
     pub scratch: &'a Dir,
     /// The session's trace and metrics, for `event`, `metric` and `tool_sequence`.
     pub events: &'a [Event],
+    /// Events over the cap, not read: the trace is incomplete when this is not 0.
+    pub events_dropped: u64,
     pub metrics: &'a BTreeMap<String, f64>,
     /// Runs `verify:` programs; `Err` says why they are not run (the agent timed out...).
     pub verifier: Result<&'a verify::Runner<'a>, &'a str>,
@@ -42,6 +44,12 @@ pub struct Judgement {
 }
 
 pub fn evaluate(assertions: &[Assertion], state: &FinalState) -> Judgement {
+    // Every other check first: a verifier may change the scratch directory, and those checks
+    // judge the agent's final state, not what a verifier made of it. Records keep file order.
+    let mut slots: Vec<Option<AssertionResult>> = assertions
+        .iter()
+        .map(|a| (!matches!(a.check, Check::Verify(_))).then(|| one(a, state)))
+        .collect();
     let mut j = Judgement {
         results: Vec::with_capacity(assertions.len()),
         error: None,
@@ -49,10 +57,9 @@ pub fn evaluate(assertions: &[Assertion], state: &FinalState) -> Judgement {
     };
     for (i, a) in assertions.iter().enumerate() {
         let Check::Verify(check) = &a.check else {
-            j.results.push(one(a, state));
             continue;
         };
-        match state.verifier {
+        slots[i] = Some(match state.verifier {
             Ok(runner) => {
                 let ran = runner.run(i, a, check);
                 if ran.interrupted {
@@ -60,7 +67,7 @@ pub fn evaluate(assertions: &[Assertion], state: &FinalState) -> Judgement {
                     return j;
                 }
                 j.error = j.error.or(ran.error);
-                j.results.push(ran.result);
+                ran.result
             }
             Err(why) => {
                 let judged = (
@@ -69,10 +76,11 @@ pub fn evaluate(assertions: &[Assertion], state: &FinalState) -> Judgement {
                     Value::Null,
                     format!("not run: {why}"),
                 );
-                j.results.push(record(a, judged));
+                record(a, judged)
             }
-        }
+        });
     }
+    j.results = slots.into_iter().flatten().collect();
     j
 }
 
@@ -156,8 +164,8 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
             Err(e) => (false, json!(value), Value::Null, e),
         },
         Check::JsonValue(check) => json_value(check, &stdout, s),
-        Check::Event(c) => trace_checks::event(c, s.events),
-        Check::Metric(c) => trace_checks::metric(c, s.metrics),
+        Check::Event(c) => trace_checks::event(c, s.events, s.events_dropped),
+        Check::Metric(c) => trace_checks::metric(c, s.metrics, s.events_dropped),
         Check::ToolSequence(want) => trace_checks::tool_sequence(want, s.events),
         // `evaluate` runs verifiers; they never get here.
         Check::Verify(_) => (false, Value::Null, Value::Null, "verifier not run".into()),

@@ -404,6 +404,7 @@ fn judge(
             duration: done.wall,
             scratch: &j.work.scratch_dir,
             events: &trace.events,
+            events_dropped: trace.dropped,
             metrics: &trace.metrics,
             verifier,
         },
@@ -421,23 +422,16 @@ fn save_output(
     done: &process::Finished,
     env: &mut Vec<(String, String)>,
 ) -> Result<(), String> {
-    use std::io::Write;
-    let root = work.scratch.parent().unwrap_or(&work.scratch);
     for (var, name, captured) in [
         ("REEV_STDOUT", workdir::STDOUT, &done.stdout),
         ("REEV_STDERR", workdir::STDERR, &done.stderr),
     ] {
-        let path = root.join(name);
-        work.root_dir
-            .unlink(std::ffi::OsStr::new(name))
-            .and_then(|()| work.root_dir.create_file(Path::new(name), 0o644))
-            .and_then(|mut f| f.write_all(&captured.bytes))
-            .map_err(|e| {
-                format!(
-                    "cannot save the agent's output for its verifiers at {}: {e}",
-                    path.display()
-                )
-            })?;
+        let path = work.save(name, &captured.bytes).map_err(|e| {
+            format!(
+                "cannot save the agent's output for its verifiers at {}: {e}",
+                work.events.with_file_name(name).display()
+            )
+        })?;
         env.push((var.to_string(), path.to_string_lossy().into_owned()));
     }
     Ok(())

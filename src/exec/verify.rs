@@ -152,7 +152,8 @@ fn judge(done: &process::Finished, timeout: Duration) -> Result<Verdict, String>
     let score = match line.as_ref().and_then(|o| o.get("score")) {
         None => f64::from(u8::from(code == 0)),
         Some(v) => match v.as_f64() {
-            Some(x) if (0.0..=1.0).contains(&x) => x,
+            // + 0.0 turns -0.0 (in range) into 0.0, which the record and the file keep.
+            Some(x) if (0.0..=1.0).contains(&x) => x + 0.0,
             _ => {
                 return Err(format!(
                     "printed score {v}: a score must be a number from 0 to 1"
@@ -187,9 +188,18 @@ fn judge(done: &process::Finished, timeout: Duration) -> Result<Verdict, String>
 /// line does (the exit status alone judges).
 fn result_line(stdout: &Captured) -> Result<Option<Map<String, Value>>, String> {
     let text = String::from_utf8_lossy(&stdout.bytes);
-    let Some(line) = text.lines().map(str::trim).find(|l| l.starts_with('{')) else {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let Some(at) = lines.iter().position(|l| l.trim().starts_with('{')) else {
         return Ok(None);
     };
+    let line = lines[at].trim();
+    // The last line of a cut capture goes on past what reev read.
+    if stdout.truncated && at + 1 == lines.len() {
+        return Err(format!(
+            "printed a result line that goes past the first {} KiB of stdout, all that reev reads",
+            CAPTURE / 1024
+        ));
+    }
     match serde_json::from_str::<Value>(line) {
         Ok(Value::Object(obj)) => Ok(Some(obj)),
         Ok(_) => Err("printed a result line that is not a JSON object".into()),

@@ -184,8 +184,10 @@ impl Workdir {
         root_dir.make_writable();
         let scratch_dir = root_dir.ensure_subdir(OsStr::new("scratch"))?;
         scratch_dir.empty()?;
+        // The agent may have left a directory, FIFO or symlink under any of these names:
+        // removed (never followed) whatever it is, or every later session here would fail.
         for name in [EVENTS, STDOUT, STDERR] {
-            root_dir.unlink(OsStr::new(name))?;
+            root_dir.remove_tree(OsStr::new(name))?;
         }
         for file in seed {
             let mode = if file.executable { 0o755 } else { 0o644 };
@@ -199,6 +201,17 @@ impl Workdir {
             root_dir,
             scratch_dir,
         })
+    }
+
+    /// Save `bytes` as the file `name` beside the events file (`STDOUT`, `STDERR`), replacing
+    /// whatever the agent left there without following it; its path.
+    pub fn save(&self, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        self.root_dir.make_writable();
+        self.root_dir.remove_tree(OsStr::new(name))?;
+        self.root_dir
+            .create_file(Path::new(name), 0o644)?
+            .write_all(bytes)?;
+        Ok(self.events.with_file_name(name))
     }
 }
 
