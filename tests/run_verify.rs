@@ -706,3 +706,52 @@ fn a_result_line_cut_at_the_capture_limit_says_so() {
     let e = s["error"].as_str().unwrap();
     assert!(e.contains("64 KiB"), "{e}");
 }
+
+#[test]
+fn verifiers_never_judge_a_directory_the_agent_put_in_place_of_its_own() {
+    let p = Project::new();
+    let elsewhere = p.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(elsewhere.join("out.txt"), "forged\n").unwrap();
+    let root = r#"echo real > out.txt; cd "$(dirname "$REEV_EVENTS")""#;
+    let forge = |tail: &str| format!("{root}; {tail}");
+    let (moved, linked, removed, root_linked) = (
+        forge("mv scratch old; mkdir scratch; echo forged > scratch/out.txt"),
+        forge(&format!("mv scratch old; ln -s {} scratch", elsewhere.display())),
+        forge("rm -rf scratch"),
+        // The whole session directory swapped for one whose scratch links back to the real one.
+        forge(&format!(
+            "s=$(pwd); mv \"$s\" \"$s.old\"; mkdir \"$s\"; ln -s \"$s.old/scratch\" \"$s/scratch\"; \
+             echo forged > \"$s/agent.stdout\"; ln -s {} \"$s/x\"",
+            elsewhere.display()
+        )),
+    );
+    p.agents(&[
+        ("moved", &["sh", "-c", &moved]),
+        ("linked", &["sh", "-c", &linked]),
+        ("removed", &["sh", "-c", &removed]),
+        ("root_linked", &["sh", "-c", &root_linked]),
+    ]);
+    // Passes only when it judges a forged directory or a forged output file.
+    bench(
+        &p,
+        "v",
+        "    - verify: {command: [sh, -c, \"grep -q forged out.txt || grep -q forged \\\"$REEV_STDOUT\\\"\"]}\n\
+         \x20   - verify: {command: [\"true\"]}\n",
+    );
+    p.reev(&["run", "--jobs", "2"]).ok();
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 4);
+    for s in &sessions {
+        // The agent's doing: failed, not an error that would be retried or left out of rates.
+        assert_eq!(s["status"], "failed", "{s}");
+        assert!(s["error"].is_null(), "{s}");
+        for a in s["assertions"].as_array().unwrap() {
+            assert_eq!(
+                a["message"],
+                "not run: the agent moved or replaced its session directory or scratch directory",
+                "{s}"
+            );
+        }
+    }
+}

@@ -192,6 +192,17 @@ impl Dir {
         check(unsafe { libc::chmod(proc.as_ptr(), 0o700) }).map(|_| ())
     }
 
+    /// Does `path`, resolved as a program's `chdir` or `open` would (following links), still
+    /// lead to this very directory? The agent may have moved it away and put another
+    /// directory, or a symlink, in its place.
+    pub fn is_at(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), stat(&self.fd)) {
+            (Ok(m), Ok(st)) => m.dev() == st.st_dev && m.ino() == st.st_ino,
+            _ => false,
+        }
+    }
+
     /// Give the owner rwx on this directory again if the agent took it away (best effort):
     /// reev creates and removes entries in it.
     pub fn make_writable(&self) {

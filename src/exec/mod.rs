@@ -374,6 +374,14 @@ fn judge(
         .assertions
         .iter()
         .any(|a| matches!(a.check, crate::spec::benchmark::Check::Verify(_)));
+    // Verifiers find the scratch dir and the saved output by path: an agent that moved its
+    // directories and left others (or symlinks) in their place would have them judge those.
+    let moved = |dir: &beneath::Dir, path: Option<&Path>| !path.is_some_and(|p| dir.is_at(p));
+    let skip = skip.or_else(|| {
+        (moved(&j.work.root_dir, j.work.events.parent())
+            || moved(&j.work.scratch_dir, Some(&j.work.scratch)))
+        .then_some("the agent moved or replaced its session directory or scratch directory")
+    });
     let mut env = j.env.to_vec();
     let mut saved = Ok(());
     if has_verifier && skip.is_none() {
