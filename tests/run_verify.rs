@@ -146,6 +146,11 @@ fn a_verifier_that_cannot_judge_makes_the_session_an_error() {
             "print('{\"score\": 0.5,')\n",
             "malformed result line",
         ),
+        (
+            "pretty",
+            "import json\nprint(json.dumps({'score': 1}, indent=2))\n",
+            "the result is one JSON object on one line",
+        ),
         ("range", "print('{\"score\": 1.5}')\n", "printed score 1.5"),
         (
             "nan",
@@ -754,4 +759,27 @@ fn verifiers_never_judge_a_directory_the_agent_put_in_place_of_its_own() {
             );
         }
     }
+}
+
+#[test]
+fn nothing_the_agent_started_is_left_when_its_verifiers_run() {
+    let p = Project::new();
+    // A detached daemon; its host pid (from the host's /proc) is left in the scratch dir.
+    p.agents(&[(
+        "a",
+        &[
+            "sh",
+            "-c",
+            "setsid sh -c 'cut -d\" \" -f4 /proc/self/stat > pid.tmp; mv pid.tmp pid; exec sleep 1000' &\n\
+             while [ ! -s pid ]; do sleep 0.01; done",
+        ],
+    )]);
+    bench(
+        &p,
+        "v",
+        "    - verify: {command: [sh, -c, \"if [ -e /proc/$(cat pid) ]; then echo alive; exit 1; fi\"]}\n",
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{s}");
 }

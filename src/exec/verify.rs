@@ -205,7 +205,10 @@ fn result_line(stdout: &Captured) -> Result<Option<Map<String, Value>>, String> 
         Ok(_) => Err("printed a result line that is not a JSON object".into()),
         Err(e) => {
             let shown: String = line.chars().take(200).collect();
-            Err(format!("printed a malformed result line ({e}): {shown}"))
+            Err(format!(
+                "printed a malformed result line ({e}; the result is one JSON object on one \
+                 line): {shown}"
+            ))
         }
     }
 }
