@@ -783,3 +783,45 @@ fn nothing_the_agent_started_is_left_when_its_verifiers_run() {
     let s = &p.sessions()[0];
     assert_eq!(s["status"], "succeeded", "{s}");
 }
+
+#[test]
+fn the_shipped_transfer_verifier_fails_a_ledger_it_cannot_read_safely_never_hangs() {
+    let p = common::shipped_suite();
+    let outside = p.join("outside.json");
+    std::fs::write(
+        &outside,
+        r#"{"accounts": {"alice": 70, "bob": 80, "carol": 0}}"#,
+    )
+    .unwrap();
+    p.agents(&[
+        ("fifo", &["sh", "-c", "rm ledger.json; mkfifo ledger.json"]),
+        (
+            "huge",
+            &["sh", "-c", "head -c 300000000 /dev/zero > ledger.json"],
+        ),
+        (
+            "link",
+            &[
+                "sh",
+                "-c",
+                &format!("ln -sf {} ledger.json", outside.display()),
+            ],
+        ),
+    ]);
+    p.reev(&["run", "--filter", "ledger.transfer", "--jobs", "3"])
+        .ok();
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 3);
+    for s in &sessions {
+        // The agent's doing, judged: not an `error` from a verifier that blocked or timed out.
+        assert_eq!(s["status"], "failed", "{s}");
+        let v = s["assertions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["type"] == "verify")
+            .unwrap();
+        assert_eq!(v["score"], 0.0, "{v}");
+        assert_eq!(v["verifier"]["timed_out"], false, "{v}");
+    }
+}
