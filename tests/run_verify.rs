@@ -623,18 +623,21 @@ fn verifiers_run_after_every_other_check_has_seen_the_agents_files() {
 #[test]
 fn trace_checks_do_not_pass_on_a_trace_cut_at_the_event_cap() {
     let p = Project::new();
-    // A metric early, 10,000 events to fill the cap, then what the checks are about.
-    p.agents(&[(
-        "a",
-        &[
-            "sh",
-            "-c",
-            r#"{ echo '{"type":"metric","name":"tokens","value":10}'
-yes '{"type":"pad"}' | head -n 10000
-for i in 1 2 3 4 5; do echo '{"type":"tool_call","name":"rm"}'; done
-echo '{"type":"metric","name":"tokens","value":99999}'; } >> "$REEV_EVENTS""#,
-        ],
-    )]);
+    // A metric early, then 10,000 events (or a 9 MiB line) to fill a cap, then what the checks
+    // are about.
+    let events = |filler: &str| {
+        format!(
+            r#"{{ echo '{{"type":"metric","name":"tokens","value":10}}'
+{filler}
+for i in 1 2 3 4 5; do echo '{{"type":"tool_call","name":"rm"}}'; done
+echo '{{"type":"metric","name":"tokens","value":99999}}'; }} >> "$REEV_EVENTS""#
+        )
+    };
+    let many = events(r#"yes '{"type":"pad"}' | head -n 10000"#);
+    let big = events(
+        r#"echo '{"type":"pad"}'; printf '{"type":"pad","x":"'; head -c 9000000 /dev/zero | tr '\0' a; echo '"}'"#,
+    );
+    p.agents(&[("many", &["sh", "-c", &many]), ("big", &["sh", "-c", &big])]);
     bench(
         &p,
         "t",
@@ -643,16 +646,24 @@ echo '{"type":"metric","name":"tokens","value":99999}'; } >> "$REEV_EVENTS""#,
          \x20   - event: {type: pad, at_least: 1}\n",
     );
     p.reev(&["run"]).ok();
-    let s = &p.sessions()[0];
-    assert_eq!(s["events_dropped"], 7, "{}", s["events_dropped"]);
-    let a = &s["assertions"];
-    for i in [0, 1] {
-        assert_eq!(a[i]["passed"], false, "{}", a[i]);
-        let m = a[i]["message"].as_str().unwrap();
-        assert!(m.contains("7 events over the cap"), "{m}");
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 2);
+    for (s, unread) in sessions.iter().map(|s| {
+        let unread = match s["agent"].as_str().unwrap() {
+            "many" => "7 events over the cap of 10000 not read",
+            _ => "the events file past its first 8 MiB not read",
+        };
+        (s, unread)
+    }) {
+        let a = &s["assertions"];
+        for i in [0, 1] {
+            assert_eq!(a[i]["passed"], false, "{}", a[i]);
+            let m = a[i]["message"].as_str().unwrap();
+            assert!(m.contains(unread), "{m}");
+        }
+        // A lower bound the kept events already meet still holds.
+        assert_eq!(a[2]["passed"], true, "{}", a[2]);
     }
-    // A lower bound the kept events already meet still holds.
-    assert_eq!(a[2]["passed"], true, "{}", a[2]);
 }
 
 #[test]

@@ -25,8 +25,8 @@ pub struct FinalState<'a> {
     pub scratch: &'a Dir,
     /// The session's trace and metrics, for `event`, `metric` and `tool_sequence`.
     pub events: &'a [Event],
-    /// Events over the cap, not read: the trace is incomplete when this is not 0.
-    pub events_dropped: u64,
+    /// What of the events file was not read (see `events::Trace::unread`).
+    pub unread: Option<&'a str>,
     pub metrics: &'a BTreeMap<String, f64>,
     /// Runs `verify:` programs; `Err` says why they are not run (the agent timed out...).
     pub verifier: Result<&'a verify::Runner<'a>, &'a str>,
@@ -164,8 +164,8 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
             Err(e) => (false, json!(value), Value::Null, e),
         },
         Check::JsonValue(check) => json_value(check, &stdout, s),
-        Check::Event(c) => trace_checks::event(c, s.events, s.events_dropped),
-        Check::Metric(c) => trace_checks::metric(c, s.metrics, s.events_dropped),
+        Check::Event(c) => trace_checks::event(c, s.events, s.unread),
+        Check::Metric(c) => trace_checks::metric(c, s.metrics, s.unread),
         Check::ToolSequence(want) => trace_checks::tool_sequence(want, s.events),
         // `evaluate` runs verifiers; they never get here.
         Check::Verify(_) => (false, Value::Null, Value::Null, "verifier not run".into()),

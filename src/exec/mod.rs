@@ -412,7 +412,7 @@ fn judge(
             duration: done.wall,
             scratch: &j.work.scratch_dir,
             events: &trace.events,
-            events_dropped: trace.dropped,
+            unread: trace.unread().as_deref(),
             metrics: &trace.metrics,
             verifier,
         },

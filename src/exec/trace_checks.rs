@@ -17,9 +17,9 @@ fn name_of(e: &Event) -> Option<&str> {
     e.data.as_ref()?.get("name")?.as_str()
 }
 
-/// Counts the matching events. Events over the cap (`dropped`) were never read, so the true
-/// count may be higher: only a lower bound that the kept events already meet is judged.
-pub fn event(c: &EventCheck, events: &[Event], dropped: u64) -> Judged {
+/// Counts the matching events. When part of the events file was not read (`unread`), the
+/// true count may be higher: only a lower bound that the kept events already meet is judged.
+pub fn event(c: &EventCheck, events: &[Event], unread: Option<&str>) -> Judged {
     let count = events
         .iter()
         .filter(|e| e.kind == c.kind && c.name.as_deref().is_none_or(|n| name_of(e) == Some(n)))
@@ -34,9 +34,9 @@ pub fn event(c: &EventCheck, events: &[Event], dropped: u64) -> Judged {
         c.at_most.map(|n| n as f64),
     );
     let mut message = format!("{count} {what}, expected {bounds}");
-    let judged = ok && (dropped == 0 || c.at_most.is_none());
-    if !judged && dropped > 0 {
-        message.push_str(&cut_trace(dropped, "the whole count"));
+    let judged = ok && (unread.is_none() || c.at_most.is_none());
+    if let (false, Some(unread)) = (judged, unread) {
+        message.push_str(&cut_trace(unread, "the whole count"));
     }
     (
         judged,
@@ -46,28 +46,27 @@ pub fn event(c: &EventCheck, events: &[Event], dropped: u64) -> Judged {
     )
 }
 
-/// The metric's last reported value within bounds; with events over the cap (`dropped`),
-/// a later value may have been among them, so the check cannot pass.
-pub fn metric(c: &MetricCheck, metrics: &BTreeMap<String, f64>, dropped: u64) -> Judged {
+/// The metric's last reported value within bounds; when part of the events file was not
+/// read (`unread`), a later value may lie there, so the check cannot pass.
+pub fn metric(c: &MetricCheck, metrics: &BTreeMap<String, f64>, unread: Option<&str>) -> Judged {
     let expected = json!({"at_least": c.at_least, "at_most": c.at_most});
+    let note = |unknown: &str| unread.map(|u| cut_trace(u, unknown)).unwrap_or_default();
     let Some(&x) = metrics.get(&c.name) else {
-        let mut message = format!("no metric `{}` was reported", c.name);
-        if dropped > 0 {
-            message.push_str(&cut_trace(dropped, "its value"));
-        }
+        let message = format!("no metric `{}` was reported{}", c.name, note("its value"));
         return (false, expected, Value::Null, message);
     };
     let (ok, bounds) = within(x, c.at_least, c.at_most);
-    let mut message = format!("metric {} = {x}, expected {bounds}", c.name);
-    if dropped > 0 {
-        message.push_str(&cut_trace(dropped, "its last value"));
-    }
-    (ok && dropped == 0, expected, json!(x), message)
+    let message = format!(
+        "metric {} = {x}, expected {bounds}{}",
+        c.name,
+        note("its last value")
+    );
+    (ok && unread.is_none(), expected, json!(x), message)
 }
 
-/// The end of a message about a trace that was cut at the event cap.
-fn cut_trace(dropped: u64, unknown: &str) -> String {
-    format!("; but {dropped} events over the cap were not read, so {unknown} is unknown")
+/// The end of a message about a trace that was not read whole.
+fn cut_trace(unread: &str, unknown: &str) -> String {
+    format!("; but the trace is incomplete ({unread} not read), so {unknown} is unknown")
 }
 
 /// Passes when the `tool_call` events' names contain `want` in order, other calls between.
