@@ -836,3 +836,20 @@ fn the_shipped_transfer_verifier_fails_a_ledger_it_cannot_read_safely_never_hang
         assert_eq!(v["verifier"]["timed_out"], false, "{v}");
     }
 }
+
+#[test]
+fn a_sandboxed_verifier_gets_an_empty_tmpdir() {
+    let p = Project::new();
+    p.write(
+        "reev.yml",
+        "agents:\n  boxed:\n    command: [sh, -c, 'touch \"$TMPDIR/left\"; mkfifo \"$TMPDIR/fifo\"']\n    sandbox:\n      filesystem: scratch\n",
+    );
+    bench(
+        &p,
+        "v",
+        "    - verify: {command: [sh, -c, 'ls -A \"$TMPDIR\"; [ -z \"$(ls -A \"$TMPDIR\")\" ]']}\n",
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{s}");
+}

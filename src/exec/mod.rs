@@ -385,7 +385,8 @@ fn judge(
     let mut env = j.env.to_vec();
     let mut saved = Ok(());
     if has_verifier && skip.is_none() {
-        saved = save_output(j.work, done, &mut env);
+        saved = save_output(j.work, done, &mut env)
+            .and_then(|()| j.prepared.map_or(Ok(()), sandbox::Prepared::fresh_tmp));
         env.push((
             "REEV_BENCHMARK_DIR".to_string(),
             j.bench.dir.to_string_lossy().into_owned(),

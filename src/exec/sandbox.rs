@@ -44,6 +44,8 @@ pub struct Prepared {
     /// Variables of reev's environment that pass the filter, then TMPDIR when private.
     pub env: Vec<(String, String)>,
     sandbox: Option<Sandbox>,
+    /// The private TMPDIR (`filesystem: scratch`).
+    tmp: Option<PathBuf>,
     memory_cgroup: Option<Cgroup>,
     pids_cgroup: Option<Cgroup>,
 }
@@ -121,6 +123,7 @@ impl Prepared {
             p.env
                 .push(("TMPDIR".to_string(), tmp.to_string_lossy().into_owned()));
             writable = vec![scratch, events, &tmp];
+            p.tmp = Some(tmp.clone());
         }
         let mut join = Vec::new();
         let mut rlimits = Vec::new();
@@ -169,6 +172,15 @@ impl Prepared {
         plan.rlimits = rlimits;
         p.plan = Some(plan);
         Ok(p)
+    }
+
+    /// Empty the private TMPDIR again, so that verifiers do not start among (or write
+    /// through) what the agent left there.
+    pub fn fresh_tmp(&self) -> Result<(), String> {
+        match &self.tmp {
+            Some(t) => fresh_dir(t).map_err(|e| format!("cannot empty {}: {e}", t.display())),
+            None => Ok(()),
+        }
     }
 
     /// Why a limit stopped the agent, if one did: the session's error.
