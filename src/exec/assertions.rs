@@ -166,7 +166,7 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
         Check::JsonValue(check) => json_value(check, &stdout, s),
         Check::Event(c) => trace_checks::event(c, s.events, s.unread),
         Check::Metric(c) => trace_checks::metric(c, s.metrics, s.unread),
-        Check::ToolSequence(want) => trace_checks::tool_sequence(want, s.events),
+        Check::ToolSequence(want) => trace_checks::tool_sequence(want, s.events, s.unread),
         // `evaluate` runs verifiers; they never get here.
         Check::Verify(_) => (false, Value::Null, Value::Null, "verifier not run".into()),
         Check::DurationAtMost(limit) => {

@@ -70,7 +70,8 @@ fn cut_trace(unread: &str, unknown: &str) -> String {
 }
 
 /// Passes when the `tool_call` events' names contain `want` in order, other calls between.
-pub fn tool_sequence(want: &[String], events: &[Event]) -> Judged {
+/// A sequence not found in a trace that was not read whole (`unread`) says so.
+pub fn tool_sequence(want: &[String], events: &[Event], unread: Option<&str>) -> Judged {
     let called: Vec<&str> = events
         .iter()
         .filter(|e| e.kind == "tool_call")
@@ -83,7 +84,7 @@ pub fn tool_sequence(want: &[String], events: &[Event]) -> Judged {
         }
     }
     let ok = next == want.len();
-    let message = if ok {
+    let mut message = if ok {
         format!("tool calls contain {} in order", want.join(" → "))
     } else {
         format!(
@@ -95,6 +96,9 @@ pub fn tool_sequence(want: &[String], events: &[Event]) -> Judged {
             called.len()
         )
     };
+    if let (false, Some(unread)) = (ok, unread) {
+        message.push_str(&cut_trace(unread, "the rest of the sequence"));
+    }
     let shown: Vec<&str> = called.iter().take(SHOWN_TOOLS).copied().collect();
     (ok, json!(want), json!(shown), message)
 }
