@@ -156,6 +156,28 @@ pub struct AssertionResult {
     pub expected: serde_json::Value,
     pub actual: serde_json::Value,
     pub message: String,
+    /// Partial credit in [0, 1] (a verifier's `score`): the assertion contributes
+    /// `weight x score`. Absent: 1 when passed, else 0 (every other check, older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    /// How a `verify:` program ran; absent for every other check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<VerifierRun>,
+}
+
+/// One run of a verifier program, kept in its assertion's record.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierRun {
+    /// The argv as run (placeholders expanded).
+    pub command: Vec<String>,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    /// The first 4 KiB of each stream (lossy UTF-8), with the total byte count.
+    pub stdout: Output,
+    pub stderr: Output,
 }
 
 /// Captured output: the first bytes (lossy UTF-8), how many there were in all, and whether cut.

@@ -409,3 +409,82 @@ fn the_llm_example_config_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+#[test]
+fn verify_and_trace_checks_are_validated_with_their_position() {
+    for (bad, needle) in [
+        ("verify: {command: []}", "command must name a program"),
+        (
+            "verify: {command: [python3, \"{bench_dir}/c.py\"]}",
+            "unknown placeholder {bench_dir}",
+        ),
+        (
+            "verify: {command: [python3], timeout: 0s}",
+            "between 1ms and 7 days",
+        ),
+        ("verify: {command: [python3], retries: 2}", "retries"),
+        (
+            "event: {type: tool_call}",
+            "give `at_least`, `at_most` or both",
+        ),
+        (
+            "event: {type: tool_call, at_least: 3, at_most: 1}",
+            "at_least (3) is greater than at_most (1)",
+        ),
+        (
+            "event: {type: tool_call, at_least: -1}",
+            "(whole numbers from 0), not -1",
+        ),
+        (
+            "event: {type: tool_call, at_most: 1.5}",
+            "(whole numbers from 0), not 1.5",
+        ),
+        ("event: {type: \"\", at_least: 1}", "`type` cannot be empty"),
+        ("event: {kind: tool_call, at_least: 1}", "kind"),
+        (
+            "metric: {name: tokens}",
+            "give `at_least`, `at_most` or both",
+        ),
+        (
+            "metric: {name: tokens, at_least: 5, at_most: 1}",
+            "greater than at_most",
+        ),
+        ("metric: {name: tokens, at_most: .nan}", "finite"),
+        ("metric: {name: tokens, below: 3}", "below"),
+        ("tool_sequence: []", "at least one tool name"),
+        (
+            "tool_sequence: [read_file, \"\"]",
+            "a tool name cannot be empty",
+        ),
+    ] {
+        let p = project();
+        p.write(
+            "benchmarks/c.yml",
+            &format!("id: c\ndescription: x\nprompt: p\nground_truth:\n  assertions:\n    - exit_code: 0\n    - {bad}\n"),
+        );
+        let out = p.reev(&["validate"]);
+        out.code(2).stderr_has(needle);
+        assert!(
+            out.stderr.contains("c.yml:7:"),
+            "{bad}: no file:line:col in {}",
+            out.stderr
+        );
+        run_refuses(&p, needle);
+    }
+    // Two checks in one assertion are refused like any other pair.
+    let p = project();
+    p.write(
+        "benchmarks/c.yml",
+        "id: c\ndescription: x\nprompt: p\nground_truth:\n  assertions:\n    - metric: {name: t, at_most: 1}\n      tool_sequence: [a]\n",
+    );
+    p.reev(&["validate"])
+        .code(2)
+        .stderr_has("exactly one check");
+    // Good ones pass, and `{benchmark_dir}` is a known agent placeholder.
+    let p = Project::new();
+    p.agents(&[("ok", &["sh", "{benchmark_dir}/agent.sh"])]);
+    p.write(
+        "benchmarks/c.yml",
+        "id: c\ndescription: x\nprompt: p\nground_truth:\n  assertions:\n    - verify: {command: [python3, \"{benchmark_dir}/c.py\", \"{workdir}\"], timeout: 30s}\n      weight: 3\n    - event: {type: tool_call, name: read_file, at_least: 1, at_most: 3}\n    - metric: {name: tokens, at_most: 2000}\n    - tool_sequence: [read_file, write_file]\n",
+    );
+    p.reev(&["validate"]).ok();
+}

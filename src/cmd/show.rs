@@ -120,7 +120,7 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
         s.pass_threshold
     );
     if let Some(e) = &s.error {
-        let _ = writeln!(o, "├── error: {e}");
+        let _ = writeln!(o, "├── error: {}", one_line(e));
     }
     let ended = match (s.exit_code, s.signal) {
         (Some(c), _) => format!("exit code {c}"),
@@ -172,7 +172,8 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
             if a.passed { "✓" } else { "✗" },
             a.kind,
             a.weight,
-            a.message
+            // A verifier's message is its own text: a newline would forge a line of the tree.
+            one_line(&a.message)
         );
         if !a.passed {
             let _ = writeln!(o, "│   {stem}    expected: {}", oneline(&a.expected));

@@ -1,5 +1,7 @@
-//! Evaluating a benchmark's ground truth against a finished session's final state.
+//! Evaluating a benchmark's ground truth against a finished session's final state, its
+//! trace (`trace_checks`) and its verifier programs (`verify`).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -7,7 +9,8 @@ use serde_json::{json, Value};
 
 use super::beneath::Dir;
 use super::ASSERTION_READ_CAP;
-use crate::session::AssertionResult;
+use super::{trace_checks, verify};
+use crate::session::{AssertionResult, Event};
 use crate::spec::benchmark::{Assertion, Check, JsonCheck};
 
 /// Longest text kept in an assertion's `actual`.
@@ -20,19 +23,76 @@ pub struct FinalState<'a> {
     pub duration: Duration,
     /// The scratch directory as opened before the agent started.
     pub scratch: &'a Dir,
+    /// The session's trace and metrics, for `event`, `metric` and `tool_sequence`.
+    pub events: &'a [Event],
+    /// What of the events file was not read (see `events::Trace::unread`).
+    pub unread: Option<&'a str>,
+    pub metrics: &'a BTreeMap<String, f64>,
+    /// Runs `verify:` programs; `Err` says why they are not run (the agent timed out...).
+    pub verifier: Result<&'a verify::Runner<'a>, &'a str>,
 }
 
-pub fn evaluate(assertions: &[Assertion], state: &FinalState) -> Vec<AssertionResult> {
-    assertions.iter().map(|a| one(a, state)).collect()
+/// (passed, expected, actual, message) of one check.
+pub(super) type Judged = (bool, Value, Value, String);
+
+/// Every assertion's record, and whether a verifier broke or reev was interrupted.
+pub struct Judgement {
+    pub results: Vec<AssertionResult>,
+    /// The first verifier that could not judge: the session is `error`.
+    pub error: Option<String>,
+    pub interrupted: bool,
 }
 
-/// Passed weight over total weight, in [0, 1].
+pub fn evaluate(assertions: &[Assertion], state: &FinalState) -> Judgement {
+    // Every other check first: a verifier may change the scratch directory, and those checks
+    // judge the agent's final state, not what a verifier made of it. Records keep file order.
+    let mut slots: Vec<Option<AssertionResult>> = assertions
+        .iter()
+        .map(|a| (!matches!(a.check, Check::Verify(_))).then(|| one(a, state)))
+        .collect();
+    let mut j = Judgement {
+        results: Vec::with_capacity(assertions.len()),
+        error: None,
+        interrupted: false,
+    };
+    for (i, a) in assertions.iter().enumerate() {
+        let Check::Verify(check) = &a.check else {
+            continue;
+        };
+        slots[i] = Some(match state.verifier {
+            Ok(runner) => {
+                let ran = runner.run(i, a, check);
+                if ran.interrupted {
+                    j.interrupted = true;
+                    return j;
+                }
+                j.error = j.error.or(ran.error);
+                ran.result
+            }
+            Err(why) => {
+                let judged = (
+                    false,
+                    json!({"command": check.command}),
+                    Value::Null,
+                    format!("not run: {why}"),
+                );
+                record(a, judged)
+            }
+        });
+    }
+    j.results = slots.into_iter().flatten().collect();
+    j
+}
+
+/// Weight times credit over total weight, in [0, 1]: credit is an assertion's `score` where
+/// it has one (a verifier's partial credit), else 1 when passed and 0 when not.
 pub fn score(results: &[AssertionResult]) -> f64 {
     let total: f64 = results.iter().map(|r| r.weight).sum();
     if total <= 0.0 {
         return 0.0;
     }
-    let passed: f64 = results.iter().filter(|r| r.passed).map(|r| r.weight).sum();
+    let credit = |r: &AssertionResult| r.score.unwrap_or(if r.passed { 1.0 } else { 0.0 });
+    let passed: f64 = results.iter().map(|r| r.weight * credit(r)).sum();
     // Summing no values gives -0.0 in Rust, and clamp keeps it: a score of "-0.00" would
     // reach the session file, the database and every export. Adding +0.0 makes it +0.0.
     (passed / total).clamp(0.0, 1.0) + 0.0
@@ -40,7 +100,7 @@ pub fn score(results: &[AssertionResult]) -> f64 {
 
 fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
     let stdout = String::from_utf8_lossy(s.stdout);
-    let (passed, expected, actual, message) = match &a.check {
+    let judged = match &a.check {
         Check::ExitCode(want) => {
             let got = s.exit_code;
             let ok = got.map(i64::from) == Some(*want);
@@ -104,6 +164,11 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
             Err(e) => (false, json!(value), Value::Null, e),
         },
         Check::JsonValue(check) => json_value(check, &stdout, s),
+        Check::Event(c) => trace_checks::event(c, s.events, s.unread),
+        Check::Metric(c) => trace_checks::metric(c, s.metrics, s.unread),
+        Check::ToolSequence(want) => trace_checks::tool_sequence(want, s.events, s.unread),
+        // `evaluate` runs verifiers; they never get here.
+        Check::Verify(_) => (false, Value::Null, Value::Null, "verifier not run".into()),
         Check::DurationAtMost(limit) => {
             let ok = s.duration <= *limit;
             let msg = format!(
@@ -119,6 +184,10 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
             )
         }
     };
+    record(a, judged)
+}
+
+fn record(a: &Assertion, (passed, expected, actual, message): Judged) -> AssertionResult {
     AssertionResult {
         kind: a.check.type_name().to_string(),
         name: a.name.clone(),
@@ -127,10 +196,12 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
         expected,
         actual,
         message,
+        score: None,
+        verifier: None,
     }
 }
 
-fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> (bool, Value, Value, String) {
+fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> Judged {
     let expected = match &c.equals {
         Some(v) => v.clone(),
         None => json!({"at_least": c.at_least, "at_most": c.at_most}),
@@ -183,18 +254,21 @@ fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> (bool, Value, Valu
             format!("{source} {} is not a number", c.path),
         );
     };
-    let low_ok = c.at_least.is_none_or(|lo| x >= lo);
-    let high_ok = c.at_most.is_none_or(|hi| x <= hi);
-    let ok = low_ok && high_ok;
-    let msg = match (c.at_least, c.at_most) {
-        (Some(lo), Some(hi)) => {
-            format!("{source} {} = {x}, expected between {lo} and {hi}", c.path)
-        }
-        (Some(lo), None) => format!("{source} {} = {x}, expected at least {lo}", c.path),
-        (None, Some(hi)) => format!("{source} {} = {x}, expected at most {hi}", c.path),
-        (None, None) => String::new(),
-    };
+    let (ok, bounds) = within(x, c.at_least, c.at_most);
+    let msg = format!("{source} {} = {x}, expected {bounds}", c.path);
     (ok, expected, actual, msg)
+}
+
+/// Is `x` within the bounds (either may be absent), and the bounds in words.
+pub(super) fn within(x: f64, lo: Option<f64>, hi: Option<f64>) -> (bool, String) {
+    let ok = lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x <= hi);
+    let words = match (lo, hi) {
+        (Some(lo), Some(hi)) => format!("between {lo} and {hi}"),
+        (Some(lo), None) => format!("at least {lo}"),
+        (None, Some(hi)) => format!("at most {hi}"),
+        (None, None) => "anything".to_string(),
+    };
+    (ok, words)
 }
 
 /// JSON equality where 2 and 2.0 are the same number.
@@ -254,6 +328,8 @@ mod tests {
             expected: Value::Null,
             actual: Value::Null,
             message: String::new(),
+            score: None,
+            verifier: None,
         };
         assert_eq!(score(&[r(3.0, true), r(1.0, false)]), 0.75);
         assert_eq!(score(&[]), 0.0);

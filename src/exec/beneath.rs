@@ -201,6 +201,17 @@ impl Dir {
         }
     }
 
+    /// Does `path`, resolved as a program's `chdir` or `open` would (following links), still
+    /// lead to this very directory? The agent may have moved it away and put another
+    /// directory, or a symlink, in its place.
+    pub fn is_reached_by(&self, path: &Path) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), stat(&self.fd)) {
+            (Ok(m), Ok(st)) => m.dev() == st.st_dev && m.ino() == st.st_ino,
+            _ => false,
+        }
+    }
+
     /// Give the owner rwx on this directory again if the agent took it away (best effort):
     /// reev creates and removes entries in it.
     pub fn make_writable(&self) {
@@ -244,8 +255,14 @@ impl Dir {
             cur = Some(parent.ensure_subdir(OsStr::from_bytes(d.to_bytes()))?);
         }
         let at = cur.as_ref().unwrap_or(self);
-        let flags =
-            libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // Non-blocking: a FIFO put there after the caller removed what was there (by a process
+        // that outlived its agent) must not make reev wait forever for a reader.
+        let flags = libc::O_WRONLY
+            | libc::O_CREAT
+            | libc::O_TRUNC
+            | libc::O_NOFOLLOW
+            | libc::O_NONBLOCK
+            | libc::O_CLOEXEC;
         // SAFETY: a valid fd and C string; O_CREAT takes the mode as third argument.
         let fd = check(unsafe {
             libc::openat(
@@ -257,6 +274,16 @@ impl Dir {
         })?;
         // SAFETY: a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        match file_type(&fd)? {
+            libc::S_IFREG => {}
+            t => {
+                return Err(io::Error::other(format!(
+                    "{} is a {}, not a regular file",
+                    rel.display(),
+                    kind_name(t)
+                )))
+            }
+        }
         // The umask may have taken bits away (an executable seed must stay executable).
         check(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) })?;
         Ok(File::from(fd))
@@ -577,6 +604,26 @@ mod tests {
         assert!(matches!(read_regular(f, 3), Err(ReadError::TooLarge(6))));
         let f = d.open_beneath(Path::new("a/b/f.txt"), flags).unwrap();
         assert_eq!(read_regular_prefix(f, 3).unwrap(), b"ins");
+    }
+
+    #[test]
+    fn creating_a_file_never_blocks_on_or_writes_into_a_fifo() {
+        let t = tempfile::tempdir().unwrap();
+        let d = Dir::open(t.path()).unwrap();
+        mkfifo(&t.path().join("fifo"));
+        // No reader: refused at once instead of waiting for one.
+        let e = d.create_file(Path::new("fifo"), 0o644).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENXIO), "{e}");
+        // A reader (the agent's leftover process): still not written into.
+        let c = cstring(t.path().join("fifo").as_os_str()).unwrap();
+        let reader = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK) };
+        assert!(reader >= 0);
+        let e = d.create_file(Path::new("fifo"), 0o644).unwrap_err();
+        assert!(
+            e.to_string().contains("is a FIFO, not a regular file"),
+            "{e}"
+        );
+        unsafe { libc::close(reader) };
     }
 
     #[test]

@@ -20,6 +20,24 @@ pub struct Trace {
     /// Tokens per model from `model_request` events — every one read, also those past the
     /// event cap, so a long trace does not make a session look cheaper than it was.
     pub usage: BTreeMap<String, Tokens>,
+    /// The file went on past the bytes read: the lines there are not even counted.
+    pub cut: bool,
+}
+
+impl Trace {
+    /// What of the agent's events file was not read, if anything: trace checks that need the
+    /// whole trace cannot pass then.
+    pub fn unread(&self) -> Option<String> {
+        let bytes = format!("the events file past its first {} MiB", MAX_BYTES >> 20);
+        match (self.dropped, self.cut) {
+            (0, false) => None,
+            (0, true) => Some(bytes),
+            (n, false) => Some(format!("{n} events over the cap of {MAX_EVENTS}")),
+            (n, true) => Some(format!(
+                "{n} events over the cap of {MAX_EVENTS} and {bytes}"
+            )),
+        }
+    }
 }
 
 /// Read the events file `name` in `dir` if the agent wrote one. A malformed line becomes an
@@ -32,6 +50,7 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
         dropped: 0,
         metrics: BTreeMap::new(),
         usage: BTreeMap::new(),
+        cut: false,
     };
     let bytes = match beneath::open_entry(dir, OsStr::new(name)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return trace,
@@ -50,6 +69,8 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
             return trace;
         }
     };
+    // (A file of exactly the cap counts as cut: reev cannot tell, and must not claim more.)
+    trace.cut = bytes.len() as u64 >= MAX_BYTES;
     let mut seq = 0u64;
     for line in bytes.split(|b| *b == b'\n') {
         if line.iter().all(u8::is_ascii_whitespace) {

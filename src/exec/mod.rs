@@ -14,7 +14,9 @@ pub mod process;
 mod rawsys;
 pub mod sandbox;
 mod spawn;
+pub mod trace_checks;
 pub mod vars;
+pub mod verify;
 pub mod workdir;
 
 use std::path::{Path, PathBuf};
@@ -211,6 +213,7 @@ fn execute(
         events: work.events.to_string_lossy().into_owned(),
         config_dir: ctx.suite.config.dir.to_string_lossy().into_owned(),
         port: port.port.to_string(),
+        benchmark_dir: bench.dir.to_string_lossy().into_owned(),
     };
     let values = vars.values(task, bench);
     let argv: Vec<String> = vars::expand_all(&agent.command, &values);
@@ -399,13 +402,7 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
     if done.interrupted {
         return None;
     }
-    let trace = judge(
-        &mut file,
-        &done,
-        bench,
-        s.work,
-        s.prepared.verdict(done.signal),
-    );
+    let trace = judge(s, &mut file, &done)?;
     record_usage(&mut file, &trace, s.prices);
     file.events = trace.events;
     file.events_dropped = trace.dropped;
@@ -414,49 +411,51 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
 }
 
 /// The agent's result, assertions, score and status into the session record; returns the
-/// agent's events (and their tokens) for the caller to record.
-fn judge(
-    file: &mut SessionFile,
-    done: &process::Finished,
-    bench: &Benchmark,
-    work: &workdir::Workdir,
-    limit_hit: Option<String>,
-) -> events::Trace {
-    let trace = events::read(&work.root_dir, workdir::EVENTS);
-    let results = assertions::evaluate(
-        &bench.assertions,
-        &assertions::FinalState {
-            stdout: &done.stdout.bytes,
-            exit_code: done.exit_code,
-            duration: done.wall,
-            scratch: &work.scratch_dir,
-        },
-    );
-    let score = assertions::score(&results);
+/// agent's events (and their tokens) for the caller to record, `None` when reev was
+/// interrupted while a verifier ran.
+fn judge(s: &Session, file: &mut SessionFile, done: &process::Finished) -> Option<events::Trace> {
+    let bench = s.bench;
+    let trace = events::read(&s.work.root_dir, workdir::EVENTS);
+    // Read before any verifier runs in the same cgroups.
+    let limit_hit = s.prepared.verdict(done.signal);
     let tempfail = done.exit_code == Some(EX_TEMPFAIL);
+    let skip = if done.timed_out {
+        Some("the agent timed out")
+    } else if limit_hit.is_some() {
+        Some("the agent was stopped at a sandbox limit")
+    } else if tempfail {
+        Some("the agent reported a temporary failure")
+    } else {
+        None
+    };
+    let judged = run_checks(s, done, &trace, skip);
+    if judged.interrupted {
+        return None;
+    }
+    let score = assertions::score(&judged.results);
     file.status = if done.timed_out {
         Status::TimedOut
-    } else if limit_hit.is_some() || tempfail {
+    } else if limit_hit.is_some() || tempfail || judged.error.is_some() {
         Status::Error
     } else if score >= bench.pass_threshold {
         Status::Succeeded
     } else {
         Status::Failed
     };
-    if done.timed_out {
-        file.error = Some(format!(
+    file.error = if done.timed_out {
+        Some(format!(
             "timed out after {} ms; process group killed",
             file.timeout_ms
-        ));
-    } else if limit_hit.is_some() {
-        file.error = limit_hit;
-    } else if tempfail {
-        file.error = Some(format!(
+        ))
+    } else if tempfail && limit_hit.is_none() {
+        Some(format!(
             "the agent reported a temporary failure (exit {EX_TEMPFAIL}, EX_TEMPFAIL): not judged"
-        ));
-    }
+        ))
+    } else {
+        limit_hit.or(judged.error)
+    };
     file.score = score;
-    file.assertions = results;
+    file.assertions = judged.results;
     file.exit_code = done.exit_code;
     file.signal = done.signal;
     file.started_at = rfc3339(done.started_at);
@@ -467,7 +466,7 @@ fn judge(
     file.peak_rss_bytes = done.peak_rss_bytes;
     file.stdout = output(&done.stdout);
     file.stderr = output(&done.stderr);
-    trace
+    Some(trace)
 }
 
 /// The session's tokens, summed over its model requests, and their cost by `prices` now (so
@@ -483,6 +482,92 @@ fn record_usage(
     file.input_tokens = Some(trace.usage.values().map(|t| t.input).sum());
     file.output_tokens = Some(trace.usage.values().map(|t| t.output).sum());
     file.cost_usd = prices.cost(&trace.usage);
+}
+
+/// Evaluate every assertion; verifier programs run here, after the agent's output is saved
+/// for them (`REEV_STDOUT`, `REEV_STDERR`), unless `skip` says why they must not. They get
+/// the agent's placeholders, environment and sandbox.
+fn run_checks(
+    s: &Session,
+    done: &process::Finished,
+    trace: &events::Trace,
+    skip: Option<&str>,
+) -> assertions::Judgement {
+    let (bench, work, launch) = (s.bench, s.work, s.launch);
+    let has_verifier = bench
+        .assertions
+        .iter()
+        .any(|a| matches!(a.check, crate::spec::benchmark::Check::Verify(_)));
+    // Verifiers find the scratch dir and the saved output by path: an agent that moved its
+    // directories and left others (or symlinks) in their place would have them judge those.
+    let moved =
+        |dir: &beneath::Dir, path: Option<&Path>| !path.is_some_and(|p| dir.is_reached_by(p));
+    let skip = skip.or_else(|| {
+        (moved(&work.root_dir, work.events.parent())
+            || moved(&work.scratch_dir, Some(&work.scratch)))
+        .then_some("the agent moved or replaced its session directory or scratch directory")
+    });
+    let mut env = launch.env.to_vec();
+    let mut saved = Ok(());
+    if has_verifier && skip.is_none() {
+        saved = save_output(work, done, &mut env).and_then(|()| s.prepared.fresh_tmp(work));
+        env.push((
+            "REEV_BENCHMARK_DIR".to_string(),
+            bench.dir.to_string_lossy().into_owned(),
+        ));
+    }
+    let runner = verify::Runner {
+        values: s.values,
+        env: &env,
+        cwd: &work.scratch,
+        grace: launch.grace,
+        env_clear: launch.env_clear,
+        plan: launch.plan,
+    };
+    let verifier = match (skip, &saved) {
+        (Some(why), _) => Err(why),
+        (None, Err(why)) => Err(why.as_str()),
+        (None, Ok(())) => Ok(&runner),
+    };
+    let mut judged = assertions::evaluate(
+        &bench.assertions,
+        &assertions::FinalState {
+            stdout: &done.stdout.bytes,
+            exit_code: done.exit_code,
+            duration: done.wall,
+            scratch: &work.scratch_dir,
+            events: &trace.events,
+            unread: trace.unread().as_deref(),
+            metrics: &trace.metrics,
+            verifier,
+        },
+    );
+    if let Err(why) = saved {
+        judged.error = judged.error.or(Some(why));
+    }
+    judged
+}
+
+/// Write the agent's captured stdout and stderr beside its events file (never through a
+/// link the agent left there) and name them in `env`.
+fn save_output(
+    work: &workdir::Workdir,
+    done: &process::Finished,
+    env: &mut Vec<(String, String)>,
+) -> Result<(), String> {
+    for (var, name, captured) in [
+        ("REEV_STDOUT", workdir::STDOUT, &done.stdout),
+        ("REEV_STDERR", workdir::STDERR, &done.stderr),
+    ] {
+        let path = work.save(name, &captured.bytes).map_err(|e| {
+            format!(
+                "cannot save the agent's output for its verifiers at {}: {e}",
+                work.events.with_file_name(name).display()
+            )
+        })?;
+        env.push((var.to_string(), path.to_string_lossy().into_owned()));
+    }
+    Ok(())
 }
 
 fn output(c: &process::Captured) -> Output {

@@ -49,6 +49,8 @@ pub struct Prepared {
     /// Variables of reev's environment that pass the filter, then TMPDIR when private.
     pub env: Vec<(String, String)>,
     sandbox: Option<Sandbox>,
+    /// The private TMPDIR (`filesystem: scratch`).
+    tmp: Option<PathBuf>,
     memory_cgroup: Option<Cgroup>,
     pids_cgroup: Option<Cgroup>,
 }
@@ -152,13 +154,7 @@ impl Prepared {
         let tmp = scratch.parent().unwrap_or(scratch).join(TMP);
         let mut writable: Vec<&Path> = Vec::new();
         if s.filesystem == Filesystem::Scratch {
-            // Emptied beneath the session's directory, never following a link, making
-            // read-only directories writable as it goes: an agent that left one behind must
-            // not make every later session of this worker fail.
-            work.root_dir
-                .ensure_subdir(OsStr::new(TMP))
-                .and_then(|d| d.empty())
-                .map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
+            empty_tmp(work).map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
             // The events file must exist to stay writable as a mount of its own.
             std::fs::OpenOptions::new()
                 .create(true)
@@ -169,6 +165,7 @@ impl Prepared {
             p.env
                 .push(("TMPDIR".to_string(), tmp.to_string_lossy().into_owned()));
             writable = vec![scratch, events, &tmp];
+            p.tmp = Some(tmp.clone());
         }
         let mut join = Vec::new();
         let mut rlimits = Vec::new();
@@ -230,6 +227,15 @@ impl Prepared {
         Ok(p)
     }
 
+    /// Empty the private TMPDIR again, so that verifiers do not start among (or write
+    /// through) what the agent left there.
+    pub fn fresh_tmp(&self, work: &Workdir) -> Result<(), String> {
+        match &self.tmp {
+            Some(t) => empty_tmp(work).map_err(|e| format!("cannot empty {}: {e}", t.display())),
+            None => Ok(()),
+        }
+    }
+
     /// Why a limit stopped the agent, if one did: the session's error.
     pub fn verdict(&self, signal: Option<i32>) -> Option<String> {
         let s = self.sandbox.as_ref()?;
@@ -270,4 +276,13 @@ impl Drop for Cgroup {
             }
         }
     }
+}
+
+/// Empty the session's private TMPDIR beneath its directory, never following a link and
+/// making read-only directories writable as it goes: an agent that left one behind must not
+/// make every later session of this worker fail.
+fn empty_tmp(work: &Workdir) -> std::io::Result<()> {
+    work.root_dir
+        .ensure_subdir(OsStr::new(TMP))
+        .and_then(|d| d.empty())
 }

@@ -12,10 +12,12 @@ pub struct Vars {
     pub events: String,
     pub config_dir: String,
     pub port: String,
+    /// The benchmark file's directory (`{benchmark_dir}`).
+    pub benchmark_dir: String,
 }
 
 impl Vars {
-    pub fn values<'a>(&'a self, task: &'a Task, bench: &'a Benchmark) -> [(&'a str, &'a str); 9] {
+    pub fn values<'a>(&'a self, task: &'a Task, bench: &'a Benchmark) -> [(&'a str, &'a str); 10] {
         [
             ("prompt", bench.prompt.as_str()),
             ("config_dir", self.config_dir.as_str()),
@@ -26,6 +28,7 @@ impl Vars {
             ("attempt", self.attempt.as_str()),
             ("agent", task.agent.as_str()),
             ("port", self.port.as_str()),
+            ("benchmark_dir", self.benchmark_dir.as_str()),
         ]
     }
 }

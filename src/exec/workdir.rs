@@ -35,6 +35,10 @@ pub struct Workdir {
 
 /// The events file's name in a session's directory.
 pub const EVENTS: &str = "events.jsonl";
+/// The agent's captured stdout and stderr, written beside the events file (outside the
+/// scratch dir, so no file assertion sees them) for verifiers: `REEV_STDOUT`, `REEV_STDERR`.
+pub const STDOUT: &str = "agent.stdout";
+pub const STDERR: &str = "agent.stderr";
 
 /// This reev process's scratch area in one run: `run_dir/work/try-<token>/`.
 pub struct Area {
@@ -189,7 +193,11 @@ impl Workdir {
         root_dir.make_writable();
         let scratch_dir = root_dir.ensure_subdir(OsStr::new("scratch"))?;
         scratch_dir.empty()?;
-        root_dir.unlink(OsStr::new(EVENTS))?;
+        // The agent may have left a directory, FIFO or symlink under any of these names:
+        // removed (never followed) whatever it is, or every later session here would fail.
+        for name in [EVENTS, STDOUT, STDERR] {
+            root_dir.remove_tree(OsStr::new(name))?;
+        }
         for file in seed {
             let mode = if file.executable { 0o755 } else { 0o644 };
             scratch_dir
@@ -202,6 +210,17 @@ impl Workdir {
             root_dir,
             scratch_dir,
         })
+    }
+
+    /// Save `bytes` as the file `name` beside the events file (`STDOUT`, `STDERR`), replacing
+    /// whatever the agent left there without following it; its path.
+    pub fn save(&self, name: &str, bytes: &[u8]) -> std::io::Result<PathBuf> {
+        self.root_dir.make_writable();
+        self.root_dir.remove_tree(OsStr::new(name))?;
+        self.root_dir
+            .create_file(Path::new(name), 0o644)?
+            .write_all(bytes)?;
+        Ok(self.events.with_file_name(name))
     }
 }
 

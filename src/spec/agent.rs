@@ -23,6 +23,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "attempt",
     "agent",
     "port",
+    "benchmark_dir",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -113,19 +114,11 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
                 ),
             ));
         }
-        for arg in &spec.command.value {
-            for ph in placeholders_in(arg) {
-                if !PLACEHOLDERS.contains(&ph) {
-                    diags.push(at(
-                        spec.command.referenced,
-                        format!(
-                            "agent `{}`: unknown placeholder {{{ph}}} in command (known: {})",
-                            name.value,
-                            PLACEHOLDERS.join(", ")
-                        ),
-                    ));
-                }
-            }
+        for unknown in unknown_placeholders(&spec.command.value) {
+            diags.push(at(
+                spec.command.referenced,
+                format!("agent `{}`: {unknown}", name.value),
+            ));
         }
         if spec.timeout == Some(Duration::ZERO) {
             diags.push(at(
@@ -184,6 +177,20 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
         agents,
         prices,
     })
+}
+
+/// One sentence per placeholder in `argv` that reev does not know.
+pub(crate) fn unknown_placeholders(argv: &[String]) -> Vec<String> {
+    argv.iter()
+        .flat_map(|arg| placeholders_in(arg))
+        .filter(|ph| !PLACEHOLDERS.contains(ph))
+        .map(|ph| {
+            format!(
+                "unknown placeholder {{{ph}}} in command (known: {})",
+                PLACEHOLDERS.join(", ")
+            )
+        })
+        .collect()
 }
 
 /// Names inside `{...}` that look like placeholders (identifier characters only).

@@ -7,6 +7,9 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_saphyr::{Location, Spanned};
 
+use super::checks::{
+    self, EventCheck, EventSpec, MetricCheck, MetricSpec, VerifyCheck, VerifySpec,
+};
 use super::{check_name, yaml};
 use crate::error::Diagnostic;
 
@@ -66,6 +69,10 @@ struct AssertionSpec {
     json_value: Option<JsonValueSpec>,
     #[serde(default, deserialize_with = "yaml::duration")]
     duration_at_most: Option<Duration>,
+    verify: Option<Spanned<VerifySpec>>,
+    event: Option<Spanned<EventSpec>>,
+    metric: Option<Spanned<MetricSpec>>,
+    tool_sequence: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -102,6 +109,8 @@ pub struct Benchmark {
     pub assertions: Vec<Assertion>,
     /// The file it came from, its bytes' SHA-256, and its text (kept for the store).
     pub path: PathBuf,
+    /// The absolute directory of that file, for `{benchmark_dir}`.
+    pub dir: PathBuf,
     pub sha256: String,
     pub yaml: String,
 }
@@ -127,9 +136,17 @@ pub enum Check {
     StdoutContains(String),
     StdoutMatches(Regex),
     FileExists(PathBuf),
-    FileContains { path: PathBuf, value: String },
+    FileContains {
+        path: PathBuf,
+        value: String,
+    },
     JsonValue(JsonCheck),
     DurationAtMost(Duration),
+    Verify(VerifyCheck),
+    Event(EventCheck),
+    Metric(MetricCheck),
+    /// Tool names that the trace's `tool_call` events contain in this order (a subsequence).
+    ToolSequence(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -155,6 +172,10 @@ impl Check {
             Check::FileContains { .. } => "file_contains",
             Check::JsonValue(_) => "json_value",
             Check::DurationAtMost(_) => "duration_at_most",
+            Check::Verify(_) => "verify",
+            Check::Event(_) => "event",
+            Check::Metric(_) => "metric",
+            Check::ToolSequence(_) => "tool_sequence",
         }
     }
 }
@@ -269,6 +290,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Benchmark, Vec<Diagnostic>> {
         pass_threshold: threshold,
         assertions,
         path: path.to_path_buf(),
+        dir: absolute_dir(path),
         sha256: crate::digest::sha256_hex(bytes),
         yaml: text.to_string(),
     })
@@ -346,12 +368,25 @@ fn assertion(spec: AssertionSpec) -> Result<Assertion, SpecError> {
     if let Some(d) = spec.duration_at_most {
         checks.push(Ok(Check::DurationAtMost(d)));
     }
+    if let Some(v) = spec.verify {
+        checks.push(checks::verify(v).map(Check::Verify));
+    }
+    if let Some(v) = spec.event {
+        checks.push(checks::event(v).map(Check::Event));
+    }
+    if let Some(v) = spec.metric {
+        checks.push(checks::metric(v).map(Check::Metric));
+    }
+    if let Some(v) = spec.tool_sequence {
+        checks.push(checks::tool_sequence(v).map(Check::ToolSequence));
+    }
     if checks.len() != 1 {
         return Err((
             weight_loc,
             format!(
                 "give exactly one check (exit_code, stdout_equals, stdout_contains, stdout_matches, \
-                 file_exists, file_contains, json_value, duration_at_most); found {}",
+                 file_exists, file_contains, json_value, duration_at_most, verify, event, metric, \
+                 tool_sequence); found {}",
                 checks.len()
             ),
         ));
@@ -362,6 +397,17 @@ fn assertion(spec: AssertionSpec) -> Result<Assertion, SpecError> {
         weight,
         check,
     })
+}
+
+/// The benchmark file's directory, absolute (resolved when it exists, as `{config_dir}` is).
+fn absolute_dir(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::canonicalize(dir)
+        .or_else(|_| std::path::absolute(dir))
+        .unwrap_or_else(|_| dir.to_path_buf())
 }
 
 fn spanned_path(p: &Spanned<String>) -> Result<PathBuf, SpecError> {

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod benchmark;
+pub mod checks;
 pub mod prices;
 pub mod sandbox;
 mod yaml;
