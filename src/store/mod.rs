@@ -1,8 +1,10 @@
 //! The DuckDB store: opening it safely (one writer, bounded waits), its schema, and loading.
 
+mod feed;
 pub mod holders;
 mod ledger;
 pub mod load;
+mod parse;
 mod rows;
 mod rss;
 pub mod scan;
@@ -100,23 +102,29 @@ pub fn lock_writer(db: &Path, wait: Duration) -> Result<crate::lock::Lock> {
     )
 }
 
+/// Whether the database has this reev's schema version.
+pub fn schema_is_current(conn: &Connection) -> bool {
+    schema_version(conn) == Some(schema::SCHEMA_VERSION.to_string())
+}
+
+fn schema_version(conn: &Connection) -> Option<String> {
+    conn.query_row(
+        "SELECT value FROM reev_meta WHERE key = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
 /// Create tables and views if missing; refuse a database of another schema version.
 pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
     let sql_err =
         |e: duckdb::Error| Error::env(format!("{}: cannot create schema: {e}", db.display()));
-    let version = || -> Option<String> {
-        conn.query_row(
-            "SELECT value FROM reev_meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .ok()
-    };
-    if version() == Some(schema::SCHEMA_VERSION.to_string()) {
+    if schema_is_current(conn) {
         return Ok(());
     }
     conn.execute_batch(schema::DDL).map_err(sql_err)?;
-    let found = version();
+    let found = schema_version(conn);
     match found {
         None => {
             conn.execute(
