@@ -54,8 +54,11 @@ for n in sizes:
     noops = [measured(load) for _ in range(3)]
     noop, noop_rss = sorted(noops)[1]
     results[n] = (cold, cold_rss, noop, max(r for _, r in noops))
+    # Other processes skew times (compare ratios within one invocation), never RSS.
+    loadavg = open("/proc/loadavg").read().split()[0]
     print(f"reev load of {n:>9,} sessions: cold {cold:7.1f} s (peak RSS {cold_rss:4.0f} MiB), "
-          f"no-op reload {noop:5.2f} s (peak RSS {results[n][3]:4.0f} MiB)", flush=True)
+          f"no-op reload {noop:5.2f} s (peak RSS {results[n][3]:4.0f} MiB); load average {loadavg}",
+          flush=True)
 
 failed = []
 for n, (cold, cold_rss, noop, noop_rss) in results.items():
