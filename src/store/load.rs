@@ -1,9 +1,10 @@
 //! Loading files into DuckDB: what is new goes in, in one transaction, exactly once.
 //!
-//! [`load`] decides where the load is written: in place when nobody holds the database,
-//! or into a copy beside it that is renamed into place when analysts hold it open read-only
-//! (`swap.rs`); a read-write holder is waited for or named. A [`Loader`] then owns the
-//! connection, the ledger (`ledger.rs`) and the appenders (`rows.rs`) for one transaction.
+//! [`load`] walks the trees and lets `target.rs` decide where the load is written: in place
+//! when nobody holds the database, or into a copy beside it that is renamed into place when
+//! analysts hold it open read-only (`swap.rs`); a read-write holder is waited for or named.
+//! A [`Loader`] then owns the connection, the ledger (`ledger.rs`) and the appenders
+//! (`rows.rs`) for one transaction.
 //!
 //! The runs trees are walked on another thread and arrive run by run (`scan.rs`, `feed.rs`);
 //! known files are recognised from the `loaded_files` ledger by path, size and mtime without
@@ -19,13 +20,13 @@ use std::time::{Duration, Instant};
 use duckdb::{params, Connection};
 
 use super::feed::{self, Feed};
-use super::holders::{self, Holder};
 use super::ledger::{hex, read_known, record_touched, unhex, Known, Seen};
 use super::parse::{self, Job, Parsed, Parser};
 use super::rows::{self, Writers};
 use super::rss::rss;
 use super::scan::{self, Found, Kind};
-use super::{ensure_schema, is_lock_error, lock_writer, open_once, schema_is_current, swap, Mode};
+use super::target::{self, Target};
+use super::{ensure_schema, lock_writer, swap};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::manifest::RunManifest;
@@ -36,7 +37,9 @@ const BATCH: usize = 2048;
 /// (1 MiB of stdout and of stderr each) is a few dozen files, not two thousand.
 const BATCH_BYTES: u64 = 32 << 20;
 /// DuckDB's memory limit while loading (it spills beyond it; text is stored in parts of at
-/// most `schema::TEXT_PART` so that it can).
+/// most `schema::TEXT_PART` so that it can). DuckDB allocates more outside this pool; 160 MB
+/// keeps a load of 1,000,000 sessions near 400 MiB, with little cost in time (measured
+/// against 256 MB: 200,000 sessions 40 MB less, same time within the noise).
 const LOAD_MEMORY_LIMIT: &str = "160MB";
 
 #[derive(Debug, Clone)]
@@ -75,18 +78,9 @@ pub(super) fn sql<'a>(db: &'a Path, what: &str) -> impl Fn(duckdb::Error) -> Err
     move |e| Error::env(format!("{}: {what}: {e}", db.display()))
 }
 
-/// Where this load writes.
-enum Target {
-    /// The live file, opened read-write: nobody else had it open.
-    InPlace(Connection),
-    /// Readers hold the live file open: a load is built in a copy beside it and renamed
-    /// into place, so they keep their snapshot.
-    Readers,
-}
-
 /// How the rows reach the database file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Commits {
+pub(super) enum Commits {
     /// One transaction: a load into the live file is all or nothing.
     One,
     /// A commit every [`CHUNK_BYTES`] of new files: for a file built beside the live one,
@@ -96,19 +90,19 @@ enum Commits {
 }
 
 /// A load with more new bytes than this is built beside the live file in chunks.
-const CHUNK_BYTES: u64 = 64 << 20;
+pub(super) const CHUNK_BYTES: u64 = 64 << 20;
 /// A chunked load checkpoints every this many chunks (512 MiB of files).
 const CHECKPOINT_CHUNKS: u32 = 8;
 /// Runs the walker may be ahead of the loader (each held in memory until loaded).
 const RUNS_AHEAD: usize = 8;
 
 /// What every step of one load shares.
-struct Ctx<'a> {
-    db: &'a Path,
-    roots: &'a [PathBuf],
-    pool: &'a rayon::ThreadPool,
-    started: Instant,
-    wait: Duration,
+pub(super) struct Ctx<'a> {
+    pub db: &'a Path,
+    pub roots: &'a [PathBuf],
+    pub pool: &'a rayon::ThreadPool,
+    pub started: Instant,
+    pub wait: Duration,
 }
 
 pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
@@ -142,15 +136,15 @@ pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
         let (roots, pool) = (ctx.roots, ctx.pool);
         let walker = s.spawn(move || scan::stream(roots, pool, &tx));
         let feed = Feed::new(rx);
-        let loaded = (|| match choose_target(db, opts.wait)? {
+        let loaded = (|| match target::choose(db, opts.wait)? {
             // A rebuild replaces the file too: a read-write holder is waited for or named,
             // as for any load; readers keep their snapshot.
             target if opts.rebuild => {
                 drop(target);
-                rebuild(feed, &ctx)
+                target::rebuild(feed, &ctx)
             }
-            Target::InPlace(conn) => in_place(conn, feed, &ctx),
-            Target::Readers => beside_readers(feed, &ctx),
+            Target::InPlace(conn) => target::in_place(conn, feed, &ctx),
+            Target::Readers => target::beside_readers(feed, &ctx),
         })();
         // The feed is gone, so a walker still sending stops; a panic in it has already
         // failed the load (its stream ended without `Done`).
@@ -161,186 +155,16 @@ pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
     Ok(sum)
 }
 
-/// Load into the live file, opened read-write, unless the load is big: then it is built
-/// beside (one transaction that large makes DuckDB spill and re-read what it holds).
-fn in_place(conn: Connection, mut feed: Feed, ctx: &Ctx) -> Result<LoadSummary> {
-    let ready = Ready::new(conn, ctx.db, ctx.started)?;
-    if feed.read_ahead(&ready.known, CHUNK_BYTES)? <= CHUNK_BYTES {
-        return ready.load(feed, ctx, Commits::One);
-    }
-    tracing::info!(
-        "more than {} MiB of new files: building the new database beside {}",
-        CHUNK_BYTES >> 20,
-        ctx.db.display()
-    );
-    let known = ready.close();
-    let _barred = bar_writers(ctx)?;
-    beside(ctx.db, true, |tmp, conn| {
-        Ready::with_known(conn, tmp, known)?.load(feed, ctx, Commits::Chunked)
-    })
-}
-
-/// Readers hold the live file: read its ledger through a read-only connection beside
-/// theirs; with nothing to load that is all (no copy, nothing written), else load into a
-/// copy and rename it into place.
-fn beside_readers(mut feed: Feed, ctx: &Ctx) -> Result<LoadSummary> {
-    let _barred = bar_writers(ctx)?;
-    let conn = open_once(ctx.db, Mode::ReadOnly)?
-        .map_err(sql(ctx.db, "opening the database read-only"))?;
-    // A database of another schema is refused (or rebuilt) by the copy's `ensure_schema`.
-    let known = match schema_is_current(&conn) {
-        true => Some(read_known(&conn, ctx.db)?),
-        false => None,
-    };
-    drop(conn);
-    if let Some(known) = &known {
-        feed.read_ahead(known, 0)?;
-        if feed.nothing_ahead() {
-            tracing::info!(
-                "nothing new to load; {} is open read-only, so it was not written",
-                ctx.db.display()
-            );
-            return Ok(LoadSummary {
-                seen: feed.seen,
-                skipped: feed.unchanged,
-                ..Default::default()
-            });
-        }
-    }
-    beside(ctx.db, true, |tmp, conn| {
-        let ready = match known {
-            Some(known) => Ready::with_known(conn, tmp, known)?,
-            None => Ready::new(conn, tmp, ctx.started)?,
-        };
-        ready.load(feed, ctx, Commits::Chunked)
-    })
-}
-
-fn rebuild(feed: Feed, ctx: &Ctx) -> Result<LoadSummary> {
-    let _barred = bar_writers(ctx)?;
-    beside(ctx.db, false, |tmp, conn| {
-        Ready::new(conn, tmp, ctx.started)?.load(feed, ctx, Commits::Chunked)
-    })
-}
-
-/// Bar read-write opens of the live file until the load is over (see
-/// [`holders::WritersBarred`]); a read-write holder is waited for or named.
-fn bar_writers(ctx: &Ctx) -> Result<Option<holders::WritersBarred>> {
-    until_free(ctx.db, ctx.wait, || {
-        match holders::bar_writers(ctx.db).map_err(|e| Error::io("cannot lock", ctx.db, e))? {
-            Some(barred) => Ok(Ok(barred)),
-            None => Ok(Err(match holders::probe(ctx.db) {
-                Ok(Holder::Writer { pid }) => {
-                    format!("it is open read-write by {}", holders::describe(pid))
-                }
-                _ => "it is open read-write by another process".to_string(),
-            })),
-        }
-    })
-}
-
-/// Build the database beside `db` (a copy of it, or empty), run `fill` on it, and rename it
-/// into place; on any error the half-built file is removed and `db` is untouched.
-fn beside(
-    db: &Path,
-    copy: bool,
-    fill: impl FnOnce(&Path, Connection) -> Result<LoadSummary>,
-) -> Result<LoadSummary> {
-    let tmp = swap::tmp_path(db, if copy { "load" } else { "rebuild" });
-    let built = (|| {
-        if copy {
-            let t = Instant::now();
-            swap::copy_live(db, &tmp)?;
-            tracing::info!(
-                "loading into a copy of {} ({:.2} s to copy)",
-                db.display(),
-                t.elapsed().as_secs_f64()
-            );
-        } else {
-            swap::discard(&tmp);
-        }
-        let conn =
-            open_once(&tmp, Mode::ReadWrite)?.map_err(sql(&tmp, "opening the new database"))?;
-        let sum = fill(&tmp, conn)?;
-        swap::install(&tmp, db)?;
-        Ok(sum)
-    })();
-    if built.is_err() {
-        swap::discard(&tmp);
-    }
-    built
-}
-
-/// Call `attempt` until it decides (`Ok(Ok(_))`) or `wait` runs out; a blocked attempt says
-/// who blocks it (`Ok(Err(blocker))`), named in the error once the wait is over.
-fn until_free<T>(
-    db: &Path,
-    wait: Duration,
-    mut attempt: impl FnMut() -> Result<std::result::Result<T, String>>,
-) -> Result<T> {
-    let deadline = Instant::now() + wait;
-    let mut delay = Duration::from_millis(20);
-    loop {
-        let blocker = match attempt()? {
-            Ok(v) => return Ok(v),
-            Err(blocker) => blocker,
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::env(format!(
-                "database {} is locked by another process: {blocker}\n\
-                 wait for it (for example --wait 5m), or stop the process named above; \
-                 analysts should open it read-only, which never blocks a load",
-                db.display()
-            )));
-        }
-        std::thread::sleep(delay.min(deadline.saturating_duration_since(Instant::now())));
-        delay = (delay * 2).min(Duration::from_millis(500));
-    }
-}
-
-/// In place when nobody holds the file; beside it when only readers do; a read-write
-/// holder is waited for until `wait` runs out, then named.
-fn choose_target(db: &Path, wait: Duration) -> Result<Target> {
-    until_free(db, wait, || {
-        let holder = holders::probe(db).map_err(|e| Error::io("cannot check who holds", db, e))?;
-        Ok(match holder {
-            Holder::Readers { pid } => {
-                tracing::info!(
-                    "{} is open read-only (by {} and maybe others): loading beside it",
-                    db.display(),
-                    holders::describe(pid)
-                );
-                Ok(Target::Readers)
-            }
-            Holder::Nobody => match open_once(db, Mode::ReadWrite)? {
-                Ok(conn) => Ok(Target::InPlace(conn)),
-                // Someone opened it between the probe and the open: look again.
-                Err(e) if is_lock_error(&e) => Err(e.to_string()),
-                Err(e) => {
-                    return Err(Error::env(format!(
-                        "cannot open database {}: {e}",
-                        db.display()
-                    )))
-                }
-            },
-            Holder::Writer { pid } => Err(format!(
-                "it is open read-write by {}",
-                holders::describe(pid)
-            )),
-        })
-    })
-}
-
 /// An open database, configured, with its schema and ledger read: ready to load into.
-struct Ready<'a> {
+pub(super) struct Ready<'a> {
     conn: Connection,
     db: &'a Path,
-    known: Known,
+    pub known: Known,
     load_id: i64,
 }
 
 impl<'a> Ready<'a> {
-    fn new(conn: Connection, db: &'a Path, started: Instant) -> Result<Self> {
+    pub fn new(conn: Connection, db: &'a Path, started: Instant) -> Result<Self> {
         Self::configure(&conn, db)?;
         tracing::debug!("opened at {:?} rss {}", started.elapsed(), rss());
         let known = read_known(&conn, db)?;
@@ -349,7 +173,7 @@ impl<'a> Ready<'a> {
     }
 
     /// A copy of a database whose ledger was already read.
-    fn with_known(conn: Connection, db: &'a Path, known: Known) -> Result<Self> {
+    pub fn with_known(conn: Connection, db: &'a Path, known: Known) -> Result<Self> {
         Self::configure(&conn, db)?;
         Self::assemble(conn, db, known)
     }
@@ -377,13 +201,13 @@ impl<'a> Ready<'a> {
         ensure_schema(conn, db)
     }
 
-    fn close(self) -> Known {
+    pub fn close(self) -> Known {
         drop(self.conn);
         self.known
     }
 
     /// The load itself; on error nothing of it is committed to the live file.
-    fn load(self, mut feed: Feed, ctx: &Ctx, commits: Commits) -> Result<LoadSummary> {
+    pub fn load(self, mut feed: Feed, ctx: &Ctx, commits: Commits) -> Result<LoadSummary> {
         let started_at = chrono::Utc::now();
         let (conn, db, started) = (&self.conn, self.db, ctx.started);
         tracing::debug!(

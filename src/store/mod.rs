@@ -10,6 +10,7 @@ mod rss;
 pub mod scan;
 pub mod schema;
 mod swap;
+mod target;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
