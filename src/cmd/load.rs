@@ -31,6 +31,16 @@ pub fn load(opts: LoadOptions) -> Result<()> {
             c.found_sha256
         ));
     }
+    if sum.load_id == 0 {
+        // Readers held the database and nothing was new: it was not written at all.
+        return super::print(&format!(
+            "nothing new for {} (open read-only, so not written): {} files seen, {} skipped ({:.2} s)\n",
+            opts.db.display(),
+            sum.seen,
+            sum.skipped,
+            sum.elapsed.as_secs_f64()
+        ));
+    }
     super::print(&format!(
         "load {} into {}: {} files seen, {} new, {} skipped, {} quarantined, {} conflicts ({:.2} s)\n",
         sum.load_id,

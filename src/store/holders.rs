@@ -65,3 +65,35 @@ pub fn describe(pid: i32) -> String {
         format!("PID {pid} ({cmd})")
     }
 }
+
+/// An open descriptor of the live database holding an OFD read lock on the whole file, for
+/// as long as a load builds its replacement beside it. DuckDB opens read-write only with an
+/// exclusive POSIX lock on the file, which conflicts with this one: no process can open the
+/// old file read-write (and write what the rename would then drop) until the load is over.
+/// Read-only opens take a shared lock and go through. Released when dropped.
+pub struct WritersBarred {
+    _file: std::fs::File,
+}
+
+/// Take the OFD read lock on `db` without waiting: `Ok(None)` when a read-write holder
+/// conflicts (`probe` names it), `Ok(Some(None))` when there is no file to protect.
+pub fn bar_writers(db: &Path) -> std::io::Result<Option<Option<WritersBarred>>> {
+    let file = match std::fs::File::open(db) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(None)),
+        Err(e) => return Err(e),
+    };
+    // SAFETY: a zeroed `flock` is a valid value.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_RDLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: F_OFD_SETLK reads the `flock` we pass; the lock belongs to `file`'s description.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) } == 0 {
+        return Ok(Some(Some(WritersBarred { _file: file })));
+    }
+    let err = std::io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(None),
+        _ => Err(err),
+    }
+}

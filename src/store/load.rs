@@ -1,31 +1,35 @@
 //! Loading files into DuckDB: what is new goes in, in one transaction, exactly once.
 //!
-//! [`load`] decides where the load is written: in place when nobody holds the database,
-//! or into a copy beside it that is renamed into place when analysts hold it open read-only
-//! (`swap.rs`); a read-write holder is waited for or named. A [`Loader`] then owns the
-//! connection, the ledger (`ledger.rs`) and the appenders (`rows.rs`) for one transaction.
+//! [`load`] walks the trees and lets `target.rs` decide where the load is written: in place
+//! when nobody holds the database, or into a copy beside it that is renamed into place when
+//! analysts hold it open read-only (`swap.rs`); a read-write holder is waited for or named.
+//! A [`Loader`] then owns the connection, the ledger (`ledger.rs`) and the appenders
+//! (`rows.rs`) for one transaction.
 //!
-//! Known files are recognised from the `loaded_files` ledger by path, size and mtime without
-//! being read; a changed size or mtime triggers a digest check. Session files are parsed in
-//! parallel (rayon) in batches bounded by count and by bytes, so memory stays bounded
-//! whatever the files' sizes, and appended with DuckDB's Appender.
+//! The runs trees are walked on another thread and arrive run by run (`scan.rs`, `feed.rs`);
+//! known files are recognised from the `loaded_files` ledger by path, size and mtime without
+//! being read, and dropped at once; a changed size or mtime triggers a digest check. Session
+//! files are read and parsed on an I/O pool (`parse.rs`) in batches bounded by count and by
+//! bytes, so memory stays bounded whatever the tree's and the files' sizes, and appended
+//! with DuckDB's Appender while the next batch is read.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use duckdb::{params, Connection};
-use rayon::prelude::*;
 
-use super::holders::{self, Holder};
-use super::ledger::{hex, read_known, record_touched, seen, unhex, Known, Seen};
+use super::feed::{self, Feed};
+use super::ledger::{hex, read_known, record_touched, unhex, Known, Seen};
+use super::parse::{self, Job, Parsed, Parser};
 use super::rows::{self, Writers};
 use super::rss::rss;
-use super::scan::{self, Found, Kind, Scan};
-use super::{ensure_schema, is_lock_error, lock_writer, open_once, swap, Mode};
+use super::scan::{self, Found, Kind};
+use super::target::{self, Target};
+use super::{ensure_schema, lock_writer, swap};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
 use crate::manifest::RunManifest;
-use crate::session::{self, SessionFile};
 
 /// Session files parsed per batch at most...
 const BATCH: usize = 2048;
@@ -33,8 +37,10 @@ const BATCH: usize = 2048;
 /// (1 MiB of stdout and of stderr each) is a few dozen files, not two thousand.
 const BATCH_BYTES: u64 = 32 << 20;
 /// DuckDB's memory limit while loading (it spills beyond it; text is stored in parts of at
-/// most `schema::TEXT_PART` so that it can).
-const LOAD_MEMORY_LIMIT: &str = "256MB";
+/// most `schema::TEXT_PART` so that it can). DuckDB allocates more outside this pool; 160 MB
+/// keeps a load of 1,000,000 sessions near 400 MiB, with little cost in time (measured
+/// against 256 MB: 200,000 sessions 40 MB less, same time within the noise).
+const LOAD_MEMORY_LIMIT: &str = "160MB";
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
@@ -56,6 +62,8 @@ pub struct Conflict {
 
 #[derive(Debug, Default)]
 pub struct LoadSummary {
+    /// The load's id in `loads`; 0 when nothing was written (a no-op while readers hold
+    /// the database).
     pub load_id: i64,
     pub seen: u64,
     pub new: u64,
@@ -70,18 +78,9 @@ pub(super) fn sql<'a>(db: &'a Path, what: &str) -> impl Fn(duckdb::Error) -> Err
     move |e| Error::env(format!("{}: {what}: {e}", db.display()))
 }
 
-/// Where this load writes.
-enum Target {
-    /// The live file, opened read-write: nobody else had it open.
-    InPlace(Connection),
-    /// A new file beside the live one, renamed into place at the end: a copy of the live
-    /// file when readers hold it, an empty one for `--rebuild`.
-    Beside { copy: bool },
-}
-
 /// How the rows reach the database file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Commits {
+pub(super) enum Commits {
     /// One transaction: a load into the live file is all or nothing.
     One,
     /// A commit every [`CHUNK_BYTES`] of new files: for a file built beside the live one,
@@ -91,7 +90,20 @@ enum Commits {
 }
 
 /// A load with more new bytes than this is built beside the live file in chunks.
-const CHUNK_BYTES: u64 = 64 << 20;
+pub(super) const CHUNK_BYTES: u64 = 64 << 20;
+/// A chunked load checkpoints every this many chunks (512 MiB of files).
+const CHECKPOINT_CHUNKS: u32 = 8;
+/// Runs the walker may be ahead of the loader (each held in memory until loaded).
+const RUNS_AHEAD: usize = 8;
+
+/// What every step of one load shares.
+pub(super) struct Ctx<'a> {
+    pub db: &'a Path,
+    pub roots: &'a [PathBuf],
+    pub pool: &'a rayon::ThreadPool,
+    pub started: Instant,
+    pub wait: Duration,
+}
 
 pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
     let started = Instant::now();
@@ -109,145 +121,50 @@ pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
     }
     let _lock = lock_writer(db, opts.wait)?;
     swap::clean_stale(db);
-    // Walk the trees on another thread while the database is opened and the ledger read.
+    let pool = parse::io_pool()?;
+    let ctx = Ctx {
+        db,
+        roots: &opts.roots,
+        pool: &pool,
+        started,
+        wait: opts.wait,
+    };
+    // Walk the trees on another thread while the database is opened and the ledger read;
+    // the walker runs at most RUNS_AHEAD runs ahead of the loader.
     let mut sum = std::thread::scope(|s| {
-        let walker = s.spawn(|| scan::scan(&opts.roots));
-        // A rebuild replaces the file too: a read-write holder is waited for or named, as
-        // for any load; readers keep their snapshot.
-        let target = match choose_target(db, opts.wait)? {
-            _ if opts.rebuild => Target::Beside { copy: false },
-            target => target,
-        };
-        // A panic while walking is a failed load, never "0 files seen".
-        let scanned = || {
-            walker
-                .join()
-                .map_err(|_| Error::env("walking the runs trees failed (the scanner panicked)"))
-        };
-        match target {
-            Target::InPlace(conn) => {
-                let ready = Ready::new(conn, db, started)?;
-                let scanned = scanned()?;
-                let new_bytes = ready.new_bytes(&scanned);
-                if new_bytes <= CHUNK_BYTES {
-                    return ready.load(&scanned, &opts.roots, Commits::One, started);
-                }
-                tracing::info!(
-                    "{} MiB of new files: building the new database beside {}",
-                    new_bytes >> 20,
-                    db.display()
-                );
-                let known = ready.close();
-                beside(db, true, |tmp, conn| {
-                    Ready::with_known(conn, tmp, known)?.load(
-                        &scanned,
-                        &opts.roots,
-                        Commits::Chunked,
-                        started,
-                    )
-                })
+        let (tx, rx) = sync_channel(RUNS_AHEAD);
+        let (roots, pool) = (ctx.roots, ctx.pool);
+        let walker = s.spawn(move || scan::stream(roots, pool, &tx));
+        let feed = Feed::new(rx);
+        let loaded = (|| match target::choose(db, opts.wait)? {
+            // A rebuild replaces the file too: a read-write holder is waited for or named,
+            // as for any load; readers keep their snapshot.
+            target if opts.rebuild => {
+                drop(target);
+                target::rebuild(feed, &ctx)
             }
-            Target::Beside { copy } => beside(db, copy, |tmp, conn| {
-                let scanned = scanned()?;
-                Ready::new(conn, tmp, started)?.load(
-                    &scanned,
-                    &opts.roots,
-                    Commits::Chunked,
-                    started,
-                )
-            }),
-        }
+            Target::InPlace(conn) => target::in_place(conn, feed, &ctx),
+            Target::Readers => target::beside_readers(feed, &ctx),
+        })();
+        // The feed is gone, so a walker still sending stops; a panic in it has already
+        // failed the load (its stream ended without `Done`).
+        let _ = walker.join();
+        loaded
     })?;
     sum.elapsed = started.elapsed();
     Ok(sum)
 }
 
-/// Build the database beside `db` (a copy of it, or empty), run `fill` on it, and rename it
-/// into place; on any error the half-built file is removed and `db` is untouched.
-fn beside(
-    db: &Path,
-    copy: bool,
-    fill: impl FnOnce(&Path, Connection) -> Result<LoadSummary>,
-) -> Result<LoadSummary> {
-    let tmp = swap::tmp_path(db, if copy { "load" } else { "rebuild" });
-    let built = (|| {
-        if copy {
-            let t = Instant::now();
-            swap::copy_live(db, &tmp)?;
-            tracing::info!(
-                "loading into a copy of {} ({:.2} s to copy)",
-                db.display(),
-                t.elapsed().as_secs_f64()
-            );
-        } else {
-            swap::discard(&tmp);
-        }
-        let conn =
-            open_once(&tmp, Mode::ReadWrite)?.map_err(sql(&tmp, "opening the new database"))?;
-        let sum = fill(&tmp, conn)?;
-        swap::install(&tmp, db)?;
-        Ok(sum)
-    })();
-    if built.is_err() {
-        swap::discard(&tmp);
-    }
-    built
-}
-
-/// In place when nobody holds the file; beside it when only readers do; a read-write
-/// holder is waited for until `wait` runs out, then named.
-fn choose_target(db: &Path, wait: Duration) -> Result<Target> {
-    let deadline = Instant::now() + wait;
-    let mut delay = Duration::from_millis(20);
-    loop {
-        let holder = holders::probe(db).map_err(|e| Error::io("cannot check who holds", db, e))?;
-        let blocker = match holder {
-            Holder::Readers { pid } => {
-                tracing::info!(
-                    "{} is open read-only (by {} and maybe others): loading beside it",
-                    db.display(),
-                    holders::describe(pid)
-                );
-                return Ok(Target::Beside { copy: true });
-            }
-            Holder::Nobody => match open_once(db, Mode::ReadWrite)? {
-                Ok(conn) => return Ok(Target::InPlace(conn)),
-                // Someone opened it between the probe and the open: look again.
-                Err(e) if is_lock_error(&e) => e.to_string(),
-                Err(e) => {
-                    return Err(Error::env(format!(
-                        "cannot open database {}: {e}",
-                        db.display()
-                    )))
-                }
-            },
-            Holder::Writer { pid } => {
-                format!("it is open read-write by {}", holders::describe(pid))
-            }
-        };
-        if Instant::now() >= deadline {
-            return Err(Error::env(format!(
-                "database {} is locked by another process: {blocker}\n\
-                 wait for it (for example --wait 5m), or stop the process named above; \
-                 analysts should open it read-only, which never blocks a load",
-                db.display()
-            )));
-        }
-        std::thread::sleep(delay.min(deadline.saturating_duration_since(Instant::now())));
-        delay = (delay * 2).min(Duration::from_millis(500));
-    }
-}
-
 /// An open database, configured, with its schema and ledger read: ready to load into.
-struct Ready<'a> {
+pub(super) struct Ready<'a> {
     conn: Connection,
     db: &'a Path,
-    known: Known,
+    pub known: Known,
     load_id: i64,
 }
 
 impl<'a> Ready<'a> {
-    fn new(conn: Connection, db: &'a Path, started: Instant) -> Result<Self> {
+    pub fn new(conn: Connection, db: &'a Path, started: Instant) -> Result<Self> {
         Self::configure(&conn, db)?;
         tracing::debug!("opened at {:?} rss {}", started.elapsed(), rss());
         let known = read_known(&conn, db)?;
@@ -256,7 +173,7 @@ impl<'a> Ready<'a> {
     }
 
     /// A copy of a database whose ledger was already read.
-    fn with_known(conn: Connection, db: &'a Path, known: Known) -> Result<Self> {
+    pub fn with_known(conn: Connection, db: &'a Path, known: Known) -> Result<Self> {
         Self::configure(&conn, db)?;
         Self::assemble(conn, db, known)
     }
@@ -284,35 +201,18 @@ impl<'a> Ready<'a> {
         ensure_schema(conn, db)
     }
 
-    /// Bytes of the files found that the ledger does not know unchanged.
-    fn new_bytes(&self, scanned: &Scan) -> u64 {
-        scanned
-            .files
-            .iter()
-            .filter(|f| !matches!(seen(&self.known, f), Seen::Unchanged))
-            .map(|f| f.size)
-            .sum()
-    }
-
-    fn close(self) -> Known {
+    pub fn close(self) -> Known {
         drop(self.conn);
         self.known
     }
 
     /// The load itself; on error nothing of it is committed to the live file.
-    fn load(
-        self,
-        scanned: &Scan,
-        roots: &[PathBuf],
-        commits: Commits,
-        started: Instant,
-    ) -> Result<LoadSummary> {
+    pub fn load(self, mut feed: Feed, ctx: &Ctx, commits: Commits) -> Result<LoadSummary> {
         let started_at = chrono::Utc::now();
-        let (conn, db) = (&self.conn, self.db);
+        let (conn, db, started) = (&self.conn, self.db, ctx.started);
         tracing::debug!(
-            "{} known files, {} found, at {:?} rss {}",
+            "{} known files at {:?} rss {}",
             self.known.file_count(),
-            scanned.files.len(),
             started.elapsed(),
             rss()
         );
@@ -331,16 +231,19 @@ impl<'a> Ready<'a> {
                 db,
                 known: self.known,
                 w: Writers::new(conn, db, self.load_id)?,
+                pool: ctx.pool,
                 commits,
                 uncommitted: 0,
+                chunks: 0,
                 sum: LoadSummary {
                     load_id: self.load_id,
-                    seen: scanned.files.len() as u64,
                     ..Default::default()
                 },
             };
-            loader.all(scanned, started)?;
-            loader.finish(roots, started_at)
+            loader.all(&mut feed, started)?;
+            loader.sum.seen = feed.seen;
+            loader.sum.skipped += feed.unchanged;
+            loader.finish(ctx.roots, started_at)
         })();
         let sum = match result {
             Ok(sum) => {
@@ -373,57 +276,77 @@ struct Loader<'c> {
     db: &'c Path,
     known: Known,
     w: Writers<'c>,
+    pool: &'c rayon::ThreadPool,
     commits: Commits,
     /// Bytes of files read since the last commit.
     uncommitted: u64,
+    /// Chunks committed so far.
+    chunks: u32,
     sum: LoadSummary,
 }
 
 impl Loader<'_> {
-    /// Every file found, kind by kind: runs and benchmark versions before their sessions.
-    fn all(&mut self, scanned: &Scan, started: Instant) -> Result<()> {
-        for (path, err) in &scanned.errors {
-            self.quarantine(path.display().to_string(), err.clone());
-        }
-        let of = |kind| scanned.files.iter().filter(move |f| f.kind == kind);
-        for f in of(Kind::Leftover) {
-            self.quarantine(
-                f.path.display().to_string(),
-                "leftover temporary file of an interrupted write; delete it when no reev is running".into(),
-            );
-        }
-        for f in of(Kind::Manifest) {
-            self.manifest(f)?;
-        }
-        for f in of(Kind::Benchmark) {
-            self.benchmark(f)?;
-        }
-        let mut batch: Vec<&Found> = Vec::new();
+    /// Every file the walk hands over, run by run: manifests and benchmark copies at once,
+    /// session files in batches, each read while the one before it is appended.
+    fn all(&mut self, feed: &mut Feed, started: Instant) -> Result<()> {
+        let mut parser = Parser::new(self.pool);
+        let mut batch: Vec<Job> = Vec::new();
         let mut bytes = 0;
         let mut done = 0usize;
-        for f in of(Kind::Session) {
-            if !matches!(seen(&self.known, f), Seen::Unchanged) {
-                bytes += f.size;
+        while let Some(part) = feed.next(&self.known)? {
+            for (path, err) in part.errors {
+                self.quarantine(path.display().to_string(), err);
             }
-            batch.push(f);
-            if batch.len() >= BATCH || bytes >= BATCH_BYTES {
-                self.sessions(&batch)?;
-                self.uncommitted += bytes;
-                self.commit_if_due()?;
-                done += batch.len();
-                batch.clear();
-                bytes = 0;
-                tracing::trace!(
-                    "{done} session files at {:?}, rss {}",
-                    started.elapsed(),
-                    rss()
-                );
+            for (f, seen) in part.files {
+                match f.kind {
+                    Kind::Leftover => self.quarantine(
+                        f.path.display().to_string(),
+                        "leftover temporary file of an interrupted write; delete it when no reev is running".into(),
+                    ),
+                    Kind::Manifest => self.manifest(&f, seen)?,
+                    Kind::Benchmark => self.benchmark(&f, seen)?,
+                    Kind::Session => {
+                        // A new file is checked against the loaded session ids, a touched
+                        // one against its digest: both need the details.
+                        self.known.ensure_details(self.conn, self.db)?;
+                        let loaded = match seen {
+                            Seen::Touched => self.known.file_sha(&f),
+                            _ => None,
+                        };
+                        bytes += feed::cost(&f);
+                        batch.push(Job { file: f, seen, loaded });
+                    }
+                }
+                if batch.len() >= BATCH || bytes >= BATCH_BYTES {
+                    done += batch.len();
+                    let previous = parser.push(std::mem::take(&mut batch))?;
+                    self.record_batch(previous, bytes)?;
+                    bytes = 0;
+                    tracing::trace!(
+                        "{done} session files at {:?}, rss {}",
+                        started.elapsed(),
+                        rss()
+                    );
+                }
             }
         }
-        self.sessions(&batch)?;
+        let previous = parser.push(batch)?;
+        self.record_batch(previous, bytes)?;
+        let last = parser.finish()?;
+        self.record_batch(last, 0)?;
         record_touched(self.conn, self.db, &self.w.touched)?;
         tracing::debug!("files classified at {:?} rss {}", started.elapsed(), rss());
         Ok(())
+    }
+
+    /// Append a parsed batch, in order; `bytes` were read since (they count toward the
+    /// chunk that is committed next).
+    fn record_batch(&mut self, parsed: Option<Vec<(Found, Parsed)>>, bytes: u64) -> Result<()> {
+        for (f, p) in parsed.into_iter().flatten() {
+            self.record(&f, p)?;
+        }
+        self.uncommitted += bytes;
+        self.commit_if_due()
     }
 
     /// In [`Commits::Chunked`] mode, commit what was appended once a chunk is full.
@@ -432,8 +355,17 @@ impl Loader<'_> {
             return Ok(());
         }
         self.w.flush(self.db)?;
+        self.chunks += 1;
+        // Every few chunks the WAL is folded into the file: committed rows not yet
+        // checkpointed stay in DuckDB's memory (or its spill files) and make the final
+        // checkpoint of a million sessions peak above the memory limit.
+        let sql_text = if self.chunks.is_multiple_of(CHECKPOINT_CHUNKS) {
+            "COMMIT; CHECKPOINT; BEGIN TRANSACTION"
+        } else {
+            "COMMIT; BEGIN TRANSACTION"
+        };
         self.conn
-            .execute_batch("COMMIT; BEGIN TRANSACTION")
+            .execute_batch(sql_text)
             .map_err(sql(self.db, "committing a chunk of the load"))?;
         self.uncommitted = 0;
         Ok(())
@@ -486,8 +418,8 @@ impl Loader<'_> {
         Ok(sum)
     }
 
-    fn manifest(&mut self, f: &Found) -> Result<()> {
-        let Some((path, bytes, sha)) = self.read_if_changed(f)? else {
+    fn manifest(&mut self, f: &Found, seen: Seen) -> Result<()> {
+        let Some((path, bytes, sha)) = self.read_if_changed(f, seen)? else {
             return Ok(());
         };
         let m: RunManifest = match serde_json::from_slice(&bytes)
@@ -509,7 +441,7 @@ impl Loader<'_> {
         match self.known.runs.get(&key) {
             Some(old) if *old == sha => {
                 // The same manifest from another copy of the tree: remember this path too.
-                if matches!(seen(&self.known, f), Seen::New) {
+                if seen == Seen::New {
                     self.w.ledger(self.db, f, &sha, "manifest", None)?;
                 }
                 self.sum.skipped += 1;
@@ -535,8 +467,8 @@ impl Loader<'_> {
         Ok(())
     }
 
-    fn benchmark(&mut self, f: &Found) -> Result<()> {
-        let Some((path, bytes, sha)) = self.read_if_changed(f)? else {
+    fn benchmark(&mut self, f: &Found, seen: Seen) -> Result<()> {
+        let Some((path, bytes, sha)) = self.read_if_changed(f, seen)? else {
             return Ok(());
         };
         let stem = f
@@ -586,15 +518,14 @@ impl Loader<'_> {
         Ok(())
     }
 
-    /// Skip a file the ledger knows unchanged, or touched with the same bytes (its new size
-    /// and mtime are recorded); otherwise read and digest it, quarantining it when it cannot
-    /// be read. Returns (path, bytes, sha256).
-    fn read_if_changed(&mut self, f: &Found) -> Result<Option<(String, Vec<u8>, String)>> {
-        let state = seen(&self.known, f);
-        if matches!(state, Seen::Unchanged) {
-            self.sum.skipped += 1;
-            return Ok(None);
-        }
+    /// Skip a file touched with the same bytes (its new size and mtime are recorded);
+    /// otherwise read and digest it, quarantining it when it cannot be read. Returns (path,
+    /// bytes, sha256). (Files known unchanged never get here: `feed.rs` drops them.)
+    fn read_if_changed(
+        &mut self,
+        f: &Found,
+        state: Seen,
+    ) -> Result<Option<(String, Vec<u8>, String)>> {
         let path = f.path.display().to_string();
         let bytes = match std::fs::read(&f.path) {
             Ok(bytes) => bytes,
@@ -604,9 +535,9 @@ impl Loader<'_> {
             }
         };
         let sha = sha256_hex(&bytes);
-        if matches!(state, Seen::Touched(..)) {
+        if state == Seen::Touched {
             self.known.ensure_details(self.conn, self.db)?;
-            if self.known.file_sha(&path).is_some_and(|k| hex(&k) == sha) {
+            if self.known.file_sha(f).is_some_and(|k| hex(&k) == sha) {
                 self.w.touched.push((path, f.size as i64, f.mtime_ns));
                 self.sum.skipped += 1;
                 return Ok(None);
@@ -615,28 +546,10 @@ impl Loader<'_> {
         Ok(Some((path, bytes, sha)))
     }
 
-    /// One batch of session files: read, digested and parsed in parallel, then recorded in
-    /// order.
-    fn sessions(&mut self, batch: &[&Found]) -> Result<()> {
-        if batch
-            .iter()
-            .any(|f| !matches!(seen(&self.known, f), Seen::Unchanged))
-        {
-            self.known.ensure_details(self.conn, self.db)?;
-        }
-        let known = &self.known;
-        let parsed: Vec<Parsed> = batch.par_iter().map(|f| parse_one(known, f)).collect();
-        for (f, p) in batch.iter().zip(parsed) {
-            self.record(f, p)?;
-        }
-        Ok(())
-    }
-
     fn record(&mut self, f: &Found, p: Parsed) -> Result<()> {
         let db = self.db;
         let path = f.path.display().to_string();
         match p {
-            Parsed::Skip => self.sum.skipped += 1,
             Parsed::Touched => {
                 self.w.touched.push((path, f.size as i64, f.mtime_ns));
                 self.sum.skipped += 1;
@@ -693,51 +606,5 @@ impl Loader<'_> {
             },
         }
         Ok(())
-    }
-}
-
-/// What parsing one session file in parallel decided.
-enum Parsed {
-    Skip,
-    Touched,
-    Quarantine(String),
-    Changed { loaded: String, found: String },
-    Session(Box<SessionFile>, String),
-}
-
-/// Read, digest, parse and check one session file (on a rayon thread).
-fn parse_one(known: &Known, f: &Found) -> Parsed {
-    let state = seen(known, f);
-    if matches!(state, Seen::Unchanged) {
-        return Parsed::Skip;
-    }
-    let bytes = match std::fs::read(&f.path) {
-        Ok(b) => b,
-        Err(e) => return Parsed::Quarantine(format!("cannot read: {e}")),
-    };
-    let sha = sha256_hex(&bytes);
-    if let Seen::Touched(old) = state {
-        let old = old.map(|d| hex(&d)).unwrap_or_default();
-        return if old == sha {
-            Parsed::Touched
-        } else {
-            Parsed::Changed {
-                loaded: old,
-                found: sha,
-            }
-        };
-    }
-    if bytes.is_empty() {
-        return Parsed::Quarantine("empty file (zero bytes)".into());
-    }
-    if std::str::from_utf8(&bytes).is_err() {
-        return Parsed::Quarantine("not valid UTF-8".into());
-    }
-    match session::parse(&bytes) {
-        Ok(s) => match rows::check_session(&s) {
-            Ok(()) => Parsed::Session(Box::new(s), sha),
-            Err(e) => Parsed::Quarantine(e),
-        },
-        Err(e) => Parsed::Quarantine(e),
     }
 }

@@ -1,13 +1,16 @@
 //! The DuckDB store: opening it safely (one writer, bounded waits), its schema, and loading.
 
+mod feed;
 pub mod holders;
 mod ledger;
 pub mod load;
+mod parse;
 mod rows;
 mod rss;
 pub mod scan;
 pub mod schema;
 mod swap;
+mod target;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -60,7 +63,7 @@ pub fn open(path: &Path, mode: Mode, wait: Duration) -> Result<Connection> {
         match open_once(path, mode)? {
             Ok(conn) if mode == Mode::ReadOnly => {
                 // Readers rely on the current tables and views (`current_sessions`, ...).
-                return match recorded_version(&conn) {
+                return match schema_version(&conn) {
                     Some(v) if v != schema::SCHEMA_VERSION.to_string() => {
                         Err(version_error(path, &v))
                     }
@@ -109,8 +112,12 @@ pub fn lock_writer(db: &Path, wait: Duration) -> Result<crate::lock::Lock> {
     )
 }
 
-/// The schema version a database records (`None`: a new or empty database).
-fn recorded_version(conn: &Connection) -> Option<String> {
+/// Whether the database has this reev's schema version.
+pub fn schema_is_current(conn: &Connection) -> bool {
+    schema_version(conn) == Some(schema::SCHEMA_VERSION.to_string())
+}
+
+fn schema_version(conn: &Connection) -> Option<String> {
     conn.query_row(
         "SELECT value FROM reev_meta WHERE key = 'schema_version'",
         [],
@@ -132,12 +139,11 @@ fn version_error(db: &Path, found: &str) -> Error {
 pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
     let sql_err =
         |e: duckdb::Error| Error::env(format!("{}: cannot create schema: {e}", db.display()));
-    let version = || recorded_version(conn);
-    if version() == Some(schema::SCHEMA_VERSION.to_string()) {
+    if schema_is_current(conn) {
         return Ok(());
     }
     conn.execute_batch(schema::DDL).map_err(sql_err)?;
-    let found = version();
+    let found = schema_version(conn);
     match found {
         None => {
             conn.execute(

@@ -2,12 +2,14 @@
 //! files, debris of crashed writes, and paths that cannot be read.
 //!
 //! A no-op reload of 1,000,000 files is mostly this walk, so it is built for speed: runs are
-//! walked in parallel (rayon), each file is stat'ed relative to its open directory
+//! walked in parallel (rayon), and handed to the loader run by run as they are walked, so
+//! the tree is never held in memory whole; each file is stat'ed relative to its open directory
 //! (`fstatat` through `std::fs::DirEntry::metadata`, not a path lookup from the root), and
 //! each file's ledger key is computed here, once, off the loader's thread.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
 
 use rayon::prelude::*;
 
@@ -45,10 +47,22 @@ pub struct Scan {
     pub errors: Vec<(PathBuf, String)>,
 }
 
-/// Walk every root, run by run in name order (runs in parallel, results in order).
-/// Scratch directories (`<run>/work/`) are skipped.
-pub fn scan(roots: &[PathBuf]) -> Scan {
-    let mut out = Scan::default();
+/// What the walker sends the loader, in order: one [`Scan`] per run, then `Done`.
+pub enum Msg {
+    Run(Scan),
+    /// Every root was walked. A stream that ends without it was cut short (the walker
+    /// panicked), and the load must fail rather than take a part of the tree for all of it.
+    Done,
+}
+
+/// Runs walked at once; with the channel's bound this caps how much of the tree is held in
+/// memory while the loader works on the runs before.
+const GROUP: usize = 8;
+
+/// Walk every root, run by run in name order, and send each run's findings down `tx` in that
+/// order (runs are walked in parallel on `pool`, [`GROUP`] at a time). The walk stops early
+/// when the loader hangs up. Scratch directories (`<run>/work/`) are skipped.
+pub fn stream(roots: &[PathBuf], pool: &rayon::ThreadPool, tx: &SyncSender<Msg>) {
     for root in roots {
         let root = std::path::absolute(root).unwrap_or_else(|_| root.clone());
         let mut runs: Vec<PathBuf> = match std::fs::read_dir(&root) {
@@ -63,18 +77,28 @@ pub fn scan(roots: &[PathBuf]) -> Scan {
                 } else {
                     format!("cannot read: {e}")
                 };
-                out.errors.push((root.clone(), why));
+                let part = Scan {
+                    files: Vec::new(),
+                    errors: vec![(root.clone(), why)],
+                };
+                if tx.send(Msg::Run(part)).is_err() {
+                    return;
+                }
                 continue;
             }
         };
         runs.sort();
-        let parts: Vec<Scan> = runs.par_iter().map(|run| walk_run(&root, run)).collect();
-        for part in parts {
-            out.files.extend(part.files);
-            out.errors.extend(part.errors);
+        for group in runs.chunks(GROUP) {
+            let parts: Vec<Scan> =
+                pool.install(|| group.par_iter().map(|run| walk_run(&root, run)).collect());
+            for part in parts {
+                if tx.send(Msg::Run(part)).is_err() {
+                    return;
+                }
+            }
         }
     }
-    out
+    let _ = tx.send(Msg::Done);
 }
 
 fn walk_run(root: &Path, run: &Path) -> Scan {

@@ -97,6 +97,19 @@ impl Project {
         Out::new(out, started.elapsed())
     }
 
+    /// The single number a query against `db` answers (`reev query`, CSV).
+    pub fn count(&self, db: &str, sql: &str) -> i64 {
+        let out = self.reev(&["query", "--db", db, "--format", "csv", sql]);
+        out.ok();
+        out.stdout
+            .lines()
+            .nth(1)
+            .expect("a row")
+            .trim()
+            .parse()
+            .expect("a number")
+    }
+
     /// Every session file under runs/, parsed.
     pub fn sessions(&self) -> Vec<serde_json::Value> {
         session_files(&self.join("runs"))
