@@ -217,7 +217,7 @@ pub extern "C" fn init_main(arg: *mut libc::c_void) -> libc::c_int {
         };
         handle_all(kill_namespace);
         // From here on: rawsys only, and nothing of reev's memory.
-        detach(status);
+        let status = detach(status);
         rawsys::unblock_all();
         loop {
             let mut st = 0;
@@ -434,7 +434,8 @@ unsafe fn handle_all(handler: extern "C" fn(libc::c_int)) {
 /// reev's own handlers (signal-hook's among them) came along with its memory: back to the
 /// default, so that no signal runs reev's code in the init or the agent.
 unsafe fn reset_handlers() -> io::Result<()> {
-    for sig in 1..libc::SIGRTMAX() {
+    // Inclusive: SIGRTMAX is a signal too, and reev (or a library) may handle it.
+    for sig in 1..=libc::SIGRTMAX() {
         let mut old: libc::sigaction = std::mem::zeroed();
         if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
             continue; // SIGKILL, SIGSTOP, the C library's own
@@ -468,8 +469,19 @@ unsafe fn close_from_to(first: libc::c_int, last: libc::c_int) {
 
 /// Close every descriptor but `keep` — the setup pipe among them, which lets reev's thread
 /// go on — and point stdin/stdout/stderr at /dev/null so the agent's pipes reach end of file
-/// when the agent's side closes them.
-unsafe fn detach(keep: libc::c_int) {
+/// when the agent's side closes them. Returns where `keep` is now.
+unsafe fn detach(keep: libc::c_int) -> libc::c_int {
+    // A reev started with stdin, stdout or stderr closed hands out 0..2 for pipes: the status
+    // pipe there would be replaced by /dev/null below, and the agent's exit status lost (the
+    // session would record the init's exit 0). Move it above 2 first.
+    let keep = if keep < 3 {
+        match rawsys::dup_at_least(keep, 3) {
+            moved if moved >= 3 => moved as libc::c_int,
+            _ => keep,
+        }
+    } else {
+        keep
+    };
     // Opened first, from a static path: once the setup pipe closes, reev may free the Launch.
     let null = rawsys::syscall4(
         libc::SYS_openat,
@@ -488,6 +500,7 @@ unsafe fn detach(keep: libc::c_int) {
             close_from_to(first, last);
         }
     }
+    keep
 }
 
 unsafe fn write_file(path: &CString, bytes: &[u8]) -> io::Result<()> {

@@ -57,7 +57,16 @@ impl Area {
         remove_stale(&work);
         let token = process_token();
         let dir = work.join(format!("try-{token}"));
-        std::fs::create_dir(&dir)?;
+        // Another shard that finishes removes `work/` when it is empty (`remove_all`), which
+        // can happen between our create_dir_all and create_dir: make `work/` again then.
+        let mut tries = 0;
+        while let Err(e) = std::fs::create_dir(&dir) {
+            tries += 1;
+            if e.kind() != std::io::ErrorKind::NotFound || tries > 10 {
+                return Err(e);
+            }
+            std::fs::create_dir_all(&work)?;
+        }
         let owner = File::options()
             .read(true)
             .write(true)
