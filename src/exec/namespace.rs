@@ -55,6 +55,10 @@ pub struct Plan {
     join: Vec<CString>,
     /// (resource, limit) applied in the agent.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// A sandboxed agent gets no descriptor but its stdio: not those reev inherited without
+    /// close-on-exec (a CI runner's log pipe, a jobserver), which would reach outside the
+    /// sandbox. Unsandboxed agents keep them, as with `REEV_NO_NAMESPACES` (std's spawn).
+    pub close_inherited: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +188,7 @@ impl Plan {
                 .map(|p| path_cstring(p))
                 .collect::<io::Result<_>>()?,
             rlimits: Vec::new(),
+            close_inherited: false,
         })
     }
 
@@ -305,6 +310,9 @@ impl Launch<'_> {
         }
         for (target, &fd) in high.iter().enumerate() {
             check(libc::dup2(fd, target as libc::c_int)).map_err(at(Step::Stdio))?;
+        }
+        if self.plan.close_inherited {
+            close_on_exec_from(3);
         }
         for &(resource, limit) in &self.plan.rlimits {
             let r = libc::rlimit {
@@ -464,6 +472,32 @@ unsafe fn close_from_to(first: libc::c_int, last: libc::c_int) {
     }
     for fd in first..=last.min(65_535) {
         rawsys::syscall4(libc::SYS_close, fd as usize, 0, 0, 0);
+    }
+}
+
+/// Mark every descriptor from `first` up close-on-exec — marked, not closed, so that the
+/// setup pipe still reports a failed exec. close_range(CLOSE_RANGE_CLOEXEC) needs Linux 5.11;
+/// before that, one fcntl each up to the descriptor limit.
+unsafe fn close_on_exec_from(first: libc::c_int) {
+    const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
+    let all = rawsys::syscall4(
+        libc::SYS_close_range,
+        first as usize,
+        u32::MAX as usize,
+        CLOSE_RANGE_CLOEXEC,
+        0,
+    );
+    if all == 0 {
+        return;
+    }
+    let mut lim: libc::rlimit = std::mem::zeroed();
+    let last = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+        lim.rlim_cur.min(65_536) as libc::c_int
+    } else {
+        1024
+    };
+    for fd in first..last {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
     }
 }
 
