@@ -297,6 +297,52 @@ fn a_sandboxed_agent_gets_no_descriptor_reev_inherited_but_its_stdio() {
     assert!(by_agent("open").starts_with("inherited-7\ninherited-8\n"));
 }
 
+/// A parent that ignores SIGCHLD (it survives exec) must not cost sessions their status.
+fn statuses_with_sigchld_ignored(no_namespaces: bool) {
+    use std::os::unix::process::CommandExt;
+    let p = project(&one_agent("three", &["sh", "-c", "exit 3"], ""));
+    let mut cmd = p.cmd(&["run", "--attempts", "3", "--timeout", "20s"]);
+    if no_namespaces {
+        cmd.env("REEV_NO_NAMESPACES", "1");
+    }
+    // SAFETY: between fork and exec only signal(), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Generous: only a hang (as before the fix) takes this long.
+    let finished = wait_for(Duration::from_secs(120), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        finished,
+        "reev never finished (no_namespaces: {no_namespaces})"
+    );
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 3);
+    for s in sessions {
+        assert_eq!(s["exit_code"], 3, "{s}");
+        assert_eq!(s["status"], "failed", "{s}");
+    }
+}
+
+#[test]
+fn an_ignored_sigchld_inherited_by_reev_does_not_lose_exit_codes() {
+    statuses_with_sigchld_ignored(false);
+    statuses_with_sigchld_ignored(true);
+}
+
 #[test]
 fn settings_sandbox_is_the_default_and_agent_keys_override_it() {
     let p = project(&format!(
