@@ -251,6 +251,99 @@ fn env_passes_only_the_listed_variables_and_reev_ones() {
 }
 
 #[test]
+fn a_sandboxed_agent_gets_no_descriptor_reev_inherited_but_its_stdio() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let script = "for fd in 7 8; do [ -e /proc/self/fd/$fd ] && echo inherited-$fd; done; \
+                  ls /proc/self/fd | wc -l";
+    let p = project(&format!(
+        "{}  open:\n    command: {}\n",
+        one_agent(
+            "boxed",
+            &["sh", "-c", script],
+            "    sandbox:\n      network: none\n"
+        ),
+        yaml_argv(&["sh", "-c", script]),
+    ));
+    let secret = std::fs::File::create(p.join("runner-log")).unwrap();
+    let raw = secret.as_raw_fd();
+    let mut cmd = p.cmd(&["run"]);
+    // SAFETY: between fork and exec only dup2, which is async-signal-safe; it clears
+    // close-on-exec on 7 and 8, as a CI runner or a jobserver hands descriptors down.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in [7, 8] {
+                if libc::dup2(raw, fd) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let by_agent = |a: &str| {
+        p.sessions()
+            .into_iter()
+            .find(|s| s["agent"] == a)
+            .unwrap_or_else(|| panic!("no session of {a}"))["stdout"]["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // 0, 1, 2 and the directory `ls` reads.
+    assert_eq!(by_agent("boxed"), "4\n");
+    // Without a sandbox the agent keeps them, as std's spawn (REEV_NO_NAMESPACES) does.
+    assert!(by_agent("open").starts_with("inherited-7\ninherited-8\n"));
+}
+
+/// A parent that ignores SIGCHLD (it survives exec) must not cost sessions their status.
+fn statuses_with_sigchld_ignored(no_namespaces: bool) {
+    use std::os::unix::process::CommandExt;
+    let p = project(&one_agent("three", &["sh", "-c", "exit 3"], ""));
+    let mut cmd = p.cmd(&["run", "--attempts", "3", "--timeout", "20s"]);
+    if no_namespaces {
+        cmd.env("REEV_NO_NAMESPACES", "1");
+    }
+    // SAFETY: between fork and exec only signal(), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Generous: only a hang (as before the fix) takes this long.
+    let finished = wait_for(Duration::from_secs(120), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !finished {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        finished,
+        "reev never finished (no_namespaces: {no_namespaces})"
+    );
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 3);
+    for s in sessions {
+        assert_eq!(s["exit_code"], 3, "{s}");
+        assert_eq!(s["status"], "failed", "{s}");
+    }
+}
+
+#[test]
+fn an_ignored_sigchld_inherited_by_reev_does_not_lose_exit_codes() {
+    statuses_with_sigchld_ignored(false);
+    statuses_with_sigchld_ignored(true);
+}
+
+#[test]
 fn settings_sandbox_is_the_default_and_agent_keys_override_it() {
     let p = project(&format!(
         "settings:\n  sandbox:\n    env: [PATH]\n    network: none\n{}",

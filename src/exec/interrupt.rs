@@ -18,6 +18,11 @@ pub fn install() -> std::io::Result<()> {
     if WAKE.get().is_some() {
         return Ok(());
     }
+    // An ignored SIGCHLD survives exec (a parent may have set it): the kernel would then reap
+    // every agent and namespace init itself, wait4 would fail, and sessions would lose their
+    // exit status (or never finish). reev waits for its children, so back to the default.
+    // SAFETY: signal with SIG_DFL installs no handler; called before any session starts.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
     // SAFETY: eventfd has no memory-safety preconditions; we check the result.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
     if fd < 0 {

@@ -55,6 +55,10 @@ pub struct Plan {
     join: Vec<CString>,
     /// (resource, limit) applied in the agent.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// A sandboxed agent gets no descriptor but its stdio: not those reev inherited without
+    /// close-on-exec (a CI runner's log pipe, a jobserver), which would reach outside the
+    /// sandbox. Unsandboxed agents keep them, as with `REEV_NO_NAMESPACES` (std's spawn).
+    pub close_inherited: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +192,7 @@ impl Plan {
                 .map(|p| path_cstring(p))
                 .collect::<io::Result<_>>()?,
             rlimits: Vec::new(),
+            close_inherited: false,
         })
     }
 
@@ -221,7 +226,7 @@ pub extern "C" fn init_main(arg: *mut libc::c_void) -> libc::c_int {
         };
         handle_all(kill_namespace);
         // From here on: rawsys only, and nothing of reev's memory.
-        detach(status);
+        let status = detach(status);
         rawsys::unblock_all();
         loop {
             let mut st = 0;
@@ -313,6 +318,9 @@ impl Launch<'_> {
         }
         for (target, &fd) in high.iter().enumerate() {
             check(libc::dup2(fd, target as libc::c_int)).map_err(at(Step::Stdio))?;
+        }
+        if self.plan.close_inherited {
+            close_on_exec_from(3);
         }
         for &(resource, limit) in &self.plan.rlimits {
             let r = libc::rlimit {
@@ -442,7 +450,8 @@ unsafe fn handle_all(handler: extern "C" fn(libc::c_int)) {
 /// reev's own handlers (signal-hook's among them) came along with its memory: back to the
 /// default, so that no signal runs reev's code in the init or the agent.
 unsafe fn reset_handlers() -> io::Result<()> {
-    for sig in 1..libc::SIGRTMAX() {
+    // Inclusive: SIGRTMAX is a signal too, and reev (or a library) may handle it.
+    for sig in 1..=libc::SIGRTMAX() {
         let mut old: libc::sigaction = std::mem::zeroed();
         if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
             continue; // SIGKILL, SIGSTOP, the C library's own
@@ -474,10 +483,47 @@ unsafe fn close_from_to(first: libc::c_int, last: libc::c_int) {
     }
 }
 
+/// Mark every descriptor from `first` up close-on-exec — marked, not closed, so that the
+/// setup pipe still reports a failed exec. close_range(CLOSE_RANGE_CLOEXEC) needs Linux 5.11;
+/// before that, one fcntl each up to the descriptor limit.
+unsafe fn close_on_exec_from(first: libc::c_int) {
+    const CLOSE_RANGE_CLOEXEC: usize = 1 << 2;
+    let all = rawsys::syscall4(
+        libc::SYS_close_range,
+        first as usize,
+        u32::MAX as usize,
+        CLOSE_RANGE_CLOEXEC,
+        0,
+    );
+    if all == 0 {
+        return;
+    }
+    let mut lim: libc::rlimit = std::mem::zeroed();
+    let last = if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+        lim.rlim_cur.min(65_536) as libc::c_int
+    } else {
+        1024
+    };
+    for fd in first..last {
+        libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+    }
+}
+
 /// Close every descriptor but `keep` — the setup pipe among them, which lets reev's thread
 /// go on — and point stdin/stdout/stderr at /dev/null so the agent's pipes reach end of file
-/// when the agent's side closes them.
-unsafe fn detach(keep: libc::c_int) {
+/// when the agent's side closes them. Returns where `keep` is now.
+unsafe fn detach(keep: libc::c_int) -> libc::c_int {
+    // A reev started with stdin, stdout or stderr closed hands out 0..2 for pipes: the status
+    // pipe there would be replaced by /dev/null below, and the agent's exit status lost (the
+    // session would record the init's exit 0). Move it above 2 first.
+    let keep = if keep < 3 {
+        match rawsys::dup_at_least(keep, 3) {
+            moved if moved >= 3 => moved as libc::c_int,
+            _ => keep,
+        }
+    } else {
+        keep
+    };
     // Opened first, from a static path: once the setup pipe closes, reev may free the Launch.
     let null = rawsys::syscall4(
         libc::SYS_openat,
@@ -496,6 +542,7 @@ unsafe fn detach(keep: libc::c_int) {
             close_from_to(first, last);
         }
     }
+    keep
 }
 
 unsafe fn write_file(path: &CString, bytes: &[u8]) -> io::Result<()> {

@@ -88,14 +88,35 @@ pub fn wait_any(status: &mut libc::c_int) -> isize {
     }
 }
 
+/// `read`/`write` (`n`) of `len` bytes at `ptr` on `fd`: the count, or `-errno`.
+///
+/// # Safety
+/// `ptr` must be valid for `len` bytes, writable for `read`.
+unsafe fn transfer(n: c_long, fd: libc::c_int, ptr: usize, len: usize) -> isize {
+    // SAFETY: as the caller promises.
+    unsafe { syscall4(n, fd as usize, ptr, len, 0) }
+}
+
 pub fn write(fd: libc::c_int, bytes: &[u8]) -> isize {
     // SAFETY: bytes is valid for reading for its length.
+    unsafe { transfer(libc::SYS_write, fd, bytes.as_ptr() as usize, bytes.len()) }
+}
+
+/// `read(fd, buf)`: the bytes read, or `-errno`.
+pub fn read(fd: libc::c_int, buf: &mut [u8]) -> isize {
+    // SAFETY: buf is valid for writing for its length.
+    unsafe { transfer(libc::SYS_read, fd, buf.as_mut_ptr() as usize, buf.len()) }
+}
+
+/// `fcntl(fd, F_DUPFD, min)`: the new descriptor, or `-errno`.
+pub fn dup_at_least(fd: libc::c_int, min: libc::c_int) -> isize {
+    // SAFETY: fcntl takes plain integers.
     unsafe {
         syscall4(
-            libc::SYS_write,
+            libc::SYS_fcntl,
             fd as usize,
-            bytes.as_ptr() as usize,
-            bytes.len(),
+            libc::F_DUPFD as usize,
+            min as usize,
             0,
         )
     }

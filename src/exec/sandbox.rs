@@ -223,6 +223,7 @@ impl Prepared {
         let mut plan = Plan::new(s.network == Network::None, &writable, &join)
             .map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
         plan.rlimits = rlimits;
+        plan.close_inherited = true;
         p.plan = Some(plan);
         Ok(p)
     }

@@ -13,7 +13,12 @@ use std::sync::OnceLock;
 use super::namespace::{self, Launch, Plan, Step};
 use super::process::Spawn;
 
-const GUARD: usize = 4096;
+/// 64 KiB, not one 4 KiB page: mprotect needs page-aligned offsets, and Linux pages are up to
+/// 64 KiB (aarch64 kernels built for 16 or 64 KiB pages would refuse a 4 KiB guard at 68 KiB,
+/// failing every namespaced session); a wider guard also cannot be jumped by a large signal
+/// frame (AVX-512/AMX state) landing on an almost full stack. PROT_NONE costs no memory.
+const GUARD: usize = 64 * 1024;
+/// Both multiples of 64 KiB, for the same reason.
 const AGENT_STACK: usize = 64 * 1024;
 const INIT_STACK: usize = 128 * 1024;
 
@@ -160,13 +165,13 @@ pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
         agent_stack: stack.at(GUARD + AGENT_STACK),
         linger: spec.linger,
     };
-    stack.pid = clone_init(&launch, stack.at(stack.len))?;
+    stack.pid = clone_init(&launch, stack.at(stack.len))
+        .map_err(|e| io::Error::new(e.kind(), format!("creating the session's namespaces: {e}")))?;
     drop((stdin_r, stdout_w, stderr_w, setup_w, status_w));
     // Blocked here until the agent has exec'd or a step failed: `launch` (and all it points
     // at) lives to the end of this function, past this read.
-    let mut report = Vec::new();
-    std::fs::File::from(setup_r).read_to_end(&mut report)?;
-    if report.len() >= 8 {
+    let (report, got) = read_report(&setup_r)?;
+    if got == report.len() {
         let code = i32::from_ne_bytes([report[0], report[1], report[2], report[3]]);
         let errno = i32::from_ne_bytes([report[4], report[5], report[6], report[7]]);
         drop(stack); // kills and reaps the init
@@ -186,6 +191,34 @@ pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
         stack,
     };
     Ok((started, [stdin_w, stdout_r, stderr_r]))
+}
+
+/// Read the setup pipe to end of file: the step and errno a failed step wrote (8 bytes), or
+/// nothing once the agent has exec'd. Through `rawsys`, not std: the init shares this
+/// thread's `errno` and reads it after its own failed calls, so this thread must not write
+/// it until released (std's `read_to_end` would, with the ESPIPE of an `lseek` on the pipe,
+/// or a retried EINTR) — a failed step could otherwise be reported with reev's errno.
+fn read_report(setup: &OwnedFd) -> io::Result<([u8; 8], usize)> {
+    let mut report = [0u8; 8];
+    let mut got = 0;
+    loop {
+        let mut chunk = [0u8; 8];
+        let n = super::rawsys::read(setup.as_raw_fd(), &mut chunk);
+        if n == -(libc::EINTR as isize) {
+            continue;
+        }
+        if n < 0 {
+            // Not seen on a pipe; the caller's `?` drops the stack, which kills the init.
+            return Err(io::Error::from_raw_os_error(-n as i32));
+        }
+        if n == 0 {
+            return Ok((report, got)); // the init and the agent closed it
+        }
+        let n = n as usize;
+        let take = n.min(report.len() - got);
+        report[got..got + take].copy_from_slice(&chunk[..take]);
+        got += take;
+    }
 }
 
 /// `clone` the init with every signal blocked, so that none runs reev's handlers in it

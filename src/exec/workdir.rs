@@ -5,7 +5,8 @@
 //! that live on can only write into their own process's area, never into the scratch dir or
 //! events file of a session that a later `--resume` (or another shard) runs. The area holds
 //! `.owner`, flock-ed for the process's lifetime, so the next reev knows a dead one's area
-//! and removes it. Inside its area each worker thread reuses one directory (`<n>/`),
+//! and removes it (an area is made as `.new-<token>` and renamed once locked, so that no
+//! other shard's sweep sees it unlocked). Inside its area each worker thread reuses one directory (`<n>/`),
 //! emptied before every session: creating and removing a directory tree per session costs
 //! more than a trivial agent's whole run on some filesystems. With `--keep-workdirs` every
 //! session gets its own (`work/<agent>/<benchmark_id>@<attempt>.try-<token>`), kept afterwards.
@@ -61,17 +62,30 @@ impl Area {
         remove_stale(&work);
         let token = process_token();
         let dir = work.join(format!("try-{token}"));
-        std::fs::create_dir(&dir)?;
+        // Made under a name `remove_stale` skips and renamed once `.owner` is locked: another
+        // shard's sweep could otherwise lock a `.owner` not yet locked and remove the area.
+        let building = work.join(format!(".new-{token}"));
+        // Another shard that finishes removes `work/` when it is empty (`remove_all`), which
+        // can happen between our create_dir_all and create_dir: make `work/` again then.
+        let mut tries = 0;
+        while let Err(e) = std::fs::create_dir(&building) {
+            tries += 1;
+            if e.kind() != std::io::ErrorKind::NotFound || tries > 10 {
+                return Err(e);
+            }
+            std::fs::create_dir_all(&work)?;
+        }
         let owner = File::options()
             .read(true)
             .write(true)
             .create_new(true)
             .custom_flags(libc::O_NOFOLLOW)
-            .open(dir.join(".owner"))?;
+            .open(building.join(".owner"))?;
         // SAFETY: flock on a descriptor we own.
         if unsafe { libc::flock(owner.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        std::fs::rename(&building, &dir)?;
         Ok(Area {
             run_dir: run_dir.to_path_buf(),
             dir_fd: Dir::open(&dir)?,
