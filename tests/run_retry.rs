@@ -50,6 +50,21 @@ fn read(p: &Project, rel: &str) -> Value {
     serde_json::from_slice(&std::fs::read(p.join(rel)).unwrap()).unwrap()
 }
 
+/// `reev run --run-id r1 --retry-errors N` without backoff waits; it must exit 0.
+fn retrying_run(p: &Project, retries: &str) -> common::Out {
+    let out = p.reev(&[
+        "run",
+        "--run-id",
+        "r1",
+        "--retry-errors",
+        retries,
+        "--retry-delay",
+        "0s",
+    ]);
+    out.ok();
+    out
+}
+
 fn query(p: &Project, sql: &str) -> String {
     let out = p.reev(&["query", "--format", "csv", sql]);
     out.ok();
@@ -60,16 +75,7 @@ fn query(p: &Project, sql: &str) -> String {
 fn exit_75_is_retried_until_success_and_every_try_is_kept() {
     let p = Project::new();
     flaky_agent(&p, 2);
-    let out = p.reev(&[
-        "run",
-        "--run-id",
-        "r1",
-        "--retry-errors",
-        "3",
-        "--retry-delay",
-        "0s",
-    ]);
-    out.ok();
+    let out = retrying_run(&p, "3");
     assert!(
         out.stderr
             .contains("try 1: error: the agent reported a temporary failure"),
@@ -207,6 +213,28 @@ fn resume_retries_errored_sessions_only_when_asked() {
     // A finished session is never run again.
     p.reev(&RETRY).ok().stderr_has("0 to run");
     assert_eq!(names(&p, "r1").len(), 4);
+}
+
+/// The resume command a retrying run prints (for after an interruption or a `kill -9`) keeps
+/// retrying: without `--retry-errors` it would take an errored try as the session's result.
+#[test]
+fn the_printed_resume_command_of_a_retrying_run_retries_too() {
+    let p = Project::new();
+    flaky_agent(&p, 2);
+    let out = retrying_run(&p, "1");
+    assert_eq!(names(&p, "r1"), listing(&["error", "error"]));
+    let start = out
+        .stderr
+        .find("`reev run --resume ")
+        .unwrap_or_else(|| panic!("no resume command on stderr:\n{}", out.stderr));
+    let rest = &out.stderr[start + 1..];
+    let printed: Vec<&str> = rest[..rest.find('`').unwrap()].split_whitespace().collect();
+    assert_eq!(
+        printed,
+        ["reev", "run", "--resume", "r1", "--retry-errors", "1"]
+    );
+    p.reev(&printed[1..]).ok().stderr_has("1 to run");
+    assert_eq!(names(&p, "r1"), listing(&["error", "error", "succeeded"]));
 }
 
 #[test]

@@ -80,7 +80,12 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         Some(id) => resume_plan(&opts, &suite, id)?,
         None => new_plan(&opts, &suite)?,
     };
-    let resume = resume_command(&planned.run_id, planned.shard, &opts.runs_dir);
+    let mut resume = resume_command(&planned.run_id, planned.shard, &opts.runs_dir);
+    if opts.retry.errors > 0 {
+        // A resume retries errored sessions only when asked: a run that was retrying them
+        // would otherwise take an error written just before the interruption as its result.
+        resume.push_str(&format!(" --retry-errors {}", opts.retry.errors));
+    }
     let pending: Vec<Pending> = planned
         .tasks
         .iter()
