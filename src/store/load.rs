@@ -90,9 +90,15 @@ pub(super) enum Commits {
 }
 
 /// A load with more new bytes than this is built beside the live file in chunks.
-pub(super) const CHUNK_BYTES: u64 = 64 << 20;
-/// A chunked load checkpoints every this many chunks (512 MiB of files).
-const CHECKPOINT_CHUNKS: u32 = 8;
+/// The chunk size trades memory for time: each commit and checkpoint writes the WAL and then
+/// the tables again, and that cost grows with the table, so fewer of them keep a large load
+/// linear; each chunk's uncommitted rows are held in memory. Measured with
+/// `bench/load_scale.sh` (cold 1M / cold 200k, peak RSS at 1M): 64 MiB with a checkpoint
+/// every 512 MiB 5.76x, 399 MiB; 64 MiB / 1 GiB 5.25x, 408 MiB; 96 MiB / ~1 GiB 4.92x,
+/// 451-471 MiB; 128 MiB / 1 GiB 4.78x, 484 MiB.
+pub(super) const CHUNK_BYTES: u64 = 96 << 20;
+/// A chunked load checkpoints every this many chunks (about 1 GiB of files).
+const CHECKPOINT_CHUNKS: u32 = 11;
 /// Runs the walker may be ahead of the loader (each held in memory until loaded).
 const RUNS_AHEAD: usize = 8;
 
