@@ -171,7 +171,7 @@ fn agent_receives_the_reev_environment_and_its_events_become_the_trace() {
         &[
             "sh",
             "-c",
-            "echo \"$REEV_SESSION_ID $REEV_BENCHMARK_ID $REEV_ATTEMPT\"; pwd; \
+            "echo \"$REEV_SESSION_ID $REEV_BENCHMARK_ID $REEV_ATTEMPT $REEV_BENCHMARK_DIR\"; pwd; \
              echo '{\"type\":\"tool_call\",\"name\":\"ls\",\"input\":{}}' >> \"$REEV_EVENTS\"; \
              echo 'this is not json' >> \"$REEV_EVENTS\"; \
              echo '{\"type\":\"metric\",\"name\":\"tokens\",\"value\":12.5}' >> \"$REEV_EVENTS\"",
@@ -187,6 +187,8 @@ fn agent_receives_the_reev_environment_and_its_events_become_the_trace() {
         assert_eq!(first[0], s["session_id"].as_str().unwrap());
         assert_eq!(first[1], "envb");
         assert_eq!(first[2], s["attempt"].to_string());
+        let bdir = p.join("benchmarks").canonicalize().unwrap();
+        assert_eq!(first[3], bdir.to_str().unwrap());
         assert!(
             text.lines().nth(1).unwrap().ends_with("/scratch"),
             "cwd is the scratch dir: {text}"

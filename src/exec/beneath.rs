@@ -206,8 +206,8 @@ impl Dir {
     /// directory, or a symlink, in its place.
     pub fn is_reached_by(&self, path: &Path) -> bool {
         use std::os::unix::fs::MetadataExt;
-        match (std::fs::metadata(path), stat(&self.fd)) {
-            (Ok(m), Ok(st)) => m.dev() == st.st_dev && m.ino() == st.st_ino,
+        match (identity(&self.fd), std::fs::metadata(path)) {
+            (Ok(id), Ok(m)) => id == (m.dev(), m.ino()),
             _ => false,
         }
     }

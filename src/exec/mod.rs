@@ -511,10 +511,6 @@ fn run_checks(
     let mut saved = Ok(());
     if has_verifier && skip.is_none() {
         saved = save_output(work, done, &mut env).and_then(|()| s.prepared.fresh_tmp(work));
-        env.push((
-            "REEV_BENCHMARK_DIR".to_string(),
-            bench.dir.to_string_lossy().into_owned(),
-        ));
     }
     let runner = verify::Runner {
         values: s.values,

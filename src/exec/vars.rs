@@ -59,6 +59,7 @@ pub fn environment(
         ("REEV_EVENTS", vars.events.as_str()),
         ("REEV_WORKDIR", vars.scratch.as_str()),
         ("REEV_PORT", vars.port.as_str()),
+        ("REEV_BENCHMARK_DIR", vars.benchmark_dir.as_str()),
     ] {
         env.push((k.to_string(), v.to_string()));
     }

@@ -21,7 +21,7 @@ pub const CAPTURE: usize = 64 * 1024;
 pub const KEEP: usize = 4 * 1024;
 
 /// What every verifier of one session runs with: the agent's placeholders, environment
-/// (plus `REEV_STDOUT`, `REEV_STDERR`, `REEV_BENCHMARK_DIR`), working directory and
+/// (plus `REEV_STDOUT`, `REEV_STDERR`), working directory and
 /// containment (the same namespaces and sandbox, so nothing it starts outlives it).
 pub struct Runner<'a> {
     pub values: &'a [(&'a str, &'a str)],
