@@ -33,18 +33,9 @@ import csv, json, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline='')))
 print(json.dumps(rows))
 "#;
-    let out = std::process::Command::new(common::python())
-        .args(["-c", check])
-        .arg(p.join("s.csv"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::python_ok(check, &[p.join("s.csv")]);
     let rows: Vec<serde_json::Map<String, serde_json::Value>> =
-        serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::from_str(&stdout).unwrap();
     assert_eq!(rows.len(), 14, "one row per session");
     let q = p.reev(&[
         "query",
@@ -146,18 +137,8 @@ fn parquet_files_and_date_partitions() {
     ])
     .ok();
     let check = "import duckdb, sys; c = duckdb.connect(); q = lambda s: c.execute(s).fetchall()[0][0]; print(q(f\"select count(*) from read_parquet('{sys.argv[1]}')\"), q(f\"select count(*) from read_parquet('{sys.argv[2]}/*/*.parquet', hive_partitioning=true)\"))";
-    let out = std::process::Command::new(common::python())
-        .args(["-c", check])
-        .arg(p.join("s.parquet"))
-        .arg(p.join("parts"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "14 14");
+    let stdout = common::python_ok(check, &[p.join("s.parquet"), p.join("parts")]);
+    assert_eq!(stdout.trim(), "14 14");
     assert!(p.join("parts/date=2026-01-01").is_dir());
 }
 

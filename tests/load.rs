@@ -1128,16 +1128,7 @@ fn a_version_2_database_is_rebuilt_with_tokens_and_cost() {
     let downgrade = "import duckdb, sys; c = duckdb.connect(sys.argv[1]); \
         [c.execute(f'ALTER TABLE sessions DROP COLUMN {col}') for col in ('input_tokens', 'output_tokens', 'cost_usd')]; \
         c.execute(\"UPDATE reev_meta SET value = '2' WHERE key = 'schema_version'\"); c.close()";
-    let out = std::process::Command::new(common::python())
-        .args(["-c", downgrade])
-        .arg(p.join("reev.duckdb"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::python_ok(downgrade, &[p.join("reev.duckdb")]);
     p.reev(&["load"])
         .code(2)
         .stderr_has("schema version 2, this reev uses 3")
@@ -1157,15 +1148,10 @@ fn a_database_of_schema_2_is_refused_by_every_command_until_rebuilt() {
     let p = with_runs();
     p.reev(&["load"]).ok();
     // What an earlier reev left: the same file, recording schema version 2.
-    let status = std::process::Command::new(common::python())
-        .args([
-            "-c",
-            "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(\"UPDATE reev_meta SET value = '2' WHERE key = 'schema_version'\")",
-        ])
-        .arg(p.join("reev.duckdb"))
-        .status()
-        .expect("python3 with duckdb");
-    assert!(status.success());
+    common::python_ok(
+        "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(\"UPDATE reev_meta SET value = '2' WHERE key = 'schema_version'\")",
+        &[p.join("reev.duckdb")],
+    );
     let says = "has schema version 2, this reev uses 3; rebuild it from the files with `reev load --rebuild`";
     p.reev(&["load"]).code(2).stderr_has(says);
     p.reev(&["report"]).code(2).stderr_has(says);

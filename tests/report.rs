@@ -144,18 +144,7 @@ fn junit_validates_against_the_common_schema() {
     let p = hostile_project();
     p.reev(&["report"]).ok();
     let junit = p.join("reports/r1/junit.xml");
-    let xsd = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit.xsd");
-    let out = std::process::Command::new(common::python())
-        .args(["-c", "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2]); print('valid')"])
-        .arg(&xsd)
-        .arg(&junit)
-        .output()
-        .expect("python3 with xmlschema (pip install -r requirements-dev.txt)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::junit_is_valid(&junit);
     let x = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(x.matches("<testsuite ").count(), 2, "one suite per agent");
     assert_eq!(
@@ -620,12 +609,7 @@ fn a_run_id_from_the_database_never_takes_the_report_outside_out() {
         con.execute(\"UPDATE sessions SET run_id = '../escaped-report'\")\n\
         con.execute(\"UPDATE runs SET run_id = '../escaped-report'\")\n\
         con.close()\n";
-    let status = std::process::Command::new(common::python())
-        .args(["-c", tamper])
-        .arg(p.join("reev.duckdb"))
-        .status()
-        .expect("python3 with duckdb");
-    assert!(status.success());
+    common::python_ok(tamper, &[p.join("reev.duckdb")]);
     let out = p.reev(&["report", "--out", "reports"]);
     out.code(2).stderr_has("refusing to write a report outside");
     assert!(!p.join("escaped-report").exists());

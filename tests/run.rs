@@ -8,19 +8,10 @@ use std::time::Duration;
 #[test]
 fn shipped_suite_deterministic_agent_scores_one() {
     let p = Project::new();
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let runs = p.join("runs");
-    let out = std::process::Command::new(common::REEV)
-        .args(["run", "--agent", "deterministic", "--runs-dir"])
-        .arg(&runs)
-        .current_dir(root)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let runs = runs.to_str().expect("a UTF-8 temp path");
+    let out = common::reev_in_repo(&["run", "--agent", "deterministic", "--runs-dir", runs]);
+    out.ok();
     let sessions = p.sessions();
     assert!(sessions.len() >= 12);
     for s in &sessions {
@@ -32,7 +23,7 @@ fn shipped_suite_deterministic_agent_scores_one() {
         );
         assert!(s["metrics"]["steps"].is_number());
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = &out.stdout;
     assert!(stdout.contains("deterministic"), "{stdout}");
     assert!(stdout.contains("run: "), "{stdout}");
 }

@@ -32,18 +32,9 @@ fn valid_suite_passes() {
 
 #[test]
 fn shipped_suite_is_valid() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new(common::REEV)
-        .arg("validate")
-        .current_dir(root)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = common::reev_in_repo(&["validate"]);
+    out.ok();
+    let stdout = &out.stdout;
     let n: usize = stdout
         .split_whitespace()
         .nth(1)
@@ -397,18 +388,9 @@ fn bad_prices_are_errors_with_positions() {
 
 #[test]
 fn the_llm_example_config_is_valid() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new(common::REEV)
-        .args(["validate", "--config", "examples/llm/reev.yml"])
-        .current_dir(root)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::reev_in_repo(&["validate", "--config", "examples/llm/reev.yml"]).ok();
 }
+
 #[test]
 fn verify_and_trace_checks_are_validated_with_their_position() {
     for (bad, needle) in [

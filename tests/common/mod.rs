@@ -17,6 +17,46 @@ pub fn python() -> String {
         .unwrap_or_else(|| "python3".into())
 }
 
+/// Run a Python snippet with [`python`] (`python -c SCRIPT ARGS...`), which must succeed
+/// (its stderr shows otherwise); returns its stdout.
+pub fn python_ok<A: AsRef<std::ffi::OsStr>>(script: &str, args: &[A]) -> String {
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 with the test dependencies (make dev-deps)");
+    assert!(
+        out.status.success(),
+        "python -c {script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// reev run in the repository itself (the shipped suite, `examples/`), as a user of a clone.
+pub fn reev_in_repo(args: &[&str]) -> Out {
+    let started = Instant::now();
+    let out = Command::new(REEV)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run reev");
+    Out::new(out, started.elapsed())
+}
+
+/// Assert that a JUnit file validates against the common schema (tests/data/junit.xsd).
+pub fn junit_is_valid(junit: &Path) {
+    let xsd = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit.xsd");
+    python_ok(
+        "import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1]).validate(sys.argv[2]); print('valid')",
+        &[xsd.as_path(), junit],
+    );
+}
+
 /// A throwaway project: its own reev.yml, benchmarks/ and runs/.
 pub struct Project {
     pub dir: tempfile::TempDir,
