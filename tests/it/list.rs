@@ -1,7 +1,7 @@
 //! `reev list`: the plan without running it; filters and shards.
 
-mod common;
-use common::Project;
+use crate::common;
+use crate::common::Project;
 use std::collections::BTreeSet;
 
 fn project() -> Project {

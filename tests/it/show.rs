@@ -1,7 +1,7 @@
 //! `reev show`: one session as a tree, by id from the store or from its file.
 
-mod common;
-use common::Project;
+use crate::common;
+use crate::common::Project;
 
 #[test]
 fn renders_a_session_tree_by_id_prefix_and_by_file() {

@@ -1,7 +1,7 @@
 //! The README as a newcomer meets it: the quick tour pasted into a fresh copy of the suite,
 //! links that stay inside the repository, and release asset names that `cargo binstall` finds.
 
-mod common;
+use crate::common;
 use std::path::{Path, PathBuf};
 
 fn root() -> &'static Path {

@@ -1,10 +1,9 @@
 //! `reev report`: every format, the content, escaping, and a regression gate that does not cry wolf.
 
-mod common;
-#[path = "common/gen.rs"]
-mod gen;
+use crate::common;
+use crate::common::gen;
 
-use common::Project;
+use crate::common::Project;
 use serde_json::Value;
 
 /// A real run of a small suite with a hostile description and hostile agent output.

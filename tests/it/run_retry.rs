@@ -1,8 +1,8 @@
 //! `reev run --retry-errors`: sessions that ended `error` are run again, every try is its own
 //! write-once file, and the latest try is the session's result in status, store and reports.
 
-mod common;
-use common::Project;
+use crate::common;
+use crate::common::Project;
 use serde_json::Value;
 
 /// An agent that exits 75 (EX_TEMPFAIL) on its first `fails` calls, then succeeds. The count

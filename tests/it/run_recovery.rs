@@ -2,8 +2,8 @@
 //! the exact resume command reev prints, `kill -9` at random moments, and the shard command
 //! lines of `examples/` run concurrently against one runs tree.
 
-mod common;
-use common::{dead, session_files, wait_for, Project, REEV};
+use crate::common;
+use crate::common::{dead, session_files, wait_for, Project, REEV};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

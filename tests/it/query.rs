@@ -1,13 +1,12 @@
 //! `reev query`: readable tables, one CSV writer with `reev export`, and the README's example
 //! queries answering on a real run of the shipped suite; a reader that goes away early.
 
-mod common;
-#[path = "common/gen.rs"]
-mod gen;
+use crate::common;
+use crate::common::gen;
 
 use std::path::Path;
 
-use common::Project;
+use crate::common::Project;
 use serde_json::Value;
 
 /// A loaded database of one synthetic run, one session of which has a hostile error text.

@@ -1,8 +1,8 @@
 //! `reev run` and money: tokens and `cost_usd` in session files by the config's `prices:`,
 //! and `--max-cost`, which stops launching sessions once the run's cost reaches the budget.
 
-mod common;
-use common::Project;
+use crate::common;
+use crate::common::Project;
 use serde_json::Value;
 
 /// An agent whose one model request uses `tokens` input tokens (and a tenth as many output

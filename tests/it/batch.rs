@@ -1,10 +1,9 @@
 //! `reev batch` and the operational surface: lock, exit-code precedence, JSON logs, shards,
 //! configuration precedence, integrations, completions and man page.
 
-#[path = "common/analyst.rs"]
-mod analyst;
-mod common;
-use common::{session_files, Project};
+use crate::common::analyst;
+use crate::common;
+use crate::common::{session_files, Project};
 use std::collections::BTreeSet;
 use std::time::Duration;
 

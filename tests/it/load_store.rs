@@ -3,14 +3,12 @@
 //! no-op load with readers writes nothing, and an oversized session file is quarantined
 //! without being read.
 
-#[path = "common/analyst.rs"]
-mod analyst;
-mod common;
-#[path = "common/gen.rs"]
-mod gen;
+use crate::common::analyst;
+use crate::common;
+use crate::common::gen;
 
 use analyst::Analyst;
-use common::Project;
+use crate::common::Project;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! Shared helper for integration tests: a temporary project directory and the built `reev`.
 #![allow(dead_code)]
 
+pub mod analyst;
+pub mod gen;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,10 +1,9 @@
 //! `reev export`: CSV that real CSV readers read back, neutralised formulas, JSON lines, Parquet.
 
-mod common;
-#[path = "common/gen.rs"]
-mod gen;
+use crate::common;
+use crate::common::gen;
 
-use common::Project;
+use crate::common::Project;
 
 fn project() -> Project {
     let p = Project::new();

@@ -1,11 +1,11 @@
 //! `reev run` judging real agents: verifier programs (`verify:`), trace assertions (`event:`,
 //! `metric:`, `tool_sequence:`) and the `{benchmark_dir}` placeholder, through the binary.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
-use common::{dead, wait_for, Project};
+use crate::common::{dead, wait_for, Project};
 use serde_json::Value;
 
 /// An agent that prints to both streams and writes a small trace: read_file twice, then

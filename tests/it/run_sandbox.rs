@@ -2,13 +2,13 @@
 //! fallback), and the `sandbox:` section — network, env, filesystem, memory, processes,
 //! file size — enforced through the real binary, as root and as an unprivileged user.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{dead, wait_for, Project};
+use crate::common::{dead, wait_for, Project};
 use serde_json::Value;
 
 const FALLBACK_WARNING: &str = "agents run in process groups, not PID namespaces";

@@ -1,8 +1,8 @@
 //! `reev report` on an incomplete run: a lost shard or a killed run is said so in every
 //! format, and `--fail-on-regression` fails on it unless `--allow-incomplete`.
 
-mod common;
-use common::{session_files, wait_for, Project};
+use crate::common;
+use crate::common::{session_files, wait_for, Project};
 use serde_json::Value;
 use std::time::Duration;
 

@@ -1,13 +1,11 @@
 //! `reev load` and `reev query`: an idempotent, crash-safe DuckDB store, through the binary.
 
-#[path = "common/analyst.rs"]
-mod analyst;
-mod common;
-#[path = "common/gen.rs"]
-mod gen;
+use crate::common::analyst;
+use crate::common;
+use crate::common::gen;
 
 use analyst::Analyst;
-use common::{session_files, wait_for, Project};
+use crate::common::{session_files, wait_for, Project};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;

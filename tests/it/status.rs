@@ -1,7 +1,7 @@
 //! `reev status`: runs, their progress and how to finish them, from the runs tree alone.
 
-mod common;
-use common::{session_files, wait_for, Project};
+use crate::common;
+use crate::common::{session_files, wait_for, Project};
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

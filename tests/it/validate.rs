@@ -1,7 +1,7 @@
 //! `reev validate` and the validation `reev run` does first: every bad input gets a clear error.
 
-mod common;
-use common::Project;
+use crate::common;
+use crate::common::Project;
 
 fn project() -> Project {
     let p = Project::new();

@@ -2,8 +2,8 @@
 //! scripted chat-completions server the test starts: model requests, tool calls, tokens and
 //! cost end to end (session file, load, report, export), and API failures as exit 75.
 
-mod common;
-use common::{wait_for, Project};
+use crate::common;
+use crate::common::{wait_for, Project};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;

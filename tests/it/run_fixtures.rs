@@ -1,8 +1,8 @@
 //! `reev run` with benchmark fixtures: `setup:` / `teardown:`, the per-session port
 //! (`{port}`, `REEV_PORT`), and exit 75 (EX_TEMPFAIL) as an `error`.
 
-mod common;
-use common::{dead, wait_for, Project};
+use crate::common;
+use crate::common::{dead, wait_for, Project};
 use serde_json::Value;
 use std::time::Duration;
 

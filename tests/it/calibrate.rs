@@ -1,10 +1,9 @@
 //! `reev calibrate`: the regression gate replayed on same-code comparisons among stored runs.
 
-mod common;
-#[path = "common/gen.rs"]
-mod gen;
+use crate::common;
+use crate::common::gen;
 
-use common::Project;
+use crate::common::Project;
 use serde_json::Value;
 
 /// `n` runs of two agents whose run medians wander by a few percent from night to night.

@@ -1,8 +1,8 @@
 //! `reev report` and `error` sessions: the error rate per agent in every format, success rates
 //! over judged sessions only, and the gate's `--max-error-rate`.
 
-mod common;
-use common::Project;
+use crate::common;
+use crate::common::Project;
 use serde_json::Value;
 
 /// Agent `good` succeeds everywhere; `flaky` exits 75 (EX_TEMPFAIL) on benchmark `a` and

@@ -1,7 +1,7 @@
 //! `reev run`: execution, session files, timeouts, caps, signals, resume, parallelism, shards.
 
-mod common;
-use common::{dead, session_files, wait_for, Project};
+use crate::common;
+use crate::common::{dead, session_files, wait_for, Project};
 use serde_json::Value;
 use std::time::Duration;
 

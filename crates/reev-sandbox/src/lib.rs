@@ -1,0 +1,1 @@
+//! reev-sandbox: placeholder while the init moves here.

@@ -1,0 +1,2 @@
+//! reev-init: placeholder.
+fn main() {}
