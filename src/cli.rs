@@ -492,6 +492,7 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
             errors: e.retry_errors.unwrap_or(0),
             delay: e.retry_delay,
         },
+        batch_argv: None,
     }
 }
 

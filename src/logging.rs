@@ -38,22 +38,58 @@ pub fn json_requested(args: &[std::ffi::OsString]) -> bool {
     json
 }
 
+/// Lines below ERROR that [`line`] keeps instead of writing (`reev batch -q`: warnings such
+/// as regressions are written only when the batch fails); `None`: write at once.
+static HELD: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+
+/// Keep [`line`]'s warnings from now on, until [`release_held`].
+pub fn hold_warnings() {
+    if let Ok(mut h) = HELD.lock() {
+        h.get_or_insert_with(Vec::new);
+    }
+}
+
+/// Stop holding; write what was held when `write`, else drop it.
+pub fn release_held(write: bool) {
+    let held = HELD.lock().ok().and_then(|mut h| h.take());
+    if let (Some(bytes), true) = (held, write) {
+        let _ = std::io::stderr().lock().write_all(&bytes);
+    }
+}
+
 /// One message on stderr outside tracing: `reev: <line>` per line as text, or one JSON object
 /// shaped like tracing's JSON lines (timestamp, level, fields.message).
 pub fn line(level: tracing::Level, message: &str) {
-    let mut err = std::io::stderr().lock();
+    let mut text = Vec::new();
     if JSON.load(Ordering::Relaxed) {
-        let obj = serde_json::json!({
-            "timestamp": crate::exec::rfc3339(chrono::Utc::now()),
-            "level": level.as_str(),
-            "fields": {"message": message},
-        });
-        let _ = writeln!(err, "{obj}");
+        let _ = writeln!(text, "{}", json_line(level, message));
     } else {
         for l in message.lines() {
-            let _ = writeln!(err, "reev: {l}");
+            let _ = writeln!(text, "reev: {l}");
         }
     }
+    if level != tracing::Level::ERROR {
+        if let Ok(Some(held)) = HELD.lock().as_deref_mut() {
+            held.extend_from_slice(&text);
+            return;
+        }
+    }
+    let _ = std::io::stderr().lock().write_all(&text);
+}
+
+/// One JSON object shaped like tracing's JSON lines (timestamp, level, fields.message).
+pub fn json_line(level: tracing::Level, message: &str) -> String {
+    serde_json::json!({
+        "timestamp": crate::exec::rfc3339(chrono::Utc::now()),
+        "level": level.as_str(),
+        "fields": {"message": message},
+    })
+    .to_string()
+}
+
+/// Is stderr JSON (`--log-format json`)?
+pub fn is_json() -> bool {
+    JSON.load(Ordering::Relaxed)
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -10,7 +10,8 @@ use crate::plan::{Selection, Shard, Task};
 use crate::session;
 
 /// 2: adds `run_planned` (manifests of version 1 still load; the field is then empty).
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: adds `suite` (the config file and benchmarks directory used) and `retry_errors`.
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +41,25 @@ pub struct RunManifest {
     /// written by older reev versions. Each session records the pressure during itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<crate::machine::Snapshot>,
+    /// The config file and benchmarks directory the run was planned with, so that every
+    /// command that finishes the run (`reev status` too) names them; absent before version 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suite: Option<SuiteRecord>,
+    /// `--retry-errors` of the run: an `error` session with fewer tries than 1 + this was cut
+    /// short (interrupted, or stopped by the budget) and still owes its retries.
+    #[serde(default)]
+    pub retry_errors: u32,
+}
+
+/// Where the suite of a run came from, as the user named it (relative paths are relative to
+/// the directory reev ran in, like `--runs-dir`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteRecord {
+    pub config: PathBuf,
+    /// SHA-256 of the config file's bytes when the run was planned.
+    pub config_sha256: String,
+    pub benchmarks: PathBuf,
 }
 
 /// `run.json`, or `run.shard-K-of-N.json` for a shard, so shards merge into one tree without conflict.

@@ -1,6 +1,11 @@
 //! `reev batch`: run -> load -> report in one process, under a lock in the runs tree.
 //! Exit code: environment errors (3) win over input errors (2), which win over failed
 //! benchmarks or regressions when gated (1).
+//!
+//! Made for cron: with `-q` a batch that succeeds writes nothing at all (stdout is held and
+//! dropped), and one that fails writes what it held — the run's summary, the load line, the
+//! report paths — besides the regressions and the error on stderr; so cron mails exactly the
+//! failures. With `--log-format json` its stdout lines are JSON log objects too.
 
 use crate::error::{Error, Kind, Result};
 use crate::report::ReportOptions;
@@ -33,6 +38,56 @@ pub fn worse(a: Option<Error>, b: Error) -> Option<Error> {
 pub const BATCH_LOCK: &str = ".batch.lock";
 
 pub fn batch(opts: BatchOptions, quiet: bool) -> Result<()> {
+    let json = crate::logging::is_json();
+    super::set_stdout(match quiet {
+        true => super::Stdout::Held {
+            json,
+            text: String::new(),
+        },
+        false => super::Stdout::Direct { json },
+    });
+    if quiet {
+        crate::logging::hold_warnings();
+    }
+    let reports = opts.report.out.clone();
+    let result = steps(opts, quiet);
+    match result {
+        // Success under -q: what was held is dropped.
+        Ok(()) => {
+            crate::logging::release_held(false);
+            super::set_stdout(super::Stdout::Direct { json });
+            Ok(())
+        }
+        Err(mut e) => {
+            crate::logging::release_held(true);
+            super::release_stdout()?;
+            if let Some(dir) = &e.report {
+                e.error.message.push_str(&format!(
+                    "\nthe report: {}",
+                    reports.join(dir).join("report.md").display()
+                ));
+            }
+            Err(e.error)
+        }
+    }
+}
+
+/// A failed batch, and the run whose report it wrote (to name it in the error).
+struct Failure {
+    error: Error,
+    report: Option<String>,
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure {
+            error,
+            report: None,
+        }
+    }
+}
+
+fn steps(opts: BatchOptions, quiet: bool) -> std::result::Result<(), Failure> {
     // Inside the runs tree, not beside it: `runs/` is the batch's own (ignored) territory,
     // and a lock file beside it would be an untracked file in the project root.
     let lock_file = opts.run.runs_dir.join(BATCH_LOCK);
@@ -46,35 +101,52 @@ pub fn batch(opts: BatchOptions, quiet: bool) -> Result<()> {
     )?;
     let mut outcome: Option<Error> = None;
 
-    // 1. Run. Failed sessions are data; anything else stops the batch here.
-    let run_id = match super::run::run(opts.run.clone(), quiet) {
+    // 1. Run. Failed sessions are data; anything else stops the batch here. Its printed
+    // resume commands are this batch again, so that finishing the run loads and reports it.
+    let run_opts = super::run::RunOptions {
+        batch_argv: Some(std::env::args().collect()),
+        ..opts.run.clone()
+    };
+    let run_id = match super::run::run(run_opts, quiet) {
         Ok(r) => r.run_id,
         Err(e) if e.kind == Kind::Failed => {
             outcome = worse(outcome, e);
             latest_run_id(&opts)?
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
 
     // 2. Load everything new (this run, and anything an earlier batch could not load).
     match super::load::load(opts.load.clone()) {
         Ok(()) => {}
         Err(e) if e.kind == Kind::Failed => outcome = worse(outcome, e),
-        Err(e) => return Err(worse(outcome, e).unwrap_or_else(|| Error::env("load failed"))),
+        Err(e) => {
+            return Err(worse(outcome, e)
+                .unwrap_or_else(|| Error::env("load failed"))
+                .into())
+        }
     }
 
     // 3. Report this run.
     let report = ReportOptions {
-        run: run_id,
+        run: run_id.clone(),
         ..opts.report.clone()
     };
-    match super::report::report(report) {
-        Ok(()) => {}
-        Err(e) => outcome = worse(outcome, e),
-    }
+    let written = match super::report::report(report) {
+        Ok(()) => true,
+        Err(e) => {
+            // A failed gate still wrote the report; an error before it did not.
+            let gated = e.kind == Kind::Failed;
+            outcome = worse(outcome, e);
+            gated
+        }
+    };
     match outcome {
         None => Ok(()),
-        Some(e) => Err(e),
+        Some(error) => Err(Failure {
+            error,
+            report: written.then_some(run_id),
+        }),
     }
 }
 

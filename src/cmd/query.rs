@@ -135,7 +135,7 @@ fn timestamp(unit: TimeUnit, n: i64) -> String {
 
 /// A timestamp for machines: RFC 3339 in UTC with `Z` (reev stores UTC), milliseconds,
 /// or microseconds when the value has them.
-fn rfc3339(unit: TimeUnit, n: i64) -> String {
+pub fn rfc3339(unit: TimeUnit, n: i64) -> String {
     let us = micros(unit, n);
     let digits = if us % 1_000 == 0 {
         chrono::SecondsFormat::Millis

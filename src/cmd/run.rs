@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub max_cost: Option<f64>,
     /// `--retry-errors` and its backoff; on `--resume`, also whether errored sessions are retried.
     pub retry: super::retry::Retry,
+    /// Set by `reev batch` (its argv): the printed resume commands are that batch again, so
+    /// that finishing the run also loads and reports it.
+    pub batch_argv: Option<Vec<String>>,
 }
 
 /// What a finished run reports; `reev batch` builds on it.
@@ -80,12 +83,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         Some(id) => resume_plan(&opts, &suite, id)?,
         None => new_plan(&opts, &suite)?,
     };
-    let mut resume = resume_command(&planned.run_id, planned.shard, &opts.runs_dir);
-    if opts.retry.errors > 0 {
-        // A resume retries errored sessions only when asked: a run that was retrying them
-        // would otherwise take an error written just before the interruption as its result.
-        resume.push_str(&format!(" --retry-errors {}", opts.retry.errors));
-    }
+    let resume = resume_of(&opts, &planned, opts.max_cost);
     let pending: Vec<Pending> = planned
         .tasks
         .iter()
@@ -135,6 +133,11 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     exec::workdir::remove_all(&area);
     sync_session_dirs(&planned.run_dir, &planned.tasks)?;
     let (report, failures, interrupted) = tally(&planned, &pending, outcomes);
+    // After a budget stop the resume needs a new budget (or none), not the one used up.
+    let resume = match report.not_launched {
+        0 => resume,
+        _ => resume_of(&opts, &planned, None),
+    };
     if report.not_launched > 0 {
         note_budget_stop(&planned, &budget, report.not_launched);
     }
@@ -320,10 +323,14 @@ fn conclude(
     fail_on_failed: bool,
 ) -> Result<RunReport> {
     if let Some(sig) = interrupt::requested() {
-        tracing::warn!(
-            "{interrupted} planned sessions were not completed; finish them with `{resume}`"
-        );
-        return Err(Error::interrupted(sig));
+        // In the error, not a warning: it is printed even under -q (`reev batch -q` in cron).
+        // Not only sessions never started: a session interrupted between two tries still
+        // owes its retries, which the printed command (with --retry-errors) runs.
+        let mut e = Error::interrupted(sig);
+        e.message.push_str(&format!(
+            "\n{interrupted} planned sessions were not completed; finish the run with `{resume}`"
+        ));
+        return Err(e);
     }
     if let Some(first) = failures.first() {
         let mut e = Error {
@@ -352,32 +359,21 @@ fn conclude(
     Ok(report)
 }
 
-/// The exact command that finishes this run (or this shard of it).
-pub fn resume_command(run_id: &str, shard: Option<Shard>, runs_dir: &Path) -> String {
-    let mut cmd = format!("reev run --resume {run_id}");
-    if let Some(s) = shard {
-        cmd.push_str(&format!(" --shard {s}"));
+/// The exact command that finishes this run (or this shard of it), as printed.
+fn resume_of(opts: &RunOptions, planned: &Planned, max_cost: Option<f64>) -> String {
+    super::resume::Resume {
+        run_id: planned.run_id.clone(),
+        shard: planned.shard,
+        runs_dir: opts.runs_dir.clone(),
+        config: Some(opts.suite.config.clone()),
+        benchmarks: Some(opts.suite.benchmarks.clone()),
+        // A resume retries errored sessions only when asked: a run that was retrying them
+        // would otherwise take an error written just before the interruption as its result.
+        retry_errors: planned.retry_errors,
+        max_cost,
+        batch: opts.batch_argv.clone(),
     }
-    if runs_dir != Path::new("runs") {
-        cmd.push_str(&format!(
-            " --runs-dir {}",
-            shell_word(&runs_dir.to_string_lossy())
-        ));
-    }
-    cmd
-}
-
-/// `s` quoted for a POSIX shell when it needs it.
-pub fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars().all(|c| {
-            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '=' | ':' | ',')
-        })
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
+    .render()
 }
 
 fn tick(progress: &Progress, outcome: &Outcome) {
@@ -400,6 +396,8 @@ struct Planned {
     timeout: Option<Duration>,
     shard: Option<Shard>,
     lock: crate::lock::Lock,
+    /// The retries a resume command carries: this invocation's, or the run's own.
+    retry_errors: u32,
 }
 
 /// One reev at a time per run, or per shard of a run: a second `run --resume` of the same
@@ -469,6 +467,8 @@ fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
         plan: tasks.clone(),
         run_planned,
         machine: Some(machine_at_start()),
+        suite: Some(suite_record(&opts.suite)?),
+        retry_errors: opts.retry.errors,
     };
     manifest::write(&run_dir, &m)?;
     write_copies(&run_dir, suite, &tasks)?;
@@ -479,6 +479,18 @@ fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
         timeout: opts.timeout,
         shard,
         lock,
+        retry_errors: opts.retry.errors,
+    })
+}
+
+/// The config file (with the digest of its bytes) and benchmarks directory, for the manifest.
+fn suite_record(paths: &crate::spec::SuitePaths) -> Result<manifest::SuiteRecord> {
+    let bytes = std::fs::read(&paths.config)
+        .map_err(|e| Error::io("cannot read config", &paths.config, e))?;
+    Ok(manifest::SuiteRecord {
+        config: paths.config.clone(),
+        config_sha256: crate::digest::sha256_hex(&bytes),
+        benchmarks: paths.benchmarks.clone(),
     })
 }
 
@@ -507,7 +519,7 @@ fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned
     // Without --shard, a run with one shard manifest resumes that shard.
     let shard = m.selection.shard;
     let lock = lock_run(&run_dir, run_id, shard)?;
-    check_suite_still_has(suite, &m, run_id)?;
+    check_suite_still_has(opts, suite, &m)?;
     let timeout = opts.timeout.or(m.timeout_ms.map(Duration::from_millis));
     let tasks = m
         .plan
@@ -528,34 +540,80 @@ fn resume_plan(opts: &RunOptions, suite: &Suite, run_id: &str) -> Result<Planned
         timeout,
         shard,
         lock,
+        retry_errors: opts.retry.errors.max(m.retry_errors),
     })
 }
 
-/// Every benchmark and agent the manifest plans must still be in the suite.
-fn check_suite_still_has(suite: &Suite, m: &RunManifest, run_id: &str) -> Result<()> {
+/// Every benchmark and agent the manifest plans must still be in the suite. A benchmark
+/// edited since the run was planned is said once (not once per planned session); a missing
+/// one, when the run was planned with another config or benchmarks directory, comes with the
+/// command that names them.
+fn check_suite_still_has(opts: &RunOptions, suite: &Suite, m: &RunManifest) -> Result<()> {
+    let run_id = &m.run_id;
+    let elsewhere = planned_elsewhere(opts, m);
+    let mut changed = BTreeSet::new();
     for t in &m.plan {
         match suite.benchmark(&t.benchmark_id) {
             None => {
                 return Err(Error::input(format!(
-                    "run {run_id} plans benchmark `{}`, which is no longer in the suite",
+                    "run {run_id} plans benchmark `{}`, which is no longer in the suite{elsewhere}",
                     t.benchmark_id
                 )))
             }
-            Some(b) if b.sha256 != t.benchmark_sha256 => tracing::warn!(
-                "benchmark `{}` changed since run {run_id} was planned; resumed sessions record the new version",
-                b.id
-            ),
+            Some(b) if b.sha256 != t.benchmark_sha256 => {
+                changed.insert(b.id.as_str());
+            }
             Some(_) => {}
         }
         if suite.agent(&t.agent).is_none() {
             return Err(Error::input(format!(
-                "run {run_id} plans agent `{}`, which {} no longer defines",
+                "run {run_id} plans agent `{}`, which {} no longer defines{elsewhere}",
                 t.agent,
                 suite.config.path.display()
             )));
         }
     }
+    for id in changed {
+        tracing::warn!(
+            "benchmark `{id}` changed since run {run_id} was planned; resumed sessions record the new version"
+        );
+    }
+    if let (Some(was), Ok(now)) = (&m.suite, suite_record(&opts.suite)) {
+        if was.config == now.config && was.config_sha256 != now.config_sha256 {
+            tracing::warn!(
+                "{} changed since run {run_id} was planned; resumed sessions use the agents it defines now",
+                now.config.display()
+            );
+        }
+    }
     Ok(())
+}
+
+/// When the run was planned with another config file or benchmarks directory than this
+/// resume loads: what to add to an error, with the command that names them.
+fn planned_elsewhere(opts: &RunOptions, m: &RunManifest) -> String {
+    let Some(was) = &m.suite else {
+        return String::new();
+    };
+    if was.config == opts.suite.config && was.benchmarks == opts.suite.benchmarks {
+        return String::new();
+    }
+    let cmd = super::resume::Resume {
+        run_id: m.run_id.clone(),
+        shard: m.selection.shard,
+        runs_dir: opts.runs_dir.clone(),
+        config: Some(was.config.clone()),
+        benchmarks: Some(was.benchmarks.clone()),
+        retry_errors: opts.retry.errors,
+        max_cost: opts.max_cost,
+        batch: opts.batch_argv.clone(),
+    };
+    format!(
+        "; the run was planned with config {} and benchmarks {}: finish it with `{}`",
+        was.config.display(),
+        was.benchmarks.display(),
+        cmd.render()
+    )
 }
 
 /// Copies of the benchmark versions the plan uses, for the store.

@@ -55,6 +55,9 @@ pub enum State {
     /// Incomplete because `--max-cost` stopped launching sessions (a `budget-stop*.json`
     /// note in the run directory); resume it with a larger budget, or none.
     StoppedByBudget,
+    /// Its manifest or directories cannot be read (`problem` says why); the other runs are
+    /// listed all the same.
+    Unreadable,
 }
 
 impl State {
@@ -64,6 +67,7 @@ impl State {
             State::Complete => "complete",
             State::Incomplete => "incomplete",
             State::StoppedByBudget => "stopped_by_budget",
+            State::Unreadable => "unreadable",
         }
     }
 }
@@ -100,8 +104,38 @@ pub struct RunStatus {
     pub shards_present: Vec<u32>,
     pub shards_missing: Vec<u32>,
     pub holders: Vec<Holder>,
+    /// Sessions whose latest try is `error` with fewer tries than the run's `--retry-errors`
+    /// allows: cut short by a signal or the budget, they still owe their retries.
+    pub retries_owed: u64,
     /// The exact commands that finish the run, when it is incomplete.
     pub resume: Vec<String>,
+    /// Why the run is `unreadable` (the file and the error).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl RunStatus {
+    /// A run that could not be read: its id and why.
+    fn unreadable(run_id: &str, problem: &Error) -> Self {
+        RunStatus {
+            run_id: run_id.to_string(),
+            created_at: None,
+            state: State::Unreadable,
+            planned: None,
+            done: 0,
+            succeeded: 0,
+            failed: 0,
+            timed_out: 0,
+            error: 0,
+            shard_count: None,
+            shards_present: Vec::new(),
+            shards_missing: Vec::new(),
+            holders: Vec::new(),
+            retries_owed: 0,
+            resume: Vec::new(),
+            problem: Some(problem.message.clone()),
+        }
+    }
 }
 
 /// What `status` needs of a manifest (the rest is skipped unread by serde).
@@ -112,6 +146,12 @@ struct LightManifest {
     #[serde(default)]
     run_planned: BTreeMap<String, u64>,
     plan: Vec<LightTask>,
+    #[serde(default)]
+    command_line: Vec<String>,
+    #[serde(default)]
+    suite: Option<manifest::SuiteRecord>,
+    #[serde(default)]
+    retry_errors: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,16 +161,28 @@ struct LightTask {
     attempt: u32,
 }
 
+/// Prints every run it can read. A run it cannot read (a corrupt manifest, `sessions` that
+/// is not a directory) is listed as `unreadable` with its problem, and the exit code is
+/// that problem's kind — 2 for invalid files, 3 for I/O errors (the worse of them) — after
+/// everything else was printed.
 pub fn status(opts: StatusOptions) -> Result<()> {
-    let runs = match &opts.run_id {
+    let (runs, problems) = match &opts.run_id {
         Some(id) => {
             check_name("run id", id).map_err(Error::input)?;
             let dir = opts.runs_dir.join(id);
             if !dir.is_dir() {
                 return Err(Error::input(format!("no run at {}", dir.display())));
             }
-            vec![run_status(&opts.runs_dir, id)?
-                .ok_or_else(|| Error::input(format!("{} has no run manifest", dir.display())))?]
+            match run_status(&opts.runs_dir, id) {
+                Ok(Some(s)) => (vec![s], Vec::new()),
+                Ok(None) => {
+                    return Err(Error::input(format!(
+                        "{} has no run manifest",
+                        dir.display()
+                    )))
+                }
+                Err(e) => (vec![RunStatus::unreadable(id, &e)], vec![e]),
+            }
         }
         None => all_runs(&opts.runs_dir)?,
     };
@@ -138,20 +190,32 @@ pub fn status(opts: StatusOptions) -> Result<()> {
         StatusFormat::Json => {
             let text = serde_json::to_string_pretty(&runs)
                 .map_err(|e| Error::env(format!("cannot encode status: {e}")))?;
-            super::print(&format!("{text}\n"))
+            super::print(&format!("{text}\n"))?
         }
-        StatusFormat::Table => super::print(&table(&runs)),
+        StatusFormat::Table => super::print(&table(&runs))?,
+    }
+    let worst = problems
+        .into_iter()
+        .fold(None, |acc, e| super::batch::worse(acc, e));
+    match worst {
+        None => Ok(()),
+        Some(mut e) => {
+            e.message
+                .push_str("\nthe other runs are listed; fix or move the unreadable ones");
+            Err(e)
+        }
     }
 }
 
-/// Every run under `runs_dir`, newest first.
-fn all_runs(runs_dir: &Path) -> Result<Vec<RunStatus>> {
+/// Every run under `runs_dir`, newest first, and the problems of those that cannot be read.
+fn all_runs(runs_dir: &Path) -> Result<(Vec<RunStatus>, Vec<Error>)> {
     let entries = match std::fs::read_dir(runs_dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
         Err(e) => return Err(Error::io("cannot list", runs_dir, e)),
     };
     let mut runs = Vec::new();
+    let mut problems = Vec::new();
     for entry in entries.flatten() {
         let Ok(name) = entry.file_name().into_string() else {
             continue;
@@ -159,12 +223,20 @@ fn all_runs(runs_dir: &Path) -> Result<Vec<RunStatus>> {
         if check_name("run id", &name).is_err() || !entry.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
-        if let Some(s) = run_status(runs_dir, &name)? {
-            runs.push(s);
+        match run_status(runs_dir, &name) {
+            Ok(Some(s)) => runs.push(s),
+            Ok(None) => {}
+            Err(e) => {
+                runs.push(RunStatus::unreadable(&name, &e));
+                problems.push(Error {
+                    kind: e.kind,
+                    message: format!("run {name}: {}", e.message),
+                });
+            }
         }
     }
     runs.sort_by(|a, b| (&b.created_at, &b.run_id).cmp(&(&a.created_at, &a.run_id)));
-    Ok(runs)
+    Ok((runs, problems))
 }
 
 /// One run's status; `None` for a directory that holds no manifest and no held lock.
@@ -208,7 +280,9 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
             .collect(),
         shards_missing: Vec::new(),
         holders: Vec::new(),
+        retries_owed: 0,
         resume: Vec::new(),
+        problem: None,
     };
     s.shards_present.sort_unstable();
     count_statuses(&listing, &mut s);
@@ -230,7 +304,13 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
             })
             .count() as u64;
         let planned = m.plan.len() as u64;
-        if done < planned {
+        let owed = m
+            .plan
+            .iter()
+            .filter(|t| owes_retries(&listing, t, m.retry_errors))
+            .count() as u64;
+        s.retries_owed += owed;
+        if done < planned || owed > 0 {
             unfinished.push(*shard);
         }
         progress.insert(shard.map(|s| s.to_string()), (planned, done));
@@ -254,6 +334,31 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
     Ok(Some(s))
 }
 
+/// Did `t` end `error` on a try before its last (`retry_errors` allows 1 + that many)? A
+/// signal or the budget cut it short between two tries: the run still owes its retries.
+/// (Its latest try's status comes from the marker beside it, like the counts.)
+fn owes_retries(
+    listing: &BTreeMap<String, BTreeSet<String>>,
+    t: &LightTask,
+    retry_errors: u32,
+) -> bool {
+    let Some(files) = listing.get(&t.agent).filter(|_| retry_errors > 0) else {
+        return false;
+    };
+    let base = format!("{}@{}", t.benchmark_id, t.attempt);
+    let mut k = 0;
+    while files.contains(&crate::session::try_file_name(&base, k + 1)) {
+        k += 1;
+    }
+    let Some(stem) = crate::session::try_file_name(&base, k)
+        .strip_suffix(".json")
+        .map(str::to_string)
+    else {
+        return false;
+    };
+    k >= 1 && k < 1 + retry_errors && files.contains(&format!("{stem}.error"))
+}
+
 /// Sessions planned for the whole run: the manifests' `run_planned`, else (older manifests)
 /// the sum of the plans present, when no shard is missing.
 fn planned_total(manifests: &[(Option<Shard>, LightManifest)], shards: Option<u32>) -> Option<u64> {
@@ -272,6 +377,13 @@ fn list_sessions(run_dir: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
     let agents = match std::fs::read_dir(&sessions) {
         Ok(rd) => rd,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        // A damaged run (not a failing disk): invalid input, like a corrupt manifest.
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(Error::input(format!(
+                "{} is not a directory",
+                sessions.display()
+            )))
+        }
         Err(e) => return Err(Error::io("cannot list", &sessions, e)),
     };
     for agent in agents.flatten() {
@@ -403,8 +515,9 @@ fn with_eta(mut h: Holder, progress: &BTreeMap<Option<String>, (u64, u64)>) -> H
     h
 }
 
-/// Commands that finish the run: resume each unfinished shard (or the run); start each
-/// shard that never started with the selection the others recorded.
+/// Commands that finish the run: resume each unfinished shard (or the run), as the `reev
+/// batch` that started it when one did; start each shard that never started with the
+/// selection the others recorded. Each names the config and benchmarks the run used.
 fn resume_commands(
     runs_dir: &Path,
     run_id: &str,
@@ -412,32 +525,60 @@ fn resume_commands(
     missing: &[u32],
     manifests: &[(Option<Shard>, LightManifest)],
 ) -> Vec<String> {
+    let suite = manifests.iter().find_map(|(_, m)| m.suite.clone());
     let mut out: Vec<String> = unfinished
         .iter()
-        .map(|shard| super::run::resume_command(run_id, *shard, runs_dir))
+        .filter_map(|shard| manifests.iter().find(|(s, _)| s == shard))
+        .map(|(shard, m)| {
+            super::resume::Resume {
+                run_id: run_id.to_string(),
+                shard: *shard,
+                runs_dir: runs_dir.to_path_buf(),
+                config: m.suite.as_ref().map(|s| s.config.clone()),
+                benchmarks: m.suite.as_ref().map(|s| s.benchmarks.clone()),
+                retry_errors: m.retry_errors,
+                max_cost: None,
+                batch: super::resume::is_batch(&m.command_line).then(|| m.command_line.clone()),
+            }
+            .render()
+        })
         .collect();
     if let (Some((Some(any), m)), false) = (manifests.first(), missing.is_empty()) {
         for k in missing {
-            let mut cmd = format!("reev run --run-id {run_id} --shard {k}/{}", any.count);
+            let mut words: Vec<String> = ["reev", "run", "--run-id", run_id, "--shard"]
+                .map(String::from)
+                .to_vec();
+            words.push(format!("{k}/{}", any.count));
+            let mut flag = |f: &str, v: String| words.extend([f.to_string(), v]);
             for a in &m.selection.agents {
-                cmd.push_str(&format!(" --agent {a}"));
+                flag("--agent", a.clone());
             }
             for t in &m.selection.tags {
-                cmd.push_str(&format!(" --tag {}", super::run::shell_word(t)));
+                flag("--tag", t.clone());
             }
             for f in &m.selection.filters {
-                cmd.push_str(&format!(" --filter {}", super::run::shell_word(f)));
+                flag("--filter", f.clone());
             }
             if m.selection.attempts != 1 {
-                cmd.push_str(&format!(" --attempts {}", m.selection.attempts));
+                flag("--attempts", m.selection.attempts.to_string());
+            }
+            if let Some(s) = suite.as_ref().filter(|s| s.config != Path::new("reev.yml")) {
+                flag("--config", s.config.to_string_lossy().into_owned());
+            }
+            if let Some(s) = suite.as_ref().filter(|s| s.benchmarks != Path::new("benchmarks")) {
+                flag("--benchmarks", s.benchmarks.to_string_lossy().into_owned());
             }
             if runs_dir != Path::new("runs") {
-                cmd.push_str(&format!(
-                    " --runs-dir {}",
-                    super::run::shell_word(&runs_dir.to_string_lossy())
-                ));
+                flag("--runs-dir", runs_dir.to_string_lossy().into_owned());
             }
-            out.push(cmd);
+            if m.retry_errors > 0 {
+                flag("--retry-errors", m.retry_errors.to_string());
+            }
+            let words: Vec<String> = words
+                .iter()
+                .map(|w| super::resume::shell_word(w))
+                .collect();
+            out.push(words.join(" "));
         }
     }
     out
@@ -454,9 +595,11 @@ fn table(runs: &[RunStatus]) -> String {
         .max()
         .unwrap_or(0)
         .max(10);
+    // As wide as the longest run id (Kubernetes' `k8s-<uid>` ids are 40 characters).
+    let id_w = runs.iter().map(|r| r.run_id.len()).max().unwrap_or(0).max(32);
     let _ = writeln!(
         out,
-        "{:<32} {:<w$} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
+        "{:<id_w$} {:<w$} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
         "run_id", "state", "planned", "done", "succeeded", "failed", "timed_out", "error", "shards"
     );
     for r in runs {
@@ -466,7 +609,7 @@ fn table(runs: &[RunStatus]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<32} {:<w$} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
+            "{:<id_w$} {:<w$} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",
             r.run_id,
             r.state.as_str(),
             r.planned
@@ -491,6 +634,16 @@ fn table(runs: &[RunStatus]) -> String {
                 h.host.as_deref().unwrap_or("?"),
                 h.since.as_deref().unwrap_or("?"),
                 h.eta.as_deref().unwrap_or("unknown")
+            );
+        }
+        if let Some(p) = &r.problem {
+            let _ = writeln!(out, "  unreadable: {p}");
+        }
+        if r.retries_owed > 0 {
+            let _ = writeln!(
+                out,
+                "  {} sessions ended `error` with retries left (cut short)",
+                r.retries_owed
             );
         }
         for c in &r.resume {

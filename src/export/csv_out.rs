@@ -1,4 +1,6 @@
-//! CSV (RFC 4180, via the csv crate), with text cells neutralised against formula injection.
+//! CSV (RFC 4180, via the csv crate), with text cells neutralised against formula injection
+//! and timestamps in RFC 3339 with their zone (`2026-11-21T23:16:25.123Z`), as in the JSON
+//! export: a spreadsheet or script in another zone must not take UTC for local time.
 
 use std::io::Write;
 
@@ -50,6 +52,7 @@ impl<W: Write> RowWriter for CsvOut<W> {
     fn row(&mut self, values: &[Value]) -> std::io::Result<()> {
         let cells = values.iter().map(|v| match v {
             Value::Null => String::new(),
+            Value::Timestamp(unit, n) => crate::cmd::query::rfc3339(*unit, *n),
             // Not only Text: an ENUM or a UNION holding agent text is written as that text.
             other if self.neutralise && !literal(other) => neutralise(&text(other)).into_owned(),
             other => text(other),

@@ -350,3 +350,23 @@ fn sessions_carry_tokens_and_cost_in_every_format() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 22 defect 7: CSV timestamps carry their zone, exactly as the JSON export's.
+#[test]
+fn csv_timestamps_are_rfc3339_with_the_zone_like_json() {
+    let p = Project::new();
+    p.agents(&[("a", &["true"])]).simple_benchmark("b");
+    p.reev(&["run", "--run-id", "r1"]).ok();
+    p.reev(&["load"]).ok();
+    let csv = p.reev(&["export", "--table", "sessions", "--format", "csv"]);
+    let text = csv.ok().stdout.clone();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header = reader.headers().unwrap().clone();
+    let row = reader.records().next().unwrap().unwrap();
+    let col = header.iter().position(|h| h == "started_at").unwrap();
+    let session = &p.sessions()[0];
+    assert_eq!(&row[col], session["started_at"].as_str().unwrap(), "{text}");
+    assert!(row[col].ends_with('Z'), "{}", &row[col]);
+    let json = json_rows(&p, "sessions");
+    assert_eq!(json[0]["started_at"].as_str().unwrap(), &row[col]);
+}

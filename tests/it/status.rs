@@ -170,3 +170,67 @@ fn no_runs_and_unknown_runs() {
     p.reev(&["status", "../etc"]).code(2);
     p.reev(&["status", "--format", "xml"]).code(2);
 }
+
+/// Issue 17 defect 8: one corrupt manifest or a `sessions` that is a file does not hide the
+/// other runs; the bad run is named, listed `unreadable`, and the exit code is an input
+/// error's (2), after everything was printed.
+#[test]
+fn an_unreadable_run_is_named_and_the_others_still_listed() {
+    let p = project();
+    for id in ["good", "corrupt", "flat"] {
+        p.reev(&["run", "--run-id", id]).ok();
+    }
+    std::fs::write(p.join("runs/corrupt/run.json"), "{\"run_id\": \"corr").unwrap();
+    let sessions = p.join("runs/flat/sessions");
+    std::fs::remove_dir_all(&sessions).unwrap();
+    std::fs::write(&sessions, "not a directory").unwrap();
+    for format in ["json", "table"] {
+        let out = p.reev(&["status", "--format", format]);
+        out.code(2)
+            .stderr_has("runs/corrupt/run.json")
+            .stderr_has("runs/flat/sessions is not a directory");
+        assert!(out.stdout.contains("good"), "{}", out.stdout);
+        if format == "json" {
+            let runs: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+            let state = |id: &str| {
+                runs.iter()
+                    .find(|r| r["run_id"] == id)
+                    .unwrap_or_else(|| panic!("{id} not listed: {runs:?}"))["state"]
+                    .clone()
+            };
+            assert_eq!(state("good"), "complete");
+            assert_eq!(state("corrupt"), "unreadable");
+            assert_eq!(state("flat"), "unreadable");
+        } else {
+            assert!(out.stdout.contains("unreadable"), "{}", out.stdout);
+        }
+    }
+    // The bad run alone: the same, for that run.
+    let out = p.reev(&["status", "corrupt", "--format", "json"]);
+    out.code(2);
+    let runs: Vec<Value> = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(runs[0]["state"], "unreadable");
+    assert!(runs[0]["problem"].as_str().unwrap().contains("run.json"));
+}
+
+/// Issue 22 defect 7: the columns line up for run ids longer than 32 characters (the
+/// Kubernetes example's `k8s-<uid>` ids are 40).
+#[test]
+fn columns_align_for_long_run_ids() {
+    let p = project();
+    let long = "k8s-0f4c6b1e-8d2a-4c3b-9e7f-1a2b3c4d5e6f";
+    assert_eq!(long.len(), 40);
+    for id in [long, "short"] {
+        p.reev(&["run", "--run-id", id]).ok();
+    }
+    let out = p.reev(&["status"]);
+    let lines: Vec<&str> = out.ok().stdout.lines().take(3).collect();
+    let column = |l: &str, word: &str| {
+        l.find(word)
+            .unwrap_or_else(|| panic!("{word} not in {l:?}"))
+    };
+    let state = column(lines[0], "state");
+    assert_eq!(column(lines[1], "complete"), state, "{lines:#?}");
+    assert_eq!(column(lines[2], "complete"), state, "{lines:#?}");
+    assert!(lines[1].starts_with(&format!("{long} ")), "{lines:#?}");
+}

@@ -1,0 +1,202 @@
+//! The commands reev prints to finish a run — on the start line, when a budget stops it,
+//! when a signal interrupts it, and in `reev status` — each one complete enough to be run as
+//! printed: the config file, the benchmarks directory and the runs tree the run used, its
+//! retries, and for a run started by `reev batch`, the `reev batch` that also loads and reports.
+
+use std::path::{Path, PathBuf};
+
+use crate::plan::Shard;
+
+/// The defaults of `--config`, `--benchmarks` and `--runs-dir`: a command leaves them out.
+const DEFAULT_CONFIG: &str = "reev.yml";
+const DEFAULT_BENCHMARKS: &str = "benchmarks";
+const DEFAULT_RUNS_DIR: &str = "runs";
+
+/// Everything a resume of one run (or one shard) needs on its command line.
+#[derive(Debug, Clone)]
+pub struct Resume {
+    pub run_id: String,
+    pub shard: Option<Shard>,
+    pub runs_dir: PathBuf,
+    /// The config file and benchmarks directory (None: not known, e.g. an old manifest).
+    pub config: Option<PathBuf>,
+    pub benchmarks: Option<PathBuf>,
+    /// `--retry-errors`: a resume retries errored sessions only when asked.
+    pub retry_errors: u32,
+    /// `--max-cost` to carry on (not after a budget stop: that resume needs a new budget).
+    pub max_cost: Option<f64>,
+    /// The argv of the `reev batch` that started the run: the resume is that batch again.
+    pub batch: Option<Vec<String>>,
+}
+
+/// Flags a resume must not repeat (the plan is recorded) or that [`Resume`] sets itself,
+/// each with a value.
+const REPLACED: &[&str] = &[
+    "--run-id",
+    "--resume",
+    "--attempts",
+    "--agent",
+    "--tag",
+    "--filter",
+    "--shard",
+    "--config",
+    "--benchmarks",
+    "--runs-dir",
+    "--retry-errors",
+    "--max-cost",
+];
+
+impl Resume {
+    /// The command line, words quoted for a POSIX shell where needed.
+    pub fn render(&self) -> String {
+        let mut words: Vec<String> = match &self.batch {
+            Some(argv) => batch_words(argv),
+            None => vec!["reev".into(), "run".into()],
+        };
+        words.push("--resume".into());
+        words.push(self.run_id.clone());
+        if let Some(s) = self.shard {
+            words.push("--shard".into());
+            words.push(s.to_string());
+        }
+        let mut path_flag = |flag: &str, path: &Option<PathBuf>, default: &str| {
+            if let Some(p) = path.as_deref().filter(|p| *p != Path::new(default)) {
+                words.push(flag.into());
+                words.push(p.to_string_lossy().into_owned());
+            }
+        };
+        path_flag("--config", &self.config, DEFAULT_CONFIG);
+        path_flag("--benchmarks", &self.benchmarks, DEFAULT_BENCHMARKS);
+        path_flag("--runs-dir", &Some(self.runs_dir.clone()), DEFAULT_RUNS_DIR);
+        if self.retry_errors > 0 {
+            words.push("--retry-errors".into());
+            words.push(self.retry_errors.to_string());
+        }
+        if let Some(c) = self.max_cost {
+            words.push("--max-cost".into());
+            words.push(c.to_string());
+        }
+        words
+            .iter()
+            .map(|w| shell_word(w))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// `reev`, the global flags and `batch` with its own flags, from a batch's argv (program
+/// name first), without the flags [`Resume`] replaces.
+fn batch_words(argv: &[String]) -> Vec<String> {
+    let mut out = vec!["reev".to_string()];
+    let mut args = argv.iter().skip(1);
+    while let Some(a) = args.next() {
+        if REPLACED.contains(&a.as_str()) {
+            args.next();
+            continue;
+        }
+        if REPLACED
+            .iter()
+            .any(|f| a.strip_prefix(f).is_some_and(|rest| rest.starts_with('=')))
+        {
+            continue;
+        }
+        out.push(a.clone());
+    }
+    out
+}
+
+/// Is `argv` (program name first) a `reev batch`? Global flags may come before it.
+pub fn is_batch(argv: &[String]) -> bool {
+    let mut args = argv.iter().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--log-format" => {
+                args.next();
+            }
+            s if s.starts_with('-') => {}
+            s => return s == "batch",
+        }
+    }
+    false
+}
+
+/// `s` quoted for a POSIX shell when it needs it.
+pub fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '=' | ':' | ',' | '@')
+        })
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resume() -> Resume {
+        Resume {
+            run_id: "r".into(),
+            shard: None,
+            runs_dir: "runs".into(),
+            config: Some("reev.yml".into()),
+            benchmarks: Some("benchmarks".into()),
+            retry_errors: 0,
+            max_cost: None,
+            batch: None,
+        }
+    }
+
+    #[test]
+    fn defaults_are_left_out_and_the_rest_is_named() {
+        assert_eq!(resume().render(), "reev run --resume r");
+        let r = Resume {
+            shard: Some("2/4".parse().unwrap()),
+            config: Some("examples/llm/reev.yml".into()),
+            benchmarks: Some("/else where".into()),
+            runs_dir: "/data/runs".into(),
+            retry_errors: 3,
+            max_cost: Some(2.5),
+            ..resume()
+        };
+        assert_eq!(
+            r.render(),
+            "reev run --resume r --shard 2/4 --config examples/llm/reev.yml --benchmarks '/else where' --runs-dir /data/runs --retry-errors 3 --max-cost 2.5"
+        );
+    }
+
+    #[test]
+    fn a_batch_resumes_as_the_same_batch_without_its_plan_flags() {
+        let argv: Vec<String> = [
+            "/usr/local/bin/reev",
+            "-q",
+            "--log-format",
+            "json",
+            "batch",
+            "--attempts",
+            "3",
+            "--run-id=n1",
+            "--agent",
+            "a",
+            "--fail-on-regression",
+            "--db",
+            "x.duckdb",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert!(is_batch(&argv));
+        assert!(!is_batch(&["reev".into(), "run".into()]));
+        let r = Resume {
+            batch: Some(argv),
+            retry_errors: 1,
+            ..resume()
+        };
+        assert_eq!(
+            r.render(),
+            "reev -q --log-format json batch --fail-on-regression --db x.duckdb --resume r --retry-errors 1"
+        );
+    }
+}
