@@ -196,7 +196,7 @@ pub fn status(opts: StatusOptions) -> Result<()> {
     }
     let worst = problems
         .into_iter()
-        .fold(None, |acc, e| super::batch::worse(acc, e));
+        .fold(None, super::batch::worse);
     match worst {
         None => Ok(()),
         Some(mut e) => {

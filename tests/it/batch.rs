@@ -124,6 +124,15 @@ fn json_log_lines_parse() {
     out.ok();
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert!(lines.len() >= 2, "{}", out.stderr);
+    // Stdout too (the summary, the load line, the report paths): a crontab or the journal
+    // that gets both streams gets only JSON.
+    let stdout: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        stdout.iter().any(|l| l.contains("report.md")),
+        "{}",
+        out.stdout
+    );
+    let lines: Vec<&str> = lines.into_iter().chain(stdout).collect();
     for l in lines {
         let v: serde_json::Value =
             serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
