@@ -194,9 +194,7 @@ pub fn status(opts: StatusOptions) -> Result<()> {
         }
         StatusFormat::Table => super::print(&table(&runs))?,
     }
-    let worst = problems
-        .into_iter()
-        .fold(None, super::batch::worse);
+    let worst = problems.into_iter().fold(None, super::batch::worse);
     match worst {
         None => Ok(()),
         Some(mut e) => {
@@ -565,7 +563,10 @@ fn resume_commands(
             if let Some(s) = suite.as_ref().filter(|s| s.config != Path::new("reev.yml")) {
                 flag("--config", s.config.to_string_lossy().into_owned());
             }
-            if let Some(s) = suite.as_ref().filter(|s| s.benchmarks != Path::new("benchmarks")) {
+            if let Some(s) = suite
+                .as_ref()
+                .filter(|s| s.benchmarks != Path::new("benchmarks"))
+            {
                 flag("--benchmarks", s.benchmarks.to_string_lossy().into_owned());
             }
             if runs_dir != Path::new("runs") {
@@ -574,10 +575,7 @@ fn resume_commands(
             if m.retry_errors > 0 {
                 flag("--retry-errors", m.retry_errors.to_string());
             }
-            let words: Vec<String> = words
-                .iter()
-                .map(|w| super::resume::shell_word(w))
-                .collect();
+            let words: Vec<String> = words.iter().map(|w| super::resume::shell_word(w)).collect();
             out.push(words.join(" "));
         }
     }
@@ -596,7 +594,12 @@ fn table(runs: &[RunStatus]) -> String {
         .unwrap_or(0)
         .max(10);
     // As wide as the longest run id (Kubernetes' `k8s-<uid>` ids are 40 characters).
-    let id_w = runs.iter().map(|r| r.run_id.len()).max().unwrap_or(0).max(32);
+    let id_w = runs
+        .iter()
+        .map(|r| r.run_id.len())
+        .max()
+        .unwrap_or(0)
+        .max(32);
     let _ = writeln!(
         out,
         "{:<id_w$} {:<w$} {:>7} {:>6} {:>9} {:>6} {:>9} {:>5} {:>7}",

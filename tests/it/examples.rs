@@ -9,8 +9,12 @@ use std::path::Path;
 use std::process::Stdio;
 
 fn example(rel: &str) -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(rel))
-        .unwrap()
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(rel),
+    )
+    .unwrap()
 }
 
 /// A PATH with `reev` first (the Kubernetes pods call it by name).
@@ -69,7 +73,10 @@ fn crontab() -> (String, Vec<(String, String)>) {
     let text = example("crontab");
     let mut env = Vec::new();
     let mut jobs = Vec::new();
-    for l in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for l in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         match l.split_once('=') {
             Some((k, v)) if !k.contains(char::is_whitespace) => {
                 env.push((k.to_string(), v.to_string()))
@@ -165,7 +172,11 @@ fn the_systemd_unit_fails_exactly_when_the_gate_fails_and_logs_only_json() {
     assert_eq!(good.code, 0, "{}", good.stderr);
     std::fs::write(p.join("broken"), "").unwrap();
     let bad = run();
-    assert_eq!(bad.code, 1, "a failed gate is a failed unit: {}", bad.stderr);
+    assert_eq!(
+        bad.code, 1,
+        "a failed gate is a failed unit: {}",
+        bad.stderr
+    );
     // The journal gets both streams: every line of both is JSON (`--log-format json`).
     for out in [&good, &bad] {
         for l in out.stdout.lines().chain(out.stderr.lines()) {
@@ -174,7 +185,11 @@ fn the_systemd_unit_fails_exactly_when_the_gate_fails_and_logs_only_json() {
             assert!(v["fields"]["message"].is_string(), "{l}");
         }
     }
-    assert!(bad.stderr.contains("regression: error_rate a"), "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("regression: error_rate a"),
+        "{}",
+        bad.stderr
+    );
     assert!(p.join("reev.duckdb").is_file(), "REEV_DB was used");
 }
 
@@ -214,7 +229,11 @@ fn the_github_workflow_keeps_the_run_files_and_rebuilds_its_database_from_them()
     let steps = wf["jobs"]["report"]["steps"].as_array().unwrap();
     let download = steps
         .iter()
-        .find(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("actions/download-artifact")))
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/download-artifact"))
+        })
         .unwrap();
     let history = download["with"]["path"].as_str().unwrap().to_string();
     for night in ["gh-1", "gh-2"] {
@@ -275,7 +294,10 @@ fn the_kubernetes_jobs_run_as_written_and_status_aligns_their_long_ids() {
     let container = |d: &Value| d["spec"]["template"]["spec"]["containers"][0].clone();
     let args = |c: &Value| -> String {
         assert_eq!(c["command"], serde_json::json!(["sh", "-c"]));
-        c["args"][0].as_str().unwrap().replace("/data", data.to_str().unwrap())
+        c["args"][0]
+            .as_str()
+            .unwrap()
+            .replace("/data", data.to_str().unwrap())
     };
     let shards = &docs[0];
     let uid = "0f4c6b1e-8d2a-4c3b-9e7f-1a2b3c4d5e6f";
@@ -285,7 +307,9 @@ fn the_kubernetes_jobs_run_as_written_and_status_aligns_their_long_ids() {
         let name = e["name"].as_str().unwrap().to_string();
         let value = match e["value"].as_str() {
             // Kubernetes expands $(VAR) of earlier entries; the uid comes from the Job.
-            Some(v) => v.replace("$(JOB_UID)", uid).replace("/data", data.to_str().unwrap()),
+            Some(v) => v
+                .replace("$(JOB_UID)", uid)
+                .replace("/data", data.to_str().unwrap()),
             None => uid.to_string(),
         };
         env.push((name, value));

@@ -135,7 +135,12 @@ fn benchmarks_elsewhere_resume_with_the_start_line_after_kill_9() {
     assert!(session_files(&runs).len() < 8, "killed too late");
     let cmd = printed(&std::fs::read_to_string(&log).unwrap());
     assert!(cmd.contains(&format!("--benchmarks {dir}")), "{cmd}");
-    let id = p.run_dir().file_name().unwrap().to_string_lossy().into_owned();
+    let id = p
+        .run_dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     assert_eq!(status(&p, &id)["resume"][0], cmd.as_str());
     run_line(&p, &cmd).ok();
     assert_eq!(session_files(&runs).len(), 8);
@@ -168,7 +173,10 @@ fn sigterm_to_a_batch_prints_the_batch_that_finishes_loads_and_reports() {
     assert_eq!(session_files(&runs).len(), 6);
     assert!(p.join("reports/n1/report.md").is_file());
     assert_eq!(
-        p.count("reev.duckdb", "SELECT count(*) FROM sessions WHERE run_id = 'n1'"),
+        p.count(
+            "reev.duckdb",
+            "SELECT count(*) FROM sessions WHERE run_id = 'n1'"
+        ),
         6
     );
 }
@@ -227,9 +235,15 @@ fn a_resume_after_a_benchmark_edit_warns_once_per_benchmark() {
     p.reev(&["run", "--run-id", "r", "--attempts", "5"]).ok();
     std::fs::remove_file(p.join("runs/r/sessions/a/x@5.json")).unwrap();
     let yml = std::fs::read_to_string(p.join("benchmarks/x.yml")).unwrap();
-    p.write("benchmarks/x.yml", &yml.replace("test benchmark x", "edited"));
+    p.write(
+        "benchmarks/x.yml",
+        &yml.replace("test benchmark x", "edited"),
+    );
     let out = p.reev(&["run", "--resume", "r"]);
     out.ok();
-    let warnings = out.stderr.matches("changed since run r was planned").count();
+    let warnings = out
+        .stderr
+        .matches("changed since run r was planned")
+        .count();
     assert_eq!(warnings, 1, "{}", out.stderr);
 }
