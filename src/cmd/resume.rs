@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::plan::Shard;
+use crate::plan::{Selection, Shard};
 
 /// The defaults of `--config`, `--benchmarks` and `--runs-dir`: a command leaves them out.
 const DEFAULT_CONFIG: &str = "reev.yml";
@@ -27,6 +27,9 @@ pub struct Resume {
     pub max_cost: Option<f64>,
     /// The argv of the `reev batch` that started the run: the resume is that batch again.
     pub batch: Option<Vec<String>>,
+    /// Not a resume but the start of a shard that never started (`shard` is set), with the
+    /// selection the other shards recorded.
+    pub start: Option<Selection>,
 }
 
 /// Flags a resume must not repeat (the plan is recorded) or that [`Resume`] sets itself,
@@ -53,11 +56,27 @@ impl Resume {
             Some(argv) => batch_words(argv),
             None => vec!["reev".into(), "run".into()],
         };
-        words.push("--resume".into());
-        words.push(self.run_id.clone());
+        let mut flag = |f: &str, v: String| words.extend([f.to_string(), v]);
+        match &self.start {
+            None => flag("--resume", self.run_id.clone()),
+            Some(_) => flag("--run-id", self.run_id.clone()),
+        }
         if let Some(s) = self.shard {
-            words.push("--shard".into());
-            words.push(s.to_string());
+            flag("--shard", s.to_string());
+        }
+        if let Some(sel) = &self.start {
+            for a in &sel.agents {
+                flag("--agent", a.clone());
+            }
+            for t in &sel.tags {
+                flag("--tag", t.clone());
+            }
+            for f in &sel.filters {
+                flag("--filter", f.clone());
+            }
+            if sel.attempts != 1 {
+                flag("--attempts", sel.attempts.to_string());
+            }
         }
         let mut path_flag = |flag: &str, path: &Option<PathBuf>, default: &str| {
             if let Some(p) = path.as_deref().filter(|p| *p != Path::new(default)) {
@@ -147,6 +166,7 @@ mod tests {
             retry_errors: 0,
             max_cost: None,
             batch: None,
+            start: None,
         }
     }
 
@@ -165,6 +185,25 @@ mod tests {
         assert_eq!(
             r.render(),
             "reev run --resume r --shard 2/4 --config examples/llm/reev.yml --benchmarks '/else where' --runs-dir /data/runs --retry-errors 3 --max-cost 2.5"
+        );
+    }
+
+    #[test]
+    fn a_missing_shard_starts_with_the_recorded_selection() {
+        let r = Resume {
+            shard: Some("2/3".parse().unwrap()),
+            start: Some(Selection {
+                agents: vec!["a".into()],
+                tags: vec!["t x".into()],
+                filters: vec![],
+                attempts: 2,
+                shard: None,
+            }),
+            ..resume()
+        };
+        assert_eq!(
+            r.render(),
+            "reev run --run-id r --shard 2/3 --agent a --tag 't x' --attempts 2"
         );
     }
 

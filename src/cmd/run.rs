@@ -372,6 +372,7 @@ fn resume_of(opts: &RunOptions, planned: &Planned, max_cost: Option<f64>) -> Str
         retry_errors: planned.retry_errors,
         max_cost,
         batch: opts.batch_argv.clone(),
+        start: None,
     }
     .render()
 }
@@ -607,6 +608,7 @@ fn planned_elsewhere(opts: &RunOptions, m: &RunManifest) -> String {
         retry_errors: opts.retry.errors,
         max_cost: opts.max_cost,
         batch: opts.batch_argv.clone(),
+        start: None,
     };
     format!(
         "; the run was planned with config {} and benchmarks {}: finish it with `{}`",

@@ -523,60 +523,33 @@ fn resume_commands(
     missing: &[u32],
     manifests: &[(Option<Shard>, LightManifest)],
 ) -> Vec<String> {
-    let suite = manifests.iter().find_map(|(_, m)| m.suite.clone());
+    let command = |m: &LightManifest, shard: Option<Shard>, start: Option<Selection>| {
+        super::resume::Resume {
+            run_id: run_id.to_string(),
+            shard,
+            runs_dir: runs_dir.to_path_buf(),
+            config: m.suite.as_ref().map(|s| s.config.clone()),
+            benchmarks: m.suite.as_ref().map(|s| s.benchmarks.clone()),
+            retry_errors: m.retry_errors,
+            max_cost: None,
+            batch: (start.is_none() && super::resume::is_batch(&m.command_line))
+                .then(|| m.command_line.clone()),
+            start,
+        }
+        .render()
+    };
     let mut out: Vec<String> = unfinished
         .iter()
         .filter_map(|shard| manifests.iter().find(|(s, _)| s == shard))
-        .map(|(shard, m)| {
-            super::resume::Resume {
-                run_id: run_id.to_string(),
-                shard: *shard,
-                runs_dir: runs_dir.to_path_buf(),
-                config: m.suite.as_ref().map(|s| s.config.clone()),
-                benchmarks: m.suite.as_ref().map(|s| s.benchmarks.clone()),
-                retry_errors: m.retry_errors,
-                max_cost: None,
-                batch: super::resume::is_batch(&m.command_line).then(|| m.command_line.clone()),
-            }
-            .render()
-        })
+        .map(|(shard, m)| command(m, *shard, None))
         .collect();
-    if let (Some((Some(any), m)), false) = (manifests.first(), missing.is_empty()) {
-        for k in missing {
-            let mut words: Vec<String> = ["reev", "run", "--run-id", run_id, "--shard"]
-                .map(String::from)
-                .to_vec();
-            words.push(format!("{k}/{}", any.count));
-            let mut flag = |f: &str, v: String| words.extend([f.to_string(), v]);
-            for a in &m.selection.agents {
-                flag("--agent", a.clone());
-            }
-            for t in &m.selection.tags {
-                flag("--tag", t.clone());
-            }
-            for f in &m.selection.filters {
-                flag("--filter", f.clone());
-            }
-            if m.selection.attempts != 1 {
-                flag("--attempts", m.selection.attempts.to_string());
-            }
-            if let Some(s) = suite.as_ref().filter(|s| s.config != Path::new("reev.yml")) {
-                flag("--config", s.config.to_string_lossy().into_owned());
-            }
-            if let Some(s) = suite
-                .as_ref()
-                .filter(|s| s.benchmarks != Path::new("benchmarks"))
-            {
-                flag("--benchmarks", s.benchmarks.to_string_lossy().into_owned());
-            }
-            if runs_dir != Path::new("runs") {
-                flag("--runs-dir", runs_dir.to_string_lossy().into_owned());
-            }
-            if m.retry_errors > 0 {
-                flag("--retry-errors", m.retry_errors.to_string());
-            }
-            let words: Vec<String> = words.iter().map(|w| super::resume::shell_word(w)).collect();
-            out.push(words.join(" "));
+    if let Some((Some(any), m)) = manifests.first() {
+        for &k in missing {
+            let shard = Shard {
+                index: k,
+                count: any.count,
+            };
+            out.push(command(m, Some(shard), Some(m.selection.clone())));
         }
     }
     out
