@@ -78,22 +78,29 @@ impl Resume {
                 flag("--attempts", sel.attempts.to_string());
             }
         }
-        let mut path_flag = |flag: &str, path: &Option<PathBuf>, default: &str| {
-            if let Some(p) = path.as_deref().filter(|p| *p != Path::new(default)) {
-                words.push(flag.into());
-                words.push(p.to_string_lossy().into_owned());
+        let paths = [
+            ("--config", self.config.as_deref(), DEFAULT_CONFIG),
+            (
+                "--benchmarks",
+                self.benchmarks.as_deref(),
+                DEFAULT_BENCHMARKS,
+            ),
+            (
+                "--runs-dir",
+                Some(self.runs_dir.as_path()),
+                DEFAULT_RUNS_DIR,
+            ),
+        ];
+        for (f, path, default) in paths {
+            if let Some(p) = path.filter(|p| *p != Path::new(default)) {
+                flag(f, p.to_string_lossy().into_owned());
             }
-        };
-        path_flag("--config", &self.config, DEFAULT_CONFIG);
-        path_flag("--benchmarks", &self.benchmarks, DEFAULT_BENCHMARKS);
-        path_flag("--runs-dir", &Some(self.runs_dir.clone()), DEFAULT_RUNS_DIR);
+        }
         if self.retry_errors > 0 {
-            words.push("--retry-errors".into());
-            words.push(self.retry_errors.to_string());
+            flag("--retry-errors", self.retry_errors.to_string());
         }
         if let Some(c) = self.max_cost {
-            words.push("--max-cost".into());
-            words.push(c.to_string());
+            flag("--max-cost", c.to_string());
         }
         words
             .iter()
