@@ -39,15 +39,14 @@ pub const BATCH_LOCK: &str = ".batch.lock";
 
 pub fn batch(opts: BatchOptions, quiet: bool) -> Result<()> {
     let json = crate::logging::is_json();
-    super::set_stdout(match quiet {
-        true => super::Stdout::Held {
+    if quiet {
+        super::set_stdout(super::Stdout::Held {
             json,
             text: String::new(),
-        },
-        false => super::Stdout::Direct { json },
-    });
-    if quiet {
+        });
         crate::logging::hold_warnings();
+    } else {
+        super::set_stdout(super::Stdout::Direct { json });
     }
     let reports = opts.report.out.clone();
     let result = steps(opts, quiet);

@@ -580,7 +580,13 @@ fn check_suite_still_has(opts: &RunOptions, suite: &Suite, m: &RunManifest) -> R
         );
     }
     if let (Some(was), Ok(now)) = (&m.suite, suite_record(&opts.suite)) {
-        if was.config == now.config && was.config_sha256 != now.config_sha256 {
+        if was.config != now.config {
+            tracing::warn!(
+                "run {run_id} was planned with config {}; resumed sessions use the agents of {}",
+                was.config.display(),
+                now.config.display()
+            );
+        } else if was.config_sha256 != now.config_sha256 {
             tracing::warn!(
                 "{} changed since run {run_id} was planned; resumed sessions use the agents it defines now",
                 now.config.display()
