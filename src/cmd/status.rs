@@ -118,9 +118,17 @@ impl RunStatus {
     /// A run that could not be read: its id and why.
     fn unreadable(run_id: &str, problem: &Error) -> Self {
         RunStatus {
+            problem: Some(problem.message.clone()),
+            ..RunStatus::blank(run_id, State::Unreadable)
+        }
+    }
+
+    /// `run_id` in `state`, nothing counted yet.
+    fn blank(run_id: &str, state: State) -> Self {
+        RunStatus {
             run_id: run_id.to_string(),
             created_at: None,
-            state: State::Unreadable,
+            state,
             planned: None,
             done: 0,
             succeeded: 0,
@@ -133,7 +141,7 @@ impl RunStatus {
             holders: Vec::new(),
             retries_owed: 0,
             resume: Vec::new(),
-            problem: Some(problem.message.clone()),
+            problem: None,
         }
     }
 }
@@ -259,15 +267,7 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
     }
     let listing = list_sessions(&dir)?;
     let mut s = RunStatus {
-        run_id: run_id.to_string(),
         created_at: manifests.iter().map(|(_, m)| m.created_at.clone()).min(),
-        state: State::Incomplete,
-        planned: None,
-        done: 0,
-        succeeded: 0,
-        failed: 0,
-        timed_out: 0,
-        error: 0,
         shard_count: manifests
             .iter()
             .filter_map(|(s, _)| s.map(|s| s.count))
@@ -276,11 +276,7 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
             .iter()
             .filter_map(|(s, _)| s.map(|s| s.index))
             .collect(),
-        shards_missing: Vec::new(),
-        holders: Vec::new(),
-        retries_owed: 0,
-        resume: Vec::new(),
-        problem: None,
+        ..RunStatus::blank(run_id, State::Incomplete)
     };
     s.shards_present.sort_unstable();
     count_statuses(&listing, &mut s);
