@@ -501,7 +501,11 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
     RunOptions {
         suite: suite.into_paths(),
         selection: select.into_selection(),
-        jobs: e.limits.jobs.map(|j| j as usize).unwrap_or_else(default_jobs),
+        jobs: e
+            .limits
+            .jobs
+            .map(|j| j as usize)
+            .unwrap_or_else(default_jobs),
         timeout: e.limits.timeout,
         kill_grace: e.kill_grace,
         run_id: e.run_id,

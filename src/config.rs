@@ -10,7 +10,7 @@ use clap::ArgMatches;
 use serde::Deserialize;
 
 use crate::cli::{
-    AttemptsArg, BatchArgs, Cli, BudgetArg, Command, ConfigArgs, DbArgs, ErrorRateArg, ExecArgs,
+    AttemptsArg, BatchArgs, BudgetArg, Cli, Command, ConfigArgs, DbArgs, ErrorRateArg, ExecArgs,
     Limits, ReportFlags, ReportsDirArg, Retries, RunsDirArg, SelectArgs, SuiteArgs,
 };
 use crate::error::{Error, Result};
@@ -127,7 +127,11 @@ impl Resolver<'_> {
             _ => match self.settings.get(key.name) {
                 Some(v) => {
                     *slot = (key.parse)(v).map_err(|e| {
-                        Error::input(format!("{}: settings.{}: {e}", self.file.display(), key.name))
+                        Error::input(format!(
+                            "{}: settings.{}: {e}",
+                            self.file.display(),
+                            key.name
+                        ))
                     })?;
                     Source::ConfigFile(self.file.clone())
                 }
@@ -209,7 +213,6 @@ pub fn keep_only_command_line_on_resume(
         *retry_errors = None;
     }
 }
-
 
 impl Resolve for SuiteArgs {
     fn resolve(&mut self, r: &mut Resolver) -> Result<()> {

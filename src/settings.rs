@@ -33,6 +33,7 @@ pub mod keys {
     fn path(v: &str) -> Result<PathBuf, String> {
         Ok(v.into())
     }
+    #[allow(clippy::ptr_arg)] // the type `Key<PathBuf>::show` must have
     fn show_path(p: &PathBuf) -> String {
         p.display().to_string()
     }
@@ -170,4 +171,3 @@ pub mod keys {
         "sandbox",
     ];
 }
-
