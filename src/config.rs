@@ -23,12 +23,16 @@ pub struct Settings {
     pub wait: Option<String>,
     pub reports_dir: Option<String>,
     pub benchmarks: Option<String>,
+    #[serde(default, deserialize_with = "crate::spec::yaml::opt_number")]
     pub jobs: Option<u32>,
+    #[serde(default, deserialize_with = "crate::spec::yaml::opt_number")]
     pub attempts: Option<u32>,
     pub timeout: Option<String>,
     pub log_format: Option<String>,
     /// `--max-cost`, in US dollars.
+    #[serde(default, deserialize_with = "crate::spec::yaml::opt_number")]
     pub max_cost: Option<f64>,
+    #[serde(default, deserialize_with = "crate::spec::yaml::opt_number")]
     pub retry_errors: Option<u32>,
     pub retry_delay: Option<String>,
     pub max_error_rate: Option<String>,
@@ -406,6 +410,10 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
         Command::Export(a) => r.db(&mut a.db, &st)?,
         Command::Show(a) => r.db(&mut a.db, &st)?,
         Command::Calibrate(a) => r.db(&mut a.db, &st)?,
+        Command::Accept(a) => {
+            r.db(&mut a.db, &st)?;
+            r.runs_dir(&mut a.runs.runs_dir, &st)?;
+        }
         Command::Batch(a) => r.batch(a, &st)?,
         Command::Config(a) => r.config(a, &st)?,
         Command::Status(a) => r.runs_dir(&mut a.runs.runs_dir, &st)?,

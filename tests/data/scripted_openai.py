@@ -4,8 +4,8 @@
   scripted_openai.py SCRIPT PORT_FILE LOG_FILE
 
 SCRIPT is JSON: {"status": 503} answers every request with that HTTP status; otherwise
-{"model": M, "turns": [...], "fail_first": N} (N optional: the first N requests, of any
-conversation, get HTTP 503), where turn i answers a request whose conversation already holds
+{"model": M, "turns": [...], "fail_first": N, "delay": S} (N optional: the first N requests,
+of any conversation, get HTTP 503; S optional: seconds every answer waits, a slow model), where turn i answers a request whose conversation already holds
 i assistant messages — so concurrent sessions and repeated attempts each get the whole script.
 A turn is {"tool_calls": [{"name": N, "arguments": {...}}], "usage": [in, out]} or
 {"content": TEXT, "usage": [in, out]}. The server listens on a free port of 127.0.0.1, writes
@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SCRIPT = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -52,6 +53,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(status, {"error": {"message": "scripted failure"}})
         if self.path != "/v1/chat/completions":
             return self.reply(404, {"error": {"message": f"no route {self.path}"}})
+        time.sleep(SCRIPT.get("delay", 0))
         turns = SCRIPT["turns"]
         i = sum(1 for m in body["messages"] if m.get("role") == "assistant")
         turn = turns[min(i, len(turns) - 1)]
