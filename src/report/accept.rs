@@ -39,19 +39,21 @@ pub struct Acceptance {
 }
 
 /// Write `<runs_dir>/<run>/accepted.json` (replacing an earlier acceptance of the run) and
-/// return its path. The run must be in the runs tree: a manifest in its directory.
+/// return its path. The run must be in the runs tree: a manifest or sessions in its directory.
 pub fn write(runs_dir: &Path, run_id: &str, note: Option<String>) -> Result<PathBuf> {
     crate::spec::check_name("run id", run_id).map_err(Error::input)?;
     let dir = runs_dir.join(run_id);
-    let has_manifest = std::fs::read_dir(&dir)
+    let is_run = std::fs::read_dir(&dir)
         .map(|rd| {
-            rd.flatten()
-                .any(|e| crate::manifest::is_manifest_name(&e.file_name().to_string_lossy()))
+            rd.flatten().any(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name == "sessions" || crate::manifest::is_manifest_name(&name)
+            })
         })
         .unwrap_or(false);
-    if !has_manifest {
+    if !is_run {
         return Err(Error::input(format!(
-            "run `{run_id}` is not in the runs tree {} (no run manifest in {}); give --runs-dir",
+            "run `{run_id}` is not in the runs tree {} (no run manifest or sessions in {}); give --runs-dir",
             runs_dir.display(),
             dir.display()
         )));

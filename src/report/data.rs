@@ -412,7 +412,10 @@ impl Ctx<'_> {
             ))
             .map_err(self.err("error rates"))?;
         let rows = st
-            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .query_map([], |r| {
+                let key: (String, String) = (r.get(0)?, r.get(1)?);
+                Ok((key, r.get::<_, f64>(2)?))
+            })
             .map_err(self.err("error rates"))?;
         rows.collect::<std::result::Result<_, _>>()
             .map_err(self.err("error rates"))

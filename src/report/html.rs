@@ -386,7 +386,7 @@ fn trace(o: &mut String, f: &Failure) {
 fn gate(o: &mut String, r: &Report) {
     let Some(g) = &r.gate else { return };
     if g.learning {
-        o.push_str("<p class=\"muted\">The gate is still learning: too few runs of history to know run-to-run noise, so only large effects count.</p>\n");
+        o.push_str("<p class=\"muted\">The gate is still learning: too few comparable runs of history to know run-to-run noise, so no check fails yet (large effects are described below).</p>\n");
     }
     o.push_str("<details><summary>How the gate decided</summary><table><tr><th>check</th><th>agent</th><th>compared with</th><th>threshold</th><th>observed</th><th>outcome</th><th>false alarms replayed</th></tr>\n");
     for c in &g.checks {

@@ -5,7 +5,8 @@
 
 SCRIPT is JSON: {"status": 503} answers every request with that HTTP status; otherwise
 {"model": M, "turns": [...], "fail_first": N, "delay": S} (N optional: the first N requests,
-of any conversation, get HTTP 503; S optional: seconds every answer waits, a slow model), where turn i answers a request whose conversation already holds
+of any conversation, get HTTP 503; S optional: seconds every answer waits, a slow model), or
+{"garbage": true} (every request answered with bytes that are not HTTP), where turn i answers a request whose conversation already holds
 i assistant messages — so concurrent sessions and repeated attempts each get the whole script.
 A turn is {"tool_calls": [{"name": N, "arguments": {...}}], "usage": [in, out]} or
 {"content": TEXT, "usage": [in, out]}. The server listens on a free port of 127.0.0.1, writes
@@ -48,6 +49,11 @@ class Handler(BaseHTTPRequestHandler):
         with open(LOG_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"),
                                 "body": body}) + "\n")
+        if SCRIPT.get("garbage"):
+            # Not HTTP at all: Python's client raises http.client.BadStatusLine.
+            self.wfile.write(b"NOT HTTP\r\n\r\n")
+            self.close_connection = True
+            return
         if "status" in SCRIPT or fail_now():
             status = SCRIPT.get("status", 503)
             return self.reply(status, {"error": {"message": "scripted failure"}})

@@ -16,6 +16,7 @@ mod readme;
 mod report;
 mod report_completeness;
 mod report_errors;
+mod report_gate;
 mod run;
 mod run_cost;
 mod run_fixtures;
