@@ -135,7 +135,16 @@ pub fn sync_db(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<()> {
         return Ok(());
     }
     let found = read_all(roots);
+    // As every writer: under the writer lock, and only into a database of this schema (an
+    // older one is rebuilt from the files, acceptances included, by `reev load --rebuild`).
+    let _lock = store::lock_writer(db, wait)?;
     let conn = store::open(db, Mode::ReadWrite, wait)?;
+    if !store::schema_is_current(&conn) {
+        return Err(Error::input(format!(
+            "{} has an older schema; `reev load --rebuild` rebuilds it",
+            db.display()
+        )));
+    }
     sync(&conn, db, &found)
 }
 

@@ -26,7 +26,7 @@ fn gate(p: &Project, run: &str, extra: &[&str]) -> (i32, String, Value) {
     args.extend_from_slice(extra);
     let out = p.reev(&args);
     let r: Value = serde_json::from_slice(
-        &std::fs::read(p.join(format!("reports/{run}/report.json"))).expect("report.json"),
+        &std::fs::read(p.join(&format!("reports/{run}/report.json"))).expect("report.json"),
     )
     .expect("json");
     (out.code, out.stderr.clone(), r)

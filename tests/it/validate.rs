@@ -480,7 +480,7 @@ fn quoted_numbers_are_refused_with_their_position() {
         format!("id: q\ndescription: d\nprompt: p\nground_truth:\n{threshold}  assertions:\n{assertions}")
     };
     for (text, needle) in [
-        (bench("    - exit_code: \"0\"\n", ""), "q.yml:6:16: "),
+        (bench("    - exit_code: \"0\"\n", ""), "q.yml:6:18: "),
         (bench("    - exit_code: 0\n      weight: \"2\"\n", ""), "q.yml:7:15: "),
         (bench("    - exit_code: 0\n", "  pass_threshold: \"0.5\"\n"), "q.yml:5:19: "),
         (
