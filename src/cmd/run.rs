@@ -598,10 +598,7 @@ fn summary(r: &RunReport) -> String {
     for (agent, t) in &r.by_agent {
         // Over the judged sessions; none judged (all `error`): no mean score, "–".
         let judged = t.sessions - t.error;
-        let mean = crate::report::score(
-            (judged > 0).then(|| t.score_sum / judged as f64),
-            3,
-        );
+        let mean = crate::report::score((judged > 0).then(|| t.score_sum / judged as f64), 3);
         let _ = writeln!(
             s,
             "{:<24} {:>8} {:>9} {:>6} {:>9} {:>5} {:>10}",

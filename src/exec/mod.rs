@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
-use fixture::Role;
 use crate::plan::Task;
 use crate::session::{self, Output, SessionFile, Status};
 use crate::spec::{Agent, Benchmark, Suite};
+use fixture::Role;
 
 /// Timeout when neither `--timeout`, the benchmark nor the agent sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -291,9 +291,10 @@ impl Session<'_> {
         };
         // The teardown runs through a stop (only a second signal kills it): it undoes what
         // setup made outside the session's processes (a container, a file, a cloud resource).
-        let teardown = bench.teardown.as_ref().map(|t| {
-            fixture::run(launch, vars::expand_all(t, self.values), Role::Teardown)
-        });
+        let teardown = bench
+            .teardown
+            .as_ref()
+            .map(|t| fixture::run(launch, vars::expand_all(t, self.values), Role::Teardown));
         if let Some(group) = setup.as_mut().and_then(|s| s.group.take()) {
             process::kill_group(group);
         }

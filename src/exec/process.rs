@@ -219,7 +219,10 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             (Some(init), true) => Some(slot(&mut fds, init.status_fd(), libc::POLLIN)),
             _ => None,
         };
-        let i_wake = match (interrupt::wake_fd(), f.interrupted || reaped || spec.through_stop) {
+        let i_wake = match (
+            interrupt::wake_fd(),
+            f.interrupted || reaped || spec.through_stop,
+        ) {
             (Some(fd), false) => Some(slot(&mut fds, fd, libc::POLLIN)),
             _ => None,
         };

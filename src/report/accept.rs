@@ -83,6 +83,10 @@ pub fn read_all(roots: &[PathBuf]) -> Vec<(PathBuf, Acceptance)> {
             continue;
         };
         for run in runs.flatten() {
+            // Run directories only (the runs tree also holds `.batch.lock` and a README).
+            if !run.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let path = run.path().join(FILE);
             let bytes = match std::fs::read(&path) {
                 Ok(b) => b,
@@ -116,8 +120,10 @@ pub fn sync(conn: &Connection, db: &Path, found: &[(PathBuf, Acceptance)]) -> Re
             ))
         }
     };
-    conn.execute_batch(&format!("{DDL}; BEGIN TRANSACTION; DELETE FROM accepted_runs;"))
-        .map_err(sql("clearing"))?;
+    conn.execute_batch(&format!(
+        "{DDL}; BEGIN TRANSACTION; DELETE FROM accepted_runs;"
+    ))
+    .map_err(sql("clearing"))?;
     for (path, a) in found {
         conn.execute(
             "INSERT OR REPLACE INTO accepted_runs VALUES (?, ?, ?, ?)",

@@ -574,7 +574,12 @@ struct Past {
 impl Past {
     /// `run` judged per agent against `baseline` and `history` (runs, oldest first): the
     /// verdicts merged, and the agents compared.
-    fn judge(&self, history: &[String], baseline: &str, run: &str) -> (regress::Verdict, Vec<String>) {
+    fn judge(
+        &self,
+        history: &[String],
+        baseline: &str,
+        run: &str,
+    ) -> (regress::Verdict, Vec<String>) {
         let agents: Vec<String> = self
             .data
             .keys()
@@ -584,7 +589,10 @@ impl Past {
         let mut out = regress::Verdict::default();
         for agent in &agents {
             let key = |r: &str| (r.to_string(), agent.clone());
-            let mine: Vec<&RunAgent> = history.iter().filter_map(|r| self.data.get(&key(r))).collect();
+            let mine: Vec<&RunAgent> = history
+                .iter()
+                .filter_map(|r| self.data.get(&key(r)))
+                .collect();
             let (Some(base), Some(cur)) = (self.data.get(&key(baseline)), self.data.get(&key(run)))
             else {
                 continue;

@@ -247,12 +247,24 @@ fn a_stable_benchmark_that_breaks_is_a_new_failure() {
         ..Default::default()
     };
     let (h, base, cur) = (mk("h", 2), mk("b", 2), mk("c", 0));
-    let v = judge(&[&h, &h, &h, &h, &base], &base, &cur, 1, &Thresholds::default());
+    let v = judge(
+        &[&h, &h, &h, &h, &base],
+        &base,
+        &cur,
+        1,
+        &Thresholds::default(),
+    );
     let kinds: Vec<&str> = v.regressions.iter().map(|r| r.kind.as_str()).collect();
     assert!(kinds.contains(&"new_failure"), "{kinds:?}");
     // It failed once in the history: flaky, not new.
     let flaky = mk("h", 1);
-    let v = judge(&[&h, &h, &h, &flaky, &base], &base, &cur, 1, &Thresholds::default());
+    let v = judge(
+        &[&h, &h, &h, &flaky, &base],
+        &base,
+        &cur,
+        1,
+        &Thresholds::default(),
+    );
     assert!(v.regressions.iter().all(|r| r.kind != "new_failure"));
 }
 

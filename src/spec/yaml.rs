@@ -179,7 +179,9 @@ impl<'de> de::Deserialize<'de> for Scalar {
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
                 // No number reev reads may be infinite or NaN.
                 if !v.is_finite() {
-                    return Err(E::custom(format!("non-finite float `{v}` is not a number here")));
+                    return Err(E::custom(format!(
+                        "non-finite float `{v}` is not a number here"
+                    )));
                 }
                 Ok(Scalar::Float(v))
             }
@@ -208,9 +210,7 @@ fn integer<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D, what: &str) -> Res
     let v = match Scalar::deserialize(d)? {
         Scalar::Unsigned(v) => i128::from(v),
         Scalar::Signed(v) => i128::from(v),
-        Scalar::Float(v) => {
-            return Err(de::Error::custom(format!("expected {what}, found {v}")))
-        }
+        Scalar::Float(v) => return Err(de::Error::custom(format!("expected {what}, found {v}"))),
     };
     T::try_from(v).map_err(|_| de::Error::custom(format!("{v} is out of range for {what}")))
 }

@@ -269,7 +269,8 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             // Saturated, never wrapped: a count past BIGINT (a hand-made file) must not load
             // as a negative number; reev itself never records more (`prices::MAX_TOKENS`).
             s.input_tokens.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
-            s.output_tokens.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+            s.output_tokens
+                .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
             s.cost_usd,
             s.try_number as i32,
             s.port.map(i32::from),

@@ -1,8 +1,8 @@
 //! `reev batch` and the operational surface: lock, exit-code precedence, JSON logs, shards,
 //! configuration precedence, integrations, completions and man page.
 
-use crate::common::analyst;
 use crate::common;
+use crate::common::analyst;
 use crate::common::{session_files, Project};
 use std::collections::BTreeSet;
 use std::time::Duration;

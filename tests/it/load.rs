@@ -1,11 +1,11 @@
 //! `reev load` and `reev query`: an idempotent, crash-safe DuckDB store, through the binary.
 
-use crate::common::analyst;
 use crate::common;
+use crate::common::analyst;
 use crate::common::gen;
 
-use analyst::Analyst;
 use crate::common::{session_files, wait_for, Project};
+use analyst::Analyst;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;

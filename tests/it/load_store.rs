@@ -3,12 +3,12 @@
 //! no-op load with readers writes nothing, and an oversized session file is quarantined
 //! without being read.
 
-use crate::common::analyst;
 use crate::common;
+use crate::common::analyst;
 use crate::common::gen;
 
-use analyst::Analyst;
 use crate::common::Project;
+use analyst::Analyst;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;

@@ -170,7 +170,12 @@ fn synthetic(p: &Project, runs: &[(&str, u32, Vec<gen::Spec>)]) {
 /// check may fail (it is learning until then).
 fn history(p: &Project, like: impl Fn(u64) -> Vec<gen::Spec>) {
     for i in 1..=5u32 {
-        gen::run(&p.join("runs"), &format!("h{i}"), i, &like(u64::from(i) * 7));
+        gen::run(
+            &p.join("runs"),
+            &format!("h{i}"),
+            i,
+            &like(u64::from(i) * 7),
+        );
     }
     p.reev(&["load"]).ok();
 }

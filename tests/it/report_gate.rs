@@ -22,7 +22,14 @@ fn add(p: &Project, id: &str, minute: u32, specs: &[gen::Spec]) {
 
 /// `reev report --run RUN --fail-on-regression [extra]`: exit code, stderr, report.json.
 fn gate(p: &Project, run: &str, extra: &[&str]) -> (i32, String, Value) {
-    let mut args = vec!["report", "--run", run, "--fail-on-regression", "--format", "json,md"];
+    let mut args = vec![
+        "report",
+        "--run",
+        run,
+        "--fail-on-regression",
+        "--format",
+        "json,md",
+    ];
     args.extend_from_slice(extra);
     let out = p.reev(&args);
     let r: Value = serde_json::from_slice(
@@ -74,23 +81,33 @@ fn a_lasting_regression_keeps_failing_until_fixed_or_accepted() {
     // Broken again, then accepted: the accepted run is the new baseline and normal.
     add(&p, "night4", 9, &night(true, 9));
     assert_eq!(gate(&p, "night4", &[]).0, 1);
-    let out = p.reev(&["accept", "night4", "--note", "a1 dropped the old API on purpose"]);
+    let out = p.reev(&[
+        "accept",
+        "night4",
+        "--note",
+        "a1 dropped the old API on purpose",
+    ]);
     out.ok();
     let file = p.join("runs/night4/accepted.json");
-    assert_eq!(out.stdout.trim(), file.display().to_string());
+    assert_eq!(out.stdout.trim(), "runs/night4/accepted.json");
     let a: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     assert_eq!(a["run_id"], "night4");
     add(&p, "night5", 10, &night(true, 10));
     let (code, err, r) = gate(&p, "night5", &[]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(r["baseline_run_id"], "night4");
-    // An explicit baseline still wins.
-    assert_eq!(gate(&p, "night5", &["--baseline", "h5"]).0, 1);
+    // An explicit baseline still wins (the history keeps the accepted night4: it is normal).
+    let (_, _, r) = gate(&p, "night5", &["--baseline", "h5"]);
+    assert_eq!(r["baseline_run_id"], "h5");
+    assert!(names(&r["gate"]["history_runs"]).contains(&"night4"));
 
     // The acceptance lives in the runs tree: a rebuilt database keeps it.
     p.reev(&["load", "--rebuild"]).ok();
     assert_eq!(
-        p.count("reev.duckdb", "SELECT count(*) FROM accepted_runs WHERE run_id = 'night4'"),
+        p.count(
+            "reev.duckdb",
+            "SELECT count(*) FROM accepted_runs WHERE run_id = 'night4'"
+        ),
         1
     );
     assert_eq!(gate(&p, "night5", &[]).0, 0);
@@ -126,9 +143,8 @@ fn the_gate_fails_nothing_while_it_learns_and_counts_only_comparable_runs() {
     }
     // What it would have flagged is still said.
     assert!(
-        checks
-            .iter()
-            .any(|c| c["kind"] == "new_failure" && c["observed"].as_str().unwrap().contains("a large effect")),
+        checks.iter().any(|c| c["kind"] == "new_failure"
+            && c["observed"].as_str().unwrap().contains("a large effect")),
         "{checks:?}"
     );
     assert!(r["regressions"].as_array().unwrap().is_empty());

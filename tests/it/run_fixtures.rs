@@ -333,12 +333,18 @@ fn teardown_runs_when_reev_is_stopped_during_setup_or_the_agent() {
         };
         p.agents(&[(
             "a",
-            &["sh", "-c", &format!("touch {{config_dir}}/running{agent_wait}")],
+            &[
+                "sh",
+                "-c",
+                &format!("touch {{config_dir}}/running{agent_wait}"),
+            ],
         )]);
         fixture_benchmark(
             &p,
             "b",
-            &format!(r#"[sh, -c, "touch {{config_dir}}/resource {{config_dir}}/running{setup_wait}"]"#),
+            &format!(
+                r#"[sh, -c, "touch {{config_dir}}/resource {{config_dir}}/running{setup_wait}"]"#
+            ),
             r#"[sh, -c, "rm {config_dir}/resource"]"#,
             "exit_code: 0",
         );
@@ -351,7 +357,11 @@ fn teardown_runs_when_reev_is_stopped_during_setup_or_the_agent() {
         // SAFETY: kill has no memory-safety preconditions; the pid is our child's.
         unsafe { libc::kill(reev.id() as i32, signal) };
         let status = reev.wait().unwrap();
-        assert_eq!(status.code(), Some(128 + signal), "{signal} during {during}");
+        assert_eq!(
+            status.code(),
+            Some(128 + signal),
+            "{signal} during {during}"
+        );
         assert!(
             !resource.exists(),
             "teardown did not run after signal {signal} during the {during}"

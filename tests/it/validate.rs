@@ -481,8 +481,14 @@ fn quoted_numbers_are_refused_with_their_position() {
     };
     for (text, needle) in [
         (bench("    - exit_code: \"0\"\n", ""), "q.yml:6:18: "),
-        (bench("    - exit_code: 0\n      weight: \"2\"\n", ""), "q.yml:7:15: "),
-        (bench("    - exit_code: 0\n", "  pass_threshold: \"0.5\"\n"), "q.yml:5:19: "),
+        (
+            bench("    - exit_code: 0\n      weight: \"2\"\n", ""),
+            "q.yml:7:15: ",
+        ),
+        (
+            bench("    - exit_code: 0\n", "  pass_threshold: \"0.5\"\n"),
+            "q.yml:5:19: ",
+        ),
         (
             bench("    - json_value: {path: /a, at_least: \"1\"}\n", ""),
             "q.yml:6:40: ",
@@ -494,13 +500,18 @@ fn quoted_numbers_are_refused_with_their_position() {
     ] {
         p.write("benchmarks/q.yml", &text);
         let out = p.reev(&["validate"]);
-        out.code(2).stderr_has(needle).stderr_has("found the string");
+        out.code(2)
+            .stderr_has(needle)
+            .stderr_has("found the string");
         run_refuses(&p, needle);
     }
     std::fs::remove_file(p.join("benchmarks/q.yml")).unwrap();
     let agents = "agents:\n  ok:\n    command: [\"true\"]\n";
     for (head, needle) in [
-        ("prices:\n  m: {input: \"1\", output: 2}\n", "reev.yml:2:14: "),
+        (
+            "prices:\n  m: {input: \"1\", output: 2}\n",
+            "reev.yml:2:14: ",
+        ),
         ("settings:\n  jobs: \"4\"\n", "reev.yml:2:9: "),
         ("settings:\n  max_cost: '0.5'\n", "reev.yml:2:13: "),
     ] {
@@ -517,7 +528,10 @@ fn quoted_numbers_are_refused_with_their_position() {
     );
     p.write(
         "benchmarks/q.yml",
-        &bench("    - exit_code: 0\n      weight: 2\n", "  pass_threshold: 0.5\n"),
+        &bench(
+            "    - exit_code: 0\n      weight: 2\n",
+            "  pass_threshold: 0.5\n",
+        ),
     );
     p.reev(&["validate"]).ok();
 }
