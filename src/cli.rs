@@ -6,9 +6,10 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::cmd::query::QueryOptions;
-use crate::cmd::status::StatusFormat;
+use crate::cmd::status::{StatusFormat, StatusOptions};
 use crate::cmd::{list::ListOptions, run::RunOptions, validate::ValidateOptions};
 use crate::plan::{Selection, Shard};
+use crate::settings::{default_jobs, keys};
 use crate::spec::SuitePaths;
 use crate::store::load::LoadOptions;
 
@@ -27,7 +28,7 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
     /// Log line format on stderr: text, or json (every stderr line one JSON object, for log collectors).
-    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", env = "REEV_LOG_FORMAT", help_heading = GLOBAL)]
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text", env = keys::LOG_FORMAT.env, help_heading = GLOBAL)]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -73,12 +74,7 @@ pub enum Command {
 /// The heading of the flags every command takes, apart from its own.
 const GLOBAL: &str = "Global options";
 
-/// `--log-format`: how stderr lines look.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::logging::LogFormat;
 
 /// `reev list --format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -119,44 +115,89 @@ pub struct ManArgs {
     pub out: Option<PathBuf>,
 }
 
-/// `reev config`: only the flags that are settings (see README, "Configuration").
+/// `reev config`: only the flags that are settings (see README, "Configuration"), each the
+/// same definition `run`, `batch` and `report` use.
 #[derive(Debug, Args)]
 pub struct ConfigArgs {
     #[command(flatten)]
     pub suite: SuiteArgs,
-    /// Attempts per (benchmark, agent).
-    #[arg(long, value_name = "N", env = "REEV_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub attempts: Option<u32>,
-    /// Sessions at once. Default: the number of cores.
-    #[arg(short, long, value_name = "N", env = "REEV_JOBS", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub jobs: Option<u32>,
-    /// Hard time limit per session.
-    #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = crate::duration::parse_timeout)]
-    pub timeout: Option<Duration>,
-    /// A run's budget in US dollars (`run --max-cost`).
-    #[arg(long, value_name = "USD", env = "REEV_MAX_COST", value_parser = crate::exec::budget::parse_usd)]
-    pub max_cost: Option<f64>,
-    /// Tries after an `error` session's first.
-    #[arg(long, value_name = "N", env = "REEV_RETRY_ERRORS", value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub retry_errors: Option<u32>,
-    /// Wait before the first retry.
-    #[arg(long, value_name = "DURATION", env = "REEV_RETRY_DELAY", default_value = "1s", value_parser = crate::duration::parse_wait)]
-    pub retry_delay: Duration,
-    /// Error rate above which an agent fails the gate.
-    #[arg(long, value_name = "RATE", env = "REEV_MAX_ERROR_RATE", default_value = "10%", value_parser = crate::report::error_rate::parse)]
-    pub max_error_rate: f64,
+    #[command(flatten)]
+    pub attempts: AttemptsArg,
     #[command(flatten)]
     pub runs: RunsDirArg,
     #[command(flatten)]
+    pub limits: Limits,
+    #[command(flatten)]
+    pub budget: BudgetArg,
+    #[command(flatten)]
+    pub retries: Retries,
+    #[command(flatten)]
     pub db: DbArgs,
-    /// Directory for reports.
+    #[command(flatten)]
+    pub reports: ReportsDirArg,
+    #[command(flatten)]
+    pub error_rate: ErrorRateArg,
+}
+
+/// `--attempts`.
+#[derive(Debug, Args, Clone)]
+pub struct AttemptsArg {
+    /// Attempts per (benchmark, agent) [default: 1]. Not with --resume (the run keeps its plan).
+    #[arg(long, value_name = "N", env = keys::ATTEMPTS.env, value_parser = keys::attempts)]
+    pub attempts: Option<u32>,
+}
+
+/// `--jobs` and `--timeout`: how many sessions at once, and for how long each.
+#[derive(Debug, Args, Clone)]
+pub struct Limits {
+    /// Sessions at once. Default: the number of cores.
+    #[arg(short, long, value_name = "N", env = keys::JOBS.env, value_parser = keys::jobs)]
+    pub jobs: Option<u32>,
+    /// Hard time limit per session, overriding benchmark and agent timeouts (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", env = keys::TIMEOUT.env, value_parser = crate::duration::parse_timeout)]
+    pub timeout: Option<Duration>,
+}
+
+/// `--max-cost`.
+#[derive(Debug, Args, Clone)]
+pub struct BudgetArg {
+    /// Stop launching sessions once the run's sessions cost this many US dollars (by the
+    /// config's `prices:`; sessions without a cost count as 0). Running sessions finish; exit 1.
+    #[arg(long, value_name = "USD", env = keys::MAX_COST.env, value_parser = crate::exec::budget::parse_usd)]
+    pub max_cost: Option<f64>,
+}
+
+/// `--retry-errors` and `--retry-delay`.
+#[derive(Debug, Args, Clone)]
+pub struct Retries {
+    /// Run a session that ended `error` (not judged) again, up to N more times [default: 0].
+    /// With --resume: also retry sessions whose latest try is `error`.
+    #[arg(long, value_name = "N", env = keys::RETRY_ERRORS.env, value_parser = keys::retry_errors)]
+    pub retry_errors: Option<u32>,
+    /// Wait before the first retry; doubled before each further one, at most 60s.
+    #[arg(long, value_name = "DURATION", env = keys::RETRY_DELAY.env, default_value = "1s", value_parser = crate::duration::parse_wait)]
+    pub retry_delay: Duration,
+}
+
+/// `--out`: where reports go.
+#[derive(Debug, Args, Clone)]
+pub struct ReportsDirArg {
+    /// Directory for reports; each run gets <out>/<run_id>/, and <out>/latest points at the newest.
     #[arg(
         long = "out",
         value_name = "DIR",
         default_value = "reports",
-        env = "REEV_REPORTS_DIR"
+        env = keys::REPORTS_DIR.env
     )]
     pub reports_dir: PathBuf,
+}
+
+/// `--max-error-rate`.
+#[derive(Debug, Args, Clone)]
+pub struct ErrorRateArg {
+    /// An agent whose sessions ended `error` more often than this fails the gate (0.1 or 10%).
+    #[arg(long, value_name = "RATE", env = keys::MAX_ERROR_RATE.env, default_value = "10%", value_parser = crate::report::error_rate::parse)]
+    pub max_error_rate: f64,
 }
 
 /// The runs tree: one definition for every command that reads or writes it.
@@ -167,7 +208,7 @@ pub struct RunsDirArg {
         long,
         value_name = "DIR",
         default_value = "runs",
-        env = "REEV_RUNS_DIR"
+        env = keys::RUNS_DIR.env
     )]
     pub runs_dir: PathBuf,
 }
@@ -208,7 +249,7 @@ pub struct SuiteArgs {
         long,
         value_name = "FILE",
         default_value = "reev.yml",
-        env = "REEV_CONFIG"
+        env = keys::CONFIG
     )]
     pub config: PathBuf,
     /// Directory of benchmark files (*.yml, searched recursively).
@@ -216,7 +257,7 @@ pub struct SuiteArgs {
         long,
         value_name = "DIR",
         default_value = "benchmarks",
-        env = "REEV_BENCHMARKS"
+        env = keys::BENCHMARKS.env
     )]
     pub benchmarks: PathBuf,
 }
@@ -233,9 +274,8 @@ pub struct SelectArgs {
     /// Only benchmarks whose id matches this glob (repeatable; any glob matches).
     #[arg(long = "filter", value_name = "GLOB")]
     pub filters: Vec<String>,
-    /// Attempts per (benchmark, agent) [default: 1]. Not with --resume (the run keeps its plan).
-    #[arg(long, value_name = "N", env = "REEV_ATTEMPTS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub attempts: Option<u32>,
+    #[command(flatten)]
+    pub attempts: AttemptsArg,
     /// Run only shard K of N (1-based); shards are disjoint and together make the full plan.
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
@@ -254,12 +294,8 @@ pub struct RunArgs {
 /// How to execute a run.
 #[derive(Debug, Args, Clone)]
 pub struct ExecArgs {
-    /// Sessions at once. Default: the number of cores.
-    #[arg(short, long, value_name = "N", env = "REEV_JOBS", value_parser = clap::value_parser!(u32).range(1..=4096))]
-    pub jobs: Option<u32>,
-    /// Hard time limit per session, overriding benchmark and agent timeouts (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", env = "REEV_TIMEOUT", value_parser = crate::duration::parse_timeout)]
-    pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub limits: Limits,
     /// How long a timed-out or interrupted session gets after SIGTERM before SIGKILL.
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::duration::parse_wait)]
     pub kill_grace: Duration,
@@ -278,17 +314,10 @@ pub struct ExecArgs {
     /// Exit 1 when any session did not succeed (default: failed benchmarks are data, exit 0).
     #[arg(long)]
     pub fail_on_failed: bool,
-    /// Stop launching sessions once the run's sessions cost this many US dollars (by the
-    /// config's `prices:`; sessions without a cost count as 0). Running sessions finish; exit 1.
-    #[arg(long, value_name = "USD", env = "REEV_MAX_COST", value_parser = crate::exec::budget::parse_usd)]
-    pub max_cost: Option<f64>,
-    /// Run a session that ended `error` (not judged) again, up to N more times [default: 0].
-    /// With --resume: also retry sessions whose latest try is `error`.
-    #[arg(long, value_name = "N", env = "REEV_RETRY_ERRORS", value_parser = clap::value_parser!(u32).range(0..=100))]
-    pub retry_errors: Option<u32>,
-    /// Wait before the first retry; doubled before each further one, at most 60s.
-    #[arg(long, value_name = "DURATION", env = "REEV_RETRY_DELAY", default_value = "1s", value_parser = crate::duration::parse_wait)]
-    pub retry_delay: Duration,
+    #[command(flatten)]
+    pub budget: BudgetArg,
+    #[command(flatten)]
+    pub retries: Retries,
 }
 
 #[derive(Debug, Args)]
@@ -318,18 +347,18 @@ pub struct DbArgs {
         long,
         value_name = "FILE",
         default_value = "reev.duckdb",
-        env = "REEV_DB"
+        env = keys::DB.env
     )]
     pub db: PathBuf,
     /// How long to wait while another process holds the database or the batch lock (0 = fail at once, exit 3).
-    #[arg(long, value_name = "DURATION", default_value = "0s", env = "REEV_WAIT", value_parser = crate::duration::parse_wait)]
+    #[arg(long, value_name = "DURATION", default_value = "0s", env = keys::WAIT.env, value_parser = crate::duration::parse_wait)]
     pub wait: Duration,
 }
 
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// Runs tree to load (repeatable; default `runs`).
-    #[arg(long = "runs-dir", value_name = "DIR", env = "REEV_RUNS_DIR")]
+    #[arg(long = "runs-dir", value_name = "DIR", env = keys::RUNS_DIR.env)]
     pub runs_dirs: Vec<PathBuf>,
     #[command(flatten)]
     pub db: DbArgs,
@@ -386,14 +415,8 @@ pub struct ReportFlags {
     /// with `reev accept`), a run id, `previous` (the run before), or `none`.
     #[arg(long, value_name = "RUN_ID", default_value = "passed")]
     pub baseline: String,
-    /// Directory for reports; each run gets <out>/<run_id>/, and <out>/latest points at the newest.
-    #[arg(
-        long = "out",
-        value_name = "DIR",
-        default_value = "reports",
-        env = "REEV_REPORTS_DIR"
-    )]
-    pub reports_dir: PathBuf,
+    #[command(flatten)]
+    pub reports: ReportsDirArg,
     /// Formats, comma-separated: md, html, json, junit.
     #[arg(
         long,
@@ -408,9 +431,8 @@ pub struct ReportFlags {
     /// With --fail-on-regression: do not fail when the run is incomplete (sessions or shards missing).
     #[arg(long)]
     pub allow_incomplete: bool,
-    /// An agent whose sessions ended `error` more often than this fails the gate (0.1 or 10%).
-    #[arg(long, value_name = "RATE", env = "REEV_MAX_ERROR_RATE", default_value = "10%", value_parser = crate::report::error_rate::parse)]
-    pub max_error_rate: f64,
+    #[command(flatten)]
+    pub error_rate: ErrorRateArg,
 }
 
 /// `reev batch`: the run flags, the database, and the report flags.
@@ -481,7 +503,7 @@ impl SelectArgs {
             agents: self.agents,
             tags: self.tags,
             filters: self.filters,
-            attempts: self.attempts.unwrap_or(1),
+            attempts: self.attempts.attempts.unwrap_or(1),
             shard: self.shard,
         }
     }
@@ -497,18 +519,22 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
     RunOptions {
         suite: suite.into_paths(),
         selection: select.into_selection(),
-        jobs: e.jobs.map(|j| j as usize).unwrap_or_else(default_jobs),
-        timeout: e.timeout,
+        jobs: e
+            .limits
+            .jobs
+            .map(|j| j as usize)
+            .unwrap_or_else(default_jobs),
+        timeout: e.limits.timeout,
         kill_grace: e.kill_grace,
         run_id: e.run_id,
         resume: e.resume,
         runs_dir: e.runs.runs_dir,
         keep_workdirs: e.keep_workdirs,
         fail_on_failed: e.fail_on_failed,
-        max_cost: e.max_cost,
+        max_cost: e.budget.max_cost,
         retry: crate::cmd::retry::Retry {
-            errors: e.retry_errors.unwrap_or(0),
-            delay: e.retry_delay,
+            errors: e.retries.retry_errors.unwrap_or(0),
+            delay: e.retries.retry_delay,
         },
     }
 }
@@ -535,11 +561,11 @@ fn report_options(db: DbArgs, run: String, r: ReportFlags) -> crate::report::Rep
         wait: db.wait,
         run,
         baseline: r.baseline,
-        out: r.reports_dir,
+        out: r.reports.reports_dir,
         formats: r.format.iter().map(|f| f.name().to_string()).collect(),
         fail_on_regression: r.fail_on_regression,
         allow_incomplete: r.allow_incomplete,
-        max_error_rate: r.max_error_rate,
+        max_error_rate: r.error_rate.max_error_rate,
     }
 }
 
@@ -621,8 +647,26 @@ impl From<ShowArgs> for crate::cmd::show::ShowOptions {
     }
 }
 
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+impl From<StatusArgs> for StatusOptions {
+    fn from(a: StatusArgs) -> Self {
+        StatusOptions {
+            run_id: a.run_id,
+            runs_dir: a.runs.runs_dir,
+            format: a.format,
+        }
+    }
+}
+
+impl Command {
+    /// The suite flags (`--config`, `--benchmarks`) of the commands that read a suite.
+    pub fn suite(&self) -> Option<&SuiteArgs> {
+        match self {
+            Command::Run(a) => Some(&a.suite),
+            Command::Validate(a) => Some(&a.suite),
+            Command::List(a) => Some(&a.suite),
+            Command::Batch(a) => Some(&a.suite),
+            Command::Config(a) => Some(&a.suite),
+            _ => None,
+        }
+    }
 }

@@ -1,50 +1,40 @@
 //! Configuration precedence: command line > environment (`REEV_*`) > the config file's
 //! `settings:` section > built-in defaults — and where each effective value came from.
+//! The settings themselves are declared once, in `settings.rs`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::Deserialize;
 
 use crate::cli::{
-    BatchArgs, Cli, Command, ConfigArgs, DbArgs, ExecArgs, LogFormat, ReportFlags, SelectArgs,
-    SuiteArgs,
+    AttemptsArg, BatchArgs, BudgetArg, Cli, Command, ConfigArgs, DbArgs, ErrorRateArg, ExecArgs,
+    Limits, ReportFlags, ReportsDirArg, Retries, RunsDirArg, SelectArgs, SuiteArgs,
 };
 use crate::error::{Error, Result};
+use crate::settings::{keys, Key};
 
-/// The `settings:` section of reev.yml. Every key is optional.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The `settings:` section of reev.yml: each key's value as text, for the key's one parser.
+#[derive(Debug, Default, Clone)]
 pub struct Settings {
-    pub runs_dir: Option<String>,
-    pub db: Option<String>,
-    pub wait: Option<String>,
-    pub reports_dir: Option<String>,
-    pub benchmarks: Option<String>,
-    #[serde(default, deserialize_with = "crate::spec::yaml::opt_number")]
-    pub jobs: Option<u32>,
-    #[serde(default, deserialize_with = "crate::spec::yaml::opt_number")]
-    pub attempts: Option<u32>,
-    pub timeout: Option<String>,
-    pub log_format: Option<String>,
-    /// `--max-cost`, in US dollars.
-    #[serde(default, deserialize_with = "crate::spec::yaml::opt_number")]
-    pub max_cost: Option<f64>,
-    #[serde(default, deserialize_with = "crate::spec::yaml::opt_number")]
-    pub retry_errors: Option<u32>,
-    pub retry_delay: Option<String>,
-    pub max_error_rate: Option<String>,
-    /// The agents' default sandbox; parsed and checked with the agents (spec::sandbox).
-    #[allow(dead_code)]
-    pub sandbox: Option<serde::de::IgnoredAny>,
+    values: BTreeMap<String, String>,
 }
+
+impl Settings {
+    fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+}
+
+/// Settings whose value is a number in YAML (the others are text: durations, paths, `10%`).
+const NUMERIC: [&str; 4] = ["jobs", "attempts", "retry_errors", "max_cost"];
 
 #[derive(Debug, Deserialize)]
 struct FileWithSettings {
     #[serde(default)]
-    settings: Settings,
+    settings: BTreeMap<String, serde_json::Value>,
     #[allow(dead_code)]
     #[serde(default)]
     agents: Option<serde::de::IgnoredAny>,
@@ -94,38 +84,64 @@ fn read_settings(path: &Path, explicit: bool) -> Result<Settings> {
     // Only `settings:` matters here; `agents:` is validated where agents are needed.
     let file: FileWithSettings =
         crate::spec::parse_yaml(path, &text).map_err(|d| Error::input(d.to_string()))?;
-    Ok(file.settings)
+    let mut values = BTreeMap::new();
+    for (name, value) in file.settings {
+        if !keys::NAMES.contains(&name.as_str()) {
+            return Err(Error::input(format!(
+                "{}: settings.{name}: unknown setting (known: {})",
+                path.display(),
+                keys::NAMES.join(", ")
+            )));
+        }
+        let text = match value {
+            // Strict as the rest of the file: a quoted number is a string, not a number.
+            serde_json::Value::String(s) if NUMERIC.contains(&name.as_str()) => {
+                return Err(Error::input(format!(
+                    "{}: settings.{name}: expected a number, found the string \"{s}\": write numbers without quotes",
+                    path.display()
+                )))
+            }
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            // `sandbox:` is a mapping, read with the agents.
+            _ if name == "sandbox" => continue,
+            other => {
+                return Err(Error::input(format!(
+                    "{}: settings.{name}: expected a single value, found {other}",
+                    path.display()
+                )))
+            }
+        };
+        values.insert(name, text);
+    }
+    Ok(Settings { values })
 }
 
-/// Resolves one setting into `slot` and records where its value came from.
-struct Resolver<'a> {
+/// Resolves settings into their slots and records where each value came from.
+pub struct Resolver<'a> {
     m: &'a ArgMatches,
     file: PathBuf,
+    settings: &'a Settings,
     entries: Vec<Entry>,
 }
 
 impl Resolver<'_> {
-    fn pick<T>(
-        &mut self,
-        (id, key, env): (&str, &'static str, &str),
-        from_file: Option<String>,
-        slot: &mut T,
-        parse: impl Fn(&str) -> std::result::Result<T, String>,
-        show: impl Fn(&T) -> String,
-    ) -> Result<()> {
-        let source = match self
-            .m
-            .try_get_raw(id)
-            .ok()
-            .flatten()
-            .and(self.m.value_source(id))
-        {
+    /// The one precedence rule: a value clap took from the command line or the environment
+    /// stays; else the config file's; else the default already in `slot`.
+    pub fn pick<T>(&mut self, key: &Key<T>, slot: &mut T) -> Result<()> {
+        let given = self.m.try_get_raw(key.name).ok().flatten().is_some();
+        let source = match given.then(|| self.m.value_source(key.name)).flatten() {
             Some(ValueSource::CommandLine) => Source::CommandLine,
-            Some(ValueSource::EnvVariable) => Source::Environment(env.to_string()),
-            _ => match from_file {
+            Some(ValueSource::EnvVariable) => Source::Environment(key.env.to_string()),
+            _ => match self.settings.get(key.name) {
                 Some(v) => {
-                    *slot = parse(&v).map_err(|e| {
-                        Error::input(format!("{}: settings.{key}: {e}", self.file.display()))
+                    *slot = (key.parse)(v).map_err(|e| {
+                        Error::input(format!(
+                            "{}: settings.{}: {e}",
+                            self.file.display(),
+                            key.name
+                        ))
                     })?;
                     Source::ConfigFile(self.file.clone())
                 }
@@ -133,224 +149,36 @@ impl Resolver<'_> {
             },
         };
         self.entries.push(Entry {
-            key,
-            value: show(slot),
+            key: key.name,
+            value: (key.show)(slot),
             source,
         });
         Ok(())
     }
 
-    fn suite(&mut self, s: &mut SuiteArgs, st: &Settings) -> Result<()> {
-        self.pick(
-            ("benchmarks", "benchmarks", "REEV_BENCHMARKS"),
-            st.benchmarks.clone(),
-            &mut s.benchmarks,
-            |v| Ok(v.into()),
-            |v| v.display().to_string(),
-        )
+    /// Whether `name` was given on the command line itself (not the environment or a file).
+    pub fn on_command_line(&self, name: &str) -> bool {
+        self.m.value_source(name) == Some(ValueSource::CommandLine)
     }
+}
 
-    fn select(&mut self, s: &mut SelectArgs, st: &Settings) -> Result<()> {
-        self.attempts(&mut s.attempts, st)
-    }
-
-    fn attempts(&mut self, slot: &mut Option<u32>, st: &Settings) -> Result<()> {
-        self.pick(
-            ("attempts", "attempts", "REEV_ATTEMPTS"),
-            st.attempts.map(|a| a.to_string()),
-            slot,
-            |v| match v.parse::<u32>() {
-                Ok(n @ 1..=100_000) => Ok(Some(n)),
-                _ => Err(format!("`{v}` is not a number of attempts (1 to 100000)")),
-            },
-            |v| v.unwrap_or(1).to_string(),
-        )
-    }
-
-    /// `--resume` runs the plan the run recorded: attempts from the environment or the
-    /// config file are defaults for new runs, not a request to change that plan. Only an
-    /// `--attempts` on the command line is kept (and rejected by resume).
-    fn drop_attempts_on_resume(&self, s: &mut SelectArgs, resume: bool) {
-        if resume && self.m.value_source("attempts") != Some(ValueSource::CommandLine) {
-            s.attempts = None;
-        }
-    }
-
-    fn exec(&mut self, e: &mut ExecArgs, st: &Settings) -> Result<()> {
-        self.runs_dir(&mut e.runs.runs_dir, st)?;
-        self.jobs(&mut e.jobs, st)?;
-        self.timeout(&mut e.timeout, st)?;
-        self.max_cost(&mut e.max_cost, st)?;
-        self.retry(&mut e.retry_errors, &mut e.retry_delay, st)?;
-        // `--resume` retries errored sessions only when asked on its command line: a default
-        // from the environment or the config file is for new runs.
-        if e.resume.is_some()
-            && self.m.value_source("retry_errors") != Some(ValueSource::CommandLine)
-        {
-            e.retry_errors = None;
-        }
-        Ok(())
-    }
-
-    fn retry(
-        &mut self,
-        errors: &mut Option<u32>,
-        delay: &mut Duration,
-        st: &Settings,
-    ) -> Result<()> {
-        self.pick(
-            ("retry_errors", "retry_errors", "REEV_RETRY_ERRORS"),
-            st.retry_errors.map(|n| n.to_string()),
-            errors,
-            |v| match v.parse::<u32>() {
-                Ok(n @ 0..=100) => Ok(Some(n)),
-                _ => Err(format!("`{v}` is not a number of retries (0 to 100)")),
-            },
-            |v| v.unwrap_or(0).to_string(),
-        )?;
-        self.pick(
-            ("retry_delay", "retry_delay", "REEV_RETRY_DELAY"),
-            st.retry_delay.clone(),
-            delay,
-            crate::duration::parse_wait,
-            |v| humantime::format_duration(*v).to_string(),
-        )
-    }
-
-    fn max_cost(&mut self, slot: &mut Option<f64>, st: &Settings) -> Result<()> {
-        self.pick(
-            ("max_cost", "max_cost", "REEV_MAX_COST"),
-            st.max_cost.map(|c| c.to_string()),
-            slot,
-            |v| crate::exec::budget::parse_usd(v).map(Some),
-            |v| v.map_or_else(|| "none".to_string(), |c| format!("{c} USD")),
-        )
-    }
-
-    fn runs_dir(&mut self, slot: &mut PathBuf, st: &Settings) -> Result<()> {
-        self.pick(
-            ("runs_dir", "runs_dir", "REEV_RUNS_DIR"),
-            st.runs_dir.clone(),
-            slot,
-            |v| Ok(v.into()),
-            |v| v.display().to_string(),
-        )
-    }
-
-    fn jobs(&mut self, slot: &mut Option<u32>, st: &Settings) -> Result<()> {
-        self.pick(
-            ("jobs", "jobs", "REEV_JOBS"),
-            st.jobs.map(|j| j.to_string()),
-            slot,
-            |v| match v.parse::<u32>() {
-                Ok(n @ 1..=4096) => Ok(Some(n)),
-                _ => Err(format!("`{v}` is not a number of jobs (1 to 4096)")),
-            },
-            |v| {
-                v.map(|j| j.to_string())
-                    .unwrap_or_else(|| format!("{} (cores)", crate::cli::default_jobs()))
-            },
-        )
-    }
-
-    fn timeout(&mut self, slot: &mut Option<Duration>, st: &Settings) -> Result<()> {
-        self.pick(
-            ("timeout", "timeout", "REEV_TIMEOUT"),
-            st.timeout.clone(),
-            slot,
-            |v| crate::duration::parse_timeout(v).map(Some),
-            |v| {
-                v.map(|d| humantime::format_duration(d).to_string())
-                    .unwrap_or_else(|| "per benchmark and agent".into())
-            },
-        )
-    }
-
-    fn db(&mut self, d: &mut DbArgs, st: &Settings) -> Result<()> {
-        self.pick(
-            ("db", "db", "REEV_DB"),
-            st.db.clone(),
-            &mut d.db,
-            |v| Ok(v.into()),
-            |v| v.display().to_string(),
-        )?;
-        self.pick(
-            ("wait", "wait", "REEV_WAIT"),
-            st.wait.clone(),
-            &mut d.wait,
-            crate::duration::parse_wait,
-            |v| humantime::format_duration(*v).to_string(),
-        )
-    }
-
-    fn report(&mut self, r: &mut ReportFlags, st: &Settings) -> Result<()> {
-        self.reports_dir(&mut r.reports_dir, st)?;
-        self.max_error_rate(&mut r.max_error_rate, st)
-    }
-
-    fn max_error_rate(&mut self, slot: &mut f64, st: &Settings) -> Result<()> {
-        self.pick(
-            ("max_error_rate", "max_error_rate", "REEV_MAX_ERROR_RATE"),
-            st.max_error_rate.clone(),
-            slot,
-            crate::report::error_rate::parse,
-            |v| format!("{:.1}%", v * 100.0),
-        )
-    }
-
-    fn reports_dir(&mut self, slot: &mut PathBuf, st: &Settings) -> Result<()> {
-        self.pick(
-            ("reports_dir", "reports_dir", "REEV_REPORTS_DIR"),
-            st.reports_dir.clone(),
-            slot,
-            |v| Ok(v.into()),
-            |v| v.display().to_string(),
-        )
-    }
-
-    fn batch(&mut self, b: &mut BatchArgs, st: &Settings) -> Result<()> {
-        self.suite(&mut b.suite, st)?;
-        self.select(&mut b.select, st)?;
-        self.drop_attempts_on_resume(&mut b.select, b.exec.resume.is_some());
-        self.exec(&mut b.exec, st)?;
-        self.db(&mut b.db, st)?;
-        self.report(&mut b.report, st)
-    }
-
-    /// `reev config`: every setting, in the order `batch` resolves them.
-    fn config(&mut self, c: &mut ConfigArgs, st: &Settings) -> Result<()> {
-        self.suite(&mut c.suite, st)?;
-        self.attempts(&mut c.attempts, st)?;
-        self.runs_dir(&mut c.runs.runs_dir, st)?;
-        self.jobs(&mut c.jobs, st)?;
-        self.timeout(&mut c.timeout, st)?;
-        self.max_cost(&mut c.max_cost, st)?;
-        self.retry(&mut c.retry_errors, &mut c.retry_delay, st)?;
-        self.db(&mut c.db, st)?;
-        self.reports_dir(&mut c.reports_dir, st)?;
-        self.max_error_rate(&mut c.max_error_rate, st)
-    }
+/// An argument group whose settings follow the precedence rule; each group resolves its own
+/// fields, so a command resolves exactly the flags it has.
+pub trait Resolve {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()>;
 }
 
 /// The config file a command reads: `--config`, else `REEV_CONFIG`, else `reev.yml`; and
 /// whether it was named explicitly (then it must exist).
 fn config_path(cli: &Cli, sub: &ArgMatches) -> (PathBuf, bool) {
-    let from_suite = match &cli.command {
-        Command::Run(a) => Some(&a.suite.config),
-        Command::Validate(a) => Some(&a.suite.config),
-        Command::List(a) => Some(&a.suite.config),
-        Command::Batch(a) => Some(&a.suite.config),
-        Command::Config(a) => Some(&a.suite.config),
-        _ => None,
-    };
-    if let Some(path) = from_suite {
+    if let Some(path) = cli.command.suite().map(|s| &s.config) {
         let explicit = matches!(
             sub.value_source("config"),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
         );
         return (path.clone(), explicit);
     }
-    match std::env::var_os("REEV_CONFIG") {
+    match std::env::var_os(keys::CONFIG) {
         Some(p) => (PathBuf::from(p), true),
         None => (PathBuf::from("reev.yml"), false),
     }
@@ -361,63 +189,198 @@ fn config_path(cli: &Cli, sub: &ArgMatches) -> (PathBuf, bool) {
 pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
     let sub = m.subcommand().map(|(_, sm)| sm).unwrap_or(m);
     let (file, explicit) = config_path(cli, sub);
-    let st = read_settings(&file, explicit)?;
+    let settings = read_settings(&file, explicit)?;
     let mut top = Resolver {
         m,
         file: file.clone(),
+        settings: &settings,
         entries: Vec::new(),
     };
-    top.pick(
-        ("log_format", "log_format", "REEV_LOG_FORMAT"),
-        st.log_format.clone(),
-        &mut cli.log_format,
-        |v| {
-            <LogFormat as clap::ValueEnum>::from_str(v, false)
-                .map_err(|_| format!("`{v}` is not a log format (text, json)"))
-        },
-        |v| format!("{v:?}").to_lowercase(),
-    )?;
+    top.pick(&keys::LOG_FORMAT, &mut cli.log_format)?;
     let mut r = Resolver {
         m: sub,
         file,
+        settings: &settings,
         entries: top.entries,
     };
-    match &mut cli.command {
-        Command::Run(a) => {
-            r.suite(&mut a.suite, &st)?;
-            r.select(&mut a.select, &st)?;
-            r.drop_attempts_on_resume(&mut a.select, a.exec.resume.is_some());
-            r.exec(&mut a.exec, &st)?;
-        }
-        Command::Validate(a) => r.suite(&mut a.suite, &st)?,
-        Command::List(a) => {
-            r.suite(&mut a.suite, &st)?;
-            r.select(&mut a.select, &st)?;
-        }
-        Command::Load(a) => {
-            r.db(&mut a.db, &st)?;
-            if a.runs_dirs.is_empty() {
-                if let Some(d) = &st.runs_dir {
-                    a.runs_dirs.push(d.into());
-                }
-            }
-        }
-        Command::Query(a) => r.db(&mut a.db, &st)?,
-        Command::Report(a) => {
-            r.db(&mut a.db, &st)?;
-            r.report(&mut a.report, &st)?;
-        }
-        Command::Export(a) => r.db(&mut a.db, &st)?,
-        Command::Show(a) => r.db(&mut a.db, &st)?,
-        Command::Calibrate(a) => r.db(&mut a.db, &st)?,
-        Command::Accept(a) => {
-            r.db(&mut a.db, &st)?;
-            r.runs_dir(&mut a.runs.runs_dir, &st)?;
-        }
-        Command::Batch(a) => r.batch(a, &st)?,
-        Command::Config(a) => r.config(a, &st)?,
-        Command::Status(a) => r.runs_dir(&mut a.runs.runs_dir, &st)?,
-        Command::Completions { .. } | Command::Man(_) => {}
-    }
+    cli.command.resolve(&mut r)?;
     Ok(r.entries)
+}
+
+/// `--resume` runs the plan the run recorded: attempts from the environment or the config
+/// file are defaults for new runs, not a request to change that plan. Only an `--attempts` on
+/// the command line is kept (and rejected by resume). Likewise `--retry-errors`: a resume
+/// retries errored sessions only when asked on its own command line.
+pub fn keep_only_command_line_on_resume(
+    r: &Resolver,
+    attempts: &mut Option<u32>,
+    retry_errors: &mut Option<u32>,
+) {
+    if !r.on_command_line(keys::ATTEMPTS.name) {
+        *attempts = None;
+    }
+    if !r.on_command_line(keys::RETRY_ERRORS.name) {
+        *retry_errors = None;
+    }
+}
+
+impl Resolve for SuiteArgs {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::BENCHMARKS, &mut self.benchmarks)
+    }
+}
+
+impl Resolve for AttemptsArg {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::ATTEMPTS, &mut self.attempts)
+    }
+}
+
+impl Resolve for SelectArgs {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        self.attempts.resolve(r)
+    }
+}
+
+impl Resolve for RunsDirArg {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::RUNS_DIR, &mut self.runs_dir)
+    }
+}
+
+impl Resolve for Limits {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::JOBS, &mut self.jobs)?;
+        r.pick(&keys::TIMEOUT, &mut self.timeout)
+    }
+}
+
+impl Resolve for BudgetArg {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::MAX_COST, &mut self.max_cost)
+    }
+}
+
+impl Resolve for Retries {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::RETRY_ERRORS, &mut self.retry_errors)?;
+        r.pick(&keys::RETRY_DELAY, &mut self.retry_delay)
+    }
+}
+
+impl Resolve for ExecArgs {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        self.runs.resolve(r)?;
+        self.limits.resolve(r)?;
+        self.budget.resolve(r)?;
+        self.retries.resolve(r)
+    }
+}
+
+impl Resolve for DbArgs {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::DB, &mut self.db)?;
+        r.pick(&keys::WAIT, &mut self.wait)
+    }
+}
+
+impl Resolve for ReportsDirArg {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::REPORTS_DIR, &mut self.reports_dir)
+    }
+}
+
+impl Resolve for ErrorRateArg {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        r.pick(&keys::MAX_ERROR_RATE, &mut self.max_error_rate)
+    }
+}
+
+impl Resolve for ReportFlags {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        self.reports.resolve(r)?;
+        self.error_rate.resolve(r)
+    }
+}
+
+/// `run` and `batch`: the suite, the selection and how to execute, then what a resume keeps.
+fn resolve_run(
+    r: &mut Resolver,
+    suite: &mut SuiteArgs,
+    select: &mut SelectArgs,
+    exec: &mut ExecArgs,
+) -> Result<()> {
+    suite.resolve(r)?;
+    select.resolve(r)?;
+    exec.resolve(r)?;
+    if exec.resume.is_some() {
+        keep_only_command_line_on_resume(
+            r,
+            &mut select.attempts.attempts,
+            &mut exec.retries.retry_errors,
+        );
+    }
+    Ok(())
+}
+
+impl Resolve for BatchArgs {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        resolve_run(r, &mut self.suite, &mut self.select, &mut self.exec)?;
+        self.db.resolve(r)?;
+        self.report.resolve(r)
+    }
+}
+
+/// `reev config`: every setting, in the order `batch` resolves them.
+impl Resolve for ConfigArgs {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        self.suite.resolve(r)?;
+        self.attempts.resolve(r)?;
+        self.runs.resolve(r)?;
+        self.limits.resolve(r)?;
+        self.budget.resolve(r)?;
+        self.retries.resolve(r)?;
+        self.db.resolve(r)?;
+        self.reports.resolve(r)?;
+        self.error_rate.resolve(r)
+    }
+}
+
+impl Resolve for Command {
+    fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
+        match self {
+            Command::Run(a) => resolve_run(r, &mut a.suite, &mut a.select, &mut a.exec),
+            Command::Validate(a) => a.suite.resolve(r),
+            Command::List(a) => {
+                a.suite.resolve(r)?;
+                a.select.resolve(r)
+            }
+            Command::Load(a) => {
+                a.db.resolve(r)?;
+                // `load` takes several runs trees; the setting is its default one.
+                if a.runs_dirs.is_empty() {
+                    if let Some(d) = r.settings.get(keys::RUNS_DIR.name) {
+                        a.runs_dirs.push(d.into());
+                    }
+                }
+                Ok(())
+            }
+            Command::Query(a) => a.db.resolve(r),
+            Command::Report(a) => {
+                a.db.resolve(r)?;
+                a.report.resolve(r)
+            }
+            Command::Export(a) => a.db.resolve(r),
+            Command::Show(a) => a.db.resolve(r),
+            Command::Calibrate(a) => a.db.resolve(r),
+            Command::Accept(a) => {
+                a.db.resolve(r)?;
+                a.runs.resolve(r)
+            }
+            Command::Batch(a) => a.resolve(r),
+            Command::Config(a) => a.resolve(r),
+            Command::Status(a) => a.runs.resolve(r),
+            Command::Completions { .. } | Command::Man(_) => Ok(()),
+        }
+    }
 }

@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod plan;
 pub mod report;
 pub mod session;
+pub mod settings;
 pub mod spec;
 pub mod stats;
 pub mod store;

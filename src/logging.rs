@@ -8,6 +8,13 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
+/// `--log-format`: how stderr lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 static BAR: OnceLock<ProgressBar> = OnceLock::new();
 
 /// `--log-format json`: every line reev writes to stderr is a JSON object, including the

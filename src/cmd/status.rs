@@ -33,16 +33,6 @@ pub struct StatusOptions {
     pub format: StatusFormat,
 }
 
-impl From<crate::cli::StatusArgs> for StatusOptions {
-    fn from(a: crate::cli::StatusArgs) -> Self {
-        StatusOptions {
-            run_id: a.run_id,
-            runs_dir: a.runs.runs_dir,
-            format: a.format,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum State {

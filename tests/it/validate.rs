@@ -512,8 +512,8 @@ fn quoted_numbers_are_refused_with_their_position() {
             "prices:\n  m: {input: \"1\", output: 2}\n",
             "reev.yml:2:14: ",
         ),
-        ("settings:\n  jobs: \"4\"\n", "reev.yml:2:9: "),
-        ("settings:\n  max_cost: '0.5'\n", "reev.yml:2:13: "),
+        ("settings:\n  jobs: \"4\"\n", "settings.jobs: "),
+        ("settings:\n  max_cost: '0.5'\n", "settings.max_cost: "),
     ] {
         p.write("reev.yml", &format!("{head}{agents}"));
         p.reev(&["validate"])
