@@ -20,10 +20,13 @@ Configuration (environment):
 Every request is a `model_request` event in REEV_EVENTS with `model` (the configured name,
 which reev's `prices:` are keyed by), `response_model` (what the server said),
 `input_tokens` and `output_tokens` (the response's `usage`) and `duration_ms`; every tool call
-is a `tool_call` event. When the API cannot be had (connection refused, timeouts, HTTP 5xx or
-429 after the retries, a response that is not a chat completion) it exits 75 (EX_TEMPFAIL):
-reev records the session as `error`, not as a failure of the agent.
+is a `tool_call` event. When the API cannot be had (connection refused, timeouts, a dropped
+connection, HTTP 5xx or 429 after the retries, a response that is not a chat completion) or
+the agent is misconfigured (no model name, a setting that is not a number) it exits 75
+(EX_TEMPFAIL): reev records the session as `error` — not judged — never as a failure of the
+agent with a partial score.
 """
+import http.client
 import json
 import os
 import sys
@@ -70,7 +73,8 @@ SYSTEM = (
 
 
 class ApiFailure(Exception):
-    """The model API could not be had: reev should record `error`, not `failed`."""
+    """The model API could not be had, or the agent is misconfigured: reev should record
+    `error` (not judged), not `failed`."""
 
 
 class Finish(Exception):
@@ -120,7 +124,7 @@ def env_int(name, default):
     try:
         return int(os.environ.get(name, default))
     except ValueError:
-        sys.exit(f"{name} must be a whole number")
+        raise ApiFailure(f"{name} must be a whole number, not {os.environ.get(name)!r}")
 
 
 def post(url, body, key, timeout):
@@ -148,7 +152,8 @@ def complete(cfg, messages):
             if e.code == 429 or e.code >= 500:
                 continue
             raise ApiFailure(last) from e
-        except (urllib.error.URLError, OSError, TimeoutError) as e:
+        except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as e:
+            # HTTPException: the server closed or garbled the connection (not an OSError).
             last = f"cannot reach {cfg['url']}: {e}"
             continue
         except (ValueError, KeyError, IndexError, TypeError) as e:
@@ -182,7 +187,7 @@ def run_tools(calls, messages):
 def config():
     model = os.environ.get("REEV_OPENAI_MODEL") or os.environ.get("OPENAI_MODEL")
     if not model:
-        sys.exit("set REEV_OPENAI_MODEL (or OPENAI_MODEL) to the model's name")
+        raise ApiFailure("set REEV_OPENAI_MODEL (or OPENAI_MODEL) to the model's name")
     base = (os.environ.get("REEV_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
             or "https://api.openai.com/v1")
     return {
@@ -196,7 +201,11 @@ def config():
 
 
 def main():
-    cfg = config()
+    try:
+        cfg = config()
+    except ApiFailure as e:
+        print(f"misconfigured: {e}", file=sys.stderr)
+        return EX_TEMPFAIL
     prompt = sys.stdin.read() or os.environ.get("REEV_PROMPT", "")
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
     tokens = 0

@@ -60,6 +60,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Replay the regression gate on same-code comparisons among stored runs: its false-alarm rate.
     Calibrate(CalibrateArgs),
+    /// Accept a run as the gate's new normal: later runs are compared with it (see `report`).
+    Accept(AcceptArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -209,6 +211,21 @@ pub struct RunsDirArg {
         env = keys::RUNS_DIR.env
     )]
     pub runs_dir: PathBuf,
+}
+
+/// `reev accept`.
+#[derive(Debug, Args)]
+pub struct AcceptArgs {
+    /// The run whose results are intended: the gate's baseline from now on.
+    #[arg(value_name = "RUN_ID")]
+    pub run_id: String,
+    /// Why (kept in the acceptance file and the accepted_runs table).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+    #[command(flatten)]
+    pub runs: RunsDirArg,
+    #[command(flatten)]
+    pub db: DbArgs,
 }
 
 /// `reev status`.
@@ -394,8 +411,9 @@ pub struct ReportArgs {
 /// What to report and where.
 #[derive(Debug, Args, Clone)]
 pub struct ReportFlags {
-    /// Compare with: a run id, `previous` (the run before), or `none`.
-    #[arg(long, value_name = "RUN_ID", default_value = "previous")]
+    /// Compare with: `passed` (the last comparable run that passed the gate or was accepted
+    /// with `reev accept`), a run id, `previous` (the run before), or `none`.
+    #[arg(long, value_name = "RUN_ID", default_value = "passed")]
     pub baseline: String,
     #[command(flatten)]
     pub reports: ReportsDirArg,

@@ -28,6 +28,9 @@ impl Settings {
     }
 }
 
+/// Settings whose value is a number in YAML (the others are text: durations, paths, `10%`).
+const NUMERIC: [&str; 4] = ["jobs", "attempts", "retry_errors", "max_cost"];
+
 #[derive(Debug, Deserialize)]
 struct FileWithSettings {
     #[serde(default)]
@@ -91,6 +94,13 @@ fn read_settings(path: &Path, explicit: bool) -> Result<Settings> {
             )));
         }
         let text = match value {
+            // Strict as the rest of the file: a quoted number is a string, not a number.
+            serde_json::Value::String(s) if NUMERIC.contains(&name.as_str()) => {
+                return Err(Error::input(format!(
+                    "{}: settings.{name}: expected a number, found the string \"{s}\": write numbers without quotes",
+                    path.display()
+                )))
+            }
             serde_json::Value::String(s) => s,
             serde_json::Value::Number(n) => n.to_string(),
             serde_json::Value::Bool(b) => b.to_string(),
@@ -363,6 +373,10 @@ impl Resolve for Command {
             Command::Export(a) => a.db.resolve(r),
             Command::Show(a) => a.db.resolve(r),
             Command::Calibrate(a) => a.db.resolve(r),
+            Command::Accept(a) => {
+                a.db.resolve(r)?;
+                a.runs.resolve(r)
+            }
             Command::Batch(a) => a.resolve(r),
             Command::Config(a) => a.resolve(r),
             Command::Status(a) => a.runs.resolve(r),

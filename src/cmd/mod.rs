@@ -1,5 +1,6 @@
 //! One module per command: each takes typed options and returns a `Result` for `main` to map.
 
+pub mod accept;
 pub mod batch;
 pub mod calibrate;
 pub mod config;

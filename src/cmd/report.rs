@@ -34,6 +34,9 @@ pub fn report(opts: ReportOptions) -> Result<()> {
         Some(b) => format!(" against baseline {b}"),
         None => String::new(),
     };
+    if let Some(g) = &r.gate {
+        gate_state(g);
+    }
     match (&r.baseline_run_id, r.regressions.is_empty()) {
         (None, true) => tracing::info!("no baseline run to compare with"),
         (Some(b), true) => tracing::info!("no regressions against baseline {b}"),
@@ -46,8 +49,9 @@ pub fn report(opts: ReportOptions) -> Result<()> {
             }
             if opts.fail_on_regression {
                 return Err(Error::failed(format!(
-                    "{} regression(s){against} (--fail-on-regression)",
-                    r.regressions.len()
+                    "{} regression(s){against} (--fail-on-regression); when the change is intended, `reev accept {}` makes this run the new baseline",
+                    r.regressions.len(),
+                    r.run_id
                 )));
             }
         }
@@ -56,6 +60,23 @@ pub fn report(opts: ReportOptions) -> Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// What the gate's state means for the next nights: learning, or runs left out of its history.
+fn gate_state(g: &report::model::Gate) {
+    if g.learning {
+        tracing::info!(
+            "the gate is learning: {} of {} comparable runs of history; no check fails until it has them",
+            g.history_runs.len(),
+            g.thresholds.min_history
+        );
+    }
+    if !g.left_out.is_empty() {
+        tracing::info!(
+            "left out of the gate's history (they failed it and were not accepted): {}",
+            g.left_out.join(", ")
+        );
+    }
 }
 
 /// An incomplete run (lost shard, killed run) is said so on stderr; under

@@ -54,13 +54,16 @@ pub struct AgentTally {
     pub failed: u64,
     pub timed_out: u64,
     pub error: u64,
+    /// Scores of the judged sessions (`error` ones have none).
     pub score_sum: f64,
 }
 
 impl AgentTally {
     fn add(&mut self, status: Status, score: f64) {
         self.sessions += 1;
-        self.score_sum += score;
+        if status != Status::Error {
+            self.score_sum += score;
+        }
         match status {
             Status::Succeeded => self.succeeded += 1,
             Status::Failed => self.failed += 1,
@@ -659,14 +662,12 @@ fn summary(r: &RunReport) -> String {
         "agent", "sessions", "succeeded", "failed", "timed_out", "error", "mean_score"
     );
     for (agent, t) in &r.by_agent {
-        let mean = if t.sessions > 0 {
-            t.score_sum / t.sessions as f64
-        } else {
-            0.0
-        };
+        // Over the judged sessions; none judged (all `error`): no mean score, "–".
+        let judged = t.sessions - t.error;
+        let mean = crate::report::score((judged > 0).then(|| t.score_sum / judged as f64), 3);
         let _ = writeln!(
             s,
-            "{:<24} {:>8} {:>9} {:>6} {:>9} {:>5} {:>10.3}",
+            "{:<24} {:>8} {:>9} {:>6} {:>9} {:>5} {:>10}",
             agent, t.sessions, t.succeeded, t.failed, t.timed_out, t.error, mean
         );
     }

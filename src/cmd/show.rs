@@ -114,9 +114,13 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
     }
     let _ = writeln!(
         o,
-        "├── status: {}, score {:.3} (threshold {:.3})",
+        "├── status: {}, score {} (threshold {:.3})",
         s.status.as_str(),
-        s.score,
+        // An `error` session was not judged: it has no score, whatever its file credited.
+        match s.status {
+            crate::session::Status::Error => format!("{} (not judged)", crate::report::NONE),
+            _ => format!("{:.3}", s.score),
+        },
         s.pass_threshold
     );
     if let Some(e) = &s.error {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::beneath::{self, Dir, ReadError};
 use crate::session::Event;
-use crate::spec::prices::Tokens;
+use crate::spec::prices::{add_tokens, Tokens};
 
 /// Events kept per session, and bytes read from the events file.
 const MAX_EVENTS: usize = 10_000;
@@ -130,8 +130,8 @@ fn add_usage(usage: &mut BTreeMap<String, Tokens>, obj: &serde_json::Map<String,
     };
     let model = obj.get("model").and_then(Value::as_str).unwrap_or_default();
     let t = usage.entry(model.to_string()).or_default();
-    t.input = t.input.saturating_add(count("input_tokens"));
-    t.output = t.output.saturating_add(count("output_tokens"));
+    t.input = add_tokens(t.input, count("input_tokens"));
+    t.output = add_tokens(t.output, count("output_tokens"));
 }
 
 fn error_event(seq: u64, error: String, raw: Option<&[u8]>) -> Event {

@@ -34,9 +34,19 @@ pub struct Ran {
     pub interrupted: bool,
 }
 
-/// Run one fixture (argv already expanded). `linger`: a setup, whose background processes
-/// stay until [`Ran::group`] is killed with [`process::kill_group`].
-pub fn run(launch: &Launch, argv: Vec<String>, linger: bool) -> Ran {
+/// Which fixture runs: they differ in what outlives them and in how a stop ends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Its background processes stay until [`Ran::group`] is killed with
+    /// [`process::kill_group`]; a SIGINT/SIGTERM of reev stops it like an agent.
+    Setup,
+    /// Runs to its end (or its time limit) even after reev is asked to stop, so what setup
+    /// made is undone; only a second signal kills it.
+    Teardown,
+}
+
+/// Run one fixture (argv already expanded).
+pub fn run(launch: &Launch, argv: Vec<String>, role: Role) -> Ran {
     let spawned = process::run(&process::Spawn {
         argv: &argv,
         env: launch.env,
@@ -47,7 +57,8 @@ pub fn run(launch: &Launch, argv: Vec<String>, linger: bool) -> Ran {
         cap: FIXTURE_OUTPUT_CAP,
         env_clear: launch.env_clear,
         plan: launch.plan,
-        linger,
+        linger: role == Role::Setup,
+        through_stop: role == Role::Teardown,
     });
     let mut record = FixtureRun {
         command: argv,

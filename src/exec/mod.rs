@@ -26,6 +26,7 @@ use crate::error::Error;
 use crate::plan::Task;
 use crate::session::{self, Output, SessionFile, Status};
 use crate::spec::{Agent, Benchmark, Suite};
+use fixture::Role;
 
 /// Timeout when neither `--timeout`, the benchmark nor the agent sets one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -88,12 +89,15 @@ pub fn final_path(run_dir: &Path, task: &Task, try_number: u32) -> PathBuf {
     ))
 }
 
-/// The effective time limit: `--timeout`, else the tighter of benchmark and agent, else 300 s.
-/// Parsers keep every limit in range; the clamp also covers a hand-edited manifest on resume,
-/// so `Instant + timeout` can never overflow.
+/// The effective time limit: `--timeout`, else the longer of benchmark and agent, else 300 s.
+/// A benchmark's limit is about its task, an agent's about how it works (an LLM agent doing
+/// several tool steps, each a model request, needs longer than a script): an agent that
+/// declares a longer limit gets it, and a benchmark that needs longer than an agent's usual
+/// limit gets that. Only `--timeout` cuts both. Parsers keep every limit in range; the clamp
+/// also covers a hand-edited manifest on resume, so `Instant + timeout` can never overflow.
 pub fn timeout_for(cli: Option<Duration>, b: &Benchmark, a: &Agent) -> Duration {
     cli.or(match (b.timeout, a.timeout) {
-        (Some(x), Some(y)) => Some(x.min(y)),
+        (Some(x), Some(y)) => Some(x.max(y)),
         (x, y) => x.or(y),
     })
     .unwrap_or(DEFAULT_TIMEOUT)
@@ -268,33 +272,29 @@ struct Session<'a> {
 }
 
 impl Session<'_> {
-    /// Setup, the agent unless setup failed, teardown whatever happened, then the setup's
-    /// process group killed; `None` when reev was interrupted meanwhile.
+    /// Setup, the agent unless setup failed, teardown whatever happened (a SIGINT/SIGTERM
+    /// included: what setup made must not outlive the session), then the setup's process
+    /// group killed; `None` when reev was interrupted meanwhile.
     fn fixtures_and_agent(&self, argv: &[String], file: SessionFile) -> Option<SessionFile> {
         let (bench, launch) = (self.bench, self.launch);
         let mut setup = bench
             .setup
             .as_ref()
-            .map(|s| fixture::run(launch, vars::expand_all(s, self.values), true));
-        if let Some(s) = setup.as_mut().filter(|s| s.interrupted) {
-            if let Some(group) = s.group.take() {
-                process::kill_group(group);
-            }
-            return None;
-        }
-        let judged = if setup.as_ref().is_none_or(|s| s.record.ok()) {
+            .map(|s| fixture::run(launch, vars::expand_all(s, self.values), Role::Setup));
+        let stopped = setup.as_ref().is_some_and(|s| s.interrupted);
+        let judged = if stopped {
+            None
+        } else if setup.as_ref().is_none_or(|s| s.record.ok()) {
             run_agent(self, argv, file)
         } else {
             Some(file)
         };
-        let teardown = match (&bench.teardown, &judged) {
-            (Some(t), Some(_)) => Some(fixture::run(
-                launch,
-                vars::expand_all(t, self.values),
-                false,
-            )),
-            _ => None,
-        };
+        // The teardown runs through a stop (only a second signal kills it): it undoes what
+        // setup made outside the session's processes (a container, a file, a cloud resource).
+        let teardown = bench
+            .teardown
+            .as_ref()
+            .map(|t| fixture::run(launch, vars::expand_all(t, self.values), Role::Teardown));
         if let Some(group) = setup.as_mut().and_then(|s| s.group.take()) {
             process::kill_group(group);
         }
@@ -310,9 +310,6 @@ impl Session<'_> {
             file.setup = Some(s.record);
         }
         if let Some(t) = teardown {
-            if t.interrupted {
-                return None;
-            }
             file.teardown = Some(t.record);
         }
         Some(file)
@@ -386,6 +383,7 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
         env_clear: launch.env_clear,
         plan: launch.plan,
         linger: false,
+        through_stop: false,
     });
     file.pressure = counters.until(&crate::machine::Counters::now());
     let done = match ran {
@@ -403,10 +401,10 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
         return None;
     }
     let trace = judge(s, &mut file, &done)?;
-    record_usage(&mut file, &trace, s.prices);
     file.events = trace.events;
     file.events_dropped = trace.dropped;
     file.metrics = trace.metrics;
+    record_usage(&mut file, &trace.usage, s.prices);
     Some(file)
 }
 
@@ -471,17 +469,34 @@ fn judge(s: &Session, file: &mut SessionFile, done: &process::Finished) -> Optio
 
 /// The session's tokens, summed over its model requests, and their cost by `prices` now (so
 /// the file stays true when prices change later); all absent without a model request.
+/// Sums saturate at [`crate::spec::prices::MAX_TOKENS`] (the database's BIGINT); a session that reached it gets an
+/// `error` event saying so after its trace, since its counts are then a floor, not a total.
 fn record_usage(
     file: &mut SessionFile,
-    trace: &events::Trace,
+    usage: &std::collections::BTreeMap<String, crate::spec::prices::Tokens>,
     prices: &crate::spec::prices::Prices,
 ) {
-    if trace.usage.is_empty() {
+    use crate::spec::prices::{add_tokens, MAX_TOKENS};
+    if usage.is_empty() {
         return;
     }
-    file.input_tokens = Some(trace.usage.values().map(|t| t.input).sum());
-    file.output_tokens = Some(trace.usage.values().map(|t| t.output).sum());
-    file.cost_usd = prices.cost(&trace.usage);
+    let input = usage.values().fold(0, |sum, t| add_tokens(sum, t.input));
+    let output = usage.values().fold(0, |sum, t| add_tokens(sum, t.output));
+    file.input_tokens = Some(input);
+    file.output_tokens = Some(output);
+    file.cost_usd = prices.cost(usage);
+    if input == MAX_TOKENS || output == MAX_TOKENS {
+        file.events.push(session::Event {
+            seq: file.events.last().map_or(0, |e| e.seq) + 1,
+            kind: "error".into(),
+            data: None,
+            error: Some(format!(
+                "token counts reached {MAX_TOKENS}, the most reev records: input_tokens and \
+                 output_tokens are saturated there, not exact"
+            )),
+            raw: None,
+        });
+    }
 }
 
 /// Evaluate every assertion; verifier programs run here, after the agent's output is saved

@@ -32,6 +32,9 @@ pub struct Spawn<'a> {
     /// A `setup:` fixture: when it exits, what it started keeps running (its process group
     /// is left alive, see `namespace::Plan::linger`) until [`kill_group`] after teardown.
     pub linger: bool,
+    /// A `teardown:` fixture: a first SIGINT/SIGTERM of reev does not stop it (it cleans up
+    /// after the session); a second one kills every group, this one too.
+    pub through_stop: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -216,7 +219,10 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             (Some(init), true) => Some(slot(&mut fds, init.status_fd(), libc::POLLIN)),
             _ => None,
         };
-        let i_wake = match (interrupt::wake_fd(), f.interrupted || reaped) {
+        let i_wake = match (
+            interrupt::wake_fd(),
+            f.interrupted || reaped || spec.through_stop,
+        ) {
             (Some(fd), false) => Some(slot(&mut fds, fd, libc::POLLIN)),
             _ => None,
         };

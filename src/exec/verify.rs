@@ -82,6 +82,7 @@ impl Runner<'_> {
             env_clear: self.env_clear,
             plan: self.plan,
             linger: false,
+            through_stop: false,
         });
         let done = match ran {
             Ok(done) => done,
@@ -191,6 +192,14 @@ fn result_line(stdout: &Captured) -> Result<Option<Map<String, Value>>, String> 
     let text = String::from_utf8_lossy(&stdout.bytes);
     let lines: Vec<&str> = text.split('\n').collect();
     let Some(at) = lines.iter().position(|l| l.trim().starts_with('{')) else {
+        // A cut capture without a result line may hide one past the cut: judging by the exit
+        // status alone would give full credit to a verifier that said `{"score": 0.25}` there.
+        if stdout.truncated {
+            return Err(format!(
+                "printed more than {} KiB of stdout, all that reev reads, and no result line                  within them: a result line past them cannot be seen (send logs to stderr, or                  print the result line first)",
+                CAPTURE / 1024
+            ));
+        }
         return Ok(None);
     };
     let line = lines[at].trim();

@@ -79,7 +79,7 @@ impl Ctx<'_> {
                         avg(score), coalesce(stddev_samp(score), 0),
                         quantile_cont(duration_ms, 0.5), quantile_cont(duration_ms, 0.95), quantile_cont(duration_ms, 0.99),
                         avg(cpu_user_ms + cpu_system_ms), max(peak_rss_bytes), avg(peak_rss_bytes),
-                        avg(input_tokens + output_tokens)::DOUBLE, avg(cost_usd), sum(cost_usd), count(cost_usd)
+                        avg(input_tokens::DOUBLE + output_tokens::DOUBLE), avg(cost_usd), sum(cost_usd), count(cost_usd)
                  FROM current_sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
             )
             .map_err(self.err("agents"))?;
@@ -88,12 +88,20 @@ impl Ctx<'_> {
                 let n: i64 = r.get(1)?;
                 let ok: i64 = r.get(2)?;
                 let errors: i64 = r.get(5)?;
-                let mean: f64 = r.get(6)?;
+                // `error` sessions were not judged: they have no score (NULL, left out of
+                // the mean), and success is counted among the others. With none judged there
+                // is no rate and no mean: null, shown as "–", never 0.
+                let mean: Option<f64> = r.get(6)?;
                 let sd: f64 = r.get(7)?;
-                // `error` sessions were not judged: success is counted among the others.
-                let judged = n - errors;
-                let (wl, wh) = stats::wilson(ok as u64, judged as u64, 0.05);
-                let (ml, mh) = stats::t_interval(mean, sd, n as u64, 0.05);
+                let judged = (n - errors) as u64;
+                let success = (judged > 0).then(|| {
+                    let (wl, wh) = stats::wilson(ok as u64, judged, 0.05);
+                    (ok as f64 / judged as f64, [wl, wh])
+                });
+                let ci = mean.map(|m| {
+                    let (ml, mh) = stats::t_interval(m, sd, judged, 0.05);
+                    [ml.max(0.0), mh.min(1.0)]
+                });
                 Ok(AgentSummary {
                     agent: r.get(0)?,
                     sessions: n as u64,
@@ -101,11 +109,11 @@ impl Ctx<'_> {
                     failed: r.get::<_, i64>(3)? as u64,
                     timed_out: r.get::<_, i64>(4)? as u64,
                     errors: errors as u64,
-                    success_rate: ok as f64 / judged.max(1) as f64,
+                    success_rate: success.map(|s| s.0),
                     error_rate: errors as f64 / n.max(1) as f64,
-                    success_rate_ci: [wl, wh],
+                    success_rate_ci: success.map(|s| s.1),
                     mean_score: mean,
-                    mean_score_ci: [ml.max(0.0), mh.min(1.0)],
+                    mean_score_ci: ci,
                     p50_duration_ms: r.get(8)?,
                     p95_duration_ms: r.get(9)?,
                     p99_duration_ms: r.get(10)?,
@@ -249,7 +257,7 @@ impl Ctx<'_> {
             .conn
             .prepare(&format!(
                 "SELECT agent, run_id, strftime(min(started_at), '%Y-%m-%d %H:%M'),
-                        coalesce(avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) FILTER (WHERE status <> 'error'), 0),
+                        avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) FILTER (WHERE status <> 'error'),
                         quantile_cont(duration_ms, 0.95)
                  FROM current_sessions WHERE run_id IN ({list}) GROUP BY agent, run_id ORDER BY agent, min(started_at), run_id"
             ))
@@ -366,16 +374,21 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    /// Complete runs that started before `run`, at most `limit`, oldest first. A run is
-    /// complete when it holds as many sessions as its manifests planned (or has no manifest).
+    /// Complete runs comparable to `run` that started before it, at most `limit`, oldest
+    /// first. A run is complete when it holds as many sessions as its manifests planned (or
+    /// has no manifest); comparable when it ran the same (agent, benchmark) pairs — a run
+    /// filtered to a few sessions, or of other agents, says nothing about this one's normal.
     fn runs_before(&self, run: &str, limit: i64) -> Result<Vec<String>> {
         let mut st = self
             .conn
             .prepare(
-                "WITH r AS (SELECT run_id, max(started_at) AS t, count(*) AS n FROM current_sessions GROUP BY run_id),
-                      p AS (SELECT run_id, sum(planned_sessions) AS planned FROM runs GROUP BY run_id)
-                 SELECT r.run_id FROM r LEFT JOIN p USING (run_id)
-                 WHERE r.t < (SELECT t FROM r WHERE run_id = ?) AND (p.planned IS NULL OR r.n >= p.planned)
+                "WITH r AS (SELECT run_id, max(started_at) AS t, count(*) AS n,
+                                   list_sort(list(DISTINCT agent || chr(31) || benchmark_id)) AS shape
+                            FROM current_sessions GROUP BY run_id),
+                      p AS (SELECT run_id, sum(planned_sessions) AS planned FROM runs GROUP BY run_id),
+                      c AS (SELECT t, shape FROM r WHERE run_id = ?)
+                 SELECT r.run_id FROM r LEFT JOIN p USING (run_id), c
+                 WHERE r.t < c.t AND (p.planned IS NULL OR r.n >= p.planned) AND r.shape = c.shape
                  ORDER BY r.t DESC, r.run_id DESC LIMIT ?",
             )
             .map_err(self.err("runs before"))?;
@@ -386,6 +399,26 @@ impl Ctx<'_> {
             .map_err(self.err("runs before"))?;
         runs.reverse();
         Ok(runs)
+    }
+
+    /// Each (run, agent)'s share of sessions that ended `error`, among `runs`.
+    fn error_rates(&self, runs: &[String]) -> Result<BTreeMap<(String, String), f64>> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT run_id, agent, (count(*) FILTER (WHERE status = 'error'))::DOUBLE / count(*)
+                 FROM current_sessions WHERE run_id IN ({}) GROUP BY ALL",
+                sql_list(runs)
+            ))
+            .map_err(self.err("error rates"))?;
+        let rows = st
+            .query_map([], |r| {
+                let key: (String, String) = (r.get(0)?, r.get(1)?);
+                Ok((key, r.get::<_, f64>(2)?))
+            })
+            .map_err(self.err("error rates"))?;
+        rows.collect::<std::result::Result<_, _>>()
+            .map_err(self.err("error rates"))
     }
 
     /// What the gate needs of each (run, agent) among `runs`.
@@ -455,53 +488,55 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    /// The regression gate: `run` against `baseline` and the recent history of each agent, with
-    /// each check's false-alarm rate replayed over the stored runs before `run`.
-    pub fn gate(&self, run: &str, baseline: &str) -> Result<Gate> {
+    /// The regression gate: `run` against its baseline and the recent history of each agent,
+    /// with each check's false-alarm rate replayed over the stored runs before `run`.
+    ///
+    /// The history is the comparable runs before `run` that passed the gate or were accepted
+    /// (`reev accept`); the baseline is the last of them unless `explicit` names one. So a
+    /// lasting regression keeps failing until it is fixed or accepted, and never becomes the
+    /// normal later runs are judged by. `None` when there is no run to compare with.
+    pub fn gate(
+        &self,
+        run: &str,
+        explicit: Option<&str>,
+        max_error_rate: f64,
+    ) -> Result<Option<(String, Gate)>> {
         let before = self.runs_before(run, REPLAY)?;
         let mut all = before.clone();
-        all.extend([run.to_string(), baseline.to_string()]);
-        let data = self.run_agents(&all)?;
-        let t = regress::Thresholds::default();
-        let agents: Vec<&String> = data
-            .keys()
-            .filter(|(r, a)| r == run && data.contains_key(&(baseline.to_string(), a.clone())))
-            .map(|(_, a)| a)
-            .collect();
+        all.push(run.to_string());
+        all.extend(explicit.map(str::to_string));
+        let past = Past {
+            data: self.run_agents(&all)?,
+            errors: self.error_rates(&all)?,
+            accepted: super::accept::accepted(self.conn)?,
+            max_error_rate,
+            t: regress::Thresholds::default(),
+        };
+        let (passed, left_out) = past.fold(&before);
+        let Some(baseline) = explicit.map(str::to_string).or(passed.last().cloned()) else {
+            return Ok(None);
+        };
+        let history = &passed[passed.len().saturating_sub(HISTORY as usize)..];
+        let (v, agents) = past.judge(history, &baseline, run);
+        let t = past.t;
         let mut gate = Gate {
-            history_runs: before
-                .iter()
-                .rev()
-                .take(HISTORY as usize)
-                .rev()
-                .cloned()
-                .collect(),
-            learning: false,
+            history_runs: history.to_vec(),
+            left_out,
+            learning: v.learning,
             thresholds: t,
-            regressions: Vec::new(),
-            checks: Vec::new(),
+            regressions: v.regressions,
+            checks: v.checks,
             replay: Vec::new(),
         };
         for agent in &agents {
             let mine: Vec<&RunAgent> = before
                 .iter()
-                .filter_map(|r| data.get(&(r.clone(), agent.to_string())))
+                .filter_map(|r| past.data.get(&(r.clone(), agent.clone())))
                 .collect();
-            let history = &mine[mine.len().saturating_sub(HISTORY as usize)..];
-            let (Some(base), Some(cur)) = (
-                data.get(&(baseline.to_string(), agent.to_string())),
-                data.get(&(run.to_string(), agent.to_string())),
-            ) else {
-                continue;
-            };
-            let v = regress::judge(history, base, cur, agents.len(), &t);
-            gate.learning |= v.learning;
-            gate.regressions.extend(v.regressions);
-            gate.checks.extend(v.checks);
             gate.replay
                 .push(regress::replay(&mine, agents.len(), HISTORY as usize, &t));
         }
-        Ok(gate)
+        Ok(Some((baseline, gate)))
     }
 
     /// Every agent's replay over the last `runs` stored complete runs (for `reev calibrate`).
@@ -524,6 +559,79 @@ impl Ctx<'_> {
                 regress::replay(&mine, agents.len(), HISTORY as usize, &t)
             })
             .collect())
+    }
+}
+
+/// What the gate knows of the comparable runs before the reported one.
+struct Past {
+    data: BTreeMap<(String, String), RunAgent>,
+    errors: BTreeMap<(String, String), f64>,
+    accepted: std::collections::BTreeSet<String>,
+    max_error_rate: f64,
+    t: regress::Thresholds,
+}
+
+impl Past {
+    /// `run` judged per agent against `baseline` and `history` (runs, oldest first): the
+    /// verdicts merged, and the agents compared.
+    fn judge(
+        &self,
+        history: &[String],
+        baseline: &str,
+        run: &str,
+    ) -> (regress::Verdict, Vec<String>) {
+        let agents: Vec<String> = self
+            .data
+            .keys()
+            .filter(|(r, a)| r == run && self.data.contains_key(&(baseline.to_string(), a.clone())))
+            .map(|(_, a)| a.clone())
+            .collect();
+        let mut out = regress::Verdict::default();
+        for agent in &agents {
+            let key = |r: &str| (r.to_string(), agent.clone());
+            let mine: Vec<&RunAgent> = history
+                .iter()
+                .filter_map(|r| self.data.get(&key(r)))
+                .collect();
+            let (Some(base), Some(cur)) = (self.data.get(&key(baseline)), self.data.get(&key(run)))
+            else {
+                continue;
+            };
+            let v = regress::judge(&mine, base, cur, agents.len(), &self.t);
+            out.learning |= v.learning;
+            out.regressions.extend(v.regressions);
+            out.checks.extend(v.checks);
+        }
+        (out, agents)
+    }
+
+    /// No agent of `run` ended `error` more often than the gate allows.
+    fn errors_ok(&self, run: &str) -> bool {
+        self.errors
+            .iter()
+            .all(|((r, _), rate)| r != run || *rate <= self.max_error_rate)
+    }
+
+    /// Replay the gate over `before` (oldest first): each run against the last one that passed
+    /// (or was accepted) and the passed runs before it. Returns the runs that passed or were
+    /// accepted, and those left out (failed, not accepted), oldest first. The oldest run has
+    /// nothing before it to be judged by and counts as passed unless its error rate failed.
+    fn fold(&self, before: &[String]) -> (Vec<String>, Vec<String>) {
+        let (mut passed, mut left_out): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+        for r in before {
+            let ok = self.accepted.contains(r)
+                || (self.errors_ok(r)
+                    && passed.last().is_none_or(|base| {
+                        let history = &passed[passed.len().saturating_sub(HISTORY as usize)..];
+                        self.judge(history, base, r).0.regressions.is_empty()
+                    }));
+            if ok {
+                passed.push(r.clone());
+            } else {
+                left_out.push(r.clone());
+            }
+        }
+        (passed, left_out)
     }
 }
 

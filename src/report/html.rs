@@ -91,11 +91,13 @@ fn regressions(o: &mut String, r: &Report) {
 fn agents(o: &mut String, agents: &[AgentSummary]) {
     o.push_str("<h2>Agents</h2>\n<div class=scroll><table><tr><th>agent</th><th>sessions</th><th>error rate</th><th>success rate<br><small>95% CI</small></th><th>mean score<br><small>95% CI</small></th><th>p50</th><th>p95</th><th>p99</th><th>mean CPU</th><th>peak RSS</th><th>pass@1</th><th>pass@k</th><th>pass^k</th></tr>\n");
     for a in agents {
+        let rate = super::with_ci(a.success_rate, a.success_rate_ci, pct);
+        let mean = super::with_ci(a.mean_score, a.mean_score_ci, super::score3);
         let _ = writeln!(
             o,
-            "<tr><td class=name>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>{}–{}</small></td><td class=n>{:.3}<small>{:.3}–{:.3}</small></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>k={}</small></td><td class=n>{}</td></tr>",
-            esc(&a.agent), a.sessions, pct(a.error_rate), pct(a.success_rate), pct(a.success_rate_ci[0]), pct(a.success_rate_ci[1]),
-            a.mean_score, a.mean_score_ci[0], a.mean_score_ci[1], ms(a.p50_duration_ms), ms(a.p95_duration_ms),
+            "<tr><td class=name>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>{}</small></td><td class=n>{}<small>{}</small></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>k={}</small></td><td class=n>{}</td></tr>",
+            esc(&a.agent), a.sessions, pct(a.error_rate), rate[0], rate[1],
+            mean[0], mean[1], ms(a.p50_duration_ms), ms(a.p95_duration_ms),
             ms(a.p99_duration_ms), ms(a.mean_cpu_ms), bytes(a.max_peak_rss_bytes as f64), pct(a.pass_at_1),
             pct(a.pass_at_k), a.k, pct(a.pass_hat_k)
         );
@@ -141,11 +143,16 @@ fn matrix(o: &mut String, r: &Report) {
                 .find(|c| &c.benchmark_id == b && c.agent == a.agent)
             {
                 Some(c) => {
-                    let hue = (c.mean_score.clamp(0.0, 1.0) * 120.0).round();
+                    // A cell of `error` attempts only has no score: grey, "–".
+                    let background = match c.mean_score {
+                        Some(m) => format!("hsl({},65%,82%)", (m.clamp(0.0, 1.0) * 120.0).round()),
+                        None => "#ddd".to_string(),
+                    };
+                    let mean = super::score(c.mean_score, 2);
                     let _ = write!(
                         o,
-                        "<td class=c style=\"background:hsl({hue},65%,82%)\" title=\"{} {}/{} succeeded, mean score {:.2}\">{}/{}<br><small>{:.2}</small></td>",
-                        esc(&c.latest_status), c.succeeded, c.attempts, c.mean_score, c.succeeded, c.attempts, c.mean_score
+                        "<td class=c style=\"background:{background}\" title=\"{} {}/{} succeeded, mean score {mean}\">{}/{}<br><small>{mean}</small></td>",
+                        esc(&c.latest_status), c.succeeded, c.attempts, c.succeeded, c.attempts
                     );
                 }
                 None => o.push_str("<td class=c>–</td>"),
@@ -162,7 +169,7 @@ fn trends(o: &mut String, r: &Report) {
     let runs = runs_in_order(&r.trends);
     let x = x_labels(&runs, &r.run_id);
     let agents: Vec<&str> = r.agents.iter().map(|a| a.agent.as_str()).collect();
-    let series = |value: &dyn Fn(&TrendPoint) -> f64| -> Vec<svg::Series<'_>> {
+    let series = |value: &dyn Fn(&TrendPoint) -> Option<f64>| -> Vec<svg::Series<'_>> {
         agents
             .iter()
             .enumerate()
@@ -176,7 +183,7 @@ fn trends(o: &mut String, r: &Report) {
                     .filter_map(|p| {
                         runs.iter()
                             .position(|(run, _)| *run == p.run_id)
-                            .map(|i| (i, value(p)))
+                            .and_then(|i| value(p).map(|v| (i, v)))
                     })
                     .collect(),
             })
@@ -187,7 +194,7 @@ fn trends(o: &mut String, r: &Report) {
         y_label: "success rate (%)",
         y_max: Some(100.0),
         x: x_labels(&runs, &r.run_id),
-        series: series(&|p| p.success_rate * 100.0),
+        series: series(&|p| p.success_rate.map(|r| r * 100.0)),
         value_text: &|v| format!("{v:.1}%"),
     };
     o.push_str(&rate.svg());
@@ -203,7 +210,7 @@ fn trends(o: &mut String, r: &Report) {
         y_label: &y_label,
         y_max: None,
         x,
-        series: series(&|p| unit.scale(p.p95_duration_ms)),
+        series: series(&|p| Some(unit.scale(p.p95_duration_ms))),
         value_text: &|v| format!("{} {}", trim_number(v), unit.name()),
     };
     o.push_str(&p95.svg());
@@ -307,8 +314,8 @@ fn failures(o: &mut String, failures: &[Failure]) {
     for f in failures {
         let _ = writeln!(
             o,
-            "<h3>{} / {} #{} <span class=bad>{}</span> <small class=muted>score {:.2} · <code>{}</code></small></h3>",
-            esc(&f.benchmark_id), esc(&f.agent), f.attempt, esc(&f.status), f.score, esc(&f.session_id)
+            "<h3>{} / {} #{} <span class=bad>{}</span> <small class=muted>score {} · <code>{}</code></small></h3>",
+            esc(&f.benchmark_id), esc(&f.agent), f.attempt, esc(&f.status), super::score(f.score, 2), esc(&f.session_id)
         );
         if let Some(e) = &f.error {
             let _ = writeln!(o, "<p>{}</p>", esc(e));
@@ -379,7 +386,7 @@ fn trace(o: &mut String, f: &Failure) {
 fn gate(o: &mut String, r: &Report) {
     let Some(g) = &r.gate else { return };
     if g.learning {
-        o.push_str("<p class=\"muted\">The gate is still learning: too few runs of history to know run-to-run noise, so only large effects count.</p>\n");
+        o.push_str("<p class=\"muted\">The gate is still learning: too few comparable runs of history to know run-to-run noise, so no check fails yet (large effects are described below).</p>\n");
     }
     o.push_str("<details><summary>How the gate decided</summary><table><tr><th>check</th><th>agent</th><th>compared with</th><th>threshold</th><th>observed</th><th>outcome</th><th>false alarms replayed</th></tr>\n");
     for c in &g.checks {

@@ -100,8 +100,8 @@ impl Renderer for Junit {
                     }
                     status => {
                         let msg = format!(
-                            "{status}: score {:.3}, {} failing assertion(s)",
-                            s.score,
+                            "{status}: score {}, {} failing assertion(s)",
+                            super::score(s.score, 3),
                             s.failing.len()
                         );
                         let _ = write!(

@@ -66,16 +66,12 @@ impl Renderer for Markdown {
         for a in &r.agents {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} ({}–{}) | {:.3} ({:.3}–{:.3}) | {} / {} / {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} / {} / {} | {} | {} |",
                 cell(&a.agent),
                 a.sessions,
                 pct(a.error_rate),
-                pct(a.success_rate),
-                pct(a.success_rate_ci[0]),
-                pct(a.success_rate_ci[1]),
-                a.mean_score,
-                a.mean_score_ci[0],
-                a.mean_score_ci[1],
+                in_parens(super::with_ci(a.success_rate, a.success_rate_ci, pct)),
+                in_parens(super::with_ci(a.mean_score, a.mean_score_ci, super::score3)),
                 ms(a.p50_duration_ms),
                 ms(a.p95_duration_ms),
                 ms(a.p99_duration_ms),
@@ -178,12 +174,12 @@ impl Renderer for Markdown {
             for f in r.failures.iter().take(50) {
                 let _ = writeln!(
                     o,
-                    "- `{}` {} #{}: **{}** (score {:.2}){}",
+                    "- `{}` {} #{}: **{}** (score {}){}",
                     cell(&f.benchmark_id),
                     cell(&f.agent),
                     f.attempt,
                     f.status,
-                    f.score,
+                    super::score(f.score, 2),
                     f.error
                         .as_deref()
                         .map(|e| format!(" — {}", cell(e)))
@@ -230,10 +226,9 @@ fn gate(o: &mut String, r: &Report) {
     if g.learning {
         let _ = writeln!(
             o,
-            "**The gate is still learning**: with fewer than {} runs of history it cannot tell run-to-run noise yet, so only slowdowns over {:.0}% and success-rate drops over {:.0} points count.",
-            g.thresholds.min_history,
-            g.thresholds.learning_slowdown * 100.0,
-            g.thresholds.learning_drop * 100.0
+            "**The gate is still learning**: {} of the {} comparable runs of history it needs to tell run-to-run noise; no check fails until then (large effects are described below).",
+            g.history_runs.len(),
+            g.thresholds.min_history
         );
     }
     o.push_str("\n| check | agent | compared with | threshold | observed | outcome | false alarms replayed |\n|---|---|---|---|---|---|---|\n");
@@ -252,4 +247,13 @@ fn gate(o: &mut String, r: &Report) {
         );
     }
     o.push('\n');
+}
+
+/// `v (lo–hi)`, or `v` alone when there is no interval.
+fn in_parens([v, ci]: [String; 2]) -> String {
+    if ci.is_empty() {
+        v
+    } else {
+        format!("{v} ({ci})")
+    }
 }

@@ -1,5 +1,6 @@
 //! `reev report`: gather a run's numbers once, render them in every requested format.
 
+pub mod accept;
 pub mod completeness;
 mod data;
 pub mod error_rate;
@@ -59,15 +60,23 @@ pub fn gather(
 ) -> Result<Report> {
     let ctx = data::Ctx { conn };
     let run_id = ctx.resolve_run(run)?;
-    let baseline_run_id = ctx.resolve_baseline(baseline, &run_id)?;
+    let judged = match baseline {
+        "none" => None,
+        // The default: the last comparable run that passed the gate or was accepted.
+        "passed" => ctx.gate(&run_id, None, max_error_rate)?,
+        other => match ctx.resolve_baseline(other, &run_id)? {
+            Some(b) => ctx.gate(&run_id, Some(&b), max_error_rate)?,
+            None => None,
+        },
+    };
+    let (baseline_run_id, mut gate) = match judged {
+        Some((b, g)) => (Some(b), Some(g)),
+        None => (None, None),
+    };
     let mut agents = ctx.agents(&run_id)?;
     let matrix = ctx.matrix(&run_id, &mut agents)?;
     let mut benchmarks: Vec<String> = matrix.iter().map(|c| c.benchmark_id.clone()).collect();
     benchmarks.dedup();
-    let mut gate = match &baseline_run_id {
-        Some(b) => Some(ctx.gate(&run_id, b)?),
-        None => None,
-    };
     let mut regressions = gate
         .as_ref()
         .map(|g| g.regressions.clone())
@@ -186,6 +195,29 @@ pub fn escape(s: &str) -> String {
 /// Text helpers shared by the formats.
 pub fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
+}
+
+/// What every format shows for a number that does not exist (a session that was not judged
+/// has no score; a run with no judged session has no success rate): never 0.
+pub const NONE: &str = "–";
+
+/// A value and its interval, `v (lo–hi)` with `f`; [`NONE`] when there is no value.
+pub fn with_ci(x: Option<f64>, ci: Option<[f64; 2]>, f: fn(f64) -> String) -> [String; 2] {
+    match (x, ci) {
+        (Some(x), Some([lo, hi])) => [f(x), format!("{}–{}", f(lo), f(hi))],
+        (Some(x), None) => [f(x), String::new()],
+        (None, _) => [NONE.to_string(), String::new()],
+    }
+}
+
+/// A score with `digits` decimals, or [`NONE`].
+pub fn score(x: Option<f64>, digits: usize) -> String {
+    x.map_or_else(|| NONE.to_string(), |x| format!("{x:.digits$}"))
+}
+
+/// Three decimals: how scores are shown in tables.
+pub fn score3(x: f64) -> String {
+    format!("{x:.3}")
 }
 
 pub fn ms(x: f64) -> String {

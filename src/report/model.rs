@@ -45,15 +45,17 @@ pub struct AgentSummary {
     pub failed: u64,
     pub timed_out: u64,
     pub errors: u64,
-    /// Succeeded over judged sessions: `error` sessions (not judged) are left out.
-    pub success_rate: f64,
+    /// Succeeded over judged sessions: `error` sessions (not judged) are left out; null when
+    /// no session was judged.
+    pub success_rate: Option<f64>,
     /// Sessions that ended `error` (latest try), over all sessions.
     pub error_rate: f64,
-    /// Wilson 95% interval.
-    pub success_rate_ci: [f64; 2],
-    pub mean_score: f64,
+    /// Wilson 95% interval; null when no session was judged.
+    pub success_rate_ci: Option<[f64; 2]>,
+    /// Mean score of the judged sessions (an `error` session has none); null without one.
+    pub mean_score: Option<f64>,
     /// Student-t 95% interval of the mean score.
-    pub mean_score_ci: [f64; 2],
+    pub mean_score_ci: Option<[f64; 2]>,
     pub p50_duration_ms: f64,
     pub p95_duration_ms: f64,
     pub p99_duration_ms: f64,
@@ -80,7 +82,8 @@ pub struct MatrixCell {
     pub agent: String,
     pub attempts: u64,
     pub succeeded: u64,
-    pub mean_score: f64,
+    /// Mean score of the judged attempts; null when every attempt ended `error`.
+    pub mean_score: Option<f64>,
     pub latest_status: String,
 }
 
@@ -98,7 +101,8 @@ pub struct TrendPoint {
     pub agent: String,
     pub run_id: String,
     pub started_at: String,
-    pub success_rate: f64,
+    /// Null when no session of the run was judged.
+    pub success_rate: Option<f64>,
     pub p95_duration_ms: f64,
 }
 
@@ -116,7 +120,8 @@ pub struct SessionBrief {
     pub agent: String,
     pub attempt: u64,
     pub status: String,
-    pub score: f64,
+    /// Null for an `error` session: not judged, no score.
+    pub score: Option<f64>,
     pub duration_ms: u64,
     pub error: Option<String>,
     pub stdout_tail: String,
@@ -165,9 +170,14 @@ pub struct Regression {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Gate {
-    /// The complete runs before this one that the checks compared with, oldest first.
+    /// The comparable complete runs before this one that passed the gate or were accepted,
+    /// that the checks compared with, oldest first.
     pub history_runs: Vec<String>,
-    /// Fewer runs of history than the gate needs to know run-to-run noise: only large effects count.
+    /// Comparable runs that failed the gate and were not accepted (`reev accept`): neither
+    /// baseline nor history, so a regression never becomes the normal.
+    pub left_out: Vec<String>,
+    /// Fewer comparable runs of history than the gate needs to know run-to-run noise: every
+    /// check says `learning` and none fails the gate.
     pub learning: bool,
     pub thresholds: super::regress::Thresholds,
     #[serde(skip)]

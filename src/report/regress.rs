@@ -19,8 +19,11 @@
 //! - *new failure*, per (benchmark, agent): it succeeded in every baseline attempt and in every
 //!   run of the history, and fails in every attempt now.
 //!
-//! With fewer than `min_history` runs of history the gate is *learning*: only large effects
-//! (`learning_slowdown`, `learning_drop`) count, and the report says so.
+//! With fewer than `min_history` runs of history the gate is *learning*: every check says so
+//! (outcome `learning`) and none fails the gate; a large effect (`learning_slowdown`,
+//! `learning_drop`, or a new failure) is still described in the check's observation. The
+//! caller (`data.rs`) gives only comparable runs that passed the gate (or were accepted) as
+//! history, so a regression never becomes the normal it is judged against.
 
 use std::collections::BTreeMap;
 
@@ -110,6 +113,8 @@ pub enum Outcome {
     Regression,
     /// Slower in wall time only, on a machine busier than in the history: not gated.
     Inconclusive,
+    /// Too little comparable history to know run-to-run noise: reported, never gated.
+    Learning,
 }
 
 /// The gate's verdict on one agent.
@@ -149,7 +154,27 @@ pub fn judge(
     }
     success_drop(c, &mut v);
     new_failures(history, base, cur, &mut v);
+    if v.learning {
+        still_learning(&mut v, history.len(), t.min_history);
+    }
     v
+}
+
+/// While learning no check fails the gate: each says `learning`, and one that saw a large
+/// effect says what it would have flagged.
+fn still_learning(v: &mut Verdict, have: usize, need: usize) {
+    v.regressions.clear();
+    for c in &mut v.checks {
+        let saw = match c.outcome {
+            Outcome::Regression => "a large effect, not gated yet: ",
+            _ => "",
+        };
+        c.outcome = Outcome::Learning;
+        c.observed = format!(
+            "learning ({have} of {need} comparable runs of history): {saw}{}",
+            c.observed
+        );
+    }
 }
 
 /// One comparison: the candidate, its baseline and history, the corrected alpha, the thresholds.

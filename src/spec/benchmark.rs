@@ -45,7 +45,7 @@ struct FileSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GroundTruthSpec {
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "yaml::spanned")]
     pass_threshold: Spanned<f64>,
     assertions: Vec<AssertionSpec>,
 }
@@ -59,7 +59,9 @@ fn one() -> Spanned<f64> {
 #[serde(deny_unknown_fields)]
 struct AssertionSpec {
     name: Option<String>,
+    #[serde(default, deserialize_with = "yaml::opt_spanned")]
     weight: Option<Spanned<f64>>,
+    #[serde(default, deserialize_with = "yaml::opt_spanned")]
     exit_code: Option<Spanned<i64>>,
     stdout_equals: Option<Spanned<String>>,
     stdout_contains: Option<Spanned<String>>,
@@ -89,7 +91,9 @@ struct JsonValueSpec {
     file: Option<Spanned<String>>,
     path: Spanned<String>,
     equals: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "yaml::opt_number")]
     at_least: Option<f64>,
+    #[serde(default, deserialize_with = "yaml::opt_number")]
     at_most: Option<f64>,
 }
 

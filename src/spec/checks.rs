@@ -28,7 +28,9 @@ pub(super) struct EventSpec {
     kind: Spanned<String>,
     name: Option<String>,
     /// Read as numbers so that `-1` or `1.5` get a sentence, not "invalid u64".
+    #[serde(default, deserialize_with = "yaml::opt_number")]
     at_least: Option<f64>,
+    #[serde(default, deserialize_with = "yaml::opt_number")]
     at_most: Option<f64>,
 }
 
@@ -36,7 +38,9 @@ pub(super) struct EventSpec {
 #[serde(deny_unknown_fields)]
 pub(super) struct MetricSpec {
     name: Spanned<String>,
+    #[serde(default, deserialize_with = "yaml::opt_number")]
     at_least: Option<f64>,
+    #[serde(default, deserialize_with = "yaml::opt_number")]
     at_most: Option<f64>,
 }
 

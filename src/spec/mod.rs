@@ -5,7 +5,7 @@ pub mod benchmark;
 pub mod checks;
 pub mod prices;
 pub mod sandbox;
-mod yaml;
+pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -13,7 +13,9 @@ use crate::error::Diagnostic;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceSpec {
+    #[serde(deserialize_with = "super::yaml::spanned")]
     input: Spanned<f64>,
+    #[serde(deserialize_with = "super::yaml::spanned")]
     output: Spanned<f64>,
 }
 
@@ -33,6 +35,17 @@ pub struct Prices(BTreeMap<String, Price>);
 pub struct Tokens {
     pub input: u64,
     pub output: u64,
+}
+
+/// The largest token count reev records: DuckDB's BIGINT maximum (i64::MAX). Sums saturate
+/// there instead of wrapping, so a hostile or broken agent that reports absurd counts cannot
+/// make its session look cheap (a wrapped sum) or turn negative in the database; a session
+/// whose counts reached it says so in its trace (see `exec::record_usage`).
+pub const MAX_TOKENS: u64 = i64::MAX as u64;
+
+/// `a + b`, saturating at [`MAX_TOKENS`].
+pub fn add_tokens(a: u64, b: u64) -> u64 {
+    a.saturating_add(b).min(MAX_TOKENS)
 }
 
 impl Prices {

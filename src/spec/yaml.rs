@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, Visitor};
+use serde_saphyr::Spanned;
 
 use crate::error::Diagnostic;
 
@@ -146,6 +147,118 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::
         }
     }
     d.deserialize_any(V)
+}
+
+/// A number written as a YAML number. serde-saphyr's typed numbers also take a quoted
+/// scalar (`weight: "2"`); "strict" means a quoted number is a string and an error at its
+/// line and column, like any other type error. Read through [`number`], [`opt_number`],
+/// [`spanned`] and [`opt_spanned`].
+pub struct Strict<T>(pub T);
+
+/// A YAML number as the parser inferred it.
+enum Scalar {
+    Unsigned(u64),
+    Signed(i64),
+    Float(f64),
+}
+
+impl<'de> de::Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number (without quotes)")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Unsigned(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Signed(v))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                // No number reev reads may be infinite or NaN.
+                if !v.is_finite() {
+                    return Err(E::custom(format!(
+                        "non-finite float `{v}` is not a number here"
+                    )));
+                }
+                Ok(Scalar::Float(v))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Err(E::custom(format!(
+                    "expected a number, found the string \"{v}\": write numbers without quotes"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Strict<f64> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Strict(match Scalar::deserialize(d)? {
+            Scalar::Unsigned(v) => v as f64,
+            Scalar::Signed(v) => v as f64,
+            Scalar::Float(v) => v,
+        }))
+    }
+}
+
+/// An integer of type `T`: a fraction or a value out of `T`'s range is an error.
+fn integer<'de, D: Deserializer<'de>, T: TryFrom<i128>>(d: D, what: &str) -> Result<T, D::Error> {
+    let v = match Scalar::deserialize(d)? {
+        Scalar::Unsigned(v) => i128::from(v),
+        Scalar::Signed(v) => i128::from(v),
+        Scalar::Float(v) => return Err(de::Error::custom(format!("expected {what}, found {v}"))),
+    };
+    T::try_from(v).map_err(|_| de::Error::custom(format!("{v} is out of range for {what}")))
+}
+
+impl<'de> de::Deserialize<'de> for Strict<i64> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        integer(d, "an integer").map(Strict)
+    }
+}
+
+impl<'de> de::Deserialize<'de> for Strict<u32> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        integer(d, "a whole number from 0 to 4294967295").map(Strict)
+    }
+}
+
+/// A strict number (see [`Strict`]).
+pub fn number<'de, D: Deserializer<'de>, T>(d: D) -> Result<T, D::Error>
+where
+    Strict<T>: de::Deserialize<'de>,
+{
+    Strict::<T>::deserialize(d).map(|s| s.0)
+}
+
+/// An optional strict number; `null` or absent (with `#[serde(default)]`) is `None`.
+pub fn opt_number<'de, D: Deserializer<'de>, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    Strict<T>: de::Deserialize<'de>,
+{
+    Option::<Strict<T>>::deserialize(d).map(|o| o.map(|s| s.0))
+}
+
+/// A strict number with its position.
+pub fn spanned<'de, D: Deserializer<'de>, T>(d: D) -> Result<Spanned<T>, D::Error>
+where
+    Strict<T>: de::Deserialize<'de>,
+{
+    let s = Spanned::<Strict<T>>::deserialize(d)?;
+    Ok(Spanned::new(s.value.0, s.referenced, s.defined))
+}
+
+/// An optional strict number with its position.
+pub fn opt_spanned<'de, D: Deserializer<'de>, T>(d: D) -> Result<Option<Spanned<T>>, D::Error>
+where
+    Strict<T>: de::Deserialize<'de>,
+{
+    Option::<Spanned<Strict<T>>>::deserialize(d)
+        .map(|o| o.map(|s| Spanned::new(s.value.0, s.referenced, s.defined)))
 }
 
 #[cfg(test)]

@@ -236,7 +236,9 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             serde_json::to_string(&s.agent_command).unwrap_or_default(),
             s.attempt as i32,
             s.status.as_str(),
-            s.score,
+            // An `error` session was not judged: it has no score (its file keeps what the
+            // assertions credited before judging stopped, which is not one).
+            (s.status != crate::session::Status::Error).then_some(s.score),
             s.pass_threshold,
             passed,
             s.assertions.len() as i32,
@@ -264,8 +266,11 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             s.pressure.map(|p| p.cpu_some_ms as i64),
             s.pressure.map(|p| p.memory_some_ms as i64),
             s.pressure.map(|p| p.memory_full_ms as i64),
-            s.input_tokens.map(|t| t as i64),
-            s.output_tokens.map(|t| t as i64),
+            // Saturated, never wrapped: a count past BIGINT (a hand-made file) must not load
+            // as a negative number; reev itself never records more (`prices::MAX_TOKENS`).
+            s.input_tokens.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+            s.output_tokens
+                .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
             s.cost_usd,
             s.try_number as i32,
             s.port.map(i32::from),

@@ -5,7 +5,9 @@
 /// Version 3: `sessions` gains `input_tokens`, `output_tokens` and `cost_usd` (tokens and
 /// cost), `try_number` and `port` (`--retry-errors`, fixtures); the `current_sessions` view
 /// (each planned session's latest try), which every report reads.
-pub const SCHEMA_VERSION: i64 = 3;
+/// Version 4: `sessions.score` is NULL for `error` sessions (not judged: no score), so every
+/// mean score leaves them out.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
 /// while it commits and checkpoints them, beyond `memory_limit`: 300 values of 1 MiB need
@@ -51,7 +53,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     agent_command     JSON,
     attempt           INTEGER NOT NULL,
     status            VARCHAR NOT NULL,
-    score             DOUBLE NOT NULL,
+    score             DOUBLE,             -- NULL for an `error` session: not judged, no score
     pass_threshold    DOUBLE NOT NULL,
     assertions_passed INTEGER NOT NULL,
     assertions_total  INTEGER NOT NULL,

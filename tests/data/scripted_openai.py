@@ -4,8 +4,9 @@
   scripted_openai.py SCRIPT PORT_FILE LOG_FILE
 
 SCRIPT is JSON: {"status": 503} answers every request with that HTTP status; otherwise
-{"model": M, "turns": [...], "fail_first": N} (N optional: the first N requests, of any
-conversation, get HTTP 503), where turn i answers a request whose conversation already holds
+{"model": M, "turns": [...], "fail_first": N, "delay": S} (N optional: the first N requests,
+of any conversation, get HTTP 503; S optional: seconds every answer waits, a slow model), or
+{"garbage": true} (every request answered with bytes that are not HTTP), where turn i answers a request whose conversation already holds
 i assistant messages — so concurrent sessions and repeated attempts each get the whole script.
 A turn is {"tool_calls": [{"name": N, "arguments": {...}}], "usage": [in, out]} or
 {"content": TEXT, "usage": [in, out]}. The server listens on a free port of 127.0.0.1, writes
@@ -15,6 +16,7 @@ import json
 import os
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 SCRIPT = json.load(open(sys.argv[1], encoding="utf-8"))
@@ -47,11 +49,17 @@ class Handler(BaseHTTPRequestHandler):
         with open(LOG_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps({"path": self.path, "auth": self.headers.get("Authorization"),
                                 "body": body}) + "\n")
+        if SCRIPT.get("garbage"):
+            # Not HTTP at all: Python's client raises http.client.BadStatusLine.
+            self.wfile.write(b"NOT HTTP\r\n\r\n")
+            self.close_connection = True
+            return
         if "status" in SCRIPT or fail_now():
             status = SCRIPT.get("status", 503)
             return self.reply(status, {"error": {"message": "scripted failure"}})
         if self.path != "/v1/chat/completions":
             return self.reply(404, {"error": {"message": f"no route {self.path}"}})
+        time.sleep(SCRIPT.get("delay", 0))
         turns = SCRIPT["turns"]
         i = sum(1 for m in body["messages"] if m.get("role") == "assistant")
         turn = turns[min(i, len(turns) - 1)]

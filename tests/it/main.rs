@@ -17,6 +17,7 @@ mod readme;
 mod report;
 mod report_completeness;
 mod report_errors;
+mod report_gate;
 mod resume_commands;
 mod run;
 mod run_cost;

@@ -166,6 +166,20 @@ fn synthetic(p: &Project, runs: &[(&str, u32, Vec<gen::Spec>)]) {
     p.reev(&["load"]).ok();
 }
 
+/// Runs `h1`..`h5` (minutes 1 to 5) from `like(seed)`: the history the gate needs before any
+/// check may fail (it is learning until then).
+fn history(p: &Project, like: impl Fn(u64) -> Vec<gen::Spec>) {
+    for i in 1..=5u32 {
+        gen::run(
+            &p.join("runs"),
+            &format!("h{i}"),
+            i,
+            &like(u64::from(i) * 7),
+        );
+    }
+    p.reev(&["load"]).ok();
+}
+
 /// (kind, agent) of each regression in a report.json.
 fn regression_kinds(r: &Value) -> Vec<(&str, &str)> {
     r["regressions"]
@@ -196,15 +210,16 @@ fn the_gate_passes_a_run_like_its_baseline_and_catches_a_slowdown() {
             spread(if a == "a1" { 1400 } else { 1000 }, b as u64 * 3 + t as u64),
         )
     });
-    synthetic(&p, &[("base", 1, like(0)), ("same", 2, like(5))]);
+    history(&p, like);
+    synthetic(&p, &[("same", 6, like(5))]);
     let out = p.reev(&["report", "--fail-on-regression"]);
     out.ok();
     let r: Value =
         serde_json::from_slice(&std::fs::read(p.join("reports/same/report.json")).unwrap())
             .unwrap();
-    assert_eq!(r["baseline_run_id"], "base");
+    assert_eq!(r["baseline_run_id"], "h5");
     assert_eq!(r["regressions"].as_array().unwrap().len(), 0);
-    synthetic(&p, &[("slow", 3, slower)]);
+    synthetic(&p, &[("slow", 7, slower)]);
     let out = p.reev(&["report", "--fail-on-regression"]);
     out.code(1).stderr_has("slower a1");
     let r: Value =
@@ -238,13 +253,16 @@ fn the_gate_passes_a_run_like_its_baseline_and_catches_a_slowdown() {
 #[test]
 fn the_gate_catches_a_success_drop_and_new_failures() {
     let p = Project::new();
-    let base = gen::matrix(&["a1"], 12, 4, |_, b, t| {
-        (true, spread(500, b as u64 + t as u64))
-    });
+    let base = |_| {
+        gen::matrix(&["a1"], 12, 4, |_, b, t| {
+            (true, spread(500, b as u64 + t as u64))
+        })
+    };
     let worse = gen::matrix(&["a1"], 12, 4, |_, b, t| {
         (b >= 6, spread(500, b as u64 + t as u64))
     });
-    synthetic(&p, &[("base", 1, base), ("worse", 2, worse)]);
+    history(&p, base);
+    synthetic(&p, &[("worse", 6, worse)]);
     let out = p.reev(&["report", "--fail-on-regression"]);
     out.code(1)
         .stderr_has("success_rate_drop a1")
@@ -630,12 +648,10 @@ fn the_gate_catches_a_cost_increase_and_reports_tokens_and_cost() {
         }
         specs
     };
-    synthetic(
-        &p,
-        &[("base", 1, priced(100, 0)), ("same", 2, priced(100, 3))],
-    );
+    history(&p, |seed| priced(100, seed));
+    synthetic(&p, &[("same", 6, priced(100, 3))]);
     p.reev(&["report", "--fail-on-regression"]).ok();
-    synthetic(&p, &[("dear", 3, priced(200, 0))]);
+    synthetic(&p, &[("dear", 7, priced(200, 0))]);
     let (code, stderr, r) = gate_of(&p, "dear", "same");
     assert_eq!(code, 1, "{stderr}");
     let kinds = regression_kinds(&r);

@@ -82,6 +82,55 @@ fn sessions_record_tokens_and_cost_by_the_price_table() {
     );
 }
 
+/// Issue 17, defect 7: token sums wrapped (u64 `.sum()` over models in release) and counts
+/// past i64::MAX loaded as negative BIGINTs. They saturate at i64::MAX now, and say so.
+#[test]
+fn absurd_token_counts_saturate_at_bigint_max_and_are_flagged() {
+    let three = |models: [&str; 3]| {
+        models
+            .iter()
+            .map(|m| spender(m, 7_000_000_000_000_000_000))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let p = project(
+        &[
+            ("spread", three(["m", "x", "y"])),
+            ("one", three(["m", "m", "m"])),
+            ("small", spender("m", 7)),
+        ],
+        1,
+        "",
+    );
+    p.reev(&["run", "--run-id", "r"]).ok();
+    for s in p.sessions() {
+        let flagged = s["events"].as_array().expect("events").iter().any(|e| {
+            e["type"] == "error" && e["error"].as_str().is_some_and(|m| m.contains("saturated"))
+        });
+        if s["agent"] == "small" {
+            assert_eq!(s["input_tokens"], 7, "{s:#}");
+            assert!(!flagged, "{s:#}");
+            continue;
+        }
+        assert_eq!(s["input_tokens"], i64::MAX, "{}: {s:#}", s["agent"]);
+        assert!(flagged, "{s:#}");
+    }
+    p.reev(&["load"]).ok();
+    let out = p.reev(&[
+        "query",
+        "--format",
+        "csv",
+        "SELECT agent, input_tokens, output_tokens FROM sessions ORDER BY agent",
+    ]);
+    let (max, out_max) = (i64::MAX, 3 * 700_000_000_000_000_000u64);
+    assert_eq!(
+        out.ok().stdout,
+        format!("agent,input_tokens,output_tokens\none,{max},{out_max}\nsmall,7,0\nspread,{max},{out_max}\n")
+    );
+    // The report sums them without overflowing DuckDB's BIGINT.
+    p.reev(&["report"]).ok();
+}
+
 #[test]
 fn max_cost_stops_launching_sessions_and_resume_finishes_the_run() {
     let p = project(&[("a", spender("m", 1000))], 5, "");

@@ -2,6 +2,7 @@
 //! scripted chat-completions server the test starts: model requests, tool calls, tokens and
 //! cost end to end (session file, load, report, export), and API failures as exit 75.
 
+use crate::common;
 use crate::common::{wait_for, Project};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -210,4 +211,118 @@ fn an_unreachable_api_makes_the_agent_exit_75() {
     assert!(s["stderr"]["text"]
         .as_str()
         .is_some_and(|t| t.contains("cannot reach")));
+}
+
+/// The shipped suite with `examples/llm/reev.yml` beside it, as in a clone.
+fn llm_example() -> Project {
+    let p = common::shipped_suite();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::create_dir_all(p.join("examples/llm")).unwrap();
+    std::fs::copy(
+        repo.join("examples/llm/reev.yml"),
+        p.join("examples/llm/reev.yml"),
+    )
+    .unwrap();
+    p
+}
+
+/// `reev run` of the LLM example on ledger.transfer with the model at `base_url`; `model`
+/// None leaves REEV_OPENAI_MODEL (and OPENAI_MODEL) unset.
+fn run_example(p: &Project, base_url: &str, model: Option<&str>) -> common::Out {
+    let mut cmd = p.cmd(&[
+        "run",
+        "--config",
+        "examples/llm/reev.yml",
+        "--filter",
+        "ledger.transfer",
+    ]);
+    cmd.env("REEV_OPENAI_BASE_URL", base_url)
+        .env_remove("OPENAI_MODEL")
+        .env_remove("REEV_OPENAI_MODEL")
+        .env_remove("OPENAI_BASE_URL");
+    if let Some(m) = model {
+        cmd.env("REEV_OPENAI_MODEL", m);
+    }
+    cmd.output().expect("run reev").into()
+}
+
+/// Issue 22, defect 5: the example agent's `timeout: 5m` was cut to the ledger benchmarks'
+/// `10s`, so a model doing several tool steps ended `timed_out`. The longer limit wins now:
+/// three model requests of 3.5 s each (10.5 s in all) pass ledger.transfer.
+#[test]
+fn the_llm_example_passes_with_a_slow_model_doing_several_tool_steps() {
+    let p = llm_example();
+    let ledger = r#"{"currency": "EUR", "accounts": {"alice": 70, "bob": 80, "carol": 0}}"#;
+    let server = Server::start(
+        &p,
+        &json!({"model": "glm-4.6", "delay": 3.5, "turns": [
+            {"tool_calls": [{"name": "read_file", "arguments": {"path": "ledger.json"}}], "usage": [100, 20]},
+            {"tool_calls": [{"name": "write_file", "arguments": {"path": "ledger.json", "content": ledger}}], "usage": [150, 30]},
+            {"tool_calls": [{"name": "finish", "arguments": {"output": "done", "exit_code": 0}}], "usage": [200, 10]}
+        ]}),
+    );
+    let out = run_example(
+        &p,
+        &format!("http://127.0.0.1:{}/v1", server.port),
+        Some("glm-4.6"),
+    );
+    out.ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "succeeded", "{s:#}");
+    assert_eq!(s["timeout_ms"], 300_000, "{s:#}");
+    assert!(s["duration_ms"].as_u64().unwrap() > 10_000, "{s:#}");
+    assert_eq!(server.requests().len(), 3);
+}
+
+/// The rule itself: each session gets the longer of its benchmark's and its agent's timeout;
+/// `--timeout` cuts both.
+#[test]
+fn an_agent_that_declares_a_longer_timeout_than_the_benchmark_gets_it() {
+    let p = Project::new();
+    p.write(
+        "reev.yml",
+        "agents:\n  patient:\n    command: [sh, -c, \"sleep 1.5\"]\n    timeout: 30s\n  plain:\n    command: [sh, -c, \"sleep 1.5\"]\n",
+    );
+    p.write(
+        "benchmarks/b.yml",
+        "id: b\ndescription: d\nprompt: p\ntimeout: 500ms\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+    );
+    p.reev(&["run", "--run-id", "r1"]).ok();
+    let by_agent = |run: &str, a: &str| {
+        p.sessions()
+            .into_iter()
+            .find(|s| s["agent"] == a && s["run_id"] == run)
+            .expect("session")
+    };
+    let patient = by_agent("r1", "patient");
+    assert_eq!(patient["status"], "succeeded", "{patient:#}");
+    assert_eq!(patient["timeout_ms"], 30_000);
+    let plain = by_agent("r1", "plain");
+    assert_eq!(plain["status"], "timed_out", "{plain:#}");
+    assert_eq!(plain["timeout_ms"], 500);
+    p.reev(&["run", "--run-id", "r2", "--timeout", "500ms"])
+        .ok();
+    assert_eq!(by_agent("r2", "patient")["status"], "timed_out");
+}
+
+/// Issue 22, defect 5: a misconfigured LLM agent (no REEV_OPENAI_MODEL) exited 1 and was
+/// counted `failed` with a partial score; a server that answers with something that is not
+/// HTTP crashed it the same way. Both are exit 75: `error`, not judged.
+#[test]
+fn a_misconfigured_llm_agent_or_a_broken_server_is_an_error_not_a_failure() {
+    let p = llm_example();
+    let server = Server::start(&p, &json!({"garbage": true}));
+    let url = format!("http://127.0.0.1:{}/v1", server.port);
+    run_example(&p, &url, None);
+    let s = &p.sessions()[0];
+    assert_eq!(s["exit_code"], 75, "{s:#}");
+    assert_eq!(s["status"], "error", "{s:#}");
+    assert!(s["stderr"]["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("REEV_OPENAI_MODEL")));
+    std::fs::remove_dir_all(p.join("runs")).unwrap();
+    run_example(&p, &url, Some("glm-4.6"));
+    let s = &p.sessions()[0];
+    assert_eq!(s["exit_code"], 75, "{s:#}");
+    assert_eq!(s["status"], "error", "{s:#}");
 }

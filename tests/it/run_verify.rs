@@ -724,6 +724,25 @@ fn a_result_line_cut_at_the_capture_limit_says_so() {
     assert!(e.contains("64 KiB"), "{e}");
 }
 
+/// Issue 17, defect 9: a result line past the 64 KiB reev reads was unseen, and the exit
+/// status alone gave full credit. A cut capture with no result line is an `error` now.
+#[test]
+fn a_result_line_hidden_past_the_capture_limit_is_an_error_not_full_credit() {
+    let p = project();
+    p.write(
+        "benchmarks/v.py",
+        "import json\nfor i in range(20000):\n    print('test log line', i, '.' * 40)\nprint(json.dumps({'score': 0.25}))\n",
+    );
+    bench(&p, "v", &verify_item("v.py", ""));
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["status"], "error", "{s}");
+    assert_ne!(s["score"], 1.0, "{s}");
+    let e = s["error"].as_str().unwrap();
+    assert!(e.contains("64 KiB") && e.contains("no result line"), "{e}");
+    assert_eq!(s["assertions"][0]["verifier"]["stdout"]["truncated"], true);
+}
+
 #[test]
 fn verifiers_never_judge_a_directory_the_agent_put_in_place_of_its_own() {
     let p = Project::new();

@@ -470,3 +470,68 @@ fn verify_and_trace_checks_are_validated_with_their_position() {
     );
     p.reev(&["validate"]).ok();
 }
+
+/// Issue 17, defect 10: "strict" parsing took quoted numbers (`exit_code: "0"`). A quoted
+/// number is a string: a type error with file:line:col, in benchmarks, prices and settings.
+#[test]
+fn quoted_numbers_are_refused_with_their_position() {
+    let p = project();
+    let bench = |assertions: &str, threshold: &str| {
+        format!("id: q\ndescription: d\nprompt: p\nground_truth:\n{threshold}  assertions:\n{assertions}")
+    };
+    for (text, needle) in [
+        (bench("    - exit_code: \"0\"\n", ""), "q.yml:6:18: "),
+        (
+            bench("    - exit_code: 0\n      weight: \"2\"\n", ""),
+            "q.yml:7:15: ",
+        ),
+        (
+            bench("    - exit_code: 0\n", "  pass_threshold: \"0.5\"\n"),
+            "q.yml:5:19: ",
+        ),
+        (
+            bench("    - json_value: {path: /a, at_least: \"1\"}\n", ""),
+            "q.yml:6:40: ",
+        ),
+        (
+            bench("    - metric: {name: tokens, at_most: '5'}\n", ""),
+            "q.yml:6:",
+        ),
+    ] {
+        p.write("benchmarks/q.yml", &text);
+        let out = p.reev(&["validate"]);
+        out.code(2)
+            .stderr_has(needle)
+            .stderr_has("found the string");
+        run_refuses(&p, needle);
+    }
+    std::fs::remove_file(p.join("benchmarks/q.yml")).unwrap();
+    let agents = "agents:\n  ok:\n    command: [\"true\"]\n";
+    for (head, needle) in [
+        (
+            "prices:\n  m: {input: \"1\", output: 2}\n",
+            "reev.yml:2:14: ",
+        ),
+        ("settings:\n  jobs: \"4\"\n", "settings.jobs: "),
+        ("settings:\n  max_cost: '0.5'\n", "settings.max_cost: "),
+    ] {
+        p.write("reev.yml", &format!("{head}{agents}"));
+        p.reev(&["validate"])
+            .code(2)
+            .stderr_has(needle)
+            .stderr_has("found the string");
+    }
+    // Unquoted, the same values are fine.
+    p.write(
+        "reev.yml",
+        &format!("settings:\n  jobs: 4\n  max_cost: 0.5\nprices:\n  m: {{input: 1, output: 2.5}}\n{agents}"),
+    );
+    p.write(
+        "benchmarks/q.yml",
+        &bench(
+            "    - exit_code: 0\n      weight: 2\n",
+            "  pass_threshold: 0.5\n",
+        ),
+    );
+    p.reev(&["validate"]).ok();
+}
