@@ -32,6 +32,9 @@ pub struct RunOptions {
     pub max_cost: Option<f64>,
     /// `--retry-errors` and its backoff; on `--resume`, also whether errored sessions are retried.
     pub retry: super::retry::Retry,
+    /// The database and reports directory, which sessions may not write (with the runs
+    /// tree, the config file and the benchmarks, see [`protected`]).
+    pub protect: Vec<PathBuf>,
 }
 
 /// What a finished run reports; `reev batch` builds on it.
@@ -71,6 +74,16 @@ impl RunReport {
     pub fn all_succeeded(&self) -> bool {
         self.by_agent.values().all(|t| t.succeeded == t.sessions)
     }
+}
+
+/// What no session may write, made absolute (agents run elsewhere): the runs tree, the
+/// config file, the benchmarks directory, and the database and reports directory.
+fn protected(opts: &RunOptions) -> Result<Vec<PathBuf>> {
+    [&opts.runs_dir, &opts.suite.config, &opts.suite.benchmarks]
+        .into_iter()
+        .chain(&opts.protect)
+        .map(|p| std::path::absolute(p).map_err(|e| Error::io("cannot resolve", p, e)))
+        .collect()
 }
 
 pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
@@ -119,6 +132,8 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         )
     })?;
     let host = manifest::hostname();
+    exec::sandbox::ready().map_err(Error::env)?;
+    let protect = protected(&opts)?;
     let ctx = exec::Context {
         suite: &suite,
         run_id: &planned.run_id,
@@ -128,6 +143,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         keep_workdirs: opts.keep_workdirs,
         area: &area,
         host: &host,
+        protect: &protect,
     };
     let started = Instant::now();
     let budget = Budget::new(opts.max_cost, spent_before(&planned, opts.max_cost));

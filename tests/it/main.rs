@@ -17,6 +17,7 @@ mod report;
 mod report_completeness;
 mod report_errors;
 mod run;
+mod run_contain;
 mod run_cost;
 mod run_fixtures;
 mod run_openai_agent;

@@ -516,14 +516,19 @@ fn file_size_limit_caps_writes() {
 
 /// The unprivileged path: user namespaces for a non-root user, rlimits instead of cgroups.
 /// Run reev with `args` in `p` as an unprivileged user: as nobody (setpriv) when the tests
-/// run as root, which needs a copy of the binary and a project that nobody can write.
+/// run as root, which needs a copy of the binaries and a project that nobody can write.
 /// Returns reev's stderr.
 fn run_unprivileged(p: &Project, args: &[&str]) -> String {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let out = p.cmd(args).output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        return String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = unprivileged(p, args, &[]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// reev `args` in `p` as nobody (or as the unprivileged user the tests run as), with `env`
+/// added; reev and reev-init are copied where nobody can run them.
+pub fn unprivileged(p: &Project, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    if !rustix::process::geteuid().is_root() {
+        return p.cmd(args).envs(env.iter().copied()).output().unwrap();
     }
     let bin_dir = tempfile::Builder::new()
         .prefix("reev-bin-")
@@ -531,21 +536,21 @@ fn run_unprivileged(p: &Project, args: &[&str]) -> String {
         .unwrap();
     let bin = bin_dir.path().join("reev");
     std::fs::copy(common::REEV, &bin).unwrap();
+    std::fs::copy(common::REEV_INIT, bin_dir.path().join("reev-init")).unwrap();
     for d in [bin_dir.path(), p.path(), &p.join("benchmarks")] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
     for f in common::walk(p.path()) {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
     }
-    let out = std::process::Command::new("setpriv")
+    std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(p.path())
         .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+        .unwrap()
 }
 
 #[test]

@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const REEV: &str = env!("CARGO_BIN_EXE_reev");
+/// The session init reev finds beside itself.
+pub const REEV_INIT: &str = env!("CARGO_BIN_EXE_reev-init");
 
 /// The Python with the test dependencies (duckdb, xmlschema): `make test` exports
 /// REEV_TEST_PYTHON, the virtual environment `make dev-deps` made; else `python3` on PATH.

@@ -1,0 +1,360 @@
+//! `reev-init`: one namespaced process of a session, from reev's request to its exit.
+//!
+//! The process tree, all in reev-init's process group (reev signals the group):
+//! - the outer init, reev's child: reads the [`Request`], asks to die with reev, joins the
+//!   cgroups and the worker's network namespace, unshares the user namespace (and writes its
+//!   maps), then the PID, mount and network namespaces, and forks. It stays in reev's PID
+//!   namespace only to pass SIGTERM/SIGINT/SIGHUP on and to be waited for (its rusage
+//!   covers the whole tree).
+//! - PID 1 of the session's PID namespace: makes the mounts (protected paths read-only, the
+//!   session's own area writable again, a fresh `/proc`), enters the working directory,
+//!   applies rlimits, `no_new_privs` and drops capabilities, starts the program (std's
+//!   `Command`: exec errors come back as `io::Error`s), sends `Started`, then reaps every
+//!   orphan, turns TERM/INT/HUP into `kill(-1, sig)`, sends `Exited` when the program ends
+//!   and exits — the kernel then kills whatever is left in the namespace. With `linger` it
+//!   stays until reev kills it after teardown.
+//! - the program itself.
+//!
+//! Both inits die with their parent (PR_SET_PDEATHSIG), so nothing outlives reev.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags};
+use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
+
+use crate::message::{self, Network, Request, Resource, Status, Step};
+use crate::sys::{self, Forked};
+
+/// A failed step: what `Status::Failed` carries.
+struct Failure {
+    step: Step,
+    error: io::Error,
+}
+
+type Stepped<T> = Result<T, Failure>;
+
+fn at<E: Into<io::Error>>(step: Step) -> impl FnOnce(E) -> Failure {
+    move |e| Failure {
+        step,
+        error: e.into(),
+    }
+}
+
+/// The program's entry point. `reev-init --probe` only checks that the namespaces a session
+/// needs can be made here (exit 0, or the errno of the refusal).
+pub fn main() -> ! {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "--probe") {
+        std::process::exit(probe());
+    }
+    let socket = io::stdin();
+    let socket = socket.as_fd();
+    // The program's own stdin replaces fd 0; the socket must not reach it by any other path.
+    let _ = rustix::io::fcntl_setfd(socket, rustix::io::FdFlags::CLOEXEC);
+    let failure = match message::recv_request(socket).map_err(at(Step::Request)) {
+        Ok((request, fds)) => outer(socket, &request, fds),
+        Err(f) => f,
+    };
+    fail(socket, failure)
+}
+
+/// Report `failure` to reev and end.
+fn fail(socket: BorrowedFd, failure: Failure) -> ! {
+    let status = Status::Failed {
+        step: failure.step,
+        errno: failure.error.raw_os_error().unwrap_or(libc::EIO),
+        message: failure.error.to_string(),
+    };
+    let _ = message::send_status(socket, &status);
+    std::process::exit(127)
+}
+
+/// The outer init, up to the fork; returns only on failure.
+fn outer(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Failure {
+    match prepare(req, &fds) {
+        Ok(()) => {}
+        Err(f) => return f,
+    }
+    if let Err(e) = sys::block_handled() {
+        return at(Step::Fork)(e);
+    }
+    match sys::fork() {
+        Err(e) => at(Step::Fork)(e),
+        Ok(Forked::Child) => {
+            let f = match pid1(socket, req, fds) {
+                Err(f) => f,
+                Ok(never) => match never {},
+            };
+            fail(socket, f)
+        }
+        Ok(Forked::Parent(child)) => {
+            drop(fds);
+            relay(child)
+        }
+    }
+}
+
+/// Death signal, cgroups, network namespace, user namespace, then the other namespaces.
+fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(at(Step::DeathSignal))?;
+    // reev died before we asked to die with it: we were adopted by someone else.
+    if rustix::process::getppid().map(Pid::as_raw_pid) != Some(req.parent as i32) {
+        std::process::exit(1);
+    }
+    // Nothing of ours is readable through /proc (environ, fds) by another process of the uid.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    for file in &req.cgroups {
+        std::fs::write(file, b"0").map_err(|e| Failure {
+            step: Step::Cgroup,
+            error: io::Error::new(e.kind(), format!("{}: {e}", file.display())),
+        })?;
+    }
+    if req.network == Network::Join {
+        let netns = fds.get(3).ok_or_else(|| Failure {
+            step: Step::Network,
+            error: io::Error::new(io::ErrorKind::InvalidInput, "no network namespace was passed"),
+        })?;
+        rustix::thread::move_into_link_name_space(
+            netns.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(at(Step::Network))?;
+    }
+    if let Some(maps) = &req.user {
+        sys::unshare(UnshareFlags::NEWUSER).map_err(at(Step::UserNamespace))?;
+        for (file, line) in [
+            ("/proc/self/setgroups", "deny"),
+            ("/proc/self/uid_map", maps.uid_map.as_str()),
+            ("/proc/self/gid_map", maps.gid_map.as_str()),
+        ] {
+            std::fs::write(file, line).map_err(at(Step::UserNamespace))?;
+        }
+    }
+    let mut flags = UnshareFlags::NEWPID;
+    if req.mount {
+        flags |= UnshareFlags::NEWNS;
+    }
+    if req.network == Network::New {
+        flags |= UnshareFlags::NEWNET;
+    }
+    sys::unshare(flags).map_err(at(Step::Namespaces))
+}
+
+/// The outer init after the fork: pass signals on to PID 1, end when it does.
+fn relay(child: libc::pid_t) -> ! {
+    loop {
+        let sig = sys::wait_signal();
+        if sig != libc::SIGCHLD {
+            sys::kill(child, sig);
+            continue;
+        }
+        let pid = Pid::from_raw(child);
+        match rustix::process::waitpid(pid, WaitOptions::NOHANG) {
+            Ok(Some(_)) | Err(_) => std::process::exit(0),
+            Ok(None) => {}
+        }
+    }
+}
+
+/// PID 1 of the session: mounts, directory, limits, privileges, the program, then reaping.
+fn pid1(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Stepped<std::convert::Infallible> {
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(at(Step::DeathSignal))?;
+    if req.mount {
+        mounts(req)?;
+    }
+    std::env::set_current_dir(&req.cwd).map_err(|e| Failure {
+        step: Step::Chdir,
+        error: io::Error::new(e.kind(), format!("{}: {e}", req.cwd.display())),
+    })?;
+    for limit in &req.rlimits {
+        let resource = match limit.resource {
+            Resource::AddressSpace => rustix::process::Resource::As,
+            Resource::Processes => rustix::process::Resource::Nproc,
+            Resource::FileSize => rustix::process::Resource::Fsize,
+        };
+        let value = rustix::process::Rlimit {
+            current: Some(limit.limit),
+            maximum: Some(limit.limit),
+        };
+        rustix::process::setrlimit(resource, value).map_err(at(Step::Rlimits))?;
+    }
+    if req.no_new_privs {
+        rustix::thread::set_no_new_privs(true).map_err(at(Step::Privileges))?;
+    }
+    if req.drop_capabilities {
+        drop_capabilities().map_err(at(Step::Privileges))?;
+    }
+    if req.close_inherited {
+        sys::close_inherited_on_exec();
+    }
+    let agent = start(req, fds)?;
+    let _ = message::send_status(socket, &Status::Started { pid: agent });
+    reap(socket, agent, req.linger)
+}
+
+/// Start the program with the received stdio; std looks it up in PATH and reports a failed
+/// exec as an error.
+fn start(req: &Request, fds: Vec<OwnedFd>) -> Stepped<i32> {
+    let mut fds = fds.into_iter();
+    let mut next = || {
+        fds.next().map(Stdio::from).ok_or_else(|| Failure {
+            step: Step::Exec,
+            error: io::Error::new(io::ErrorKind::InvalidInput, "stdio was not passed"),
+        })
+    };
+    let (stdin, stdout, stderr) = (next()?, next()?, next()?);
+    let (program, args) = req.argv.split_first().ok_or_else(|| Failure {
+        step: Step::Exec,
+        error: io::Error::new(io::ErrorKind::InvalidInput, "empty command"),
+    })?;
+    let child = Command::new(program)
+        .args(args)
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(at(Step::Exec))?;
+    Ok(child.id() as i32)
+}
+
+/// Reap every child; report the program's status; forward TERM/INT/HUP to the namespace.
+fn reap(socket: BorrowedFd, agent: i32, linger: bool) -> ! {
+    let mut reported = false;
+    loop {
+        let sig = sys::wait_signal();
+        if sig != libc::SIGCHLD {
+            sys::kill(-1, sig);
+            continue;
+        }
+        loop {
+            match rustix::process::wait(WaitOptions::NOHANG) {
+                Ok(Some((pid, status))) => {
+                    if pid.as_raw_nonzero().get() == agent {
+                        let raw = status.as_raw();
+                        let _ = message::send_status(socket, &Status::Exited { status: raw });
+                        reported = true;
+                        if !linger {
+                            std::process::exit(0);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(_) if reported && !linger => std::process::exit(0),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Make the mounts: clone the writable paths, make the read-only ones read-only, put the
+/// clones back, then a fresh /proc.
+fn mounts(req: &Request) -> Stepped<()> {
+    // Nothing we change may propagate back to reev's namespace.
+    rustix::mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
+        .map_err(at(Step::Mounts))?;
+    let m = &req.mounts;
+    let clones = m
+        .writable
+        .iter()
+        .map(|path| {
+            rustix::mount::open_tree(
+                rustix::fs::CWD,
+                path,
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::AT_RECURSIVE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            )
+            .map_err(|e| named(Step::Mounts, path, e.into()))
+        })
+        .collect::<Stepped<Vec<OwnedFd>>>()?;
+    for path in &m.read_only {
+        if path != Path::new("/") {
+            rustix::mount::mount_bind_recursive(path, path)
+                .map_err(|e| named(Step::Mounts, path, e.into()))?;
+        }
+        let c = CString::new(path.as_os_str().as_bytes())
+            .map_err(|e| named(Step::Mounts, path, io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        sys::read_only_recursive(&c).map_err(|e| named(Step::Mounts, path, e))?;
+    }
+    for (clone, path) in clones.iter().zip(&m.writable) {
+        rustix::mount::move_mount(
+            clone.as_fd(),
+            "",
+            rustix::fs::CWD,
+            path,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .map_err(|e| named(Step::Mounts, path, e.into()))?;
+    }
+    if m.proc {
+        rustix::mount::mount(
+            "proc",
+            "/proc",
+            "proc",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+            None,
+        )
+        .map_err(at(Step::Proc))?;
+    }
+    Ok(())
+}
+
+fn named(step: Step, path: &Path, e: io::Error) -> Failure {
+    Failure {
+        step,
+        error: io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+    }
+}
+
+/// No capability left, none to regain: the bounding set emptied (an exec as uid 0 then
+/// gains nothing), the ambient set cleared, then the thread's own sets emptied.
+fn drop_capabilities() -> io::Result<()> {
+    for cap in 0..64 {
+        let set = CapabilitySet::from_bits_retain(1 << cap);
+        match rustix::thread::remove_capability_from_bounding_set(set) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::INVAL) => break, // past the kernel's last capability
+            Err(e) => return Err(e.into()),
+        }
+    }
+    rustix::thread::clear_ambient_capability_set()?;
+    rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: CapabilitySet::empty(),
+            permitted: CapabilitySet::empty(),
+            inheritable: CapabilitySet::empty(),
+        },
+    )?;
+    Ok(())
+}
+
+/// `reev-init --probe`: can a session's namespaces be made? A user namespace first when not
+/// root (mapping our ids), then PID, mount and network ones. Exit 0, or the errno.
+fn probe() -> i32 {
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    let result = (|| -> io::Result<()> {
+        if uid != 0 {
+            sys::unshare(UnshareFlags::NEWUSER)?;
+            std::fs::write("/proc/self/setgroups", "deny")?;
+            std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))?;
+            std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n"))?;
+        }
+        sys::unshare(UnshareFlags::NEWPID | UnshareFlags::NEWNS | UnshareFlags::NEWNET)
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            e.raw_os_error().unwrap_or(1).clamp(1, 255)
+        }
+    }
+}
