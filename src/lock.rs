@@ -51,10 +51,11 @@ pub fn acquire(path: &Path, wait: Duration, busy: &str) -> Result<Lock> {
         .map_err(|e| Error::io("cannot open lock file", path, e))?;
     let deadline = Instant::now() + wait;
     loop {
-        let err = match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => break,
-            Err(e) => std::io::Error::from(e),
-        };
+        let err =
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(e) => std::io::Error::from(e),
+            };
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(Error::io("cannot lock", path, err));
         }

@@ -7,8 +7,8 @@
 //! space: it sends a [`Request`] and reads [`reev_sandbox::Status`] back.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 use reev_sandbox::{IdMaps, Mounts, Network, Request, Rlimit};
@@ -121,9 +121,16 @@ impl Plan {
     }
 
     /// The request for one process; its stdio travels beside it.
-    pub fn request(&self, argv: &[String], cwd: &Path, linger: bool) -> Request {
+    pub fn request(
+        &self,
+        argv: &[String],
+        env: &[(String, String)],
+        cwd: &Path,
+        linger: bool,
+    ) -> Request {
         Request {
             argv: argv.to_vec(),
+            env: env.to_vec(),
             cwd: cwd.to_path_buf(),
             parent: std::process::id(),
             user: self.user.clone(),

@@ -105,7 +105,8 @@ pub fn kill_group(left: Lingering) {
         if let Some(pid) = rustix::process::Pid::from_raw(left.pgid) {
             while let Err(rustix::io::Errno::INTR) =
                 rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
-            {}
+            {
+            }
         }
     }
     interrupt::unregister_group(left.pgid);
@@ -205,9 +206,15 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             .min(60_000) as i32;
 
         let mut fds: Vec<PollFd> = Vec::with_capacity(6);
-        let i_out = out.as_ref().map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::IN));
-        let i_err = err.as_ref().map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::IN));
-        let i_in = stdin.as_ref().map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::OUT));
+        let i_out = out
+            .as_ref()
+            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::IN));
+        let i_err = err
+            .as_ref()
+            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::IN));
+        let i_in = stdin
+            .as_ref()
+            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::OUT));
         let i_pid = match (&pidfd, reaped) {
             (Some(fd), false) => Some(slot(&mut fds, fd.as_fd(), PollFlags::IN)),
             _ => None,
@@ -404,7 +411,12 @@ fn reap(pid: i32, f: &mut Finished, namespaced: Option<&mut Started>) {
     let ru = loop {
         // SAFETY: valid pointers to status and rusage; zero is a valid rusage, and wait4
         // fills it in on success (neither rustix nor std returns a child's rusage).
-        let (r, ru) = unsafe { (libc::wait4(pid, &mut status, 0, slot.as_mut_ptr()), slot.assume_init()) };
+        let (r, ru) = unsafe {
+            (
+                libc::wait4(pid, &mut status, 0, slot.as_mut_ptr()),
+                slot.assume_init(),
+            )
+        };
         if r == pid {
             break ru;
         }
@@ -433,7 +445,10 @@ fn has_exited(pid: i32) -> bool {
         return true;
     };
     let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
-    matches!(rustix::process::waitid(WaitId::Pid(p), options), Ok(Some(_)))
+    matches!(
+        rustix::process::waitid(WaitId::Pid(p), options),
+        Ok(Some(_))
+    )
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {

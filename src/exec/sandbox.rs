@@ -129,9 +129,8 @@ fn sweep_stale(dir: &Path) {
         else {
             continue;
         };
-        let gone = rustix::process::Pid::from_raw(pid).is_some_and(|p| {
-            rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH)
-        });
+        let gone = rustix::process::Pid::from_raw(pid)
+            .is_some_and(|p| rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH));
         if gone {
             match std::fs::remove_dir(entry.path()) {
                 Ok(()) => tracing::debug!("removed stale cgroup {}", entry.path().display()),

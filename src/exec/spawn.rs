@@ -1,15 +1,18 @@
-//! reev's side of starting a namespaced session process (see `namespace`): `reev-init` is
-//! started with std's `Command` (posix_spawn: no page table of reev copied, no code of
-//! reev's run in the child), in a process group of its own, with the environment the
-//! process is to have; one [`Request`](reev_sandbox::Request) and the process's stdio go
-//! to it over a socket, and reev waits for `Started` (the program has exec'd) or `Failed`.
+//! reev's side of starting a namespaced session process (see `namespace`): each worker
+//! thread starts one `reev-init` with std's `Command` (posix_spawn: no page table of reev
+//! copied, no code of reev's run in the child) and sends it one
+//! [`Request`](reev_sandbox::Request) per process, with the process's own session socket
+//! and stdio; `reev-init` clones itself as the session's outer init — reev's child, in a
+//! process group of its own — and reev waits on the session socket for `Started` (the
+//! program has exec'd) or `Failed`. Exec'ing `reev-init` once per session instead cost
+//! about a millisecond each (loading a program), more than the rest of a session.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use reev_sandbox::{message, Status, Step};
+use reev_sandbox::{message, Request, Status, Step};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use super::namespace::{self, Plan};
@@ -60,48 +63,104 @@ impl Drop for Started {
             let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
             while let Err(rustix::io::Errno::INTR) =
                 rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
-            {}
+            {
+            }
         }
     }
+}
+
+/// This worker's `reev-init`, serving its sessions one at a time (see the crate's `init`):
+/// exec'd once per worker thread, it clones itself for each session, so that a session
+/// costs no program load.
+struct Zygote {
+    control: OwnedFd,
+    pid: rustix::process::Pid,
+}
+
+impl Zygote {
+    fn start() -> io::Result<Zygote> {
+        let init = namespace::init_program().map_err(io::Error::other)?;
+        let (ours, theirs) = seqpacket()?;
+        // An empty environment: each request carries its process's.
+        let child = Command::new(init)
+            .env_clear()
+            .stdin(Stdio::from(theirs))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot start {}: {e}", init.display()))
+            })?;
+        let pid = rustix::process::Pid::from_raw(child.id() as i32)
+            .ok_or_else(|| io::Error::other("reev-init has no pid"))?;
+        Ok(Zygote { control: ours, pid })
+    }
+}
+
+impl Drop for Zygote {
+    fn drop(&mut self) {
+        // Closing the control socket ends it; then it is reaped.
+        let _ = rustix::net::shutdown(&self.control, rustix::net::Shutdown::Both);
+        let _ = rustix::process::waitpid(Some(self.pid), rustix::process::WaitOptions::empty());
+    }
+}
+
+thread_local! {
+    static ZYGOTE: std::cell::RefCell<Option<Zygote>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Send one request to this worker's `reev-init` (started on first use, again if it died);
+/// the session's outer init's pid.
+fn fork_session(request: &Request, fds: &[BorrowedFd]) -> io::Result<libc::pid_t> {
+    ZYGOTE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        for _ in 0..2 {
+            if slot.is_none() {
+                *slot = Some(Zygote::start()?);
+            }
+            let Some(zygote) = slot.as_ref() else {
+                continue;
+            };
+            let sent = message::send_request(&zygote.control, request, fds);
+            match sent.and_then(|()| message::recv_status(&zygote.control)) {
+                Ok(Some(Status::Forked { pid })) => return Ok(pid),
+                Ok(Some(Status::Failed { step, message, .. })) => {
+                    return Err(io::Error::other(format!("{step}: {message}")))
+                }
+                // Gone (or talking nonsense): a fresh one, once.
+                Ok(_) | Err(_) => *slot = None,
+            }
+        }
+        Err(io::Error::other(
+            "reev-init ended unexpectedly (twice in a row); see its message above",
+        ))
+    })
 }
 
 /// Start `spec`'s program through `reev-init` in the namespaces of `plan`. Returns once it
 /// has exec'd, with reev's ends of its stdin, stdout and stderr.
 pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
-    let init = namespace::init_program().map_err(io::Error::other)?;
-    let (ours, theirs) = rustix::net::socketpair(
-        AddressFamily::UNIX,
-        SocketType::SEQPACKET,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
+    let (ours, theirs) = seqpacket()?;
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
-    let mut cmd = Command::new(init);
-    if spec.env_clear {
-        cmd.env_clear();
-    }
-    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::from(theirs))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .process_group(0);
-    let child = cmd
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot start {}: {e}", init.display())))?;
+    let request = plan.request(spec.argv, &environment(spec), spec.cwd, spec.linger);
+    let mut fds: Vec<BorrowedFd> = vec![
+        theirs.as_fd(),
+        stdin_r.as_fd(),
+        stdout_w.as_fd(),
+        stderr_w.as_fd(),
+    ];
+    fds.extend(plan.netns());
+    let pid = fork_session(&request, &fds)?;
+    drop(fds);
+    drop((theirs, stdin_r, stdout_w, stderr_w));
     let mut started = Started {
-        pid: child.id() as libc::pid_t,
+        pid,
         socket: ours,
         unreaped: true,
     };
-    drop(cmd); // closes the init's end of the socket here
-    let request = plan.request(spec.argv, spec.cwd, spec.linger);
-    let mut fds: Vec<BorrowedFd> = vec![stdin_r.as_fd(), stdout_w.as_fd(), stderr_w.as_fd()];
-    fds.extend(plan.netns());
-    message::send_request(&started.socket, &request, &fds)?;
-    drop(fds);
-    drop((stdin_r, stdout_w, stderr_w));
     match message::recv_status(&started.socket)? {
         Some(Status::Started { .. }) => Ok((started, [stdin_w, stdout_r, stderr_r])),
         Some(Status::Failed {
@@ -110,8 +169,8 @@ pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
             message,
         }) => {
             drop(started); // kills and reaps the init
-            // An exec failure reads as std's would ("No such file or directory"); others
-            // say which step of entering the namespaces failed.
+                           // An exec failure reads as std's would ("No such file or directory"); others
+                           // say which step of entering the namespaces failed.
             let kind = io::Error::from_raw_os_error(errno).kind();
             Err(match step {
                 Step::Exec => io::Error::from_raw_os_error(errno),
@@ -123,8 +182,7 @@ pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
             let status = child_status(started.pid);
             drop(started);
             Err(io::Error::other(format!(
-                "{} ended without starting the program ({}; {status})",
-                init.display(),
+                "reev-init ended without starting the program ({}; {status})",
                 match other {
                     Some(s) => format!("it said {s:?}"),
                     None => "it said nothing".to_string(),
@@ -132,6 +190,32 @@ pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
             )))
         }
     }
+}
+
+/// The program's environment: reev's (or none, with a sandbox's `env:`), then the session's.
+/// Variables that are not UTF-8 are left out (the request is JSON).
+fn environment(spec: &Spawn) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = if spec.env_clear {
+        Vec::new()
+    } else {
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
+    };
+    for (k, v) in spec.env {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
+fn seqpacket() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::net::socketpair(
+        AddressFamily::UNIX,
+        SocketType::SEQPACKET,
+        SocketFlags::CLOEXEC,
+        None,
+    )?)
 }
 
 /// Reap a failed init and say how it ended.

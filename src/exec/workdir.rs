@@ -137,7 +137,8 @@ fn remove_stale(work: &Path) {
             }
             Err(_) => continue,
         };
-        if rustix::fs::flock(&owner, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        if rustix::fs::flock(&owner, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+        {
             continue; // its reev is still running
         }
         match Dir::open(work).and_then(|d| d.remove_tree(&name)) {

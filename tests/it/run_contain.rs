@@ -128,7 +128,11 @@ fn a_hostile_sandboxed_agent_cannot_forge_its_result_escape_or_read_reevs_secret
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(2), "reev wrote its own file: {stderr}");
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "reev wrote its own file: {stderr}"
+    );
     assert_contained(&p, &stderr);
 }
 
@@ -136,14 +140,22 @@ fn a_hostile_sandboxed_agent_cannot_forge_its_result_escape_or_read_reevs_secret
 fn the_same_probes_are_blocked_for_an_unprivileged_reev() {
     let (_l, port) = listener();
     let p = hostile_project(port);
-    let out = unprivileged(&p, &["run", "--run-id", "r1"], &[("OPENAI_API_KEY", SECRET)]);
+    let out = unprivileged(
+        &p,
+        &["run", "--run-id", "r1"],
+        &[("OPENAI_API_KEY", SECRET)],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(out.status.code(), Some(2), "reev wrote its own file: {stderr}");
+    assert_ne!(
+        out.status.code(),
+        Some(2),
+        "reev wrote its own file: {stderr}"
+    );
     assert_contained(&p, &stderr);
 }
 
 /// An unsandboxed agent tries to write everything that judges it; prints what it could.
-const TAMPER: &str = r#"
+const TAMPER: &str = r##"
 p=../../../../../..
 echo forged > "$p/runs/r1/sessions/w/x@1.json" 2>/dev/null && echo "wrote the session file"
 touch "$p/runs/r1/sessions/w/x@1.succeeded" 2>/dev/null && echo "wrote the marker"
@@ -153,7 +165,7 @@ echo "# junk" >> "$p/reev.yml" 2>/dev/null && echo "wrote the config"
 echo "exit 0" > "$p/benchmarks/v.sh" 2>/dev/null && echo "wrote the verifier"
 mkdir -p "$p/reports/x" 2>/dev/null && echo "wrote the reports"
 echo ok > out.txt && echo '{"type":"note"}' >> "$REEV_EVENTS" && echo "own area writable"
-"#;
+"##;
 
 fn tamper_project(extra: &str) -> Project {
     let p = Project::new();
@@ -184,12 +196,17 @@ fn assert_untouched(p: &Project, stderr: &str) {
     let text = s["stdout"]["text"].as_str().unwrap_or_default();
     assert_eq!(text, "own area writable\n", "{s}");
     assert_eq!(s["status"], "failed", "{s}");
-    assert_eq!(std::fs::read_to_string(p.join("benchmarks/v.sh")).unwrap(), "exit 1\n");
+    assert_eq!(
+        std::fs::read_to_string(p.join("benchmarks/v.sh")).unwrap(),
+        "exit 1\n"
+    );
     assert_eq!(
         std::fs::read_to_string(p.join("reev.duckdb")).unwrap(),
         "not really a database\n"
     );
-    assert!(!std::fs::read_to_string(p.join("reev.yml")).unwrap().contains("junk"));
+    assert!(!std::fs::read_to_string(p.join("reev.yml"))
+        .unwrap()
+        .contains("junk"));
     assert!(!p.join("runs/r2").exists() && !p.join("reports/x").exists());
     assert!(!p.join("runs/r1/sessions/w/x@1.succeeded").exists());
 }
@@ -213,7 +230,9 @@ fn filesystem_host_written_out_keeps_full_access() {
     let p = tamper_project("    sandbox:\n      filesystem: host\n");
     p.cmd(&["run", "--run-id", "r1"]).output().unwrap();
     assert!(p.join("reports/x").is_dir(), "host access was taken away");
-    assert!(std::fs::read_to_string(p.join("reev.yml")).unwrap().contains("junk"));
+    assert!(std::fs::read_to_string(p.join("reev.yml"))
+        .unwrap()
+        .contains("junk"));
 }
 
 #[test]
@@ -225,14 +244,22 @@ fn without_namespaces_reev_warns_once_that_results_are_not_protected() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.matches("results are NOT protected").count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("results are NOT protected").count(),
+        1,
+        "{stderr}"
+    );
 }
 
 #[test]
 fn a_missing_session_init_is_an_error_that_names_where_reev_looked() {
     let p = Project::new();
     p.agents(&[("a", &["true"])]).simple_benchmark("x");
-    let out = p.cmd(&["run"]).env("REEV_INIT", "/nonexistent/reev-init").output().unwrap();
+    let out = p
+        .cmd(&["run"])
+        .env("REEV_INIT", "/nonexistent/reev-init")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("/nonexistent/reev-init"), "{stderr}");
@@ -287,7 +314,10 @@ echo "not reused"; setsid sleep 60 < /dev/null > /dev/null 2>&1 & echo $! > "../
 "#;
     p.write(
         "reev.yml",
-        &format!("agents:\n  a:\n    command: [sh, -c, {}]\n", serde_json::to_string(agent).unwrap()),
+        &format!(
+            "agents:\n  a:\n    command: [sh, -c, {}]\n",
+            serde_json::to_string(agent).unwrap()
+        ),
     );
     p.write(
         "benchmarks/x.yml",
@@ -302,9 +332,13 @@ echo "not reused"; setsid sleep 60 < /dev/null > /dev/null 2>&1 & echo $! > "../
         .into_iter()
         .find(|f| f.ends_with("sleeper.pid"))
         .unwrap_or_else(|| panic!("no sleeper: {out:?}"));
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
-    let alive = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| c.contains("sleep"));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive =
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("sleep"));
     let said = p.sessions()[0]["stdout"]["text"].to_string();
     if alive {
         let _ = rustix::process::kill_process(
@@ -312,5 +346,8 @@ echo "not reused"; setsid sleep 60 < /dev/null > /dev/null 2>&1 & echo $! > "../
             rustix::process::Signal::KILL,
         );
     }
-    assert!(alive, "teardown's kill of the setup's group took pid {pid} ({said})");
+    assert!(
+        alive,
+        "teardown's kill of the setup's group took pid {pid} ({said})"
+    );
 }

@@ -1,7 +1,12 @@
-//! `reev-init`: one namespaced process of a session, from reev's request to its exit.
+//! `reev-init`: namespaced session processes, from reev's request to their exit.
 //!
-//! The process tree, all in reev-init's process group (reev signals the group):
-//! - the outer init, reev's child: reads the [`Request`], asks to die with reev, joins the
+//! One `reev-init` per reev worker thread serves requests (a zygote): it was exec'd once,
+//! and for each request it only clones itself with `CLONE_PARENT`, so the session's outer
+//! init is reev's own child (reev waits for it, reads its rusage, and its zombie holds the
+//! process group id) without a program being exec'd and loaded per session.
+//!
+//! The process tree of one session, all in the outer init's process group (reev signals it):
+//! - the outer init, reev's child: makes its process group, asks to die with reev, joins the
 //!   cgroups and the worker's network namespace, unshares the user namespace (and writes its
 //!   maps), then the PID, mount and network namespaces, and forks. It stays in reev's PID
 //!   namespace only to pass SIGTERM/SIGINT/SIGHUP on and to be waited for (its rusage
@@ -47,30 +52,62 @@ fn at<E: Into<io::Error>>(step: Step) -> impl FnOnce(E) -> Failure {
 }
 
 /// The program's entry point. `reev-init --probe` only checks that the namespaces a session
-/// needs can be made here (exit 0, or the errno of the refusal).
+/// needs can be made here (exit 0, or the errno of the refusal); otherwise it serves the
+/// requests that come on its stdin until reev closes it.
 pub fn main() -> ! {
     if std::env::args_os().nth(1).is_some_and(|a| a == "--probe") {
         std::process::exit(probe());
     }
-    let socket = io::stdin();
-    let socket = socket.as_fd();
-    // The program's own stdin replaces fd 0; the socket must not reach it by any other path.
-    let _ = rustix::io::fcntl_setfd(socket, rustix::io::FdFlags::CLOEXEC);
-    let failure = match message::recv_request(socket).map_err(at(Step::Request)) {
-        Ok((request, fds)) => outer(socket, &request, fds),
-        Err(f) => f,
-    };
-    fail(socket, failure)
+    let stdin = io::stdin();
+    let control = stdin.as_fd();
+    // No process a session starts may inherit the control socket.
+    let _ = rustix::io::fcntl_setfd(control, rustix::io::FdFlags::CLOEXEC);
+    // The zygote dies with the reev thread that started it, and its memory is closed to
+    // other processes of the uid.
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    loop {
+        let (request, mut fds) = match message::recv_request(control) {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => std::process::exit(0),
+            Err(e) => {
+                let _ = message::send_status(control, &failed(Step::Request, &e));
+                continue;
+            }
+        };
+        if fds.len() < 4 {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "too few descriptors");
+            let _ = message::send_status(control, &failed(Step::Request, &e));
+            continue;
+        }
+        let session = fds.remove(0);
+        match sys::clone_parent() {
+            Ok(Forked::Child) => {
+                sys::release_control();
+                let failure = outer(session.as_fd(), &request, fds);
+                fail(session.as_fd(), failure)
+            }
+            Ok(Forked::Parent(pid)) => {
+                let _ = message::send_status(control, &Status::Forked { pid });
+            }
+            Err(e) => {
+                let _ = message::send_status(control, &failed(Step::Fork, &e));
+            }
+        }
+    }
+}
+
+fn failed(step: Step, error: &io::Error) -> Status {
+    Status::Failed {
+        step,
+        errno: error.raw_os_error().unwrap_or(libc::EIO),
+        message: error.to_string(),
+    }
 }
 
 /// Report `failure` to reev and end.
 fn fail(socket: BorrowedFd, failure: Failure) -> ! {
-    let status = Status::Failed {
-        step: failure.step,
-        errno: failure.error.raw_os_error().unwrap_or(libc::EIO),
-        message: failure.error.to_string(),
-    };
-    let _ = message::send_status(socket, &status);
+    let _ = message::send_status(socket, &failed(failure.step, &failure.error));
     std::process::exit(127)
 }
 
@@ -99,8 +136,10 @@ fn outer(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Failure {
     }
 }
 
-/// Death signal, cgroups, network namespace, user namespace, then the other namespaces.
+/// Process group, death signal, cgroups, network namespace, user namespace, then the other
+/// namespaces.
 fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
+    rustix::process::setpgid(None, None).map_err(at(Step::ProcessGroup))?;
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(at(Step::DeathSignal))?;
     // reev died before we asked to die with it: we were adopted by someone else.
@@ -118,7 +157,10 @@ fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
     if req.network == Network::Join {
         let netns = fds.get(3).ok_or_else(|| Failure {
             step: Step::Network,
-            error: io::Error::new(io::ErrorKind::InvalidInput, "no network namespace was passed"),
+            error: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no network namespace was passed",
+            ),
         })?;
         rustix::thread::move_into_link_name_space(
             netns.as_fd(),
@@ -216,6 +258,8 @@ fn start(req: &Request, fds: Vec<OwnedFd>) -> Stepped<i32> {
     })?;
     let child = Command::new(program)
         .args(args)
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
         .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr)
@@ -257,8 +301,11 @@ fn reap(socket: BorrowedFd, agent: i32, linger: bool) -> ! {
 /// clones back, then a fresh /proc.
 fn mounts(req: &Request) -> Stepped<()> {
     // Nothing we change may propagate back to reev's namespace.
-    rustix::mount::mount_change("/", MountPropagationFlags::PRIVATE | MountPropagationFlags::REC)
-        .map_err(at(Step::Mounts))?;
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(at(Step::Mounts))?;
     let m = &req.mounts;
     let clones = m
         .writable
@@ -279,8 +326,13 @@ fn mounts(req: &Request) -> Stepped<()> {
             rustix::mount::mount_bind_recursive(path, path)
                 .map_err(|e| named(Step::Mounts, path, e.into()))?;
         }
-        let c = CString::new(path.as_os_str().as_bytes())
-            .map_err(|e| named(Step::Mounts, path, io::Error::new(io::ErrorKind::InvalidInput, e)))?;
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| {
+            named(
+                Step::Mounts,
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, e),
+            )
+        })?;
         sys::read_only_recursive(&c).map_err(|e| named(Step::Mounts, path, e))?;
     }
     for (clone, path) in clones.iter().zip(&m.writable) {

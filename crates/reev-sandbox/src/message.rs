@@ -1,9 +1,13 @@
-//! The messages between reev and `reev-init`, and how they travel: one `SOCK_SEQPACKET`
-//! socket pair, reev's end kept by reev, the other end `reev-init`'s stdin. reev sends one
-//! JSON [`Request`] with the process's stdio (and, for `network: none` as root, the worker's
-//! network namespace) as `SCM_RIGHTS`; `reev-init` answers with one JSON [`Status`] per
-//! packet: `Started` once the process has exec'd, or `Failed`, then `Exited` when it ends.
-//! Packets keep message boundaries, so no framing is needed.
+//! The messages between reev and `reev-init`, and how they travel: `SOCK_SEQPACKET` socket
+//! pairs, whose packets keep message boundaries (no framing needed).
+//!
+//! - The control socket: `reev-init`'s stdin. reev sends one JSON [`Request`] per process,
+//!   with, as `SCM_RIGHTS`, the process's own session socket, its stdin, stdout and stderr
+//!   (and, for `network: none` as root, the worker's network namespace). `reev-init` answers
+//!   `Forked { pid }`: the session's outer init, a child of reev's.
+//! - The session socket: the outer init and the session's PID 1 answer on it, one JSON
+//!   [`Status`] per packet: `Started` once the program has exec'd, or `Failed`, then
+//!   `Exited` when it ends.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -16,16 +20,20 @@ use rustix::net::{
 };
 use serde::{Deserialize, Serialize};
 
-/// The largest request accepted (argv and paths; the environment travels as `reev-init`'s own).
-pub const MAX_REQUEST: usize = 256 * 1024;
-/// Descriptors a request carries at most: stdin, stdout, stderr, the network namespace.
-const MAX_FDS: usize = 4;
+/// The largest request accepted (argv, environment, paths).
+pub const MAX_REQUEST: usize = 1024 * 1024;
+/// Descriptors a request carries at most: session socket, stdin, stdout, stderr, network
+/// namespace.
+const MAX_FDS: usize = 5;
 
 /// What `reev-init` is to set up, then run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Request {
     /// The program and its arguments; the program is looked up in `PATH` as execvp does.
     pub argv: Vec<String>,
+    /// The program's whole environment (`reev-init` itself runs with an empty one, so that
+    /// no secret a sandbox's `env:` filtered out is in its memory or `/proc/<pid>/environ`).
+    pub env: Vec<(String, String)>,
     /// The working directory, entered after the mounts are made.
     pub cwd: PathBuf,
     /// reev's pid: `reev-init` ends at once if its parent is already another process.
@@ -65,7 +73,7 @@ pub enum Network {
     Host,
     /// A new, empty network namespace of its own.
     New,
-    /// The network namespace passed as the request's fourth descriptor (the worker's empty
+    /// The network namespace passed as the request's last descriptor (the worker's empty
     /// one, see reev's `exec::netns`), entered before any user namespace is made.
     Join,
 }
@@ -101,6 +109,8 @@ pub enum Resource {
 /// What `reev-init` reports.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Status {
+    /// On the control socket: the session's outer init has this pid (reev's child).
+    Forked { pid: i32 },
     /// The process has exec'd; `pid` as seen in the session's PID namespace.
     Started { pid: i32 },
     /// A step failed; nothing runs any more.
@@ -117,6 +127,7 @@ pub enum Status {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Step {
     Request,
+    ProcessGroup,
     DeathSignal,
     Cgroup,
     Network,
@@ -135,6 +146,7 @@ impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Step::Request => "reading reev's request",
+            Step::ProcessGroup => "creating the session's process group",
             Step::DeathSignal => "asking to die with reev",
             Step::Cgroup => "joining the session's cgroup",
             Step::Network => "entering the worker's empty network namespace",
@@ -151,7 +163,7 @@ impl std::fmt::Display for Step {
     }
 }
 
-/// Send `request` with `fds` (stdin, stdout, stderr[, network namespace]).
+/// Send `request` with `fds` (session socket, stdin, stdout, stderr[, network namespace]).
 pub fn send_request(socket: impl AsFd, request: &Request, fds: &[BorrowedFd]) -> io::Result<()> {
     let bytes = serde_json::to_vec(request).map_err(io::Error::other)?;
     if bytes.len() > MAX_REQUEST {
@@ -183,7 +195,7 @@ pub fn send_request(socket: impl AsFd, request: &Request, fds: &[BorrowedFd]) ->
     Ok(())
 }
 
-/// Receive the request and its descriptors.
+/// Receive the request and its descriptors; `UnexpectedEof` when reev closed the socket.
 pub fn recv_request(socket: impl AsFd) -> io::Result<(Request, Vec<OwnedFd>)> {
     let mut buf = vec![0u8; MAX_REQUEST];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
@@ -194,6 +206,9 @@ pub fn recv_request(socket: impl AsFd) -> io::Result<(Request, Vec<OwnedFd>)> {
         &mut control,
         RecvFlags::CMSG_CLOEXEC,
     )?;
+    if got.bytes == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     let mut fds = Vec::new();
     for message in control.drain() {
         if let RecvAncillaryMessage::ScmRights(received) = message {

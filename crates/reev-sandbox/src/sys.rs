@@ -14,6 +14,30 @@ pub enum Forked {
     Child,
 }
 
+/// `clone(CLONE_PARENT | SIGCHLD)`: a copy of this process that is a child of our parent
+/// (reev), not of ours — what makes the served sessions reev's own children.
+pub fn clone_parent() -> io::Result<Forked> {
+    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: like fork in a single-threaded process (bubblewrap's raw_clone): no stack is
+    // given, so the child runs on a copy of ours; the C library's per-thread data keeps the
+    // parent's thread id, which nothing in reev-init uses (no threads, no raise).
+    match unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// In a session cloned from the zygote: let go of the control socket (fd 0, which only the
+/// zygote reads) and put /dev/null there, so that reev sees the zygote's end when it ends.
+pub fn release_control() {
+    // SAFETY: fd 0 is the control socket, used only through `io::stdin()` in the zygote's
+    // loop, which this clone never returns to.
+    unsafe { libc::close(0) };
+    // The lowest free descriptor: 0 again.
+    let _ = std::fs::File::open("/dev/null").map(std::os::fd::IntoRawFd::into_raw_fd);
+}
+
 pub fn fork() -> io::Result<Forked> {
     // SAFETY: reev-init is single-threaded, so the child may run any code (no lock held by
     // another thread can be left locked in it).
@@ -123,7 +147,10 @@ pub fn close_inherited_on_exec() {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
-    for fd in dir.flatten().filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok()) {
+    for fd in dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    {
         if fd >= 3 {
             // SAFETY: fcntl(F_SETFD) on a number that is, or was, a descriptor: at worst EBADF.
             unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
