@@ -47,7 +47,7 @@ pub struct Plan {
 }
 
 /// The paths a session may not write (each only if it exists), and its own area that it may.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Protect<'a> {
     pub read_only: &'a [PathBuf],
     /// The session's directory (`scratch/`, the events file, TMPDIR), writable again when

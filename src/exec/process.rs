@@ -227,7 +227,7 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             (Some(fd), false) => Some(slot(&mut fds, fd, PollFlags::IN)),
             _ => None,
         };
-        let timeout = rustix::time::Timespec {
+        let timeout = rustix::event::Timespec {
             tv_sec: i64::from(timeout_ms / 1000),
             tv_nsec: i64::from(timeout_ms % 1000) * 1_000_000,
         };

@@ -146,8 +146,6 @@ fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
     if rustix::process::getppid().map(Pid::as_raw_pid) != Some(req.parent as i32) {
         std::process::exit(1);
     }
-    // Nothing of ours is readable through /proc (environ, fds) by another process of the uid.
-    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     for file in &req.cgroups {
         std::fs::write(file, b"0").map_err(|e| Failure {
             step: Step::Cgroup,
@@ -169,6 +167,9 @@ fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
         .map_err(at(Step::Network))?;
     }
     if let Some(maps) = &req.user {
+        // A non-dumpable process's /proc/self files belong to root: an unprivileged one
+        // could not write its own maps. Dumpable for as long as that takes.
+        let _ = set_dumpable(true);
         sys::unshare(UnshareFlags::NEWUSER).map_err(at(Step::UserNamespace))?;
         for (file, line) in [
             ("/proc/self/setgroups", "deny"),
@@ -177,6 +178,7 @@ fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
         ] {
             std::fs::write(file, line).map_err(at(Step::UserNamespace))?;
         }
+        set_dumpable(false).map_err(at(Step::UserNamespace))?;
     }
     let mut flags = UnshareFlags::NEWPID;
     if req.mount {
@@ -186,6 +188,18 @@ fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
         flags |= UnshareFlags::NEWNET;
     }
     sys::unshare(flags).map_err(at(Step::Namespaces))
+}
+
+/// Whether another process of our uid may read our memory and /proc entries (environ,
+/// descriptors) or ptrace us. The zygote is not: it (and every clone of it) holds the
+/// environments of the sessions' programs.
+fn set_dumpable(dumpable: bool) -> rustix::io::Result<()> {
+    use rustix::process::DumpableBehavior;
+    rustix::process::set_dumpable_behavior(if dumpable {
+        DumpableBehavior::Dumpable
+    } else {
+        DumpableBehavior::NotDumpable
+    })
 }
 
 /// The outer init after the fork: pass signals on to PID 1, end when it does.
