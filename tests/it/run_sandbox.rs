@@ -583,13 +583,13 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
     let outside = p.join("outside.txt");
     std::fs::write(&outside, "original").unwrap();
     std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o666)).unwrap();
-    // Under `filesystem: scratch` the sleeper can only write its pid into the scratch dir.
+    // The session has its own /proc: the sleeper is known outside by its unique argument.
+    let tag = format!("1000.{}", std::process::id());
     let script = format!(
         "echo inside > inside.txt; echo evil > {o} 2>/dev/null && echo wrote-outside; \
          python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 9), 2)' 2>/dev/null && echo connected; \
-         {sleeper} echo done",
+         setsid sleep {tag} < /dev/null > /dev/null 2>&1 & echo done",
         o = outside.display(),
-        sleeper = setsid_sleeper("sleeper.pid"),
     );
     p.write(
         "reev.yml",
@@ -612,13 +612,22 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
     assert_eq!(s["status"], "succeeded", "{s}");
     assert_eq!(s["stdout"]["text"], "done\n", "{s}");
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "original");
-    let pidfile = common::walk(&p.join("runs"))
-        .into_iter()
-        .find(|f| f.ends_with("sleeper.pid"))
-        .expect("sleeper.pid in the kept scratch dir");
-    let pid = host_pid(&pidfile).expect("sleeper pid");
     assert!(
-        wait_for(Duration::from_secs(2), || dead(pid)),
-        "sleeper {pid} outlived its session"
+        wait_for(Duration::from_secs(2), || !sleeping(&tag)),
+        "the sleeper outlived its session"
     );
+}
+
+/// Is a live process on the host running `sleep <tag>`?
+fn sleeping(tag: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let alive = e
+            .file_name()
+            .to_string_lossy()
+            .parse::<i32>()
+            .is_ok_and(|pid| !dead(pid));
+        alive
+            && std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == tag.as_bytes()))
+    })
 }
