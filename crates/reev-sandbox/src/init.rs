@@ -26,6 +26,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -270,7 +271,11 @@ fn start(req: &Request, fds: Vec<OwnedFd>) -> Stepped<i32> {
         step: Step::Exec,
         error: io::Error::new(io::ErrorKind::InvalidInput, "empty command"),
     })?;
-    let child = Command::new(program)
+    // Looked up here, not by std: with a changed environment and a bare name, std forks
+    // (copying our page tables) where a full path lets it posix_spawn.
+    let path = lookup(program, &req.env).map_err(at(Step::Exec))?;
+    let child = Command::new(path)
+        .arg0(program)
         .args(args)
         .env_clear()
         .envs(req.env.iter().map(|(k, v)| (k, v)))
@@ -280,6 +285,39 @@ fn start(req: &Request, fds: Vec<OwnedFd>) -> Stepped<i32> {
         .spawn()
         .map_err(at(Step::Exec))?;
     Ok(child.id() as i32)
+}
+
+/// Where execvp would find `program` with this environment's PATH (the C library's default
+/// without one): the first executable regular file; EACCES when only non-executable ones
+/// are found, ENOENT when none.
+fn lookup(program: &str, env: &[(String, String)]) -> io::Result<std::path::PathBuf> {
+    if program.contains('/') {
+        return Ok(program.into());
+    }
+    if program.is_empty() {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or("/bin:/usr/bin", |(_, v)| v.as_str());
+    let mut denied = false;
+    for dir in path.split(':') {
+        let candidate = Path::new(if dir.is_empty() { "." } else { dir }).join(program);
+        if !candidate.is_file() {
+            continue;
+        }
+        match rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK) {
+            Ok(()) => return Ok(candidate),
+            Err(_) => denied = true,
+        }
+    }
+    Err(io::Error::from_raw_os_error(if denied {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }))
 }
 
 /// Reap every child; report the program's status; forward TERM/INT/HUP to the namespace.
