@@ -2,7 +2,7 @@
 //! thread starts one `reev-init` with std's `Command` (posix_spawn: no page table of reev
 //! copied, no code of reev's run in the child) and sends it one
 //! [`Request`](reev_sandbox::Request) per process, with the process's own session socket
-//! and stdio; `reev-init` clones itself as the session's outer init — reev's child, in a
+//! and stdio; `reev-init` clones itself into the session's namespaces as its PID 1 — reev's child, in a
 //! process group of its own — and reev waits on the session socket for `Started` (the
 //! program has exec'd) or `Failed`. Exec'ing `reev-init` once per session instead cost
 //! about a millisecond each (loading a program), more than the rest of a session.
@@ -18,7 +18,7 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType};
 use super::namespace::{self, Plan};
 use super::process::Spawn;
 
-/// A started session process: its outer init's pid (also its process group) and the socket
+/// A started session process: its init's pid (also its process group) and the socket
 /// on which the init reports.
 pub struct Started {
     pub pid: libc::pid_t,

@@ -1,26 +1,26 @@
 //! `reev-init`: namespaced session processes, from reev's request to their exit.
 //!
 //! One `reev-init` per reev worker thread serves requests (a zygote): it was exec'd once,
-//! and for each request it only clones itself with `CLONE_PARENT`, so the session's outer
-//! init is reev's own child (reev waits for it, reads its rusage, and its zombie holds the
-//! process group id) without a program being exec'd and loaded per session.
+//! and for each request it only clones itself — with `CLONE_PARENT` and the session's new
+//! namespaces — so the session's init is reev's own child (reev waits for it, reads its
+//! rusage, and its zombie holds the process group id) without a program being exec'd and
+//! loaded per session. For `network: none` as root it enters the worker's empty network
+//! namespace just for the clone (only before a user namespace exists can it be entered).
 //!
-//! The process tree of one session, all in the outer init's process group (reev signals it):
-//! - the outer init, reev's child: makes its process group, asks to die with reev, joins the
-//!   cgroups and the worker's network namespace, unshares the user namespace (and writes its
-//!   maps), then the PID, mount and network namespaces, and forks. It stays in reev's PID
-//!   namespace only to pass SIGTERM/SIGINT/SIGHUP on and to be waited for (its rusage
-//!   covers the whole tree).
-//! - PID 1 of the session's PID namespace: makes the mounts (protected paths read-only, the
-//!   session's own area writable again, a fresh `/proc`), enters the working directory,
-//!   applies rlimits, `no_new_privs` and drops capabilities, starts the program (std's
-//!   `Command`: exec errors come back as `io::Error`s), sends `Started`, then reaps every
-//!   orphan, turns TERM/INT/HUP into `kill(-1, sig)`, sends `Exited` when the program ends
-//!   and exits — the kernel then kills whatever is left in the namespace. With `linger` it
-//!   stays until reev kills it after teardown.
+//! The process tree of one session, in the init's process group (reev signals it):
+//! - the init, reev's child and PID 1 of the session's PID namespace: makes its process
+//!   group, asks to die with reev, writes its user namespace maps, joins the cgroups, makes
+//!   the mounts (protected paths read-only, the session's own area writable again, a fresh
+//!   `/proc`), enters the working directory, applies rlimits, `no_new_privs` and drops
+//!   capabilities, starts the program (std's `Command`: exec errors come back as
+//!   `io::Error`s), sends `Started`, then reaps every orphan, turns TERM/INT/HUP into
+//!   `kill(-1, sig)`, sends `Exited` when the program ends and exits — the kernel then kills
+//!   whatever is left in the namespace; reev's `wait4` on it covers the whole tree's rusage.
+//!   With `linger` it stays until reev kills it after teardown.
 //! - the program itself.
 //!
-//! Both inits die with their parent (PR_SET_PDEATHSIG), so nothing outlives reev.
+//! The init dies with reev (PR_SET_PDEATHSIG, and it checks that reev was still there when
+//! it asked), so nothing outlives reev.
 
 use std::ffi::CString;
 use std::io;
@@ -31,7 +31,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags};
-use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::process::{Signal, WaitOptions};
 use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
 
 use crate::message::{self, Network, Request, Resource, Status, Step};
@@ -66,7 +66,9 @@ pub fn main() -> ! {
     // The zygote dies with the reev thread that started it, and its memory is closed to
     // other processes of the uid.
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
-    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    let _ = set_dumpable(false);
+    // Where to come back to after cloning a session into the worker's network namespace.
+    let home_net = std::fs::File::open("/proc/self/ns/net").ok();
     loop {
         let (request, mut fds) = match message::recv_request(control) {
             Ok(got) => got,
@@ -82,20 +84,84 @@ pub fn main() -> ! {
             continue;
         }
         let session = fds.remove(0);
-        match sys::clone_parent() {
-            Ok(Forked::Child) => {
-                sys::release_control();
-                let failure = outer(session.as_fd(), &request, fds);
-                fail(session.as_fd(), failure)
-            }
-            Ok(Forked::Parent(pid)) => {
-                let _ = message::send_status(control, &Status::Forked { pid });
-            }
-            Err(e) => {
-                let _ = message::send_status(control, &failed(Step::Fork, &e));
-            }
+        serve(control, &request, session, fds, home_net.as_ref());
+    }
+}
+
+/// One request: enter the worker's network namespace when asked (only before a user
+/// namespace is made can it be entered), clone ourselves into the session's new namespaces
+/// as reev's child — PID 1 of its PID namespace — and come back to our own network.
+fn serve(
+    control: BorrowedFd,
+    req: &Request,
+    session: OwnedFd,
+    fds: Vec<OwnedFd>,
+    home_net: Option<&std::fs::File>,
+) {
+    let joined = req.network == Network::Join;
+    if joined {
+        let entered = match (fds.get(3), home_net) {
+            (Some(netns), Some(_)) => rustix::thread::move_into_link_name_space(
+                netns.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(io::Error::from),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no network namespace was passed, or reev-init cannot return to its own",
+            )),
+        };
+        if let Err(e) = entered {
+            let _ = message::send_status(control, &failed(Step::Network, &e));
+            return;
         }
     }
+    let mut flags = libc::CLONE_NEWPID;
+    if req.user.is_some() {
+        flags |= libc::CLONE_NEWUSER;
+    }
+    if req.mount {
+        flags |= libc::CLONE_NEWNS;
+    }
+    if req.network == Network::New {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let reply = match sys::clone_parent(flags) {
+        Ok(Forked::Child) => {
+            sys::release_control();
+            let failure = match pid1(session.as_fd(), req, fds) {
+                Err(f) => f,
+                Ok(never) => match never {},
+            };
+            fail(session.as_fd(), failure)
+        }
+        Ok(Forked::Parent(pid)) => Status::Forked { pid },
+        Err(e) => failed(Step::Namespaces, &e),
+    };
+    if let (true, Some(home)) = (joined, home_net) {
+        let back = rustix::thread::move_into_link_name_space(
+            home.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        );
+        if back.is_err() {
+            // Every later session would have the wrong network: end; reev starts another.
+            let _ = message::send_status(control, &reply);
+            std::process::exit(1);
+        }
+    }
+    let _ = message::send_status(control, &reply);
+}
+
+/// Whether another process of our uid may read our memory and /proc entries (environ,
+/// descriptors) or ptrace us. The zygote is not: it (and every clone of it) holds the
+/// environments of the sessions' programs.
+fn set_dumpable(dumpable: bool) -> rustix::io::Result<()> {
+    use rustix::process::DumpableBehavior;
+    rustix::process::set_dumpable_behavior(if dumpable {
+        DumpableBehavior::Dumpable
+    } else {
+        DumpableBehavior::NotDumpable
+    })
 }
 
 fn failed(step: Step, error: &io::Error) -> Status {
@@ -112,66 +178,26 @@ fn fail(socket: BorrowedFd, failure: Failure) -> ! {
     std::process::exit(127)
 }
 
-/// The outer init, up to the fork; returns only on failure.
-fn outer(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Failure {
-    match prepare(req, &fds) {
-        Ok(()) => {}
-        Err(f) => return f,
-    }
-    if let Err(e) = sys::block_handled() {
-        return at(Step::Fork)(e);
-    }
-    match sys::fork() {
-        Err(e) => at(Step::Fork)(e),
-        Ok(Forked::Child) => {
-            let f = match pid1(socket, req, fds) {
-                Err(f) => f,
-                Ok(never) => match never {},
-            };
-            fail(socket, f)
-        }
-        Ok(Forked::Parent(child)) => {
-            drop(fds);
-            relay(child)
-        }
-    }
-}
-
-/// Process group, death signal, cgroups, network namespace, user namespace, then the other
-/// namespaces.
-fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
+/// PID 1 of the session, reev's child: its process group, death signal, user namespace
+/// maps, cgroups; then mounts, directory, limits, privileges, the program, then reaping.
+fn pid1(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Stepped<std::convert::Infallible> {
     rustix::process::setpgid(None, None).map_err(at(Step::ProcessGroup))?;
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(at(Step::DeathSignal))?;
-    // reev died before we asked to die with it: we were adopted by someone else.
-    if rustix::process::getppid().map(Pid::as_raw_pid) != Some(req.parent as i32) {
+    // reev died before we asked to die with it: its end of the session socket is closed.
+    let mut hangup = [rustix::event::PollFd::new(
+        &socket,
+        rustix::event::PollFlags::empty(),
+    )];
+    if rustix::event::poll(&mut hangup, Some(&rustix::event::Timespec::default())).is_ok()
+        && hangup[0].revents().contains(rustix::event::PollFlags::HUP)
+    {
         std::process::exit(1);
-    }
-    for file in &req.cgroups {
-        std::fs::write(file, b"0").map_err(|e| Failure {
-            step: Step::Cgroup,
-            error: io::Error::new(e.kind(), format!("{}: {e}", file.display())),
-        })?;
-    }
-    if req.network == Network::Join {
-        let netns = fds.get(3).ok_or_else(|| Failure {
-            step: Step::Network,
-            error: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "no network namespace was passed",
-            ),
-        })?;
-        rustix::thread::move_into_link_name_space(
-            netns.as_fd(),
-            Some(rustix::thread::LinkNameSpaceType::Network),
-        )
-        .map_err(at(Step::Network))?;
     }
     if let Some(maps) = &req.user {
         // A non-dumpable process's /proc/self files belong to root: an unprivileged one
         // could not write its own maps. Dumpable for as long as that takes.
         let _ = set_dumpable(true);
-        sys::unshare(UnshareFlags::NEWUSER).map_err(at(Step::UserNamespace))?;
         for (file, line) in [
             ("/proc/self/setgroups", "deny"),
             ("/proc/self/uid_map", maps.uid_map.as_str()),
@@ -181,48 +207,13 @@ fn prepare(req: &Request, fds: &[OwnedFd]) -> Stepped<()> {
         }
         set_dumpable(false).map_err(at(Step::UserNamespace))?;
     }
-    let mut flags = UnshareFlags::NEWPID;
-    if req.mount {
-        flags |= UnshareFlags::NEWNS;
+    for file in &req.cgroups {
+        std::fs::write(file, b"0").map_err(|e| Failure {
+            step: Step::Cgroup,
+            error: io::Error::new(e.kind(), format!("{}: {e}", file.display())),
+        })?;
     }
-    if req.network == Network::New {
-        flags |= UnshareFlags::NEWNET;
-    }
-    sys::unshare(flags).map_err(at(Step::Namespaces))
-}
-
-/// Whether another process of our uid may read our memory and /proc entries (environ,
-/// descriptors) or ptrace us. The zygote is not: it (and every clone of it) holds the
-/// environments of the sessions' programs.
-fn set_dumpable(dumpable: bool) -> rustix::io::Result<()> {
-    use rustix::process::DumpableBehavior;
-    rustix::process::set_dumpable_behavior(if dumpable {
-        DumpableBehavior::Dumpable
-    } else {
-        DumpableBehavior::NotDumpable
-    })
-}
-
-/// The outer init after the fork: pass signals on to PID 1, end when it does.
-fn relay(child: libc::pid_t) -> ! {
-    loop {
-        let sig = sys::wait_signal();
-        if sig != libc::SIGCHLD {
-            sys::kill(child, sig);
-            continue;
-        }
-        let pid = Pid::from_raw(child);
-        match rustix::process::waitpid(pid, WaitOptions::NOHANG) {
-            Ok(Some(_)) | Err(_) => std::process::exit(0),
-            Ok(None) => {}
-        }
-    }
-}
-
-/// PID 1 of the session: mounts, directory, limits, privileges, the program, then reaping.
-fn pid1(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Stepped<std::convert::Infallible> {
-    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(at(Step::DeathSignal))?;
+    sys::block_handled().map_err(at(Step::Namespaces))?;
     if req.mount {
         mounts(req)?;
     }

@@ -197,7 +197,15 @@ pub fn send_request(socket: impl AsFd, request: &Request, fds: &[BorrowedFd]) ->
 
 /// Receive the request and its descriptors; `UnexpectedEof` when reev closed the socket.
 pub fn recv_request(socket: impl AsFd) -> io::Result<(Request, Vec<OwnedFd>)> {
-    let mut buf = vec![0u8; MAX_REQUEST];
+    let socket = socket.as_fd();
+    // The packet's length first (MSG_TRUNC reports it whole), so that a buffer of its size,
+    // not of the largest, is zeroed per request.
+    let (_, len) = rustix::net::recv(
+        socket,
+        &mut [0u8; 0][..],
+        RecvFlags::PEEK | RecvFlags::TRUNC,
+    )?;
+    let mut buf = vec![0u8; len.clamp(1, MAX_REQUEST)];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
     let got = rustix::net::recvmsg(

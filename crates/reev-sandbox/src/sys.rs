@@ -1,6 +1,6 @@
-//! The system calls of `reev-init` that neither std nor rustix wraps safely: fork, the
+//! The system calls of `reev-init` that neither std nor rustix wraps safely: clone, the
 //! signal mask and `sigwaitinfo`, `kill(-1)`, `unshare`, `mount_setattr`, `close_range`.
-//! `reev-init` is single-threaded (it never starts a thread), which is what makes `fork`
+//! `reev-init` is single-threaded (it never starts a thread), which is what makes `clone`
 //! and `unshare` sound here.
 
 use std::io;
@@ -14,10 +14,11 @@ pub enum Forked {
     Child,
 }
 
-/// `clone(CLONE_PARENT | SIGCHLD)`: a copy of this process that is a child of our parent
-/// (reev), not of ours — what makes the served sessions reev's own children.
-pub fn clone_parent() -> io::Result<Forked> {
-    let flags = (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong;
+/// `clone(CLONE_PARENT | SIGCHLD | namespaces)`: a copy of this process, in new
+/// `namespaces`, that is a child of our parent (reev), not of ours — what makes the served
+/// sessions reev's own children.
+pub fn clone_parent(namespaces: libc::c_int) -> io::Result<Forked> {
+    let flags = (libc::CLONE_PARENT | libc::SIGCHLD | namespaces) as libc::c_ulong;
     // SAFETY: like fork in a single-threaded process (bubblewrap's raw_clone): no stack is
     // given, so the child runs on a copy of ours; the C library's per-thread data keeps the
     // parent's thread id, which nothing in reev-init uses (no threads, no raise).
@@ -28,6 +29,13 @@ pub fn clone_parent() -> io::Result<Forked> {
     }
 }
 
+/// `unshare(flags)` (the probe).
+pub fn unshare(flags: rustix::thread::UnshareFlags) -> io::Result<()> {
+    // SAFETY: the flags never include CLONE_FILES or CLONE_FS sharing changes that could
+    // invalidate descriptors or paths std holds; reev-init is single-threaded.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(io::Error::from)
+}
+
 /// In a session cloned from the zygote: let go of the control socket (fd 0, which only the
 /// zygote reads) and put /dev/null there, so that reev sees the zygote's end when it ends.
 pub fn release_control() {
@@ -36,23 +44,6 @@ pub fn release_control() {
     unsafe { libc::close(0) };
     // The lowest free descriptor: 0 again.
     let _ = std::fs::File::open("/dev/null").map(std::os::fd::IntoRawFd::into_raw_fd);
-}
-
-pub fn fork() -> io::Result<Forked> {
-    // SAFETY: reev-init is single-threaded, so the child may run any code (no lock held by
-    // another thread can be left locked in it).
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
-        pid => Ok(Forked::Parent(pid)),
-    }
-}
-
-/// `unshare(flags)`.
-pub fn unshare(flags: rustix::thread::UnshareFlags) -> io::Result<()> {
-    // SAFETY: the flags never include CLONE_FILES or CLONE_FS sharing changes that could
-    // invalidate descriptors or paths std holds; reev-init is single-threaded.
-    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(io::Error::from)
 }
 
 /// Block `HANDLED`, so that they wait for `wait_signal` (and a PID 1 receives them from
