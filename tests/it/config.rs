@@ -1,7 +1,6 @@
 //! `reev config`, `--help` and `reev man`: one rule for the config file, each command's own
 //! flags, global flags under their own heading, and every man page reev(1) cites.
 
-use crate::common;
 use crate::common::Project;
 
 fn project() -> Project {

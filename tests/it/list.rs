@@ -1,6 +1,5 @@
 //! `reev list`: the plan without running it; filters and shards.
 
-use crate::common;
 use crate::common::Project;
 use std::collections::BTreeSet;
 

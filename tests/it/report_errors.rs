@@ -1,7 +1,6 @@
 //! `reev report` and `error` sessions: the error rate per agent in every format, success rates
 //! over judged sessions only, and the gate's `--max-error-rate`.
 
-use crate::common;
 use crate::common::Project;
 use serde_json::Value;
 
