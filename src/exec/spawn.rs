@@ -111,7 +111,7 @@ thread_local! {
 }
 
 /// Send one request to this worker's `reev-init` (started on first use, again if it died);
-/// the session's outer init's pid.
+/// the pid of the session's init (PID 1 of its namespace, reev's child).
 fn fork_session(request: &Request, fds: &[BorrowedFd]) -> io::Result<libc::pid_t> {
     ZYGOTE.with(|cell| {
         let mut slot = cell.borrow_mut();

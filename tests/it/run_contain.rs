@@ -93,13 +93,16 @@ fn hostile_project(port: u16) -> Project {
 }
 
 /// The probes found nothing: no forged file, no marker, no connection, no secret, no
-/// capability; the session file is reev's own (`failed`, the agent's exit 1).
-fn assert_contained(p: &Project, stdout_of_reev: &str) {
+/// capability; the session file is reev's own (`failed`, the agent's exit 1), which reev
+/// could write (exit 2 would say a file was already there).
+fn assert_contained(p: &Project, out: &std::process::Output) {
+    let stderr_of_reev = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(2), "{stderr_of_reev}");
     let sessions = p.join("runs/r1/sessions/hostile");
     let s: Value =
         serde_json::from_slice(&std::fs::read(sessions.join("x@1.json")).unwrap()).unwrap();
     let text = s["stdout"]["text"].as_str().unwrap_or_default();
-    assert_eq!(s["status"], "failed", "{s}\n{stdout_of_reev}");
+    assert_eq!(s["status"], "failed", "{s}\n{stderr_of_reev}");
     assert_eq!(s["exit_code"], 1, "{s}");
     for reached in ["FORGED", "REMOUNTED", "CONNECTED", "SECRET", "found reev"] {
         assert!(!text.contains(reached), "{reached}: {text}");
@@ -124,13 +127,7 @@ fn a_hostile_sandboxed_agent_cannot_forge_its_result_escape_or_read_reevs_secret
         .env("OPENAI_API_KEY", SECRET)
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(
-        out.status.code(),
-        Some(2),
-        "reev wrote its own file: {stderr}"
-    );
-    assert_contained(&p, &stderr);
+    assert_contained(&p, &out);
 }
 
 #[test]
@@ -142,13 +139,7 @@ fn the_same_probes_are_blocked_for_an_unprivileged_reev() {
         &["run", "--run-id", "r1"],
         &[("OPENAI_API_KEY", SECRET)],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_ne!(
-        out.status.code(),
-        Some(2),
-        "reev wrote its own file: {stderr}"
-    );
-    assert_contained(&p, &stderr);
+    assert_contained(&p, &out);
 }
 
 /// An unsandboxed agent tries to write everything that judges it; prints what it could.

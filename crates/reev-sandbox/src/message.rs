@@ -4,8 +4,8 @@
 //! - The control socket: `reev-init`'s stdin. reev sends one JSON [`Request`] per process,
 //!   with, as `SCM_RIGHTS`, the process's own session socket, its stdin, stdout and stderr
 //!   (and, for `network: none` as root, the worker's network namespace). `reev-init` answers
-//!   `Forked { pid }`: the session's outer init, a child of reev's.
-//! - The session socket: the outer init and the session's PID 1 answer on it, one JSON
+//!   `Forked { pid }`: the session's init, a child of reev's and PID 1 of its namespace.
+//! - The session socket: the session's init answers on it, one JSON
 //!   [`Status`] per packet: `Started` once the program has exec'd, or `Failed`, then
 //!   `Exited` when it ends.
 
@@ -109,7 +109,7 @@ pub enum Resource {
 /// What `reev-init` reports.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Status {
-    /// On the control socket: the session's outer init has this pid (reev's child).
+    /// On the control socket: the session's init has this pid (reev's child).
     Forked { pid: i32 },
     /// The process has exec'd; `pid` as seen in the session's PID namespace.
     Started { pid: i32 },
