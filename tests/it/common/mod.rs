@@ -116,6 +116,21 @@ impl Project {
         self.write("reev.yml", &y)
     }
 
+    /// Every agent of reev.yml gets `sandbox: {filesystem: host}`: for tests whose agents
+    /// write into the runs tree on purpose (read-only to agents by default).
+    pub fn unprotected(&self) -> &Self {
+        let yml = std::fs::read_to_string(self.join("reev.yml")).expect("reev.yml");
+        let mut out = String::new();
+        for line in yml.lines() {
+            out.push_str(line);
+            out.push('\n');
+            if line.starts_with("    command:") {
+                out.push_str("    sandbox:\n      filesystem: host\n");
+            }
+        }
+        self.write("reev.yml", &out)
+    }
+
     /// A benchmark that passes when the agent exits 0.
     pub fn simple_benchmark(&self, id: &str) -> &Self {
         self.write(
