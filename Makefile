@@ -16,7 +16,8 @@ VENV_PYTHON := $(VENV)/bin/python3
 # Tests that drive Python's duckdb or xmlschema run this interpreter (tests/common: python()).
 export REEV_TEST_PYTHON := $(abspath $(VENV_PYTHON))
 
-# `make install`: copy the built binary into $(PREFIX)/bin (no rebuild when it is current).
+# `make install`: copy the built binaries into $(PREFIX)/bin (no rebuild when they are
+# current): reev and reev-init, the session init it finds beside itself.
 PREFIX ?= $(HOME)/.local
 
 .PHONY: all build run test test-heavy test-browser lint fmt bench clean-runs dev-deps install
@@ -38,6 +39,7 @@ run: build
 install: build
 	install -d $(PREFIX)/bin
 	install -m 0755 $(REEV) $(PREFIX)/bin/reev
+	install -m 0755 $(dir $(REEV))reev-init $(PREFIX)/bin/reev-init
 	@case ":$$PATH:" in *":$(PREFIX)/bin:"*) ;; *) echo "add $(PREFIX)/bin to PATH: export PATH=\"$(PREFIX)/bin:\$$PATH\"";; esac
 
 ## Python's duckdb and xmlschema in a virtual environment: a second real DuckDB process in

@@ -537,14 +537,21 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
             delay: e.retries.retry_delay,
         },
         batch_argv: None,
+        // `reev batch` replaces these with the database and reports directory it uses.
+        protect: [("REEV_DB", "reev.duckdb"), ("REEV_REPORTS_DIR", "reports")]
+            .into_iter()
+            .map(|(var, default)| std::env::var_os(var).unwrap_or(default.into()).into())
+            .collect(),
     }
 }
 
 impl From<BatchArgs> for crate::cmd::batch::BatchOptions {
     fn from(a: BatchArgs) -> Self {
         let runs_dir = a.exec.runs.runs_dir.clone();
+        let mut run = run_options(a.suite, a.select, a.exec);
+        run.protect = vec![a.db.db.clone(), a.report.reports_dir.clone()];
         crate::cmd::batch::BatchOptions {
-            run: run_options(a.suite, a.select, a.exec),
+            run,
             load: LoadOptions {
                 roots: vec![runs_dir],
                 db: a.db.db.clone(),

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -24,9 +23,7 @@ impl Lock {
 /// lock file. Takes a shared lock for an instant, so an acquirer must allow a short wait.
 pub fn is_held(path: &Path) -> Option<bool> {
     let file = File::open(path).ok()?;
-    // SAFETY: flock on a descriptor we own.
-    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    Some(r != 0)
+    Some(rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared).is_err())
 }
 
 /// `<path>.lock`, beside `path`.
@@ -53,11 +50,11 @@ pub fn acquire(path: &Path, wait: Duration, busy: &str) -> Result<Lock> {
         .map_err(|e| Error::io("cannot open lock file", path, e))?;
     let deadline = Instant::now() + wait;
     loop {
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
+        let err =
+            match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(e) => std::io::Error::from(e),
+            };
         if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
             return Err(Error::io("cannot lock", path, err));
         }

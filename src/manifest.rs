@@ -219,14 +219,11 @@ pub fn read(run_dir: &Path, shard: Option<Shard>) -> Result<RunManifest> {
 }
 
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is valid for buf.len() bytes.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return "unknown".into();
+    let name = rustix::system::uname();
+    match name.nodename().to_bytes() {
+        [] => "unknown".into(),
+        bytes => String::from_utf8_lossy(bytes).into_owned(),
     }
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 pub fn git_commit(dir: &Path) -> Option<String> {

@@ -35,6 +35,9 @@ pub struct RunOptions {
     /// Set by `reev batch` (its argv): the printed resume commands are that batch again, so
     /// that finishing the run also loads and reports it.
     pub batch_argv: Option<Vec<String>>,
+    /// The database and reports directory, which sessions may not write (with the runs
+    /// tree, the config file and the benchmarks, see [`protected`]).
+    pub protect: Vec<PathBuf>,
 }
 
 /// What a finished run reports; `reev batch` builds on it.
@@ -79,6 +82,16 @@ impl RunReport {
     }
 }
 
+/// What no session may write, made absolute (agents run elsewhere): the runs tree, the
+/// config file, the benchmarks directory, and the database and reports directory.
+fn protected(opts: &RunOptions) -> Result<Vec<PathBuf>> {
+    [&opts.runs_dir, &opts.suite.config, &opts.suite.benchmarks]
+        .into_iter()
+        .chain(&opts.protect)
+        .map(|p| std::path::absolute(p).map_err(|e| Error::io("cannot resolve", p, e)))
+        .collect()
+}
+
 pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     interrupt::install().map_err(|e| Error::env(format!("cannot install signal handlers: {e}")))?;
     let suite = super::load_suite(&opts.suite)?;
@@ -120,6 +133,8 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         )
     })?;
     let host = manifest::hostname();
+    exec::sandbox::ready().map_err(Error::env)?;
+    let protect = protected(&opts)?;
     let ctx = exec::Context {
         suite: &suite,
         run_id: &planned.run_id,
@@ -129,6 +144,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         keep_workdirs: opts.keep_workdirs,
         area: &area,
         host: &host,
+        protect: &protect,
     };
     let started = Instant::now();
     let budget = Budget::new(opts.max_cost, spent_before(&planned, opts.max_cost));

@@ -11,7 +11,9 @@
 use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{self, AtFlags, Mode, OFlags, ResolveFlags};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
@@ -21,41 +23,18 @@ pub struct Dir {
     fd: OwnedFd,
 }
 
-/// The kernel's `struct open_how` (linux/openat2.h).
-#[repr(C)]
-struct OpenHow {
-    flags: u64,
-    mode: u64,
-    resolve: u64,
-}
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-const RESOLVE_BENEATH: u64 = 0x08;
-
 fn cstring(name: &OsStr) -> io::Result<CString> {
     CString::new(name.as_bytes()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
 }
 
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
 /// `openat` of one name (no slashes) relative to `dir`, never following a symlink there.
-fn open_one(dir: BorrowedFd, name: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
-    let fd = check(unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    })?;
-    // SAFETY: openat returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+fn open_one(dir: BorrowedFd, name: &CStr, flags: OFlags) -> io::Result<OwnedFd> {
+    Ok(fs::openat(
+        dir,
+        name,
+        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
 }
 
 /// The relative path's normal components; absolute paths and `..` are refused.
@@ -79,16 +58,9 @@ fn components(rel: &Path) -> io::Result<Vec<CString>> {
 impl Dir {
     /// Open a directory by path (following symlinks: the caller trusts this path).
     pub fn open(path: &Path) -> io::Result<Dir> {
-        let c = cstring(path.as_os_str())?;
-        let fd = check(unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        })?;
-        // SAFETY: a new descriptor that nothing else owns.
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         Ok(Dir {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: fs::open(path, flags, Mode::empty())?,
         })
     }
 
@@ -97,13 +69,12 @@ impl Dir {
     pub fn ensure_subdir(&self, name: &OsStr) -> io::Result<Dir> {
         let c = cstring(name)?;
         for _ in 0..3 {
-            match open_one(self.fd.as_fd(), &c, libc::O_RDONLY | libc::O_DIRECTORY) {
+            match open_one(self.fd.as_fd(), &c, OFlags::RDONLY | OFlags::DIRECTORY) {
                 Ok(fd) => return Ok(Dir { fd }),
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    match check(unsafe { libc::mkdirat(self.fd.as_raw_fd(), c.as_ptr(), 0o755) }) {
-                        Ok(_) => {}
-                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
-                        Err(e) => return Err(e),
+                    match fs::mkdirat(&self.fd, c.as_c_str(), Mode::from_raw_mode(0o755)) {
+                        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                        Err(e) => return Err(e.into()),
                     }
                 }
                 // ELOOP or ENOTDIR: a symlink or a file where the directory belongs.
@@ -125,14 +96,14 @@ impl Dir {
     /// Remove a non-directory entry; a missing one is fine.
     pub fn unlink(&self, name: &OsStr) -> io::Result<()> {
         let c = cstring(name)?;
-        match check(unsafe { libc::unlinkat(self.fd.as_raw_fd(), c.as_ptr(), 0) }) {
-            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
+        match fs::unlinkat(&self.fd, c.as_c_str(), AtFlags::empty()) {
+            Err(e) if e != rustix::io::Errno::NOENT => Err(e.into()),
             _ => Ok(()),
         }
     }
 
     /// Open `rel` below this directory without following any symlink and without leaving it.
-    fn open_beneath(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    fn open_beneath(&self, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
         match openat2(self.fd.as_fd(), rel, flags) {
             // ENOSYS: Linux < 5.6; EPERM: a seccomp filter (older container runtimes) refuses it.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => {
@@ -143,7 +114,7 @@ impl Dir {
     }
 
     /// Without openat2: walk one component at a time, never following a symlink.
-    fn open_walk(&self, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+    fn open_walk(&self, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
         let parts = components(rel)?;
         let Some((last, dirs)) = parts.split_last() else {
             return Err(io::Error::from(io::ErrorKind::InvalidInput));
@@ -152,7 +123,7 @@ impl Dir {
         for d in dirs {
             let at = cur.as_ref().map_or(self.fd.as_fd(), |f| f.as_fd());
             // O_PATH | O_NOFOLLOW opens a symlink itself: refuse it as openat2 would (ELOOP).
-            let fd = open_one(at, d, libc::O_PATH)?;
+            let fd = open_one(at, d, OFlags::PATH)?;
             match file_type(&fd)? {
                 libc::S_IFDIR => cur = Some(fd),
                 libc::S_IFLNK => return Err(io::Error::from_raw_os_error(libc::ELOOP)),
@@ -167,7 +138,7 @@ impl Dir {
     /// (missing, a symlink, a FIFO or other non-regular file).
     pub fn regular_file(&self, rel: &Path) -> Result<(), ReadError> {
         let fd = self
-            .open_beneath(rel, libc::O_PATH)
+            .open_beneath(rel, OFlags::PATH)
             .map_err(ReadError::Io)?;
         match file_type(&fd).map_err(ReadError::Io)? {
             libc::S_IFREG => Ok(()),
@@ -178,7 +149,7 @@ impl Dir {
     /// Read the regular file `rel` below this directory, at most `cap` bytes.
     pub fn read_capped(&self, rel: &Path, cap: u64) -> Result<Vec<u8>, ReadError> {
         let fd = self
-            .open_beneath(rel, libc::O_RDONLY | libc::O_NONBLOCK)
+            .open_beneath(rel, OFlags::RDONLY | OFlags::NONBLOCK)
             .map_err(ReadError::Io)?;
         read_regular(fd, cap)
     }
@@ -186,10 +157,10 @@ impl Dir {
     /// Make an entry this directory holds, which reev cannot open, usable (mode 0700),
     /// without following a symlink: chmod through an `O_PATH` fd's /proc link.
     fn make_dir_usable(&self, name: &CStr) -> io::Result<()> {
-        let fd = open_one(self.fd.as_fd(), name, libc::O_PATH | libc::O_DIRECTORY)?;
+        let fd = open_one(self.fd.as_fd(), name, OFlags::PATH | OFlags::DIRECTORY)?;
         let proc = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        check(unsafe { libc::chmod(proc.as_ptr(), 0o700) }).map(|_| ())
+        Ok(fs::chmod(proc.as_c_str(), Mode::from_raw_mode(0o700))?)
     }
 
     /// Is this directory still the one at `path` (the path not a symlink to it)?
@@ -227,7 +198,7 @@ impl Dir {
     /// Remove the subdirectory `name` and everything in it (or the symlink or file there).
     pub fn remove_tree(&self, name: &OsStr) -> io::Result<()> {
         let c = cstring(name)?;
-        match open_one(self.fd.as_fd(), &c, libc::O_RDONLY | libc::O_DIRECTORY) {
+        match open_one(self.fd.as_fd(), &c, OFlags::RDONLY | OFlags::DIRECTORY) {
             Ok(fd) => empty_tree(&fd)?,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
             Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
@@ -257,23 +228,13 @@ impl Dir {
         let at = cur.as_ref().unwrap_or(self);
         // Non-blocking: a FIFO put there after the caller removed what was there (by a process
         // that outlived its agent) must not make reev wait forever for a reader.
-        let flags = libc::O_WRONLY
-            | libc::O_CREAT
-            | libc::O_TRUNC
-            | libc::O_NOFOLLOW
-            | libc::O_NONBLOCK
-            | libc::O_CLOEXEC;
-        // SAFETY: a valid fd and C string; O_CREAT takes the mode as third argument.
-        let fd = check(unsafe {
-            libc::openat(
-                at.fd.as_raw_fd(),
-                last.as_ptr(),
-                flags,
-                mode as libc::c_uint,
-            )
-        })?;
-        // SAFETY: a new descriptor that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let flags = OFlags::WRONLY
+            | OFlags::CREATE
+            | OFlags::TRUNC
+            | OFlags::NOFOLLOW
+            | OFlags::NONBLOCK
+            | OFlags::CLOEXEC;
+        let fd = fs::openat(&at.fd, last.as_c_str(), flags, Mode::from_raw_mode(mode))?;
         match file_type(&fd)? {
             libc::S_IFREG => {}
             t => {
@@ -285,7 +246,7 @@ impl Dir {
             }
         }
         // The umask may have taken bits away (an executable seed must stay executable).
-        check(unsafe { libc::fchmod(fd.as_raw_fd(), mode as libc::mode_t) })?;
+        fs::fchmod(&fd, Mode::from_raw_mode(mode))?;
         Ok(File::from(fd))
     }
 }
@@ -332,36 +293,15 @@ impl ReadError {
     }
 }
 
-fn openat2(dir: BorrowedFd, rel: &Path, flags: libc::c_int) -> io::Result<OwnedFd> {
+fn openat2(dir: BorrowedFd, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
     components(rel)?;
-    let path = cstring(rel.as_os_str())?;
-    let how = OpenHow {
-        flags: (flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) as u64,
-        mode: 0,
-        resolve: RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: `how` and `path` outlive the call; the size is that of the struct passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(ret as libc::c_int) })
+    let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+    let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(fs::openat2(dir, rel, flags, Mode::empty(), resolve)?)
 }
 
-fn stat(fd: &OwnedFd) -> io::Result<libc::stat> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    check(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: fstat succeeded and filled it in.
-    Ok(unsafe { st.assume_init() })
+fn stat(fd: &OwnedFd) -> io::Result<fs::Stat> {
+    Ok(fs::fstat(fd)?)
 }
 
 fn file_type(fd: &OwnedFd) -> io::Result<libc::mode_t> {
@@ -402,10 +342,8 @@ fn read_upto(fd: OwnedFd, cap: u64, prefix: bool) -> Result<Vec<u8>, ReadError> 
         return Err(ReadError::TooLarge(size));
     }
     // A regular file never blocks, but clear O_NONBLOCK anyway so reads are plain reads.
-    let flags =
-        check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) }).map_err(ReadError::Io)?;
-    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) })
-        .map_err(ReadError::Io)?;
+    let flags = fs::fcntl_getfl(&fd).map_err(|e| ReadError::Io(e.into()))?;
+    fs::fcntl_setfl(&fd, flags - OFlags::NONBLOCK).map_err(|e| ReadError::Io(e.into()))?;
     let mut bytes = Vec::with_capacity(size.min(cap) as usize);
     // The file may still grow (an orphan writing to it): never read past the cap.
     let limit = if prefix { cap } else { cap + 1 };
@@ -422,44 +360,29 @@ fn read_upto(fd: OwnedFd, cap: u64, prefix: bool) -> Result<Vec<u8>, ReadError> 
 /// Open `name` in `dir` for reading, non-blocking, not through a symlink.
 pub fn open_entry(dir: &Dir, name: &OsStr) -> io::Result<OwnedFd> {
     let c = cstring(name)?;
-    open_one(dir.fd.as_fd(), &c, libc::O_RDONLY | libc::O_NONBLOCK)
+    open_one(dir.fd.as_fd(), &c, OFlags::RDONLY | OFlags::NONBLOCK)
 }
 
 fn rmdir(dir: BorrowedFd, name: &CStr) -> io::Result<()> {
-    match check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) }) {
-        Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
+    match fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+        Err(e) if e != rustix::io::Errno::NOENT => Err(e.into()),
         _ => Ok(()),
     }
 }
 
 /// The names in a directory (without `.` and `..`).
 fn list(dir: BorrowedFd) -> io::Result<Vec<CString>> {
-    // fdopendir takes ownership of the fd it is given: give it a duplicate.
-    let dup = check(unsafe { libc::fcntl(dir.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })?;
-    check(unsafe { libc::lseek(dup, 0, libc::SEEK_SET) } as libc::c_int).inspect_err(
-        |_| unsafe {
-            libc::close(dup);
-        },
-    )?;
-    let stream = unsafe { libc::fdopendir(dup) };
-    if stream.is_null() {
-        let e = io::Error::last_os_error();
-        unsafe { libc::close(dup) };
-        return Err(e);
-    }
+    // A duplicate (no permission check, unlike opening "." again), read from the start.
+    let dup = rustix::io::fcntl_dupfd_cloexec(dir, 0)?;
+    fs::seek(&dup, fs::SeekFrom::Start(0))?;
     let mut names = Vec::new();
-    loop {
-        // SAFETY: stream is a valid DIR*; the entry is copied before the next readdir.
-        let entry = unsafe { libc::readdir(stream) };
-        if entry.is_null() {
-            break;
-        }
-        let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+    for entry in fs::Dir::new(dup)? {
+        let entry = entry?;
+        let name = entry.file_name();
         if name.to_bytes() != b"." && name.to_bytes() != b".." {
             names.push(name.to_owned());
         }
     }
-    unsafe { libc::closedir(stream) };
     Ok(names)
 }
 
@@ -473,8 +396,8 @@ fn identity(fd: &OwnedFd) -> io::Result<(u64, u64)> {
 fn writable(dir: &OwnedFd) {
     if let Ok(st) = stat(dir) {
         if st.st_mode & 0o700 != 0o700 {
-            // SAFETY: fchmod on a descriptor we own; its failure changes nothing.
-            unsafe { libc::fchmod(dir.as_raw_fd(), (st.st_mode & 0o7777) | 0o700) };
+            // Best effort: its failure changes nothing.
+            let _ = fs::fchmod(dir, Mode::from_raw_mode((st.st_mode & 0o7777) | 0o700));
         }
     }
 }
@@ -513,7 +436,7 @@ fn empty_tree(top: &OwnedFd) -> io::Result<()> {
             let Some((parent_name_pending, id)) = names.pop().zip(ids.pop()) else {
                 return Ok(());
             };
-            let parent = open_one(cur.fd.as_fd(), c"..", libc::O_RDONLY | libc::O_DIRECTORY)?;
+            let parent = open_one(cur.fd.as_fd(), c"..", OFlags::RDONLY | OFlags::DIRECTORY)?;
             if identity(&parent)? != id {
                 return Err(io::Error::other(
                     "a directory was moved while reev removed it",
@@ -528,21 +451,19 @@ fn empty_tree(top: &OwnedFd) -> io::Result<()> {
             };
             continue;
         };
-        let unlinked = check(unsafe { libc::unlinkat(cur.fd.as_raw_fd(), name.as_ptr(), 0) });
-        match unlinked {
-            Ok(_) => continue,
-            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EISDIR | libc::EPERM)) => {}
-            Err(e) => return Err(e),
+        match fs::unlinkat(&cur.fd, name.as_c_str(), AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => continue,
+            Err(rustix::io::Errno::ISDIR | rustix::io::Errno::PERM) => {}
+            Err(e) => return Err(e.into()),
         }
-        let child = match open_one(cur.fd.as_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY) {
+        let child = match open_one(cur.fd.as_fd(), &name, OFlags::RDONLY | OFlags::DIRECTORY) {
             Ok(fd) => fd,
             Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
                 let dir = Dir {
                     fd: cur.fd.try_clone()?,
                 };
                 dir.make_dir_usable(&name)?;
-                open_one(cur.fd.as_fd(), &name, libc::O_RDONLY | libc::O_DIRECTORY)?
+                open_one(cur.fd.as_fd(), &name, OFlags::RDONLY | OFlags::DIRECTORY)?
             }
             Err(e) => return Err(e),
         };
@@ -568,8 +489,14 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn mkfifo(p: &Path) {
-        let c = cstring(p.as_os_str()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        fs::mknodat(
+            fs::CWD,
+            p,
+            fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -583,8 +510,8 @@ mod tests {
         symlink("b", t.path().join("a/inner")).unwrap();
         mkfifo(&t.path().join("fifo"));
         let d = Dir::open(t.path()).unwrap();
-        let flags = libc::O_RDONLY | libc::O_NONBLOCK;
-        type Open = fn(&Dir, &Path, libc::c_int) -> io::Result<OwnedFd>;
+        let flags = OFlags::RDONLY | OFlags::NONBLOCK;
+        type Open = fn(&Dir, &Path, OFlags) -> io::Result<OwnedFd>;
         for open in [Dir::open_beneath as Open, Dir::open_walk] {
             let f = open(&d, Path::new("a/b/f.txt"), flags).unwrap();
             assert_eq!(read_regular(f, 100).unwrap(), b"inside");
@@ -615,15 +542,18 @@ mod tests {
         let e = d.create_file(Path::new("fifo"), 0o644).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENXIO), "{e}");
         // A reader (the agent's leftover process): still not written into.
-        let c = cstring(t.path().join("fifo").as_os_str()).unwrap();
-        let reader = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK) };
-        assert!(reader >= 0);
+        let reader = fs::open(
+            t.path().join("fifo"),
+            OFlags::RDONLY | OFlags::NONBLOCK,
+            Mode::empty(),
+        )
+        .unwrap();
         let e = d.create_file(Path::new("fifo"), 0o644).unwrap_err();
         assert!(
             e.to_string().contains("is a FIFO, not a regular file"),
             "{e}"
         );
-        unsafe { libc::close(reader) };
+        drop(reader);
     }
 
     #[test]

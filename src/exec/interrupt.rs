@@ -5,7 +5,7 @@
 //! signal SIGKILLs every registered group at once and exits.
 
 use std::collections::HashSet;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -23,13 +23,8 @@ pub fn install() -> std::io::Result<()> {
     // exit status (or never finish). reev waits for its children, so back to the default.
     // SAFETY: signal with SIG_DFL installs no handler; called before any session starts.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
-    // SAFETY: eventfd has no memory-safety preconditions; we check the result.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor that we own.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let flags = rustix::event::EventfdFlags::CLOEXEC | rustix::event::EventfdFlags::NONBLOCK;
+    let owned = rustix::event::eventfd(0, flags)?;
     if WAKE.set(owned).is_err() {
         return Ok(());
     }
@@ -58,15 +53,13 @@ pub fn requested() -> Option<i32> {
 }
 
 /// A descriptor that becomes readable (and stays readable) once a stop is requested.
-pub fn wake_fd() -> Option<RawFd> {
-    WAKE.get().map(|fd| fd.as_raw_fd())
+pub fn wake_fd() -> Option<BorrowedFd<'static>> {
+    WAKE.get().map(|fd| fd.as_fd())
 }
 
 fn wake() {
     if let Some(fd) = wake_fd() {
-        let one: u64 = 1;
-        // SAFETY: writing 8 bytes from a valid u64 to an eventfd.
-        unsafe { libc::write(fd, (&one as *const u64).cast(), 8) };
+        let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
     }
 }
 
@@ -88,8 +81,9 @@ pub fn unregister_group(pgid: i32) {
 fn kill_all_groups() {
     if let Ok(g) = GROUPS.lock() {
         for pgid in g.iter().flatten() {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            if let Some(pgid) = rustix::process::Pid::from_raw(*pgid) {
+                let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+            }
         }
     }
 }

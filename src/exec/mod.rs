@@ -11,7 +11,6 @@ pub mod namespace;
 mod netns;
 pub mod port;
 pub mod process;
-mod rawsys;
 pub mod sandbox;
 mod spawn;
 pub mod trace_checks;
@@ -49,6 +48,9 @@ pub struct Context<'a> {
     /// This reev process's scratch area in the run (never shared with another process).
     pub area: &'a workdir::Area,
     pub host: &'a str,
+    /// Absolute paths no session may write (runs tree, database, reports, config, suite):
+    /// read-only in every session's mount namespace but `filesystem: host`.
+    pub protect: &'a [std::path::PathBuf],
 }
 
 /// How one planned session ended, as far as the run is concerned.
@@ -222,7 +224,7 @@ fn execute(
     let values = vars.values(task, bench);
     let argv: Vec<String> = vars::expand_all(&agent.command, &values);
     // Containment is prepared first: a sandbox that cannot be had makes the session an error.
-    let prepared = match sandbox::Prepared::new(agent.sandbox.as_ref(), work) {
+    let prepared = match sandbox::Prepared::new(agent.sandbox.as_ref(), work, ctx.protect) {
         Ok(p) => p,
         Err(why) => {
             file.error = Some(format!(

@@ -1,14 +1,16 @@
 //! One agent process: its own process group (and PID namespace where available, see
 //! `namespace`), concurrent capped capture, hard timeout, rusage.
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::ErrorKind;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use rustix::event::{PollFd, PollFlags};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 
 use super::interrupt;
 use super::spawn::Started;
@@ -80,6 +82,10 @@ pub struct Finished {
 pub struct Lingering {
     pgid: i32,
     init: Option<Started>,
+    /// In a plain process group: the setup's exited leader, left unreaped (a zombie) so
+    /// that its pid — the group's id — cannot be given to another process, whose group
+    /// `kill_group` would then kill.
+    zombie_leader: bool,
 }
 
 impl std::fmt::Debug for Lingering {
@@ -91,12 +97,21 @@ impl std::fmt::Debug for Lingering {
     }
 }
 
-/// Kill what a `linger` spawn left running. Its members keep the group id allocated, so the
-/// number cannot have been reused by another group while any of them lives; a namespace's
-/// init is killed (which ends its namespace) and reaped when its `Started` drops.
+/// Kill what a `linger` spawn left running. The group id cannot have been reused: in a
+/// plain process group the leader is still an unreaped zombie (reaped here, after the
+/// kill), and a namespace's init is alive until killed here (and reaped when its `Started`
+/// drops).
 pub fn kill_group(left: Lingering) {
-    signal_group(left.pgid, libc::SIGKILL);
+    signal_group(left.pgid, Signal::KILL);
     drop(left.init);
+    if left.zombie_leader {
+        if let Some(pid) = rustix::process::Pid::from_raw(left.pgid) {
+            while let Err(rustix::io::Errno::INTR) =
+                rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+            {
+            }
+        }
+    }
     interrupt::unregister_group(left.pgid);
 }
 
@@ -145,7 +160,7 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
     let mut out = Some(out);
     let mut err = Some(err);
     for fd in [&stdin, &out, &err].into_iter().flatten() {
-        set_nonblocking(fd.as_raw_fd());
+        set_nonblocking(fd);
     }
     if spec.stdin.is_empty() {
         stdin = None;
@@ -193,50 +208,45 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             .as_millis()
             .min(60_000) as i32;
 
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(5);
-        let slot = |fds: &mut Vec<libc::pollfd>, fd: RawFd, events: i16| {
-            fds.push(libc::pollfd {
-                fd,
-                events,
-                revents: 0,
-            });
-            fds.len() - 1
-        };
+        let mut fds: Vec<PollFd> = Vec::with_capacity(6);
         let i_out = out
             .as_ref()
-            .map(|fd| slot(&mut fds, fd.as_raw_fd(), libc::POLLIN));
+            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::IN));
         let i_err = err
             .as_ref()
-            .map(|fd| slot(&mut fds, fd.as_raw_fd(), libc::POLLIN));
+            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::IN));
         let i_in = stdin
             .as_ref()
-            .map(|fd| slot(&mut fds, fd.as_raw_fd(), libc::POLLOUT));
+            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::OUT));
         let i_pid = match (&pidfd, reaped) {
-            (Some(fd), false) => Some(slot(&mut fds, fd.as_raw_fd(), libc::POLLIN)),
+            (Some(fd), false) => Some(slot(&mut fds, fd.as_fd(), PollFlags::IN)),
             _ => None,
         };
         let i_status = match (&namespaced, spec.linger && !reaped) {
-            (Some(init), true) => Some(slot(&mut fds, init.status_fd(), libc::POLLIN)),
+            (Some(init), true) => Some(slot(&mut fds, init.status_fd(), PollFlags::IN)),
             _ => None,
         };
         let i_wake = match (
             interrupt::wake_fd(),
             f.interrupted || reaped || spec.through_stop,
         ) {
-            (Some(fd), false) => Some(slot(&mut fds, fd, libc::POLLIN)),
+            (Some(fd), false) => Some(slot(&mut fds, fd, PollFlags::IN)),
             _ => None,
         };
-        // SAFETY: fds is a valid slice of pollfd for the duration of the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != ErrorKind::Interrupted {
+        let timeout = rustix::event::Timespec {
+            tv_sec: i64::from(timeout_ms / 1000),
+            tv_nsec: i64::from(timeout_ms % 1000) * 1_000_000,
+        };
+        if let Err(e) = rustix::event::poll(&mut fds, Some(&timeout)) {
+            if e != rustix::io::Errno::INTR {
                 tracing::warn!(pid, "poll failed: {e}");
                 std::thread::sleep(Duration::from_millis(5));
             }
             continue;
         }
-        let ready = |i: Option<usize>| i.is_some_and(|i| fds[i].revents != 0);
+        let revents: Vec<bool> = fds.iter().map(|p| !p.revents().is_empty()).collect();
+        drop(fds);
+        let ready = |i: Option<usize>| i.is_some_and(|i| revents[i]);
 
         if ready(i_out) && drain(&mut out, &mut f.stdout, &mut buf, spec.cap) {
             out = None;
@@ -246,9 +256,9 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         }
         if ready(i_in) {
             if let Some(fd) = &stdin {
-                match borrow(fd).write(&spec.stdin[written..]) {
+                match rustix::io::write(fd, &spec.stdin[written..]) {
                     Ok(k) => written += k,
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(rustix::io::Errno::AGAIN) => {}
                     Err(_) => written = spec.stdin.len(), // EPIPE: the agent closed stdin
                 }
                 if written >= spec.stdin.len() {
@@ -258,7 +268,7 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         }
         if ready(i_wake) && !f.interrupted {
             f.interrupted = true;
-            signal_group(pid, libc::SIGTERM);
+            signal_group(pid, Signal::TERM);
             kill_at = Some(Instant::now() + spec.grace);
         }
 
@@ -287,10 +297,10 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
         if !reaped {
             if kill_at.is_none() && now >= deadline {
                 f.timed_out = true;
-                signal_group(pid, libc::SIGTERM);
+                signal_group(pid, Signal::TERM);
                 kill_at = Some(now + spec.grace);
             } else if kill_at.is_some_and(|k| now >= k) {
-                signal_group(pid, libc::SIGKILL);
+                signal_group(pid, Signal::KILL);
                 kill_at = Some(now + Duration::from_secs(3600));
             }
         }
@@ -310,27 +320,28 @@ fn drain(fd: &mut Option<OwnedFd>, cap_to: &mut Captured, buf: &mut [u8], cap: u
     let Some(owned) = fd.as_ref() else {
         return true;
     };
-    let mut file = borrow(owned);
     loop {
-        match file.read(buf) {
+        match rustix::io::read(owned, &mut *buf) {
             Ok(0) => return true,
             Ok(k) => cap_to.push(&buf[..k], cap),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(rustix::io::Errno::AGAIN) => return false,
+            Err(rustix::io::Errno::INTR) => continue,
             Err(_) => return true,
         }
     }
 }
 
-/// A `File` view of a descriptor we keep owning elsewhere; it is never closed through the view.
-fn borrow(fd: &OwnedFd) -> std::mem::ManuallyDrop<std::fs::File> {
-    // SAFETY: the descriptor stays open for as long as `fd` lives; ManuallyDrop never closes it.
-    std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd.as_raw_fd()) })
+/// One more descriptor to poll; its index.
+fn slot<'a>(fds: &mut Vec<PollFd<'a>>, fd: BorrowedFd<'a>, events: PollFlags) -> usize {
+    fds.push(PollFd::from_borrowed_fd(fd, events));
+    fds.len() - 1
 }
 
-fn signal_group(pgid: i32, sig: i32) {
-    // SAFETY: kill has no memory-safety preconditions; ESRCH (group gone) is fine.
-    unsafe { libc::kill(-pgid, sig) };
+fn signal_group(pgid: i32, sig: Signal) {
+    // ESRCH (the group is gone) is fine.
+    if let Some(pgid) = Pid::from_raw(pgid) {
+        let _ = rustix::process::kill_process_group(pgid, sig);
+    }
 }
 
 /// The process (or its init) ended, or a lingering setup's command did: record how, and kill
@@ -344,22 +355,50 @@ fn settle(
     if !keep {
         // The leader is a zombie until reaped, so its process group id cannot be reused:
         // kill whatever it left behind before reaping it.
-        signal_group(pid, libc::SIGKILL);
+        signal_group(pid, Signal::KILL);
         reap(pid, f, namespaced.as_mut());
         interrupt::unregister_group(pid);
         return None;
     }
     let init = namespaced.take();
     match &init {
-        // The init stays, unreaped, with its namespace: the status comes from its pipe.
+        // The init stays, unreaped, with its namespace: the status comes from its socket.
         Some(started) => {
             if let Some(status) = started.agent_status() {
                 record_status(status, f);
             }
         }
-        None => reap(pid, f, None),
+        // The leader's status is read, but the leader stays a zombie until `kill_group`.
+        None => peek_status(pid, f),
     }
-    Some(Lingering { pgid: pid, init })
+    let zombie_leader = init.is_none();
+    Some(Lingering {
+        pgid: pid,
+        init,
+        zombie_leader,
+    })
+}
+
+/// How an exited process ended, leaving it unreaped (`waitid` with `WNOWAIT`).
+fn peek_status(pid: i32, f: &mut Finished) {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else {
+        return;
+    };
+    let options = rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+    loop {
+        match rustix::process::waitid(rustix::process::WaitId::Pid(p), options) {
+            Ok(Some(st)) => {
+                f.exit_code = st.exit_status();
+                f.signal = st.terminating_signal();
+                return;
+            }
+            Err(rustix::io::Errno::INTR) => continue,
+            Ok(None) | Err(_) => {
+                tracing::warn!(pid, "waitid found no exited setup process");
+                return;
+            }
+        }
+    }
 }
 
 fn record_status(status: libc::c_int, f: &mut Finished) {
@@ -374,20 +413,25 @@ fn record_status(status: libc::c_int, f: &mut Finished) {
 /// init reports the agent's own status, which is what the session records.
 fn reap(pid: i32, f: &mut Finished, namespaced: Option<&mut Started>) {
     let mut status: libc::c_int = 0;
-    // SAFETY: zeroed rusage is a valid value; wait4 fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: valid pointers to status and rusage.
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    let mut slot = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    let ru = loop {
+        // SAFETY: valid pointers to status and rusage; zero is a valid rusage, and wait4
+        // fills it in on success (neither rustix nor std returns a child's rusage).
+        let (r, ru) = unsafe {
+            (
+                libc::wait4(pid, &mut status, 0, slot.as_mut_ptr()),
+                slot.assume_init(),
+            )
+        };
         if r == pid {
-            break;
+            break ru;
         }
         if r < 0 && std::io::Error::last_os_error().kind() == ErrorKind::Interrupted {
             continue;
         }
         tracing::warn!(pid, "wait4 failed: {}", std::io::Error::last_os_error());
         return;
-    }
+    };
     if let Some(started) = namespaced {
         started.reaped();
         status = started.agent_status().unwrap_or(status);
@@ -403,35 +447,22 @@ fn reap(pid: i32, f: &mut Finished, namespaced: Option<&mut Started>) {
 
 /// Without a pidfd: has the process exited? (WNOWAIT leaves it to `reap`.)
 fn has_exited(pid: i32) -> bool {
-    // SAFETY: zeroed siginfo is valid; waitid fills it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointer to info.
-    let r = unsafe {
-        libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
-        )
+    let Some(p) = Pid::from_raw(pid) else {
+        return true;
     };
-    // SAFETY: si_pid is valid to read after waitid on Linux.
-    r == 0 && unsafe { info.si_pid() } == pid
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    matches!(
+        rustix::process::waitid(WaitId::Pid(p), options),
+        Ok(Some(_))
+    )
 }
 
 fn pidfd_open(pid: i32) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags; we check the result.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: a fresh descriptor that we own.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    rustix::process::pidfd_open(Pid::from_raw(pid)?, PidfdFlags::empty()).ok()
 }
 
-fn set_nonblocking(fd: RawFd) {
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+fn set_nonblocking(fd: impl AsFd) {
+    if let Ok(flags) = rustix::fs::fcntl_getfl(&fd) {
+        let _ = rustix::fs::fcntl_setfl(&fd, flags | rustix::fs::OFlags::NONBLOCK);
     }
 }

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use super::namespace::Plan;
+use reev_sandbox::{Resource, Rlimit};
+
+use super::namespace::{Containment, Plan, Protect};
 use super::workdir::Workdir;
 use crate::spec::sandbox::{Filesystem, Network, Sandbox};
 
@@ -24,12 +26,19 @@ static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
 pub fn available() -> Result<(), &'static str> {
     AVAILABLE
         .get_or_init(|| {
+            // An agent of reev's uid must not read reev's environment (the secrets a
+            // sandbox's `env:` filtered out) or reach its cwd, root and namespaces through
+            // /proc/<reev>/: only a non-dumpable process's /proc entries are closed to it.
+            let _ = rustix::process::set_dumpable_behavior(
+                rustix::process::DumpableBehavior::NotDumpable,
+            );
             let r = super::namespace::probe();
             if let Err(why) = &r {
                 tracing::warn!(
-                    "agents run in process groups, not PID namespaces ({why}): an agent process \
-                     that calls setsid can outlive a kill -9 of reev, and agents with a \
-                     `sandbox:` fail as errors"
+                    "agents run in process groups, not PID namespaces ({why}): results are NOT \
+                     protected (an agent can write the runs tree, the database, the config and \
+                     the suite's verifiers), an agent process that calls setsid can outlive a \
+                     kill -9 of reev, and agents with a `sandbox:` fail as errors"
                 );
             }
             r
@@ -37,6 +46,16 @@ pub fn available() -> Result<(), &'static str> {
         .as_ref()
         .map_err(String::as_str)
         .copied()
+}
+
+/// Before a run: is the session init program there? Its absence is an error for the whole
+/// run (never a silent fall-back to unprotected sessions), unless REEV_NO_NAMESPACES asks
+/// for process groups.
+pub fn ready() -> Result<(), String> {
+    if std::env::var_os("REEV_NO_NAMESPACES").is_some_and(|v| !v.is_empty() && v != "0") {
+        return Ok(());
+    }
+    super::namespace::init_program().map(|_| ())
 }
 
 /// What a session's agent is started with.
@@ -61,8 +80,7 @@ struct Cgroup(PathBuf);
 
 /// Where a cgroup v1 controller is mounted and usable by us (root only).
 fn v1_controller(name: &str) -> Option<PathBuf> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !rustix::process::geteuid().is_root() {
         return None;
     }
     let dir = Path::new("/sys/fs/cgroup").join(name);
@@ -111,9 +129,8 @@ fn sweep_stale(dir: &Path) {
         else {
             continue;
         };
-        // SAFETY: kill with signal 0 only checks that the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } != 0
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let gone = rustix::process::Pid::from_raw(pid)
+            .is_some_and(|p| rustix::process::test_kill_process(p) == Err(rustix::io::Errno::SRCH));
         if gone {
             match std::fs::remove_dir(entry.path()) {
                 Ok(()) => tracing::debug!("removed stale cgroup {}", entry.path().display()),
@@ -124,9 +141,15 @@ fn sweep_stale(dir: &Path) {
 }
 
 impl Prepared {
-    /// Everything for one session. `Err` is the session's error message.
-    pub fn new(sandbox: Option<&Sandbox>, work: &Workdir) -> Result<Self, String> {
+    /// Everything for one session; `protect` are the paths no session may write (see
+    /// `Context::protect`). `Err` is the session's error message.
+    pub fn new(
+        sandbox: Option<&Sandbox>,
+        work: &Workdir,
+        protect: &[PathBuf],
+    ) -> Result<Self, String> {
         let (scratch, events) = (work.scratch.as_path(), work.events.as_path());
+        let own = scratch.parent().unwrap_or(scratch);
         let mut p = Prepared {
             sandbox: sandbox.cloned(),
             ..Default::default()
@@ -140,8 +163,19 @@ impl Prepared {
                 )),
             };
         }
+        let protect = Protect {
+            read_only: protect,
+            own,
+        };
         let Some(s) = sandbox else {
-            p.plan = Some(Plan::new(false, &[], &[]).map_err(|e| e.to_string())?);
+            p.plan = Some(Plan::new(
+                Containment::Protected,
+                false,
+                false,
+                &protect,
+                &[],
+                &[],
+            ));
             return Ok(p);
         };
         if s.env.is_some() {
@@ -151,7 +185,7 @@ impl Prepared {
                 .filter(|(k, _)| s.passes_env(k))
                 .collect();
         }
-        let tmp = scratch.parent().unwrap_or(scratch).join(TMP);
+        let tmp = own.join(TMP);
         let mut writable: Vec<&Path> = Vec::new();
         if s.filesystem == Filesystem::Scratch {
             empty_tmp(work).map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
@@ -167,8 +201,34 @@ impl Prepared {
             writable = vec![scratch, events, &tmp];
             p.tmp = Some(tmp.clone());
         }
+        let (cgroups, rlimits) = p.limits(s)?;
+        let containment = match s.filesystem {
+            Filesystem::Host => Containment::Host,
+            Filesystem::Protected => Containment::Protected,
+            Filesystem::Scratch => Containment::Scratch,
+        };
+        // `filesystem: host`, written out, keeps reev's own powers (today's full access).
+        let hardened = containment != Containment::Host;
+        let mut plan = Plan::new(
+            containment,
+            hardened,
+            s.network == Network::None,
+            &protect,
+            &writable,
+            &cgroups,
+        );
+        plan.rlimits = rlimits;
+        plan.close_inherited = true;
+        p.plan = Some(plan);
+        Ok(p)
+    }
+
+    /// The cgroups to join and rlimits to apply for the sandbox's `memory`, `processes` and
+    /// `file_size` (a cgroup where reev is root with cgroup v1, else an rlimit).
+    fn limits(&mut self, s: &Sandbox) -> Result<(Vec<PathBuf>, Vec<Rlimit>), String> {
         let mut join = Vec::new();
         let mut rlimits = Vec::new();
+        let limit = |resource, limit| Rlimit { resource, limit };
         if let Some(mem) = s.memory {
             match v1_controller("memory") {
                 Some(ctl) => {
@@ -182,7 +242,7 @@ impl Prepared {
                     )
                     .map_err(|e| format!("cannot create a memory cgroup: {e}"))?;
                     join.push(dir.join("cgroup.procs"));
-                    p.memory_cgroup = Some(Cgroup(dir));
+                    self.memory_cgroup = Some(Cgroup(dir));
                 }
                 None => {
                     static NOTED: std::sync::Once = std::sync::Once::new();
@@ -194,19 +254,19 @@ impl Prepared {
                              allocations instead of being killed"
                         )
                     });
-                    rlimits.push((libc::RLIMIT_AS, mem.0))
+                    rlimits.push(limit(Resource::AddressSpace, mem.0))
                 }
             }
         }
         if let Some(n) = s.processes {
-            match (v1_controller("pids"), unsafe { libc::getuid() }) {
+            match (v1_controller("pids"), rustix::process::getuid().is_root()) {
                 (Some(ctl), _) => {
                     let dir = new_cgroup(&ctl, &[("pids.max", n.to_string())])
                         .map_err(|e| format!("cannot create a pids cgroup: {e}"))?;
                     join.push(dir.join("cgroup.procs"));
-                    p.pids_cgroup = Some(Cgroup(dir));
+                    self.pids_cgroup = Some(Cgroup(dir));
                 }
-                (None, 0) => {
+                (None, true) => {
                     return Err(
                         "sandbox.processes cannot be enforced for root without the cgroup v1 pids \
                          controller (RLIMIT_NPROC does not apply to uid 0)"
@@ -214,18 +274,13 @@ impl Prepared {
                     )
                 }
                 // Counted per uid within the session's own user namespace.
-                (None, _) => rlimits.push((libc::RLIMIT_NPROC, u64::from(n))),
+                (None, false) => rlimits.push(limit(Resource::Processes, u64::from(n))),
             }
         }
         if let Some(size) = s.file_size {
-            rlimits.push((libc::RLIMIT_FSIZE, size.0));
+            rlimits.push(limit(Resource::FileSize, size.0));
         }
-        let mut plan = Plan::new(s.network == Network::None, &writable, &join)
-            .map_err(|e| format!("cannot prepare the sandbox: {e}"))?;
-        plan.rlimits = rlimits;
-        plan.close_inherited = true;
-        p.plan = Some(plan);
-        Ok(p)
+        Ok((join, rlimits))
     }
 
     /// Empty the private TMPDIR again, so that verifiers do not start among (or write

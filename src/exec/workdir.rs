@@ -14,7 +14,6 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -81,10 +80,7 @@ impl Area {
             .create_new(true)
             .custom_flags(libc::O_NOFOLLOW)
             .open(building.join(".owner"))?;
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(owner.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
+        rustix::fs::flock(&owner, rustix::fs::FlockOperation::NonBlockingLockExclusive)?;
         std::fs::rename(&building, &dir)?;
         Ok(Area {
             run_dir: run_dir.to_path_buf(),
@@ -140,8 +136,8 @@ fn remove_stale(work: &Path) {
             }
             Err(_) => continue,
         };
-        // SAFETY: flock on a descriptor we own.
-        if unsafe { libc::flock(owner.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        if rustix::fs::flock(&owner, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err()
+        {
             continue; // its reev is still running
         }
         match Dir::open(work).and_then(|d| d.remove_tree(&name)) {

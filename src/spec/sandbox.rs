@@ -16,12 +16,16 @@ pub enum Network {
     None,
 }
 
-/// `filesystem:` — `host` leaves the filesystem as it is; `scratch` makes every mount
-/// read-only except the session's scratch dir, its events file and a private TMPDIR.
+/// `filesystem:` — `protected` (the default) makes the results read-only: the runs tree
+/// (but the session's own directory), the database, the reports directory, the config file
+/// and the suite's benchmarks; `host` (only when written) leaves the filesystem as it is;
+/// `scratch` makes every mount read-only except the session's scratch dir, its events file
+/// and a private TMPDIR.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Filesystem {
     #[default]
+    Protected,
     Host,
     Scratch,
 }

@@ -2,6 +2,10 @@
 //! built `reev` as a user would. One binary links DuckDB once, where one per file linked it
 //! two dozen times.
 
+// The package denies undocumented unsafe blocks (see Cargo.toml's [lints]); the tests' few
+// libc calls (kill, wait4, flock on their own children and files) are not reev's code.
+#![allow(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 mod batch;
@@ -20,6 +24,7 @@ mod report_errors;
 mod report_gate;
 mod resume_commands;
 mod run;
+mod run_contain;
 mod run_cost;
 mod run_fixtures;
 mod run_openai_agent;

@@ -585,6 +585,8 @@ fn timeout_kills_the_group_even_with_a_background_child_holding_stdout() {
             .as_str(),
         ],
     )])
+    // The agent writes into the runs tree on purpose (read-only by default).
+    .unprotected()
     .simple_benchmark("h");
     let out = p.reev(&["run", "--timeout", "1s", "--kill-grace", "1s"]);
     out.ok();
@@ -629,6 +631,8 @@ fn agent_exit_kills_what_it_left_behind_without_waiting_for_it() {
             .as_str(),
         ],
     )])
+    // The agent writes into the runs tree on purpose (read-only by default).
+    .unprotected()
     .simple_benchmark("l");
     let out = p.reev(&["run", "--timeout", "30s"]);
     out.ok();
@@ -658,6 +662,8 @@ fn output_is_captured_concurrently_and_capped() {
         "loud",
         &["sh", "-c", "(head -c 3000000 /dev/zero | tr '\\0' e >&2) & head -c 3000000 /dev/zero | tr '\\0' o; wait"],
     )])
+    // The agent writes into the runs tree on purpose (read-only by default).
+    .unprotected()
     .simple_benchmark("loud");
     let out = p.reev(&["run", "--timeout", "20s"]);
     out.ok();
@@ -789,6 +795,8 @@ fn a_session_file_that_appears_meanwhile_is_not_overwritten() {
         "squatter",
         &["sh", "-c", "d=\"$REEV_WORKDIR/../../../../sessions/squatter\"; mkdir -p \"$d\"; echo planted > \"$d/a@1.json\""],
     )])
+    // The agent writes into the runs tree on purpose (read-only by default).
+    .unprotected()
     .simple_benchmark("a");
     let out = p.reev(&["run", "--run-id", "r"]);
     out.code(2).stderr_has("never overwritten");
@@ -821,6 +829,8 @@ fn sigterm_stops_cleanly_with_no_partial_file_and_no_orphans() {
             .as_str(),
         ],
     )])
+    // The agent writes into the runs tree on purpose (read-only by default).
+    .unprotected()
     .simple_benchmark("a");
     let mut child = p
         .cmd(&["run", "--attempts", "5", "--jobs", "2", "--run-id", "r"])
@@ -874,6 +884,8 @@ fn kill_9_then_resume_runs_exactly_the_missing_sessions() {
             "sleep 0.3; echo \"$REEV_SESSION_ID\" >> \"$REEV_WORKDIR/../../../../../ran.log\"",
         ],
     )])
+    // The agent writes into the runs tree on purpose (read-only by default).
+    .unprotected()
     .simple_benchmark("x")
     .simple_benchmark("y");
     let mut child = p

@@ -516,14 +516,19 @@ fn file_size_limit_caps_writes() {
 
 /// The unprivileged path: user namespaces for a non-root user, rlimits instead of cgroups.
 /// Run reev with `args` in `p` as an unprivileged user: as nobody (setpriv) when the tests
-/// run as root, which needs a copy of the binary and a project that nobody can write.
+/// run as root, which needs a copy of the binaries and a project that nobody can write.
 /// Returns reev's stderr.
 fn run_unprivileged(p: &Project, args: &[&str]) -> String {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        let out = p.cmd(args).output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        return String::from_utf8_lossy(&out.stderr).into_owned();
+    let out = unprivileged(p, args, &[]);
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// reev `args` in `p` as nobody (or as the unprivileged user the tests run as), with `env`
+/// added; reev and reev-init are copied where nobody can run them.
+pub fn unprivileged(p: &Project, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    if !rustix::process::geteuid().is_root() {
+        return p.cmd(args).envs(env.iter().copied()).output().unwrap();
     }
     let bin_dir = tempfile::Builder::new()
         .prefix("reev-bin-")
@@ -531,21 +536,21 @@ fn run_unprivileged(p: &Project, args: &[&str]) -> String {
         .unwrap();
     let bin = bin_dir.path().join("reev");
     std::fs::copy(common::REEV, &bin).unwrap();
+    std::fs::copy(common::REEV_INIT, bin_dir.path().join("reev-init")).unwrap();
     for d in [bin_dir.path(), p.path(), &p.join("benchmarks")] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
     for f in common::walk(p.path()) {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
     }
-    let out = std::process::Command::new("setpriv")
+    std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(p.path())
         .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+        .unwrap()
 }
 
 #[test]
@@ -578,13 +583,13 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
     let outside = p.join("outside.txt");
     std::fs::write(&outside, "original").unwrap();
     std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o666)).unwrap();
-    // Under `filesystem: scratch` the sleeper can only write its pid into the scratch dir.
+    // The session has its own /proc: the sleeper is known outside by its unique argument.
+    let tag = format!("1000.{}", std::process::id());
     let script = format!(
         "echo inside > inside.txt; echo evil > {o} 2>/dev/null && echo wrote-outside; \
          python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", 9), 2)' 2>/dev/null && echo connected; \
-         {sleeper} echo done",
+         setsid sleep {tag} < /dev/null > /dev/null 2>&1 & echo done",
         o = outside.display(),
-        sleeper = setsid_sleeper("sleeper.pid"),
     );
     p.write(
         "reev.yml",
@@ -607,13 +612,22 @@ fn an_unprivileged_user_gets_the_same_sandbox() {
     assert_eq!(s["status"], "succeeded", "{s}");
     assert_eq!(s["stdout"]["text"], "done\n", "{s}");
     assert_eq!(std::fs::read_to_string(&outside).unwrap(), "original");
-    let pidfile = common::walk(&p.join("runs"))
-        .into_iter()
-        .find(|f| f.ends_with("sleeper.pid"))
-        .expect("sleeper.pid in the kept scratch dir");
-    let pid = host_pid(&pidfile).expect("sleeper pid");
     assert!(
-        wait_for(Duration::from_secs(2), || dead(pid)),
-        "sleeper {pid} outlived its session"
+        wait_for(Duration::from_secs(2), || !sleeping(&tag)),
+        "the sleeper outlived its session"
     );
+}
+
+/// Is a live process on the host running `sleep <tag>`?
+fn sleeping(tag: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let alive = e
+            .file_name()
+            .to_string_lossy()
+            .parse::<i32>()
+            .is_ok_and(|pid| !dead(pid));
+        alive
+            && std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|a| a == tag.as_bytes()))
+    })
 }

@@ -768,6 +768,13 @@ fn verifiers_never_judge_a_directory_the_agent_put_in_place_of_its_own() {
         ("removed", &["sh", "-c", &removed]),
         ("root_linked", &["sh", "-c", &root_linked]),
     ]);
+    // By default the session directory cannot be moved (the runs tree is read-only but for
+    // it); `filesystem: host` lets the agent try, and reev must still notice.
+    let yml = std::fs::read_to_string(p.join("reev.yml")).unwrap();
+    p.write(
+        "reev.yml",
+        &format!("{yml}    sandbox:\n      filesystem: host\n"),
+    );
     // Passes only when it judges a forged directory or a forged output file.
     bench(
         &p,

@@ -9,6 +9,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const REEV: &str = env!("CARGO_BIN_EXE_reev");
+/// The session init reev finds beside itself.
+pub const REEV_INIT: &str = env!("CARGO_BIN_EXE_reev-init");
 
 /// The Python with the test dependencies (duckdb, xmlschema): `make test` exports
 /// REEV_TEST_PYTHON, the virtual environment `make dev-deps` made; else `python3` on PATH.
@@ -112,6 +114,21 @@ impl Project {
             y.push_str(&format!("  {name}:\n    command: [sh, -c, {script}]\n"));
         }
         self.write("reev.yml", &y)
+    }
+
+    /// Every agent of reev.yml gets `sandbox: {filesystem: host}`: for tests whose agents
+    /// write into the runs tree on purpose (read-only to agents by default).
+    pub fn unprotected(&self) -> &Self {
+        let yml = std::fs::read_to_string(self.join("reev.yml")).expect("reev.yml");
+        let mut out = String::new();
+        for line in yml.lines() {
+            out.push_str(line);
+            out.push('\n');
+            if line.starts_with("    command:") {
+                out.push_str("    sandbox:\n      filesystem: host\n");
+            }
+        }
+        self.write("reev.yml", &out)
     }
 
     /// A benchmark that passes when the agent exits 0.

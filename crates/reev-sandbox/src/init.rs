@@ -1,0 +1,455 @@
+//! `reev-init`: namespaced session processes, from reev's request to their exit.
+//!
+//! One `reev-init` per reev worker thread serves requests (a zygote): it was exec'd once,
+//! and for each request it only clones itself — with `CLONE_PARENT` and the session's new
+//! namespaces — so the session's init is reev's own child (reev waits for it, reads its
+//! rusage, and its zombie holds the process group id) without a program being exec'd and
+//! loaded per session. For `network: none` as root it enters the worker's empty network
+//! namespace just for the clone (only before a user namespace exists can it be entered).
+//!
+//! The process tree of one session, in the init's process group (reev signals it):
+//! - the init, reev's child and PID 1 of the session's PID namespace: makes its process
+//!   group, asks to die with reev, writes its user namespace maps, joins the cgroups, makes
+//!   the mounts (protected paths read-only, the session's own area writable again, a fresh
+//!   `/proc`), enters the working directory, applies rlimits, `no_new_privs` and drops
+//!   capabilities, starts the program (std's `Command`: exec errors come back as
+//!   `io::Error`s), sends `Started`, then reaps every orphan, turns TERM/INT/HUP into
+//!   `kill(-1, sig)`, sends `Exited` when the program ends and exits — the kernel then kills
+//!   whatever is left in the namespace; reev's `wait4` on it covers the whole tree's rusage.
+//!   With `linger` it stays until reev kills it after teardown.
+//! - the program itself.
+//!
+//! The init dies with reev (PR_SET_PDEATHSIG, and it checks that reev was still there when
+//! it asked), so nothing outlives reev.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeFlags};
+use rustix::process::{Signal, WaitOptions};
+use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
+
+use crate::message::{self, Network, Request, Resource, Status, Step};
+use crate::sys::{self, Forked};
+
+/// A failed step: what `Status::Failed` carries.
+struct Failure {
+    step: Step,
+    error: io::Error,
+}
+
+type Stepped<T> = Result<T, Failure>;
+
+fn at<E: Into<io::Error>>(step: Step) -> impl FnOnce(E) -> Failure {
+    move |e| Failure {
+        step,
+        error: e.into(),
+    }
+}
+
+/// The program's entry point. `reev-init --probe` only checks that the namespaces a session
+/// needs can be made here (exit 0, or the errno of the refusal); otherwise it serves the
+/// requests that come on its stdin until reev closes it.
+pub fn main() -> ! {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "--probe") {
+        std::process::exit(probe());
+    }
+    let stdin = io::stdin();
+    let control = stdin.as_fd();
+    // No process a session starts may inherit the control socket.
+    let _ = rustix::io::fcntl_setfd(control, rustix::io::FdFlags::CLOEXEC);
+    // The zygote dies with the reev thread that started it, and its memory is closed to
+    // other processes of the uid.
+    let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
+    let _ = set_dumpable(false);
+    // Where to come back to after cloning a session into the worker's network namespace.
+    let home_net = std::fs::File::open("/proc/self/ns/net").ok();
+    loop {
+        let (request, mut fds) = match message::recv_request(control) {
+            Ok(got) => got,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => std::process::exit(0),
+            Err(e) => {
+                let _ = message::send_status(control, &failed(Step::Request, &e));
+                continue;
+            }
+        };
+        if fds.len() < 4 {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "too few descriptors");
+            let _ = message::send_status(control, &failed(Step::Request, &e));
+            continue;
+        }
+        let session = fds.remove(0);
+        serve(control, &request, session, fds, home_net.as_ref());
+    }
+}
+
+/// One request: enter the worker's network namespace when asked (only before a user
+/// namespace is made can it be entered), clone ourselves into the session's new namespaces
+/// as reev's child — PID 1 of its PID namespace — and come back to our own network.
+fn serve(
+    control: BorrowedFd,
+    req: &Request,
+    session: OwnedFd,
+    fds: Vec<OwnedFd>,
+    home_net: Option<&std::fs::File>,
+) {
+    let joined = req.network == Network::Join;
+    if joined {
+        let entered = match (fds.get(3), home_net) {
+            (Some(netns), Some(_)) => rustix::thread::move_into_link_name_space(
+                netns.as_fd(),
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(io::Error::from),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "no network namespace was passed, or reev-init cannot return to its own",
+            )),
+        };
+        if let Err(e) = entered {
+            let _ = message::send_status(control, &failed(Step::Network, &e));
+            return;
+        }
+    }
+    let mut flags = libc::CLONE_NEWPID;
+    if req.user.is_some() {
+        flags |= libc::CLONE_NEWUSER;
+    }
+    if req.mount {
+        flags |= libc::CLONE_NEWNS;
+    }
+    if req.network == Network::New {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let reply = match sys::clone_parent(flags) {
+        Ok(Forked::Child) => {
+            sys::release_control();
+            let failure = match pid1(session.as_fd(), req, fds) {
+                Err(f) => f,
+                Ok(never) => match never {},
+            };
+            fail(session.as_fd(), failure)
+        }
+        Ok(Forked::Parent(pid)) => Status::Forked { pid },
+        Err(e) => failed(Step::Namespaces, &e),
+    };
+    if let (true, Some(home)) = (joined, home_net) {
+        let back = rustix::thread::move_into_link_name_space(
+            home.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        );
+        if back.is_err() {
+            // Every later session would have the wrong network: end; reev starts another.
+            let _ = message::send_status(control, &reply);
+            std::process::exit(1);
+        }
+    }
+    let _ = message::send_status(control, &reply);
+}
+
+/// Whether another process of our uid may read our memory and /proc entries (environ,
+/// descriptors) or ptrace us. The zygote is not: it (and every clone of it) holds the
+/// environments of the sessions' programs.
+fn set_dumpable(dumpable: bool) -> rustix::io::Result<()> {
+    use rustix::process::DumpableBehavior;
+    rustix::process::set_dumpable_behavior(if dumpable {
+        DumpableBehavior::Dumpable
+    } else {
+        DumpableBehavior::NotDumpable
+    })
+}
+
+fn failed(step: Step, error: &io::Error) -> Status {
+    Status::Failed {
+        step,
+        errno: error.raw_os_error().unwrap_or(libc::EIO),
+        message: error.to_string(),
+    }
+}
+
+/// Report `failure` to reev and end.
+fn fail(socket: BorrowedFd, failure: Failure) -> ! {
+    let _ = message::send_status(socket, &failed(failure.step, &failure.error));
+    std::process::exit(127)
+}
+
+/// PID 1 of the session, reev's child: its process group, death signal, user namespace
+/// maps, cgroups; then mounts, directory, limits, privileges, the program, then reaping.
+fn pid1(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Stepped<std::convert::Infallible> {
+    rustix::process::setpgid(None, None).map_err(at(Step::ProcessGroup))?;
+    rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
+        .map_err(at(Step::DeathSignal))?;
+    // reev died before we asked to die with it: its end of the session socket is closed.
+    let mut hangup = [rustix::event::PollFd::new(
+        &socket,
+        rustix::event::PollFlags::empty(),
+    )];
+    if rustix::event::poll(&mut hangup, Some(&rustix::event::Timespec::default())).is_ok()
+        && hangup[0].revents().contains(rustix::event::PollFlags::HUP)
+    {
+        std::process::exit(1);
+    }
+    if let Some(maps) = &req.user {
+        // A non-dumpable process's /proc/self files belong to root: an unprivileged one
+        // could not write its own maps. Dumpable for as long as that takes.
+        let _ = set_dumpable(true);
+        for (file, line) in [
+            ("/proc/self/setgroups", "deny"),
+            ("/proc/self/uid_map", maps.uid_map.as_str()),
+            ("/proc/self/gid_map", maps.gid_map.as_str()),
+        ] {
+            std::fs::write(file, line).map_err(at(Step::UserNamespace))?;
+        }
+        set_dumpable(false).map_err(at(Step::UserNamespace))?;
+    }
+    for file in &req.cgroups {
+        std::fs::write(file, b"0").map_err(|e| Failure {
+            step: Step::Cgroup,
+            error: io::Error::new(e.kind(), format!("{}: {e}", file.display())),
+        })?;
+    }
+    sys::block_handled().map_err(at(Step::Namespaces))?;
+    if req.mount {
+        mounts(req)?;
+    }
+    std::env::set_current_dir(&req.cwd).map_err(|e| Failure {
+        step: Step::Chdir,
+        error: io::Error::new(e.kind(), format!("{}: {e}", req.cwd.display())),
+    })?;
+    for limit in &req.rlimits {
+        let resource = match limit.resource {
+            Resource::AddressSpace => rustix::process::Resource::As,
+            Resource::Processes => rustix::process::Resource::Nproc,
+            Resource::FileSize => rustix::process::Resource::Fsize,
+        };
+        let value = rustix::process::Rlimit {
+            current: Some(limit.limit),
+            maximum: Some(limit.limit),
+        };
+        rustix::process::setrlimit(resource, value).map_err(at(Step::Rlimits))?;
+    }
+    if req.no_new_privs {
+        rustix::thread::set_no_new_privs(true).map_err(at(Step::Privileges))?;
+    }
+    if req.drop_capabilities {
+        drop_capabilities().map_err(at(Step::Privileges))?;
+    }
+    if req.close_inherited {
+        sys::close_inherited_on_exec();
+    }
+    let agent = start(req, fds)?;
+    let _ = message::send_status(socket, &Status::Started { pid: agent });
+    reap(socket, agent, req.linger)
+}
+
+/// Start the program with the received stdio; std looks it up in PATH and reports a failed
+/// exec as an error.
+fn start(req: &Request, fds: Vec<OwnedFd>) -> Stepped<i32> {
+    let mut fds = fds.into_iter();
+    let mut next = || {
+        fds.next().map(Stdio::from).ok_or_else(|| Failure {
+            step: Step::Exec,
+            error: io::Error::new(io::ErrorKind::InvalidInput, "stdio was not passed"),
+        })
+    };
+    let (stdin, stdout, stderr) = (next()?, next()?, next()?);
+    let (program, args) = req.argv.split_first().ok_or_else(|| Failure {
+        step: Step::Exec,
+        error: io::Error::new(io::ErrorKind::InvalidInput, "empty command"),
+    })?;
+    // Looked up here, not by std: with a changed environment and a bare name, std forks
+    // (copying our page tables) where a full path lets it posix_spawn.
+    let path = lookup(program, &req.env).map_err(at(Step::Exec))?;
+    let child = Command::new(path)
+        .arg0(program)
+        .args(args)
+        .env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .map_err(at(Step::Exec))?;
+    Ok(child.id() as i32)
+}
+
+/// Where execvp would find `program` with this environment's PATH (the C library's default
+/// without one): the first executable regular file; EACCES when only non-executable ones
+/// are found, ENOENT when none.
+fn lookup(program: &str, env: &[(String, String)]) -> io::Result<std::path::PathBuf> {
+    if program.contains('/') {
+        return Ok(program.into());
+    }
+    if program.is_empty() {
+        return Err(io::ErrorKind::NotFound.into());
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map_or("/bin:/usr/bin", |(_, v)| v.as_str());
+    let mut denied = false;
+    for dir in path.split(':') {
+        let candidate = Path::new(if dir.is_empty() { "." } else { dir }).join(program);
+        if !candidate.is_file() {
+            continue;
+        }
+        match rustix::fs::access(&candidate, rustix::fs::Access::EXEC_OK) {
+            Ok(()) => return Ok(candidate),
+            Err(_) => denied = true,
+        }
+    }
+    Err(io::Error::from_raw_os_error(if denied {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }))
+}
+
+/// Reap every child; report the program's status; forward TERM/INT/HUP to the namespace.
+fn reap(socket: BorrowedFd, agent: i32, linger: bool) -> ! {
+    let mut reported = false;
+    loop {
+        let sig = sys::wait_signal();
+        if sig != libc::SIGCHLD {
+            sys::kill(-1, sig);
+            continue;
+        }
+        loop {
+            match rustix::process::wait(WaitOptions::NOHANG) {
+                Ok(Some((pid, status))) => {
+                    if pid.as_raw_nonzero().get() == agent {
+                        let raw = status.as_raw();
+                        let _ = message::send_status(socket, &Status::Exited { status: raw });
+                        reported = true;
+                        if !linger {
+                            std::process::exit(0);
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(_) if reported && !linger => std::process::exit(0),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Make the mounts: clone the writable paths, make the read-only ones read-only, put the
+/// clones back, then a fresh /proc.
+fn mounts(req: &Request) -> Stepped<()> {
+    // Nothing we change may propagate back to reev's namespace.
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(at(Step::Mounts))?;
+    let m = &req.mounts;
+    let clones = m
+        .writable
+        .iter()
+        .map(|path| {
+            rustix::mount::open_tree(
+                rustix::fs::CWD,
+                path,
+                OpenTreeFlags::OPEN_TREE_CLONE
+                    | OpenTreeFlags::AT_RECURSIVE
+                    | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+            )
+            .map_err(|e| named(Step::Mounts, path, e.into()))
+        })
+        .collect::<Stepped<Vec<OwnedFd>>>()?;
+    for path in &m.read_only {
+        if path != Path::new("/") {
+            rustix::mount::mount_bind_recursive(path, path)
+                .map_err(|e| named(Step::Mounts, path, e.into()))?;
+        }
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|e| {
+            named(
+                Step::Mounts,
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, e),
+            )
+        })?;
+        sys::read_only_recursive(&c).map_err(|e| named(Step::Mounts, path, e))?;
+    }
+    for (clone, path) in clones.iter().zip(&m.writable) {
+        rustix::mount::move_mount(
+            clone.as_fd(),
+            "",
+            rustix::fs::CWD,
+            path,
+            MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+        .map_err(|e| named(Step::Mounts, path, e.into()))?;
+    }
+    if m.proc {
+        rustix::mount::mount(
+            "proc",
+            "/proc",
+            "proc",
+            MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+            None,
+        )
+        .map_err(at(Step::Proc))?;
+    }
+    Ok(())
+}
+
+fn named(step: Step, path: &Path, e: io::Error) -> Failure {
+    Failure {
+        step,
+        error: io::Error::new(e.kind(), format!("{}: {e}", path.display())),
+    }
+}
+
+/// No capability left, none to regain: the bounding set emptied (an exec as uid 0 then
+/// gains nothing), the ambient set cleared, then the thread's own sets emptied.
+fn drop_capabilities() -> io::Result<()> {
+    for cap in 0..64 {
+        let set = CapabilitySet::from_bits_retain(1 << cap);
+        match rustix::thread::remove_capability_from_bounding_set(set) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::INVAL) => break, // past the kernel's last capability
+            Err(e) => return Err(e.into()),
+        }
+    }
+    rustix::thread::clear_ambient_capability_set()?;
+    rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: CapabilitySet::empty(),
+            permitted: CapabilitySet::empty(),
+            inheritable: CapabilitySet::empty(),
+        },
+    )?;
+    Ok(())
+}
+
+/// `reev-init --probe`: can a session's namespaces be made? A user namespace first when not
+/// root (mapping our ids), then PID, mount and network ones. Exit 0, or the errno.
+fn probe() -> i32 {
+    let uid = rustix::process::getuid().as_raw();
+    let gid = rustix::process::getgid().as_raw();
+    let result = (|| -> io::Result<()> {
+        if uid != 0 {
+            sys::unshare(UnshareFlags::NEWUSER)?;
+            std::fs::write("/proc/self/setgroups", "deny")?;
+            std::fs::write("/proc/self/uid_map", format!("{uid} {uid} 1\n"))?;
+            std::fs::write("/proc/self/gid_map", format!("{gid} {gid} 1\n"))?;
+        }
+        sys::unshare(UnshareFlags::NEWPID | UnshareFlags::NEWNS | UnshareFlags::NEWNET)
+    })();
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            e.raw_os_error().unwrap_or(1).clamp(1, 255)
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The messages between reev and `reev-init`, and how they travel: `SOCK_SEQPACKET` socket
+//! pairs, whose packets keep message boundaries (no framing needed).
+//!
+//! - The control socket: `reev-init`'s stdin. reev sends one JSON [`Request`] per process,
+//!   with, as `SCM_RIGHTS`, the process's own session socket, its stdin, stdout and stderr
+//!   (and, for `network: none` as root, the worker's network namespace). `reev-init` answers
+//!   `Forked { pid }`: the session's init, a child of reev's and PID 1 of its namespace.
+//! - The session socket: the session's init answers on it, one JSON
+//!   [`Status`] per packet: `Started` once the program has exec'd, or `Failed`, then
+//!   `Exited` when it ends.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use serde::{Deserialize, Serialize};
+
+/// The largest request accepted (argv, environment, paths).
+pub const MAX_REQUEST: usize = 1024 * 1024;
+/// Descriptors a request carries at most: session socket, stdin, stdout, stderr, network
+/// namespace.
+const MAX_FDS: usize = 5;
+
+/// What `reev-init` is to set up, then run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Request {
+    /// The program and its arguments; the program is looked up in `PATH` as execvp does.
+    pub argv: Vec<String>,
+    /// The program's whole environment (`reev-init` itself runs with an empty one, so that
+    /// no secret a sandbox's `env:` filtered out is in its memory or `/proc/<pid>/environ`).
+    pub env: Vec<(String, String)>,
+    /// The working directory, entered after the mounts are made.
+    pub cwd: PathBuf,
+    /// reev's pid: `reev-init` ends at once if its parent is already another process.
+    pub parent: u32,
+    /// A user namespace with these maps (unprivileged reev, or any sandboxed session).
+    pub user: Option<IdMaps>,
+    /// A mount namespace of its own, where `mounts` are made.
+    pub mount: bool,
+    pub network: Network,
+    pub mounts: Mounts,
+    pub rlimits: Vec<Rlimit>,
+    /// `cgroup.procs` files `reev-init` moves itself into first (root, cgroup v1).
+    pub cgroups: Vec<PathBuf>,
+    /// `PR_SET_NO_NEW_PRIVS` for the process: no setuid binary gives it more.
+    pub no_new_privs: bool,
+    /// Empty capability sets and bounding set: root in the user namespace stays powerless.
+    pub drop_capabilities: bool,
+    /// Every descriptor but stdio is closed on exec (a sandbox gets nothing reev inherited).
+    pub close_inherited: bool,
+    /// A `setup:`: once the process has ended (and `Exited` is sent), the init stays, with
+    /// what the setup left running, until reev kills it after teardown.
+    pub linger: bool,
+}
+
+/// The lines written to `/proc/self/uid_map` and `gid_map` ("inside outside count").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdMaps {
+    pub uid_map: String,
+    pub gid_map: String,
+}
+
+/// The network the process gets.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Network {
+    /// reev's.
+    #[default]
+    Host,
+    /// A new, empty network namespace of its own.
+    New,
+    /// The network namespace passed as the request's last descriptor (the worker's empty
+    /// one, see reev's `exec::netns`), entered before any user namespace is made.
+    Join,
+}
+
+/// The mount namespace's changes, made in this order: `writable` paths are cloned first,
+/// then each of `read_only` is made read-only ("/" means every mount), then the clones are
+/// put back over their paths, writable; then a fresh `/proc` when `proc`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mounts {
+    pub read_only: Vec<PathBuf>,
+    pub writable: Vec<PathBuf>,
+    /// A `/proc` of the session's own PID namespace over the host's.
+    pub proc: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: Resource,
+    pub limit: u64,
+}
+
+/// The rlimits a `sandbox:` may set.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Resource {
+    /// RLIMIT_AS: `memory` without a cgroup.
+    AddressSpace,
+    /// RLIMIT_NPROC: `processes` without a cgroup (unprivileged).
+    Processes,
+    /// RLIMIT_FSIZE: `file_size`.
+    FileSize,
+}
+
+/// What `reev-init` reports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Status {
+    /// On the control socket: the session's init has this pid (reev's child).
+    Forked { pid: i32 },
+    /// The process has exec'd; `pid` as seen in the session's PID namespace.
+    Started { pid: i32 },
+    /// A step failed; nothing runs any more.
+    Failed {
+        step: Step,
+        errno: i32,
+        message: String,
+    },
+    /// The process ended with this raw wait status.
+    Exited { status: i32 },
+}
+
+/// The steps of `reev-init`, in order; `Failed` names the one that failed.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Step {
+    Request,
+    ProcessGroup,
+    DeathSignal,
+    Cgroup,
+    Network,
+    UserNamespace,
+    Namespaces,
+    Fork,
+    Mounts,
+    Proc,
+    Chdir,
+    Rlimits,
+    Privileges,
+    Exec,
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Step::Request => "reading reev's request",
+            Step::ProcessGroup => "creating the session's process group",
+            Step::DeathSignal => "asking to die with reev",
+            Step::Cgroup => "joining the session's cgroup",
+            Step::Network => "entering the worker's empty network namespace",
+            Step::UserNamespace => "creating and mapping the user namespace",
+            Step::Namespaces => "creating the PID, mount and network namespaces",
+            Step::Fork => "starting the namespace's init",
+            Step::Mounts => "making the protected paths read-only",
+            Step::Proc => "mounting the session's own /proc",
+            Step::Chdir => "entering the working directory",
+            Step::Rlimits => "applying the sandbox's rlimits",
+            Step::Privileges => "dropping privileges",
+            Step::Exec => "executing the program",
+        })
+    }
+}
+
+/// Send `request` with `fds` (session socket, stdin, stdout, stderr[, network namespace]).
+pub fn send_request(socket: impl AsFd, request: &Request, fds: &[BorrowedFd]) -> io::Result<()> {
+    let bytes = serde_json::to_vec(request).map_err(io::Error::other)?;
+    if bytes.len() > MAX_REQUEST {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "the request for reev-init is {} bytes, more than {MAX_REQUEST}",
+                bytes.len()
+            ),
+        ));
+    }
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "too many descriptors",
+        ));
+    }
+    let sent = rustix::net::sendmsg(
+        socket,
+        &[io::IoSlice::new(&bytes)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
+    if sent != bytes.len() {
+        return Err(io::Error::other("the request was cut short"));
+    }
+    Ok(())
+}
+
+/// Receive the request and its descriptors; `UnexpectedEof` when reev closed the socket.
+pub fn recv_request(socket: impl AsFd) -> io::Result<(Request, Vec<OwnedFd>)> {
+    let socket = socket.as_fd();
+    // The packet's length first (MSG_TRUNC reports it whole), so that a buffer of its size,
+    // not of the largest, is zeroed per request.
+    let (_, len) = rustix::net::recv(
+        socket,
+        &mut [0u8; 0][..],
+        RecvFlags::PEEK | RecvFlags::TRUNC,
+    )?;
+    let mut buf = vec![0u8; len.clamp(1, MAX_REQUEST)];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let got = rustix::net::recvmsg(
+        socket,
+        &mut [io::IoSliceMut::new(&mut buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    if got.bytes == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let mut fds = Vec::new();
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(received) = message {
+            fds.extend(received);
+        }
+    }
+    if got.flags.contains(rustix::net::ReturnFlags::TRUNC) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the request was larger than reev-init reads",
+        ));
+    }
+    let request = serde_json::from_slice(&buf[..got.bytes])
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok((request, fds))
+}
+
+/// Send one status packet.
+pub fn send_status(socket: impl AsFd, status: &Status) -> io::Result<()> {
+    let bytes = serde_json::to_vec(status).map_err(io::Error::other)?;
+    rustix::net::send(socket, &bytes, SendFlags::NOSIGNAL)?;
+    Ok(())
+}
+
+/// Receive one status packet: `None` at end of file (every holder of the other end gone),
+/// or, on a non-blocking socket, when none is waiting.
+pub fn recv_status(socket: impl AsFd) -> io::Result<Option<Status>> {
+    let mut buf = [0u8; 4096];
+    let n = match rustix::net::recv(socket, &mut buf, RecvFlags::empty()) {
+        Ok((n, _)) => n,
+        Err(rustix::io::Errno::AGAIN) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    if n == 0 {
+        return Ok(None);
+    }
+    serde_json::from_slice(&buf[..n])
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_and_its_descriptors_cross_the_socket_whole() {
+        let (a, b) = rustix::net::socketpair(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::SEQPACKET,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .unwrap();
+        let req = Request {
+            argv: vec!["sh".into(), "-c".into(), "exit 3".into()],
+            cwd: "/tmp".into(),
+            network: Network::Join,
+            mounts: Mounts {
+                read_only: vec!["/".into()],
+                writable: vec!["/tmp/x".into()],
+                proc: true,
+            },
+            rlimits: vec![Rlimit {
+                resource: Resource::FileSize,
+                limit: 10,
+            }],
+            ..Default::default()
+        };
+        let (r, w) = rustix::pipe::pipe().unwrap();
+        send_request(&a, &req, &[r.as_fd(), w.as_fd()]).unwrap();
+        let (got, fds) = recv_request(&b).unwrap();
+        assert_eq!(got, req);
+        assert_eq!(fds.len(), 2);
+        send_status(&b, &Status::Exited { status: 3 << 8 }).unwrap();
+        assert_eq!(
+            recv_status(&a).unwrap(),
+            Some(Status::Exited { status: 3 << 8 })
+        );
+        drop(b);
+        assert_eq!(recv_status(&a).unwrap(), None);
+    }
+}

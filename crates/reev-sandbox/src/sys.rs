@@ -1,0 +1,150 @@
+//! The system calls of `reev-init` that neither std nor rustix wraps safely: clone, the
+//! signal mask and `sigwaitinfo`, `kill(-1)`, `unshare`, `mount_setattr`, `close_range`.
+//! `reev-init` is single-threaded (it never starts a thread), which is what makes `clone`
+//! and `unshare` sound here.
+
+use std::io;
+
+/// The signals the inits handle synchronously: forwarded (TERM, INT, HUP) or reaped (CHLD).
+pub const HANDLED: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD];
+
+/// Which side of a fork this is.
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `clone(CLONE_PARENT | SIGCHLD | namespaces)`: a copy of this process, in new
+/// `namespaces`, that is a child of our parent (reev), not of ours — what makes the served
+/// sessions reev's own children.
+pub fn clone_parent(namespaces: libc::c_int) -> io::Result<Forked> {
+    let flags = (libc::CLONE_PARENT | libc::SIGCHLD | namespaces) as libc::c_ulong;
+    // SAFETY: like fork in a single-threaded process (bubblewrap's raw_clone): no stack is
+    // given, so the child runs on a copy of ours; the C library's per-thread data keeps the
+    // parent's thread id, which nothing in reev-init uses (no threads, no raise).
+    match unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(pid as libc::pid_t)),
+    }
+}
+
+/// `unshare(flags)` (the probe).
+pub fn unshare(flags: rustix::thread::UnshareFlags) -> io::Result<()> {
+    // SAFETY: the flags never include CLONE_FILES or CLONE_FS sharing changes that could
+    // invalidate descriptors or paths std holds; reev-init is single-threaded.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(io::Error::from)
+}
+
+/// In a session cloned from the zygote: let go of the control socket (fd 0, which only the
+/// zygote reads) and put /dev/null there, so that reev sees the zygote's end when it ends.
+pub fn release_control() {
+    // SAFETY: fd 0 is the control socket, used only through `io::stdin()` in the zygote's
+    // loop, which this clone never returns to.
+    unsafe { libc::close(0) };
+    // The lowest free descriptor: 0 again.
+    let _ = std::fs::File::open("/dev/null").map(std::os::fd::IntoRawFd::into_raw_fd);
+}
+
+/// Block `HANDLED`, so that they wait for `wait_signal` (and a PID 1 receives them from
+/// reev's namespace at all: a blocked signal is never discarded as unhandled).
+pub fn block_handled() -> io::Result<()> {
+    let set = handled_set();
+    // SAFETY: a valid, initialised signal set; the old mask is not asked for.
+    let r = unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn handled_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before any use.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; the signal numbers are valid.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for sig in HANDLED {
+            libc::sigaddset(&mut set, sig);
+        }
+    }
+    set
+}
+
+/// Wait for one of the blocked `HANDLED` signals; its number.
+pub fn wait_signal() -> libc::c_int {
+    let set = handled_set();
+    loop {
+        // SAFETY: a valid signal set; the siginfo is not asked for.
+        let sig = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+        if sig > 0 {
+            return sig;
+        }
+    }
+}
+
+/// `kill(pid, sig)`; `pid` -1 is every process of this PID namespace but the caller.
+pub fn kill(pid: libc::pid_t, sig: libc::c_int) {
+    // SAFETY: kill takes plain integers; ESRCH (nobody left) is fine.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// `mount_setattr(path, AT_RECURSIVE, {attr_set: MOUNT_ATTR_RDONLY})`: the mount at `path`
+/// and every mount below it become read-only.
+pub fn read_only_recursive(path: &std::ffi::CStr) -> io::Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    const AT_RECURSIVE: libc::c_uint = 0x8000;
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: a NUL-terminated path and a mount_attr of the size passed, both alive for the
+    // call; the kernel only reads them.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Mark every descriptor from 3 up close-on-exec (the socket to reev already is).
+pub fn close_inherited_on_exec() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors; no
+    // descriptor is closed under std's feet.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) };
+    if r == 0 {
+        return;
+    }
+    // Before Linux 5.11: one descriptor at a time, those /proc/self/fd lists.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for fd in dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+    {
+        if fd >= 3 {
+            // SAFETY: fcntl(F_SETFD) on a number that is, or was, a descriptor: at worst EBADF.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Issue 17: an agent can never reach its judge. The exact probes of a hostile agent — find
+//! reev through `PPid:` in /proc, forge its session file and status marker through
+//! `/proc/<pid>/cwd` and `/proc/<pid>/root`, remount `/` read-write, `setns` into reev's
+//! network namespace, read reev's environment — run through the real binary, as root and
+//! as `nobody`, and are shown blocked; a default (unsandboxed) agent cannot write the runs
+//! tree, the database, the config or a verifier script, and its real session file is
+//! written; the session init is a program of its own that reev finds or names.
+
+use crate::common::{self, Project};
+use crate::run_sandbox::unprivileged;
+use serde_json::Value;
+
+const SECRET: &str = "sk-reev-test-secret-4242";
+
+/// The hostile agent (Python, ctypes only). It prints one line per probe: what it reached,
+/// never how; then exits 1, so that the honest verdict is `failed`.
+const HOSTILE: &str = r#"
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+port, run, SECRET = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+project = os.path.realpath(os.path.join(os.getcwd(), "../../../../../.."))
+session = os.path.join("runs", run, "sessions", "hostile", "x@1")
+forged = '{"status": "succeeded", "score": 1.0}'
+
+def ancestors():
+    pid, seen = os.getpid(), []
+    while pid > 0:
+        try:
+            status = open(f"/proc/{pid}/status").read()
+        except OSError:
+            break
+        seen.append(pid)
+        pid = int([l.split()[1] for l in status.splitlines() if l.startswith("PPid:")][0])
+    return seen[1:]
+
+def forge(base):
+    try:
+        with open(os.path.join(base, session + ".json"), "x") as f:
+            f.write(forged)
+        open(os.path.join(base, session + ".succeeded"), "w").close()
+        return True
+    except OSError:
+        return False
+
+pids = ancestors()
+print("ancestors", len(pids))
+for pid in pids:
+    comm = open(f"/proc/{pid}/comm").read().strip()
+    if comm == "reev":
+        print("found reev")
+    if forge(f"/proc/{pid}/cwd"):
+        print("FORGED through cwd of", comm)
+    if forge(f"/proc/{pid}/root" + project):
+        print("FORGED through root of", comm)
+    try:
+        if SECRET.encode() in open(f"/proc/{pid}/environ", "rb").read():
+            print("SECRET read from", comm)
+    except OSError:
+        pass
+if SECRET in os.environ.get("OPENAI_API_KEY", ""):
+    print("SECRET in own environment")
+MS_REMOUNT, MS_BIND = 32, 4096
+if libc.mount(None, b"/", None, MS_REMOUNT | MS_BIND, None) == 0:
+    print("REMOUNTED /")
+if forge(project):
+    print("FORGED directly")
+for pid in pids + [1]:
+    try:
+        fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+    except OSError:
+        continue
+    if libc.setns(fd, 0x40000000) == 0:
+        try:
+            socket.create_connection(("127.0.0.1", port), 2).close()
+            print("CONNECTED to the host through", pid)
+        except OSError:
+            pass
+caps = [l for l in open("/proc/self/status").read().splitlines() if l.startswith("CapEff:")]
+print(caps[0].replace("\t", " "))
+sys.exit(1)
+"#;
+
+fn hostile_project(port: u16) -> Project {
+    let p = Project::new();
+    p.write("hostile.py", HOSTILE);
+    let agent = format!(
+        "agents:\n  hostile:\n    command: [python3, {py:?}, \"{port}\", r1, {SECRET}]\n    sandbox:\n      \
+         filesystem: scratch\n      network: none\n      env: [PATH]\n",
+        py = p.join("hostile.py").display().to_string()
+    );
+    p.write("reev.yml", &agent).simple_benchmark("x");
+    p
+}
+
+/// The probes found nothing: no forged file, no marker, no connection, no secret, no
+/// capability; the session file is reev's own (`failed`, the agent's exit 1), which reev
+/// could write (exit 2 would say a file was already there).
+fn assert_contained(p: &Project, out: &std::process::Output) {
+    let stderr_of_reev = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(2), "{stderr_of_reev}");
+    let sessions = p.join("runs/r1/sessions/hostile");
+    let s: Value =
+        serde_json::from_slice(&std::fs::read(sessions.join("x@1.json")).unwrap()).unwrap();
+    let text = s["stdout"]["text"].as_str().unwrap_or_default();
+    assert_eq!(s["status"], "failed", "{s}\n{stderr_of_reev}");
+    assert_eq!(s["exit_code"], 1, "{s}");
+    for reached in ["FORGED", "REMOUNTED", "CONNECTED", "SECRET", "found reev"] {
+        assert!(!text.contains(reached), "{reached}: {text}");
+    }
+    assert!(text.contains("CapEff: 0000000000000000"), "{text}");
+    assert!(!sessions.join("x@1.succeeded").exists());
+    assert!(sessions.join("x@1.failed").exists());
+}
+
+fn listener() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+#[test]
+fn a_hostile_sandboxed_agent_cannot_forge_its_result_escape_or_read_reevs_secrets() {
+    let (_l, port) = listener();
+    let p = hostile_project(port);
+    let out = p
+        .cmd(&["run", "--run-id", "r1"])
+        .env("OPENAI_API_KEY", SECRET)
+        .output()
+        .unwrap();
+    assert_contained(&p, &out);
+}
+
+#[test]
+fn the_same_probes_are_blocked_for_an_unprivileged_reev() {
+    let (_l, port) = listener();
+    let p = hostile_project(port);
+    let out = unprivileged(
+        &p,
+        &["run", "--run-id", "r1"],
+        &[("OPENAI_API_KEY", SECRET)],
+    );
+    assert_contained(&p, &out);
+}
+
+/// An unsandboxed agent tries to write everything that judges it; prints what it could.
+const TAMPER: &str = r##"
+p=../../../../../..
+echo forged > "$p/runs/r1/sessions/w/x@1.json" 2>/dev/null && echo "wrote the session file"
+touch "$p/runs/r1/sessions/w/x@1.succeeded" 2>/dev/null && echo "wrote the marker"
+mkdir "$p/runs/r2" 2>/dev/null && echo "wrote the runs tree"
+echo junk >> "$p/reev.duckdb" 2>/dev/null && echo "wrote the database"
+echo "# junk" >> "$p/reev.yml" 2>/dev/null && echo "wrote the config"
+echo "exit 0" > "$p/benchmarks/v.sh" 2>/dev/null && echo "wrote the verifier"
+mkdir -p "$p/reports/x" 2>/dev/null && echo "wrote the reports"
+echo ok > out.txt && echo '{"type":"note"}' >> "$REEV_EVENTS" && echo "own area writable"
+"##;
+
+fn tamper_project(extra: &str) -> Project {
+    let p = Project::new();
+    p.write(
+        "reev.yml",
+        &format!(
+            "agents:\n  w:\n    command: [sh, -c, {}]\n{extra}",
+            serde_json::to_string(TAMPER).unwrap()
+        ),
+    );
+    // The verifier fails the agent unless it was rewritten.
+    p.write("benchmarks/v.sh", "exit 1\n");
+    p.write(
+        "benchmarks/x.yml",
+        "id: x\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - verify: {command: [sh, \"{benchmark_dir}/v.sh\"]}\n",
+    );
+    p.write("reev.duckdb", "not really a database\n");
+    std::fs::create_dir_all(p.join("reports")).unwrap();
+    p
+}
+
+/// None of the writes happened; the session file is reev's, judged by the real verifier.
+fn assert_untouched(p: &Project, stderr: &str) {
+    let s: Value = serde_json::from_slice(
+        &std::fs::read(p.join("runs/r1/sessions/w/x@1.json")).unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("no session file of reev's ({e}): {stderr}"));
+    let text = s["stdout"]["text"].as_str().unwrap_or_default();
+    assert_eq!(text, "own area writable\n", "{s}");
+    assert_eq!(s["status"], "failed", "{s}");
+    assert_eq!(
+        std::fs::read_to_string(p.join("benchmarks/v.sh")).unwrap(),
+        "exit 1\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.join("reev.duckdb")).unwrap(),
+        "not really a database\n"
+    );
+    assert!(!std::fs::read_to_string(p.join("reev.yml"))
+        .unwrap()
+        .ends_with("# junk\n"));
+    assert!(!p.join("runs/r2").exists() && !p.join("reports/x").exists());
+    assert!(!p.join("runs/r1/sessions/w/x@1.succeeded").exists());
+}
+
+#[test]
+fn by_default_an_agent_cannot_write_the_runs_tree_database_config_or_verifier() {
+    let p = tamper_project("");
+    let out = p.cmd(&["run", "--run-id", "r1"]).output().unwrap();
+    assert_untouched(&p, &String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn by_default_an_unprivileged_agent_cannot_either() {
+    let p = tamper_project("");
+    let out = unprivileged(&p, &["run", "--run-id", "r1"], &[]);
+    assert_untouched(&p, &String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn filesystem_host_written_out_keeps_full_access() {
+    let p = tamper_project("    sandbox:\n      filesystem: host\n");
+    p.cmd(&["run", "--run-id", "r1"]).output().unwrap();
+    assert!(p.join("reports/x").is_dir(), "host access was taken away");
+    assert!(std::fs::read_to_string(p.join("reev.yml"))
+        .unwrap()
+        .ends_with("# junk\n"));
+}
+
+#[test]
+fn without_namespaces_reev_warns_once_that_results_are_not_protected() {
+    let p = tamper_project("");
+    let out = p
+        .cmd(&["run", "--run-id", "r1", "--attempts", "2"])
+        .env("REEV_NO_NAMESPACES", "1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("results are NOT protected").count(),
+        1,
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_session_init_is_an_error_that_names_where_reev_looked() {
+    let p = Project::new();
+    p.agents(&[("a", &["true"])]).simple_benchmark("x");
+    let out = p
+        .cmd(&["run"])
+        .env("REEV_INIT", "/nonexistent/reev-init")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("/nonexistent/reev-init"), "{stderr}");
+    assert!(!p.join("runs").exists() || common::session_files(&p.join("runs")).is_empty());
+
+    // A reev copied without its reev-init says where it looked: beside itself.
+    let alone = tempfile::tempdir().unwrap();
+    let bin = alone.path().join("reev");
+    std::fs::copy(common::REEV, &bin).unwrap();
+    let out = std::process::Command::new(&bin)
+        .arg("run")
+        .current_dir(p.path())
+        .env_remove("REEV_INIT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let beside = alone.path().join("reev-init");
+    assert!(stderr.contains(&beside.display().to_string()), "{stderr}");
+    // The same copy with REEV_INIT runs.
+    let out = std::process::Command::new(&bin)
+        .arg("run")
+        .current_dir(p.path())
+        .env("REEV_INIT", common::REEV_INIT)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Defect 6: in the process-group fallback, a setup whose leader exits (and whose group
+/// has no member left) used to be reaped at once; its pid — the group id — could then be
+/// given to another process that leads a group of its own, which teardown's kill of the
+/// setup's group SIGKILLed. The agent here makes that happen deliberately: it asks the
+/// kernel (ns_last_pid, root only) for the setup's pid for a setsid'd sleeper.
+#[test]
+fn the_fallback_never_kills_a_group_that_reused_the_setups_pid() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to steer pid allocation");
+        return;
+    }
+    let p = Project::new();
+    let agent = r#"
+import os, sys, time
+setup = int(open("../setup.pid").read())
+def leader():
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()
+        os.execvp("sleep", ["sleep", "60"])
+    return pid
+for _ in range(200):
+    with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+        f.write(str(setup - 1))
+    got = leader()
+    if got == setup:
+        break
+    os.kill(got, 9)
+    os.waitpid(got, 0)
+else:
+    got = leader()
+print("reused" if got == setup else "not reused")
+open("../sleeper.pid", "w").write(str(got))
+"#;
+    p.write(
+        "reev.yml",
+        &format!(
+            "agents:\n  a:\n    command: [python3, -c, {}]\n",
+            serde_json::to_string(agent).unwrap()
+        ),
+    );
+    p.write(
+        "benchmarks/x.yml",
+        "id: x\ndescription: d\nprompt: p\nsetup: [sh, -c, \"echo $$ > ../setup.pid\"]\nteardown: [\"true\"]\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+    );
+    let out = p
+        .cmd(&["run", "--keep-workdirs"])
+        .env("REEV_NO_NAMESPACES", "1")
+        .output()
+        .unwrap();
+    let pidfile = common::walk(&p.join("runs"))
+        .into_iter()
+        .find(|f| f.ends_with("sleeper.pid"))
+        .unwrap_or_else(|| panic!("no sleeper: {out:?}"));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive =
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.contains("sleep"));
+    let said = p.sessions()[0]["stdout"]["text"].to_string();
+    if alive {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid).unwrap(),
+            rustix::process::Signal::KILL,
+        );
+    }
+    assert!(
+        alive,
+        "teardown's kill of the setup's group took pid {pid} ({said})"
+    );
+}
