@@ -549,7 +549,7 @@ impl From<BatchArgs> for crate::cmd::batch::BatchOptions {
     fn from(a: BatchArgs) -> Self {
         let runs_dir = a.exec.runs.runs_dir.clone();
         let mut run = run_options(a.suite, a.select, a.exec);
-        run.protect = vec![a.db.db.clone(), a.report.reports_dir.clone()];
+        run.protect = vec![a.db.db.clone(), a.report.reports.reports_dir.clone()];
         crate::cmd::batch::BatchOptions {
             run,
             load: LoadOptions {

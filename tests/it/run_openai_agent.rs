@@ -2,6 +2,7 @@
 //! scripted chat-completions server the test starts: model requests, tool calls, tokens and
 //! cost end to end (session file, load, report, export), and API failures as exit 75.
 
+use crate::common;
 use crate::common::{wait_for, Project};
 use serde_json::{json, Value};
 use std::path::Path;
