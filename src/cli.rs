@@ -142,7 +142,7 @@ pub struct ConfigArgs {
 /// `--attempts`.
 #[derive(Debug, Args, Clone)]
 pub struct AttemptsArg {
-    /// Attempts per (benchmark, agent) [default: 1]. Not with --resume (the run keeps its plan).
+    /// Attempts per (benchmark, agent) [default: 1]. A resumed run keeps the plan it recorded.
     #[arg(long, value_name = "N", env = keys::ATTEMPTS.env, value_parser = keys::attempts)]
     pub attempts: Option<u32>,
 }
