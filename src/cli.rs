@@ -171,7 +171,7 @@ pub struct BudgetArg {
 #[derive(Debug, Args, Clone)]
 pub struct Retries {
     /// Run a session that ended `error` (not judged) again, up to N more times [default: 0].
-    /// With --resume: also retry sessions whose latest try is `error`.
+    /// A resumed run also retries sessions whose latest try is `error`.
     #[arg(long, value_name = "N", env = keys::RETRY_ERRORS.env, value_parser = keys::retry_errors)]
     pub retry_errors: Option<u32>,
     /// Wait before the first retry; doubled before each further one, at most 60s.

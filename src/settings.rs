@@ -41,26 +41,28 @@ pub mod keys {
         humantime::format_duration(*d).to_string()
     }
 
+    /// A whole number in `range`, or a sentence naming what it counts and the range.
+    fn count(v: &str, range: std::ops::RangeInclusive<u32>, what: &str) -> Result<u32, String> {
+        match v.trim().parse::<u32>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(format!(
+                "`{v}` is not a number of {what} ({} to {})",
+                range.start(),
+                range.end()
+            )),
+        }
+    }
     /// Number of attempts per (benchmark, agent): 1 to 100,000.
     pub fn attempts(v: &str) -> Result<u32, String> {
-        match v.trim().parse::<u32>() {
-            Ok(n @ 1..=100_000) => Ok(n),
-            _ => Err(format!("`{v}` is not a number of attempts (1 to 100000)")),
-        }
+        count(v, 1..=100_000, "attempts")
     }
     /// Number of parallel sessions: 1 to 4096.
     pub fn jobs(v: &str) -> Result<u32, String> {
-        match v.trim().parse::<u32>() {
-            Ok(n @ 1..=4096) => Ok(n),
-            _ => Err(format!("`{v}` is not a number of jobs (1 to 4096)")),
-        }
+        count(v, 1..=4096, "jobs")
     }
     /// Retries of a session that ended `error`: 0 to 100.
     pub fn retry_errors(v: &str) -> Result<u32, String> {
-        match v.trim().parse::<u32>() {
-            Ok(n @ 0..=100) => Ok(n),
-            _ => Err(format!("`{v}` is not a number of retries (0 to 100)")),
-        }
+        count(v, 0..=100, "retries")
     }
     pub fn log_format(v: &str) -> Result<LogFormat, String> {
         <LogFormat as clap::ValueEnum>::from_str(v, false)
