@@ -5,7 +5,10 @@
 /// Version 3: `sessions` gains `input_tokens`, `output_tokens` and `cost_usd` (tokens and
 /// cost), `try_number` and `port` (`--retry-errors`, fixtures); the `current_sessions` view
 /// (each planned session's latest try), which every report reads.
-pub const SCHEMA_VERSION: i64 = 3;
+/// Version 4: `superseded_tries`, written by the loader (`tries.rs`), and `sessions.session_no`
+/// its key; `current_sessions` anti-joins it instead of ranking every session's tries on each
+/// query.
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
 /// while it commits and checkpoints them, beyond `memory_limit`: 300 values of 1 MiB need
@@ -87,7 +90,17 @@ CREATE TABLE IF NOT EXISTS sessions (
     output_tokens       BIGINT,
     cost_usd            DOUBLE,
     try_number        INTEGER NOT NULL,   -- 1, or 2.. for the tries --retry-errors ran after an error
-    port              INTEGER             -- the TCP port reserved for the session; NULL in older files
+    port              INTEGER,            -- the TCP port reserved for the session; NULL in older files
+    session_no        BIGINT NOT NULL     -- a number for the session id (the first 64 bits of its
+                                          -- SHA-256): the key superseded_tries refers to
+);
+
+-- Tries that a later try of the same planned session (run, benchmark, agent, attempt)
+-- replaces: written once by the loader, insert-only (store/tries.rs). `current_sessions` is
+-- `sessions` without these.
+CREATE TABLE IF NOT EXISTS superseded_tries (
+    session_no  BIGINT NOT NULL,          -- sessions.session_no (an integer joins fast)
+    session_id  VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS output_parts (
@@ -168,10 +181,10 @@ CREATE TABLE IF NOT EXISTS conflicts (
 pub const VIEWS: &str = r#"
 -- Every planned session once: its latest try. Earlier tries (sessions that ended `error` and
 -- were run again by --retry-errors) stay in `sessions`; reports and the gate read this view.
+-- Which tries are superseded is decided at load time (store/tries.rs), not per query.
 CREATE OR REPLACE VIEW current_sessions AS
-SELECT * FROM sessions
-QUALIFY row_number() OVER (
-    PARTITION BY run_id, benchmark_id, agent, attempt ORDER BY try_number DESC, session_id DESC) = 1;
+SELECT * FROM sessions s
+WHERE NOT EXISTS (SELECT 1 FROM superseded_tries x WHERE x.session_no = s.session_no);
 
 -- success_rate leaves out `error` sessions (not judged); error_rate is their share.
 CREATE OR REPLACE VIEW agent_performance AS
