@@ -74,6 +74,10 @@ pub fn write_batch(batch: &[Box<Finished>], log: &StatusLog) -> Vec<Outcome> {
         let result = result.and_then(|()| session::link_unnamed(&u.file, &u.done.path));
         outcomes[i] = Some(match result {
             Ok(()) => written(u.done, log),
+            // No /proc to link through (a bare container): the single write's way.
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !u.done.path.exists() => {
+                write_session(u.done, log)
+            }
             Err(e) => failed(u.done, e),
         });
     }

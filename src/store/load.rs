@@ -401,7 +401,7 @@ impl Loader<'_> {
         }
         self.w.flush(db)?;
         drop(self.w);
-        tries::record_superseded(self.conn, db, &self.runs)?;
+        tries::record_superseded(self.conn, db, self.sum.load_id, &self.runs)?;
         let roots_json = serde_json::to_string(
             &roots
                 .iter()

@@ -1,4 +1,5 @@
-//! Which tries are superseded: kept as data the loader writes once, not recomputed per query.
+//! Which tries are superseded, and each run's totals: kept as data the loader writes once,
+//! not recomputed per query.
 //!
 //! A planned session (run × benchmark × agent × attempt) has one try, or several when
 //! `--retry-errors` ran it again; its current try is the one with the highest try number
@@ -15,6 +16,11 @@
 //! the loader gives each session in the order it adds them: an anti-join on an integer costs
 //! a third of one on the session id text (measured at 1,000,000 sessions, 744,000 superseded). Whatever order the files of a run arrive in,
 //! over however many loads, the table ends as the window function would have computed it.
+//!
+//! The same load then records each of those runs' totals (`run_totals`: current sessions,
+//! when the latest started; `pair_totals`: the same per benchmark × agent) as a new row that
+//! supersedes the rows of earlier loads, so reports find the latest runs and
+//! `latest_sessions` its pairs in a table of one row per run, not by aggregating all sessions.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -38,7 +44,12 @@ pub fn session_no(session_id: &str) -> i64 {
 
 /// Record the tries that are superseded in `runs` (the runs this load added sessions to)
 /// and not recorded yet. Runs in the caller's transaction, after the rows are appended.
-pub fn record_superseded(conn: &Connection, db: &Path, runs: &BTreeSet<String>) -> Result<u64> {
+pub fn record_superseded(
+    conn: &Connection,
+    db: &Path,
+    load_id: i64,
+    runs: &BTreeSet<String>,
+) -> Result<u64> {
     if runs.is_empty() {
         return Ok(0);
     }
@@ -77,6 +88,7 @@ pub fn record_superseded(conn: &Connection, db: &Path, runs: &BTreeSet<String>) 
             [],
         )
         .map_err(sql(db, "recording superseded tries"))?;
+    record_totals(conn, db, load_id)?;
     conn.execute_batch("DROP TABLE reev_load_runs")
         .map_err(sql(db, "listing the runs of the load"))?;
     refuse_shared_numbers(conn, db)?;
@@ -107,4 +119,24 @@ fn refuse_shared_numbers(conn: &Connection, db: &Path) -> Result<()> {
             session_no(&a)
         ))),
     }
+}
+
+/// The totals of the load's runs (in `reev_load_runs`) as they are now, tries ranked: a new
+/// row per run and per run × benchmark × agent, which supersedes the rows of earlier loads.
+fn record_totals(conn: &Connection, db: &Path, load_id: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO run_totals
+         SELECT run_id, ?, count(*), max(started_at) FROM current_sessions
+         WHERE run_id IN (SELECT run_id FROM reev_load_runs) GROUP BY run_id",
+        params![load_id],
+    )
+    .map_err(sql(db, "recording the totals of the loaded runs"))?;
+    conn.execute(
+        "INSERT INTO pair_totals
+         SELECT run_id, benchmark_id, agent, ?, max(started_at) FROM current_sessions
+         WHERE run_id IN (SELECT run_id FROM reev_load_runs) GROUP BY run_id, benchmark_id, agent",
+        params![load_id],
+    )
+    .map_err(sql(db, "recording the totals of the loaded runs"))?;
+    Ok(())
 }

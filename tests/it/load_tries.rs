@@ -61,6 +61,32 @@ fn place(p: &Project, stage: &Path, file: &Path) {
     std::fs::copy(file, to).expect("copy");
 }
 
+/// The totals the loader keeps per run and per run × benchmark × agent equal what
+/// aggregating the current sessions gives, and latest_sessions equals its old definition.
+fn totals_agree(p: &Project) {
+    let csv = |sql: &str| {
+        let out = p.reev(&["query", "--format", "csv", sql]);
+        out.ok();
+        out.stdout.clone()
+    };
+    assert_eq!(
+        csv("SELECT run_id, sessions, started_max FROM current_runs ORDER BY ALL"),
+        csv("SELECT run_id, count(*), max(started_at) FROM current_sessions GROUP BY run_id ORDER BY ALL")
+    );
+    let old_latest = "WITH runs_by_pair AS (
+            SELECT benchmark_id, agent, run_id, max(started_at) AS run_started
+            FROM current_sessions GROUP BY benchmark_id, agent, run_id
+        ), latest AS (
+            SELECT benchmark_id, agent, run_id FROM runs_by_pair
+            QUALIFY row_number() OVER (PARTITION BY benchmark_id, agent ORDER BY run_started DESC, run_id DESC) = 1
+        )
+        SELECT s.session_id FROM current_sessions s JOIN latest USING (benchmark_id, agent, run_id) ORDER BY 1";
+    assert_eq!(
+        csv("SELECT session_id FROM latest_sessions ORDER BY 1"),
+        csv(old_latest)
+    );
+}
+
 fn superseded(p: &Project) -> i64 {
     p.count("reev.duckdb", "SELECT count(*) FROM superseded_tries")
 }
@@ -83,6 +109,7 @@ fn the_latest_try_is_current_whatever_order_the_tries_are_loaded_in() {
     place(&p, &stage, &tries[0]);
     p.reev(&["load"]).ok();
     assert_eq!(superseded(&p), 1, "try 1 arrived after try 3: superseded");
+    totals_agree(&p);
     place(&p, &stage, &tries[1]);
     p.reev(&["load"]).ok();
     assert_eq!(superseded(&p), 2);
@@ -99,6 +126,7 @@ fn the_latest_try_is_current_whatever_order_the_tries_are_loaded_in() {
     assert_eq!(superseded(&p), 2);
     p.reev(&["load", "--rebuild"]).ok();
     assert_eq!(superseded(&p), 2);
+    totals_agree(&p);
     assert_eq!(ids(&p, "SELECT * FROM current_sessions"), current);
     assert_eq!(ids(&p, "SELECT * FROM latest_sessions"), current);
 }
@@ -122,4 +150,5 @@ fn tries_loaded_together_pick_the_same_current_try_as_ranking_them() {
     assert_eq!(current, ids(&p, RANKED));
     assert!(current.contains("zz-twin") && current.contains("r-try3"), "{current}");
     assert_eq!(superseded(&p), 3);
+    totals_agree(&p);
 }
