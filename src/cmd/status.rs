@@ -336,9 +336,14 @@ fn session_status(
     if let Some(st) = logged.get(&(agent.to_string(), stem.to_string())) {
         return Some(*st);
     }
-    [Status::Succeeded, Status::Failed, Status::TimedOut, Status::Error]
-        .into_iter()
-        .find(|st| files.contains(&format!("{stem}.{}", st.as_str())))
+    [
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Error,
+    ]
+    .into_iter()
+    .find(|st| files.contains(&format!("{stem}.{}", st.as_str())))
 }
 
 /// The held locks among the run directory's `.lock` and `.lock.shard-K-of-N` files.

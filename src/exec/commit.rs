@@ -83,7 +83,9 @@ pub fn write_batch(batch: &[Box<Finished>], log: &StatusLog) -> Vec<Outcome> {
     }
     outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Failed(Error::env("a session of a batch was not written"))))
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::Failed(Error::env("a session of a batch was not written")))
+        })
         .collect()
 }
 
@@ -95,7 +97,12 @@ fn write_unnamed(done: &Finished) -> std::io::Result<Option<Unnamed<'_>>> {
     std::fs::create_dir_all(dir)?;
     let mut file = match session::create_unnamed(dir) {
         Ok(f) => f,
-        Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)) => {
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+            ) =>
+        {
             return Ok(None)
         }
         Err(e) => return Err(e),
@@ -146,7 +153,11 @@ fn sync_all(unnamed: Vec<(usize, Unnamed)>) -> Vec<(usize, Unnamed, std::io::Res
 pub(super) fn written(done: &Finished, log: &StatusLog) -> Outcome {
     let file = &done.file;
     let stem = done.path.file_stem().map(|s| s.to_string_lossy());
-    log.append(&file.agent, stem.as_deref().unwrap_or_default(), file.status);
+    log.append(
+        &file.agent,
+        stem.as_deref().unwrap_or_default(),
+        file.status,
+    );
     Outcome::Written {
         agent: file.agent.clone(),
         status: file.status,

@@ -144,11 +144,18 @@ fn tries_loaded_together_pick_the_same_current_try_as_ranking_them() {
     let mut v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&twin).expect("read")).expect("json");
     v["session_id"] = "zz-twin".into();
-    std::fs::write(p.join("runs/r/sessions/a/bench.01@1.copy.json"), v.to_string()).expect("w");
+    std::fs::write(
+        p.join("runs/r/sessions/a/bench.01@1.copy.json"),
+        v.to_string(),
+    )
+    .expect("w");
     p.reev(&["load"]).ok();
     let current = ids(&p, "SELECT * FROM current_sessions");
     assert_eq!(current, ids(&p, RANKED));
-    assert!(current.contains("zz-twin") && current.contains("r-try3"), "{current}");
+    assert!(
+        current.contains("zz-twin") && current.contains("r-try3"),
+        "{current}"
+    );
     assert_eq!(superseded(&p), 3);
     totals_agree(&p);
 }

@@ -267,19 +267,29 @@ fn kill_9_during_a_batch_flush_leaves_whole_files_or_none_and_resume_runs_the_re
     assert!(before.len() <= 18 - 2, "the batch in flight left files");
     let leftovers: Vec<PathBuf> = common::walk(&runs)
         .into_iter()
-        .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with(".tmp-")))
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+        })
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     let argv = printed_resume(&std::fs::read_to_string(&log).unwrap());
     run_printed(&p, &argv).ok();
-    assert_eq!(session_files(&runs).len(), 18, "one file per planned session");
+    assert_eq!(
+        session_files(&runs).len(),
+        18,
+        "one file per planned session"
+    );
     assert_eq!(session_ids(&p).len(), 18);
     for (f, bytes) in &before {
         assert_eq!(&std::fs::read(f).unwrap(), bytes, "{} changed", f.display());
     }
     let status = p.reev(&["status", "--format", "json", "r1"]);
     let s: Value = serde_json::from_str(&status.ok().stdout).unwrap();
-    assert_eq!((s[0]["done"].as_u64(), s[0]["succeeded"].as_u64()), (Some(18), Some(18)));
+    assert_eq!(
+        (s[0]["done"].as_u64(), s[0]["succeeded"].as_u64()),
+        (Some(18), Some(18))
+    );
 }
 
 /// Issue 8 part 3b (PID namespaces + PDEATHSIG): `kill -9` of reev takes every agent

@@ -88,13 +88,21 @@ fn statuses_come_from_the_status_log_or_an_older_runs_markers() {
     // An older reev's run: no log, an empty marker beside each session file.
     std::fs::remove_file(run.join("status.log")).unwrap();
     for agent in agents {
-        let status = if agent == "pass" { "succeeded" } else { "failed" };
+        let status = if agent == "pass" {
+            "succeeded"
+        } else {
+            "failed"
+        };
         for b in ["a", "b", "c"] {
             std::fs::write(run.join(format!("sessions/{agent}/{b}@1.{status}")), "").unwrap();
         }
     }
     let r = &status_json(&p, &["r1"])[0];
-    assert_eq!((r["succeeded"].as_u64(), r["failed"].as_u64()), (Some(3), Some(3)), "{r}");
+    assert_eq!(
+        (r["succeeded"].as_u64(), r["failed"].as_u64()),
+        (Some(3), Some(3)),
+        "{r}"
+    );
 }
 
 #[test]
