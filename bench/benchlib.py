@@ -25,10 +25,10 @@ class Measured:
         return f"wall {self.wall:7.3f} s, CPU {self.cpu:7.3f} s, peak RSS {self.rss:4.0f} MiB"
 
 
-def measured(argv, stdout=subprocess.DEVNULL, env=None, cwd=None):
+def measured(argv, stdout=subprocess.DEVNULL, env=None, cwd=None, stderr=None):
     """Run argv to the end; exit the bench when it fails (a failed command is no figure)."""
     t = time.perf_counter()
-    p = subprocess.Popen(argv, stdout=stdout, env=env, cwd=cwd)
+    p = subprocess.Popen(argv, stdout=stdout, env=env, cwd=cwd, stderr=stderr)
     out = p.stdout.read() if stdout == subprocess.PIPE else None
     _, status, ru = os.wait4(p.pid, 0)
     wall = time.perf_counter() - t

@@ -71,7 +71,7 @@ fn totals_agree(p: &Project) {
     };
     assert_eq!(
         csv("SELECT run_id, sessions, started_max FROM current_runs ORDER BY ALL"),
-        csv("SELECT run_id, count(*), max(started_at) FROM current_sessions GROUP BY run_id ORDER BY ALL")
+        csv("SELECT run_id, count(*) AS sessions, max(started_at) AS started_max FROM current_sessions GROUP BY run_id ORDER BY ALL")
     );
     let old_latest = "WITH runs_by_pair AS (
             SELECT benchmark_id, agent, run_id, max(started_at) AS run_started
