@@ -163,7 +163,13 @@ print(f"identical batches compared: {len(same)} ({len(busy)} beside a CPU-bound 
 print(f"false alarms, new gate: {new_alarms} of {len(same)} (target <= 1); old gate: {old_alarms} of {len(same)}")
 print(f"60% slower agent flagged: new gate {'yes' if slow_ok else 'NO'}; old gate {'yes' if 'slower a' in anchor.get('slow', []) else 'no'}")
 print(f"40-point success drop flagged: new gate {'yes' if drop_ok else 'NO'}; old gate {'yes' if 'success_rate_drop b' in anchor.get('drop', []) else 'no'}")
-ok = new_alarms <= 1 and slow_ok and drop_ok
-print("target met" if ok else "TARGET MISSED")
-raise SystemExit(0 if ok else 1)
+# Counts, not times: no wall or CPU figure to judge here (bench/all.sh collects these lines).
+missed = [m for m, bad in (
+    (f"false alarms over identical batches: {new_alarms} (target <= 1)", new_alarms > 1),
+    ("the 60% slower agent was not flagged `slower a`", not slow_ok),
+    ("the 40-point success drop was not flagged `success_rate_drop b`", not drop_ok)) if bad]
+for m in missed:
+    print(f"MISSED  {m}")
+print("target met" if not missed else "TARGET MISSED")
+raise SystemExit(1 if missed else 0)
 PY

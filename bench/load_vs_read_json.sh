@@ -8,6 +8,7 @@ REEV="$(realpath "${1:?usage: load_vs_read_json.sh PATH_TO_REEV [N] [BIG]}")"
 N="${2:-20000}"
 BIG="${3:-0}"
 here="$(cd "$(dirname "$0")" && pwd)"
+export BENCH_DIR="$here"
 work="$(mktemp -d "${TMPDIR:-/tmp}/reev-load-bench.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -17,47 +18,50 @@ echo "generating $N session files..."
 python3 "$here/gen_sessions.py" runs "$N" 1000
 sync
 python3 - "$REEV" "$N" <<'PY'
-import os, resource, subprocess, sys, time
-import duckdb
+import os, subprocess, sys
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from benchlib import measured, median, judge, loadavg, finish
 reev, n = sys.argv[1], int(sys.argv[2])
 
-def timed(argv):
-    t = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
 # Warm the page cache once so neither side pays for cold disk reads.
-subprocess.run(["cat"] + [os.path.join(d, f) for d, _, fs in os.walk("runs") for f in fs][:1], stdout=subprocess.DEVNULL)
 subprocess.run("find runs -type f -exec cat {} + > /dev/null", shell=True, check=True)
 
-t = time.perf_counter()
+# The anchor in its own process, so that its CPU time is measured as reev's is.
+ANCHOR = """
+import duckdb
 con = duckdb.connect("anchor.duckdb")
-con.execute("""
+con.execute(\"\"\"
     CREATE TABLE sessions AS SELECT * FROM read_json('runs/*/sessions/*/*.json',
         columns = {session_id: 'VARCHAR', run_id: 'VARCHAR', benchmark_id: 'VARCHAR', agent: 'VARCHAR',
                    status: 'VARCHAR', score: 'DOUBLE', duration_ms: 'BIGINT'})
-""")
-rows = con.execute("SELECT count(*) FROM sessions").fetchone()[0]
+\"\"\")
+print(con.execute("SELECT count(*) FROM sessions").fetchone()[0])
 con.close()
-anchor = time.perf_counter() - t
+"""
+anchor = measured([sys.executable, "-c", ANCHOR], stdout=subprocess.PIPE)
+rows = int(anchor.stdout)
 assert rows == n, rows
 
-# Medians: this machine is shared and noisy. Each cold load starts from no database.
-colds = []
-for i in range(3):
+def cold():
     for f in ("reev.duckdb", "reev.duckdb.wal"):
         if os.path.exists(f):
             os.remove(f)
-    colds.append(timed([reev, "-q", "load", "--db", "reev.duckdb", "--runs-dir", "runs"]))
-noops = [timed([reev, "-q", "load", "--db", "reev.duckdb", "--runs-dir", "runs"]) for _ in range(5)]
-cold, noop = sorted(colds)[1], sorted(noops)[2]
+    return measured([reev, "-q", "load", "--db", "reev.duckdb", "--runs-dir", "runs"])
+
+load = [reev, "-q", "load", "--db", "reev.duckdb", "--runs-dir", "runs"]
+# Medians: this machine is shared and noisy. Each cold load starts from no database.
+c = median([cold() for _ in range(3)])
+noop = median([measured(load) for _ in range(5)])
 out = subprocess.run([reev, "query", "--db", "reev.duckdb", "--format", "csv",
                       "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM assertions), (SELECT count(*) FROM events)"],
                      check=True, capture_output=True, text=True).stdout.splitlines()[1]
-print(f"files: {n} session files; reev loaded sessions,assertions,events = {out}")
-print(f"duckdb read_json, 7 columns, 1 table:   {anchor:7.3f} s")
-print(f"reev load, cold, all tables (median of 3): {cold:7.3f} s   ratio to read_json: {cold / anchor:5.2f} (target < 1)")
-print(f"reev load, no-op reload (median of 5):     {noop:7.3f} s   ratio to cold:      {noop / cold:5.2f} (target <= 0.10)")
+print(f"files: {n} session files; reev loaded sessions,assertions,events = {out}; load average {loadavg()}")
+print(f"duckdb read_json, 7 columns, 1 table:      {anchor}")
+print(f"reev load, cold, all tables (median of 3): {c}   ratio to read_json: wall {c.wall / anchor.wall:5.2f}, CPU {c.cpu / anchor.cpu:5.2f}")
+print(f"reev load, no-op reload (median of 5):     {noop}   ratio to cold: wall {noop.wall / c.wall:5.2f}, CPU {noop.cpu / c.cpu:5.2f}")
+judge(f"reev load of {n:,} files / duckdb read_json", c.cpu / anchor.cpu, 0.2, "ratio of CPU times", "x")
+judge(f"no-op reload / cold load of {n:,} files", noop.cpu / c.cpu, 0.10, "ratio of CPU times", "x")
+finish()
 PY
 
 if [ "$BIG" -gt 0 ]; then

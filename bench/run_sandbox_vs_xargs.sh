@@ -9,6 +9,8 @@ REEV="${1:?usage: run_sandbox_vs_xargs.sh PATH_TO_REEV [N...]}"
 shift
 SIZES=("${@:-500 2000}")
 read -r -a SIZES <<< "${SIZES[*]}"
+here="$(cd "$(dirname "$0")" && pwd)"
+export BENCH_DIR="$here"
 work="$(mktemp -d "${TMPDIR:-/tmp}/reev-bench-sandbox.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/plain/benchmarks" "$work/boxed/benchmarks"
@@ -35,39 +37,41 @@ agents:
       network: none
       filesystem: scratch
 YML
-now() { date +%s.%N; }
 status=0
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg) (other builds may be running)"
 for n in "${SIZES[@]}"; do
-  t0=$(now)
-  seq "$n" | xargs -P2 -n1 true
-  t1=$(now)
-  (cd "$work/plain" && "$REEV" -q run --jobs 2 --attempts "$n" --run-id "plain-$n" > /dev/null)
-  t2=$(now)
-  (cd "$work/boxed" && "$REEV" -q run --jobs 2 --attempts "$n" --run-id "boxed-$n" > /dev/null)
-  t3=$(now)
-  # The baseline: the same plain run in process groups instead of PID namespaces.
-  (cd "$work/plain" && REEV_NO_NAMESPACES=1 "$REEV" -q run --jobs 2 --attempts "$n" --run-id "pgrp-$n" > /dev/null 2>&1)
-  t4=$(now)
-  for d in plain boxed pgrp; do
-    dir="$work/$d"
-    [ "$d" = pgrp ] && dir="$work/plain"
-    files=$(find "$dir/runs/$d-$n/sessions" -name '*.json' | wc -l)
-    [ "$files" -eq "$n" ] || { echo "$d: expected $n session files, found $files" >&2; exit 1; }
-    bad=$(grep -L '"status": "succeeded"' -r --include='*.json' "$dir/runs/$d-$n/sessions" | head -1 || true)
-    [ -z "$bad" ] || { echo "$d: a session did not succeed: $bad" >&2; exit 1; }
-  done
-  python3 - "$t0" "$t1" "$t2" "$t3" "$t4" "$n" <<'PY' || status=1
-import sys
-t0, t1, t2, t3, t4, n = map(float, sys.argv[1:])
-x, r, s, g = t1 - t0, t2 - t1, t3 - t2, t4 - t3
-print(f"sessions: {int(n)} (agent `true`, 2 at a time)")
-print(f"  xargs -P2:                 {x:7.3f} s  ({x / n * 1000:.2f} ms per command)")
-print(f"  reev, no sandbox:          {r:7.3f} s  ({r / n * 1000:.2f} ms per session)  ratio {r / x:5.2f}")
-print(f"  reev, network none + fs:   {s:7.3f} s  ({s / n * 1000:.2f} ms per session)  ratio {s / x:5.2f}  (target <= 1.5)")
-print(f"  reev, process groups only: {g:7.3f} s  ({g / n * 1000:.2f} ms per session)  ratio {g / x:5.2f}  (REEV_NO_NAMESPACES=1, the baseline)")
-print(f"  sandbox / no sandbox:      {s / r:7.2f}")
-sys.exit(0 if max(r, s) / x <= 1.5 else 1)
+  python3 - "$REEV" "$n" "$work" <<'PY' || status=1
+import glob, os, subprocess, sys
+sys.path.insert(0, os.environ["BENCH_DIR"])
+from benchlib import measured, judge, finish
+reev, n, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+with open(os.path.join(work, "seq.txt"), "w") as f:
+    f.write("".join(f"{i}\n" for i in range(n)))
+x = measured(["sh", "-c", f"xargs -P2 -n1 true < {work}/seq.txt"])
+run = lambda d, rid, env=None: measured([reev, "-q", "run", "--jobs", "2", "--attempts", str(n), "--run-id", rid],
+                                        cwd=os.path.join(work, d), env=env)
+r = run("plain", f"plain-{n}")
+s = run("boxed", f"boxed-{n}")
+# The baseline: the same plain run in process groups instead of PID namespaces.
+g = run("plain", f"pgrp-{n}", dict(os.environ, REEV_NO_NAMESPACES="1"))
+for d, rid in (("plain", f"plain-{n}"), ("boxed", f"boxed-{n}"), ("plain", f"pgrp-{n}")):
+    files = glob.glob(os.path.join(work, d, "runs", rid, "sessions", "*", "*.json"))
+    if len(files) != n:
+        sys.exit(f"{rid}: expected {n} session files, found {len(files)}")
+    bad = [f for f in files if '"status": "succeeded"' not in open(f).read()]
+    if bad:
+        sys.exit(f"{rid}: a session did not succeed: {bad[0]}")
+print(f"sessions: {n} (agent `true`, 2 at a time)")
+print(f"  xargs -P2:                 {x}")
+print(f"  reev, no sandbox:          {r}  ratio wall {r.wall / x.wall:5.2f}, CPU {r.cpu / x.cpu:5.2f}")
+print(f"  reev, network none + fs:   {s}  ratio wall {s.wall / x.wall:5.2f}, CPU {s.cpu / x.cpu:5.2f}")
+print(f"  reev, process groups only: {g}  ratio wall {g.wall / x.wall:5.2f}, CPU {g.cpu / x.cpu:5.2f}  (REEV_NO_NAMESPACES=1, the baseline)")
+print(f"  sandbox / no sandbox:      wall {s.wall / r.wall:5.2f}")
+# Side by side in one invocation, on wall time: namespaces cost waiting (in the kernel) as
+# much as CPU, and a neighbour slows every side alike.
+judge(f"reev (no sandbox) / xargs, {n} sessions", r.wall / x.wall, 1.5, "wall, side by side", "x")
+judge(f"reev (network none + fs) / xargs, {n} sessions", s.wall / x.wall, 1.5, "wall, side by side", "x")
+finish()
 PY
 done
 exit "$status"

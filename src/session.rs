@@ -269,7 +269,17 @@ fn cstring(p: &Path) -> std::io::Result<std::ffi::CString> {
 }
 
 fn write_unnamed(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut f = create_unnamed(dir)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    link_unnamed(&f, path)
+}
+
+/// An unnamed regular file (`O_TMPFILE`) in `dir`, to be linked under its name with
+/// [`link_unnamed`] once its bytes are durable; it vanishes if the process dies first.
+/// Fails with `EOPNOTSUPP` (or `EISDIR`, `EINVAL`) where the filesystem has no `O_TMPFILE`.
+pub fn create_unnamed(dir: &Path) -> std::io::Result<File> {
+    use std::os::fd::FromRawFd;
     let cdir = cstring(dir)?;
     // SAFETY: a valid NUL-terminated path; we check the result and own the descriptor.
     let fd = unsafe {
@@ -283,9 +293,12 @@ fn write_unnamed(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: fd is a fresh descriptor owned by this File.
-    let mut f = unsafe { File::from_raw_fd(fd) };
-    f.write_all(bytes)?;
-    f.sync_all()?;
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Give the unnamed file `f` the name `path`; never replaces an existing file (`EEXIST`).
+pub fn link_unnamed(f: &File, path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
     let proc_path = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))
         .map_err(|_| std::io::Error::other("bad descriptor path"))?;
     let target = cstring(path)?;
@@ -362,26 +375,41 @@ pub fn read(path: &Path) -> Result<SessionFile, String> {
 }
 
 pub fn parse(bytes: &[u8]) -> Result<SessionFile, String> {
+    // One pass in the common case: the whole file, then its version. Only a file that does
+    // not parse is read again for its version, so that a file of another schema version is
+    // named as such rather than by the first field it does not know.
+    match serde_json::from_slice::<SessionFile>(bytes) {
+        Ok(mut file) if file.schema_version == SCHEMA_VERSION => {
+            // Files from reev before 0.0 was normalised say -0.0 where nothing passed.
+            file.score += 0.0;
+            Ok(file)
+        }
+        Ok(file) => Err(format!(
+            "unsupported schema_version {} (this reev reads {SCHEMA_VERSION})",
+            file.schema_version
+        )),
+        Err(e) => Err(version_error(bytes).unwrap_or_else(|| format!("invalid session file: {e}"))),
+    }
+}
+
+/// Why a file that is not a valid session file is not one when its version is the reason:
+/// not JSON, no `schema_version`, or another version.
+fn version_error(bytes: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct Version {
         schema_version: Option<serde_json::Value>,
     }
-    let v: Version =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a session file: {e}"))?;
+    let v: Version = match serde_json::from_slice(bytes) {
+        Ok(v) => v,
+        Err(e) => return Some(format!("not a session file: {e}")),
+    };
     match v.schema_version {
-        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION as u64) => {}
-        Some(other) => {
-            return Err(format!(
-                "unsupported schema_version {other} (this reev reads {SCHEMA_VERSION})"
-            ))
-        }
-        None => return Err("missing field `schema_version`".into()),
+        Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION as u64) => None,
+        Some(other) => Some(format!(
+            "unsupported schema_version {other} (this reev reads {SCHEMA_VERSION})"
+        )),
+        None => Some("missing field `schema_version`".into()),
     }
-    let mut file: SessionFile =
-        serde_json::from_slice(bytes).map_err(|e| format!("invalid session file: {e}"))?;
-    // Files from reev before 0.0 was normalised say -0.0 where nothing passed.
-    file.score += 0.0;
-    Ok(file)
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ pub fn run_tries(ctx: &exec::Context, p: &Pending, retry: Retry, budget: &Budget
             }
             other => return other,
         };
-        let written = exec::write_session(&done);
+        let written = exec::write_session(&done, ctx.status_log);
         if !matches!(written, Outcome::Written { .. }) {
             return written;
         }

@@ -135,6 +135,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     let host = manifest::hostname();
     exec::sandbox::ready().map_err(Error::env)?;
     let protect = protected(&opts)?;
+    let status_log = exec::status_log::StatusLog::open(&abs_run_dir, planned.shard);
     let ctx = exec::Context {
         suite: &suite,
         run_id: &planned.run_id,
@@ -145,6 +146,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         area: &area,
         host: &host,
         protect: &protect,
+        status_log: &status_log,
     };
     let started = Instant::now();
     let budget = Budget::new(opts.max_cost, spent_before(&planned, opts.max_cost));
@@ -170,7 +172,8 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
 }
 
 /// Run the pending sessions on `jobs` worker threads; writer threads write (and fsync)
-/// finished sessions meanwhile, so an agent never waits for the previous session's fsync.
+/// finished sessions meanwhile, in batches of what finished together (`exec::commit`), so
+/// an agent never waits for the previous session's fsync.
 /// Once `budget` is used up no further session starts.
 fn execute(
     ctx: &exec::Context,
@@ -195,11 +198,18 @@ fn execute(
                 scope.spawn(|| {
                     let mut written = Vec::new();
                     loop {
-                        let next = rx.lock().map(|r| r.recv());
-                        let Ok(Ok(done)) = next else { break };
-                        let outcome = exec::write_session(&done);
-                        tick(&progress, &outcome);
-                        written.push(outcome);
+                        // Whatever finished meanwhile is written as one batch (group commit).
+                        let batch = match rx.lock() {
+                            Ok(rx) => exec::commit::next_batch(&rx),
+                            Err(_) => break,
+                        };
+                        if batch.is_empty() {
+                            break;
+                        }
+                        for outcome in exec::commit::write_batch(&batch, ctx.status_log) {
+                            tick(&progress, &outcome);
+                            written.push(outcome);
+                        }
                     }
                     written
                 })
@@ -212,7 +222,7 @@ fn execute(
                 .map_with(tx, |tx, p| match launch(ctx, p, retry, budget) {
                     Outcome::Finished(done) => match tx.send(done) {
                         Ok(()) => None,
-                        Err(e) => Some(exec::write_session(&e.0)),
+                        Err(e) => Some(exec::write_session(&e.0, ctx.status_log)),
                     },
                     other => {
                         tick(&progress, &other);

@@ -2,11 +2,12 @@
 //! manifests, directory listings and lock files; never the database and never the contents
 //! of a session file, so it answers at once for a thousand runs and while runs are going.
 //!
-//! Counts per status come from the empty marker reev writes beside each session file
-//! (`<benchmark>@<attempt>.<status>`, see `exec::write_session`); a session file whose marker
-//! is missing (a crash in between, or a file of an older reev) counts as done, status unknown.
+//! Counts per status come from the run's status log (`status.log`, one line per session file
+//! written, see `exec::status_log`), or from the empty marker files older reev versions wrote
+//! beside each session file (`<benchmark>@<attempt>.<status>`); a session file that neither
+//! records (a crash in between) counts as done, status unknown.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
@@ -16,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::exec::budget;
 use crate::manifest;
 use crate::plan::{Selection, Shard};
+use crate::session::Status;
 use crate::spec::check_name;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -269,7 +271,8 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
         ..RunStatus::blank(run_id, State::Incomplete)
     };
     s.shards_present.sort_unstable();
-    count_statuses(&listing, &mut s);
+    let logged = crate::exec::status_log::read(&dir, &names);
+    count_statuses(&listing, &logged, &mut s);
     if let Some(n) = s.shard_count {
         s.shards_missing = (1..=n).filter(|k| !s.shards_present.contains(k)).collect();
     }
@@ -388,9 +391,13 @@ fn list_sessions(run_dir: &Path) -> Result<BTreeMap<String, BTreeSet<String>>> {
     Ok(out)
 }
 
-/// Done = session files; per status = their markers.
-fn count_statuses(listing: &BTreeMap<String, BTreeSet<String>>, s: &mut RunStatus) {
-    for files in listing.values() {
+/// Done = session files; per status = the status log, or the markers of older runs.
+fn count_statuses(
+    listing: &BTreeMap<String, BTreeSet<String>>,
+    logged: &HashMap<(String, String), Status>,
+    s: &mut RunStatus,
+) {
+    for (agent, files) in listing {
         for f in files {
             if f.starts_with('.') {
                 continue;
@@ -402,19 +409,37 @@ fn count_statuses(listing: &BTreeMap<String, BTreeSet<String>>, s: &mut RunStatu
                     continue;
                 }
                 s.done += 1;
-                let has = |status: &str| files.contains(&format!("{stem}.{status}"));
-                if has("succeeded") {
-                    s.succeeded += 1;
-                } else if has("failed") {
-                    s.failed += 1;
-                } else if has("timed_out") {
-                    s.timed_out += 1;
-                } else if has("error") {
-                    s.error += 1;
+                match session_status(agent, stem, files, logged) {
+                    Some(Status::Succeeded) => s.succeeded += 1,
+                    Some(Status::Failed) => s.failed += 1,
+                    Some(Status::TimedOut) => s.timed_out += 1,
+                    Some(Status::Error) => s.error += 1,
+                    None => {}
                 }
             }
         }
     }
+}
+
+/// The status of the session file `<agent>/<stem>.json`: from the status log, else from the
+/// marker file an older reev wrote beside it; `None` when neither records it.
+fn session_status(
+    agent: &str,
+    stem: &str,
+    files: &BTreeSet<String>,
+    logged: &HashMap<(String, String), Status>,
+) -> Option<Status> {
+    if let Some(st) = logged.get(&(agent.to_string(), stem.to_string())) {
+        return Some(*st);
+    }
+    [
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Error,
+    ]
+    .into_iter()
+    .find(|st| files.contains(&format!("{stem}.{}", st.as_str())))
 }
 
 /// The held locks among the run directory's `.lock` and `.lock.shard-K-of-N` files.

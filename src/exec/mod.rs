@@ -3,6 +3,7 @@
 pub mod assertions;
 pub mod beneath;
 pub mod budget;
+pub mod commit;
 pub mod events;
 pub mod fixture;
 pub mod interrupt;
@@ -13,6 +14,7 @@ pub mod port;
 pub mod process;
 pub mod sandbox;
 mod spawn;
+pub mod status_log;
 pub mod trace_checks;
 pub mod vars;
 pub mod verify;
@@ -51,6 +53,8 @@ pub struct Context<'a> {
     /// Absolute paths no session may write (runs tree, database, reports, config, suite):
     /// read-only in every session's mount namespace but `filesystem: host`.
     pub protect: &'a [std::path::PathBuf],
+    /// Where written sessions' statuses are recorded (`reev status` reads it).
+    pub status_log: &'a status_log::StatusLog,
 }
 
 /// How one planned session ended, as far as the run is concerned.
@@ -154,38 +158,16 @@ pub fn run_session(ctx: &Context, planned: &Task, try_number: u32) -> Outcome {
     }))
 }
 
-/// Write a finished session's file (fsynced, never replacing one). Runs on writer threads,
-/// so an agent never waits for the previous session's fsync.
-pub fn write_session(done: &Finished) -> Outcome {
-    let (path, file) = (&done.path, &done.file);
-    let written = serde_json::to_vec_pretty(file)
+/// Write one finished session's file (fsynced, never replacing one), then record its status
+/// in the run's status log. Sessions finishing together are written as a batch instead
+/// ([`commit::write_batch`]); this is for one on its own (a try to be retried).
+pub fn write_session(done: &Finished, log: &status_log::StatusLog) -> Outcome {
+    let written = serde_json::to_vec_pretty(&done.file)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| session::write_new(path, &bytes));
+        .and_then(|bytes| session::write_new(&done.path, &bytes));
     match written {
-        Ok(()) => {
-            mark_status(path, file.status);
-            Outcome::Written {
-                agent: file.agent.clone(),
-                status: file.status,
-                score: file.score,
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Outcome::Failed(Error::input(format!(
-            "session {}: {} already exists and is never overwritten (is another reev resuming this run?)",
-            file.session_id,
-            path.display()
-        ))),
-        Err(e) => Outcome::Failed(Error::io(&format!("session {}: cannot write", file.session_id), path, e)),
-    }
-}
-
-/// The session's status as an empty file beside it (`<benchmark>@<attempt>.<status>`), so that
-/// `reev status` counts statuses from directory listings without reading session files.
-/// Derived data, not fsynced: after a crash a missing marker only makes a status unknown.
-fn mark_status(session_path: &Path, status: Status) {
-    let marker = session_path.with_extension(status.as_str());
-    if let Err(e) = std::fs::File::create(&marker) {
-        tracing::debug!("cannot write status marker {}: {e}", marker.display());
+        Ok(()) => commit::written(done, log),
+        Err(e) => commit::failed(done, e),
     }
 }
 

@@ -30,7 +30,7 @@ impl Ctx<'_> {
             return self
                 .conn
                 .query_row(
-                    "SELECT run_id FROM current_sessions GROUP BY run_id ORDER BY max(started_at) DESC, run_id DESC LIMIT 1",
+                    "SELECT run_id FROM current_runs ORDER BY started_max DESC, run_id DESC LIMIT 1",
                     [],
                     |r| r.get(0),
                 )
@@ -58,7 +58,7 @@ impl Ctx<'_> {
             "none" => Ok(None),
             "previous" => {
                 let found = self.conn.query_row(
-                    "WITH r AS (SELECT run_id, max(started_at) AS t FROM current_sessions GROUP BY run_id)
+                    "WITH r AS (SELECT run_id, started_max AS t FROM current_runs)
                      SELECT run_id FROM r WHERE t < (SELECT t FROM r WHERE run_id = ?) ORDER BY t DESC, run_id DESC LIMIT 1",
                     [run],
                     |r| r.get::<_, String>(0),
@@ -186,7 +186,7 @@ impl Ctx<'_> {
         let mut st = self
             .conn
             .prepare(
-                "WITH r AS (SELECT run_id, max(started_at) AS t FROM current_sessions GROUP BY run_id)
+                "WITH r AS (SELECT run_id, started_max AS t FROM current_runs)
                  SELECT run_id FROM r WHERE t <= (SELECT t FROM r WHERE run_id = ?) ORDER BY t DESC, run_id DESC LIMIT ?",
             )
             .map_err(self.err("history"))?;
@@ -382,13 +382,13 @@ impl Ctx<'_> {
         let mut st = self
             .conn
             .prepare(
-                "WITH r AS (SELECT run_id, max(started_at) AS t, count(*) AS n,
-                                   list_sort(list(DISTINCT agent || chr(31) || benchmark_id)) AS shape
-                            FROM current_sessions GROUP BY run_id),
+                "WITH r AS (SELECT run_id, started_max AS t, sessions AS n FROM current_runs),
+                      s AS (SELECT run_id, list_sort(list(DISTINCT agent || chr(31) || benchmark_id)) AS shape
+                            FROM pair_totals GROUP BY run_id),
                       p AS (SELECT run_id, sum(planned_sessions) AS planned FROM runs GROUP BY run_id),
-                      c AS (SELECT t, shape FROM r WHERE run_id = ?)
-                 SELECT r.run_id FROM r LEFT JOIN p USING (run_id), c
-                 WHERE r.t < c.t AND (p.planned IS NULL OR r.n >= p.planned) AND r.shape = c.shape
+                      c AS (SELECT r.t, s.shape FROM r JOIN s USING (run_id) WHERE run_id = ?)
+                 SELECT r.run_id FROM r JOIN s USING (run_id) LEFT JOIN p USING (run_id), c
+                 WHERE r.t < c.t AND (p.planned IS NULL OR r.n >= p.planned) AND s.shape = c.shape
                  ORDER BY r.t DESC, r.run_id DESC LIMIT ?",
             )
             .map_err(self.err("runs before"))?;

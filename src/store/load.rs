@@ -13,6 +13,7 @@
 //! bytes, so memory stays bounded whatever the tree's and the files' sizes, and appended
 //! with DuckDB's Appender while the next batch is read.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ use super::rows::{self, Writers};
 use super::rss::rss;
 use super::scan::{self, Found, Kind};
 use super::target::{self, Target};
+use super::tries;
 use super::{ensure_schema, lock_writer, swap};
 use crate::digest::sha256_hex;
 use crate::error::{Error, Result};
@@ -241,6 +243,7 @@ impl<'a> Ready<'a> {
                 commits,
                 uncommitted: 0,
                 chunks: 0,
+                runs: BTreeSet::new(),
                 sum: LoadSummary {
                     load_id: self.load_id,
                     ..Default::default()
@@ -288,6 +291,8 @@ struct Loader<'c> {
     uncommitted: u64,
     /// Chunks committed so far.
     chunks: u32,
+    /// Runs this load added sessions to: their tries are ranked again at the end.
+    runs: BTreeSet<String>,
     sum: LoadSummary,
 }
 
@@ -396,6 +401,7 @@ impl Loader<'_> {
         }
         self.w.flush(db)?;
         drop(self.w);
+        tries::record_superseded(self.conn, db, self.sum.load_id, &self.runs)?;
         let roots_json = serde_json::to_string(
             &roots
                 .iter()
@@ -601,6 +607,9 @@ impl Loader<'_> {
                 }
                 None => {
                     rows::append_session(&mut self.w, db, &s, &sha)?;
+                    if !self.runs.contains(&s.run_id) {
+                        self.runs.insert(s.run_id.clone());
+                    }
                     self.w.ledger(db, f, &sha, "session", Some(&s.session_id))?;
                     // Only the session index grows: a second copy in this same load must be
                     // recognised, and each path is walked once per load.

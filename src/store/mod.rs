@@ -11,6 +11,7 @@ pub mod scan;
 pub mod schema;
 mod swap;
 mod target;
+mod tries;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

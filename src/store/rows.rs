@@ -274,6 +274,7 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             s.cost_usd,
             s.try_number as i32,
             s.port.map(i32::from),
+            super::tries::session_no(&s.session_id),
         ])
         .map_err(e("the session row"))?;
     for (stream, text) in [("stdout", &s.stdout.text), ("stderr", &s.stderr.text)] {

@@ -7,7 +7,11 @@
 /// (each planned session's latest try), which every report reads.
 /// Version 4: `sessions.score` is NULL for `error` sessions (not judged: no score), so every
 /// mean score leaves them out.
-pub const SCHEMA_VERSION: i64 = 4;
+/// Version 5: `superseded_tries`, written by the loader (`tries.rs`), and `sessions.session_no`
+/// its key; `current_sessions` anti-joins it instead of ranking every session's tries on each
+/// query; `run_totals` and `pair_totals` (with the view `current_runs`), so that reports and
+/// `latest_sessions` do not aggregate every session to find the latest runs.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
 /// while it commits and checkpoints them, beyond `memory_limit`: 300 values of 1 MiB need
@@ -89,7 +93,36 @@ CREATE TABLE IF NOT EXISTS sessions (
     output_tokens       BIGINT,
     cost_usd            DOUBLE,
     try_number        INTEGER NOT NULL,   -- 1, or 2.. for the tries --retry-errors ran after an error
-    port              INTEGER             -- the TCP port reserved for the session; NULL in older files
+    port              INTEGER,            -- the TCP port reserved for the session; NULL in older files
+    session_no        BIGINT NOT NULL     -- a number for the session id (the first 64 bits of its
+                                          -- SHA-256): the key superseded_tries refers to
+);
+
+-- Tries that a later try of the same planned session (run, benchmark, agent, attempt)
+-- replaces: written once by the loader, insert-only (store/tries.rs). `current_sessions` is
+-- `sessions` without these.
+CREATE TABLE IF NOT EXISTS superseded_tries (
+    session_no  BIGINT NOT NULL,          -- sessions.session_no (an integer joins fast)
+    session_id  VARCHAR NOT NULL
+);
+
+-- Per run, written by each load that added sessions to it (store/tries.rs): its current
+-- sessions and when the latest of them started; the row of the highest load_id holds. So
+-- reports find the latest run and a run's size without aggregating every session.
+CREATE TABLE IF NOT EXISTS run_totals (
+    run_id       VARCHAR NOT NULL,
+    load_id      BIGINT NOT NULL,
+    sessions     BIGINT NOT NULL,
+    started_max  TIMESTAMP NOT NULL
+);
+
+-- The same per run × benchmark × agent, for latest_sessions.
+CREATE TABLE IF NOT EXISTS pair_totals (
+    run_id        VARCHAR NOT NULL,
+    benchmark_id  VARCHAR NOT NULL,
+    agent         VARCHAR NOT NULL,
+    load_id       BIGINT NOT NULL,
+    started_max   TIMESTAMP NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS output_parts (
@@ -170,10 +203,10 @@ CREATE TABLE IF NOT EXISTS conflicts (
 pub const VIEWS: &str = r#"
 -- Every planned session once: its latest try. Earlier tries (sessions that ended `error` and
 -- were run again by --retry-errors) stay in `sessions`; reports and the gate read this view.
+-- Which tries are superseded is decided at load time (store/tries.rs), not per query.
 CREATE OR REPLACE VIEW current_sessions AS
-SELECT * FROM sessions
-QUALIFY row_number() OVER (
-    PARTITION BY run_id, benchmark_id, agent, attempt ORDER BY try_number DESC, session_id DESC) = 1;
+SELECT * FROM sessions s
+WHERE NOT EXISTS (SELECT 1 FROM superseded_tries x WHERE x.session_no = s.session_no);
 
 -- success_rate leaves out `error` sessions (not judged); error_rate is their share.
 CREATE OR REPLACE VIEW agent_performance AS
@@ -188,10 +221,15 @@ SELECT agent,
 FROM current_sessions
 GROUP BY agent;
 
+-- Per run: its current sessions and when the latest started (what reports order runs by).
+CREATE OR REPLACE VIEW current_runs AS
+SELECT run_id, arg_max(sessions, load_id) AS sessions, arg_max(started_max, load_id) AS started_max
+FROM run_totals GROUP BY run_id;
+
 CREATE OR REPLACE VIEW latest_sessions AS
 WITH runs_by_pair AS (
-    SELECT benchmark_id, agent, run_id, max(started_at) AS run_started
-    FROM current_sessions GROUP BY benchmark_id, agent, run_id
+    SELECT benchmark_id, agent, run_id, arg_max(started_max, load_id) AS run_started
+    FROM pair_totals GROUP BY benchmark_id, agent, run_id
 ), latest AS (
     SELECT benchmark_id, agent, run_id FROM runs_by_pair
     QUALIFY row_number() OVER (PARTITION BY benchmark_id, agent ORDER BY run_started DESC, run_id DESC) = 1

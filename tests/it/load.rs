@@ -1114,7 +1114,7 @@ fn ids_read_from_files_follow_the_run_time_rules() {
 }
 
 /// A database of schema version 2 (before tokens and cost) is refused with the command that
-/// converts it; `--rebuild` builds version 3 from the files, tokens and cost included.
+/// converts it; `--rebuild` builds the current version from the files, tokens and cost included.
 #[test]
 fn a_version_2_database_is_rebuilt_with_tokens_and_cost() {
     let p = Project::new();

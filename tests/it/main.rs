@@ -16,6 +16,7 @@ mod export;
 mod list;
 mod load;
 mod load_store;
+mod load_tries;
 mod query;
 mod readme;
 mod report;

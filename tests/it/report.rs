@@ -625,6 +625,8 @@ fn a_run_id_from_the_database_never_takes_the_report_outside_out() {
         con = duckdb.connect(sys.argv[1])\n\
         con.execute(\"UPDATE sessions SET run_id = '../escaped-report'\")\n\
         con.execute(\"UPDATE runs SET run_id = '../escaped-report'\")\n\
+        con.execute(\"UPDATE run_totals SET run_id = '../escaped-report'\")\n\
+        con.execute(\"UPDATE pair_totals SET run_id = '../escaped-report'\")\n\
         con.close()\n";
     common::python_ok(tamper, &[p.join("reev.duckdb")]);
     let out = p.reev(&["report", "--out", "reports"]);

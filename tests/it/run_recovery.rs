@@ -214,6 +214,84 @@ fn kill_9_at_random_moments_then_resume_gives_one_clean_file_per_session() {
     assert!(!p.run_dir().join("work").exists());
 }
 
+/// Session files written by this reev that are open and not yet linked: the unnamed files
+/// of a batch in flight (`/proc/PID/fd` shows them as `<dir>/#<inode> (deleted)`).
+fn unnamed_in_flight(pid: u32) -> usize {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    fds.flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .map(|t| t.to_string_lossy().into_owned())
+        .filter(|t| t.contains("/runs/r1/sessions/") && t.ends_with("(deleted)"))
+        .count()
+}
+
+/// Group commit: `kill -9` while a batch of session files is being made durable (written,
+/// synced, not yet linked) leaves each of them absent — never in part, never under a
+/// temporary name — and the resume runs exactly the missing sessions; the files written
+/// before stay as they were.
+#[test]
+fn kill_9_during_a_batch_flush_leaves_whole_files_or_none_and_resume_runs_the_rest() {
+    let p = Project::new();
+    p.agents(&[("fast", &["true"])]);
+    for b in ["a", "b", "c", "d", "e", "f"] {
+        p.simple_benchmark(b);
+    }
+    let runs = p.join("runs");
+    let log = p.join("stderr.log");
+    let mut child = p
+        .cmd(&["run", "--run-id", "r1", "--attempts", "3", "--jobs", "4"])
+        // Every batch waits between its flush and its links: the kill lands in that window.
+        .env("REEV_TEST_COMMIT_PAUSE_MS", "1500")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(
+        wait_for(Duration::from_secs(20), || unnamed_in_flight(pid) >= 2),
+        "no batch of session files in flight"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before: BTreeMap<PathBuf, Vec<u8>> = session_files(&runs)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(&f).unwrap();
+            serde_json::from_slice::<Value>(&bytes)
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            (f, bytes)
+        })
+        .collect();
+    assert!(before.len() <= 18 - 2, "the batch in flight left files");
+    let leftovers: Vec<PathBuf> = common::walk(&runs)
+        .into_iter()
+        .filter(|f| {
+            f.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(".tmp-"))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let argv = printed_resume(&std::fs::read_to_string(&log).unwrap());
+    run_printed(&p, &argv).ok();
+    assert_eq!(
+        session_files(&runs).len(),
+        18,
+        "one file per planned session"
+    );
+    assert_eq!(session_ids(&p).len(), 18);
+    for (f, bytes) in &before {
+        assert_eq!(&std::fs::read(f).unwrap(), bytes, "{} changed", f.display());
+    }
+    let status = p.reev(&["status", "--format", "json", "r1"]);
+    let s: Value = serde_json::from_str(&status.ok().stdout).unwrap();
+    assert_eq!(
+        (s[0]["done"].as_u64(), s[0]["succeeded"].as_u64()),
+        (Some(18), Some(18))
+    );
+}
+
 /// Issue 8 part 3b (PID namespaces + PDEATHSIG): `kill -9` of reev takes every agent
 /// process with it, including ones that called setsid.
 #[test]

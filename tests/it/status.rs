@@ -46,6 +46,65 @@ fn a_finished_run_is_complete_with_counts_per_status() {
     assert!(line.starts_with(id) && line.contains("complete"), "{line}");
 }
 
+/// A session leaves one file, its session file: statuses go to one append-only log per run
+/// (an inode per session less on a disk), which status reads; a run of an older reev, with
+/// a marker file beside each session file, is still counted, and a session file that
+/// neither records (a crash before its log line) is done with its status unknown.
+#[test]
+fn statuses_come_from_the_status_log_or_an_older_runs_markers() {
+    let p = project();
+    p.reev(&["run", "--run-id", "r1"]).ok();
+    let run = p.join("runs/r1");
+    let agents = ["pass", "fail"];
+    for agent in agents {
+        let names: Vec<String> = std::fs::read_dir(run.join("sessions").join(agent))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(names.iter().all(|n| n.ends_with(".json")), "{names:?}");
+    }
+    let log = std::fs::read_to_string(run.join("status.log")).unwrap();
+    let mut lines: Vec<&str> = log.lines().collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "fail/a@1 failed",
+            "fail/b@1 failed",
+            "fail/c@1 failed",
+            "pass/a@1 succeeded",
+            "pass/b@1 succeeded",
+            "pass/c@1 succeeded"
+        ]
+    );
+    // The log lost its last lines (a crash): those sessions are done, status unknown.
+    let kept: String = log.lines().take(4).map(|l| format!("{l}\n")).collect();
+    std::fs::write(run.join("status.log"), kept).unwrap();
+    let r = &status_json(&p, &["r1"])[0];
+    assert_eq!(r["done"], 6);
+    assert_eq!(r["state"], "complete");
+    let known = ["succeeded", "failed"].map(|k| r[k].as_u64().unwrap());
+    assert_eq!(known.iter().sum::<u64>(), 4, "{r}");
+    // An older reev's run: no log, an empty marker beside each session file.
+    std::fs::remove_file(run.join("status.log")).unwrap();
+    for agent in agents {
+        let status = if agent == "pass" {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        for b in ["a", "b", "c"] {
+            std::fs::write(run.join(format!("sessions/{agent}/{b}@1.{status}")), "").unwrap();
+        }
+    }
+    let r = &status_json(&p, &["r1"])[0];
+    assert_eq!(
+        (r["succeeded"].as_u64(), r["failed"].as_u64()),
+        (Some(3), Some(3)),
+        "{r}"
+    );
+}
+
 #[test]
 fn a_reader_that_goes_away_ends_status_quietly() {
     let p = project();

@@ -1,0 +1,161 @@
+//! The current try of each session is decided at load time (`superseded_tries`): whatever
+//! order tries arrive in, over however many loads, `current_sessions` holds exactly what
+//! ranking every session's tries would pick, and reloading adds nothing.
+
+use crate::common::gen;
+use crate::common::Project;
+use std::path::{Path, PathBuf};
+
+/// What ranking all tries picks: the definition `current_sessions` had before version 4.
+const RANKED: &str = "SELECT session_id FROM sessions QUALIFY row_number() OVER (
+    PARTITION BY run_id, benchmark_id, agent, attempt ORDER BY try_number DESC, session_id DESC) = 1";
+
+/// The session ids a query returns, sorted, as CSV text.
+fn ids(p: &Project, sql: &str) -> String {
+    let out = p.reev(&[
+        "query",
+        "--format",
+        "csv",
+        &format!("SELECT session_id FROM ({sql}) ORDER BY 1"),
+    ]);
+    out.ok();
+    out.stdout.clone()
+}
+
+/// Write try `k` of `bench.00@1` (agent `a`) of run `run_id` under `root`, from the first
+/// try gen wrote: its own session id, `try: k`, `error` unless it is the last try.
+fn write_try(first: &Path, root: &Path, run_id: &str, k: u32, last: bool) -> PathBuf {
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(first).expect("read first try")).expect("json");
+    v["session_id"] = format!("{run_id}-try{k}").into();
+    v["try"] = k.into();
+    v["status"] = if last { "succeeded" } else { "error" }.into();
+    let path = root
+        .join(run_id)
+        .join("sessions/a")
+        .join(format!("bench.00@1.try{k}.json"));
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&path, serde_json::to_vec(&v).expect("json")).expect("write");
+    path
+}
+
+/// A run `r` of 3 benchmarks whose first benchmark was tried 3 times; the tries and the
+/// other files are staged in `staged/` so that a test moves them into runs/ in any order.
+fn staged(p: &Project) -> (Vec<PathBuf>, PathBuf) {
+    let stage = p.join("staged");
+    let specs = gen::matrix(&["a"], 3, 1, |_, b, _| (b != 0, 10));
+    gen::run(&stage, "r", 1, &specs);
+    let first = stage.join("r/sessions/a/bench.00@1.json");
+    let tries = vec![
+        first.clone(),
+        write_try(&first, &stage, "r", 2, false),
+        write_try(&first, &stage, "r", 3, true),
+    ];
+    (tries, stage)
+}
+
+fn place(p: &Project, stage: &Path, file: &Path) {
+    let rel = file.strip_prefix(stage).expect("staged file");
+    let to = p.join("runs").join(rel);
+    std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+    std::fs::copy(file, to).expect("copy");
+}
+
+/// The totals the loader keeps per run and per run × benchmark × agent equal what
+/// aggregating the current sessions gives, and latest_sessions equals its old definition.
+fn totals_agree(p: &Project) {
+    let csv = |sql: &str| {
+        let out = p.reev(&["query", "--format", "csv", sql]);
+        out.ok();
+        out.stdout.clone()
+    };
+    assert_eq!(
+        csv("SELECT run_id, sessions, started_max FROM current_runs ORDER BY ALL"),
+        csv("SELECT run_id, count(*) AS sessions, max(started_at) AS started_max FROM current_sessions GROUP BY run_id ORDER BY ALL")
+    );
+    let old_latest = "WITH runs_by_pair AS (
+            SELECT benchmark_id, agent, run_id, max(started_at) AS run_started
+            FROM current_sessions GROUP BY benchmark_id, agent, run_id
+        ), latest AS (
+            SELECT benchmark_id, agent, run_id FROM runs_by_pair
+            QUALIFY row_number() OVER (PARTITION BY benchmark_id, agent ORDER BY run_started DESC, run_id DESC) = 1
+        )
+        SELECT s.session_id FROM current_sessions s JOIN latest USING (benchmark_id, agent, run_id) ORDER BY 1";
+    assert_eq!(
+        csv("SELECT session_id FROM latest_sessions ORDER BY 1"),
+        csv(old_latest)
+    );
+}
+
+fn superseded(p: &Project) -> i64 {
+    p.count("reev.duckdb", "SELECT count(*) FROM superseded_tries")
+}
+
+#[test]
+fn the_latest_try_is_current_whatever_order_the_tries_are_loaded_in() {
+    let p = Project::new();
+    let (tries, stage) = staged(&p);
+    // The other sessions first, then try 3 before tries 1 and 2 (a later load may bring
+    // an earlier try: another shard's copy, a tree copied in pieces).
+    for f in crate::common::session_files(&stage) {
+        if !tries.contains(&f) {
+            place(&p, &stage, &f);
+        }
+    }
+    place(&p, &stage, &tries[2]);
+    p.reev(&["load"]).ok();
+    assert_eq!(superseded(&p), 0, "one try of each session so far");
+    assert_eq!(ids(&p, "SELECT * FROM current_sessions"), ids(&p, RANKED));
+    place(&p, &stage, &tries[0]);
+    p.reev(&["load"]).ok();
+    assert_eq!(superseded(&p), 1, "try 1 arrived after try 3: superseded");
+    totals_agree(&p);
+    place(&p, &stage, &tries[1]);
+    p.reev(&["load"]).ok();
+    assert_eq!(superseded(&p), 2);
+    let current = ids(&p, "SELECT * FROM current_sessions");
+    assert_eq!(current, ids(&p, RANKED));
+    assert!(current.contains("r-try3"), "{current}");
+    assert!(!current.contains("r-try2"), "{current}");
+    assert_eq!(
+        p.count("reev.duckdb", "SELECT count(*) FROM current_sessions"),
+        3
+    );
+    // Reloading (nothing new) and rebuilding give the same table, without duplicates.
+    p.reev(&["load"]).ok();
+    assert_eq!(superseded(&p), 2);
+    p.reev(&["load", "--rebuild"]).ok();
+    assert_eq!(superseded(&p), 2);
+    totals_agree(&p);
+    assert_eq!(ids(&p, "SELECT * FROM current_sessions"), current);
+    assert_eq!(ids(&p, "SELECT * FROM latest_sessions"), current);
+}
+
+#[test]
+fn tries_loaded_together_pick_the_same_current_try_as_ranking_them() {
+    let p = Project::new();
+    let (_, stage) = staged(&p);
+    for f in crate::common::session_files(&stage) {
+        place(&p, &stage, &f);
+    }
+    // A hand-made tree may hold two files of the same try: the larger session id wins,
+    // as ranking picks it.
+    let twin = p.join("runs/r/sessions/a/bench.01@1.json");
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&twin).expect("read")).expect("json");
+    v["session_id"] = "zz-twin".into();
+    std::fs::write(
+        p.join("runs/r/sessions/a/bench.01@1.copy.json"),
+        v.to_string(),
+    )
+    .expect("w");
+    p.reev(&["load"]).ok();
+    let current = ids(&p, "SELECT * FROM current_sessions");
+    assert_eq!(current, ids(&p, RANKED));
+    assert!(
+        current.contains("zz-twin") && current.contains("r-try3"),
+        "{current}"
+    );
+    assert_eq!(superseded(&p), 3);
+    totals_agree(&p);
+}
