@@ -53,6 +53,7 @@ pub fn main() -> ! {
         Command::Status(args) => cmd::status::status(args.into()),
         Command::Batch(args) => cmd::batch::batch(args.into(), cli.quiet),
         Command::Calibrate(args) => cmd::calibrate::calibrate(args),
+        Command::Compare(args) => cmd::compare::compare(args),
         Command::Config(_) => cmd::config::print(&settings),
         Command::Completions { shell } => {
             let mut out = Vec::new();

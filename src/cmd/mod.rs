@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod calibrate;
+pub mod compare;
 pub mod config;
 pub mod export;
 pub mod list;

@@ -152,10 +152,27 @@ impl Renderer for Markdown {
             let _ = writeln!(o, "| {} | {} |", cell(b), row.join(" | "));
         }
         o.push_str("\n</details>\n");
+        if !r.changes.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n**Changed** (all or nothing in every recent run, changed once; not flaky): {}",
+                r.changes
+                    .iter()
+                    .map(|c| format!(
+                        "{} / {} ({} since {})",
+                        cell(&c.benchmark_id),
+                        cell(&c.agent),
+                        if c.broke { "broke" } else { "fixed" },
+                        cell(&c.since_run)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         if !r.flaky.is_empty() {
             let _ = writeln!(
                 o,
-                "\n**Flaky** (mixed outcomes over the last runs): {}",
+                "\n**Flaky** (mixed outcomes without a step change over the last runs): {}",
                 r.flaky
                     .iter()
                     .map(|f| format!(
@@ -218,9 +235,12 @@ fn gate(o: &mut String, r: &Report) {
             prose(&c.observed)
         );
     }
+    // Folded: the checks are long sentences; a CI log shows them as an indented list, a
+    // job summary behind one click.
     let _ = writeln!(
         o,
-        "\n### How the gate decided\n\nHistory: {} earlier complete run(s){}.",
+        "\n<details><summary>How the gate decided ({} checks)</summary>\n\nHistory: {} earlier complete run(s){}.\n",
+        g.checks.len(),
         g.history_runs.len(),
         match (g.history_runs.first(), g.history_runs.last()) {
             (Some(a), Some(b)) => format!(" (`{}` … `{}`)", cell(a), cell(b)),
@@ -230,26 +250,25 @@ fn gate(o: &mut String, r: &Report) {
     if g.learning {
         let _ = writeln!(
             o,
-            "**The gate is still learning**: with fewer than {} runs of history it cannot tell run-to-run noise yet, so only slowdowns over {:.0}% and success-rate drops over {:.0} points count.",
+            "**The gate is still learning**: with fewer than {} runs of history it cannot tell run-to-run noise yet, so only slowdowns over {:.0}% and success-rate drops over {:.0} points count.\n",
             g.thresholds.min_history,
             g.thresholds.learning_slowdown * 100.0,
             g.thresholds.learning_drop * 100.0
         );
     }
-    o.push_str("\n| check | agent | compared with | threshold | observed | outcome | false alarms replayed |\n|---|---|---|---|---|---|---|\n");
     for c in &g.checks {
-        let replay = g.replayed(&c.agent, &c.kind);
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {:?} | {} |",
+            "- **{}** {}: {}\n  - compared with: {}\n  - threshold: {}\n  - observed: {}\n  - false alarms replayed: {}",
             cell(&c.kind),
             cell(&c.agent),
+            format!("{:?}", c.outcome).to_lowercase(),
             prose(&c.compared_with),
             prose(&c.threshold),
             prose(&c.observed),
-            c.outcome,
-            replay
+            g.replayed(&c.agent, &c.kind)
         );
     }
+    o.push_str("\n</details>\n");
     o.push('\n');
 }

@@ -10,7 +10,9 @@ pub mod markdown;
 pub mod model;
 pub mod regress;
 mod svg;
-mod trace;
+pub mod trace;
+pub mod compare;
+pub mod compare_render;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -62,6 +64,7 @@ pub fn gather(
     let baseline_run_id = ctx.resolve_baseline(baseline, &run_id)?;
     let mut agents = ctx.agents(&run_id)?;
     let matrix = ctx.matrix(&run_id, &mut agents)?;
+    ctx.agent_matrix(&run_id, &mut agents)?;
     let mut benchmarks: Vec<String> = matrix.iter().map(|c| c.benchmark_id.clone()).collect();
     benchmarks.dedup();
     let mut gate = match &baseline_run_id {
@@ -73,16 +76,18 @@ pub fn gather(
         .map(|g| g.regressions.clone())
         .unwrap_or_default();
     error_rate::judge(&agents, max_error_rate, &mut regressions, gate.as_mut());
-    let sessions = ctx.sessions(&run_id)?;
-    let mut failures = data::failures(&sessions);
-    trace::attach(conn, &run_id, &mut failures)?;
+    let mut sessions = ctx.sessions(&run_id)?;
+    trace::attach(conn, &trace::chosen(&sessions), &mut sessions)?;
+    let (flaky, changes) = ctx.flaky(&run_id)?;
+    let failures = data::failures(&sessions);
     Ok(Report {
         agents,
         max_error_rate,
         benchmarks,
         descriptions: ctx.descriptions(&run_id)?,
         matrix,
-        flaky: ctx.flaky(&run_id)?,
+        flaky,
+        changes,
         trends: ctx.trends(&run_id)?,
         histograms: ctx.histograms(&run_id)?,
         slowest: data::slowest(&sessions),

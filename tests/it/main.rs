@@ -6,11 +6,13 @@ mod common;
 
 mod batch;
 mod calibrate;
+mod compare;
 mod config;
 mod export;
 mod list;
 mod load;
 mod load_store;
+mod matrix;
 mod query;
 mod readme;
 mod report;
@@ -27,3 +29,4 @@ mod run_verify;
 mod show;
 mod status;
 mod validate;
+mod viewer;
