@@ -268,7 +268,7 @@ fn rows(conn: &duckdb::Connection, side: &Side) -> Result<Vec<Row>> {
         .prepare(
             "SELECT agent, benchmark_id, session_id, status, score, duration_ms::DOUBLE,
                     (input_tokens + output_tokens)::DOUBLE, cost_usd
-             FROM current_sessions WHERE run_id = ? AND (? IS NULL OR agent = ?)
+             FROM current_sessions WHERE run_id = ? AND (CAST(? AS VARCHAR) IS NULL OR agent = ?)
              ORDER BY agent, benchmark_id, attempt",
         )
         .map_err(err)?;

@@ -386,8 +386,7 @@ fn trends(r: &Report) -> Markup {
         section #trends {
             h2 { "Trends" }
             p.muted { "The last runs that ran these agents; hover a point for its value and run." }
-            // The charts are built by svg.rs, which escapes every label it writes.
-            div.charts { (PreEscaped(rate.svg())) (PreEscaped(p95.svg())) }
+            div.charts { (rate.svg()) (p95.svg()) }
         }
     }
 }
@@ -435,7 +434,7 @@ fn trim_number(v: f64) -> String {
 }
 
 fn distributions(r: &Report) -> Markup {
-    let charts: String = r
+    let charts: Vec<Markup> = r
         .histograms
         .iter()
         .map(|h| {
@@ -456,7 +455,7 @@ fn distributions(r: &Report) -> Markup {
         section #durations {
             h2 { "Duration distribution" }
             p.muted { "Sessions of this run by wall time; hover a bar for its range and count." }
-            div.charts { (PreEscaped(charts)) }
+            div.charts { @for chart in &charts { (chart) } }
         }
     }
 }

@@ -23,6 +23,16 @@ fn prose(s: &str) -> String {
         .replace('`', "'")
 }
 
+/// A list item's text: one line, no HTML, no raw control characters; pipes stay pipes
+/// (outside a table they mean nothing), so it reads as plain text in a CI log.
+fn line(s: &str) -> String {
+    crate::term::visible(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+}
+
 impl Renderer for Markdown {
     fn file_name(&self) -> &'static str {
         "report.md"
@@ -257,15 +267,15 @@ fn gate(o: &mut String, r: &Report) {
         );
     }
     for c in &g.checks {
+        let outcome = format!("{:?}", c.outcome).to_lowercase();
         let _ = writeln!(
             o,
-            "- **{}** {}: {}\n  - compared with: {}\n  - threshold: {}\n  - observed: {}\n  - false alarms replayed: {}",
+            "- **{}** {}: {outcome}\n  - compared with: {}\n  - threshold: {}\n  - observed: {}\n  - false alarms replayed: {}",
             cell(&c.kind),
             cell(&c.agent),
-            format!("{:?}", c.outcome).to_lowercase(),
-            prose(&c.compared_with),
-            prose(&c.threshold),
-            prose(&c.observed),
+            line(&c.compared_with),
+            line(&c.threshold),
+            line(&c.observed),
             g.replayed(&c.agent, &c.kind)
         );
     }

@@ -163,6 +163,7 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
         };
         if spec.matrix.is_none() {
             insert_agent(&mut agents, agent, name.referenced, path, &mut diags);
+            continue;
         }
         for cell in cells {
             let one = Agent {
