@@ -128,7 +128,7 @@ fn bad_matrices_are_refused_with_file_line_and_column() {
     );
     p.reev(&["validate"])
         .code(2)
-        .stderr_has("agent id `chat.a` is both an agent and a cell of `chat`'s matrix");
+        .stderr_has("agent id `chat.a` is both a cell of `chat`'s matrix and an agent");
     // `run` refuses what `validate` refuses, before any session.
     p.reev(&["run"]).code(2);
 }
