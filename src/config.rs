@@ -406,6 +406,7 @@ pub fn apply(cli: &mut Cli, m: &ArgMatches) -> Result<Vec<Entry>> {
         Command::Export(a) => r.db(&mut a.db, &st)?,
         Command::Show(a) => r.db(&mut a.db, &st)?,
         Command::Calibrate(a) => r.db(&mut a.db, &st)?,
+        Command::Compare(a) => r.db(&mut a.db, &st)?,
         Command::Batch(a) => r.batch(a, &st)?,
         Command::Config(a) => r.config(a, &st)?,
         Command::Status(a) => r.runs_dir(&mut a.runs.runs_dir, &st)?,
