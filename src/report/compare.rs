@@ -302,7 +302,8 @@ fn agent_pairs(before: &Side, after: &Side, a: &[Row], b: &[Row]) -> Result<Vec<
     if let (Some(x), Some(y)) = (&before.agent, &after.agent) {
         return Ok(vec![(x.clone(), y.clone())]);
     }
-    let names = |rows: &[Row]| -> BTreeSet<String> { rows.iter().map(|r| r.agent.clone()).collect() };
+    let names =
+        |rows: &[Row]| -> BTreeSet<String> { rows.iter().map(|r| r.agent.clone()).collect() };
     let (na, nb) = (names(a), names(b));
     let common: Vec<(String, String)> = na
         .intersection(&nb)
@@ -350,17 +351,31 @@ fn agent_delta(
     let diff = |f: fn(&Measures) -> Option<f64>| Some(f(&after)? - f(&before)?);
     // Success: the gate's one-sided Fisher exact test, each way.
     let success = if before.judged > 0 && after.judged > 0 {
-        let worse = stats::fisher_lower(before.succeeded, before.judged, after.succeeded, after.judged);
-        let better = stats::fisher_lower(after.succeeded, after.judged, before.succeeded, before.judged);
-        test(diff(|m| m.success_rate), Some(worse), Some(better), alpha, |_| true)
+        let worse = stats::fisher_lower(
+            before.succeeded,
+            before.judged,
+            after.succeeded,
+            after.judged,
+        );
+        let better = stats::fisher_lower(
+            after.succeeded,
+            after.judged,
+            before.succeeded,
+            before.judged,
+        );
+        test(
+            diff(|m| m.success_rate),
+            Some(worse),
+            Some(better),
+            alpha,
+            |_| true,
+        )
     } else {
         Test::default()
     };
     let durations = |rows: &[Row]| rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>();
     // Slower counts as the gate counts it: significant and by at least the minimum slowdown.
-    let slow_enough = |m: (&Measures, &Measures)| {
-        matches!((m.0.median_duration_ms, m.1.median_duration_ms), (Some(b), Some(a)) if a >= b * (1.0 + t.min_slowdown))
-    };
+    let slow_enough = |m: (&Measures, &Measures)| matches!((m.0.median_duration_ms, m.1.median_duration_ms), (Some(b), Some(a)) if a >= b * (1.0 + t.min_slowdown));
     let duration = rank_test(
         diff(|m| m.median_duration_ms),
         &durations(a),
@@ -369,7 +384,13 @@ fn agent_delta(
         |worse| !worse || slow_enough((&before, &after)),
     );
     let costs = |rows: &[Row]| rows.iter().filter_map(|r| r.cost).collect::<Vec<_>>();
-    let cost = rank_test(diff(|m| m.cost_per_session), &costs(a), &costs(b), alpha, |_| true);
+    let cost = rank_test(
+        diff(|m| m.cost_per_session),
+        &costs(a),
+        &costs(b),
+        alpha,
+        |_| true,
+    );
     AgentDelta {
         agent: label.to_string(),
         before,
@@ -381,7 +402,13 @@ fn agent_delta(
 }
 
 /// Mann-Whitney both ways (higher is worse: time, cost), when each side has enough samples.
-fn rank_test(delta: Option<f64>, before: &[f64], after: &[f64], alpha: f64, counts: impl Fn(bool) -> bool) -> Test {
+fn rank_test(
+    delta: Option<f64>,
+    before: &[f64],
+    after: &[f64],
+    alpha: f64,
+    counts: impl Fn(bool) -> bool,
+) -> Test {
     if before.len() < MIN_SAMPLES || after.len() < MIN_SAMPLES {
         return Test {
             delta,
@@ -395,7 +422,13 @@ fn rank_test(delta: Option<f64>, before: &[f64], after: &[f64], alpha: f64, coun
 
 /// The verdict of a two-way test; `counts(worse)` may veto a significant result that is too
 /// small to matter.
-fn test(delta: Option<f64>, p_worse: Option<f64>, p_better: Option<f64>, alpha: f64, counts: impl Fn(bool) -> bool) -> Test {
+fn test(
+    delta: Option<f64>,
+    p_worse: Option<f64>,
+    p_better: Option<f64>,
+    alpha: f64,
+    counts: impl Fn(bool) -> bool,
+) -> Test {
     let verdict = match (p_worse, p_better) {
         (Some(w), _) if w < alpha && counts(true) => Verdict::Worse,
         (_, Some(b)) if b < alpha && counts(false) => Verdict::Better,
@@ -419,7 +452,8 @@ fn cell(rows: &[&Row]) -> Option<Cell> {
         attempts: judged.len() as u64,
         succeeded: judged.iter().filter(|r| r.status == "succeeded").count() as u64,
         mean_score: rows.iter().map(|r| r.score).sum::<f64>() / rows.len() as f64,
-        median_duration_ms: stats::median(&rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>()).unwrap_or(0.0),
+        median_duration_ms: stats::median(&rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
+            .unwrap_or(0.0),
         session_ids: rows.iter().map(|r| r.session_id.clone()).collect(),
     })
 }
@@ -480,7 +514,11 @@ fn regressions(c: &Comparison) -> Vec<String> {
         .map(|r| format!("{} {}: newly failing", r.agent, r.benchmark_id))
         .collect();
     for a in &c.agents {
-        for (what, t) in [("success rate", &a.success), ("duration", &a.duration), ("cost", &a.cost)] {
+        for (what, t) in [
+            ("success rate", &a.success),
+            ("duration", &a.duration),
+            ("cost", &a.cost),
+        ] {
             if t.verdict == Verdict::Worse {
                 out.push(format!(
                     "{}: {what} worse (p = {:.2e} < {:.2e})",

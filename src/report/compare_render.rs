@@ -45,7 +45,10 @@ fn verdict(t: &Test) -> String {
     match t.verdict {
         Verdict::Worse => format!("worse{}", p(t.p_worse)),
         Verdict::Better => format!("better{}", p(t.p_better)),
-        Verdict::Same => format!("no significant change{}", p(t.p_worse.zip(t.p_better).map(|(a, b)| a.min(b)))),
+        Verdict::Same => format!(
+            "no significant change{}",
+            p(t.p_worse.zip(t.p_better).map(|(a, b)| a.min(b)))
+        ),
         Verdict::Untested => "too few samples to test".into(),
     }
 }
@@ -57,8 +60,18 @@ fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
     vec![
         [
             "success rate".into(),
-            format!("{} ({}/{})", opt(b.success_rate, &pct), b.succeeded, b.judged),
-            format!("{} ({}/{})", opt(x.success_rate, &pct), x.succeeded, x.judged),
+            format!(
+                "{} ({}/{})",
+                opt(b.success_rate, &pct),
+                b.succeeded,
+                b.judged
+            ),
+            format!(
+                "{} ({}/{})",
+                opt(x.success_rate, &pct),
+                x.succeeded,
+                x.judged
+            ),
             signed(a.success.delta, |v| format!("{:.1} pts", v * 100.0)),
             verdict(&a.success),
         ],
@@ -66,7 +79,9 @@ fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
             "mean score".into(),
             opt(b.mean_score, &|v| format!("{v:.3}")),
             opt(x.mean_score, &|v| format!("{v:.3}")),
-            signed(x.mean_score.zip(b.mean_score).map(|(x, b)| x - b), |v| format!("{v:.3}")),
+            signed(x.mean_score.zip(b.mean_score).map(|(x, b)| x - b), |v| {
+                format!("{v:.3}")
+            }),
             String::new(),
         ],
         [
@@ -80,7 +95,12 @@ fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
             "tokens / session".into(),
             tokens(b.tokens_per_session),
             tokens(x.tokens_per_session),
-            signed(x.tokens_per_session.zip(b.tokens_per_session).map(|(x, b)| x - b), |v| format!("{v:.0}")),
+            signed(
+                x.tokens_per_session
+                    .zip(b.tokens_per_session)
+                    .map(|(x, b)| x - b),
+                |v| format!("{v:.0}"),
+            ),
             String::new(),
         ],
         [
@@ -95,7 +115,12 @@ fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
 
 fn cell_text(c: Option<&Cell>) -> String {
     match c {
-        Some(c) => format!("{}/{} · {}", c.succeeded, c.attempts, ms(c.median_duration_ms)),
+        Some(c) => format!(
+            "{}/{} · {}",
+            c.succeeded,
+            c.attempts,
+            ms(c.median_duration_ms)
+        ),
         None => "not run".into(),
     }
 }
@@ -130,7 +155,10 @@ fn markdown(c: &Comparison) -> String {
         }
         o.push('\n');
     }
-    for (title, list) in [("Newly failing", &c.newly_failing), ("Newly passing", &c.newly_passing)] {
+    for (title, list) in [
+        ("Newly failing", &c.newly_failing),
+        ("Newly passing", &c.newly_passing),
+    ] {
         if !list.is_empty() {
             let _ = writeln!(
                 o,
@@ -150,7 +178,11 @@ fn markdown(c: &Comparison) -> String {
         }
         o.push('\n');
     }
-    let changed: Vec<&BenchDelta> = c.benchmarks.iter().filter(|b| b.change != Change::Same).collect();
+    let changed: Vec<&BenchDelta> = c
+        .benchmarks
+        .iter()
+        .filter(|b| b.change != Change::Same)
+        .collect();
     let _ = writeln!(
         o,
         "<details><summary>Benchmarks: {} of {} changed</summary>\n\n| agent | benchmark | before | after | change |\n|---|---|---|---|---|",

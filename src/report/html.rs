@@ -579,7 +579,11 @@ fn why(s: &SessionBrief) -> String {
             } else {
                 String::new()
             };
-            format!("{}: {}{more}", a.kind, a.message.chars().take(200).collect::<String>())
+            format!(
+                "{}: {}{more}",
+                a.kind,
+                a.message.chars().take(200).collect::<String>()
+            )
         }
         None => String::new(),
     }

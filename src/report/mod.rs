@@ -1,5 +1,7 @@
 //! `reev report`: gather a run's numbers once, render them in every requested format.
 
+pub mod compare;
+pub mod compare_render;
 pub mod completeness;
 mod data;
 pub mod error_rate;
@@ -11,8 +13,6 @@ pub mod model;
 pub mod regress;
 mod svg;
 pub mod trace;
-pub mod compare;
-pub mod compare_render;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -69,7 +69,11 @@ impl LineChart<'_> {
         };
         let y = |v: f64| top + plot_h - plot_h * (v / top_value);
         let base = top + plot_h;
-        let axis = Axis { left, right: w - right, mid: top + plot_h / 2.0 };
+        let axis = Axis {
+            left,
+            right: w - right,
+            mid: top + plot_h / 2.0,
+        };
         html! {
             svg width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(self.title) font-family=(FONT) fill="#1f2937" {
                 (title(left, self.title))
@@ -140,7 +144,11 @@ impl Histogram<'_> {
         let x_ticks = nice_ticks(span);
         let step = if x_ticks.len() > 1 { x_ticks[1] } else { 1.0 };
         let xe = |t: f64| left + if span > 0.0 { plot_w * t / span } else { 0.0 };
-        let axis = Axis { left, right: w - right, mid: top + plot_h / 2.0 };
+        let axis = Axis {
+            left,
+            right: w - right,
+            mid: top + plot_h / 2.0,
+        };
         html! {
             svg width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(chart_title) font-family=(FONT) fill="#1f2937" {
                 (title(left, &chart_title))

@@ -56,7 +56,11 @@ fn err(what: &'static str) -> impl Fn(duckdb::Error) -> Error {
 
 /// Attach to every chosen session of `run` its first `MAX_EVENTS` events, its assertions
 /// and its stderr tail.
-pub fn attach(conn: &Connection, ids: &BTreeSet<String>, sessions: &mut [SessionBrief]) -> Result<()> {
+pub fn attach(
+    conn: &Connection,
+    ids: &BTreeSet<String>,
+    sessions: &mut [SessionBrief],
+) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }

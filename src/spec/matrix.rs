@@ -21,8 +21,7 @@ use super::agent::PLACEHOLDERS;
 use crate::error::Diagnostic;
 
 /// What `matrix:` holds: key -> list of scalar values.
-pub type MatrixSpec =
-    Spanned<HashMap<Spanned<String>, Spanned<Vec<serde_json::Value>>>>;
+pub type MatrixSpec = Spanned<HashMap<Spanned<String>, Spanned<Vec<serde_json::Value>>>>;
 
 /// Combinations one agent may expand to: a typo (`[a, b, c, ..., z]` x 5 keys) must not plan
 /// millions of sessions.
@@ -86,10 +85,7 @@ pub fn expand(
                 Some(t) => texts.push(t),
                 None => diags.push(at(
                     values.referenced,
-                    format!(
-                        "`{}`: `{v}` is not a string, number or boolean",
-                        key.value
-                    ),
+                    format!("`{}`: `{v}` is not a string, number or boolean", key.value),
                 )),
             }
         }

@@ -34,15 +34,29 @@ fn list_and_validate_show_the_expansion() {
     v.ok();
     assert!(v.stdout.contains("1 benchmarks, 5 agents"), "{}", v.stdout);
     assert!(
-        v.stdout
-            .contains("chat.openai-gpt-4o-mini_0.7\t(chat: model=openai/gpt-4o-mini temperature=0.7)"),
+        v.stdout.contains(
+            "chat.openai-gpt-4o-mini_0.7\t(chat: model=openai/gpt-4o-mini temperature=0.7)"
+        ),
         "{}",
         v.stdout
     );
     let list = p.reev(&["list"]);
     list.ok();
-    let rows: Vec<Vec<&str>> = list.stdout.lines().map(|l| l.split('\t').collect()).collect();
-    assert_eq!(rows[0], ["benchmark", "agent", "attempt", "benchmark_sha256", "matrix"]);
+    let rows: Vec<Vec<&str>> = list
+        .stdout
+        .lines()
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        [
+            "benchmark",
+            "agent",
+            "attempt",
+            "benchmark_sha256",
+            "matrix"
+        ]
+    );
     let agents: Vec<&str> = rows[1..].iter().map(|r| r[1]).collect();
     let mut want: Vec<&str> = IDS.to_vec();
     want.push("plain");
@@ -71,7 +85,10 @@ fn sessions_get_the_values_and_the_database_groups_by_them() {
             assert!(s.get("matrix").is_none(), "{s}");
             continue;
         }
-        let (model, t) = (s["matrix"]["model"].as_str().unwrap(), s["matrix"]["temperature"].as_str().unwrap());
+        let (model, t) = (
+            s["matrix"]["model"].as_str().unwrap(),
+            s["matrix"]["temperature"].as_str().unwrap(),
+        );
         assert_eq!(
             s["stdout"]["text"].as_str().unwrap().trim(),
             format!("model={model} t={t} env={model}/{t}"),
@@ -93,12 +110,20 @@ fn sessions_get_the_values_and_the_database_groups_by_them() {
     // The report shows the values per agent; compare reads the cell ids naturally.
     p.reev(&["report", "--format", "html,json"]).ok();
     let r: Value =
-        serde_json::from_slice(&std::fs::read(p.join("reports/sweep/report.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(p.join("reports/sweep/report.json")).unwrap())
+            .unwrap();
     assert_eq!(r["agents"][0]["matrix"]["model"], "glm-4.6");
     let html = std::fs::read_to_string(p.join("reports/sweep/report.html")).unwrap();
     assert!(html.contains("<th>model</th><th>temperature</th>"));
-    p.reev(&["compare", "sweep", "--agent", "chat.glm-4.6_0", "--agent", "chat.openai-gpt-4o-mini_0"])
-        .ok();
+    p.reev(&[
+        "compare",
+        "sweep",
+        "--agent",
+        "chat.glm-4.6_0",
+        "--agent",
+        "chat.openai-gpt-4o-mini_0",
+    ])
+    .ok();
 }
 
 #[test]
@@ -119,7 +144,11 @@ fn bad_matrices_are_refused_with_file_line_and_column() {
         "`temperature` lists `2` twice",
         "unknown placeholder {model}",
     ] {
-        assert!(out.stderr.contains(needle), "lacks {needle:?}:\n{}", out.stderr);
+        assert!(
+            out.stderr.contains(needle),
+            "lacks {needle:?}:\n{}",
+            out.stderr
+        );
     }
     // A cell id that another agent already has.
     p.write(

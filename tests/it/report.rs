@@ -389,8 +389,16 @@ fn each_failure_shows_its_trace() {
     let html = std::fs::read_to_string(p.join("reports/night-3/report.html")).unwrap();
     let failures = section(&html, "Failures (");
     // tracer fails a, b and c twice each: one group per benchmark, a row per session.
-    assert_eq!(failures.matches("<details class=\"group\"").count(), 3, "{failures}");
-    assert_eq!(failures.matches("data-agent=\"tracer\"").count(), 6, "{failures}");
+    assert_eq!(
+        failures.matches("<details class=\"group\"").count(),
+        3,
+        "{failures}"
+    );
+    assert_eq!(
+        failures.matches("data-agent=\"tracer\"").count(),
+        6,
+        "{failures}"
+    );
     // Each failure's page carries its trace.
     let pages = &html[html.find("id=\"session-pages\"").unwrap()..];
     assert_eq!(pages.matches("trace: 2 events").count(), 6, "{pages}");

@@ -15,7 +15,8 @@ use serde_json::Value;
 fn two_nights() -> Project {
     let p = common::shipped_suite();
     let agents = ["--agent", "deterministic", "--agent", "naive"];
-    p.reev(&[&["run", "--run-id", "night-1"][..], &agents].concat()).ok();
+    p.reev(&[&["run", "--run-id", "night-1"][..], &agents].concat())
+        .ok();
     let yml = std::fs::read_to_string(p.join("reev.yml")).unwrap();
     p.write(
         "reev.yml",
@@ -24,10 +25,17 @@ fn two_nights() -> Project {
             r#"command: [sh, -c, "exit 3"]"#,
         ),
     );
-    p.reev(&[&["run", "--run-id", "night-2"][..], &agents].concat()).ok();
-    p.reev(&["load"]).ok();
-    p.reev(&["report", "--baseline", "night-1", "--format", "html,json,md"])
+    p.reev(&[&["run", "--run-id", "night-2"][..], &agents].concat())
         .ok();
+    p.reev(&["load"]).ok();
+    p.reev(&[
+        "report",
+        "--baseline",
+        "night-1",
+        "--format",
+        "html,json,md",
+    ])
+    .ok();
     p
 }
 
@@ -41,22 +49,34 @@ fn every_session_has_a_page_and_every_link_resolves() {
     let html = read(&p, "reports/night-2/report.html");
     let r: Value = serde_json::from_str(&read(&p, "reports/night-2/report.json")).unwrap();
     let sessions = r["sessions"].as_array().unwrap();
-    assert_eq!(html.matches("<article class=\"session\"").count(), sessions.len());
+    assert_eq!(
+        html.matches("<article class=\"session\"").count(),
+        sessions.len()
+    );
     for s in sessions {
         let id = s["session_id"].as_str().unwrap();
         assert!(html.contains(&format!("id=\"s-{id}\"")), "no page for {id}");
     }
     let targets = hrefs(&html);
-    assert!(targets.len() > sessions.len(), "links to every session and section");
+    assert!(
+        targets.len() > sessions.len(),
+        "links to every session and section"
+    );
     for t in &targets {
-        assert!(html.contains(&format!("id=\"{t}\"")), "href=\"#{t}\" has no target");
+        assert!(
+            html.contains(&format!("id=\"{t}\"")),
+            "href=\"#{t}\" has no target"
+        );
     }
     // Offline: nothing fetched from anywhere.
     let remote = regex::Regex::new(r#"(?i)(src|href)\s*=\s*"?(https?:)?//"#).unwrap();
     assert!(!remote.is_match(&html), "a remote src or href");
     // The regressions, the heat map and the slowest sessions link to session pages.
     for title in ["Regressions", "Benchmark matrix", "Slowest sessions"] {
-        assert!(section(&html, title).contains("href=\"#s-"), "{title} links no session");
+        assert!(
+            section(&html, title).contains("href=\"#s-"),
+            "{title} links no session"
+        );
     }
     // A passing session's page has its assertions (passing ones marked) and the verifier run.
     let passing = sessions
@@ -68,7 +88,9 @@ fn every_session_has_a_page_and_every_link_resolves() {
     assert!(page.contains("verifier: <code>python3 "), "{page}");
     assert!(page.contains("trace: "), "{page}");
     // Failures grouped by benchmark, one group per failing benchmark.
-    let groups = section(&html, "Failures (").matches("<details class=\"group\"").count();
+    let groups = section(&html, "Failures (")
+        .matches("<details class=\"group\"")
+        .count();
     let failing: std::collections::BTreeSet<&str> = r["failures"]
         .as_array()
         .unwrap()
@@ -89,16 +111,21 @@ fn a_deterministic_agent_that_broke_is_a_change_not_flaky() {
     );
     let changes = r["changes"].as_array().unwrap();
     assert!(!changes.is_empty());
-    assert!(changes
-        .iter()
-        .all(|c| c["agent"] == "deterministic" && c["broke"] == true && c["since_run"] == "night-2"));
+    assert!(changes.iter().all(|c| c["agent"] == "deterministic"
+        && c["broke"] == true
+        && c["since_run"] == "night-2"));
     let md = read(&p, "reports/night-2/report.md");
     assert!(md.contains("**Changed**"), "{md}");
     // report.md folds how the gate decided, as a list that reads as plain text.
-    let fold = &md[md.find("<details><summary>How the gate decided").expect("folded")..];
+    let fold = &md[md
+        .find("<details><summary>How the gate decided")
+        .expect("folded")..];
     let fold = &fold[..fold.find("</details>").unwrap()];
     assert!(!fold.contains("|---"), "no wide table in the fold: {fold}");
-    assert!(fold.contains("\n- **new_failure** deterministic: regression"), "{fold}");
+    assert!(
+        fold.contains("\n- **new_failure** deterministic: regression"),
+        "{fold}"
+    );
     assert!(fold.contains("\n  - threshold: "), "{fold}");
 }
 
@@ -109,7 +136,7 @@ fn the_heat_map_is_coloured_by_success_not_mean_score() {
     // Nine tenths of the weight pass, the threshold is all of it: score 0.9, failed.
     p.write(
         "benchmarks/mostly.yml",
-        "id: mostly\nprompt: p\nground_truth:\n  pass_threshold: 1.0\n  assertions:\n    - exit_code: 0\n      weight: 9\n    - stdout_contains: never\n",
+        "id: mostly\ndescription: mostly right\nprompt: p\nground_truth:\n  pass_threshold: 1.0\n  assertions:\n    - exit_code: 0\n      weight: 9\n    - stdout_contains: never\n",
     );
     p.reev(&["run", "--attempts", "3"]).ok();
     p.reev(&["load"]).ok();
@@ -126,7 +153,10 @@ fn the_heat_map_is_coloured_by_success_not_mean_score() {
     .unwrap();
     let hm = section(&html, "Benchmark matrix");
     assert!(hm.contains("0/3"), "{hm}");
-    assert!(hm.contains("background:hsl(0,65%,82%)"), "0/3 is red whatever the score: {hm}");
+    assert!(
+        hm.contains("background:hsl(0,65%,82%)"),
+        "0/3 is red whatever the score: {hm}"
+    );
 }
 
 /// The part of the page from a `<h2>` starting with `title` to the next `<h2>`.
@@ -147,10 +177,14 @@ fn page<'a>(html: &'a str, id: &str) -> &'a str {
 
 /// Chromium, when installed.
 fn chromium() -> Option<PathBuf> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.exists())
+    [
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+        "/usr/bin/google-chrome",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
 }
 
 /// Run headless Chromium on `url`, offline (every host resolves to nothing), with `args`
@@ -194,31 +228,71 @@ fn the_viewer_works_in_headless_chromium() {
     // Loaded (scripts run), every in-page link still has its target in the live DOM.
     let dom = headless(&browser, &profile, &url, &["--dump-dom"]);
     for t in hrefs(&dom) {
-        assert!(dom.contains(&format!("id=\"{t}\"")), "#{t} missing in the DOM");
+        assert!(
+            dom.contains(&format!("id=\"{t}\"")),
+            "#{t} missing in the DOM"
+        );
     }
     let failures = read(&p, "reports/night-2/report.json");
     let r: Value = serde_json::from_str(&failures).unwrap();
     let n = r["failures"].as_array().unwrap().len();
-    assert!(dom.contains(&format!("{n} failure(s) shown")), "the filter script ran");
+    assert!(
+        dom.contains(&format!("{n} failure(s) shown")),
+        "the filter script ran"
+    );
     // Filtered by the query string: only naive's failed sessions stay visible.
-    let dom = headless(&browser, &profile, &format!("{url}?agent=naive&status=failed"), &["--dump-dom"]);
-    let rows = regex::Regex::new(r#"<tr data-agent="([^"]+)" data-status="([^"]+)"( hidden="")?>"#).unwrap();
+    let dom = headless(
+        &browser,
+        &profile,
+        &format!("{url}?agent=naive&status=failed"),
+        &["--dump-dom"],
+    );
+    let rows = regex::Regex::new(r#"<tr data-agent="([^"]+)" data-status="([^"]+)"( hidden="")?>"#)
+        .unwrap();
     let (mut shown, mut hidden) = (0, 0);
     for c in rows.captures_iter(&dom) {
         let visible = c.get(3).is_none();
         assert_eq!(visible, &c[1] == "naive" && &c[2] == "failed", "{}", &c[0]);
-        if visible { shown += 1 } else { hidden += 1 }
+        if visible {
+            shown += 1
+        } else {
+            hidden += 1
+        }
     }
     assert!(shown > 0 && hidden > 0, "{shown} shown, {hidden} hidden");
-    let naive_failures = r["failures"].as_array().unwrap().iter().filter(|f| f["agent"] == "naive" && f["status"] == "failed").count();
+    let naive_failures = r["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["agent"] == "naive" && f["status"] == "failed")
+        .count();
     assert!(dom.contains(&format!("{naive_failures} failure(s) shown")));
     // Screenshots to look at: the top of the report and one session's own page.
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports");
     std::fs::create_dir_all(&shots).unwrap();
-    let sid = r["failures"][0]["session_id"].as_str().unwrap();
-    for (name, target) in [("viewer-report", url.clone()), ("viewer-session", format!("{url}#s-{sid}"))] {
+    // A failure of naive's: it has a trace and a verifier run to show.
+    let sid = r["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["agent"] == "naive")
+        .and_then(|f| f["session_id"].as_str())
+        .unwrap();
+    for (name, target) in [
+        ("viewer-report", url.clone()),
+        ("viewer-session", format!("{url}#s-{sid}")),
+    ] {
         let png = shots.join(format!("{name}.png"));
-        headless(&browser, &profile, &target, &["--window-size=1280,1800", "--hide-scrollbars", &format!("--screenshot={}", png.display())]);
+        headless(
+            &browser,
+            &profile,
+            &target,
+            &[
+                "--window-size=1280,1800",
+                "--hide-scrollbars",
+                &format!("--screenshot={}", png.display()),
+            ],
+        );
         let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
         assert!(size > 30_000, "{name}.png is {size} bytes: blank?");
     }
