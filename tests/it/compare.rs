@@ -63,7 +63,7 @@ fn two_runs_with_a_broken_agent_show_what_newly_fails_and_gate_on_it() {
     ] {
         assert!(a["before"].get(field).is_some(), "{field}");
     }
-    assert_eq!(a["duration"]["verdict"].as_str().is_some(), true);
+    assert!(a["duration"]["verdict"].as_str().is_some());
     assert_eq!(c["newly_failing"].as_array().unwrap().len(), benchmarks);
     assert!(c["newly_passing"].as_array().unwrap().is_empty());
     let b = &c["benchmarks"][0];
