@@ -415,7 +415,7 @@ fn each_failure_shows_its_trace() {
 }
 
 /// The part of the page from a `<h2>` starting with `title` to the next `<h2>`.
-fn section<'a>(html: &'a str, title: &str) -> &'a str {
+pub fn section<'a>(html: &'a str, title: &str) -> &'a str {
     let start = html
         .find(&format!("<h2>{title}"))
         .unwrap_or_else(|| panic!("no section {title}"));

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::common::{self, Project};
 use crate::compare::hrefs;
+use crate::report::section;
 use serde_json::Value;
 
 /// The shipped suite run twice with `deterministic` and `naive`, `deterministic` broken
@@ -157,15 +158,6 @@ fn the_heat_map_is_coloured_by_success_not_mean_score() {
         hm.contains("background:hsl(0,65%,82%)"),
         "0/3 is red whatever the score: {hm}"
     );
-}
-
-/// The part of the page from a `<h2>` starting with `title` to the next `<h2>`.
-fn section<'a>(html: &'a str, title: &str) -> &'a str {
-    let start = html
-        .find(&format!("<h2>{title}"))
-        .unwrap_or_else(|| panic!("no section {title}"));
-    let rest = &html[start + 4..];
-    &rest[..rest.find("<h2>").unwrap_or(rest.len())]
 }
 
 /// A session's page.
