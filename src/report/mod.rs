@@ -169,7 +169,8 @@ fn point_latest(out: &Path, run_id: &str) -> Result<()> {
         .map_err(|e| Error::io("cannot point latest at the report in", &link, e))
 }
 
-/// Escape text for HTML and XML (content and quoted attributes alike), dropping the control
+/// Escape text for XML (JUnit; report.html is escaped by its maud templates), content and
+/// quoted attributes alike, dropping the control
 /// characters XML 1.0 cannot carry. Everything from benchmarks, agents and output goes here.
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
