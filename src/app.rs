@@ -54,6 +54,7 @@ pub fn main() -> ! {
         Command::Batch(args) => cmd::batch::batch(args.into(), cli.quiet),
         Command::Calibrate(args) => cmd::calibrate::calibrate(args),
         Command::Accept(args) => cmd::accept::accept(args),
+        Command::Compare(args) => cmd::compare::compare(args),
         Command::Config(_) => cmd::config::print(&settings),
         Command::Completions { shell } => {
             let mut out = Vec::new();

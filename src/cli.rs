@@ -62,6 +62,8 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Accept a run as the gate's new normal: later runs are compared with it (see `report`).
     Accept(AcceptArgs),
+    /// Compare two runs, or two agents of one run: per agent and benchmark, with deltas and tests.
+    Compare(CompareArgs),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -394,6 +396,36 @@ pub struct CalibrateArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CalibrateFormat {
     Table,
+    Json,
+}
+
+/// `reev compare A B`, `reev compare A --agent X --agent Y`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The run before (or `previous`: the run before the second) and the run after; one run
+    /// with two --agent compares two agents of it.
+    #[arg(value_name = "RUN_ID", required = true, num_args = 1..=2)]
+    pub runs: Vec<String>,
+    /// Only this agent (once), or this agent before and that agent after (twice).
+    #[arg(long = "agent", value_name = "AGENT")]
+    pub agents: Vec<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Output format, written to stdout (or --out).
+    #[arg(long, value_enum, default_value_t = CompareFormat::Md)]
+    pub format: CompareFormat,
+    /// Write the comparison to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Exit 1 when a benchmark newly fails or success, duration or cost is significantly worse.
+    #[arg(long)]
+    pub fail_on_regression: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    Md,
+    Html,
     Json,
 }
 

@@ -373,6 +373,7 @@ impl Resolve for Command {
             Command::Export(a) => a.db.resolve(r),
             Command::Show(a) => a.db.resolve(r),
             Command::Calibrate(a) => a.db.resolve(r),
+            Command::Compare(a) => a.db.resolve(r),
             Command::Accept(a) => {
                 a.db.resolve(r)?;
                 a.runs.resolve(r)

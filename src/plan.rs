@@ -98,6 +98,22 @@ pub fn plan(suite: &Suite, sel: &Selection, run_id: &str) -> Result<Vec<Task>> {
     } else {
         let mut names = Vec::new();
         for name in &sel.agents {
+            // A `matrix:` agent's declared name selects every cell of its sweep.
+            let cells: Vec<&str> = suite
+                .config
+                .agents
+                .values()
+                .filter(|a| a.declared.as_deref() == Some(name.as_str()))
+                .map(|a| a.name.as_str())
+                .collect();
+            if !cells.is_empty() && suite.agent(name).is_none() {
+                for c in cells {
+                    if !names.contains(&c) {
+                        names.push(c);
+                    }
+                }
+                continue;
+            }
             if suite.agent(name).is_none() {
                 let known: Vec<&str> = suite.config.agents.keys().map(String::as_str).collect();
                 return Err(Error::input(format!(

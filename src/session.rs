@@ -42,6 +42,10 @@ pub struct SessionFile {
     pub agent: String,
     /// The agent's argv template from the config (placeholders unexpanded).
     pub agent_command: Vec<String>,
+    /// The agent's `matrix:` values (key -> value) when it is a cell of a sweep; absent
+    /// otherwise and in files from older reev versions.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub matrix: BTreeMap<String, String>,
     pub attempt: u32,
     pub status: Status,
     pub score: f64,

@@ -3,6 +3,7 @@
 pub mod accept;
 pub mod batch;
 pub mod calibrate;
+pub mod compare;
 pub mod config;
 pub mod export;
 pub mod list;

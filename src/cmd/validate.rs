@@ -33,9 +33,13 @@ pub fn validate(opts: ValidateOptions) -> Result<()> {
     };
     let mut diags = Vec::new();
     let mut agents = 0;
+    let mut sweeps = String::new();
     for c in &configs {
         match spec::agent::load(c) {
-            Ok(cfg) => agents += cfg.agents.len(),
+            Ok(cfg) => {
+                agents += cfg.agents.len();
+                sweeps.push_str(&expansions(&cfg));
+            }
             Err(d) => diags.extend(d),
         }
     }
@@ -49,5 +53,23 @@ pub fn validate(opts: ValidateOptions) -> Result<()> {
     if !diags.is_empty() {
         return Err(Error::diagnostics(&diags));
     }
-    super::print(&format!("ok: {benchmarks} benchmarks, {agents} agents\n"))
+    super::print(&format!(
+        "ok: {benchmarks} benchmarks, {agents} agents\n{sweeps}"
+    ))
+}
+
+/// One line per cell of every `matrix:`: `chat.glm-4.6_0  (chat: model=glm-4.6 temperature=0)`.
+fn expansions(cfg: &spec::agent::AgentConfig) -> String {
+    cfg.agents
+        .values()
+        .filter_map(|a| {
+            a.declared.as_ref().map(|d| {
+                format!(
+                    "  {}\t({d}: {})\n",
+                    a.name,
+                    super::list::matrix_text(&a.matrix)
+                )
+            })
+        })
+        .collect()
 }

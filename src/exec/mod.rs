@@ -203,7 +203,7 @@ fn execute(
         port: port.port.to_string(),
         benchmark_dir: bench.dir.to_string_lossy().into_owned(),
     };
-    let values = vars.values(task, bench);
+    let values = vars.agent_values(task, bench, agent);
     let argv: Vec<String> = vars::expand_all(&agent.command, &values);
     // Containment is prepared first: a sandbox that cannot be had makes the session an error.
     let prepared = match sandbox::Prepared::new(agent.sandbox.as_ref(), work, ctx.protect) {
@@ -317,6 +317,7 @@ fn blank_file(
         benchmark_sha256: bench.sha256.clone(),
         agent: agent.name.clone(),
         agent_command: agent.command.clone(),
+        matrix: agent.matrix.iter().cloned().collect(),
         attempt: task.attempt,
         status: Status::Error,
         score: 0.0,

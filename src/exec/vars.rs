@@ -31,6 +31,19 @@ impl Vars {
             ("benchmark_dir", self.benchmark_dir.as_str()),
         ]
     }
+
+    /// The values of the agent's argv and `env:`: reev's own, then the agent's `matrix:`
+    /// values (`{model}`), which validation keeps from shadowing reev's.
+    pub fn agent_values<'a>(
+        &'a self,
+        task: &'a Task,
+        bench: &'a Benchmark,
+        agent: &'a Agent,
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut v = self.values(task, bench).to_vec();
+        v.extend(agent.matrix.iter().map(|(k, x)| (k.as_str(), x.as_str())));
+        v
+    }
 }
 
 /// The environment of every process of the session: the sandbox's, the agent's `env:`, `REEV_*`.
@@ -42,7 +55,7 @@ pub fn environment(
     vars: &Vars,
     base: Vec<(String, String)>,
 ) -> Vec<(String, String)> {
-    let values = vars.values(task, bench);
+    let values = vars.agent_values(task, bench, agent);
     let mut env = base;
     env.extend(
         agent
@@ -62,6 +75,9 @@ pub fn environment(
         ("REEV_BENCHMARK_DIR", vars.benchmark_dir.as_str()),
     ] {
         env.push((k.to_string(), v.to_string()));
+    }
+    for (k, v) in &agent.matrix {
+        env.push((crate::spec::matrix::variable(k), v.clone()));
     }
     // The kernel refuses any single environment string over 128 KiB (MAX_ARG_STRLEN): a longer
     // prompt arrives on stdin (and in argv placeholders, if the agent asks) but not here.

@@ -192,32 +192,20 @@ pub fn markdown(c: &Completeness) -> String {
     o
 }
 
-/// The HTML section (escaped; no script).
-pub fn html(c: &Completeness) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "<h2>Completeness</h2>\n<p class=\"{}\">{}: {}</p>",
-        if c.complete { "ok" } else { "bad" },
-        if c.complete {
-            "Complete"
-        } else {
-            "Incomplete run"
-        },
-        escape(&c.summary())
-    );
-    o.push_str("<table><tr><th>agent</th><th>planned</th><th>present</th></tr>\n");
-    for a in &c.agents {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
-            escape(&a.agent),
-            planned_text(a.planned),
-            a.present
-        );
+/// The HTML section (maud escapes every string).
+pub fn html(c: &Completeness) -> maud::Markup {
+    maud::html! {
+        h2 { "Completeness" }
+        p.ok[c.complete] .bad[!c.complete] {
+            @if c.complete { "Complete" } @else { "Incomplete run" } ": " (c.summary())
+        }
+        table {
+            tr { th { "agent" } th { "planned" } th { "present" } }
+            @for a in &c.agents {
+                tr { td { (a.agent) } td.n { (planned_text(a.planned)) } td.n { (a.present) } }
+            }
+        }
     }
-    o.push_str("</table>\n");
-    o
 }
 
 /// For an incomplete run, a JUnit test suite `reev.completeness`: one test case per agent,

@@ -131,6 +131,7 @@ impl Ctx<'_> {
                     pass_at_1: 0.0,
                     pass_at_k: 0.0,
                     pass_hat_k: 0.0,
+                    matrix: BTreeMap::new(),
                 })
             })
             .map_err(self.err("agents"))?;
@@ -181,6 +182,34 @@ impl Ctx<'_> {
         Ok(cells)
     }
 
+    /// The `matrix:` values of the run's agents, filled into `agents`.
+    pub fn agent_matrix(&self, run: &str, agents: &mut [AgentSummary]) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT s.agent, m.key, any_value(m.value)
+                 FROM current_sessions s JOIN session_matrix m USING (session_id)
+                 WHERE s.run_id = ? GROUP BY ALL ORDER BY ALL",
+            )
+            .map_err(self.err("agent matrix"))?;
+        let rows = st
+            .query_map([run], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(self.err("agent matrix"))?;
+        for row in rows {
+            let (agent, key, value) = row.map_err(self.err("agent matrix"))?;
+            if let Some(a) = agents.iter_mut().find(|a| a.agent == agent) {
+                a.matrix.insert(key, value);
+            }
+        }
+        Ok(())
+    }
+
     /// The last HISTORY runs up to and including `run`, oldest first.
     fn history(&self, run: &str) -> Result<Vec<String>> {
         let mut st = self
@@ -220,34 +249,59 @@ impl Ctx<'_> {
             .map_err(self.err("descriptions"))
     }
 
-    pub fn flaky(&self, run: &str) -> Result<Vec<Flaky>> {
+    /// Benchmarks with mixed outcomes over the recent runs, split into the flaky ones and
+    /// step changes (see [`classify`]).
+    pub fn flaky(&self, run: &str) -> Result<(Vec<Flaky>, Vec<StepChange>)> {
         let runs = self.history(run)?;
         let list = sql_list(&runs);
         let mut st = self
             .conn
             .prepare(&format!(
                 "WITH cur AS (SELECT DISTINCT benchmark_id, agent FROM current_sessions WHERE run_id = ?)
-                 SELECT benchmark_id, agent, count(*) FILTER (WHERE s.status = 'succeeded'), count(*), count(DISTINCT s.run_id)
+                 SELECT benchmark_id, agent, s.run_id, count(*) FILTER (WHERE s.status = 'succeeded'), count(*)
                  FROM current_sessions s JOIN cur USING (benchmark_id, agent)
-                 WHERE s.run_id IN ({list})
-                 GROUP BY benchmark_id, agent
-                 HAVING count(*) FILTER (WHERE s.status = 'succeeded') BETWEEN 1 AND count(*) - 1
-                 ORDER BY benchmark_id, agent"
+                 WHERE s.run_id IN ({list}) AND s.status <> 'error'
+                 GROUP BY benchmark_id, agent, s.run_id
+                 ORDER BY benchmark_id, agent, max(s.started_at), s.run_id"
             ))
             .map_err(self.err("flaky"))?;
         let rows = st
             .query_map([run], |r| {
-                Ok(Flaky {
-                    benchmark_id: r.get(0)?,
-                    agent: r.get(1)?,
-                    succeeded: r.get::<_, i64>(2)? as u64,
-                    sessions: r.get::<_, i64>(3)? as u64,
-                    runs: r.get::<_, i64>(4)? as u64,
-                })
+                Ok((
+                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                    RunOutcome {
+                        run_id: r.get(2)?,
+                        succeeded: r.get::<_, i64>(3)? as u64,
+                        sessions: r.get::<_, i64>(4)? as u64,
+                    },
+                ))
             })
             .map_err(self.err("flaky"))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(self.err("flaky"))
+        let mut by_pair: BTreeMap<(String, String), Vec<RunOutcome>> = BTreeMap::new();
+        for row in rows {
+            let (key, outcome) = row.map_err(self.err("flaky"))?;
+            by_pair.entry(key).or_default().push(outcome);
+        }
+        let (mut flaky, mut changes) = (Vec::new(), Vec::new());
+        for ((benchmark_id, agent), runs) in by_pair {
+            match classify(&runs) {
+                Mixed::No => {}
+                Mixed::Flaky => flaky.push(Flaky {
+                    succeeded: runs.iter().map(|r| r.succeeded).sum(),
+                    sessions: runs.iter().map(|r| r.sessions).sum(),
+                    runs: runs.len() as u64,
+                    benchmark_id,
+                    agent,
+                }),
+                Mixed::Step { broke, since } => changes.push(StepChange {
+                    benchmark_id,
+                    agent,
+                    broke,
+                    since_run: since,
+                }),
+            }
+        }
+        Ok((flaky, changes))
     }
 
     pub fn trends(&self, run: &str) -> Result<Vec<TrendPoint>> {
@@ -327,6 +381,7 @@ impl Ctx<'_> {
             .prepare(
                 "SELECT s.session_id, s.benchmark_id, s.agent, s.attempt, s.status, s.score, s.duration_ms,
                         s.error, right(coalesce(s.stdout, ''), 2000),
+                        s.input_tokens + s.output_tokens, s.cost_usd,
                         a.type, a.name, CAST(a.expected AS VARCHAR), CAST(a.actual AS VARCHAR), a.message
                  FROM current_sessions s LEFT JOIN assertions a ON a.session_id = s.session_id AND NOT a.passed
                  WHERE s.run_id = ?
@@ -347,15 +402,18 @@ impl Ctx<'_> {
                     error: r.get(7)?,
                     stdout_tail: r.get(8)?,
                     failing: Vec::new(),
+                    tokens: r.get::<_, Option<i64>>(9)?.map(|t| t.max(0) as u64),
+                    cost_usd: r.get(10)?,
                     trace: Vec::new(),
+                    detail: None,
                 };
-                let failed = match r.get::<_, Option<String>>(9)? {
+                let failed = match r.get::<_, Option<String>>(11)? {
                     Some(kind) => Some(FailedAssertion {
                         kind,
-                        name: r.get(10)?,
-                        expected: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
-                        actual: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
-                        message: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                        name: r.get(12)?,
+                        expected: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                        actual: r.get::<_, Option<String>>(14)?.unwrap_or_default(),
+                        message: r.get::<_, Option<String>>(15)?.unwrap_or_default(),
                     }),
                     None => None,
                 };
@@ -640,7 +698,10 @@ pub fn failures(sessions: &[SessionBrief]) -> Vec<Failure> {
     let mut f: Vec<Failure> = sessions
         .iter()
         .filter(|s| s.status != "succeeded")
-        .cloned()
+        .map(|s| Failure {
+            detail: None,
+            ..s.clone()
+        })
         .collect();
     f.sort_by(|a, b| {
         (&a.benchmark_id, &a.agent, a.attempt).cmp(&(&b.benchmark_id, &b.agent, b.attempt))
@@ -661,9 +722,53 @@ pub fn slowest(sessions: &[SessionBrief]) -> Vec<SessionBrief> {
         .map(|b| SessionBrief {
             failing: Vec::new(),
             stdout_tail: String::new(),
+            trace: Vec::new(),
+            detail: None,
             ..b.clone()
         })
         .collect()
+}
+
+/// One (benchmark, agent) in one run: how many of its judged sessions succeeded.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub succeeded: u64,
+    pub sessions: u64,
+}
+
+/// What a benchmark's outcomes across runs (oldest first) say.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mixed {
+    /// Always succeeded, or never.
+    No,
+    /// Mixed within a run, or flipping back and forth: flaky.
+    Flaky,
+    /// Every run all-or-nothing, and the outcome changed once, in run `since`: the agent (or
+    /// the benchmark) changed; a deterministic agent that broke is not flaky.
+    Step { broke: bool, since: String },
+}
+
+pub fn classify(runs: &[RunOutcome]) -> Mixed {
+    let pure = |r: &RunOutcome| r.succeeded == 0 || r.succeeded == r.sessions;
+    let ok: u64 = runs.iter().map(|r| r.succeeded).sum();
+    let n: u64 = runs.iter().map(|r| r.sessions).sum();
+    if ok == 0 || ok == n {
+        return Mixed::No;
+    }
+    if !runs.iter().all(pure) {
+        return Mixed::Flaky;
+    }
+    let flips: Vec<usize> = (1..runs.len())
+        .filter(|&i| (runs[i].succeeded > 0) != (runs[i - 1].succeeded > 0))
+        .collect();
+    match flips.as_slice() {
+        [i] => Mixed::Step {
+            broke: runs[*i].succeeded == 0,
+            since: runs[*i].run_id.clone(),
+        },
+        _ => Mixed::Flaky,
+    }
 }
 
 /// Run ids as a SQL list literal. Run ids are validated names ([A-Za-z0-9._-]), quoted anyway.
@@ -672,4 +777,47 @@ fn sql_list(ids: &[String]) -> String {
         .map(|id| format!("'{}'", id.replace('\'', "''")))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{classify, Mixed, RunOutcome};
+
+    fn runs(outcomes: &[(u64, u64)]) -> Vec<RunOutcome> {
+        outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, (ok, n))| RunOutcome {
+                run_id: format!("r{}", i + 1),
+                succeeded: *ok,
+                sessions: *n,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_deterministic_agent_that_broke_is_a_change_not_flaky() {
+        assert_eq!(
+            classify(&runs(&[(2, 2), (2, 2), (0, 2)])),
+            Mixed::Step {
+                broke: true,
+                since: "r3".into()
+            }
+        );
+        assert_eq!(
+            classify(&runs(&[(0, 1), (1, 1)])),
+            Mixed::Step {
+                broke: false,
+                since: "r2".into()
+            }
+        );
+    }
+
+    #[test]
+    fn mixed_within_a_run_or_back_and_forth_is_flaky() {
+        assert_eq!(classify(&runs(&[(2, 2), (1, 2)])), Mixed::Flaky);
+        assert_eq!(classify(&runs(&[(1, 1), (0, 1), (1, 1)])), Mixed::Flaky);
+        assert_eq!(classify(&runs(&[(3, 3), (3, 3)])), Mixed::No);
+        assert_eq!(classify(&runs(&[(0, 3)])), Mixed::No);
+    }
 }

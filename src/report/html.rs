@@ -1,26 +1,65 @@
-//! report.html: one self-contained page — inline CSS and SVG, no script, no network.
-//! Every string from benchmarks, agents or captured output goes through `esc`.
-//! One function per section; the charts are drawn by `svg`.
+//! report.html: a viewer of one run in one self-contained page — inline CSS, inline SVG
+//! charts and a small inline script (the filter), no network, so it opens offline from a CI
+//! artifact. Rendered with maud: every string from benchmarks, agents or captured output is
+//! escaped by the template, never by hand.
+//!
+//! Layout: a table of contents; the sections (regressions, the gate, agents, the benchmark
+//! matrix heat map, trends, durations, flaky benchmarks, slowest sessions, failures grouped by
+//! benchmark, every session); then one page per session (`#s-<session id>`), shown alone
+//! when its anchor is the target (CSS `:target`), so every link (a regression, a heat-map
+//! cell, a slow session, a failure) opens the session's own page: its trace, assertions,
+//! verifier runs and output tails. The bounds that keep a big run's page sane are in
+//! `trace.rs`.
 
-use std::fmt::Write;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::model::{AgentSummary, Failure, TrendPoint};
+use super::model::{AgentSummary, MatrixCell, Regression, SessionBrief, TrendPoint};
 use super::svg::{self, TimeUnit, PALETTE};
-use super::{bytes, ms, pct, Renderer, Report};
+use super::{bytes, ms, pct, usd, Renderer, Report};
 
 pub struct Html;
 
-use super::escape as esc;
-
-const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#1f2937;padding:0 1em}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #e5e7eb}h3{font-size:1em;margin:1.4em 0 .3em}
-table{border-collapse:collapse;margin:.5em 0}th,td{padding:.3em .6em;border:1px solid #e5e7eb;text-align:left;vertical-align:top}
+pub(crate) const CSS: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:0;color:#1f2937}
+header{background:#f9fafb;border-bottom:1px solid #e5e7eb;padding:.6em 1em}header h1{font-size:1.4em;margin:.2em 0}
+nav.toc{display:flex;flex-wrap:wrap;gap:.2em .9em;font-size:.95em}nav.toc a{text-decoration:none}
+main{max-width:1150px;margin:0 auto;padding:0 1em 3em}
+h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #e5e7eb}h3{font-size:1em;margin:1.2em 0 .3em}
+a{color:#1d4ed8}table{border-collapse:collapse;margin:.5em 0}th,td{padding:.3em .6em;border:1px solid #e5e7eb;text-align:left;vertical-align:top}
 th{background:#f9fafb}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.n small{display:block;color:#6b7280}.scroll{overflow-x:auto;max-width:100%}td.name{overflow-wrap:anywhere;min-width:6em}
-.ok{color:#15803d}.bad{color:#b91c1c;font-weight:600}.muted{color:#6b7280}
-.hm td.c{text-align:center;min-width:4.5em}pre{white-space:pre-wrap;background:#f9fafb;padding:.5em;max-height:12em;overflow:auto}
+.ok{color:#15803d}.bad{color:#b91c1c;font-weight:600}.muted{color:#6b7280}.warn{color:#b45309}
+.hm td.c{text-align:center;min-width:4.5em}.hm td.c a{color:#111827;text-decoration:none;font-weight:600}.hm td.c small a{font-weight:400;margin:0 .15em}
+pre{white-space:pre-wrap;background:#f9fafb;padding:.5em;max-height:16em;overflow:auto;margin:.3em 0}
 table.trace{font-size:.9em}table.trace td code{overflow-wrap:anywhere}
-.charts{display:flex;flex-wrap:wrap;gap:.6em}svg{background:#fff;border:1px solid #e5e7eb}";
+.charts{display:flex;flex-wrap:wrap;gap:.6em}svg{background:#fff;border:1px solid #e5e7eb}
+.filters{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #e5e7eb;display:flex;gap:.6em;flex-wrap:wrap;align-items:center}
+.filters input{min-width:18em}details.group>summary{cursor:pointer;font-weight:600;margin:.4em 0}
+.session{display:none}.session:target{display:block}body:has(.session:target) main>section:not(#session-pages){display:none}
+.session h2 small{font-weight:400}dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.1em 1em}dl.meta dt{color:#6b7280}dl.meta dd{margin:0}
+.pass{background:#f0fdf4}.fail{background:#fef2f2}";
+
+/// The filter of the failures and sessions tables: text, agent and status, from the inputs
+/// or the page's query string (`report.html?agent=naive&status=failed&q=overdraft`), so a
+/// link can open the page filtered.
+pub(crate) const SCRIPT: &str = r#"(function(){
+var q=document.getElementById('q'),ag=document.getElementById('f-agent'),st=document.getElementById('f-status');
+if(!q)return;
+var p=new URLSearchParams(location.search);
+q.value=p.get('q')||'';ag.value=p.get('agent')||'';st.value=p.get('status')||'';
+function apply(){
+ var t=q.value.toLowerCase(),a=ag.value,s=st.value,shown=0;
+ document.querySelectorAll('tr[data-agent]').forEach(function(r){
+  var ok=(!a||r.dataset.agent===a)&&(!s||r.dataset.status===s)&&(!t||r.textContent.toLowerCase().indexOf(t)>=0);
+  r.hidden=!ok;if(ok&&r.closest('#failures'))shown++;
+ });
+ document.querySelectorAll('details.group').forEach(function(g){
+  g.hidden=!g.querySelector('tr[data-agent]:not([hidden])');
+ });
+ var c=document.getElementById('f-count');if(c)c.textContent=shown+' failure(s) shown';
+}
+[q,ag,st].forEach(function(e){e.addEventListener('input',apply);});
+apply();
+})();"#;
 
 impl Renderer for Html {
     fn file_name(&self) -> &'static str {
@@ -28,146 +67,279 @@ impl Renderer for Html {
     }
 
     fn render(&self, r: &Report) -> String {
-        let mut o = String::new();
-        head(&mut o, r);
-        // Completeness, before regressions: a lost shard is what a CI reader must see first.
-        o.push_str(&super::completeness::html(&r.completeness));
-        regressions(&mut o, r);
-        gate(&mut o, r);
-        agents(&mut o, &r.agents);
-        matrix(&mut o, r);
-        trends(&mut o, r);
-        distributions(&mut o, r);
-        flaky(&mut o, r);
-        slowest(&mut o, r);
-        failures(&mut o, &r.failures);
-        o.push_str("</body></html>\n");
-        o
+        let page = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    meta name="viewport" content="width=device-width, initial-scale=1";
+                    title { "reev report " (r.run_id) }
+                    style { (PreEscaped(CSS)) }
+                }
+                body {
+                    (header(r))
+                    main {
+                        section #summary { (super::completeness::html(&r.completeness)) }
+                        (regressions(r))
+                        (gate(r))
+                        (agents(r))
+                        (heat_map(r))
+                        (trends(r))
+                        (distributions(r))
+                        (flaky(r))
+                        (slowest(r))
+                        (failures(r))
+                        (all_sessions(r))
+                        section #session-pages {
+                            @for s in &r.sessions { (session_page(r, s)) }
+                        }
+                    }
+                    script { (PreEscaped(SCRIPT)) }
+                }
+            }
+        };
+        page.into_string()
     }
 }
 
-fn head(o: &mut String, r: &Report) {
-    let _ = write!(
-        o,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>reev report {}</title>\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>{CSS}</style></head><body>\n",
-        esc(&r.run_id)
-    );
-    let _ = writeln!(o, "<h1>reev report: run {}</h1>", esc(&r.run_id));
-    let _ = writeln!(
-        o,
-        "<p class=\"muted\">Generated {} by reev {}; baseline: {}.</p>",
-        esc(&r.generated_at),
-        esc(&r.reev_version),
-        r.baseline_run_id
-            .as_deref()
-            .map(esc)
-            .unwrap_or_else(|| "none".into())
-    );
+/// The anchor of a session's page.
+pub fn session_href(session_id: &str) -> String {
+    format!("#s-{session_id}")
 }
 
-/// Regressions first: that is what a reader of a CI report looks for.
-fn regressions(o: &mut String, r: &Report) {
-    o.push_str("<h2>Regressions</h2>\n");
-    if r.regressions.is_empty() {
-        o.push_str("<p class=\"ok\">None found.</p>\n");
-        return;
+fn header(r: &Report) -> Markup {
+    let toc = [
+        ("summary", "Summary"),
+        ("regressions", "Regressions"),
+        ("gate", "Gate"),
+        ("agents", "Agents"),
+        ("matrix", "Benchmark matrix"),
+        ("trends", "Trends"),
+        ("durations", "Durations"),
+        ("flaky", "Flaky"),
+        ("slowest", "Slowest"),
+        ("failures", "Failures"),
+        ("sessions", "All sessions"),
+    ];
+    html! {
+        header #top {
+            h1 { "reev report: run " (r.run_id) }
+            p.muted {
+                "Generated " (r.generated_at) " by reev " (r.reev_version) "; baseline: "
+                (r.baseline_run_id.as_deref().unwrap_or("none")) "; "
+                (r.sessions.len()) " sessions, " (r.failures.len()) " not succeeded."
+            }
+            nav.toc aria-label="Contents" {
+                @for (id, title) in toc {
+                    a href=(format!("#{id}")) { (title) }
+                }
+            }
+        }
     }
-    o.push_str("<ul>\n");
-    for g in &r.regressions {
-        let _ = writeln!(
-            o,
-            "<li class=\"bad\">{} — {}: {}</li>",
-            esc(&g.kind),
-            esc(&g.agent),
-            esc(&g.detail)
-        );
+}
+
+/// The first session of (benchmark, agent) that did not succeed, else its first session.
+fn cell_session<'a>(r: &'a Report, benchmark: &str, agent: &str) -> Option<&'a SessionBrief> {
+    let mine = || {
+        r.sessions
+            .iter()
+            .filter(move |s| s.benchmark_id == benchmark && s.agent == agent)
+    };
+    mine()
+        .find(|s| s.status != "succeeded")
+        .or_else(|| mine().next())
+}
+
+/// Regressions first: that is what a reader of a CI report looks for. Each links to what it
+/// is about: a benchmark's failing session, or the agent's row.
+fn regressions(r: &Report) -> Markup {
+    html! {
+        section #regressions {
+            h2 { "Regressions" }
+            @if r.regressions.is_empty() {
+                p.ok { "None found." }
+            } @else {
+                ul {
+                    @for g in &r.regressions {
+                        li.bad { (g.kind) " — " (regression_link(r, g)) ": " (g.detail) }
+                    }
+                }
+            }
+        }
     }
-    o.push_str("</ul>\n");
+}
+
+fn regression_link(r: &Report, g: &Regression) -> Markup {
+    let session = g
+        .benchmark_id
+        .as_deref()
+        .and_then(|b| cell_session(r, b, &g.agent));
+    html! {
+        @match (session, &g.benchmark_id) {
+            (Some(s), Some(b)) => a href=(session_href(&s.session_id)) { (g.agent) " / " (b) },
+            _ => a href=(format!("#agent-{}", g.agent)) { (g.agent) },
+        }
+    }
+}
+
+/// How the gate decided, each check with its comparison, threshold and replayed false alarms.
+fn gate(r: &Report) -> Markup {
+    html! {
+        section #gate {
+            h2 { "How the gate decided" }
+            @match &r.gate {
+                None => p.muted { "No baseline run: only the error rate was checked." },
+                Some(g) => {
+                    @if g.learning {
+                        p.muted { "The gate is still learning: too few comparable runs of history to know run-to-run noise, so no check fails yet (large effects are described below)." }
+                    }
+                    details {
+                        summary { (g.checks.len()) " checks against " (g.history_runs.len()) " earlier run(s)" }
+                        div.scroll { table {
+                            tr { th { "check" } th { "agent" } th { "compared with" } th { "threshold" } th { "observed" } th { "outcome" } th { "false alarms replayed" } }
+                            @for c in &g.checks {
+                                tr {
+                                    td { (c.kind) } td { a href=(format!("#agent-{}", c.agent)) { (c.agent) } }
+                                    td { (c.compared_with) } td { (c.threshold) } td { (c.observed) }
+                                    td { (format!("{:?}", c.outcome)) } td { (g.replayed(&c.agent, &c.kind)) }
+                                }
+                            }
+                        } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The matrix keys any agent of the run has (`matrix:` sweeps), in order.
+fn matrix_keys(agents: &[AgentSummary]) -> Vec<&str> {
+    let mut keys: Vec<&str> = agents
+        .iter()
+        .flat_map(|a| a.matrix.keys().map(String::as_str))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// Per-agent numbers; intervals go on a second, smaller line so the table fits its column
 /// (and scrolls inside it, not the page, when there is still not room).
-fn agents(o: &mut String, agents: &[AgentSummary]) {
-    o.push_str("<h2>Agents</h2>\n<div class=scroll><table><tr><th>agent</th><th>sessions</th><th>error rate</th><th>success rate<br><small>95% CI</small></th><th>mean score<br><small>95% CI</small></th><th>p50</th><th>p95</th><th>p99</th><th>mean CPU</th><th>peak RSS</th><th>pass@1</th><th>pass@k</th><th>pass^k</th></tr>\n");
-    for a in agents {
-        let rate = super::with_ci(a.success_rate, a.success_rate_ci, pct);
-        let mean = super::with_ci(a.mean_score, a.mean_score_ci, super::score3);
-        let _ = writeln!(
-            o,
-            "<tr><td class=name>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>{}</small></td><td class=n>{}<small>{}</small></td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{}<small>k={}</small></td><td class=n>{}</td></tr>",
-            esc(&a.agent), a.sessions, pct(a.error_rate), rate[0], rate[1],
-            mean[0], mean[1], ms(a.p50_duration_ms), ms(a.p95_duration_ms),
-            ms(a.p99_duration_ms), ms(a.mean_cpu_ms), bytes(a.max_peak_rss_bytes as f64), pct(a.pass_at_1),
-            pct(a.pass_at_k), a.k, pct(a.pass_hat_k)
-        );
-    }
-    o.push_str("</table></div>\n<p>Success rates count judged sessions only: sessions that ended <code>error</code> (not judged) are left out, and shown as the error rate.</p>\n");
-    let costs = super::cost_rows(agents);
-    if !costs.is_empty() {
-        o.push_str("<h3>Tokens and cost</h3>\n<div class=scroll><table><tr><th>agent</th><th>tokens / session</th><th>cost / session</th><th>cost / success</th><th>priced sessions</th></tr>\n");
-        for [agent, tokens, per_session, per_success, priced] in &costs {
-            let _ = writeln!(
-                o,
-                "<tr><td class=name>{}</td><td class=n>{tokens}</td><td class=n>{}</td><td class=n>{}</td><td class=n>{priced}</td></tr>",
-                esc(agent),
-                esc(per_session),
-                esc(per_success)
-            );
+fn agents(r: &Report) -> Markup {
+    let keys = matrix_keys(&r.agents);
+    html! {
+        section #agents {
+            h2 { "Agents" }
+            div.scroll { table {
+                tr {
+                    th { "agent" }
+                    @for k in &keys { th { (k) } }
+                    th { "sessions" } th { "error rate" } th { "success rate" br; small { "95% CI" } }
+                    th { "mean score" br; small { "95% CI" } } th { "p50" } th { "p95" } th { "p99" }
+                    th { "mean CPU" } th { "peak RSS" } th { "pass@1" } th { "pass@k" } th { "pass^k" }
+                }
+                @for a in &r.agents { (agent_row(a, &keys)) }
+            } }
+            p { "Success rates count judged sessions only: sessions that ended " code { "error" } " (not judged) are left out, and shown as the error rate." }
+            (costs(&r.agents))
         }
-        o.push_str("</table></div>\n");
     }
 }
 
-fn matrix(o: &mut String, r: &Report) {
-    o.push_str(
-        "<h2>Benchmark matrix</h2>\n<div class=scroll><table class=\"hm\"><tr><th>benchmark</th>",
-    );
-    for a in &r.agents {
-        let _ = write!(o, "<th>{}</th>", esc(&a.agent));
+fn agent_row(a: &AgentSummary, keys: &[&str]) -> Markup {
+    html! {
+        tr id=(format!("agent-{}", a.agent)) {
+            td.name { a href=(format!("?agent={}#failures", a.agent)) title="this agent's failures" { (a.agent) } }
+            @for k in keys { td { (a.matrix.get(*k).map(String::as_str).unwrap_or("–")) } }
+            td.n { (a.sessions) }
+            td.n { (pct(a.error_rate)) }
+            @let [rate, rate_ci] = super::with_ci(a.success_rate, a.success_rate_ci, pct);
+            @let [mean, mean_ci] = super::with_ci(a.mean_score, a.mean_score_ci, super::score3);
+            td.n { (rate) small { (rate_ci) } }
+            td.n { (mean) small { (mean_ci) } }
+            td.n { (ms(a.p50_duration_ms)) } td.n { (ms(a.p95_duration_ms)) } td.n { (ms(a.p99_duration_ms)) }
+            td.n { (ms(a.mean_cpu_ms)) } td.n { (bytes(a.max_peak_rss_bytes as f64)) }
+            td.n { (pct(a.pass_at_1)) } td.n { (pct(a.pass_at_k)) small { "k=" (a.k) } } td.n { (pct(a.pass_hat_k)) }
+        }
     }
-    o.push_str("</tr>\n");
-    for b in &r.benchmarks {
-        let desc = r.descriptions.get(b).map(String::as_str).unwrap_or("");
-        let _ = write!(
-            o,
-            "<tr><td title=\"{}\">{}<br><small class=muted>{}</small></td>",
-            esc(desc),
-            esc(b),
-            esc(desc)
-        );
-        for a in &r.agents {
-            match r
-                .matrix
-                .iter()
-                .find(|c| &c.benchmark_id == b && c.agent == a.agent)
-            {
-                Some(c) => {
-                    // A cell of `error` attempts only has no score: grey, "–".
-                    let background = match c.mean_score {
-                        Some(m) => format!("hsl({},65%,82%)", (m.clamp(0.0, 1.0) * 120.0).round()),
-                        None => "#ddd".to_string(),
-                    };
-                    let mean = super::score(c.mean_score, 2);
-                    let _ = write!(
-                        o,
-                        "<td class=c style=\"background:{background}\" title=\"{} {}/{} succeeded, mean score {mean}\">{}/{}<br><small>{mean}</small></td>",
-                        esc(&c.latest_status), c.succeeded, c.attempts, c.succeeded, c.attempts
-                    );
+}
+
+fn costs(agents: &[AgentSummary]) -> Markup {
+    let rows = super::cost_rows(agents);
+    html! {
+        @if !rows.is_empty() {
+            h3 { "Tokens and cost" }
+            div.scroll { table {
+                tr { th { "agent" } th { "tokens / session" } th { "cost / session" } th { "cost / success" } th { "priced sessions" } }
+                @for [agent, tokens, per_session, per_success, priced] in &rows {
+                    tr { td.name { (agent) } td.n { (tokens) } td.n { (per_session) } td.n { (per_success) } td.n { (priced) } }
                 }
-                None => o.push_str("<td class=c>–</td>"),
+            } }
+        }
+    }
+}
+
+/// The benchmark x agent heat map, coloured by success (succeeded over attempts: a 0/3
+/// benchmark is red whatever its partial scores); each cell links to its sessions' pages.
+fn heat_map(r: &Report) -> Markup {
+    html! {
+        section #matrix {
+            h2 { "Benchmark matrix" }
+            p.muted { "Succeeded / attempts per benchmark and agent, coloured by success rate; the number links to the cell's first failing session, the attempt links to each session." }
+            div.scroll { table.hm {
+                tr { th { "benchmark" } @for a in &r.agents { th { a href=(format!("#agent-{}", a.agent)) { (a.agent) } } } }
+                @for b in &r.benchmarks {
+                    @let desc = r.descriptions.get(b).map(String::as_str).unwrap_or("");
+                    tr {
+                        td title=(desc) { (b) br; small.muted { (desc) } }
+                        @for a in &r.agents {
+                            @match r.matrix.iter().find(|c| &c.benchmark_id == b && c.agent == a.agent) {
+                                Some(c) => (heat_cell(r, c)),
+                                None => td.c { "–" },
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+fn heat_cell(r: &Report, c: &MatrixCell) -> Markup {
+    let rate = if c.attempts == 0 {
+        0.0
+    } else {
+        c.succeeded as f64 / c.attempts as f64
+    };
+    let hue = (rate * 120.0).round();
+    let first = cell_session(r, &c.benchmark_id, &c.agent);
+    let attempts: Vec<&SessionBrief> = r
+        .sessions
+        .iter()
+        .filter(|s| s.benchmark_id == c.benchmark_id && s.agent == c.agent)
+        .collect();
+    html! {
+        td.c style=(format!("background:hsl({hue},65%,82%)"))
+            title=(format!("{} of {} succeeded, mean score {}, latest {}", c.succeeded, c.attempts, super::score(c.mean_score, 2), c.latest_status)) {
+            @match first {
+                Some(s) => a href=(session_href(&s.session_id)) { (c.succeeded) "/" (c.attempts) },
+                None => { (c.succeeded) "/" (c.attempts) },
+            }
+            br;
+            small {
+                @for s in &attempts {
+                    a href=(session_href(&s.session_id)) title=(format!("attempt {}: {}", s.attempt, s.status)) {
+                        @if s.status == "succeeded" { "✓" } @else { "✗" }
+                    }
+                }
             }
         }
-        o.push_str("</tr>\n");
     }
-    o.push_str("</table></div>\n");
 }
 
 /// Success rate and p95 duration per agent over the recent runs, one chart each.
-fn trends(o: &mut String, r: &Report) {
-    o.push_str("<h2>Trends</h2>\n<p class=muted>The last runs that ran these agents; hover a point for its value and run.</p>\n<div class=charts>\n");
+fn trends(r: &Report) -> Markup {
     let runs = runs_in_order(&r.trends);
-    let x = x_labels(&runs, &r.run_id);
     let agents: Vec<&str> = r.agents.iter().map(|a| a.agent.as_str()).collect();
     let series = |value: &dyn Fn(&TrendPoint) -> Option<f64>| -> Vec<svg::Series<'_>> {
         agents
@@ -197,7 +369,6 @@ fn trends(o: &mut String, r: &Report) {
         series: series(&|p| p.success_rate.map(|r| r * 100.0)),
         value_text: &|v| format!("{v:.1}%"),
     };
-    o.push_str(&rate.svg());
     let max_p95 = r
         .trends
         .iter()
@@ -209,12 +380,17 @@ fn trends(o: &mut String, r: &Report) {
         title: "p95 session duration per run",
         y_label: &y_label,
         y_max: None,
-        x,
-        series: series(&|p| Some(unit.scale(p.p95_duration_ms))),
+        x: x_labels(&runs, &r.run_id),
+        series: series(&|p| unit.scale(p.p95_duration_ms)),
         value_text: &|v| format!("{} {}", trim_number(v), unit.name()),
     };
-    o.push_str(&p95.svg());
-    o.push_str("</div>\n");
+    html! {
+        section #trends {
+            h2 { "Trends" }
+            p.muted { "The last runs that ran these agents; hover a point for its value and run." }
+            div.charts { (rate.svg()) (p95.svg()) }
+        }
+    }
 }
 
 /// Runs in the order they started, each with its start time.
@@ -259,149 +435,291 @@ fn trim_number(v: f64) -> String {
     }
 }
 
-fn distributions(o: &mut String, r: &Report) {
-    o.push_str("<h2>Duration distribution</h2>\n<p class=muted>Sessions of this run by wall time; hover a bar for its range and count.</p>\n<div class=charts>\n");
-    for h in &r.histograms {
-        let i = r
-            .agents
-            .iter()
-            .position(|a| a.agent == h.agent)
-            .unwrap_or(0);
-        let chart = svg::Histogram {
-            agent: &h.agent,
-            color: PALETTE[i % PALETTE.len()],
-            bins: &h.bins,
-        };
-        o.push_str(&chart.svg());
-    }
-    o.push_str("</div>\n");
-}
-
-fn flaky(o: &mut String, r: &Report) {
-    if r.flaky.is_empty() {
-        return;
-    }
-    o.push_str("<h2>Flaky benchmarks</h2>\n<table><tr><th>benchmark</th><th>agent</th><th>succeeded</th><th>runs</th></tr>\n");
-    for f in &r.flaky {
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td class=n>{}/{}</td><td class=n>{}</td></tr>",
-            esc(&f.benchmark_id),
-            esc(&f.agent),
-            f.succeeded,
-            f.sessions,
-            f.runs
-        );
-    }
-    o.push_str("</table>\n");
-}
-
-fn slowest(o: &mut String, r: &Report) {
-    o.push_str("<h2>Slowest sessions</h2>\n<div class=scroll><table><tr><th>session</th><th>benchmark</th><th>agent</th><th>attempt</th><th>status</th><th>duration</th></tr>\n");
-    for s in &r.slowest {
-        let _ = writeln!(o, "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td class=n>{}</td><td>{}</td><td class=n>{}</td></tr>", esc(&s.session_id), esc(&s.benchmark_id), esc(&s.agent), s.attempt, esc(&s.status), ms(s.duration_ms as f64));
-    }
-    o.push_str("</table></div>\n");
-}
-
-/// Every failure: its failing assertions, what the agent did (the trace), its output.
-fn failures(o: &mut String, failures: &[Failure]) {
-    let _ = writeln!(
-        o,
-        "<a id=failures></a><h2>Failures ({})</h2>",
-        failures.len()
-    );
-    for f in failures {
-        let _ = writeln!(
-            o,
-            "<h3>{} / {} #{} <span class=bad>{}</span> <small class=muted>score {} · <code>{}</code></small></h3>",
-            esc(&f.benchmark_id), esc(&f.agent), f.attempt, esc(&f.status), super::score(f.score, 2), esc(&f.session_id)
-        );
-        if let Some(e) = &f.error {
-            let _ = writeln!(o, "<p>{}</p>", esc(e));
-        }
-        if !f.failing.is_empty() {
-            o.push_str("<div class=scroll><table><tr><th>assertion</th><th>expected</th><th>actual</th><th>message</th></tr>\n");
-            for a in &f.failing {
-                let _ = writeln!(
-                    o,
-                    "<tr><td>{}{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
-                    esc(&a.kind), a.name.as_deref().map(|n| format!(" ({})", esc(n))).unwrap_or_default(),
-                    esc(&a.expected), esc(&a.actual), esc(&a.message)
-                );
+fn distributions(r: &Report) -> Markup {
+    let charts: Vec<Markup> = r
+        .histograms
+        .iter()
+        .map(|h| {
+            let i = r
+                .agents
+                .iter()
+                .position(|a| a.agent == h.agent)
+                .unwrap_or(0);
+            svg::Histogram {
+                agent: &h.agent,
+                color: PALETTE[i % PALETTE.len()],
+                bins: &h.bins,
             }
-            o.push_str("</table></div>\n");
-        }
-        trace(o, f);
-        if !f.stdout_tail.is_empty() {
-            let _ = writeln!(
-                o,
-                "<details><summary>stdout (tail)</summary><pre>{}</pre></details>",
-                esc(&f.stdout_tail)
-            );
+            .svg()
+        })
+        .collect();
+    html! {
+        section #durations {
+            h2 { "Duration distribution" }
+            p.muted { "Sessions of this run by wall time; hover a bar for its range and count." }
+            div.charts { @for chart in &charts { (chart) } }
         }
     }
 }
 
-/// The session's events in order: tool calls with their inputs and results, model
-/// requests, metrics, errors.
-fn trace(o: &mut String, f: &Failure) {
-    if f.trace.is_empty() {
-        o.push_str("<p class=muted>No events in the trace.</p>\n");
-        return;
-    }
-    let more = if f.trace.len() as i64 >= super::trace::MAX_EVENTS {
-        format!(
-            " (the first {}; <code>reev show {}</code> has them all)",
-            f.trace.len(),
-            esc(&f.session_id)
-        )
-    } else {
-        String::new()
+/// Flaky benchmarks (mixed outcomes without a step change) and step changes (all-or-nothing
+/// in every run, changed once: the agent or the benchmark changed), each linked to this
+/// run's session.
+fn flaky(r: &Report) -> Markup {
+    let link = |b: &str, agent: &str| -> Markup {
+        html! {
+            @match cell_session(r, b, agent) {
+                Some(s) => a href=(session_href(&s.session_id)) { (b) },
+                None => (b),
+            }
+        }
     };
-    let _ = writeln!(
-        o,
-        "<details open><summary>trace: {} event{}{more}</summary><div class=scroll><table class=trace><tr><th>#</th><th>event</th><th>name</th><th>details</th></tr>",
-        f.trace.len(),
-        if f.trace.len() == 1 { "" } else { "s" }
-    );
-    for e in &f.trace {
-        let detail = match &e.error {
-            Some(err) => format!("{} {}", err, e.detail),
-            None => e.detail.clone(),
-        };
-        let _ = writeln!(
-            o,
-            "<tr><td class=n>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            e.seq,
-            esc(&e.kind),
-            esc(e.name.as_deref().unwrap_or("")),
-            esc(&detail)
-        );
+    html! {
+        section #flaky {
+            h2 { "Flaky benchmarks" }
+            @if r.flaky.is_empty() {
+                p.ok { "None: no benchmark had mixed outcomes without a step change over the recent runs." }
+            } @else {
+                table {
+                    tr { th { "benchmark" } th { "agent" } th { "succeeded" } th { "runs" } }
+                    @for f in &r.flaky {
+                        tr { td { (link(&f.benchmark_id, &f.agent)) } td { (f.agent) } td.n { (f.succeeded) "/" (f.sessions) } td.n { (f.runs) } }
+                    }
+                }
+            }
+            @if !r.changes.is_empty() {
+                h3 { "Changed (not flaky)" }
+                p.muted { "All-or-nothing in every recent run, and the outcome changed once: a change in the agent or the benchmark." }
+                table {
+                    tr { th { "benchmark" } th { "agent" } th { "change" } th { "since run" } }
+                    @for c in &r.changes {
+                        tr {
+                            td { (link(&c.benchmark_id, &c.agent)) } td { (c.agent) }
+                            td { @if c.broke { span.bad { "broke" } } @else { span.ok { "fixed" } } }
+                            td { (c.since_run) }
+                        }
+                    }
+                }
+            }
+        }
     }
-    o.push_str("</table></div></details>\n");
 }
 
-/// How the gate decided, each check with its comparison, threshold and replayed false alarms.
-fn gate(o: &mut String, r: &Report) {
-    let Some(g) = &r.gate else { return };
-    if g.learning {
-        o.push_str("<p class=\"muted\">The gate is still learning: too few comparable runs of history to know run-to-run noise, so no check fails yet (large effects are described below).</p>\n");
+fn slowest(r: &Report) -> Markup {
+    html! {
+        section #slowest {
+            h2 { "Slowest sessions" }
+            div.scroll { table {
+                tr { th { "session" } th { "benchmark" } th { "agent" } th { "attempt" } th { "status" } th { "duration" } }
+                @for s in &r.slowest {
+                    tr {
+                        td { a href=(session_href(&s.session_id)) { code { (s.session_id) } } }
+                        td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) } td { (s.status) } td.n { (ms(s.duration_ms as f64)) }
+                    }
+                }
+            } }
+        }
     }
-    o.push_str("<details><summary>How the gate decided</summary><table><tr><th>check</th><th>agent</th><th>compared with</th><th>threshold</th><th>observed</th><th>outcome</th><th>false alarms replayed</th></tr>\n");
-    for c in &g.checks {
-        let replay = g.replayed(&c.agent, &c.kind);
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
-            esc(&c.kind),
-            esc(&c.agent),
-            esc(&c.compared_with),
-            esc(&c.threshold),
-            esc(&c.observed),
-            c.outcome,
-            esc(&replay)
-        );
+}
+
+/// The filter bar: text, agent and status (the inline script applies it).
+fn filters(r: &Report) -> Markup {
+    let mut statuses: Vec<&str> = r.sessions.iter().map(|s| s.status.as_str()).collect();
+    statuses.sort_unstable();
+    statuses.dedup();
+    html! {
+        div.filters {
+            label { "Filter " input #q type="search" placeholder="text in benchmark, message, error"; }
+            label { "agent " select #f-agent { option value="" { "all" } @for a in &r.agents { option value=(a.agent) { (a.agent) } } } }
+            label { "status " select #f-status { option value="" { "all" } @for s in statuses { option value=(s) { (s) } } } }
+            span #f-count .muted {}
+        }
     }
-    o.push_str("</table></details>\n");
+}
+
+/// Failures grouped by benchmark, one row each, filterable; the row links to the session.
+fn failures(r: &Report) -> Markup {
+    let mut groups: Vec<(&str, Vec<&SessionBrief>)> = Vec::new();
+    for f in &r.failures {
+        match groups.last_mut() {
+            Some((b, v)) if *b == f.benchmark_id => v.push(f),
+            _ => groups.push((&f.benchmark_id, vec![f])),
+        }
+    }
+    html! {
+        section #failures {
+            h2 { "Failures (" (r.failures.len()) ")" }
+            (filters(r))
+            @for (bench, list) in &groups {
+                details.group id=(format!("failures-{bench}")) open {
+                    summary { (bench) " — " (list.len()) " session(s) not succeeded" }
+                    div.scroll { table {
+                        tr { th { "agent" } th { "attempt" } th { "status" } th { "score" } th { "why" } }
+                        @for f in list {
+                            tr data-agent=(f.agent) data-status=(f.status) {
+                                td { a href=(session_href(&f.session_id)) { (f.agent) } }
+                                td.n { (f.attempt) } td.bad { (f.status) } td.n { (super::score(f.score, 2)) }
+                                td { (why(f)) }
+                            }
+                        }
+                    } }
+                }
+            }
+        }
+    }
+}
+
+/// One line on why a session did not succeed: its error, else its first failing assertion.
+fn why(s: &SessionBrief) -> String {
+    if let Some(e) = &s.error {
+        return e.chars().take(200).collect();
+    }
+    match s.failing.first() {
+        Some(a) => {
+            let more = if s.failing.len() > 1 {
+                format!(" (+{} more)", s.failing.len() - 1)
+            } else {
+                String::new()
+            };
+            format!(
+                "{}: {}{more}",
+                a.kind,
+                a.message.chars().take(200).collect::<String>()
+            )
+        }
+        None => String::new(),
+    }
+}
+
+/// Every session, one row each, linked to its page (the same filter applies).
+fn all_sessions(r: &Report) -> Markup {
+    html! {
+        section #sessions {
+            h2 { "All sessions (" (r.sessions.len()) ")" }
+            p.muted { "The filter above applies here too. Each session id opens the session's page." }
+            div.scroll { table {
+                tr { th { "session" } th { "benchmark" } th { "agent" } th { "attempt" } th { "status" } th { "score" } th { "duration" } }
+                @for s in &r.sessions {
+                    tr data-agent=(s.agent) data-status=(s.status) {
+                        td { a href=(session_href(&s.session_id)) { code { (s.session_id) } } }
+                        td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) }
+                        td.ok[s.status == "succeeded"] .bad[s.status != "succeeded"] { (s.status) }
+                        td.n { (super::score(s.score, 2)) } td.n { (ms(s.duration_ms as f64)) }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// A session's own page: its numbers, assertions (with the verifier's run), trace, output.
+fn session_page(r: &Report, s: &SessionBrief) -> Markup {
+    let matrix = r
+        .agents
+        .iter()
+        .find(|a| a.agent == s.agent)
+        .filter(|a| !a.matrix.is_empty())
+        .map(|a| crate::spec::matrix::text(&a.matrix));
+    let failed_here = r.failures.iter().any(|f| f.benchmark_id == s.benchmark_id);
+    html! {
+        article.session id=(format!("s-{}", s.session_id)) {
+            p {
+                a href="#sessions" { "← all sessions" }
+                @if failed_here { " · " a href=(format!("#failures-{}", s.benchmark_id)) { "failures of " (s.benchmark_id) } }
+                " · " a href="#top" { "report" }
+            }
+            h2 {
+                (s.benchmark_id) " / " (s.agent) " #" (s.attempt) " "
+                span.ok[s.status == "succeeded"] .bad[s.status != "succeeded"] { (s.status) }
+                " " small.muted { "score " (super::score(s.score, 2)) }
+            }
+            dl.meta {
+                dt { "session" } dd { code { (s.session_id) } " (" code { "reev show " (s.session_id) } ")" }
+                dt { "duration" } dd { (ms(s.duration_ms as f64)) }
+                @if let Some(t) = s.tokens { dt { "tokens" } dd { (t) } }
+                @if s.cost_usd.is_some() { dt { "cost" } dd { (usd(s.cost_usd)) } }
+                @if let Some(m) = matrix { dt { "matrix" } dd { (m) } }
+                @if let Some(e) = &s.error { dt { "error" } dd.bad { (e) } }
+            }
+            @match &s.detail {
+                Some(d) => {
+                    (assertions(&d.assertions))
+                    (trace_view(s))
+                    (output("stdout (tail)", &s.stdout_tail))
+                    (output("stderr (tail)", &d.stderr_tail))
+                }
+                None => p.muted {
+                    "Not detailed in this page (it details " (super::trace::MAX_DETAILED)
+                    " sessions, failures first): " code { "reev show " (s.session_id) } " has everything."
+                },
+            }
+        }
+    }
+}
+
+fn assertions(list: &[super::model::AssertionView]) -> Markup {
+    html! {
+        h3 { "Assertions (" (list.iter().filter(|a| a.passed).count()) " of " (list.len()) " passed)" }
+        @if !list.is_empty() {
+            div.scroll { table {
+                tr { th { "" } th { "assertion" } th { "expected" } th { "actual" } th { "message" } }
+                @for a in list {
+                    tr.pass[a.passed] .fail[!a.passed] {
+                        td { @if a.passed { span.ok { "✓" } } @else { span.bad { "✗" } } }
+                        td { (a.kind) @if let Some(n) = &a.name { " (" (n) ")" } }
+                        td { code { (a.expected) } } td { code { (a.actual) } } td { (a.message) }
+                    }
+                    @if let Some(v) = &a.verifier {
+                        tr { td {} td colspan="4" {
+                            details {
+                                summary { "verifier: " code { (v.command.join(" ")) } " — exit " (v.exit_code.map_or("none".to_string(), |c| c.to_string()))
+                                    @if v.timed_out { " (timed out)" } ", " (ms(v.duration_ms as f64)) }
+                                @if !v.stdout.text.is_empty() { pre { (v.stdout.text) } }
+                                @if !v.stderr.text.is_empty() { pre { (v.stderr.text) } }
+                            }
+                        } }
+                    }
+                }
+            } }
+        }
+    }
+}
+
+/// The session's trace: its events in order (tool calls with inputs and results, model
+/// requests, metrics, errors).
+///
+/// The place for the span tree: when sessions carry OTLP spans (`otlp`), render the tree
+/// here, above the event table.
+fn trace_view(s: &SessionBrief) -> Markup {
+    let full = s.trace.len() as i64 >= super::trace::MAX_EVENTS;
+    html! {
+        h3 { "Trace" }
+        @if s.trace.is_empty() {
+            p.muted { "No events in the trace." }
+        } @else {
+            details open {
+                summary {
+                    "trace: " (s.trace.len()) " event" @if s.trace.len() != 1 { "s" }
+                    @if full { " (the first " (s.trace.len()) "; " code { "reev show " (s.session_id) } " has them all)" }
+                }
+                div.scroll { table.trace {
+                    tr { th { "#" } th { "event" } th { "name" } th { "details" } }
+                    @for e in &s.trace {
+                        tr {
+                            td.n { (e.seq) } td { (e.kind) } td { (e.name.as_deref().unwrap_or("")) }
+                            td { @if let Some(err) = &e.error { span.bad { (err) } " " } code { (e.detail) } }
+                        }
+                    }
+                } }
+            }
+        }
+    }
+}
+
+fn output(title: &str, text: &str) -> Markup {
+    html! {
+        @if !text.is_empty() {
+            details { summary { (title) } pre { (text) } }
+        }
+    }
 }

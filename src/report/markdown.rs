@@ -23,6 +23,16 @@ fn prose(s: &str) -> String {
         .replace('`', "'")
 }
 
+/// A list item's text: one line, no HTML, no raw control characters; pipes stay pipes
+/// (outside a table they mean nothing), so it reads as plain text in a CI log.
+fn line(s: &str) -> String {
+    crate::term::visible(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace(['\n', '\r'], " ")
+}
+
 impl Renderer for Markdown {
     fn file_name(&self) -> &'static str {
         "report.md"
@@ -148,10 +158,27 @@ impl Renderer for Markdown {
             let _ = writeln!(o, "| {} | {} |", cell(b), row.join(" | "));
         }
         o.push_str("\n</details>\n");
+        if !r.changes.is_empty() {
+            let _ = writeln!(
+                o,
+                "\n**Changed** (all or nothing in every recent run, changed once; not flaky): {}",
+                r.changes
+                    .iter()
+                    .map(|c| format!(
+                        "{} / {} ({} since {})",
+                        cell(&c.benchmark_id),
+                        cell(&c.agent),
+                        if c.broke { "broke" } else { "fixed" },
+                        cell(&c.since_run)
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
         if !r.flaky.is_empty() {
             let _ = writeln!(
                 o,
-                "\n**Flaky** (mixed outcomes over the last runs): {}",
+                "\n**Flaky** (mixed outcomes without a step change over the last runs): {}",
                 r.flaky
                     .iter()
                     .map(|f| format!(
@@ -214,9 +241,12 @@ fn gate(o: &mut String, r: &Report) {
             prose(&c.observed)
         );
     }
+    // Folded: the checks are long sentences; a CI log shows them as an indented list, a
+    // job summary behind one click.
     let _ = writeln!(
         o,
-        "\n### How the gate decided\n\nHistory: {} earlier complete run(s){}.",
+        "\n<details><summary>How the gate decided ({} checks)</summary>\n\nHistory: {} earlier complete run(s){}.\n",
+        g.checks.len(),
         g.history_runs.len(),
         match (g.history_runs.first(), g.history_runs.last()) {
             (Some(a), Some(b)) => format!(" (`{}` … `{}`)", cell(a), cell(b)),
@@ -226,26 +256,25 @@ fn gate(o: &mut String, r: &Report) {
     if g.learning {
         let _ = writeln!(
             o,
-            "**The gate is still learning**: {} of the {} comparable runs of history it needs to tell run-to-run noise; no check fails until then (large effects are described below).",
+            "**The gate is still learning**: {} of the {} comparable runs of history it needs to tell run-to-run noise; no check fails until then (large effects are described below).\n",
             g.history_runs.len(),
             g.thresholds.min_history
         );
     }
-    o.push_str("\n| check | agent | compared with | threshold | observed | outcome | false alarms replayed |\n|---|---|---|---|---|---|---|\n");
     for c in &g.checks {
-        let replay = g.replayed(&c.agent, &c.kind);
+        let outcome = format!("{:?}", c.outcome).to_lowercase();
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {:?} | {} |",
+            "- **{}** {}: {outcome}\n  - compared with: {}\n  - threshold: {}\n  - observed: {}\n  - false alarms replayed: {}",
             cell(&c.kind),
             cell(&c.agent),
-            prose(&c.compared_with),
-            prose(&c.threshold),
-            prose(&c.observed),
-            c.outcome,
-            replay
+            line(&c.compared_with),
+            line(&c.threshold),
+            line(&c.observed),
+            g.replayed(&c.agent, &c.kind)
         );
     }
+    o.push_str("\n</details>\n");
     o.push('\n');
 }
 

@@ -1,6 +1,8 @@
 //! `reev report`: gather a run's numbers once, render them in every requested format.
 
 pub mod accept;
+pub mod compare;
+pub mod compare_render;
 pub mod completeness;
 mod data;
 pub mod error_rate;
@@ -11,7 +13,7 @@ pub mod markdown;
 pub mod model;
 pub mod regress;
 mod svg;
-mod trace;
+pub mod trace;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -75,6 +77,7 @@ pub fn gather(
     };
     let mut agents = ctx.agents(&run_id)?;
     let matrix = ctx.matrix(&run_id, &mut agents)?;
+    ctx.agent_matrix(&run_id, &mut agents)?;
     let mut benchmarks: Vec<String> = matrix.iter().map(|c| c.benchmark_id.clone()).collect();
     benchmarks.dedup();
     let mut regressions = gate
@@ -82,16 +85,18 @@ pub fn gather(
         .map(|g| g.regressions.clone())
         .unwrap_or_default();
     error_rate::judge(&agents, max_error_rate, &mut regressions, gate.as_mut());
-    let sessions = ctx.sessions(&run_id)?;
-    let mut failures = data::failures(&sessions);
-    trace::attach(conn, &run_id, &mut failures)?;
+    let mut sessions = ctx.sessions(&run_id)?;
+    trace::attach(conn, &trace::chosen(&sessions), &mut sessions)?;
+    let (flaky, changes) = ctx.flaky(&run_id)?;
+    let failures = data::failures(&sessions);
     Ok(Report {
         agents,
         max_error_rate,
         benchmarks,
         descriptions: ctx.descriptions(&run_id)?,
         matrix,
-        flaky: ctx.flaky(&run_id)?,
+        flaky,
+        changes,
         trends: ctx.trends(&run_id)?,
         histograms: ctx.histograms(&run_id)?,
         slowest: data::slowest(&sessions),
@@ -173,7 +178,8 @@ fn point_latest(out: &Path, run_id: &str) -> Result<()> {
         .map_err(|e| Error::io("cannot point latest at the report in", &link, e))
 }
 
-/// Escape text for HTML and XML (content and quoted attributes alike), dropping the control
+/// Escape text for XML (JUnit; report.html is escaped by its maud templates), content and
+/// quoted attributes alike, dropping the control
 /// characters XML 1.0 cannot carry. Everything from benchmarks, agents and output goes here.
 pub fn escape(s: &str) -> String {
     let mut o = String::with_capacity(s.len());

@@ -15,7 +15,10 @@ pub struct Report {
     /// Benchmark id -> description of the version this run used.
     pub descriptions: std::collections::BTreeMap<String, String>,
     pub matrix: Vec<MatrixCell>,
+    /// Mixed outcomes without a step change over the recent runs.
     pub flaky: Vec<Flaky>,
+    /// Benchmarks whose outcome changed once and stayed (broke or got fixed), not flaky.
+    pub changes: Vec<StepChange>,
     pub trends: Vec<TrendPoint>,
     pub histograms: Vec<Histogram>,
     pub slowest: Vec<SessionBrief>,
@@ -74,6 +77,9 @@ pub struct AgentSummary {
     pub pass_at_1: f64,
     pub pass_at_k: f64,
     pub pass_hat_k: f64,
+    /// The agent's `matrix:` values (key -> value) when it is a cell of a sweep.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub matrix: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +100,15 @@ pub struct Flaky {
     pub succeeded: u64,
     pub sessions: u64,
     pub runs: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepChange {
+    pub benchmark_id: String,
+    pub agent: String,
+    /// true: it succeeded before and fails since `since_run`; false: fixed since then.
+    pub broke: bool,
+    pub since_run: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,9 +141,38 @@ pub struct SessionBrief {
     pub error: Option<String>,
     pub stdout_tail: String,
     pub failing: Vec<FailedAssertion>,
-    /// Failures only: the first events of the session's trace.
+    /// Input + output tokens and cost of the session's model requests, when known.
+    pub tokens: Option<u64>,
+    pub cost_usd: Option<f64>,
+    /// The first events of the session's trace: failures, and every session the viewer
+    /// details (see `trace::MAX_DETAILED`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trace: Vec<TraceEvent>,
+    /// The viewer's page of the session (every assertion, passing ones too, with the
+    /// verifier's run; the stderr tail); absent past `trace::MAX_DETAILED` sessions.
+    /// Not in report.json, which keeps the failing assertions above.
+    #[serde(skip)]
+    pub detail: Option<SessionDetail>,
+}
+
+/// What the viewer shows of a session beyond its brief.
+#[derive(Debug, Clone, Default)]
+pub struct SessionDetail {
+    pub assertions: Vec<AssertionView>,
+    pub stderr_tail: String,
+}
+
+/// One assertion of a session as the viewer shows it.
+#[derive(Debug, Clone)]
+pub struct AssertionView {
+    pub kind: String,
+    pub name: Option<String>,
+    pub passed: bool,
+    pub expected: String,
+    pub actual: String,
+    pub message: String,
+    /// How a `verify:` program ran, for verifier assertions.
+    pub verifier: Option<crate::session::VerifierRun>,
 }
 
 /// One event of a session's trace, as a report shows it.

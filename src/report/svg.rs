@@ -1,10 +1,9 @@
 //! Inline SVG charts for report.html, each readable on its own: a title, axes with tick
 //! marks, units and labels, a legend, and every value on hover (an SVG `<title>`).
-//! No script; every string that reaches the SVG goes through `escape`.
+//! No script; rendered with maud, which escapes every label. Every SVG element is written
+//! with an explicit end tag: inside HTML, `<line>` without one would swallow what follows.
 
-use std::fmt::Write;
-
-use super::escape as esc;
+use maud::{html, Markup};
 
 /// Line colours, one per agent, in agent order.
 pub const PALETTE: [&str; 6] = [
@@ -39,10 +38,16 @@ pub struct LineChart<'a> {
     pub value_text: &'a dyn Fn(f64) -> String,
 }
 
-const FONT: &str = "font-family=\"system-ui,sans-serif\"";
+const FONT: &str = "system-ui,sans-serif";
+const AXIS: &str = "#6b7280";
+
+/// A coordinate as written: one decimal.
+fn c(v: f64) -> String {
+    format!("{v:.1}")
+}
 
 impl LineChart<'_> {
-    pub fn svg(&self) -> String {
+    pub fn svg(&self) -> Markup {
         let (w, h) = (540.0, 300.0);
         let (left, right, top, bottom) = (62.0, 18.0, 30.0, 92.0);
         let data_max = self
@@ -63,77 +68,38 @@ impl LineChart<'_> {
             }
         };
         let y = |v: f64| top + plot_h - plot_h * (v / top_value);
-        let mut o = open(w, h, self.title);
-        title(&mut o, left, self.title);
-        y_axis(
-            &mut o,
-            &ticks,
-            left,
-            w - right,
-            &y,
-            self.y_label,
-            top + plot_h / 2.0,
-        );
-        // x axis: one tick per run, its start time below, the run id on hover.
         let base = top + plot_h;
-        let _ = write!(
-            o,
-            "<line x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#6b7280\"/>",
-            w - right
-        );
-        for (i, l) in self.x.iter().enumerate() {
-            let xi = x(i);
-            let weight = if l.current {
-                " font-weight=\"bold\""
-            } else {
-                ""
-            };
-            let _ = write!(
-                o,
-                "<line x1=\"{xi:.1}\" y1=\"{base}\" x2=\"{xi:.1}\" y2=\"{:.1}\" stroke=\"#6b7280\"/>\
-                 <text x=\"{xi:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\"{weight} transform=\"rotate(-35 {xi:.1} {:.1})\">{}<title>{}</title></text>",
-                base + 4.0,
-                base + 14.0,
-                base + 14.0,
-                esc(&l.short),
-                esc(&l.full)
-            );
-        }
-        let _ = write!(
-            o,
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4b5563\">run (start time, UTC)</text>",
-            left + plot_w / 2.0,
-            h - 24.0
-        );
-        for s in &self.series {
-            let pts: Vec<String> = s
-                .points
-                .iter()
-                .map(|(i, v)| format!("{:.1},{:.1}", x(*i), y(*v)))
-                .collect();
-            let _ = write!(
-                o,
-                "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"{}\"/>",
-                s.color,
-                pts.join(" ")
-            );
-            for (i, v) in &s.points {
-                let run = self.x.get(*i).map(|l| l.full.as_str()).unwrap_or("");
-                let _ = write!(
-                    o,
-                    "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{}\"><title>{}: {} ({})</title></circle>",
-                    x(*i),
-                    y(*v),
-                    s.color,
-                    esc(s.name),
-                    esc(&(self.value_text)(*v)),
-                    esc(run)
-                );
+        let axis = Axis {
+            left,
+            right: w - right,
+            mid: top + plot_h / 2.0,
+        };
+        html! {
+            svg width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(self.title) font-family=(FONT) fill="#1f2937" {
+                (title(left, self.title))
+                (y_axis(&ticks, &axis, &y, self.y_label))
+                // x axis: one tick per run, its start time below, the run id on hover.
+                line x1=(left) y1=(base) x2=(w - right) y2=(base) stroke=(AXIS) {}
+                @for (i, l) in self.x.iter().enumerate() {
+                    line x1=(c(x(i))) y1=(base) x2=(c(x(i))) y2=(c(base + 4.0)) stroke=(AXIS) {}
+                    text x=(c(x(i))) y=(c(base + 14.0)) font-size="10" text-anchor="end" font-weight=[l.current.then_some("bold")]
+                        transform=(format!("rotate(-35 {} {})", c(x(i)), c(base + 14.0))) {
+                        (l.short) title { (l.full) }
+                    }
+                }
+                text x=(c(left + plot_w / 2.0)) y=(c(h - 24.0)) font-size="11" text-anchor="middle" fill="#4b5563" { "run (start time, UTC)" }
+                @for s in &self.series {
+                    polyline fill="none" stroke=(s.color) stroke-width="2"
+                        points=(s.points.iter().map(|(i, v)| format!("{},{}", c(x(*i)), c(y(*v)))).collect::<Vec<_>>().join(" ")) {}
+                    @for (i, v) in &s.points {
+                        circle cx=(c(x(*i))) cy=(c(y(*v))) r="4" fill=(s.color) {
+                            title { (s.name) ": " ((self.value_text)(*v)) " (" (self.x.get(*i).map(|l| l.full.as_str()).unwrap_or("")) ")" }
+                        }
+                    }
+                }
+                (legend(&self.series, left, h - 6.0))
             }
         }
-        legend(&mut o, &self.series, left, h - 6.0);
-        o.push_str("</svg>\n");
-        o
     }
 }
 
@@ -146,7 +112,7 @@ pub struct Histogram<'a> {
 }
 
 impl Histogram<'_> {
-    pub fn svg(&self) -> String {
+    pub fn svg(&self) -> Markup {
         let (w, h) = (360.0, 210.0);
         let (left, right, top, bottom) = (46.0, 14.0, 28.0, 48.0);
         let plot_w = w - left - right;
@@ -167,67 +133,40 @@ impl Histogram<'_> {
         };
         let edge_text = |ms: f64| format!("{:.decimals$}", unit.scale(ms));
         let chart_title = format!("{}: session durations", self.agent);
-        let mut o = open(w, h, &chart_title);
-        title(&mut o, left, &chart_title);
-        y_axis(
-            &mut o,
-            &ticks,
-            left,
-            w - right,
-            &y,
-            "sessions",
-            top + plot_h / 2.0,
-        );
         let bw = plot_w / self.bins.len().max(1) as f64;
-        let mut lower = 0.0;
-        for (i, (hi, count)) in self.bins.iter().enumerate() {
-            let bh = plot_h * (*count as f64 / top_count);
-            let _ = write!(
-                o,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{}–{} {}: {count} session{}</title></rect>",
-                left + i as f64 * bw + 0.5,
-                top + plot_h - bh,
-                (bw - 1.0).max(1.0),
-                bh,
-                self.color,
-                edge_text(lower),
-                edge_text(*hi),
-                unit.name(),
-                if *count == 1 { "" } else { "s" }
-            );
-            lower = *hi;
-        }
+        let lowers: Vec<f64> = std::iter::once(0.0)
+            .chain(self.bins.iter().map(|b| b.0))
+            .collect();
+        let base = top + plot_h;
         // x axis: ticks at round durations (0, 250, 500, ...), placed on the linear scale
         // the bins share (bin i covers [i, i+1] × width).
-        let base = top + plot_h;
-        let _ = write!(
-            o,
-            "<line x1=\"{left}\" y1=\"{base}\" x2=\"{}\" y2=\"{base}\" stroke=\"#6b7280\"/>",
-            w - right
-        );
         let span = unit.scale(upper);
         let x_ticks = nice_ticks(span);
         let step = if x_ticks.len() > 1 { x_ticks[1] } else { 1.0 };
-        for t in x_ticks.iter().filter(|t| **t <= span * (1.0 + 1e-9)) {
-            let xe = left + if span > 0.0 { plot_w * t / span } else { 0.0 };
-            let _ = write!(
-                o,
-                "<line x1=\"{xe:.1}\" y1=\"{base}\" x2=\"{xe:.1}\" y2=\"{:.1}\" stroke=\"#6b7280\"/>\
-                 <text x=\"{xe:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"middle\">{}</text>",
-                base + 4.0,
-                base + 15.0,
-                tick_text(*t, step)
-            );
+        let xe = |t: f64| left + if span > 0.0 { plot_w * t / span } else { 0.0 };
+        let axis = Axis {
+            left,
+            right: w - right,
+            mid: top + plot_h / 2.0,
+        };
+        html! {
+            svg width=(w) height=(h) viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(chart_title) font-family=(FONT) fill="#1f2937" {
+                (title(left, &chart_title))
+                (y_axis(&ticks, &axis, &y, "sessions"))
+                @for (i, (hi, count)) in self.bins.iter().enumerate() {
+                    @let bh = plot_h * (*count as f64 / top_count);
+                    rect x=(c(left + i as f64 * bw + 0.5)) y=(c(base - bh)) width=(c((bw - 1.0).max(1.0))) height=(c(bh)) fill=(self.color) {
+                        title { (edge_text(lowers[i])) "–" (edge_text(*hi)) " " (unit.name()) ": " (count) " session" @if *count != 1 { "s" } }
+                    }
+                }
+                line x1=(left) y1=(base) x2=(w - right) y2=(base) stroke=(AXIS) {}
+                @for t in x_ticks.iter().filter(|t| **t <= span * (1.0 + 1e-9)) {
+                    line x1=(c(xe(*t))) y1=(base) x2=(c(xe(*t))) y2=(c(base + 4.0)) stroke=(AXIS) {}
+                    text x=(c(xe(*t))) y=(c(base + 15.0)) font-size="10" text-anchor="middle" { (tick_text(*t, step)) }
+                }
+                text x=(c(left + plot_w / 2.0)) y=(c(h - 8.0)) font-size="11" text-anchor="middle" fill="#4b5563" { "duration (" (unit.name()) ")" }
+            }
         }
-        let _ = write!(
-            o,
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4b5563\">duration ({})</text>",
-            left + plot_w / 2.0,
-            h - 8.0,
-            unit.name()
-        );
-        o.push_str("</svg>\n");
-        o
     }
 }
 
@@ -262,71 +201,50 @@ impl TimeUnit {
     }
 }
 
-fn open(w: f64, h: f64, label: &str) -> String {
-    format!(
-        "<svg width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\" aria-label=\"{}\" {FONT} fill=\"#1f2937\">",
-        esc(label)
-    )
+/// Where the y axis goes: the plot's left and right edge, and the middle of its height.
+struct Axis {
+    left: f64,
+    right: f64,
+    mid: f64,
 }
 
-fn title(o: &mut String, x: f64, text: &str) {
-    let _ = write!(
-        o,
-        "<text x=\"{x}\" y=\"18\" font-size=\"13\" font-weight=\"600\">{}</text>",
-        esc(text)
-    );
+fn title(x: f64, text: &str) -> Markup {
+    html! { text x=(x) y="18" font-size="13" font-weight="600" { (text) } }
 }
 
 /// The y axis: gridlines, tick marks and values at `ticks`, and a rotated axis label.
-fn y_axis(
-    o: &mut String,
-    ticks: &[f64],
-    left: f64,
-    right: f64,
-    y: &dyn Fn(f64) -> f64,
-    label: &str,
-    mid: f64,
-) {
+fn y_axis(ticks: &[f64], a: &Axis, y: &dyn Fn(f64) -> f64, label: &str) -> Markup {
     let step = if ticks.len() > 1 {
         ticks[1] - ticks[0]
     } else {
         1.0
     };
-    for t in ticks {
-        let yt = y(*t);
-        let _ = write!(
-            o,
-            "<line x1=\"{left}\" y1=\"{yt:.1}\" x2=\"{right}\" y2=\"{yt:.1}\" stroke=\"#eef0f3\"/>\
-             <line x1=\"{:.1}\" y1=\"{yt:.1}\" x2=\"{left}\" y2=\"{yt:.1}\" stroke=\"#6b7280\"/>\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">{}</text>",
-            left - 4.0,
-            left - 6.0,
-            yt + 3.5,
-            tick_text(*t, step)
-        );
-    }
     let bottom = ticks.first().map(|t| y(*t)).unwrap_or(0.0);
     let top = ticks.last().map(|t| y(*t)).unwrap_or(0.0);
-    let _ = write!(
-        o,
-        "<line x1=\"{left}\" y1=\"{top:.1}\" x2=\"{left}\" y2=\"{bottom:.1}\" stroke=\"#6b7280\"/>\
-         <text x=\"14\" y=\"{mid:.1}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#4b5563\" transform=\"rotate(-90 14 {mid:.1})\">{}</text>",
-        esc(label)
-    );
+    let (left, mid) = (a.left, a.mid);
+    html! {
+        @for t in ticks {
+            line x1=(left) y1=(c(y(*t))) x2=(a.right) y2=(c(y(*t))) stroke="#eef0f3" {}
+            line x1=(c(left - 4.0)) y1=(c(y(*t))) x2=(left) y2=(c(y(*t))) stroke=(AXIS) {}
+            text x=(c(left - 6.0)) y=(c(y(*t) + 3.5)) font-size="10" text-anchor="end" { (tick_text(*t, step)) }
+        }
+        line x1=(left) y1=(c(top)) x2=(left) y2=(c(bottom)) stroke=(AXIS) {}
+        text x="14" y=(c(mid)) font-size="11" text-anchor="middle" fill="#4b5563" transform=(format!("rotate(-90 14 {})", c(mid))) { (label) }
+    }
 }
 
-fn legend(o: &mut String, series: &[Series<'_>], left: f64, y: f64) {
+fn legend(series: &[Series<'_>], left: f64, y: f64) -> Markup {
     let mut x = left;
+    let mut at = Vec::new();
     for s in series {
-        let _ = write!(
-            o,
-            "<rect x=\"{x:.1}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{:.1}\" y=\"{y:.1}\" font-size=\"11\">{}</text>",
-            y - 9.0,
-            s.color,
-            x + 14.0,
-            esc(s.name)
-        );
+        at.push(x);
         x += 24.0 + 7.0 * s.name.chars().count() as f64;
+    }
+    html! {
+        @for (s, x) in series.iter().zip(at) {
+            rect x=(c(x)) y=(c(y - 9.0)) width="10" height="10" fill=(s.color) {}
+            text x=(c(x + 14.0)) y=(c(y)) font-size="11" { (s.name) }
+        }
     }
 }
 

@@ -1,35 +1,90 @@
-//! The event traces of a run's failures: what the agent did (tool calls, model requests,
-//! metrics, errors), shown under each failure so a reader sees why without `reev show`.
+//! What the viewer shows of each session beyond its numbers: the event trace (tool calls,
+//! model requests, metrics, errors), every assertion with the verifier's run, and the output
+//! tails, so a reader sees why without `reev show`.
+//!
+//! Bounded so a big run's report stays a page a browser opens: at most [`MAX_DETAILED`]
+//! sessions are detailed (every failure first, then the slowest, then the rest in order),
+//! each with at most [`MAX_EVENTS`] events of [`MAX_DETAIL`] characters and output tails of
+//! [`TAIL`] characters. Every session keeps its anchor; past the cap it shows its numbers
+//! and the `reev show` command.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use duckdb::Connection;
 
-use super::model::{Failure, TraceEvent};
+use super::model::{AssertionView, SessionBrief, SessionDetail, TraceEvent};
 use crate::error::{Error, Result};
 
-/// Events shown per failure; a longer trace ends with a note pointing at `reev show`.
+/// Events shown per session; a longer trace ends with a note pointing at `reev show`.
 pub const MAX_EVENTS: i64 = 40;
 /// Characters of an event's details shown.
 const MAX_DETAIL: usize = 240;
+/// Sessions with a detailed page in report.html.
+pub const MAX_DETAILED: usize = 500;
+/// Characters of the stderr tail (stdout's comes with the brief, also 2,000).
+const TAIL: i64 = 2000;
 
-/// Attach to every failure of `run` the first `MAX_EVENTS` events of its trace.
-pub fn attach(conn: &Connection, run: &str, failures: &mut [Failure]) -> Result<()> {
-    if failures.is_empty() {
+/// The sessions to detail: failures first, then the slowest, then the rest, at most
+/// [`MAX_DETAILED`].
+pub fn chosen(sessions: &[SessionBrief]) -> BTreeSet<String> {
+    let mut order: Vec<&SessionBrief> = sessions.iter().collect();
+    order.sort_by(|a, b| {
+        (a.status == "succeeded", std::cmp::Reverse(a.duration_ms))
+            .cmp(&(b.status == "succeeded", std::cmp::Reverse(b.duration_ms)))
+    });
+    order
+        .into_iter()
+        .take(MAX_DETAILED)
+        .map(|s| s.session_id.clone())
+        .collect()
+}
+
+/// Run ids and session ids are validated names ([A-Za-z0-9._-]); quoted anyway.
+fn sql_list(ids: &BTreeSet<String>) -> String {
+    if ids.is_empty() {
+        return "NULL".into();
+    }
+    ids.iter()
+        .map(|id| format!("'{}'", id.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn err(what: &'static str) -> impl Fn(duckdb::Error) -> Error {
+    move |e| Error::env(format!("report query `{what}` failed: {e}"))
+}
+
+/// Attach to every chosen session of `run` its first `MAX_EVENTS` events, its assertions
+/// and its stderr tail.
+pub fn attach(
+    conn: &Connection,
+    ids: &BTreeSet<String>,
+    sessions: &mut [SessionBrief],
+) -> Result<()> {
+    if ids.is_empty() {
         return Ok(());
     }
-    let err = |e: duckdb::Error| Error::env(format!("report query `traces` failed: {e}"));
+    let list = sql_list(ids);
+    let mut events = events(conn, &list)?;
+    let mut details = details(conn, &list)?;
+    for s in sessions.iter_mut().filter(|s| ids.contains(&s.session_id)) {
+        s.trace = events.remove(&s.session_id).unwrap_or_default();
+        s.detail = Some(details.remove(&s.session_id).unwrap_or_default());
+    }
+    Ok(())
+}
+
+fn events(conn: &Connection, list: &str) -> Result<BTreeMap<String, Vec<TraceEvent>>> {
     let mut st = conn
-        .prepare(
-            "SELECT e.session_id, e.seq, e.type, e.name, CAST(e.data AS VARCHAR), e.error
-             FROM events e JOIN sessions s USING (session_id)
-             WHERE s.run_id = ? AND s.status <> 'succeeded'
-             QUALIFY row_number() OVER (PARTITION BY e.session_id ORDER BY e.seq) <= ?
-             ORDER BY e.session_id, e.seq",
-        )
-        .map_err(err)?;
+        .prepare(&format!(
+            "SELECT session_id, seq, type, name, CAST(data AS VARCHAR), error
+             FROM events WHERE session_id IN ({list})
+             QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY seq) <= ?
+             ORDER BY session_id, seq"
+        ))
+        .map_err(err("traces"))?;
     let rows = st
-        .query_map(duckdb::params![run, MAX_EVENTS], |r| {
+        .query_map([MAX_EVENTS], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 TraceEvent {
@@ -41,18 +96,57 @@ pub fn attach(conn: &Connection, run: &str, failures: &mut [Failure]) -> Result<
                 },
             ))
         })
-        .map_err(err)?;
+        .map_err(err("traces"))?;
     let mut by_session: BTreeMap<String, Vec<TraceEvent>> = BTreeMap::new();
     for row in rows {
-        let (session, event) = row.map_err(err)?;
+        let (session, event) = row.map_err(err("traces"))?;
         by_session.entry(session).or_default().push(event);
     }
-    for f in failures.iter_mut() {
-        if let Some(events) = by_session.remove(&f.session_id) {
-            f.trace = events;
-        }
+    Ok(by_session)
+}
+
+/// Every assertion (passing ones too) and the stderr tail of the listed sessions.
+fn details(conn: &Connection, list: &str) -> Result<BTreeMap<String, SessionDetail>> {
+    let mut st = conn
+        .prepare(&format!(
+            "SELECT s.session_id, right(coalesce(s.stderr, ''), {TAIL}),
+                    a.type, a.name, CAST(a.expected AS VARCHAR), CAST(a.actual AS VARCHAR),
+                    a.message, a.passed, CAST(a.verifier AS VARCHAR)
+             FROM sessions s LEFT JOIN assertions a USING (session_id)
+             WHERE s.session_id IN ({list})
+             ORDER BY s.session_id, a.idx"
+        ))
+        .map_err(err("session details"))?;
+    let rows = st
+        .query_map([], |r| {
+            let assertion = match r.get::<_, Option<String>>(2)? {
+                Some(kind) => Some(AssertionView {
+                    kind,
+                    name: r.get(3)?,
+                    expected: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                    actual: r.get::<_, Option<String>>(5)?.unwrap_or_default(),
+                    message: r.get::<_, Option<String>>(6)?.unwrap_or_default(),
+                    passed: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
+                    // A verifier record reev cannot read (another version) is left out.
+                    verifier: r
+                        .get::<_, Option<String>>(8)?
+                        .and_then(|v| serde_json::from_str(&v).ok()),
+                }),
+                None => None,
+            };
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, assertion))
+        })
+        .map_err(err("session details"))?;
+    let mut out: BTreeMap<String, SessionDetail> = BTreeMap::new();
+    for row in rows {
+        let (session, stderr, assertion) = row.map_err(err("session details"))?;
+        let d = out.entry(session).or_insert_with(|| SessionDetail {
+            assertions: Vec::new(),
+            stderr_tail: stderr,
+        });
+        d.assertions.extend(assertion);
     }
-    Ok(())
+    Ok(out)
 }
 
 /// An event's own fields, without the ones shown elsewhere (type, name) or noise (ts),

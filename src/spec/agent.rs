@@ -59,6 +59,9 @@ struct AgentSpec {
     timeout: Option<Duration>,
     #[serde(default)]
     sandbox: Option<SandboxSpec>,
+    /// A sweep: one agent per combination of these values (`matrix.rs`).
+    #[serde(default)]
+    matrix: Option<super::matrix::MatrixSpec>,
 }
 
 /// A validated agent.
@@ -71,6 +74,12 @@ pub struct Agent {
     pub timeout: Option<Duration>,
     /// Its own `sandbox:` merged over `settings.sandbox`; `None` when neither exists.
     pub sandbox: Option<Sandbox>,
+    /// One cell of a `matrix:` sweep: (key, value) in key order, each also a placeholder
+    /// `{key}` and a variable `REEV_MATRIX_<KEY>`; empty for an agent without `matrix:`.
+    pub matrix: Vec<(String, String)>,
+    /// The name the agent was declared under when it is a cell of a `matrix:` (its `name` is
+    /// the cell's id, `<declared>.<values>`); `--agent <declared>` selects every cell.
+    pub declared: Option<String>,
 }
 
 /// The parsed config file.
@@ -114,7 +123,12 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
                 ),
             ));
         }
-        for unknown in unknown_placeholders(&spec.command.value) {
+        let cells = super::matrix::expand(path, &name, spec.matrix.as_ref(), &mut diags);
+        let keys: Vec<&str> = cells
+            .first()
+            .map(|c| c.values.iter().map(|(k, _)| k.as_str()).collect())
+            .unwrap_or_default();
+        for unknown in unknown_placeholders_with(&spec.command.value, &keys) {
             diags.push(at(
                 spec.command.referenced,
                 format!("agent `{}`: {unknown}", name.value),
@@ -138,16 +152,28 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
                 ));
             }
         }
-        agents.insert(
-            name.value.clone(),
-            Agent {
-                name: name.value,
-                command: spec.command.value,
-                env: spec.env,
-                timeout: spec.timeout,
-                sandbox,
-            },
-        );
+        let agent = Agent {
+            name: name.value.clone(),
+            command: spec.command.value,
+            env: spec.env,
+            timeout: spec.timeout,
+            sandbox,
+            matrix: Vec::new(),
+            declared: None,
+        };
+        if spec.matrix.is_none() {
+            insert_agent(&mut agents, agent, name.referenced, path, &mut diags);
+            continue;
+        }
+        for cell in cells {
+            let one = Agent {
+                name: cell.id,
+                matrix: cell.values,
+                declared: Some(name.value.clone()),
+                ..agent.clone()
+            };
+            insert_agent(&mut agents, one, cell.at, path, &mut diags);
+        }
     }
     if agents.is_empty() {
         diags.push(Diagnostic::new(path, "no agents defined under `agents:`"));
@@ -179,15 +205,51 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
     })
 }
 
+/// Add `agent` unless a cell of a matrix (or another agent) already took its id.
+fn insert_agent(
+    agents: &mut BTreeMap<String, Agent>,
+    agent: Agent,
+    at: serde_saphyr::Location,
+    path: &Path,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if let Some(other) = agents.get(&agent.name) {
+        let whose = |a: &Agent| match &a.declared {
+            Some(d) => format!("a cell of `{d}`'s matrix"),
+            None => "an agent".to_string(),
+        };
+        diags.push(Diagnostic::at(
+            path,
+            at.line(),
+            at.column(),
+            format!(
+                "agent id `{}` is both {} and {}; rename one",
+                agent.name,
+                whose(other),
+                whose(&agent)
+            ),
+        ));
+        return;
+    }
+    agents.insert(agent.name.clone(), agent);
+}
+
 /// One sentence per placeholder in `argv` that reev does not know.
 pub(crate) fn unknown_placeholders(argv: &[String]) -> Vec<String> {
+    unknown_placeholders_with(argv, &[])
+}
+
+/// As [`unknown_placeholders`], also knowing an agent's matrix keys.
+fn unknown_placeholders_with(argv: &[String], extra: &[&str]) -> Vec<String> {
     argv.iter()
         .flat_map(|arg| placeholders_in(arg))
-        .filter(|ph| !PLACEHOLDERS.contains(ph))
+        .filter(|ph| !PLACEHOLDERS.contains(ph) && !extra.contains(ph))
         .map(|ph| {
+            let mut known: Vec<&str> = PLACEHOLDERS.to_vec();
+            known.extend(extra);
             format!(
                 "unknown placeholder {{{ph}}} in command (known: {})",
-                PLACEHOLDERS.join(", ")
+                known.join(", ")
             )
         })
         .collect()

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod benchmark;
 pub mod checks;
+pub mod matrix;
 pub mod prices;
 pub mod sandbox;
 pub mod yaml;

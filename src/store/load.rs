@@ -258,6 +258,9 @@ impl<'a> Ready<'a> {
             Ok(sum) => {
                 conn.execute_batch("COMMIT")
                     .map_err(sql(db, "committing the load"))?;
+                // New matrix keys become columns of `agent_matrix`.
+                super::schema::refresh_agent_matrix(conn)
+                    .map_err(sql(db, "writing the agent_matrix view"))?;
                 sum
             }
             Err(e) => {

@@ -157,5 +157,6 @@ pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
         Some(v) => return Err(version_error(db, &v)),
     }
     conn.execute_batch(schema::VIEWS).map_err(sql_err)?;
+    schema::refresh_agent_matrix(conn).map_err(sql_err)?;
     Ok(())
 }

@@ -132,6 +132,7 @@ pub struct Writers<'c> {
     assertions: Appender<'c>,
     events: Appender<'c>,
     metrics: Appender<'c>,
+    matrix: Appender<'c>,
     files: Appender<'c>,
     quarantine: Appender<'c>,
     conflicts: Appender<'c>,
@@ -152,6 +153,7 @@ impl<'c> Writers<'c> {
             assertions: a("assertions")?,
             events: a("events")?,
             metrics: a("metrics")?,
+            matrix: a("session_matrix")?,
             files: a("loaded_files")?,
             quarantine: a("quarantine")?,
             conflicts: a("conflicts")?,
@@ -208,6 +210,7 @@ impl<'c> Writers<'c> {
             &mut self.assertions,
             &mut self.events,
             &mut self.metrics,
+            &mut self.matrix,
             &mut self.files,
             &mut self.quarantine,
             &mut self.conflicts,
@@ -299,6 +302,9 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
                 a.expected.to_string(),
                 a.actual.to_string(),
                 a.message,
+                a.verifier
+                    .as_ref()
+                    .and_then(|v| serde_json::to_string(v).ok()),
             ])
             .map_err(e("an assertion"))?;
     }
@@ -324,6 +330,11 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
         w.metrics
             .append_row(params![s.session_id, name, value])
             .map_err(e("a metric"))?;
+    }
+    for (key, value) in &s.matrix {
+        w.matrix
+            .append_row(params![s.session_id, key, value])
+            .map_err(e("a matrix value"))?;
     }
     Ok(())
 }

@@ -11,6 +11,9 @@
 /// its key; `current_sessions` anti-joins it instead of ranking every session's tries on each
 /// query; `run_totals` and `pair_totals` (with the view `current_runs`), so that reports and
 /// `latest_sessions` do not aggregate every session to find the latest runs.
+/// Also version 5: `session_matrix` (the `matrix:` values of each session's agent) and the
+/// `agent_matrix` view, one column per matrix key; `assertions.verifier` (how a verifier ran,
+/// for the report's session pages).
 pub const SCHEMA_VERSION: i64 = 5;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
@@ -141,7 +144,8 @@ CREATE TABLE IF NOT EXISTS assertions (
     passed      BOOLEAN NOT NULL,
     expected    JSON,
     actual      JSON,
-    message     VARCHAR
+    message     VARCHAR,
+    verifier    JSON                      -- how a verify: program ran (argv, exit, output heads); NULL otherwise
 );
 
 CREATE TABLE IF NOT EXISTS events (
@@ -152,6 +156,13 @@ CREATE TABLE IF NOT EXISTS events (
     data        JSON,
     error       VARCHAR,
     raw         VARCHAR
+);
+
+-- The `matrix:` values of the agent each session ran (one row per key); see `agent_matrix`.
+CREATE TABLE IF NOT EXISTS session_matrix (
+    session_id  VARCHAR NOT NULL,
+    key         VARCHAR NOT NULL,
+    value       VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS metrics (
@@ -281,3 +292,38 @@ GROUP BY session_id, stream;
 CREATE OR REPLACE VIEW current_quarantine AS
 SELECT path, error FROM quarantine WHERE load_id = (SELECT max(load_id) FROM loads);
 "#;
+
+/// The `agent_matrix` view: one row per (run, agent) of a `matrix:` sweep, one column per
+/// matrix key, so analysts group by them:
+/// `SELECT m.model, avg(s.score) FROM current_sessions s JOIN agent_matrix m USING (run_id, agent) GROUP BY ALL`.
+/// Its columns depend on the data (DuckDB refuses a PIVOT over data-derived values in a view),
+/// so it is written from the keys present, when the schema is created and after every load.
+pub fn agent_matrix_view(keys: &[String]) -> String {
+    let quote = |k: &str| format!("\"{}\"", k.replace('"', "\"\""));
+    let literal = |k: &str| format!("'{}'", k.replace('\'', "''"));
+    let columns: String = keys
+        .iter()
+        .map(|k| {
+            format!(
+                ", any_value(m.value) FILTER (WHERE m.key = {}) AS {}",
+                literal(k),
+                quote(k)
+            )
+        })
+        .collect();
+    format!(
+        "CREATE OR REPLACE VIEW agent_matrix AS
+         SELECT s.run_id, s.agent{columns}
+         FROM current_sessions s JOIN session_matrix m USING (session_id)
+         GROUP BY s.run_id, s.agent"
+    )
+}
+
+/// Rewrite `agent_matrix` for the keys the database holds now.
+pub fn refresh_agent_matrix(conn: &duckdb::Connection) -> duckdb::Result<()> {
+    let mut st = conn.prepare("SELECT DISTINCT key FROM session_matrix ORDER BY key")?;
+    let keys: Vec<String> = st
+        .query_map([], |r| r.get(0))?
+        .collect::<duckdb::Result<_>>()?;
+    conn.execute_batch(&agent_matrix_view(&keys))
+}

@@ -97,10 +97,13 @@ fn html_is_self_contained_and_hostile_strings_are_inert() {
     let html = std::fs::read_to_string(p.join("reports/r1/report.html")).unwrap();
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("<style>") && html.contains("<svg"));
-    assert!(
-        !html.to_lowercase().contains("<script"),
-        "no script, and none injected"
+    // One script, the page's own filter (inline); the injected one is shown as text.
+    assert_eq!(
+        html.to_lowercase().matches("<script").count(),
+        1,
+        "only our inline script, none injected"
     );
+    assert!(html.contains("<script>(function(){"), "inline, no src");
     assert!(
         !html.contains("http://")
             && !html.contains("https://")
@@ -395,7 +398,7 @@ fn html_charts_are_readable_on_their_own() {
             .is_match(hist)
     );
     // The agents table scrolls inside its column instead of overflowing the page.
-    assert!(section(&html, "Agents").contains("<div class=scroll><table>"));
+    assert!(section(&html, "Agents").contains("<div class=\"scroll\"><table>"));
 }
 
 #[test]
@@ -403,15 +406,26 @@ fn each_failure_shows_its_trace() {
     let p = three_runs();
     let html = std::fs::read_to_string(p.join("reports/night-3/report.html")).unwrap();
     let failures = section(&html, "Failures (");
-    // tracer fails a, b and c twice each.
-    assert_eq!(failures.matches("<h3>").count(), 6, "{failures}");
-    assert_eq!(failures.matches("trace: 2 events").count(), 6, "{failures}");
-    assert!(failures.contains("<td>tool_call</td><td>read_file</td>"));
+    // tracer fails a, b and c twice each: one group per benchmark, a row per session.
+    assert_eq!(
+        failures.matches("<details class=\"group\"").count(),
+        3,
+        "{failures}"
+    );
+    assert_eq!(
+        failures.matches("data-agent=\"tracer\"").count(),
+        6,
+        "{failures}"
+    );
+    // Each failure's page carries its trace.
+    let pages = &html[html.find("id=\"session-pages\"").unwrap()..];
+    assert_eq!(pages.matches("trace: 2 events").count(), 6, "{pages}");
+    assert!(pages.contains("<td>tool_call</td><td>read_file</td>"));
     assert!(
-        failures.contains("&lt;ledger&gt;.json"),
+        pages.contains("&lt;ledger&gt;.json"),
         "tool inputs shown, escaped"
     );
-    assert!(!failures.contains("<ledger>"));
+    assert!(!html.contains("<ledger>"));
     let r: Value =
         serde_json::from_slice(&std::fs::read(p.join("reports/night-3/report.json")).unwrap())
             .unwrap();
@@ -419,7 +433,7 @@ fn each_failure_shows_its_trace() {
 }
 
 /// The part of the page from a `<h2>` starting with `title` to the next `<h2>`.
-fn section<'a>(html: &'a str, title: &str) -> &'a str {
+pub fn section<'a>(html: &'a str, title: &str) -> &'a str {
     let start = html
         .find(&format!("<h2>{title}"))
         .unwrap_or_else(|| panic!("no section {title}"));
@@ -691,7 +705,7 @@ fn the_gate_catches_a_cost_increase_and_reports_tokens_and_cost() {
         .expect("the cost table");
     let table = &html[start..start + html[start..].find("</table>").unwrap()];
     assert!(
-        table.contains("<td class=n>1000</td>") && table.contains("20 of 20"),
+        table.contains("<td class=\"n\">1000</td>") && table.contains("20 of 20"),
         "{table}"
     );
     // Runs without any cost (older session files) have no cost table and no cost check.

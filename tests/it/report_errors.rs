@@ -56,7 +56,7 @@ fn error_rate_is_shown_and_success_rate_leaves_errors_out() {
     let html = std::fs::read_to_string(p.join("reports/r1/report.html")).unwrap();
     assert!(html.contains("<th>error rate</th>"), "error rate column");
     assert!(
-        html.contains("<td class=n>50.0%</td>"),
+        html.contains("<td class=\"n\">50.0%</td>"),
         "flaky's error rate"
     );
     let junit = std::fs::read_to_string(p.join("reports/r1/junit.xml")).unwrap();
