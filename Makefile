@@ -88,6 +88,7 @@ bench: build dev-deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/report_1m.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/status_1k.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/gate_noise.sh $(REEV)
+	PATH="$(abspath $(VENV))/bin:$$PATH" TMPDIR=$(BENCH_TMPDIR) bash bench/otlp_receive.sh $(REEV)
 
 clean-runs:
 	rm -rf runs/*/ reports/*/

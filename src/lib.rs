@@ -14,6 +14,7 @@ pub mod lock;
 pub mod logging;
 pub mod machine;
 pub mod manifest;
+pub mod otlp;
 pub mod plan;
 pub mod report;
 pub mod session;

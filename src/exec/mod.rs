@@ -366,6 +366,8 @@ fn blank_file(
         port: None,
         setup: None,
         teardown: None,
+        spans: Vec::new(),
+        otlp: Default::default(),
     }
 }
 
@@ -402,20 +404,32 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
     if done.interrupted {
         return None;
     }
-    let trace = judge(s, &mut file, &done)?;
+    let (trace, received) = judge(s, &mut file, &done)?;
     record_usage(&mut file, &trace, s.prices);
     file.events = trace.events;
     file.events_dropped = trace.dropped;
     file.metrics = trace.metrics;
+    file.spans = received.spans;
+    file.otlp = received.stats;
     Some(file)
 }
 
+/// The session's trace: its events file read in the agent's `events_format`, and the spans
+/// that file held (`otlp-json`).
+fn read_trace(s: &Session) -> (events::Trace, crate::otlp::Received) {
+    crate::otlp::formats::read(&s.work.root_dir, workdir::EVENTS, s.agent.events_format)
+}
+
 /// The agent's result, assertions, score and status into the session record; returns the
-/// agent's events (and their tokens) for the caller to record, `None` when reev was
-/// interrupted while a verifier ran.
-fn judge(s: &Session, file: &mut SessionFile, done: &process::Finished) -> Option<events::Trace> {
+/// agent's events (and their tokens) and spans for the caller to record, `None` when reev
+/// was interrupted while a verifier ran.
+fn judge(
+    s: &Session,
+    file: &mut SessionFile,
+    done: &process::Finished,
+) -> Option<(events::Trace, crate::otlp::Received)> {
     let bench = s.bench;
-    let trace = events::read(&s.work.root_dir, workdir::EVENTS);
+    let (trace, received) = read_trace(s);
     // Read before any verifier runs in the same cgroups.
     let limit_hit = s.prepared.verdict(done.signal);
     let tempfail = done.exit_code == Some(EX_TEMPFAIL);
@@ -466,7 +480,7 @@ fn judge(s: &Session, file: &mut SessionFile, done: &process::Finished) -> Optio
     file.peak_rss_bytes = done.peak_rss_bytes;
     file.stdout = output(&done.stdout);
     file.stderr = output(&done.stderr);
-    Some(trace)
+    Some((trace, received))
 }
 
 /// The session's tokens, summed over its model requests, and their cost by `prices` now (so

@@ -59,6 +59,9 @@ struct AgentSpec {
     timeout: Option<Duration>,
     #[serde(default)]
     sandbox: Option<SandboxSpec>,
+    /// How the agent writes its events file: reev (default), otlp-json, atif.
+    #[serde(default)]
+    events_format: crate::otlp::formats::EventsFormat,
 }
 
 /// A validated agent.
@@ -71,6 +74,8 @@ pub struct Agent {
     pub timeout: Option<Duration>,
     /// Its own `sandbox:` merged over `settings.sandbox`; `None` when neither exists.
     pub sandbox: Option<Sandbox>,
+    /// The format of its events file (`events_format:`).
+    pub events_format: crate::otlp::formats::EventsFormat,
 }
 
 /// The parsed config file.
@@ -146,6 +151,7 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
                 env: spec.env,
                 timeout: spec.timeout,
                 sandbox,
+                events_format: spec.events_format,
             },
         );
     }

@@ -131,6 +131,7 @@ pub struct Writers<'c> {
     parts: Appender<'c>,
     assertions: Appender<'c>,
     events: Appender<'c>,
+    spans: Appender<'c>,
     metrics: Appender<'c>,
     files: Appender<'c>,
     quarantine: Appender<'c>,
@@ -151,6 +152,7 @@ impl<'c> Writers<'c> {
             parts: a("output_parts")?,
             assertions: a("assertions")?,
             events: a("events")?,
+            spans: a("spans")?,
             metrics: a("metrics")?,
             files: a("loaded_files")?,
             quarantine: a("quarantine")?,
@@ -207,6 +209,7 @@ impl<'c> Writers<'c> {
             &mut self.parts,
             &mut self.assertions,
             &mut self.events,
+            &mut self.spans,
             &mut self.metrics,
             &mut self.files,
             &mut self.quarantine,
@@ -314,6 +317,7 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             ])
             .map_err(e("an event"))?;
     }
+    super::spans::append(&mut w.spans, s).map_err(e("a span"))?;
     for (name, value) in &s.metrics {
         w.metrics
             .append_row(params![s.session_id, name, value])

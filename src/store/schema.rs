@@ -5,7 +5,8 @@
 /// Version 3: `sessions` gains `input_tokens`, `output_tokens` and `cost_usd` (tokens and
 /// cost), `try_number` and `port` (`--retry-errors`, fixtures); the `current_sessions` view
 /// (each planned session's latest try), which every report reads.
-pub const SCHEMA_VERSION: i64 = 3;
+/// Version 4: the `spans` table (the spans agents send over OTLP).
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
 /// while it commits and checkpoints them, beyond `memory_limit`: 300 values of 1 MiB need
@@ -117,6 +118,26 @@ CREATE TABLE IF NOT EXISTS events (
     data        JSON,
     error       VARCHAR,
     raw         VARCHAR
+);
+
+-- The spans an agent sent over OTLP (or left in an otlp-json events file); attribute values
+-- are the agent's text. One row per span kept (same caps as events).
+CREATE TABLE IF NOT EXISTS spans (
+    session_id      VARCHAR NOT NULL,
+    idx             INTEGER NOT NULL,     -- arrival order, from 0
+    trace_id        VARCHAR NOT NULL,     -- hex
+    span_id         VARCHAR NOT NULL,     -- hex
+    parent_span_id  VARCHAR,              -- hex; NULL for a root
+    name            VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL,     -- internal | server | client | producer | consumer | unspecified
+    start_time      TIMESTAMP,
+    end_time        TIMESTAMP,
+    duration_ms     DOUBLE NOT NULL,
+    status          VARCHAR NOT NULL,     -- unset | ok | error
+    status_message  VARCHAR,
+    attributes      JSON,
+    service         VARCHAR,              -- the resource's service.name
+    foreign_trace   BOOLEAN NOT NULL      -- its trace id is not the session's
 );
 
 CREATE TABLE IF NOT EXISTS metrics (

@@ -11,6 +11,7 @@ mod export;
 mod list;
 mod load;
 mod load_store;
+mod otlp;
 mod query;
 mod readme;
 mod report;
