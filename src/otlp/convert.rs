@@ -27,7 +27,9 @@ enum Meaning {
 
 fn meaning(s: &SpanRecord) -> Option<Meaning> {
     match s.attr_str("gen_ai.operation.name") {
-        Some("chat" | "text_completion" | "generate_content") => return Some(Meaning::ModelRequest),
+        Some("chat" | "text_completion" | "generate_content") => {
+            return Some(Meaning::ModelRequest)
+        }
         Some("execute_tool") => return Some(Meaning::ToolCall),
         _ => {}
     }
@@ -49,7 +51,9 @@ fn first_str<'a>(s: &'a SpanRecord, keys: &[&str]) -> Option<&'a str> {
 /// The first of `keys` the span has as a count: a non-negative integer or a string of one.
 fn first_count(s: &SpanRecord, keys: &[&str]) -> Option<u64> {
     keys.iter().find_map(|k| match s.attributes.get(*k)? {
-        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
         Value::String(t) => t.trim().parse().ok(),
         _ => None,
     })
@@ -78,9 +82,16 @@ pub fn event_data(s: &SpanRecord) -> Option<Map<String, Value>> {
             if let (Some(_), Some(r)) = (request, response) {
                 d.insert("response_model".into(), r.into());
             }
-            let input = ["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"];
-            let output =
-                ["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"];
+            let input = [
+                "gen_ai.usage.input_tokens",
+                "gen_ai.usage.prompt_tokens",
+                "llm.token_count.prompt",
+            ];
+            let output = [
+                "gen_ai.usage.output_tokens",
+                "gen_ai.usage.completion_tokens",
+                "llm.token_count.completion",
+            ];
             if let Some(n) = first_count(s, &input) {
                 d.insert("input_tokens".into(), n.into());
             }
@@ -138,14 +149,20 @@ pub fn merge(trace: &mut Trace, received: &Received) {
         events::add_usage(&mut trace.usage, d);
     }
     let file_events = std::mem::take(&mut trace.events);
+    let total = file_events.len() + from_spans.len();
     let mut at = f64::NEG_INFINITY;
     let keyed = file_events.into_iter().map(|e| {
-        if let Some(ts) = e.data.as_ref().and_then(|d| d.get("ts")).and_then(Value::as_f64) {
+        if let Some(ts) = e
+            .data
+            .as_ref()
+            .and_then(|d| d.get("ts"))
+            .and_then(Value::as_f64)
+        {
             at = ts;
         }
         (at, e)
     });
-    let mut merged = Vec::with_capacity(trace.events.capacity() + from_spans.len());
+    let mut merged = Vec::with_capacity(total);
     let mut spans = from_spans.into_iter().peekable();
     for (at, e) in keyed {
         while let Some((start, _)) = spans.peek() {
@@ -171,7 +188,11 @@ pub fn merge(trace: &mut Trace, received: &Received) {
 fn span_event(d: Map<String, Value>) -> Event {
     Event {
         seq: 0,
-        kind: d.get("type").and_then(Value::as_str).unwrap_or("custom").to_string(),
+        kind: d
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("custom")
+            .to_string(),
         data: Some(Value::Object(d)),
         error: None,
         raw: None,
@@ -248,7 +269,10 @@ pub(crate) mod tests {
         assert_eq!(d["duration_ms"], 250.0);
         let m = t.usage.get("m").expect("usage");
         assert_eq!((m.input, m.output), (10, 5));
-        assert_eq!(t.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(
+            t.events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
     }
 
     #[test]
@@ -259,15 +283,32 @@ pub(crate) mod tests {
             if let Some(ts) = ts {
                 d["ts"] = ts.into();
             }
-            Event { seq: 1, kind: "tool_call".into(), data: Some(d), error: None, raw: None }
+            Event {
+                seq: 1,
+                kind: "tool_call".into(),
+                data: Some(d),
+                error: None,
+                raw: None,
+            }
         };
         // Spans start at 1.7e9 s and 1.7e9 + 1 s (the chat span, then tool1).
-        t.events = vec![ev(Some(1.6e9), "early"), ev(None, "after-early"), ev(Some(1.7e9 + 0.5), "middle")];
+        t.events = vec![
+            ev(Some(1.6e9), "early"),
+            ev(None, "after-early"),
+            ev(Some(1.7e9 + 0.5), "middle"),
+        ];
         merge(&mut t, &received(2));
         let names: Vec<String> = t
             .events
             .iter()
-            .map(|e| e.data.as_ref().and_then(|d| d.get("name")).and_then(Value::as_str).unwrap_or("chat").to_string())
+            .map(|e| {
+                e.data
+                    .as_ref()
+                    .and_then(|d| d.get("name"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("chat")
+                    .to_string()
+            })
             .collect();
         assert_eq!(names, ["early", "after-early", "chat", "middle", "tool1"]);
     }
@@ -280,15 +321,25 @@ pub(crate) mod tests {
         )
         .expect("json");
         let d = event_data(&s).expect("an event");
-        assert_eq!((d["type"].as_str(), d["model"].as_str()), (Some("model_request"), Some("gpt")));
-        assert_eq!((d["input_tokens"].as_u64(), d["output_tokens"].as_u64()), (Some(7), Some(3)));
+        assert_eq!(
+            (d["type"].as_str(), d["model"].as_str()),
+            (Some("model_request"), Some("gpt"))
+        );
+        assert_eq!(
+            (d["input_tokens"].as_u64(), d["output_tokens"].as_u64()),
+            (Some(7), Some(3))
+        );
         s.attributes = serde_json::from_str(
             r#"{"openinference.span.kind":"TOOL","tool.name":"search","input.value":"plain text"}"#,
         )
         .expect("json");
         let d = event_data(&s).expect("an event");
-        assert_eq!((d["name"].as_str(), d["input"].as_str()), (Some("search"), Some("plain text")));
-        s.attributes = serde_json::from_str(r#"{"openinference.span.kind":"CHAIN"}"#).expect("json");
+        assert_eq!(
+            (d["name"].as_str(), d["input"].as_str()),
+            (Some("search"), Some("plain text"))
+        );
+        s.attributes =
+            serde_json::from_str(r#"{"openinference.span.kind":"CHAIN"}"#).expect("json");
         assert!(event_data(&s).is_none());
     }
 }

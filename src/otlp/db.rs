@@ -9,7 +9,11 @@ use crate::error::{Error, Result};
 
 /// The spans of one session, in arrival order.
 pub fn session_spans(conn: &Connection, session_id: &str) -> Result<Vec<SpanRecord>> {
-    let err = |e: duckdb::Error| Error::env(format!("cannot read the spans of session {session_id}: {e}"));
+    let err = |e: duckdb::Error| {
+        Error::env(format!(
+            "cannot read the spans of session {session_id}: {e}"
+        ))
+    };
     let mut st = conn
         .prepare(
             "SELECT trace_id, span_id, parent_span_id, name, kind, epoch_ns(start_time),
@@ -20,7 +24,8 @@ pub fn session_spans(conn: &Connection, session_id: &str) -> Result<Vec<SpanReco
         .map_err(err)?;
     let rows = st
         .query_map([session_id], |r| {
-            let word = |i: usize| -> duckdb::Result<Value> { Ok(Value::String(r.get::<_, String>(i)?)) };
+            let word =
+                |i: usize| -> duckdb::Result<Value> { Ok(Value::String(r.get::<_, String>(i)?)) };
             let attributes: Option<String> = r.get(9)?;
             Ok(SpanRecord {
                 trace_id: r.get(0)?,
@@ -40,5 +45,6 @@ pub fn session_spans(conn: &Connection, session_id: &str) -> Result<Vec<SpanReco
             })
         })
         .map_err(err)?;
-    rows.collect::<std::result::Result<Vec<_>, _>>().map_err(err)
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(err)
 }

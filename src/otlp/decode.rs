@@ -43,7 +43,10 @@ impl Encoding {
     }
 }
 
-pub fn request(content_type: Option<&str>, body: &[u8]) -> Result<ExportTraceServiceRequest, Rejected> {
+pub fn request(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<ExportTraceServiceRequest, Rejected> {
     match Encoding::of(content_type)? {
         Encoding::Protobuf => protobuf(body),
         Encoding::Json => json(body),
@@ -162,14 +165,24 @@ mod tests {
 
     #[test]
     fn garbage_is_malformed_never_a_panic() {
-        for body in [&b"{"[..], b"[]", b"null", b"{\"resourceSpans\":5}", b"\xff\xfe"] {
-            assert!(matches!(json(body), Err(Rejected::Malformed(_))), "{body:?}");
+        let bodies: [&[u8]; 5] = [b"{", b"[]", b"null", b"{\"resourceSpans\":5}", b"\xff\xfe"];
+        for body in bodies {
+            assert!(
+                matches!(json(body), Err(Rejected::Malformed(_))),
+                "{body:?}"
+            );
         }
-        assert!(matches!(protobuf(b"\xff\xff\xff\xff"), Err(Rejected::Malformed(_))));
+        assert!(matches!(
+            protobuf(b"\xff\xff\xff\xff"),
+            Err(Rejected::Malformed(_))
+        ));
         assert_eq!(
             Encoding::of(Some("application/json; charset=utf-8")),
             Ok(Encoding::Json)
         );
-        assert_eq!(Encoding::of(Some("text/html")), Err(Rejected::UnsupportedMediaType));
+        assert_eq!(
+            Encoding::of(Some("text/html")),
+            Err(Rejected::UnsupportedMediaType)
+        );
     }
 }

@@ -94,8 +94,11 @@ pub fn from_store(opts: &ExportOptions) -> Result<u64> {
     };
     let mut n = 0;
     for path in &paths {
-        let s = session::read(Path::new(path))
-            .map_err(|e| Error::input(format!("{path}: {e} (was it removed or changed after `reev load`?)")))?;
+        let s = session::read(Path::new(path)).map_err(|e| {
+            Error::input(format!(
+                "{path}: {e} (was it removed or changed after `reev load`?)"
+            ))
+        })?;
         sink.write_all(session_line(&s).as_bytes()).map_err(io)?;
         sink.write_all(b"\n").map_err(io)?;
         n += 1;
@@ -105,14 +108,24 @@ pub fn from_store(opts: &ExportOptions) -> Result<u64> {
 }
 
 fn session_paths(conn: &duckdb::Connection, run: Option<&str>) -> Result<Vec<String>> {
-    let sql = "SELECT l.path FROM loaded_files l JOIN sessions s USING (session_id)
-               WHERE l.kind = 'session' AND (?1 IS NULL OR s.run_id = ?1)
-               QUALIFY row_number() OVER (PARTITION BY l.session_id ORDER BY l.load_id, l.path) = 1
-               ORDER BY s.started_at, s.session_id";
+    let filter = if run.is_some() {
+        "AND s.run_id = ?"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT l.path FROM loaded_files l JOIN sessions s USING (session_id)
+         WHERE l.kind = 'session' {filter}
+         QUALIFY row_number() OVER (PARTITION BY l.session_id ORDER BY l.load_id, l.path) = 1
+         ORDER BY s.started_at, s.session_id"
+    );
     let err = |e: duckdb::Error| Error::env(format!("cannot list the sessions to export: {e}"));
-    let mut st = conn.prepare(sql).map_err(err)?;
-    let rows = st.query_map([run], |r| r.get::<_, String>(0)).map_err(err)?;
-    rows.collect::<std::result::Result<Vec<_>, _>>().map_err(err)
+    let mut st = conn.prepare(&sql).map_err(err)?;
+    let rows = st
+        .query_map(duckdb::params_from_iter(run), |r| r.get::<_, String>(0))
+        .map_err(err)?;
+    rows.collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(err)
 }
 
 fn nanos(rfc3339: &str) -> u64 {
@@ -139,7 +152,10 @@ fn root(s: &SessionFile, ids: &TraceIds, start: u64, end: u64) -> Span {
     a.insert("reev.session_id".into(), s.session_id.clone().into());
     a.insert("reev.run_id".into(), s.run_id.clone().into());
     a.insert("reev.benchmark_id".into(), s.benchmark_id.clone().into());
-    a.insert("reev.benchmark_sha256".into(), s.benchmark_sha256.clone().into());
+    a.insert(
+        "reev.benchmark_sha256".into(),
+        s.benchmark_sha256.clone().into(),
+    );
     a.insert("reev.agent".into(), s.agent.clone().into());
     a.insert("reev.attempt".into(), s.attempt.into());
     a.insert("reev.try".into(), s.try_number.into());
@@ -150,7 +166,10 @@ fn root(s: &SessionFile, ids: &TraceIds, start: u64, end: u64) -> Span {
         ("reev.exit_code", s.exit_code.map(Value::from)),
         ("reev.signal", s.signal.map(Value::from)),
         ("gen_ai.usage.input_tokens", s.input_tokens.map(Value::from)),
-        ("gen_ai.usage.output_tokens", s.output_tokens.map(Value::from)),
+        (
+            "gen_ai.usage.output_tokens",
+            s.output_tokens.map(Value::from),
+        ),
         ("reev.cost_usd", s.cost_usd.map(Value::from)),
         ("reev.error", s.error.clone().map(Value::from)),
     ];
@@ -162,12 +181,22 @@ fn root(s: &SessionFile, ids: &TraceIds, start: u64, end: u64) -> Span {
     a.insert("reev.events_dropped".into(), s.events_dropped.into());
     let (code, message) = match s.status {
         SessionStatus::Succeeded => (Code::Ok, None),
-        other => (Code::Error, Some(s.error.clone().unwrap_or_else(|| other.as_str().to_string()))),
+        other => (
+            Code::Error,
+            Some(
+                s.error
+                    .clone()
+                    .unwrap_or_else(|| other.as_str().to_string()),
+            ),
+        ),
     };
     Span {
         trace_id: ids.trace_id.to_vec(),
         span_id: ids.root_span_id.to_vec(),
-        name: format!("reev session {} / {} #{}", s.benchmark_id, s.agent, s.attempt),
+        name: format!(
+            "reev session {} / {} #{}",
+            s.benchmark_id, s.agent, s.attempt
+        ),
         kind: Kind::Internal.to_proto(),
         start_time_unix_nano: start,
         end_time_unix_nano: end,
@@ -183,7 +212,11 @@ fn root(s: &SessionFile, ids: &TraceIds, start: u64, end: u64) -> Span {
 fn proto_span(r: &SpanRecord, ids: &TraceIds, known: &HashSet<&str>) -> Span {
     let root_id = ids.root_span_id.to_vec();
     let (trace_id, parent) = if r.foreign {
-        let parent = r.parent_span_id.as_deref().and_then(unhex).unwrap_or_default();
+        let parent = r
+            .parent_span_id
+            .as_deref()
+            .and_then(unhex)
+            .unwrap_or_default();
         (unhex(&r.trace_id).unwrap_or_default(), parent)
     } else {
         let parent = r
@@ -215,21 +248,32 @@ fn event_spans(s: &SessionFile, ids: &TraceIds, session_start: u64) -> Vec<Span>
     let mut out = Vec::new();
     let mut at = session_start;
     for (i, e) in s.events.iter().enumerate() {
-        let Some(d) = e.data.as_ref().and_then(Value::as_object) else { continue };
+        let Some(d) = e.data.as_ref().and_then(Value::as_object) else {
+            continue;
+        };
         if d.get("source").and_then(Value::as_str) == Some("otlp") {
             continue;
         }
-        if let Some(ts) = d.get("ts").and_then(Value::as_f64).filter(|t| t.is_finite() && *t > 0.0) {
+        if let Some(ts) = d
+            .get("ts")
+            .and_then(Value::as_f64)
+            .filter(|t| t.is_finite() && *t > 0.0)
+        {
             at = (ts * 1e9) as u64;
         }
-        let len = d.get("duration_ms").and_then(Value::as_f64).filter(|x| x.is_finite() && *x >= 0.0);
+        let len = d
+            .get("duration_ms")
+            .and_then(Value::as_f64)
+            .filter(|x| x.is_finite() && *x >= 0.0);
         let end = at.saturating_add(len.map_or(0, |ms| (ms * 1e6) as u64));
         let (name, attrs) = match e.kind.as_str() {
             "model_request" => model_attrs(d),
             "tool_call" => tool_attrs(d),
             _ => continue,
         };
-        let failed = d.get("error").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+        let failed = d
+            .get("error")
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
         out.push(Span {
             trace_id: ids.trace_id.to_vec(),
             span_id: derived_id(&s.session_id, "event", i),
@@ -239,7 +283,14 @@ fn event_spans(s: &SessionFile, ids: &TraceIds, session_start: u64) -> Vec<Span>
             start_time_unix_nano: at,
             end_time_unix_nano: end,
             attributes: key_values(&attrs),
-            status: status(if failed.is_some() { Code::Error } else { Code::Unset }, failed),
+            status: status(
+                if failed.is_some() {
+                    Code::Error
+                } else {
+                    Code::Unset
+                },
+                failed,
+            ),
             ..Default::default()
         });
         at = end;
@@ -261,7 +312,12 @@ fn model_attrs(d: &Map<String, Value>) -> (String, Map<String, Value>) {
             a.insert(to.into(), v.clone());
         }
     }
-    (format!("chat {}", model.unwrap_or("")).trim_end().to_string(), a)
+    (
+        format!("chat {}", model.unwrap_or(""))
+            .trim_end()
+            .to_string(),
+        a,
+    )
 }
 
 fn tool_attrs(d: &Map<String, Value>) -> (String, Map<String, Value>) {
@@ -305,7 +361,10 @@ fn verifier_spans(s: &SessionFile, ids: &TraceIds, agent_end: u64) -> Vec<Span> 
             trace_id: ids.trace_id.to_vec(),
             span_id: derived_id(&s.session_id, "verifier", i),
             parent_span_id: ids.root_span_id.to_vec(),
-            name: format!("verify {}", a.name.clone().unwrap_or_else(|| format!("#{}", i + 1))),
+            name: format!(
+                "verify {}",
+                a.name.clone().unwrap_or_else(|| format!("#{}", i + 1))
+            ),
             kind: Kind::Internal.to_proto(),
             start_time_unix_nano: at,
             end_time_unix_nano: end,
@@ -328,7 +387,10 @@ fn compact(v: &mut Value) {
     match v {
         Value::Object(m) => {
             m.retain(|k, x| {
-                let value_field = matches!(k.as_str(), "stringValue" | "intValue" | "doubleValue" | "boolValue");
+                let value_field = matches!(
+                    k.as_str(),
+                    "stringValue" | "intValue" | "doubleValue" | "boolValue"
+                );
                 value_field
                     || !(x.is_null()
                         || x.as_str() == Some("")
@@ -336,7 +398,10 @@ fn compact(v: &mut Value) {
                         || x.as_u64() == Some(0))
             });
             for (k, x) in m.iter_mut() {
-                if !matches!(k.as_str(), "stringValue" | "intValue" | "doubleValue" | "boolValue") {
+                if !matches!(
+                    k.as_str(),
+                    "stringValue" | "intValue" | "doubleValue" | "boolValue"
+                ) {
                     compact(x);
                 }
             }
@@ -353,6 +418,9 @@ mod tests {
         let mut v = serde_json::json!({"a": "", "b": [], "c": 0, "d": null,
             "value": {"stringValue": ""}, "x": {"intValue": "0"}, "kind": 1});
         super::compact(&mut v);
-        assert_eq!(v, serde_json::json!({"value": {"stringValue": ""}, "x": {"intValue": "0"}, "kind": 1}));
+        assert_eq!(
+            v,
+            serde_json::json!({"value": {"stringValue": ""}, "x": {"intValue": "0"}, "kind": 1})
+        );
     }
 }

@@ -53,12 +53,15 @@ pub fn read(dir: &Dir, name: &str, format: EventsFormat) -> (Trace, Received) {
 /// Every line a request; a line that is not one becomes an `error` event.
 fn otlp_lines(bytes: &[u8], trace: &mut Trace) -> Received {
     let c = Collector::for_file(Caps::default());
-    let lines = bytes.split(|b| *b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace));
+    let lines = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace));
     for (i, line) in lines.enumerate() {
         if let Err(e) = c.receive(Some("application/json"), line) {
-            let mut ev = events::error_event(i as u64 + 1, format!("line {}: {e}", i + 1), Some(line));
-            ev.seq = i as u64 + 1;
-            trace.events.push(ev);
+            let why = format!("line {}: {e}", i + 1);
+            trace
+                .events
+                .push(events::error_event(i as u64 + 1, why, Some(line)));
         }
     }
     c.finish()
@@ -138,7 +141,11 @@ fn atif(bytes: &[u8], trace: &mut Trace) {
     let t: Trajectory = match serde_json::from_slice(bytes) {
         Ok(t) => t,
         Err(e) => {
-            trace.events.push(events::error_event(1, format!("not an ATIF trajectory: {e}"), Some(bytes)));
+            trace.events.push(events::error_event(
+                1,
+                format!("not an ATIF trajectory: {e}"),
+                Some(bytes),
+            ));
             return;
         }
     };
@@ -159,12 +166,18 @@ fn atif(bytes: &[u8], trace: &mut Trace) {
             common.insert("ts".into(), ts.into());
         }
         if step.source == "agent" && step.llm_call_count != Some(0) {
-            let mut d = json!({"type": "model_request"}).as_object().cloned().unwrap_or_default();
+            let mut d = json!({"type": "model_request"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
             if let Some(m) = step.model_name.as_ref().or(default_model.as_ref()) {
                 d.insert("model".into(), m.clone().into());
             }
             let metrics = step.metrics.unwrap_or_default();
-            for (from, to) in [("prompt_tokens", "input_tokens"), ("completion_tokens", "output_tokens")] {
+            for (from, to) in [
+                ("prompt_tokens", "input_tokens"),
+                ("completion_tokens", "output_tokens"),
+            ] {
                 if let Some(n) = metrics.get(from).filter(|v| v.is_number()) {
                     d.insert(to.into(), n.clone());
                     step_tokens = true;
@@ -175,8 +188,11 @@ fn atif(bytes: &[u8], trace: &mut Trace) {
         }
         let results = step.observation.map(|o| o.results).unwrap_or_default();
         for call in step.tool_calls.unwrap_or_default() {
-            let mut d = json!({"type": "tool_call", "name": call.function_name, "input": call.arguments});
-            let answer = results.iter().find(|r| r.source_call_id.is_some() && r.source_call_id == call.tool_call_id);
+            let mut d =
+                json!({"type": "tool_call", "name": call.function_name, "input": call.arguments});
+            let answer = results
+                .iter()
+                .find(|r| r.source_call_id.is_some() && r.source_call_id == call.tool_call_id);
             if let (Some(obj), Some(r)) = (d.as_object_mut(), answer) {
                 obj.insert("output".into(), r.content.clone());
             }
@@ -194,11 +210,18 @@ fn atif(bytes: &[u8], trace: &mut Trace) {
     push_events(trace, out);
 }
 
-fn totals_on_first_request(out: &mut Vec<Map<String, Value>>, f: FinalMetrics, model: Option<String>) {
+fn totals_on_first_request(
+    out: &mut Vec<Map<String, Value>>,
+    f: FinalMetrics,
+    model: Option<String>,
+) {
     if f.total_prompt_tokens.is_none() && f.total_completion_tokens.is_none() {
         return;
     }
-    let at = match out.iter().position(|d| d.get("type").and_then(Value::as_str) == Some("model_request")) {
+    let at = match out
+        .iter()
+        .position(|d| d.get("type").and_then(Value::as_str) == Some("model_request"))
+    {
         Some(i) => i,
         None => {
             let mut d = Map::new();
@@ -211,8 +234,14 @@ fn totals_on_first_request(out: &mut Vec<Map<String, Value>>, f: FinalMetrics, m
         }
     };
     let d = &mut out[at];
-    d.insert("input_tokens".into(), f.total_prompt_tokens.unwrap_or(0).into());
-    d.insert("output_tokens".into(), f.total_completion_tokens.unwrap_or(0).into());
+    d.insert(
+        "input_tokens".into(),
+        f.total_prompt_tokens.unwrap_or(0).into(),
+    );
+    d.insert(
+        "output_tokens".into(),
+        f.total_completion_tokens.unwrap_or(0).into(),
+    );
     d.insert("tokens_from".into(), "final_metrics".into());
 }
 
@@ -226,7 +255,11 @@ fn push_events(trace: &mut Trace, out: Vec<Map<String, Value>>) {
         }
         trace.events.push(Event {
             seq: i as u64 + 1,
-            kind: d.get("type").and_then(Value::as_str).unwrap_or("custom").to_string(),
+            kind: d
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("custom")
+                .to_string(),
             data: Some(Value::Object(d)),
             error: None,
             raw: None,
@@ -256,7 +289,10 @@ mod tests {
         let (t, _) = read_str(text, EventsFormat::Atif);
         let kinds: Vec<&str> = t.events.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["model_request", "tool_call", "tool_call"]);
-        assert_eq!(t.events[1].data.as_ref().map(|d| d["output"].clone()), Some("data".into()));
+        assert_eq!(
+            t.events[1].data.as_ref().map(|d| d["output"].clone()),
+            Some("data".into())
+        );
         let m = t.usage.get("m").expect("usage");
         assert_eq!((m.input, m.output), (100, 20));
         let (t, _) = read_str("{\"steps\": 5}", EventsFormat::Atif);

@@ -293,20 +293,35 @@ mod tests {
         let tp = a.traceparent();
         let parts: Vec<&str> = tp.split('-').collect();
         assert_eq!(parts.len(), 4);
-        assert_eq!((parts[0], parts[1].len(), parts[2].len(), parts[3]), ("00", 32, 16, "01"));
+        assert_eq!(
+            (parts[0], parts[1].len(), parts[2].len(), parts[3]),
+            ("00", 32, 16, "01")
+        );
     }
 
     #[test]
     fn rejects_are_counted_and_caps_hold() {
         let ids = TraceIds::for_session("s");
-        let c = Collector::new(ids.trace_id, ids.root_span_id, Caps { spans: 2, bytes: 1 << 20 });
+        let c = Collector::new(
+            ids.trace_id,
+            ids.root_span_id,
+            Caps {
+                spans: 2,
+                bytes: 1 << 20,
+            },
+        );
         assert!(matches!(
             c.receive(Some("application/json"), b"{not json"),
             Err(Rejected::Malformed(_))
         ));
-        assert_eq!(c.receive(Some("text/plain"), b"{}"), Err(Rejected::UnsupportedMediaType));
+        assert_eq!(
+            c.receive(Some("text/plain"), b"{}"),
+            Err(Rejected::UnsupportedMediaType)
+        );
         let body = convert::tests::json_request(&ids, 3);
-        let acc = c.receive(Some("application/json"), body.as_bytes()).expect("accepted");
+        let acc = c
+            .receive(Some("application/json"), body.as_bytes())
+            .expect("accepted");
         assert_eq!((acc.kept, acc.dropped), (2, 1));
         let r = c.finish();
         assert_eq!(r.spans.len(), 2);

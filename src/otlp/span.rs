@@ -123,11 +123,17 @@ impl SpanRecord {
             match v {
                 Value::String(s) => s.len() + 2,
                 Value::Array(a) => a.iter().map(value).sum::<usize>() + 2,
-                Value::Object(m) => m.iter().map(|(k, v)| k.len() + 4 + value(v)).sum::<usize>() + 2,
+                Value::Object(m) => {
+                    m.iter().map(|(k, v)| k.len() + 4 + value(v)).sum::<usize>() + 2
+                }
                 _ => 8,
             }
         }
-        let attrs: usize = self.attributes.iter().map(|(k, v)| k.len() + 4 + value(v)).sum();
+        let attrs: usize = self
+            .attributes
+            .iter()
+            .map(|(k, v)| k.len() + 4 + value(v))
+            .sum();
         200 + self.name.len()
             + attrs
             + self.status_message.as_ref().map_or(0, String::len)
@@ -165,7 +171,10 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 /// Every span of a request, flagged `foreign` when `session_trace` is given and differs.
-pub fn from_request(r: ExportTraceServiceRequest, session_trace: Option<&[u8; 16]>) -> Vec<SpanRecord> {
+pub fn from_request(
+    r: ExportTraceServiceRequest,
+    session_trace: Option<&[u8; 16]>,
+) -> Vec<SpanRecord> {
     let mut out = Vec::new();
     for rs in r.resource_spans {
         let service = rs.resource.as_ref().and_then(|res| {
@@ -252,7 +261,9 @@ pub fn any_value(v: &Value) -> AnyValue {
             },
         )),
         Value::Object(m) => Some(any_value::Value::KvlistValue(
-            opentelemetry_proto::tonic::common::v1::KeyValueList { values: key_values(m) },
+            opentelemetry_proto::tonic::common::v1::KeyValueList {
+                values: key_values(m),
+            },
         )),
     };
     AnyValue { value }

@@ -18,12 +18,17 @@ pub fn ordered(spans: &[SpanRecord]) -> Vec<(usize, &SpanRecord)> {
     let mut children: BTreeMap<&str, Vec<&SpanRecord>> = BTreeMap::new();
     let mut roots = Vec::new();
     for s in spans {
-        match s.parent_span_id.as_deref().filter(|p| ids.contains(p) && *p != s.span_id) {
+        match s
+            .parent_span_id
+            .as_deref()
+            .filter(|p| ids.contains(p) && *p != s.span_id)
+        {
             Some(p) => children.entry(p).or_default().push(s),
             None => roots.push(s),
         }
     }
-    let by_start = |v: &mut Vec<&SpanRecord>| v.sort_by_key(|s| (s.start_unix_nano, s.end_unix_nano));
+    let by_start =
+        |v: &mut Vec<&SpanRecord>| v.sort_by_key(|s| (s.start_unix_nano, s.end_unix_nano));
     by_start(&mut roots);
     children.values_mut().for_each(by_start);
     let mut out = Vec::with_capacity(spans.len());
@@ -65,7 +70,10 @@ pub fn summary(s: &SpanRecord) -> String {
         "tool.name",
     ] {
         if let Some(v) = s.attributes.get(key) {
-            parts.push(format!("{key}={}", v.as_str().map_or_else(|| v.to_string(), str::to_string)));
+            parts.push(format!(
+                "{key}={}",
+                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+            ));
         }
     }
     for key in ["gen_ai.usage.input_tokens", "gen_ai.usage.output_tokens"] {
@@ -87,7 +95,14 @@ pub fn lines(spans: &[SpanRecord], prefix: &str) -> Vec<String> {
     let mut out: Vec<String> = tree
         .iter()
         .take(MAX_SHOWN)
-        .map(|(depth, s)| format!("{prefix}{}{} ({})", "  ".repeat(*depth), one(&s.name), one(&summary(s))))
+        .map(|(depth, s)| {
+            format!(
+                "{prefix}{}{} ({})",
+                "  ".repeat(*depth),
+                one(&s.name),
+                one(&summary(s))
+            )
+        })
         .collect();
     if tree.len() > MAX_SHOWN {
         out.push(format!("{prefix}… {} more spans", tree.len() - MAX_SHOWN));
@@ -163,7 +178,10 @@ mod tests {
             span("x", Some("y"), 5, "x"),
             span("y", Some("x"), 6, "y"),
         ];
-        let order: Vec<(usize, &str)> = ordered(&spans).iter().map(|(d, s)| (*d, s.name.as_str())).collect();
+        let order: Vec<(usize, &str)> = ordered(&spans)
+            .iter()
+            .map(|(d, s)| (*d, s.name.as_str()))
+            .collect();
         assert_eq!(order[..3], [(0, "a"), (1, "b"), (1, "c")]);
         // x and y are each other's parent: shown once each, no loop.
         assert_eq!(order[3..], [(0, "x"), (1, "y")]);
@@ -171,7 +189,11 @@ mod tests {
 
     #[test]
     fn html_escapes_and_nests() {
-        let spans = vec![span("a", None, 1, "<script>"), span("b", Some("a"), 2, "child"), span("c", None, 3, "next")];
+        let spans = vec![
+            span("a", None, 1, "<script>"),
+            span("b", Some("a"), 2, "child"),
+            span("c", None, 3, "next"),
+        ];
         let h = html(&spans).0;
         assert!(h.contains("&lt;script&gt;"), "{h}");
         assert!(!h.contains("<script>"));

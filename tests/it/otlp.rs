@@ -19,8 +19,13 @@ const TRACE_BENCH: &str = "id: traced\ndescription: judged on the trace\nprompt:
 
 /// reev.yml: one agent with `events_format`, and prices for m1 and m2.
 fn config(p: &Project, agent: &str, argv: &[String], format: Option<&str>) {
-    let argv: Vec<String> = argv.iter().map(|a| serde_json::to_string(a).expect("json")).collect();
-    let format = format.map(|f| format!("    events_format: {f}\n")).unwrap_or_default();
+    let argv: Vec<String> = argv
+        .iter()
+        .map(|a| serde_json::to_string(a).expect("json"))
+        .collect();
+    let format = format
+        .map(|f| format!("    events_format: {f}\n"))
+        .unwrap_or_default();
     p.write(
         "reev.yml",
         &format!(
@@ -34,7 +39,12 @@ fn config(p: &Project, agent: &str, argv: &[String], format: Option<&str>) {
 /// The one session: passed, with the GenAI events, tokens and cost of the test agents.
 fn assert_traced_session(s: &serde_json::Value, with_openinference: bool) {
     assert_eq!(s["status"], "succeeded", "{s:#}");
-    let kinds: Vec<&str> = s["events"].as_array().expect("events").iter().map(|e| e["type"].as_str().unwrap_or("")).collect();
+    let kinds: Vec<&str> = s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or(""))
+        .collect();
     let tools: Vec<&str> = s["events"]
         .as_array()
         .expect("events")
@@ -43,8 +53,16 @@ fn assert_traced_session(s: &serde_json::Value, with_openinference: bool) {
         .map(|e| e["data"]["name"].as_str().unwrap_or(""))
         .collect();
     assert_eq!(tools, ["read_file", "write_file"], "{kinds:?}");
-    let (input, output) = if with_openinference { (127, 33) } else { (120, 30) };
-    assert_eq!((s["input_tokens"].as_u64(), s["output_tokens"].as_u64()), (Some(input), Some(output)), "{s:#}");
+    let (input, output) = if with_openinference {
+        (127, 33)
+    } else {
+        (120, 30)
+    };
+    assert_eq!(
+        (s["input_tokens"].as_u64(), s["output_tokens"].as_u64()),
+        (Some(input), Some(output)),
+        "{s:#}"
+    );
     // m1: 120 x 1 + 30 x 2; m2: 7 + 3 (per million).
     let cost = if with_openinference { 190e-6 } else { 180e-6 };
     let got = s["cost_usd"].as_f64().expect("cost_usd");
@@ -55,7 +73,12 @@ fn assert_traced_session(s: &serde_json::Value, with_openinference: bool) {
 fn otlp_json_events_file_is_the_trace_and_exports_for_otel_consumers() {
     let p = Project::new();
     let py = "python3".to_string();
-    config(&p, "json", &[py, data("genai_json.py"), "file".into(), "{events}".into()], Some("otlp-json"));
+    config(
+        &p,
+        "json",
+        &[py, data("genai_json.py"), "file".into(), "{events}".into()],
+        Some("otlp-json"),
+    );
     p.reev(&["run", "--run-id", "r1"]).ok();
     let s = &p.sessions()[0];
     assert_traced_session(s, true);
@@ -69,16 +92,37 @@ fn otlp_json_events_file_is_the_trace_and_exports_for_otel_consumers() {
     let show = p.reev(&["show", s["session_id"].as_str().expect("id")]);
     let text = &show.ok().stdout;
     assert!(text.contains("spans (5)"), "{text}");
-    assert!(text.contains("│     chat m1 (client"), "children indented under the agent's root:\n{text}");
+    assert!(
+        text.contains("│     chat m1 (client"),
+        "children indented under the agent's root:\n{text}"
+    );
     // The export, parsed by the OpenTelemetry protobuf classes.
     let out = p.join("traces.jsonl");
-    p.reev(&["export", "--format", "otlp-json", "--run", "r1", "--out", out.to_str().expect("utf-8")]).ok();
-    let spans: Vec<serde_json::Value> = common::python_ok(&std::fs::read_to_string(data("check_export.py")).expect("script"), &[&out])
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    p.reev(&[
+        "export",
+        "--format",
+        "otlp-json",
+        "--run",
+        "r1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ])
+    .ok();
+    let spans: Vec<serde_json::Value> = common::python_ok(
+        &std::fs::read_to_string(data("check_export.py")).expect("script"),
+        &[&out],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("json"))
+    .collect();
     let root = &spans[0];
-    assert!(root["name"].as_str().expect("name").starts_with("reev session traced / json"), "{root}");
+    assert!(
+        root["name"]
+            .as_str()
+            .expect("name")
+            .starts_with("reev session traced / json"),
+        "{root}"
+    );
     assert_eq!(root["attrs"]["reev.status"], "succeeded");
     assert_eq!(root["attrs"]["reev.score"], 1.0);
     assert_eq!(root["status"], 1, "OK");
@@ -86,9 +130,18 @@ fn otlp_json_events_file_is_the_trace_and_exports_for_otel_consumers() {
     assert_eq!(trace.len(), 32);
     // The agent's own spans (5) keep their ids; none of the events became a second span.
     assert_eq!(spans.len(), 6, "{spans:#?}");
-    assert!(spans.iter().all(|x| x["trace_id"] == trace), "one trace per session");
-    let agent_root = spans.iter().find(|x| x["name"] == "invoke_agent json-agent").expect("agent root");
-    assert_eq!(agent_root["parent"], root["span_id"], "the agent's root nests under the session");
+    assert!(
+        spans.iter().all(|x| x["trace_id"] == trace),
+        "one trace per session"
+    );
+    let agent_root = spans
+        .iter()
+        .find(|x| x["name"] == "invoke_agent json-agent")
+        .expect("agent root");
+    assert_eq!(
+        agent_root["parent"], root["span_id"],
+        "the agent's root nests under the session"
+    );
 }
 
 #[test]
@@ -108,13 +161,29 @@ fn atif_trajectory_is_the_trace() {
         "final_metrics": {"total_prompt_tokens": 120, "total_completion_tokens": 30, "total_steps": 3}
     });
     p.write("trajectory.json", &trajectory.to_string());
-    let script = format!("cp {} \"$REEV_EVENTS\"", p.join("trajectory.json").display());
-    config(&p, "harbor", &["sh".into(), "-c".into(), script], Some("atif"));
+    let script = format!(
+        "cp {} \"$REEV_EVENTS\"",
+        p.join("trajectory.json").display()
+    );
+    config(
+        &p,
+        "harbor",
+        &["sh".into(), "-c".into(), script],
+        Some("atif"),
+    );
     p.reev(&["run"]).ok();
     let s = &p.sessions()[0];
     assert_traced_session(s, false);
-    let requests = s["events"].as_array().expect("events").iter().filter(|e| e["type"] == "model_request").count();
-    assert_eq!(requests, 2, "one per agent step; final_metrics not counted twice");
+    let requests = s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "model_request")
+        .count();
+    assert_eq!(
+        requests, 2,
+        "one per agent step; final_metrics not counted twice"
+    );
 }
 
 #[test]
