@@ -97,6 +97,10 @@ pub struct SessionFile {
     pub setup: Option<FixtureRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<FixtureRun>,
+    /// The model calls the session made through reev's gateway (agents with `gateway:`):
+    /// in brief, with the cassette that holds them whole and its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<crate::gateway::GatewayRecord>,
 }
 
 fn first_try() -> u32 {

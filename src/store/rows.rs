@@ -132,6 +132,7 @@ pub struct Writers<'c> {
     assertions: Appender<'c>,
     events: Appender<'c>,
     metrics: Appender<'c>,
+    model_calls: Appender<'c>,
     files: Appender<'c>,
     quarantine: Appender<'c>,
     conflicts: Appender<'c>,
@@ -152,6 +153,7 @@ impl<'c> Writers<'c> {
             assertions: a("assertions")?,
             events: a("events")?,
             metrics: a("metrics")?,
+            model_calls: a("model_calls")?,
             files: a("loaded_files")?,
             quarantine: a("quarantine")?,
             conflicts: a("conflicts")?,
@@ -208,6 +210,7 @@ impl<'c> Writers<'c> {
             &mut self.assertions,
             &mut self.events,
             &mut self.metrics,
+            &mut self.model_calls,
             &mut self.files,
             &mut self.quarantine,
             &mut self.conflicts,
@@ -318,6 +321,29 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
         w.metrics
             .append_row(params![s.session_id, name, value])
             .map_err(e("a metric"))?;
+    }
+    for (g, c) in s
+        .gateway
+        .iter()
+        .flat_map(|g| g.calls.iter().map(move |c| (g, c)))
+    {
+        w.model_calls
+            .append_row(params![
+                s.session_id,
+                s.run_id,
+                c.seq as i32,
+                c.path,
+                c.model,
+                c.status.map(i32::from),
+                c.request_sha256,
+                c.input_tokens.map(|t| t as i64),
+                c.output_tokens.map(|t| t as i64),
+                c.duration_ms,
+                g.replayed_from.is_some(),
+                g.replayed_from,
+                c.error,
+            ])
+            .map_err(e("a model call"))?;
     }
     Ok(())
 }
