@@ -89,6 +89,7 @@ bench: build dev-deps
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/status_1k.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash bench/gate_noise.sh $(REEV)
 	PATH="$(abspath $(VENV))/bin:$$PATH" TMPDIR=$(BENCH_TMPDIR) bash bench/otlp_receive.sh $(REEV)
+	PATH="$(abspath $(VENV))/bin:$$PATH" TMPDIR=$(BENCH_TMPDIR) python3 bench/gateway.py $(REEV)
 
 clean-runs:
 	rm -rf runs/*/ reports/*/

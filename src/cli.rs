@@ -253,6 +253,10 @@ pub struct ExecArgs {
     /// (with --retry-errors, also those whose latest try is `error`).
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
+    /// Answer every model call (agents with `gateway:`) from the cassettes of run RUN_ID —
+    /// the same benchmark, agent, attempt and try — never contacting the model.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "resume")]
+    pub replay: Option<String>,
     #[command(flatten)]
     pub runs: RunsDirArg,
     /// Keep each session's scratch directory under runs/<run_id>/work/.
@@ -492,6 +496,7 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
             errors: e.retry_errors.unwrap_or(0),
             delay: e.retry_delay,
         },
+        replay: e.replay,
     }
 }
 

@@ -10,6 +10,8 @@ pub mod duration;
 pub mod error;
 pub mod exec;
 pub mod export;
+pub mod gateway;
+pub mod listener;
 pub mod lock;
 pub mod logging;
 pub mod machine;

@@ -104,6 +104,10 @@ pub struct SessionFile {
     /// Its OTLP requests: accepted, refused, spans dropped; absent when there were none.
     #[serde(default, skip_serializing_if = "crate::otlp::Stats::is_empty")]
     pub otlp: crate::otlp::Stats,
+    /// The model calls the session made through reev's gateway (agents with `gateway:`):
+    /// in brief, with the cassette that holds them whole and its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<crate::gateway::GatewayRecord>,
 }
 
 fn first_try() -> u32 {

@@ -32,6 +32,8 @@ pub struct RunOptions {
     pub max_cost: Option<f64>,
     /// `--retry-errors` and its backoff; on `--resume`, also whether errored sessions are retried.
     pub retry: super::retry::Retry,
+    /// `--replay RUN_ID`: model calls answered from that run's cassettes.
+    pub replay: Option<String>,
 }
 
 /// What a finished run reports; `reev batch` builds on it.
@@ -76,6 +78,8 @@ impl RunReport {
 pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     interrupt::install().map_err(|e| Error::env(format!("cannot install signal handlers: {e}")))?;
     let suite = super::load_suite(&opts.suite)?;
+    // Before the run exists: a replay without cassettes, or a missing key, is said at once.
+    let replay = crate::gateway::replay::prepare(&opts, &suite)?;
     let planned = match &opts.resume {
         Some(id) => resume_plan(&opts, &suite, id)?,
         None => new_plan(&opts, &suite)?,
@@ -128,6 +132,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         keep_workdirs: opts.keep_workdirs,
         area: &area,
         host: &host,
+        replay: replay.as_ref(),
     };
     let started = Instant::now();
     let budget = Budget::new(opts.max_cost, spent_before(&planned, opts.max_cost));

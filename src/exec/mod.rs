@@ -7,6 +7,7 @@ pub mod events;
 pub mod fixture;
 pub mod interrupt;
 pub mod json_at;
+pub mod models;
 pub mod namespace;
 mod netns;
 pub mod port;
@@ -48,6 +49,8 @@ pub struct Context<'a> {
     /// This reev process's scratch area in the run (never shared with another process).
     pub area: &'a workdir::Area,
     pub host: &'a str,
+    /// `--replay`: the run whose cassettes answer the sessions' model calls.
+    pub replay: Option<&'a crate::gateway::replay::Source>,
 }
 
 /// How one planned session ended, as far as the run is concerned.
@@ -76,6 +79,9 @@ pub enum Outcome {
 pub struct Finished {
     pub path: PathBuf,
     pub file: SessionFile,
+    /// The session's model calls (`cassettes/...`, named in `file.gateway`) and their bytes,
+    /// written just before the session file.
+    pub cassette: Option<(PathBuf, Vec<u8>)>,
 }
 
 /// Where try `try_number` (from 1) of a planned session is written.
@@ -138,13 +144,20 @@ pub fn run_session(ctx: &Context, planned: &Task, try_number: u32) -> Outcome {
         }
     };
     let timeout = timeout_for(ctx.timeout, bench, agent);
-    let Some(mut file) = execute(ctx, task, bench, agent, &work, timeout) else {
+    let Some((mut file, cassette)) = execute(ctx, task, bench, agent, &work, timeout, try_number)
+    else {
         return Outcome::Interrupted;
     };
     file.try_number = try_number;
     Outcome::Finished(Box::new(Finished {
         path: final_path(ctx.run_dir, task, try_number),
         file,
+        cassette: cassette.map(|bytes| {
+            (
+                ctx.run_dir.join(models::cassette_path(task, try_number)),
+                bytes,
+            )
+        }),
     }))
 }
 
@@ -152,6 +165,23 @@ pub fn run_session(ctx: &Context, planned: &Task, try_number: u32) -> Outcome {
 /// so an agent never waits for the previous session's fsync.
 pub fn write_session(done: &Finished) -> Outcome {
     let (path, file) = (&done.path, &done.file);
+    if let Some((cassette, bytes)) = &done.cassette {
+        // A cassette without its session file is what a crash left: the session runs again
+        // and its new cassette replaces that one (nothing refers to it).
+        let written = session::write_new(cassette, bytes).or_else(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists if !path.exists() => {
+                std::fs::remove_file(cassette).and_then(|()| session::write_new(cassette, bytes))
+            }
+            _ => Err(e),
+        });
+        if let Err(e) = written {
+            return Outcome::Failed(Error::io(
+                &format!("session {}: cannot write its cassette", file.session_id),
+                cassette,
+                e,
+            ));
+        }
+    }
     let written = serde_json::to_vec_pretty(file)
         .map_err(std::io::Error::other)
         .and_then(|bytes| session::write_new(path, &bytes));
@@ -196,14 +226,23 @@ fn execute(
     agent: &Agent,
     work: &workdir::Workdir,
     timeout: Duration,
-) -> Option<SessionFile> {
+    try_number: u32,
+) -> Option<(SessionFile, Option<Vec<u8>>)> {
     let mut file = blank_file(ctx, task, bench, agent, timeout);
     let mut port = match port::Reservation::new() {
         Ok(p) => p,
         Err(e) => {
             file.error = Some(format!("cannot reserve a TCP port for the session: {e}"));
             tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
-            return Some(file);
+            return Some((file, None));
+        }
+    };
+    let listener = match models::register(ctx, task, agent, try_number) {
+        Ok(h) => h,
+        Err(e) => {
+            file.error = Some(format!("agent `{}`: {e}", agent.name));
+            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
+            return Some((file, None));
         }
     };
     file.port = Some(port.port);
@@ -214,6 +253,7 @@ fn execute(
         config_dir: ctx.suite.config.dir.to_string_lossy().into_owned(),
         port: port.port.to_string(),
         benchmark_dir: bench.dir.to_string_lossy().into_owned(),
+        gateway_url: listener.gateway_url().unwrap_or_default(),
     };
     let values = vars.values(task, bench);
     let argv: Vec<String> = vars::expand_all(&agent.command, &values);
@@ -226,7 +266,7 @@ fn execute(
                 agent.name, argv[0]
             ));
             tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
-            return Some(file);
+            return Some((file, None));
         }
     };
     let env = vars::environment(ctx, task, bench, agent, &vars, prepared.env.clone());
@@ -248,12 +288,25 @@ fn execute(
         prepared: &prepared,
         values: &values,
         prices: &ctx.suite.config.prices,
+        listener_env: &listener.env(),
+        listener: &listener,
     };
-    let file = run.fixtures_and_agent(&argv, file)?;
+    let mut file = run.fixtures_and_agent(&argv, file)?;
+    let mut cassette = None;
+    if let Some(rec) = listener.finish().gateway {
+        let rel = models::cassette_path(task, try_number);
+        match models::settle(&mut file, rec, &rel, &ctx.suite.config.prices) {
+            Ok(bytes) => cassette = Some(bytes),
+            Err(e) => {
+                file.status = Status::Error;
+                file.error = Some(e);
+            }
+        }
+    }
     if file.status == Status::Error {
         tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
     }
-    Some(file)
+    Some((file, cassette))
 }
 
 /// One session's processes, ready to start.
@@ -265,6 +318,10 @@ struct Session<'a> {
     prepared: &'a sandbox::Prepared,
     values: &'a [(&'a str, &'a str)],
     prices: &'a crate::spec::prices::Prices,
+    /// The agent's own variables from the run's listener (`OPENAI_BASE_URL`, `TRACEPARENT`...).
+    listener_env: &'a [(String, String)],
+    /// Its registration on the listener: the spans it sent over OTLP are taken from there.
+    listener: &'a crate::listener::Handle,
 }
 
 impl Session<'_> {
@@ -368,6 +425,7 @@ fn blank_file(
         teardown: None,
         spans: Vec::new(),
         otlp: Default::default(),
+        gateway: None,
     }
 }
 
@@ -377,9 +435,10 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
     let started_at = chrono::Utc::now();
     file.started_at = rfc3339(started_at);
     let counters = crate::machine::Counters::now();
+    let env = [launch.env, s.listener_env].concat();
     let ran = process::run(&process::Spawn {
         argv,
-        env: launch.env,
+        env: &env,
         cwd: launch.cwd,
         stdin: bench.prompt.as_bytes(),
         timeout: launch.timeout,
@@ -414,10 +473,16 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
     Some(file)
 }
 
-/// The session's trace: its events file read in the agent's `events_format`, and the spans
-/// that file held (`otlp-json`).
+/// The session's trace: its events file read in the agent's `events_format`, merged with
+/// the spans it sent over OTLP (taken once its requests in flight are done, after at most the
+/// listener's grace); returns the spans of both.
 fn read_trace(s: &Session) -> (events::Trace, crate::otlp::Received) {
-    crate::otlp::formats::read(&s.work.root_dir, workdir::EVENTS, s.agent.events_format)
+    let (mut trace, mut received) =
+        crate::otlp::formats::read(&s.work.root_dir, workdir::EVENTS, s.agent.events_format);
+    let sent = s.listener.finish_otlp();
+    crate::otlp::merge(&mut trace, &sent);
+    received.absorb(sent);
+    (trace, received)
 }
 
 /// The agent's result, assertions, score and status into the session record; returns the

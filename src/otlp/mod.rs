@@ -143,6 +143,24 @@ pub struct Received {
     pub dropped_usage: BTreeMap<String, Tokens>,
 }
 
+impl Received {
+    /// Add what another source received (a trace file's spans and the receiver's).
+    pub fn absorb(&mut self, other: Received) {
+        self.spans.extend(other.spans);
+        let (a, b) = (&mut self.stats, other.stats);
+        a.requests += b.requests;
+        a.spans += b.spans;
+        a.spans_dropped += b.spans_dropped;
+        a.rejected += b.rejected;
+        a.foreign += b.foreign;
+        for (model, t) in other.dropped_usage {
+            let u = self.dropped_usage.entry(model).or_default();
+            u.input = u.input.saturating_add(t.input);
+            u.output = u.output.saturating_add(t.output);
+        }
+    }
+}
+
 /// The session file's account of its OTLP traffic (`otlp`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -59,7 +59,16 @@ pub fn gather(
 ) -> Result<Report> {
     let ctx = data::Ctx { conn };
     let run_id = ctx.resolve_run(run)?;
-    let baseline_run_id = ctx.resolve_baseline(baseline, &run_id)?;
+    let mut baseline_run_id = ctx.resolve_baseline(baseline, &run_id)?;
+    let replayed_from = ctx.replayed_from(&run_id)?;
+    if let Some(b) = baseline_run_id.as_ref() {
+        if ctx.replayed_from(b)?.is_some() != replayed_from.is_some() {
+            tracing::warn!(
+                "baseline {b} and run {run_id} are not both replayed or both live: not compared"
+            );
+            baseline_run_id = None;
+        }
+    }
     let mut agents = ctx.agents(&run_id)?;
     let matrix = ctx.matrix(&run_id, &mut agents)?;
     let mut benchmarks: Vec<String> = matrix.iter().map(|c| c.benchmark_id.clone()).collect();
@@ -95,6 +104,7 @@ pub fn gather(
         timings: Default::default(),
         completeness: completeness::gather(conn, &run_id)?,
         run_id,
+        replayed_from,
         baseline_run_id,
     })
 }

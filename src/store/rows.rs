@@ -133,6 +133,7 @@ pub struct Writers<'c> {
     events: Appender<'c>,
     spans: Appender<'c>,
     metrics: Appender<'c>,
+    model_calls: Appender<'c>,
     files: Appender<'c>,
     quarantine: Appender<'c>,
     conflicts: Appender<'c>,
@@ -154,6 +155,7 @@ impl<'c> Writers<'c> {
             events: a("events")?,
             spans: a("spans")?,
             metrics: a("metrics")?,
+            model_calls: a("model_calls")?,
             files: a("loaded_files")?,
             quarantine: a("quarantine")?,
             conflicts: a("conflicts")?,
@@ -211,6 +213,7 @@ impl<'c> Writers<'c> {
             &mut self.events,
             &mut self.spans,
             &mut self.metrics,
+            &mut self.model_calls,
             &mut self.files,
             &mut self.quarantine,
             &mut self.conflicts,
@@ -322,6 +325,29 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
         w.metrics
             .append_row(params![s.session_id, name, value])
             .map_err(e("a metric"))?;
+    }
+    for (g, c) in s
+        .gateway
+        .iter()
+        .flat_map(|g| g.calls.iter().map(move |c| (g, c)))
+    {
+        w.model_calls
+            .append_row(params![
+                s.session_id,
+                s.run_id,
+                c.seq as i32,
+                c.path,
+                c.model,
+                c.status.map(i32::from),
+                c.request_sha256,
+                c.input_tokens.map(|t| t as i64),
+                c.output_tokens.map(|t| t as i64),
+                c.duration_ms,
+                g.replayed_from.is_some(),
+                g.replayed_from,
+                c.error,
+            ])
+            .map_err(e("a model call"))?;
     }
     Ok(())
 }

@@ -5,8 +5,9 @@
 /// Version 3: `sessions` gains `input_tokens`, `output_tokens` and `cost_usd` (tokens and
 /// cost), `try_number` and `port` (`--retry-errors`, fixtures); the `current_sessions` view
 /// (each planned session's latest try), which every report reads.
-/// Version 4: the `spans` table (the spans agents send over OTLP).
-pub const SCHEMA_VERSION: i64 = 4;
+/// Version 4: `model_calls`, one row per model call through the gateway.
+/// Version 5: the `spans` table (the spans agents send over OTLP).
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
 /// while it commits and checkpoints them, beyond `memory_limit`: 300 values of 1 MiB need
@@ -144,6 +145,23 @@ CREATE TABLE IF NOT EXISTS metrics (
     session_id  VARCHAR NOT NULL,
     name        VARCHAR NOT NULL,
     value       DOUBLE NOT NULL
+);
+
+-- One row per model call an agent made through reev's gateway (agents with `gateway:`).
+CREATE TABLE IF NOT EXISTS model_calls (
+    session_id      VARCHAR NOT NULL,
+    run_id          VARCHAR NOT NULL,
+    seq             INTEGER NOT NULL,     -- 1, 2, ... in the order the requests arrived
+    path            VARCHAR NOT NULL,     -- below the gateway's base: /v1/chat/completions
+    model           VARCHAR,              -- the request's model
+    status          INTEGER,              -- the upstream's HTTP status; NULL: no answer
+    request_sha256  VARCHAR NOT NULL,     -- method, path and canonical JSON body
+    input_tokens    BIGINT,
+    output_tokens   BIGINT,
+    duration_ms     DOUBLE NOT NULL,
+    replayed        BOOLEAN NOT NULL,     -- answered from a cassette (reev run --replay)
+    replayed_from   VARCHAR,              -- the run replayed
+    error           VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS loaded_files (

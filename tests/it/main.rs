@@ -8,6 +8,7 @@ mod batch;
 mod calibrate;
 mod config;
 mod export;
+mod gateway;
 mod list;
 mod load;
 mod load_store;
