@@ -192,3 +192,133 @@ fn an_unknown_events_format_is_refused_with_its_position() {
     config(&p, "a", &["true".into()], Some("jaeger"));
     p.reev(&["validate"]).code(2).stderr_has("reev.yml:");
 }
+
+/// One session of `agent` (argv) against the trace benchmark; its session file.
+fn traced_run(argv: &[String]) -> (Project, serde_json::Value) {
+    let p = Project::new();
+    config(&p, "otel", argv, None);
+    let run = p.reev(&["run"]);
+    run.ok();
+    let s = p.sessions().remove(0);
+    (p, s)
+}
+
+/// The session's spans are all in the trace reev gave it, the agent's root under the
+/// session's root span (TRACEPARENT), and the spans table holds them after a load.
+fn assert_spans_in_session_trace(p: &Project, s: &serde_json::Value, n: usize) {
+    let spans = s["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), n, "{s:#}");
+    let trace = spans[0]["trace_id"].as_str().expect("trace id");
+    assert!(
+        spans
+            .iter()
+            .all(|x| x["trace_id"] == trace && x.get("foreign").is_none()),
+        "{spans:#?}"
+    );
+    let roots: Vec<&serde_json::Value> = spans
+        .iter()
+        .filter(|x| {
+            !spans
+                .iter()
+                .any(|y| Some(y["span_id"].as_str()) == Some(x["parent_span_id"].as_str()))
+        })
+        .collect();
+    assert_eq!(roots.len(), 1, "one agent root: {roots:#?}");
+    assert_eq!(
+        roots[0]["parent_span_id"].as_str().map(str::len),
+        Some(16),
+        "its parent: the session's root span"
+    );
+    p.reev(&["load"]).ok();
+    assert_eq!(
+        p.count("reev.duckdb", "SELECT count(*) FROM spans"),
+        n as i64
+    );
+    let sid = s["session_id"].as_str().expect("id");
+    assert_eq!(
+        p.count(
+            "reev.duckdb",
+            &format!(
+                "SELECT count(*) FROM spans WHERE session_id = '{sid}' AND trace_id = '{trace}'"
+            )
+        ),
+        n as i64
+    );
+}
+
+#[test]
+fn sdk_agent_sends_genai_spans_over_otlp_protobuf() {
+    let (p, s) = traced_run(&[common::python(), data("genai_sdk.py")]);
+    assert_traced_session(&s, false);
+    let kinds: Vec<&str> = s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(kinds, ["model_request", "tool_call", "tool_call"]);
+    assert_eq!(s["events"][0]["data"]["model"], "m1");
+    assert_eq!(
+        s["otlp"]["rejected"],
+        serde_json::Value::Null,
+        "nothing refused: {s:#}"
+    );
+    assert_spans_in_session_trace(&p, &s, 4);
+    assert_eq!(
+        p.count("reev.duckdb", "SELECT count(*) FROM spans WHERE kind = 'client' AND attributes->>'gen_ai.request.model' = 'm1'"),
+        1
+    );
+}
+
+#[test]
+fn json_agent_posts_otlp_json_with_an_openinference_span() {
+    let (p, s) = traced_run(&["python3".into(), data("genai_json.py"), "post".into()]);
+    assert_traced_session(&s, true);
+    assert!(
+        s["stdout"]["text"]
+            .as_str()
+            .expect("stdout")
+            .contains("otlp status 200"),
+        "{s:#}"
+    );
+    let models: Vec<&str> = s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"] == "model_request")
+        .map(|e| e["data"]["model"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        models,
+        ["m1", "m2"],
+        "GenAI, then OpenInference, by start time"
+    );
+    assert_spans_in_session_trace(&p, &s, 5);
+}
+
+#[test]
+fn bad_otlp_bodies_are_refused_counted_and_never_stall_the_session() {
+    let started = std::time::Instant::now();
+    let (_p, s) = traced_run(&["python3".into(), data("bad_bodies.py")]);
+    let statuses: Vec<&str> = s["stdout"]["text"]
+        .as_str()
+        .expect("stdout")
+        .split_whitespace()
+        .collect();
+    assert_eq!(statuses[..3], ["400", "400", "415"], "{statuses:?}");
+    assert!(
+        statuses[3] == "413" || statuses[3].starts_with("connection"),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&"200"),
+        "reev still answers: {statuses:?}"
+    );
+    assert_eq!(s["otlp"]["rejected"], 4, "{:#}", s["otlp"]);
+    assert_eq!(s["otlp"]["foreign"], 1);
+    assert_eq!(s["spans"][0]["foreign"], true, "kept, but flagged");
+    // The session was judged (no GenAI span: its trace checks fail) and did not wait out a timeout.
+    assert_eq!(s["status"], "failed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
