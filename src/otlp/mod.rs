@@ -317,6 +317,11 @@ mod tests {
         );
     }
 
+    /// The same request in protobuf, as the SDKs send it.
+    fn protobuf_of(json: &str) -> Vec<u8> {
+        prost::Message::encode_to_vec(&decode::json(json.as_bytes()).expect("json"))
+    }
+
     #[test]
     fn rejects_are_counted_and_caps_hold() {
         let ids = TraceIds::for_session("s");
@@ -337,15 +342,17 @@ mod tests {
             Err(Rejected::UnsupportedMediaType)
         );
         let body = convert::tests::json_request(&ids, 3);
-        let acc = c
-            .receive(Some("application/json"), body.as_bytes())
-            .expect("accepted");
+        let acc = c.receive(Some("application/json"), body.as_bytes()).expect("accepted");
         assert_eq!((acc.kept, acc.dropped), (2, 1));
+        // A chat span past the cap: not kept, its tokens still count.
+        let chat = convert::tests::json_request(&ids, 1);
+        let acc = c.receive(None, &protobuf_of(&chat)).expect("accepted");
+        assert_eq!((acc.kept, acc.dropped), (0, 1));
         let r = c.finish();
         assert_eq!(r.spans.len(), 2);
         assert_eq!(r.stats.rejected, 2);
-        assert_eq!(r.stats.spans_dropped, 1);
-        // The dropped chat span's tokens still count.
+        assert_eq!(r.stats.spans_dropped, 2);
+        assert_eq!(r.stats.requests, 2);
         assert_eq!(r.dropped_usage.get("m").map(|t| t.input), Some(10));
     }
 }
