@@ -50,8 +50,8 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
     let bytes = match read_file(dir, name) {
         Ok(Some(b)) => b,
         Ok(None) => return trace,
-        Err(e) => {
-            trace.events.push(e);
+        Err(why) => {
+            trace.events.push(error_event(0, why, None));
             return trace;
         }
     };
@@ -103,17 +103,16 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
 }
 
 /// The first [`MAX_BYTES`] of the events file `name` in `dir`; `None` when there is none;
-/// the `error` event to record when it cannot be read (not a regular file, I/O).
-pub fn read_file(dir: &Dir, name: &str) -> Result<Option<Vec<u8>>, Event> {
+/// why, for the `error` event to record, when it cannot be read (not a regular file, I/O).
+pub fn read_file(dir: &Dir, name: &str) -> Result<Option<Vec<u8>>, String> {
     let bytes = match beneath::open_entry(dir, OsStr::new(name)) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => Err(ReadError::Io(e)),
         Ok(fd) => beneath::read_regular_prefix(fd, MAX_BYTES),
     };
-    bytes.map(Some).map_err(|e| {
-        let why = e.describe(MAX_BYTES);
-        error_event(0, format!("events file {name} {why}; not read"), None)
-    })
+    bytes
+        .map(Some)
+        .map_err(|e| format!("events file {name} {}; not read", e.describe(MAX_BYTES)))
 }
 
 /// A `model_request` event's tokens, added to its model's (`""` when it names none: such

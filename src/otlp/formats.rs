@@ -33,8 +33,8 @@ pub fn read(dir: &Dir, name: &str, format: EventsFormat) -> (Trace, Received) {
     let bytes = match events::read_file(dir, name) {
         Ok(Some(b)) => b,
         Ok(None) => return (trace, Received::default()),
-        Err(e) => {
-            trace.events.push(e);
+        Err(why) => {
+            trace.events.push(events::error_event(0, why, None));
             return (trace, Received::default());
         }
     };
