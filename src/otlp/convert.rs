@@ -169,11 +169,11 @@ pub fn merge(trace: &mut Trace, received: &Received) {
             if (*start as f64 / 1e9) >= at {
                 break;
             }
-            merged.extend(spans.next().map(|(_, d)| span_event(d)));
+            merged.extend(spans.next().map(|(_, d)| event_of(0, d)));
         }
         merged.push(e);
     }
-    merged.extend(spans.map(|(_, d)| span_event(d)));
+    merged.extend(spans.map(|(_, d)| event_of(0, d)));
     let cap = events::MAX_EVENTS;
     if merged.len() > cap {
         trace.dropped += (merged.len() - cap) as u64;
@@ -185,9 +185,10 @@ pub fn merge(trace: &mut Trace, received: &Received) {
     trace.events = merged;
 }
 
-fn span_event(d: Map<String, Value>) -> Event {
+/// An event made by reev from `d` (a span's, an ATIF step's), its kind from `type`.
+pub(crate) fn event_of(seq: u64, d: Map<String, Value>) -> Event {
     Event {
-        seq: 0,
+        seq,
         kind: d
             .get("type")
             .and_then(Value::as_str)

@@ -9,7 +9,6 @@ use serde_json::{json, Map, Value};
 use super::{Caps, Collector, Received};
 use crate::exec::beneath::Dir;
 use crate::exec::events::{self, Trace};
-use crate::session::Event;
 
 /// How an agent's events file is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -253,17 +252,7 @@ fn push_events(trace: &mut Trace, out: Vec<Map<String, Value>>) {
             trace.dropped += 1;
             continue;
         }
-        trace.events.push(Event {
-            seq: i as u64 + 1,
-            kind: d
-                .get("type")
-                .and_then(Value::as_str)
-                .unwrap_or("custom")
-                .to_string(),
-            data: Some(Value::Object(d)),
-            error: None,
-            raw: None,
-        });
+        trace.events.push(super::convert::event_of(i as u64 + 1, d));
     }
 }
 

@@ -342,7 +342,9 @@ mod tests {
             Err(Rejected::UnsupportedMediaType)
         );
         let body = convert::tests::json_request(&ids, 3);
-        let acc = c.receive(Some("application/json"), body.as_bytes()).expect("accepted");
+        let acc = c
+            .receive(Some("application/json"), body.as_bytes())
+            .expect("accepted");
         assert_eq!((acc.kept, acc.dropped), (2, 1));
         // A chat span past the cap: not kept, its tokens still count.
         let chat = convert::tests::json_request(&ids, 1);

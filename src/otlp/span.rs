@@ -149,15 +149,7 @@ impl SpanRecord {
     }
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
+pub use crate::digest::hex;
 
 /// Lowercase hex back to bytes; `None` for anything else.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {

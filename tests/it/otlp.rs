@@ -36,22 +36,25 @@ fn config(p: &Project, agent: &str, argv: &[String], format: Option<&str>) {
     p.write("benchmarks/traced.yml", TRACE_BENCH);
 }
 
+/// The `field` of the session's events of type `kind` (`None`: every event's type).
+fn events_of<'a>(s: &'a serde_json::Value, kind: Option<&str>, field: &str) -> Vec<&'a str> {
+    s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| kind.is_none_or(|k| e["type"] == k))
+        .map(|e| match kind {
+            None => e["type"].as_str().unwrap_or(""),
+            Some(_) => e["data"][field].as_str().unwrap_or(""),
+        })
+        .collect()
+}
+
 /// The one session: passed, with the GenAI events, tokens and cost of the test agents.
 fn assert_traced_session(s: &serde_json::Value, with_openinference: bool) {
     assert_eq!(s["status"], "succeeded", "{s:#}");
-    let kinds: Vec<&str> = s["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["type"].as_str().unwrap_or(""))
-        .collect();
-    let tools: Vec<&str> = s["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["type"] == "tool_call")
-        .map(|e| e["data"]["name"].as_str().unwrap_or(""))
-        .collect();
+    let kinds = events_of(s, None, "");
+    let tools = events_of(s, Some("tool_call"), "name");
     assert_eq!(tools, ["read_file", "write_file"], "{kinds:?}");
     let (input, output) = if with_openinference {
         (127, 33)
@@ -174,12 +177,7 @@ fn atif_trajectory_is_the_trace() {
     p.reev(&["run"]).ok();
     let s = &p.sessions()[0];
     assert_traced_session(s, false);
-    let requests = s["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["type"] == "model_request")
-        .count();
+    let requests = events_of(s, Some("model_request"), "model").len();
     assert_eq!(
         requests, 2,
         "one per agent step; final_metrics not counted twice"
@@ -250,12 +248,7 @@ fn assert_spans_in_session_trace(p: &Project, s: &serde_json::Value, n: usize) {
 fn sdk_agent_sends_genai_spans_over_otlp_protobuf() {
     let (p, s) = traced_run(&[common::python(), data("genai_sdk.py")]);
     assert_traced_session(&s, false);
-    let kinds: Vec<&str> = s["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["type"].as_str().unwrap_or(""))
-        .collect();
+    let kinds = events_of(&s, None, "");
     assert_eq!(kinds, ["model_request", "tool_call", "tool_call"]);
     assert_eq!(s["events"][0]["data"]["model"], "m1");
     assert_eq!(s["otlp"]["rejected"], 0, "nothing refused: {s:#}");
@@ -277,13 +270,7 @@ fn json_agent_posts_otlp_json_with_an_openinference_span() {
             .contains("otlp status 200"),
         "{s:#}"
     );
-    let models: Vec<&str> = s["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .filter(|e| e["type"] == "model_request")
-        .map(|e| e["data"]["model"].as_str().unwrap_or(""))
-        .collect();
+    let models = events_of(&s, Some("model_request"), "model");
     assert_eq!(
         models,
         ["m1", "m2"],
