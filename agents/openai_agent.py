@@ -9,6 +9,8 @@ cap is reached (exit 1). Tools work on files in the scratch directory (the worki
 directory) only: read_file, write_file, append_file, list_files, finish.
 
 Configuration (environment):
+  REEV_GATEWAY_URL                           reev's model gateway for the session (set by reev
+                                             for agents with `gateway:`; wins over the rest)
   REEV_OPENAI_BASE_URL (or OPENAI_BASE_URL)  e.g. http://127.0.0.1:8080/v1 (default
                                              https://api.openai.com/v1)
   OPENAI_API_KEY                             sent as a bearer token when set
@@ -188,7 +190,8 @@ def config():
     model = os.environ.get("REEV_OPENAI_MODEL") or os.environ.get("OPENAI_MODEL")
     if not model:
         raise ApiFailure("set REEV_OPENAI_MODEL (or OPENAI_MODEL) to the model's name")
-    base = (os.environ.get("REEV_OPENAI_BASE_URL") or os.environ.get("OPENAI_BASE_URL")
+    base = (os.environ.get("REEV_GATEWAY_URL") or os.environ.get("REEV_OPENAI_BASE_URL")
+            or os.environ.get("OPENAI_BASE_URL")
             or "https://api.openai.com/v1")
     return {
         "model": model,

@@ -11,7 +11,7 @@ shift
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ $# -gt 0 ]; then scripts=("$@"); else
   scripts=(run_vs_xargs.sh run_sandbox_vs_xargs.sh load_vs_read_json.sh load_scale.sh
-           report_1m.sh status_1k.sh gate_noise.sh)
+           report_1m.sh status_1k.sh gate_noise.sh otlp_receive.sh gateway.py)
 fi
 log="$(mktemp "${TMPDIR:-/tmp}/reev-bench-all.XXXXXX")"
 trap 'rm -f "$log"' EXIT
@@ -21,7 +21,8 @@ for s in "${scripts[@]}"; do
   case "$s" in run_*) read -r -a dirs <<< "${RUN_TMPDIRS:-${TMPDIR:-/tmp}}" ;; esac
   for dir in "${dirs[@]}"; do
     echo "== bench/$s (TMPDIR=$dir)"
-    TMPDIR="$dir" bash "$here/$s" "$REEV" | tee "$log"
+    case "$s" in *.py) run=(python3 "$here/$s") ;; *) run=(bash "$here/$s") ;; esac
+    TMPDIR="$dir" "${run[@]}" "$REEV" | tee "$log"
     code=${PIPESTATUS[0]}
     while IFS= read -r line; do misses+=("$s ($dir): ${line#MISSED  }"); done < <(grep '^MISSED' "$log")
     if [ "$code" -ne 0 ] && ! grep -q '^MISSED' "$log"; then

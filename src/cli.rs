@@ -308,6 +308,10 @@ pub struct ExecArgs {
     /// (with --retry-errors, also those whose latest try is `error`).
     #[arg(long, value_name = "RUN_ID")]
     pub resume: Option<String>,
+    /// Answer every model call (agents with `gateway:`) from the cassettes of run RUN_ID —
+    /// the same benchmark, agent, attempt and try — never contacting the model.
+    #[arg(long, value_name = "RUN_ID", conflicts_with = "resume")]
+    pub replay: Option<String>,
     #[command(flatten)]
     pub runs: RunsDirArg,
     /// Keep each session's scratch directory under runs/<run_id>/work/.
@@ -574,6 +578,7 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
             .into_iter()
             .map(|(var, default)| std::env::var_os(var).unwrap_or(default.into()).into())
             .collect(),
+        replay: e.replay,
     }
 }
 

@@ -101,6 +101,17 @@ pub struct SessionFile {
     pub setup: Option<FixtureRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teardown: Option<FixtureRun>,
+    /// The spans the agent sent over OTLP, or left in an `otlp-json` events file, under the
+    /// events caps; absent when there were none (and in older files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<crate::otlp::SpanRecord>,
+    /// Its OTLP requests: accepted, refused, spans dropped; absent when there were none.
+    #[serde(default, skip_serializing_if = "crate::otlp::Stats::is_empty")]
+    pub otlp: crate::otlp::Stats,
+    /// The model calls the session made through reev's gateway (agents with `gateway:`):
+    /// in brief, with the cassette that holds them whole and its digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<crate::gateway::GatewayRecord>,
 }
 
 fn first_try() -> u32 {

@@ -38,6 +38,8 @@ pub struct RunOptions {
     /// The database and reports directory, which sessions may not write (with the runs
     /// tree, the config file and the benchmarks, see [`protected`]).
     pub protect: Vec<PathBuf>,
+    /// `--replay RUN_ID`: model calls answered from that run's cassettes.
+    pub replay: Option<String>,
 }
 
 /// What a finished run reports; `reev batch` builds on it.
@@ -95,6 +97,8 @@ fn protected(opts: &RunOptions) -> Result<Vec<PathBuf>> {
 pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     interrupt::install().map_err(|e| Error::env(format!("cannot install signal handlers: {e}")))?;
     let suite = super::load_suite(&opts.suite)?;
+    // Before the run exists: a replay without cassettes, or a missing key, is said at once.
+    let replay = crate::gateway::replay::prepare(&opts, &suite)?;
     let planned = match &opts.resume {
         Some(id) => resume_plan(&opts, &suite, id)?,
         None => new_plan(&opts, &suite)?,
@@ -147,6 +151,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         host: &host,
         protect: &protect,
         status_log: &status_log,
+        replay: replay.as_ref(),
     };
     let started = Instant::now();
     let budget = Budget::new(opts.max_cost, spent_before(&planned, opts.max_cost));

@@ -220,6 +220,7 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
             one_line(&e.kind)
         );
     }
+    spans(&mut o, s);
     if !s.metrics.is_empty() {
         let m: Vec<String> = s
             .metrics
@@ -265,5 +266,31 @@ fn fixture(o: &mut String, label: &str, f: &session::FixtureRun, tail_bytes: usi
     let t = tail(&f.stderr.text, tail_bytes);
     for line in t.lines() {
         let _ = writeln!(o, "│       {}", one_line(line));
+    }
+}
+
+/// The spans the agent sent (OTLP), as a tree; nothing when it sent none.
+fn spans(o: &mut String, s: &SessionFile) {
+    if s.spans.is_empty() && s.otlp.is_empty() {
+        return;
+    }
+    let mut notes = Vec::new();
+    if s.otlp.spans_dropped > 0 {
+        notes.push(format!("{} dropped over the caps", s.otlp.spans_dropped));
+    }
+    if s.otlp.rejected > 0 {
+        notes.push(format!("{} requests refused", s.otlp.rejected));
+    }
+    if s.otlp.foreign > 0 {
+        notes.push(format!("{} in a foreign trace", s.otlp.foreign));
+    }
+    let notes = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", notes.join(", "))
+    };
+    let _ = writeln!(o, "├── spans ({}{notes})", s.spans.len());
+    for line in crate::otlp::tree::lines(&s.spans, "│   ") {
+        let _ = writeln!(o, "{line}");
     }
 }

@@ -20,7 +20,7 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use super::status_log::StatusLog;
-use super::{write_session, Finished, Outcome};
+use super::{write_cassette, write_session, Finished, Outcome};
 use crate::error::Error;
 use crate::session;
 
@@ -57,6 +57,10 @@ pub fn write_batch(batch: &[Box<Finished>], log: &StatusLog) -> Vec<Outcome> {
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
     let mut unnamed: Vec<(usize, Unnamed)> = Vec::new();
     for (i, done) in batch.iter().enumerate() {
+        if let Err(failed) = write_cassette(done) {
+            outcomes.push(Some(failed));
+            continue;
+        }
         match write_unnamed(done) {
             Ok(Some(u)) => {
                 unnamed.push((i, u));

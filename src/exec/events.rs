@@ -10,9 +10,10 @@ use crate::session::Event;
 use crate::spec::prices::{add_tokens, Tokens};
 
 /// Events kept per session, and bytes read from the events file.
-const MAX_EVENTS: usize = 10_000;
-const MAX_BYTES: u64 = 8 * 1024 * 1024;
+pub const MAX_EVENTS: usize = 10_000;
+pub const MAX_BYTES: u64 = 8 * 1024 * 1024;
 
+#[derive(Default)]
 pub struct Trace {
     pub events: Vec<Event>,
     pub dropped: u64,
@@ -45,27 +46,12 @@ impl Trace {
 /// value wins). Only a regular file is read (opened non-blocking, never through a symlink): a
 /// FIFO there would otherwise block reev forever.
 pub fn read(dir: &Dir, name: &str) -> Trace {
-    let mut trace = Trace {
-        events: Vec::new(),
-        dropped: 0,
-        metrics: BTreeMap::new(),
-        usage: BTreeMap::new(),
-        cut: false,
-    };
-    let bytes = match beneath::open_entry(dir, OsStr::new(name)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return trace,
-        Err(e) => Err(ReadError::Io(e)),
-        Ok(fd) => beneath::read_regular_prefix(fd, MAX_BYTES),
-    };
-    let bytes = match bytes {
-        Ok(b) => b,
-        Err(e) => {
-            let why = e.describe(MAX_BYTES);
-            trace.events.push(error_event(
-                0,
-                format!("events file {name} {why}; not read"),
-                None,
-            ));
+    let mut trace = Trace::default();
+    let bytes = match read_file(dir, name) {
+        Ok(Some(b)) => b,
+        Ok(None) => return trace,
+        Err(why) => {
+            trace.events.push(error_event(0, why, None));
             return trace;
         }
     };
@@ -116,9 +102,22 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
     trace
 }
 
+/// The first [`MAX_BYTES`] of the events file `name` in `dir`; `None` when there is none;
+/// why, for the `error` event to record, when it cannot be read (not a regular file, I/O).
+pub fn read_file(dir: &Dir, name: &str) -> Result<Option<Vec<u8>>, String> {
+    let bytes = match beneath::open_entry(dir, OsStr::new(name)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => Err(ReadError::Io(e)),
+        Ok(fd) => beneath::read_regular_prefix(fd, MAX_BYTES),
+    };
+    bytes
+        .map(Some)
+        .map_err(|e| format!("events file {name} {}; not read", e.describe(MAX_BYTES)))
+}
+
 /// A `model_request` event's tokens, added to its model's (`""` when it names none: such
 /// requests have no price). A count that is not a non-negative number counts as 0.
-fn add_usage(usage: &mut BTreeMap<String, Tokens>, obj: &serde_json::Map<String, Value>) {
+pub fn add_usage(usage: &mut BTreeMap<String, Tokens>, obj: &serde_json::Map<String, Value>) {
     if obj.get("type").and_then(Value::as_str) != Some("model_request") {
         return;
     }
@@ -134,7 +133,7 @@ fn add_usage(usage: &mut BTreeMap<String, Tokens>, obj: &serde_json::Map<String,
     t.output = add_tokens(t.output, count("output_tokens"));
 }
 
-fn error_event(seq: u64, error: String, raw: Option<&[u8]>) -> Event {
+pub fn error_event(seq: u64, error: String, raw: Option<&[u8]>) -> Event {
     Event {
         seq,
         kind: "error".into(),

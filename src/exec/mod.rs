@@ -8,6 +8,7 @@ pub mod events;
 pub mod fixture;
 pub mod interrupt;
 pub mod json_at;
+pub mod models;
 pub mod namespace;
 mod netns;
 pub mod port;
@@ -55,6 +56,8 @@ pub struct Context<'a> {
     pub protect: &'a [std::path::PathBuf],
     /// Where written sessions' statuses are recorded (`reev status` reads it).
     pub status_log: &'a status_log::StatusLog,
+    /// `--replay`: the run whose cassettes answer the sessions' model calls.
+    pub replay: Option<&'a crate::gateway::replay::Source>,
 }
 
 /// How one planned session ended, as far as the run is concerned.
@@ -83,6 +86,9 @@ pub enum Outcome {
 pub struct Finished {
     pub path: PathBuf,
     pub file: SessionFile,
+    /// The session's model calls (`cassettes/...`, named in `file.gateway`) and their bytes,
+    /// written just before the session file.
+    pub cassette: Option<(PathBuf, Vec<u8>)>,
 }
 
 /// Where try `try_number` (from 1) of a planned session is written.
@@ -148,20 +154,52 @@ pub fn run_session(ctx: &Context, planned: &Task, try_number: u32) -> Outcome {
         }
     };
     let timeout = timeout_for(ctx.timeout, bench, agent);
-    let Some(mut file) = execute(ctx, task, bench, agent, &work, timeout) else {
+    let Some((mut file, cassette)) = execute(ctx, task, bench, agent, &work, timeout, try_number)
+    else {
         return Outcome::Interrupted;
     };
     file.try_number = try_number;
     Outcome::Finished(Box::new(Finished {
         path: final_path(ctx.run_dir, task, try_number),
         file,
+        cassette: cassette.map(|bytes| {
+            (
+                ctx.run_dir.join(models::cassette_path(task, try_number)),
+                bytes,
+            )
+        }),
     }))
+}
+
+/// Write the session's cassette (its model calls), before its session file: a session file
+/// always finds the cassette it names. A cassette without its session file is what a crash
+/// left: the session runs again and its new cassette replaces that one (nothing refers to it).
+fn write_cassette(done: &Finished) -> Result<(), Outcome> {
+    let Some((cassette, bytes)) = &done.cassette else {
+        return Ok(());
+    };
+    let written = session::write_new(cassette, bytes).or_else(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists if !done.path.exists() => {
+            std::fs::remove_file(cassette).and_then(|()| session::write_new(cassette, bytes))
+        }
+        _ => Err(e),
+    });
+    written.map_err(|e| {
+        Outcome::Failed(Error::io(
+            &format!("session {}: cannot write its cassette", done.file.session_id),
+            cassette,
+            e,
+        ))
+    })
 }
 
 /// Write one finished session's file (fsynced, never replacing one), then record its status
 /// in the run's status log. Sessions finishing together are written as a batch instead
 /// ([`commit::write_batch`]); this is for one on its own (a try to be retried).
 pub fn write_session(done: &Finished, log: &status_log::StatusLog) -> Outcome {
+    if let Err(failed) = write_cassette(done) {
+        return failed;
+    }
     let written = serde_json::to_vec_pretty(&done.file)
         .map_err(std::io::Error::other)
         .and_then(|bytes| session::write_new(&done.path, &bytes));
@@ -184,14 +222,23 @@ fn execute(
     agent: &Agent,
     work: &workdir::Workdir,
     timeout: Duration,
-) -> Option<SessionFile> {
+    try_number: u32,
+) -> Option<(SessionFile, Option<Vec<u8>>)> {
     let mut file = blank_file(ctx, task, bench, agent, timeout);
     let mut port = match port::Reservation::new() {
         Ok(p) => p,
         Err(e) => {
             file.error = Some(format!("cannot reserve a TCP port for the session: {e}"));
             tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
-            return Some(file);
+            return Some((file, None));
+        }
+    };
+    let listener = match models::register(ctx, task, agent, try_number) {
+        Ok(h) => h,
+        Err(e) => {
+            file.error = Some(format!("agent `{}`: {e}", agent.name));
+            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
+            return Some((file, None));
         }
     };
     file.port = Some(port.port);
@@ -202,6 +249,7 @@ fn execute(
         config_dir: ctx.suite.config.dir.to_string_lossy().into_owned(),
         port: port.port.to_string(),
         benchmark_dir: bench.dir.to_string_lossy().into_owned(),
+        gateway_url: listener.gateway_url().unwrap_or_default(),
     };
     let values = vars.agent_values(task, bench, agent);
     let argv: Vec<String> = vars::expand_all(&agent.command, &values);
@@ -214,7 +262,7 @@ fn execute(
                 agent.name, argv[0]
             ));
             tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
-            return Some(file);
+            return Some((file, None));
         }
     };
     let env = vars::environment(ctx, task, bench, agent, &vars, prepared.env.clone());
@@ -236,12 +284,25 @@ fn execute(
         prepared: &prepared,
         values: &values,
         prices: &ctx.suite.config.prices,
+        listener_env: &listener.env(),
+        listener: &listener,
     };
-    let file = run.fixtures_and_agent(&argv, file)?;
+    let mut file = run.fixtures_and_agent(&argv, file)?;
+    let mut cassette = None;
+    if let Some(rec) = listener.finish().gateway {
+        let rel = models::cassette_path(task, try_number);
+        match models::settle(&mut file, rec, &rel, &ctx.suite.config.prices) {
+            Ok(bytes) => cassette = Some(bytes),
+            Err(e) => {
+                file.status = Status::Error;
+                file.error = Some(e);
+            }
+        }
+    }
     if file.status == Status::Error {
         tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
     }
-    Some(file)
+    Some((file, cassette))
 }
 
 /// One session's processes, ready to start.
@@ -253,6 +314,10 @@ struct Session<'a> {
     prepared: &'a sandbox::Prepared,
     values: &'a [(&'a str, &'a str)],
     prices: &'a crate::spec::prices::Prices,
+    /// The agent's own variables from the run's listener (`OPENAI_BASE_URL`, `TRACEPARENT`...).
+    listener_env: &'a [(String, String)],
+    /// Its registration on the listener: the spans it sent over OTLP are taken from there.
+    listener: &'a crate::listener::Handle,
 }
 
 impl Session<'_> {
@@ -348,6 +413,9 @@ fn blank_file(
         port: None,
         setup: None,
         teardown: None,
+        spans: Vec::new(),
+        otlp: Default::default(),
+        gateway: None,
     }
 }
 
@@ -357,9 +425,10 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
     let started_at = chrono::Utc::now();
     file.started_at = rfc3339(started_at);
     let counters = crate::machine::Counters::now();
+    let env = [launch.env, s.listener_env].concat();
     let ran = process::run(&process::Spawn {
         argv,
-        env: launch.env,
+        env: &env,
         cwd: launch.cwd,
         stdin: bench.prompt.as_bytes(),
         timeout: launch.timeout,
@@ -385,20 +454,38 @@ fn run_agent(s: &Session, argv: &[String], mut file: SessionFile) -> Option<Sess
     if done.interrupted {
         return None;
     }
-    let trace = judge(s, &mut file, &done)?;
+    let (trace, received) = judge(s, &mut file, &done)?;
     file.events = trace.events;
     file.events_dropped = trace.dropped;
     file.metrics = trace.metrics;
+    file.spans = received.spans;
+    file.otlp = received.stats;
     record_usage(&mut file, &trace.usage, s.prices);
     Some(file)
 }
 
+/// The session's trace: its events file read in the agent's `events_format`, merged with
+/// the spans it sent over OTLP (taken once its requests in flight are done, after at most the
+/// listener's grace); returns the spans of both.
+fn read_trace(s: &Session) -> (events::Trace, crate::otlp::Received) {
+    let (mut trace, mut received) =
+        crate::otlp::formats::read(&s.work.root_dir, workdir::EVENTS, s.agent.events_format);
+    let sent = s.listener.finish_otlp();
+    crate::otlp::merge(&mut trace, &sent);
+    received.absorb(sent);
+    (trace, received)
+}
+
 /// The agent's result, assertions, score and status into the session record; returns the
-/// agent's events (and their tokens) for the caller to record, `None` when reev was
-/// interrupted while a verifier ran.
-fn judge(s: &Session, file: &mut SessionFile, done: &process::Finished) -> Option<events::Trace> {
+/// agent's events (and their tokens) and spans for the caller to record, `None` when reev
+/// was interrupted while a verifier ran.
+fn judge(
+    s: &Session,
+    file: &mut SessionFile,
+    done: &process::Finished,
+) -> Option<(events::Trace, crate::otlp::Received)> {
     let bench = s.bench;
-    let trace = events::read(&s.work.root_dir, workdir::EVENTS);
+    let (trace, received) = read_trace(s);
     // Read before any verifier runs in the same cgroups.
     let limit_hit = s.prepared.verdict(done.signal);
     let tempfail = done.exit_code == Some(EX_TEMPFAIL);
@@ -449,7 +536,7 @@ fn judge(s: &Session, file: &mut SessionFile, done: &process::Finished) -> Optio
     file.peak_rss_bytes = done.peak_rss_bytes;
     file.stdout = output(&done.stdout);
     file.stderr = output(&done.stderr);
-    Some(trace)
+    Some((trace, received))
 }
 
 /// The session's tokens, summed over its model requests, and their cost by `prices` now (so

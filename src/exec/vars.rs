@@ -14,10 +14,12 @@ pub struct Vars {
     pub port: String,
     /// The benchmark file's directory (`{benchmark_dir}`).
     pub benchmark_dir: String,
+    /// The session's model gateway (`{gateway_url}`), empty without `gateway:`.
+    pub gateway_url: String,
 }
 
 impl Vars {
-    pub fn values<'a>(&'a self, task: &'a Task, bench: &'a Benchmark) -> [(&'a str, &'a str); 10] {
+    pub fn values<'a>(&'a self, task: &'a Task, bench: &'a Benchmark) -> [(&'a str, &'a str); 11] {
         [
             ("prompt", bench.prompt.as_str()),
             ("config_dir", self.config_dir.as_str()),
@@ -29,6 +31,7 @@ impl Vars {
             ("agent", task.agent.as_str()),
             ("port", self.port.as_str()),
             ("benchmark_dir", self.benchmark_dir.as_str()),
+            ("gateway_url", self.gateway_url.as_str()),
         ]
     }
 

@@ -32,6 +32,9 @@ pub enum Format {
     Csv,
     Json,
     Parquet,
+    /// OTLP/JSON traces, one `ExportTraceServiceRequest` per session and line (`--table` is
+    /// not used: the sessions with their events, spans and verifier runs).
+    OtlpJson,
 }
 
 #[derive(Debug, Clone)]
@@ -190,7 +193,7 @@ fn query(opts: &ExportOptions) -> Result<(String, Vec<String>)> {
 
 /// `--run` names a run the database knows (a manifest or a session), else exit 2: an empty
 /// export of a mistyped run id would look like a run with nothing in it.
-fn check_run(conn: &duckdb::Connection, run: &str) -> Result<()> {
+pub(crate) fn check_run(conn: &duckdb::Connection, run: &str) -> Result<()> {
     let known: bool = conn
         .query_row(
             "SELECT EXISTS (SELECT 1 FROM runs WHERE run_id = ?1)
@@ -209,6 +212,9 @@ fn check_run(conn: &duckdb::Connection, run: &str) -> Result<()> {
 }
 
 pub fn export(opts: &ExportOptions) -> Result<u64> {
+    if opts.format == Format::OtlpJson {
+        return crate::otlp::export::from_store(opts);
+    }
     let to_stdout = opts.out.as_ref().is_none_or(|p| p.as_os_str() == "-");
     if opts.partition_by_date && opts.format != Format::Parquet {
         return Err(Error::input("--partition-by-date needs --format parquet"));

@@ -58,15 +58,30 @@ impl Ctx<'_> {
             "none" => Ok(None),
             "previous" => {
                 let found = self.conn.query_row(
-                    "WITH r AS (SELECT run_id, started_max AS t FROM current_runs)
-                     SELECT run_id FROM r WHERE t < (SELECT t FROM r WHERE run_id = ?) ORDER BY t DESC, run_id DESC LIMIT 1",
-                    [run],
+                    &format!(
+                        "WITH r AS (SELECT run_id, started_max AS t FROM current_runs)
+                         SELECT run_id FROM r WHERE t < (SELECT t FROM r WHERE run_id = ?) AND {SAME_KIND}
+                         ORDER BY t DESC, run_id DESC LIMIT 1"
+                    ),
+                    [run, run],
                     |r| r.get::<_, String>(0),
                 );
                 Ok(found.ok())
             }
             other => self.resolve_run(other).map(Some),
         }
+    }
+
+    /// The run whose recorded model answers `run` replayed (`reev run --replay`); `None`
+    /// for a live run.
+    pub fn replayed_from(&self, run: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT any_value(replayed_from) FROM model_calls WHERE run_id = ? AND replayed",
+                [run],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .map_err(self.err("replayed runs"))
     }
 
     pub fn agents(&self, run: &str) -> Result<Vec<AgentSummary>> {
@@ -439,7 +454,7 @@ impl Ctx<'_> {
     fn runs_before(&self, run: &str, limit: i64) -> Result<Vec<String>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "WITH r AS (SELECT run_id, started_max AS t, sessions AS n FROM current_runs),
                       s AS (SELECT run_id, list_sort(list(DISTINCT agent || chr(31) || benchmark_id)) AS shape
                             FROM pair_totals GROUP BY run_id),
@@ -447,11 +462,12 @@ impl Ctx<'_> {
                       c AS (SELECT r.t, s.shape FROM r JOIN s USING (run_id) WHERE run_id = ?)
                  SELECT r.run_id FROM r JOIN s USING (run_id) LEFT JOIN p USING (run_id), c
                  WHERE r.t < c.t AND (p.planned IS NULL OR r.n >= p.planned) AND s.shape = c.shape
+                   AND {SAME_KIND}
                  ORDER BY r.t DESC, r.run_id DESC LIMIT ?",
-            )
+            ))
             .map_err(self.err("runs before"))?;
         let mut runs: Vec<String> = st
-            .query_map(params![run, limit], |r| r.get(0))
+            .query_map(params![run, run, limit], |r| r.get(0))
             .map_err(self.err("runs before"))?
             .collect::<std::result::Result<_, _>>()
             .map_err(self.err("runs before"))?;
@@ -692,6 +708,11 @@ impl Past {
         (passed, left_out)
     }
 }
+
+/// SQL: run `r.run_id`/`run_id` is of the same kind as the run bound next (`?`): both replayed
+/// from cassettes or both live. The gate never takes one for the other: a replay did not
+/// call the model.
+const SAME_KIND: &str = "((run_id IN (SELECT run_id FROM model_calls WHERE replayed)) = (? IN (SELECT run_id FROM model_calls WHERE replayed)))";
 
 /// The sessions that did not succeed, by benchmark, agent and attempt.
 pub fn failures(sessions: &[SessionBrief]) -> Vec<Failure> {

@@ -41,6 +41,13 @@ impl Renderer for Markdown {
     fn render(&self, r: &Report) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# reev report: run `{}`\n", cell(&r.run_id));
+        if let Some(from) = &r.replayed_from {
+            let _ = writeln!(
+                o,
+                "**Replayed** from run `{}`: the model's answers came from its cassettes (no model was called, cost 0).\n",
+                cell(from)
+            );
+        }
         o.push_str(&super::completeness::markdown(&r.completeness));
         match &r.baseline_run_id {
             Some(b) if r.regressions.is_empty() => {

@@ -62,11 +62,20 @@ pub fn gather(
 ) -> Result<Report> {
     let ctx = data::Ctx { conn };
     let run_id = ctx.resolve_run(run)?;
+    let replayed_from = ctx.replayed_from(&run_id)?;
     let judged = match baseline {
         "none" => None,
-        // The default: the last comparable run that passed the gate or was accepted.
+        // The default: the last comparable run that passed the gate or was accepted (of the
+        // same kind: replayed or live).
         "passed" => ctx.gate(&run_id, None, max_error_rate)?,
         other => match ctx.resolve_baseline(other, &run_id)? {
+            // A replay did not call the model: never compared with a live run.
+            Some(b) if ctx.replayed_from(&b)?.is_some() != replayed_from.is_some() => {
+                tracing::warn!(
+                    "baseline {b} and run {run_id} are not both replayed or both live: not compared"
+                );
+                None
+            }
             Some(b) => ctx.gate(&run_id, Some(&b), max_error_rate)?,
             None => None,
         },
@@ -109,6 +118,7 @@ pub fn gather(
         timings: Default::default(),
         completeness: completeness::gather(conn, &run_id)?,
         run_id,
+        replayed_from,
         baseline_run_id,
     })
 }

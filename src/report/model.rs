@@ -5,6 +5,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub run_id: String,
+    /// The run whose recorded model answers this run replayed (`reev run --replay`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed_from: Option<String>,
     pub baseline_run_id: Option<String>,
     pub generated_at: String,
     pub reev_version: String,

@@ -24,6 +24,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "agent",
     "port",
     "benchmark_dir",
+    "gateway_url",
 ];
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +63,28 @@ struct AgentSpec {
     /// A sweep: one agent per combination of these values (`matrix.rs`).
     #[serde(default)]
     matrix: Option<super::matrix::MatrixSpec>,
+    /// How the agent writes its events file: reev (default), otlp-json, atif.
+    #[serde(default)]
+    events_format: crate::otlp::formats::EventsFormat,
+    #[serde(default)]
+    gateway: Option<GatewaySpec>,
+}
+
+/// `gateway:` — the agent's model server, reached through reev's model gateway.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewaySpec {
+    upstream: Spanned<String>,
+    #[serde(default)]
+    api_key_env: Option<Spanned<String>>,
+}
+
+/// A validated `gateway:`.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    pub upstream: std::sync::Arc<crate::gateway::Upstream>,
+    /// The environment variable of reev's whose value is sent upstream as the key.
+    pub api_key_env: Option<String>,
 }
 
 /// A validated agent.
@@ -80,6 +103,10 @@ pub struct Agent {
     /// The name the agent was declared under when it is a cell of a `matrix:` (its `name` is
     /// the cell's id, `<declared>.<values>`); `--agent <declared>` selects every cell.
     pub declared: Option<String>,
+    /// The format of its events file (`events_format:`).
+    pub events_format: crate::otlp::formats::EventsFormat,
+    /// Its model server, when its model calls go through reev (recorded, replayable).
+    pub gateway: Option<Gateway>,
 }
 
 /// The parsed config file.
@@ -152,6 +179,19 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
                 ));
             }
         }
+        let declared_gateway = spec.gateway.is_some();
+        let gateway = spec
+            .gateway
+            .and_then(|g| gateway(&name.value, g, &mut |l, m| diags.push(at(l, m))));
+        if !declared_gateway && uses_gateway_url(&spec.command.value, &spec.env) {
+            diags.push(at(
+                spec.command.referenced,
+                format!(
+                    "agent `{}`: {{gateway_url}} is only known to agents with `gateway:`",
+                    name.value
+                ),
+            ));
+        }
         let agent = Agent {
             name: name.value.clone(),
             command: spec.command.value,
@@ -160,6 +200,8 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
             sandbox,
             matrix: Vec::new(),
             declared: None,
+            events_format: spec.events_format,
+            gateway,
         };
         if spec.matrix.is_none() {
             insert_agent(&mut agents, agent, name.referenced, path, &mut diags);
@@ -232,6 +274,41 @@ fn insert_agent(
         return;
     }
     agents.insert(agent.name.clone(), agent);
+}
+
+/// Check an agent's `gateway:`; every problem goes to `diag` with its position.
+fn gateway(
+    agent: &str,
+    spec: GatewaySpec,
+    diag: &mut dyn FnMut(serde_saphyr::Location, String),
+) -> Option<Gateway> {
+    let upstream = crate::gateway::Upstream::parse(&spec.upstream.value)
+        .map_err(|e| {
+            diag(
+                spec.upstream.referenced,
+                format!("agent `{agent}`: gateway.upstream: {e}"),
+            )
+        })
+        .ok();
+    let key = spec.api_key_env.map(|k| {
+        if k.value.is_empty() || k.value.contains('=') || k.value.contains('\0') {
+            diag(
+                k.referenced,
+                format!("agent `{agent}`: gateway.api_key_env: `{}` is not an environment variable name", k.value),
+            );
+        }
+        k.value
+    });
+    Some(Gateway {
+        upstream: std::sync::Arc::new(upstream?),
+        api_key_env: key,
+    })
+}
+
+fn uses_gateway_url(argv: &[String], env: &BTreeMap<String, String>) -> bool {
+    argv.iter()
+        .chain(env.values())
+        .any(|a| placeholders_in(a).contains(&"gateway_url"))
 }
 
 /// One sentence per placeholder in `argv` that reev does not know.

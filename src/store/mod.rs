@@ -9,6 +9,7 @@ mod rows;
 mod rss;
 pub mod scan;
 pub mod schema;
+mod spans;
 mod swap;
 mod target;
 mod tries;

@@ -131,8 +131,10 @@ pub struct Writers<'c> {
     parts: Appender<'c>,
     assertions: Appender<'c>,
     events: Appender<'c>,
+    spans: Appender<'c>,
     metrics: Appender<'c>,
     matrix: Appender<'c>,
+    model_calls: Appender<'c>,
     files: Appender<'c>,
     quarantine: Appender<'c>,
     conflicts: Appender<'c>,
@@ -152,8 +154,10 @@ impl<'c> Writers<'c> {
             parts: a("output_parts")?,
             assertions: a("assertions")?,
             events: a("events")?,
+            spans: a("spans")?,
             metrics: a("metrics")?,
             matrix: a("session_matrix")?,
+            model_calls: a("model_calls")?,
             files: a("loaded_files")?,
             quarantine: a("quarantine")?,
             conflicts: a("conflicts")?,
@@ -209,8 +213,10 @@ impl<'c> Writers<'c> {
             &mut self.parts,
             &mut self.assertions,
             &mut self.events,
+            &mut self.spans,
             &mut self.metrics,
             &mut self.matrix,
+            &mut self.model_calls,
             &mut self.files,
             &mut self.quarantine,
             &mut self.conflicts,
@@ -326,6 +332,7 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             ])
             .map_err(e("an event"))?;
     }
+    super::spans::append(&mut w.spans, s).map_err(e("a span"))?;
     for (name, value) in &s.metrics {
         w.metrics
             .append_row(params![s.session_id, name, value])
@@ -335,6 +342,28 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
         w.matrix
             .append_row(params![s.session_id, key, value])
             .map_err(e("a matrix value"))?;
+    for (g, c) in s
+        .gateway
+        .iter()
+        .flat_map(|g| g.calls.iter().map(move |c| (g, c)))
+    {
+        w.model_calls
+            .append_row(params![
+                s.session_id,
+                s.run_id,
+                c.seq as i32,
+                c.path,
+                c.model,
+                c.status.map(i32::from),
+                c.request_sha256,
+                c.input_tokens.map(|t| t as i64),
+                c.output_tokens.map(|t| t as i64),
+                c.duration_ms,
+                g.replayed_from.is_some(),
+                g.replayed_from,
+                c.error,
+            ])
+            .map_err(e("a model call"))?;
     }
     Ok(())
 }

@@ -14,6 +14,8 @@
 /// Also version 5: `session_matrix` (the `matrix:` values of each session's agent) and the
 /// `agent_matrix` view, one column per matrix key; `assertions.verifier` (how a verifier ran,
 /// for the report's session pages).
+/// Also version 5: `model_calls`, one row per model call through the gateway, and `spans`
+/// (the spans agents send over OTLP).
 pub const SCHEMA_VERSION: i64 = 5;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
@@ -165,10 +167,47 @@ CREATE TABLE IF NOT EXISTS session_matrix (
     value       VARCHAR NOT NULL
 );
 
+-- The spans an agent sent over OTLP (or left in an otlp-json events file); attribute values
+-- are the agent's text. One row per span kept (same caps as events).
+CREATE TABLE IF NOT EXISTS spans (
+    session_id      VARCHAR NOT NULL,
+    idx             INTEGER NOT NULL,     -- arrival order, from 0
+    trace_id        VARCHAR NOT NULL,     -- hex
+    span_id         VARCHAR NOT NULL,     -- hex
+    parent_span_id  VARCHAR,              -- hex; NULL for a root
+    name            VARCHAR NOT NULL,
+    kind            VARCHAR NOT NULL,     -- internal | server | client | producer | consumer | unspecified
+    start_time      TIMESTAMP,
+    end_time        TIMESTAMP,
+    duration_ms     DOUBLE NOT NULL,
+    status          VARCHAR NOT NULL,     -- unset | ok | error
+    status_message  VARCHAR,
+    attributes      JSON,
+    service         VARCHAR,              -- the resource's service.name
+    foreign_trace   BOOLEAN NOT NULL      -- its trace id is not the session's
+);
+
 CREATE TABLE IF NOT EXISTS metrics (
     session_id  VARCHAR NOT NULL,
     name        VARCHAR NOT NULL,
     value       DOUBLE NOT NULL
+);
+
+-- One row per model call an agent made through reev's gateway (agents with `gateway:`).
+CREATE TABLE IF NOT EXISTS model_calls (
+    session_id      VARCHAR NOT NULL,
+    run_id          VARCHAR NOT NULL,
+    seq             INTEGER NOT NULL,     -- 1, 2, ... in the order the requests arrived
+    path            VARCHAR NOT NULL,     -- below the gateway's base: /v1/chat/completions
+    model           VARCHAR,              -- the request's model
+    status          INTEGER,              -- the upstream's HTTP status; NULL: no answer
+    request_sha256  VARCHAR NOT NULL,     -- method, path and canonical JSON body
+    input_tokens    BIGINT,
+    output_tokens   BIGINT,
+    duration_ms     DOUBLE NOT NULL,
+    replayed        BOOLEAN NOT NULL,     -- answered from a cassette (reev run --replay)
+    replayed_from   VARCHAR,              -- the run replayed
+    error           VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS loaded_files (

@@ -9,7 +9,12 @@ of any conversation, get HTTP 503; S optional: seconds every answer waits, a slo
 {"garbage": true} (every request answered with bytes that are not HTTP), where turn i answers a request whose conversation already holds
 i assistant messages — so concurrent sessions and repeated attempts each get the whole script.
 A turn is {"tool_calls": [{"name": N, "arguments": {...}}], "usage": [in, out]} or
-{"content": TEXT, "usage": [in, out]}. The server listens on a free port of 127.0.0.1, writes
+{"content": TEXT, "usage": [in, out]}. A request with "stream": true is answered as server-sent
+events (HTTP/1.1, chunked): the content in pieces of "piece" characters (default 4), each
+"chunk_delay_ms" apart (default 0), then a chunk with the usage when the request asked for it
+(stream_options.include_usage), then [DONE]. Faults for a whole script: "malformed": true
+answers `{"choices": [` (JSON cut short); "cut_stream": true sends two stream chunks and closes
+the connection mid-body. The server listens on a free port of 127.0.0.1, writes
 it to PORT_FILE (whole, by a rename) and appends each request body to LOG_FILE as a JSON line.
 """
 import json
@@ -33,6 +38,9 @@ def fail_now():
 
 
 class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
     def log_message(self, *args):
         pass
 
@@ -43,6 +51,38 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def chunk(self, text):
+        data = text.encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def stream(self, i, turn, body):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        content, step = turn.get("content") or "", SCRIPT.get("piece", 4)
+        pieces = [content[k:k + step] for k in range(0, len(content), step)] or [""]
+        for n, piece in enumerate(pieces):
+            if n:
+                time.sleep(SCRIPT.get("chunk_delay_ms", 0) / 1000)
+            event = {"id": f"chatcmpl-{i}", "object": "chat.completion.chunk",
+                     "model": SCRIPT["model"],
+                     "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+            self.chunk("data: " + json.dumps(event) + "\n\n")
+            if SCRIPT.get("cut_stream") and n == 1:
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+        if (body.get("stream_options") or {}).get("include_usage"):
+            prompt, completion = turn["usage"]
+            self.chunk("data: " + json.dumps({
+                "id": f"chatcmpl-{i}", "object": "chat.completion.chunk", "model": SCRIPT["model"],
+                "choices": [], "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                                         "total_tokens": prompt + completion}}) + "\n\n")
+        self.chunk("data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
@@ -63,6 +103,16 @@ class Handler(BaseHTTPRequestHandler):
         turns = SCRIPT["turns"]
         i = sum(1 for m in body["messages"] if m.get("role") == "assistant")
         turn = turns[min(i, len(turns) - 1)]
+        if SCRIPT.get("malformed"):
+            data = b'{"choices": ['
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if body.get("stream"):
+            return self.stream(i, turn, body)
         message = {"role": "assistant", "content": turn.get("content")}
         if "tool_calls" in turn:
             message["tool_calls"] = [

@@ -9,14 +9,14 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The scripted server (`tests/data/scripted_openai.py`), killed when dropped.
-struct Server {
+pub struct Server {
     child: std::process::Child,
-    port: u16,
+    pub port: u16,
     log: std::path::PathBuf,
 }
 
 impl Server {
-    fn start(p: &Project, script: &Value) -> Server {
+    pub fn start(p: &Project, script: &Value) -> Server {
         p.write("server/script.json", &script.to_string());
         let port_file = p.join("server/port");
         let log = p.join("server/requests.jsonl");
@@ -40,7 +40,7 @@ impl Server {
     }
 
     /// The request bodies the server received, in order.
-    fn requests(&self) -> Vec<Value> {
+    pub fn requests(&self) -> Vec<Value> {
         std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -68,6 +68,11 @@ fn project_with_agent(p: &Project, base_url: &str) {
              OPENAI_API_KEY: test-key\n      REEV_OPENAI_RETRIES: \"1\"\n      REEV_OPENAI_TIMEOUT: \"20\"\n"
         ),
     );
+    transfer_benchmark(p);
+}
+
+/// The benchmark the scripted transfer solves: a transfer, then `done` on stdout.
+pub fn transfer_benchmark(p: &Project) {
     p.write(
         "benchmarks/transfer.yml",
         "id: transfer\ndescription: a transfer by a model\nprompt: In ledger.json, transfer 30 from alice to bob, then print done.\ntimeout: 60s\n\
@@ -77,7 +82,7 @@ fn project_with_agent(p: &Project, base_url: &str) {
 }
 
 /// Four model turns: three tool calls, then an answer. 700 input and 100 output tokens.
-fn transfer_script() -> Value {
+pub fn transfer_script() -> Value {
     json!({"model": "served-name", "turns": [
         {"tool_calls": [{"name": "list_files", "arguments": {}}], "usage": [100, 20]},
         {"tool_calls": [{"name": "read_file", "arguments": {"path": "ledger.json"}}], "usage": [150, 30]},

@@ -1,0 +1,63 @@
+//! The listener inside a worker's empty network namespace (`network: none` as root): the
+//! namespace's loopback brought up and the run's port bound on it, so a sandboxed agent
+//! reaches reev's listener there and nothing else (the namespace has no other interface).
+
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+/// Device and inode of a namespace descriptor: one namespace, however many descriptors.
+pub fn identity(netns: RawFd) -> Result<(u64, u64), String> {
+    // SAFETY: the caller holds `netns` open for the duration of this call.
+    let fd = unsafe { BorrowedFd::borrow_raw(netns) };
+    let st =
+        rustix::fs::fstat(fd).map_err(|e| format!("cannot stat the network namespace: {e}"))?;
+    Ok((st.st_dev, st.st_ino))
+}
+
+/// A listening socket on 127.0.0.1:`port` inside the namespace `netns`, made by a throwaway
+/// thread that enters it (a socket stays in the namespace it was created in).
+pub fn bind_inside(netns: RawFd, port: u16) -> Result<std::net::TcpListener, String> {
+    std::thread::Builder::new()
+        .name("reev-netns-listen".into())
+        .spawn(move || {
+            // SAFETY: the caller keeps `netns` open until this thread is joined.
+            let fd = unsafe { BorrowedFd::borrow_raw(netns) };
+            rustix::thread::move_into_link_name_space(
+                fd,
+                Some(rustix::thread::LinkNameSpaceType::Network),
+            )
+            .map_err(|e| format!("cannot enter the worker's network namespace: {e}"))?;
+            loopback_up()
+                .map_err(|e| format!("cannot bring up lo in the network namespace: {e}"))?;
+            let l = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+                format!("cannot listen on 127.0.0.1:{port} in the network namespace: {e}")
+            })?;
+            l.set_nonblocking(true)
+                .map_err(|e| format!("cannot make the namespace's listener non-blocking: {e}"))?;
+            Ok(l)
+        })
+        .map_err(|e| format!("cannot start a thread to enter the network namespace: {e}"))?
+        .join()
+        .map_err(|_| "the thread entering the network namespace panicked".to_string())?
+}
+
+/// `ip link set lo up` in the calling thread's network namespace.
+fn loopback_up() -> std::io::Result<()> {
+    // lo is down, so 127.0.0.1 cannot be bound yet: any socket serves the ioctl.
+    let sock = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
+    // SAFETY: ifreq is plain data, zero is a valid value for all of it.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write the ifreq we own; the socket is open.
+    unsafe {
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &mut req) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! OpenTelemetry: spans as the session's trace (events_format: otlp-json and atif files, and
+//! the OTLP/HTTP receiver), the spans table, the span tree in `reev show`, and
+//! `reev export --format otlp-json` read back by the OpenTelemetry protobuf classes.
+
+use std::path::PathBuf;
+
+use crate::common::{self, Project};
+
+fn data(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/otlp")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A benchmark judged on the trace alone: read before write, one model request at least.
+const TRACE_BENCH: &str = "id: traced\ndescription: judged on the trace\nprompt: p\ntimeout: 60s\nground_truth:\n  assertions:\n    - exit_code: 0\n    - tool_sequence: [read_file, write_file]\n    - event: {type: model_request, at_least: 1}\n";
+
+/// reev.yml: one agent with `events_format`, and prices for m1 and m2.
+fn config(p: &Project, agent: &str, argv: &[String], format: Option<&str>) {
+    let argv: Vec<String> = argv
+        .iter()
+        .map(|a| serde_json::to_string(a).expect("json"))
+        .collect();
+    let format = format
+        .map(|f| format!("    events_format: {f}\n"))
+        .unwrap_or_default();
+    p.write(
+        "reev.yml",
+        &format!(
+            "prices:\n  m1: {{input: 1.0, output: 2.0}}\n  m2: {{input: 1.0, output: 1.0}}\nagents:\n  {agent}:\n    command: [{}]\n{format}",
+            argv.join(", ")
+        ),
+    );
+    p.write("benchmarks/traced.yml", TRACE_BENCH);
+}
+
+/// The `field` of the session's events of type `kind` (`None`: every event's type).
+fn events_of<'a>(s: &'a serde_json::Value, kind: Option<&str>, field: &str) -> Vec<&'a str> {
+    s["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| kind.is_none_or(|k| e["type"] == k))
+        .map(|e| match kind {
+            None => e["type"].as_str().unwrap_or(""),
+            Some(_) => e["data"][field].as_str().unwrap_or(""),
+        })
+        .collect()
+}
+
+/// The one session: passed, with the GenAI events, tokens and cost of the test agents.
+fn assert_traced_session(s: &serde_json::Value, with_openinference: bool) {
+    assert_eq!(s["status"], "succeeded", "{s:#}");
+    let kinds = events_of(s, None, "");
+    let tools = events_of(s, Some("tool_call"), "name");
+    assert_eq!(tools, ["read_file", "write_file"], "{kinds:?}");
+    let (input, output) = if with_openinference {
+        (127, 33)
+    } else {
+        (120, 30)
+    };
+    assert_eq!(
+        (s["input_tokens"].as_u64(), s["output_tokens"].as_u64()),
+        (Some(input), Some(output)),
+        "{s:#}"
+    );
+    // m1: 120 x 1 + 30 x 2; m2: 7 + 3 (per million).
+    let cost = if with_openinference { 190e-6 } else { 180e-6 };
+    let got = s["cost_usd"].as_f64().expect("cost_usd");
+    assert!((got - cost).abs() < 1e-12, "cost {got}");
+}
+
+#[test]
+fn otlp_json_events_file_is_the_trace_and_exports_for_otel_consumers() {
+    let p = Project::new();
+    let py = "python3".to_string();
+    config(
+        &p,
+        "json",
+        &[py, data("genai_json.py"), "file".into(), "{events}".into()],
+        Some("otlp-json"),
+    );
+    p.reev(&["run", "--run-id", "r1"]).ok();
+    let s = &p.sessions()[0];
+    assert_traced_session(s, true);
+    assert_eq!(s["spans"].as_array().map(Vec::len), Some(5), "{s:#}");
+    p.reev(&["load"]).ok();
+    assert_eq!(p.count("reev.duckdb", "SELECT count(*) FROM spans"), 5);
+    assert_eq!(
+        p.count("reev.duckdb", "SELECT count(*) FROM spans WHERE parent_span_id IS NOT NULL AND attributes->>'gen_ai.operation.name' = 'execute_tool'"),
+        2
+    );
+    let show = p.reev(&["show", s["session_id"].as_str().expect("id")]);
+    let text = &show.ok().stdout;
+    assert!(text.contains("spans (5)"), "{text}");
+    assert!(
+        text.contains("│     chat m1 (client"),
+        "children indented under the agent's root:\n{text}"
+    );
+    // The export, parsed by the OpenTelemetry protobuf classes.
+    let out = p.join("traces.jsonl");
+    p.reev(&[
+        "export",
+        "--format",
+        "otlp-json",
+        "--run",
+        "r1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ])
+    .ok();
+    let spans: Vec<serde_json::Value> = common::python_ok(
+        &std::fs::read_to_string(data("check_export.py")).expect("script"),
+        &[&out],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("json"))
+    .collect();
+    let root = &spans[0];
+    assert!(
+        root["name"]
+            .as_str()
+            .expect("name")
+            .starts_with("reev session traced / json"),
+        "{root}"
+    );
+    assert_eq!(root["attrs"]["reev.status"], "succeeded");
+    assert_eq!(root["attrs"]["reev.score"], 1.0);
+    assert_eq!(root["status"], 1, "OK");
+    let trace = root["trace_id"].as_str().expect("trace");
+    assert_eq!(trace.len(), 32);
+    // The agent's own spans (5) keep their ids; none of the events became a second span.
+    assert_eq!(spans.len(), 6, "{spans:#?}");
+    assert!(
+        spans.iter().all(|x| x["trace_id"] == trace),
+        "one trace per session"
+    );
+    let agent_root = spans
+        .iter()
+        .find(|x| x["name"] == "invoke_agent json-agent")
+        .expect("agent root");
+    assert_eq!(
+        agent_root["parent"], root["span_id"],
+        "the agent's root nests under the session"
+    );
+}
+
+#[test]
+fn atif_trajectory_is_the_trace() {
+    let p = Project::new();
+    let trajectory = serde_json::json!({
+        "schema_version": "ATIF-v1.6", "session_id": "x",
+        "agent": {"name": "harbor-agent", "version": "1", "model_name": "m1"},
+        "steps": [
+            {"step_id": 1, "source": "user", "message": "go"},
+            {"step_id": 2, "source": "agent", "message": "", "metrics": {"prompt_tokens": 100, "completion_tokens": 10},
+             "tool_calls": [{"tool_call_id": "a", "function_name": "read_file", "arguments": {"path": "l"}}],
+             "observation": {"results": [{"source_call_id": "a", "content": "{}"}]}},
+            {"step_id": 3, "source": "agent", "message": "", "metrics": {"prompt_tokens": 20, "completion_tokens": 20},
+             "tool_calls": [{"tool_call_id": "b", "function_name": "write_file", "arguments": {"path": "l"}}]}
+        ],
+        "final_metrics": {"total_prompt_tokens": 120, "total_completion_tokens": 30, "total_steps": 3}
+    });
+    p.write("trajectory.json", &trajectory.to_string());
+    let script = format!(
+        "cp {} \"$REEV_EVENTS\"",
+        p.join("trajectory.json").display()
+    );
+    config(
+        &p,
+        "harbor",
+        &["sh".into(), "-c".into(), script],
+        Some("atif"),
+    );
+    p.reev(&["run"]).ok();
+    let s = &p.sessions()[0];
+    assert_traced_session(s, false);
+    let requests = events_of(s, Some("model_request"), "model").len();
+    assert_eq!(
+        requests, 2,
+        "one per agent step; final_metrics not counted twice"
+    );
+}
+
+#[test]
+fn an_unknown_events_format_is_refused_with_its_position() {
+    let p = Project::new();
+    config(&p, "a", &["true".into()], Some("jaeger"));
+    p.reev(&["validate"]).code(2).stderr_has("reev.yml:");
+}
+
+/// One session of `agent` (argv) against the trace benchmark; its session file.
+fn traced_run(argv: &[String]) -> (Project, serde_json::Value) {
+    let p = Project::new();
+    config(&p, "otel", argv, None);
+    let run = p.reev(&["run"]);
+    run.ok();
+    let s = p.sessions().remove(0);
+    (p, s)
+}
+
+/// The session's spans are all in the trace reev gave it, the agent's root under the
+/// session's root span (TRACEPARENT), and the spans table holds them after a load.
+fn assert_spans_in_session_trace(p: &Project, s: &serde_json::Value, n: usize) {
+    let spans = s["spans"].as_array().expect("spans");
+    assert_eq!(spans.len(), n, "{s:#}");
+    let trace = spans[0]["trace_id"].as_str().expect("trace id");
+    assert!(
+        spans
+            .iter()
+            .all(|x| x["trace_id"] == trace && x.get("foreign").is_none()),
+        "{spans:#?}"
+    );
+    let roots: Vec<&serde_json::Value> = spans
+        .iter()
+        .filter(|x| {
+            !spans
+                .iter()
+                .any(|y| Some(y["span_id"].as_str()) == Some(x["parent_span_id"].as_str()))
+        })
+        .collect();
+    assert_eq!(roots.len(), 1, "one agent root: {roots:#?}");
+    assert_eq!(
+        roots[0]["parent_span_id"].as_str().map(str::len),
+        Some(16),
+        "its parent: the session's root span"
+    );
+    p.reev(&["load"]).ok();
+    assert_eq!(
+        p.count("reev.duckdb", "SELECT count(*) FROM spans"),
+        n as i64
+    );
+    let sid = s["session_id"].as_str().expect("id");
+    assert_eq!(
+        p.count(
+            "reev.duckdb",
+            &format!(
+                "SELECT count(*) FROM spans WHERE session_id = '{sid}' AND trace_id = '{trace}'"
+            )
+        ),
+        n as i64
+    );
+}
+
+#[test]
+fn sdk_agent_sends_genai_spans_over_otlp_protobuf() {
+    let (p, s) = traced_run(&[common::python(), data("genai_sdk.py")]);
+    assert_traced_session(&s, false);
+    let kinds = events_of(&s, None, "");
+    assert_eq!(kinds, ["model_request", "tool_call", "tool_call"]);
+    assert_eq!(s["events"][0]["data"]["model"], "m1");
+    assert_eq!(s["otlp"]["rejected"], 0, "nothing refused: {s:#}");
+    assert_spans_in_session_trace(&p, &s, 4);
+    assert_eq!(
+        p.count("reev.duckdb", "SELECT count(*) FROM spans WHERE kind = 'client' AND attributes->>'gen_ai.request.model' = 'm1'"),
+        1
+    );
+}
+
+#[test]
+fn json_agent_posts_otlp_json_with_an_openinference_span() {
+    let (p, s) = traced_run(&["python3".into(), data("genai_json.py"), "post".into()]);
+    assert_traced_session(&s, true);
+    assert!(
+        s["stdout"]["text"]
+            .as_str()
+            .expect("stdout")
+            .contains("otlp status 200"),
+        "{s:#}"
+    );
+    let models = events_of(&s, Some("model_request"), "model");
+    assert_eq!(
+        models,
+        ["m1", "m2"],
+        "GenAI, then OpenInference, by start time"
+    );
+    assert_spans_in_session_trace(&p, &s, 5);
+}
+
+#[test]
+fn bad_otlp_bodies_are_refused_counted_and_never_stall_the_session() {
+    let started = std::time::Instant::now();
+    let (_p, s) = traced_run(&["python3".into(), data("bad_bodies.py")]);
+    let statuses: Vec<&str> = s["stdout"]["text"]
+        .as_str()
+        .expect("stdout")
+        .split_whitespace()
+        .collect();
+    assert_eq!(statuses[..3], ["400", "400", "415"], "{statuses:?}");
+    assert!(
+        statuses[3] == "413" || statuses[3].starts_with("connection"),
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.last(),
+        Some(&"200"),
+        "reev still answers: {statuses:?}"
+    );
+    assert_eq!(s["otlp"]["rejected"], 4, "{:#}", s["otlp"]);
+    assert_eq!(s["otlp"]["foreign"], 1);
+    assert_eq!(s["spans"][0]["foreign"], true, "kept, but flagged");
+    // The session was judged (no GenAI span: its trace checks fail) and did not wait out a timeout.
+    assert_eq!(s["status"], "failed");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
