@@ -186,7 +186,10 @@ fn write_cassette(done: &Finished) -> Result<(), Outcome> {
     });
     written.map_err(|e| {
         Outcome::Failed(Error::io(
-            &format!("session {}: cannot write its cassette", done.file.session_id),
+            &format!(
+                "session {}: cannot write its cassette",
+                done.file.session_id
+            ),
             cassette,
             e,
         ))

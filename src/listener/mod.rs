@@ -15,7 +15,7 @@ mod netns;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::net::Ipv4Addr;
-use std::os::fd::RawFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -162,8 +162,8 @@ impl Listener {
 
     /// Also serve the listener's port inside the network namespace `netns` (a descriptor of
     /// it), once per namespace: its loopback is brought up and the same port bound there.
-    pub fn serve_in(&self, netns: RawFd) -> Result<(), String> {
-        let key = netns::identity(netns)?;
+    pub fn serve_in(&self, netns: OwnedFd) -> Result<(), String> {
+        let key = netns::identity(netns.as_fd())?;
         let mut served = lock(&self.namespaces);
         if served.contains(&key) {
             return Ok(());

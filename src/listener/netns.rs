@@ -2,27 +2,23 @@
 //! namespace's loopback brought up and the run's port bound on it, so a sandboxed agent
 //! reaches reev's listener there and nothing else (the namespace has no other interface).
 
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 /// Device and inode of a namespace descriptor: one namespace, however many descriptors.
-pub fn identity(netns: RawFd) -> Result<(u64, u64), String> {
-    // SAFETY: the caller holds `netns` open for the duration of this call.
-    let fd = unsafe { BorrowedFd::borrow_raw(netns) };
+pub fn identity(netns: BorrowedFd) -> Result<(u64, u64), String> {
     let st =
-        rustix::fs::fstat(fd).map_err(|e| format!("cannot stat the network namespace: {e}"))?;
+        rustix::fs::fstat(netns).map_err(|e| format!("cannot stat the network namespace: {e}"))?;
     Ok((st.st_dev, st.st_ino))
 }
 
 /// A listening socket on 127.0.0.1:`port` inside the namespace `netns`, made by a throwaway
 /// thread that enters it (a socket stays in the namespace it was created in).
-pub fn bind_inside(netns: RawFd, port: u16) -> Result<std::net::TcpListener, String> {
+pub fn bind_inside(netns: OwnedFd, port: u16) -> Result<std::net::TcpListener, String> {
     std::thread::Builder::new()
         .name("reev-netns-listen".into())
         .spawn(move || {
-            // SAFETY: the caller keeps `netns` open until this thread is joined.
-            let fd = unsafe { BorrowedFd::borrow_raw(netns) };
             rustix::thread::move_into_link_name_space(
-                fd,
+                netns.as_fd(),
                 Some(rustix::thread::LinkNameSpaceType::Network),
             )
             .map_err(|e| format!("cannot enter the worker's network namespace: {e}"))?;

@@ -30,7 +30,7 @@ td.n small{display:block;color:#6b7280}.scroll{overflow-x:auto;max-width:100%}td
 .ok{color:#15803d}.bad{color:#b91c1c;font-weight:600}.muted{color:#6b7280}.warn{color:#b45309}
 .hm td.c{text-align:center;min-width:4.5em}.hm td.c a{color:#111827;text-decoration:none;font-weight:600}.hm td.c small a{font-weight:400;margin:0 .15em}
 pre{white-space:pre-wrap;background:#f9fafb;padding:.5em;max-height:16em;overflow:auto;margin:.3em 0}
-table.trace{font-size:.9em}table.trace td code{overflow-wrap:anywhere}
+table.trace{font-size:.9em}ul.spans{margin:.2em 0 .2em 1.2em;padding:0;font-size:.9em}ul.spans li.error>code{color:#b91c1c}table.trace td code{overflow-wrap:anywhere}
 .charts{display:flex;flex-wrap:wrap;gap:.6em}svg{background:#fff;border:1px solid #e5e7eb}
 .filters{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #e5e7eb;display:flex;gap:.6em;flex-wrap:wrap;align-items:center}
 .filters input{min-width:18em}details.group>summary{cursor:pointer;font-weight:600;margin:.4em 0}
@@ -381,7 +381,7 @@ fn trends(r: &Report) -> Markup {
         y_label: &y_label,
         y_max: None,
         x: x_labels(&runs, &r.run_id),
-        series: series(&|p| unit.scale(p.p95_duration_ms)),
+        series: series(&|p| Some(unit.scale(p.p95_duration_ms))),
         value_text: &|v| format!("{} {}", trim_number(v), unit.name()),
     };
     html! {
@@ -644,6 +644,7 @@ fn session_page(r: &Report, s: &SessionBrief) -> Markup {
             @match &s.detail {
                 Some(d) => {
                     (assertions(&d.assertions))
+                    (spans_view(&d.spans))
                     (trace_view(s))
                     (output("stdout (tail)", &s.stdout_tail))
                     (output("stderr (tail)", &d.stderr_tail))
@@ -685,11 +686,22 @@ fn assertions(list: &[super::model::AssertionView]) -> Markup {
     }
 }
 
+/// The spans the agent sent over OTLP, as a tree (children under their parent, by start
+/// time); nothing for an agent that sent none.
+fn spans_view(spans: &[crate::otlp::span::SpanRecord]) -> Markup {
+    html! {
+        @if !spans.is_empty() {
+            h3 { "Spans" }
+            details.spans open {
+                summary { (spans.len()) " span" @if spans.len() != 1 { "s" } " received over OTLP" }
+                (crate::otlp::tree::html(spans))
+            }
+        }
+    }
+}
+
 /// The session's trace: its events in order (tool calls with inputs and results, model
 /// requests, metrics, errors).
-///
-/// The place for the span tree: when sessions carry OTLP spans (`otlp`), render the tree
-/// here, above the event table.
 fn trace_view(s: &SessionBrief) -> Markup {
     let full = s.trace.len() as i64 >= super::trace::MAX_EVENTS;
     html! {

@@ -163,6 +163,8 @@ pub struct SessionBrief {
 pub struct SessionDetail {
     pub assertions: Vec<AssertionView>,
     pub stderr_tail: String,
+    /// The first spans the agent sent over OTLP (its span tree), when it sent any.
+    pub spans: Vec<crate::otlp::span::SpanRecord>,
 }
 
 /// One assertion of a session as the viewer shows it.

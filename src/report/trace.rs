@@ -67,9 +67,12 @@ pub fn attach(
     let list = sql_list(ids);
     let mut events = events(conn, &list)?;
     let mut details = details(conn, &list)?;
+    let mut spans = crate::otlp::db::sessions_spans(conn, &list, crate::otlp::tree::MAX_SHOWN)?;
     for s in sessions.iter_mut().filter(|s| ids.contains(&s.session_id)) {
         s.trace = events.remove(&s.session_id).unwrap_or_default();
-        s.detail = Some(details.remove(&s.session_id).unwrap_or_default());
+        let mut detail = details.remove(&s.session_id).unwrap_or_default();
+        detail.spans = spans.remove(&s.session_id).unwrap_or_default();
+        s.detail = Some(detail);
     }
     Ok(())
 }
@@ -141,8 +144,8 @@ fn details(conn: &Connection, list: &str) -> Result<BTreeMap<String, SessionDeta
     for row in rows {
         let (session, stderr, assertion) = row.map_err(err("session details"))?;
         let d = out.entry(session).or_insert_with(|| SessionDetail {
-            assertions: Vec::new(),
             stderr_tail: stderr,
+            ..SessionDetail::default()
         });
         d.assertions.extend(assertion);
     }

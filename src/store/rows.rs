@@ -342,6 +342,7 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
         w.matrix
             .append_row(params![s.session_id, key, value])
             .map_err(e("a matrix value"))?;
+    }
     for (g, c) in s
         .gateway
         .iter()
