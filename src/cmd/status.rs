@@ -294,7 +294,7 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
         let owed = m
             .plan
             .iter()
-            .filter(|t| owes_retries(&listing, t, m.retry_errors))
+            .filter(|t| owes_retries(&listing, &logged, t, m.retry_errors))
             .count() as u64;
         s.retries_owed += owed;
         if done < planned || owed > 0 {
@@ -323,9 +323,10 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
 
 /// Did `t` end `error` on a try before its last (`retry_errors` allows 1 + that many)? A
 /// signal or the budget cut it short between two tries: the run still owes its retries.
-/// (Its latest try's status comes from the marker beside it, like the counts.)
+/// (Its latest try's status comes from the run's status log, like the counts.)
 fn owes_retries(
     listing: &BTreeMap<String, BTreeSet<String>>,
+    logged: &HashMap<(String, String), Status>,
     t: &LightTask,
     retry_errors: u32,
 ) -> bool {
@@ -343,7 +344,7 @@ fn owes_retries(
     else {
         return false;
     };
-    k >= 1 && k < 1 + retry_errors && files.contains(&format!("{stem}.error"))
+    k >= 1 && k < 1 + retry_errors && logged.get(&(t.agent.clone(), stem)) == Some(&Status::Error)
 }
 
 /// Sessions planned for the whole run: the manifests' `run_planned`, else (older manifests)

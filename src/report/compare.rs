@@ -267,7 +267,7 @@ fn rows(conn: &duckdb::Connection, side: &Side) -> Result<Vec<Row>> {
     let mut st = conn
         .prepare(
             "SELECT agent, benchmark_id, session_id, status, score, duration_ms::DOUBLE,
-                    (input_tokens + output_tokens)::DOUBLE, cost_usd
+                    (input_tokens::DOUBLE + output_tokens::DOUBLE), cost_usd
              FROM current_sessions WHERE run_id = ? AND (CAST(? AS VARCHAR) IS NULL OR agent = ?)
              ORDER BY agent, benchmark_id, attempt",
         )

@@ -396,7 +396,7 @@ impl Ctx<'_> {
             .prepare(
                 "SELECT s.session_id, s.benchmark_id, s.agent, s.attempt, s.status, s.score, s.duration_ms,
                         s.error, right(coalesce(s.stdout, ''), 2000),
-                        s.input_tokens + s.output_tokens, s.cost_usd,
+                        least(s.input_tokens::HUGEINT + s.output_tokens, 9223372036854775807)::BIGINT, s.cost_usd,
                         a.type, a.name, CAST(a.expected AS VARCHAR), CAST(a.actual AS VARCHAR), a.message
                  FROM current_sessions s LEFT JOIN assertions a ON a.session_id = s.session_id AND NOT a.passed
                  WHERE s.run_id = ?

@@ -202,7 +202,7 @@ fn an_edited_cassette_is_refused_naming_the_file() {
     let out = p.reev(&["run", "--replay", "rec", "--run-id", "edited"]);
     out.code(2)
         .stderr_has("changed after its run")
-        .stderr_has(&cassette.display().to_string());
+        .stderr_has("runs/rec/cassettes/llm/transfer@1.json");
     assert!(!p.join("runs/edited").exists(), "nothing was started");
 }
 
@@ -278,7 +278,7 @@ fn tokens_and_cost_come_from_the_gateway_for_an_agent_without_events() {
     );
     p.write(
         "benchmarks/hi.yml",
-        "id: hi\nprompt: say hello\nground_truth:\n  assertions:\n    - stdout_contains: hello\n",
+        "id: hi\ndescription: one greeting\nprompt: say hello\nground_truth:\n  assertions:\n    - stdout_contains: hello\n",
     );
     p.reev(&["run"]).ok();
     let s = &p.sessions()[0];
@@ -312,7 +312,7 @@ fn a_stream_passes_chunk_by_chunk_and_replays() {
     );
     p.write(
         "benchmarks/s.yml",
-        "id: s\nprompt: stream it\nground_truth:\n  assertions:\n    - stdout_contains: hello world stream\n",
+        "id: s\ndescription: a streamed answer\nprompt: stream it\nground_truth:\n  assertions:\n    - stdout_contains: hello world stream\n",
     );
     p.reev(&["run", "--run-id", "rec"]).ok();
     let s = &sessions_of(&p, "rec")["streamer/s@1"];
@@ -464,7 +464,7 @@ fn a_network_none_agent_reaches_the_gateway_and_nothing_else() {
     p.write("reev.yml", &format!("agents:\n{agent}"));
     p.write(
         "benchmarks/n.yml",
-        "id: n\nprompt: hi\nground_truth:\n  assertions:\n    - stdout_contains: hello\n    - stdout_contains: upstream unreachable\n",
+        "id: n\ndescription: the network is none\nprompt: hi\nground_truth:\n  assertions:\n    - stdout_contains: hello\n    - stdout_contains: upstream unreachable\n",
     );
     p.reev(&["run", "--jobs", "2", "--attempts", "3"]).ok();
     for s in p.sessions() {
@@ -558,7 +558,7 @@ fn litellm_proxy_record_and_replay_plain_and_streamed() {
     );
     p.write(
         "benchmarks/d.yml",
-        "id: d\nprompt: Say done.\nground_truth:\n  assertions:\n    - exit_code: 0\n    - stdout_contains: done\n",
+        "id: d\ndescription: says done\nprompt: Say done.\nground_truth:\n  assertions:\n    - exit_code: 0\n    - stdout_contains: done\n",
     );
     let run = |args: &[&str]| {
         let out = p

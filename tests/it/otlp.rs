@@ -242,6 +242,32 @@ fn assert_spans_in_session_trace(p: &Project, s: &serde_json::Value, n: usize) {
         ),
         n as i64
     );
+    // The report's page of the session shows the span tree, every span by name, children
+    // nested under their parent.
+    p.reev(&["report", "--format", "html"]).ok();
+    let run = s["run_id"].as_str().expect("run id");
+    let html = std::fs::read_to_string(p.join(&format!("reports/{run}/report.html")))
+        .expect("report.html");
+    let page = html
+        .split_once(&format!("<article class=\"session\" id=\"s-{sid}\""))
+        .expect("the session's page")
+        .1;
+    let page = page.split_once("</article>").expect("page end").0;
+    let tree = page
+        .split_once("<ul class=\"spans\">")
+        .expect("a span tree on the session's page")
+        .1;
+    for x in spans {
+        let name = x["name"].as_str().expect("name");
+        assert!(
+            tree.contains(&format!("<code>{name}</code>")),
+            "{name} in {tree}"
+        );
+    }
+    assert!(
+        tree.matches("<ul class=\"spans\">").count() >= 1,
+        "children nested in their own list: {tree}"
+    );
 }
 
 #[test]

@@ -220,7 +220,10 @@ fn sessions_that_were_never_judged_have_no_score_anywhere() {
     assert!(md.contains("| down | 3 | 100.0% | – | – |"), "{md}");
     assert!(md.contains("(score –)"), "{md}");
     let html = std::fs::read_to_string(p.join("reports/r1/report.html")).unwrap();
-    assert!(html.contains("<td class=n>–<small></small></td>"), "{html}");
+    assert!(
+        html.contains("<td class=\"n\">–<small></small></td>"),
+        "{html}"
+    );
     assert!(!html.contains("0.333"), "a score of unjudged sessions");
     let out = p.reev(&[
         "query",

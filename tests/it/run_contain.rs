@@ -40,6 +40,13 @@ def forge(base):
         open(os.path.join(base, session + ".succeeded"), "w").close()
         return True
     except OSError:
+        pass
+    try:
+        # The run's status log, which `reev status` counts from.
+        with open(os.path.join(base, "runs", run, "status.log"), "a") as f:
+            f.write("hostile/x@1 succeeded\n")
+        return True
+    except OSError:
         return False
 
 pids = ancestors()
@@ -109,7 +116,11 @@ fn assert_contained(p: &Project, out: &std::process::Output) {
     }
     assert!(text.contains("CapEff: 0000000000000000"), "{text}");
     assert!(!sessions.join("x@1.succeeded").exists());
-    assert!(sessions.join("x@1.failed").exists());
+    assert_eq!(
+        std::fs::read_to_string(p.join("runs/r1/status.log")).unwrap_or_default(),
+        "hostile/x@1 failed\n",
+        "the status log holds reev's line only"
+    );
 }
 
 fn listener() -> (std::net::TcpListener, u16) {
@@ -147,6 +158,7 @@ const TAMPER: &str = r##"
 p=../../../../../..
 echo forged > "$p/runs/r1/sessions/w/x@1.json" 2>/dev/null && echo "wrote the session file"
 touch "$p/runs/r1/sessions/w/x@1.succeeded" 2>/dev/null && echo "wrote the marker"
+echo "w/x@1 succeeded" >> "$p/runs/r1/status.log" 2>/dev/null && echo "wrote the status log"
 mkdir "$p/runs/r2" 2>/dev/null && echo "wrote the runs tree"
 echo junk >> "$p/reev.duckdb" 2>/dev/null && echo "wrote the database"
 echo "# junk" >> "$p/reev.yml" 2>/dev/null && echo "wrote the config"
@@ -197,6 +209,10 @@ fn assert_untouched(p: &Project, stderr: &str) {
         .ends_with("# junk\n"));
     assert!(!p.join("runs/r2").exists() && !p.join("reports/x").exists());
     assert!(!p.join("runs/r1/sessions/w/x@1.succeeded").exists());
+    assert_eq!(
+        std::fs::read_to_string(p.join("runs/r1/status.log")).unwrap_or_default(),
+        "w/x@1 failed\n"
+    );
 }
 
 #[test]

@@ -241,6 +241,15 @@ fn run_example(p: &Project, base_url: &str, model: Option<&str>) -> common::Out 
         "--filter",
         "ledger.transfer",
     ]);
+    // The example reaches its model through reev's gateway: its `upstream:` is the server.
+    let yml = std::fs::read_to_string(p.join("examples/llm/reev.yml")).unwrap();
+    p.write(
+        "examples/llm/reev.yml",
+        &yml.replace(
+            "upstream: http://127.0.0.1:8080/v1",
+            &format!("upstream: {base_url}"),
+        ),
+    );
     cmd.env("REEV_OPENAI_BASE_URL", base_url)
         .env_remove("OPENAI_MODEL")
         .env_remove("REEV_OPENAI_MODEL")
