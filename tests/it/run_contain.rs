@@ -366,3 +366,31 @@ open("../sleeper.pid", "w").write(str(got))
         "teardown's kill of the setup's group took pid {pid} ({said})"
     );
 }
+
+/// The init blocks the signals it waits for (CHLD, TERM, INT, HUP); the agent, its setup and
+/// its verifiers must start with none blocked. A shell that inherited a blocked SIGCHLD waited
+/// forever for a background job that had already exited (and ignored reev's TERM), so a
+/// session that takes 50 ms ended `timed_out` now and then; each of the agent's children is
+/// checked too, with and without a sandbox.
+#[test]
+fn agents_start_with_no_signal_blocked() {
+    let p = Project::new();
+    let probe = "import signal; print(sorted(int(s) for s in signal.pthread_sigmask(signal.SIG_BLOCK, [])))";
+    let py = common::python();
+    let script = format!("{py} -c '{probe}'; ({py} -c '{probe}') & wait");
+    p.write(
+        "reev.yml",
+        &format!(
+            "agents:\n  plain:\n    command: [sh, -c, {s}]\n  boxed:\n    command: [sh, -c, {s}]\n    sandbox: {{network: none, filesystem: scratch}}\n",
+            s = serde_json::to_string(&script).unwrap()
+        ),
+    );
+    p.simple_benchmark("b");
+    p.reev(&["run", "--attempts", "3"]).ok();
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 6);
+    for s in &sessions {
+        assert_eq!(s["status"], "succeeded", "{s}");
+        assert_eq!(s["stdout"]["text"], "[]\n[]\n", "{s}");
+    }
+}

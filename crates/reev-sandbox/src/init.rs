@@ -265,16 +265,22 @@ fn start(req: &Request, fds: Vec<OwnedFd>) -> Stepped<i32> {
     // Looked up here, not by std: with a changed environment and a bare name, std forks
     // (copying our page tables) where a full path lets it posix_spawn.
     let path = lookup(program, &req.env).map_err(at(Step::Exec))?;
-    let child = Command::new(path)
+    let mut command = Command::new(path);
+    command
         .arg0(program)
         .args(args)
         .env_clear()
         .envs(req.env.iter().map(|(k, v)| (k, v)))
         .stdin(stdin)
         .stdout(stdout)
-        .stderr(stderr)
-        .spawn()
-        .map_err(at(Step::Exec))?;
+        .stderr(stderr);
+    // The agent starts with no signal blocked, whatever this init blocks for itself (std's
+    // spawn keeps the caller's mask). This makes std fork rather than posix_spawn: this
+    // process is small, so the copy is cheap.
+    // SAFETY: the hook runs in the forked child before exec and makes only
+    // `sigprocmask`, which is async-signal-safe; it allocates nothing and takes no lock.
+    unsafe { command.pre_exec(sys::unblock_handled) };
+    let child = command.spawn().map_err(at(Step::Exec))?;
     Ok(child.id() as i32)
 }
 

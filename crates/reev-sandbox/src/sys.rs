@@ -58,6 +58,20 @@ pub fn block_handled() -> io::Result<()> {
     Ok(())
 }
 
+/// Unblock `HANDLED` again: for the agent, between fork and exec. A process inherits its
+/// parent's signal mask through exec, and a shell started with SIGCHLD blocked waits forever
+/// in `wait` for a child that already exited (and with TERM blocked, ignores reev's TERM).
+/// Async-signal-safe: one system call on the calling thread's own mask.
+pub fn unblock_handled() -> io::Result<()> {
+    let set = handled_set();
+    // SAFETY: a valid, initialised signal set; the old mask is not asked for.
+    let r = unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 fn handled_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data; sigemptyset initialises it before any use.
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
