@@ -272,6 +272,82 @@ fn the_github_workflow_keeps_the_run_files_and_rebuilds_its_database_from_them()
     assert!(keeps, "no step keeps the run files");
 }
 
+/// Issue 22, defect 3, through the workflow's own lines: after five good nights (the gate's
+/// history), a benchmark that broke fails the report job on the first broken night and on
+/// the next one too — the baseline is the last night that passed, not the previous night —
+/// and passes again once it is fixed.
+#[test]
+fn the_github_workflow_keeps_failing_a_lasting_regression_until_fixed() {
+    let p = Project::new();
+    let flag = p.join("broken");
+    let script = format!("test ! -e {} || exit 1", flag.display());
+    p.agents(&[("a", &["sh", "-c", &script])]);
+    for b in ["x", "y"] {
+        p.simple_benchmark(b);
+    }
+    std::fs::create_dir_all(p.join(".target/release")).unwrap();
+    std::os::unix::fs::symlink(REEV, p.join(".target/release/reev")).unwrap();
+    let wf: Value = serde_saphyr::from_str(&example("github/reev.yml")).unwrap();
+    let shards = wf["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+        .as_array()
+        .unwrap()
+        .len() as u32;
+    let steps = wf["jobs"]["report"]["steps"].as_array().unwrap();
+    let history = steps
+        .iter()
+        .find(|s| {
+            s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/download-artifact"))
+        })
+        .unwrap()["with"]["path"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nights = [
+        ("n1", false),
+        ("n2", false),
+        ("n3", false),
+        ("n4", false),
+        ("n5", false),
+        ("n6", true),
+        ("n7", true),
+        ("n8", false),
+    ];
+    for (night, broken) in nights {
+        if broken {
+            std::fs::write(&flag, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(&flag);
+        }
+        for k in 1..=shards {
+            let checkout = Project::new();
+            std::fs::copy(p.join("reev.yml"), checkout.join("reev.yml")).unwrap();
+            copy_tree(&p.join("benchmarks"), &checkout.join("benchmarks"));
+            std::fs::create_dir_all(checkout.join(".target/release")).unwrap();
+            std::os::unix::fs::symlink(REEV, checkout.join(".target/release/reev")).unwrap();
+            for line in github_reev_lines("shard", k) {
+                sh(&checkout, &line, &[("RUN_ID", night)]);
+            }
+            copy_tree(&checkout.join("runs"), &p.join(&history));
+        }
+        let mut gate = None;
+        for line in github_reev_lines("report", 0) {
+            let out = sh(&p, &line, &[("RUN_ID", night)]);
+            if line.contains(" report ") {
+                gate = Some(out);
+            } else {
+                out.ok();
+            }
+        }
+        let gate = gate.expect("the workflow's report line");
+        gate.code(if broken { 1 } else { 0 });
+        if broken {
+            gate.stderr_has("new_failure");
+        }
+    }
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     for f in crate::common::walk(from) {
         let dest = to.join(f.strip_prefix(from).unwrap());
