@@ -28,13 +28,15 @@ the agent is misconfigured (no model name, a setting that is not a number) it ex
 (EX_TEMPFAIL): reev records the session as `error` — not judged — never as a failure of the
 agent with a partial score.
 """
-import http.client
 import json
 import os
+import socket
 import sys
 import time
-import urllib.error
-import urllib.request
+
+# http.client and urllib cost ~50 ms to import (email, ssl): more than a replayed session's
+# whole run. Plain http (reev's gateway, local servers) goes over a socket here; urllib is
+# imported only for https.
 
 EX_TEMPFAIL = 75
 EVENTS = os.environ.get("REEV_EVENTS")
@@ -129,13 +131,94 @@ def env_int(name, default):
         raise ApiFailure(f"{name} must be a whole number, not {os.environ.get(name)!r}")
 
 
+class HttpStatus(Exception):
+    """The server answered with an error status."""
+
+    def __init__(self, code):
+        super().__init__(f"HTTP {code}")
+        self.code = code
+
+
+class Garbled(OSError):
+    """The server closed or garbled the connection."""
+
+
 def post(url, body, key, timeout):
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
-    req = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        return json.loads(resp.read().decode("utf-8"))
+    data = json.dumps(body).encode()
+    if url.startswith("http://"):
+        status, payload = post_plain(url, data, headers, timeout)
+    else:
+        status, payload = post_tls(url, data, headers, timeout)
+    if status >= 400:
+        raise HttpStatus(status)
+    return json.loads(payload.decode("utf-8"))
+
+
+def post_plain(url, data, headers, timeout):
+    """HTTP/1.1 POST over a plain socket: (status, body)."""
+    hostport, _, path = url[len("http://"):].partition("/")
+    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "80")
+    head = [f"POST /{path} HTTP/1.1", f"Host: {hostport}", "Connection: close",
+            f"Content-Length: {len(data)}"] + [f"{k}: {v}" for k, v in headers.items()]
+    with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+        chunks = []
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    raw = b"".join(chunks)
+    top, sep, rest = raw.partition(b"\r\n\r\n")
+    lines = top.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ", 2)
+    if not sep or len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        raise Garbled(f"not an HTTP response: {raw[:80]!r}")
+    fields = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        fields[k.strip().lower()] = v.strip()
+    if "chunked" in fields.get("transfer-encoding", "").lower():
+        rest = unchunk(rest)
+    elif "content-length" in fields:
+        n = int(fields["content-length"])
+        if len(rest) < n:
+            raise Garbled(f"the answer was cut at {len(rest)} of {n} bytes")
+        rest = rest[:n]
+    return int(parts[1]), rest
+
+
+def unchunk(raw):
+    out = []
+    while True:
+        size_line, sep, raw = raw.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            raise Garbled("a garbled chunk")
+        if not sep or len(raw) < size:
+            raise Garbled("the answer was cut inside a chunk")
+        if size == 0:
+            return b"".join(out)
+        out.append(raw[:size])
+        raw = raw[size + 2:]
+
+
+def post_tls(url, data, headers, timeout):
+    import http.client
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(url, data, headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, b""
+    except http.client.HTTPException as e:
+        raise Garbled(str(e)) from e
 
 
 def complete(cfg, messages):
@@ -149,13 +232,14 @@ def complete(cfg, messages):
         try:
             data = post(cfg["url"], body, cfg["key"], cfg["timeout"])
             message = data["choices"][0]["message"]
-        except urllib.error.HTTPError as e:
+        except HttpStatus as e:
             last = f"HTTP {e.code} from {cfg['url']}"
             if e.code == 429 or e.code >= 500:
                 continue
             raise ApiFailure(last) from e
-        except (urllib.error.URLError, OSError, TimeoutError, http.client.HTTPException) as e:
-            # HTTPException: the server closed or garbled the connection (not an OSError).
+        except (OSError, TimeoutError) as e:
+            # OSError: refused, reset, timed out, or (Garbled) closed or garbled (urllib's
+            # URLError is one too).
             last = f"cannot reach {cfg['url']}: {e}"
             continue
         except (ValueError, KeyError, IndexError, TypeError) as e:
