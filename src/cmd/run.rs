@@ -138,6 +138,14 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     })?;
     let host = manifest::hostname();
     exec::sandbox::ready().map_err(Error::env)?;
+    // The gateways' keys: reev sends them upstream; no process it starts inherits them.
+    exec::secrets::hold(
+        suite
+            .config
+            .agents
+            .values()
+            .filter_map(|a| a.gateway.as_ref()?.api_key_env.clone()),
+    );
     let protect = protected(&opts)?;
     let status_log = exec::status_log::StatusLog::open(&abs_run_dir, planned.shard);
     let ctx = exec::Context {

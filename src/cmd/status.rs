@@ -344,7 +344,9 @@ fn owes_retries(
     else {
         return false;
     };
-    k >= 1 && k < 1 + retry_errors && logged.get(&(t.agent.clone(), stem)) == Some(&Status::Error)
+    k >= 1
+        && k < 1 + retry_errors
+        && session_status(&t.agent, &stem, files, logged) == Some(Status::Error)
 }
 
 /// Sessions planned for the whole run: the manifests' `run_planned`, else (older manifests)

@@ -14,6 +14,7 @@ mod netns;
 pub mod port;
 pub mod process;
 pub mod sandbox;
+pub mod secrets;
 mod spawn;
 pub mod status_log;
 pub mod trace_checks;

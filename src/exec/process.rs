@@ -132,6 +132,9 @@ fn start(spec: &Spawn) -> std::io::Result<(i32, [OwnedFd; 3], Option<Started>)> 
     if spec.env_clear {
         cmd.env_clear();
     }
+    for held in super::secrets::held() {
+        cmd.env_remove(held);
+    }
     cmd.args(args)
         .current_dir(spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))

@@ -180,8 +180,8 @@ impl Prepared {
         };
         if s.env.is_some() {
             p.env_clear = true;
-            p.env = std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            p.env = super::secrets::inherited()
+                .into_iter()
                 .filter(|(k, _)| s.passes_env(k))
                 .collect();
         }

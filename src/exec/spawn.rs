@@ -198,9 +198,7 @@ fn environment(spec: &Spawn) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = if spec.env_clear {
         Vec::new()
     } else {
-        std::env::vars_os()
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect()
+        super::secrets::inherited()
     };
     for (k, v) in spec.env {
         env.retain(|(key, _)| key != k);

@@ -27,7 +27,7 @@ h2{font-size:1.15em;margin-top:2em;border-bottom:1px solid #e5e7eb}h3{font-size:
 a{color:#1d4ed8}table{border-collapse:collapse;margin:.5em 0}th,td{padding:.3em .6em;border:1px solid #e5e7eb;text-align:left;vertical-align:top}
 th{background:#f9fafb}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.n small{display:block;color:#6b7280}.scroll{overflow-x:auto;max-width:100%}td.name{overflow-wrap:anywhere;min-width:6em}
-.ok{color:#15803d}.bad{color:#b91c1c;font-weight:600}.muted{color:#6b7280}.warn{color:#b45309}
+.replayed{background:#fef3c7;padding:.3em .6em;border-radius:4px}.ok{color:#15803d}.bad{color:#b91c1c;font-weight:600}.muted{color:#6b7280}.warn{color:#b45309}
 .hm td.c{text-align:center;min-width:4.5em}.hm td.c a{color:#111827;text-decoration:none;font-weight:600}.hm td.c small a{font-weight:400;margin:0 .15em}
 pre{white-space:pre-wrap;background:#f9fafb;padding:.5em;max-height:16em;overflow:auto;margin:.3em 0}
 table.trace{font-size:.9em}ul.spans{margin:.2em 0 .2em 1.2em;padding:0;font-size:.9em}ul.spans li.error>code{color:#b91c1c}table.trace td code{overflow-wrap:anywhere}
@@ -128,6 +128,12 @@ fn header(r: &Report) -> Markup {
                 "Generated " (r.generated_at) " by reev " (r.reev_version) "; baseline: "
                 (r.baseline_run_id.as_deref().unwrap_or("none")) "; "
                 (r.sessions.len()) " sessions, " (r.failures.len()) " not succeeded."
+            }
+            @if let Some(from) = &r.replayed_from {
+                p.replayed {
+                    strong { "Replayed" } " from run " code { (from) }
+                    ": the model's answers came from its cassettes (no model was called, cost 0)."
+                }
             }
             nav.toc aria-label="Contents" {
                 @for (id, title) in toc {

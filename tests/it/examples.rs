@@ -123,6 +123,23 @@ fn the_crontab_line_is_silent_on_success_and_mails_a_failed_gate() {
         mail.contains(&format!("reports/{run}/report.md")),
         "the report's path: {mail}"
     );
+    // An incomplete run (here the budget of the config's `settings:` stopped it) is a
+    // failure too: cron mails what is missing and how to finish it.
+    std::fs::remove_file(p.join("broken")).unwrap();
+    let spend = r#"echo '{"type":"model_request","model":"m","input_tokens":1000000,"output_tokens":0}' >> "$REEV_EVENTS""#;
+    p.write(
+        "reev.yml",
+        &format!(
+            "settings:\n  max_cost: 1.5\nprices:\n  m: {{input: 1.0, output: 1.0}}\n\
+             agents:\n  a:\n    command: [sh, -c, {spend:?}]\n"
+        ),
+    );
+    let night3 = sh(&p, &line, &[]);
+    assert_ne!(night3.code, 0, "{}", night3.stderr);
+    let mail = format!("{}{}", night3.stdout, night3.stderr);
+    assert!(mail.contains("reev batch"), "how to finish it: {mail}");
+    assert!(mail.contains("stopped by --max-cost"), "{mail}");
+    assert!(mail.contains("is incomplete"), "{mail}");
 }
 
 /// The `Key=value` lines of a unit file.

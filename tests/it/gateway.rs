@@ -151,6 +151,40 @@ fn record_then_replay_with_the_upstream_gone_gives_the_same_statuses_and_scores(
         p.count("reev.duckdb", "SELECT count(*) FROM model_calls WHERE run_id = 'again' AND replayed AND replayed_from = 'rec' AND input_tokens > 0"),
         8
     );
+    // Reports say the run was replayed, and the gate never takes the live run as its
+    // baseline, asked for or by default.
+    p.reev(&[
+        "report",
+        "--run",
+        "again",
+        "--baseline",
+        "rec",
+        "--format",
+        "html,md,json",
+    ])
+    .ok()
+    .stderr_has("not both replayed or both live");
+    let read = |f: &str| std::fs::read_to_string(p.join(&format!("reports/again/{f}"))).expect(f);
+    assert!(
+        read("report.html").contains("<strong>Replayed</strong> from run <code>rec</code>"),
+        "{}",
+        read("report.html")
+    );
+    assert!(read("report.md").contains("**Replayed** from run `rec`"));
+    let json: Value = serde_json::from_str(&read("report.json")).expect("json");
+    assert!(
+        json["baseline_run_id"].is_null(),
+        "{}",
+        json["baseline_run_id"]
+    );
+    p.reev(&["report", "--run", "again", "--format", "json"])
+        .ok();
+    let json: Value = serde_json::from_str(&read("report.json")).expect("json");
+    assert!(
+        json["baseline_run_id"].is_null(),
+        "{}",
+        json["baseline_run_id"]
+    );
 }
 
 #[test]
@@ -604,4 +638,37 @@ fn litellm_proxy_record_and_replay_plain_and_streamed() {
         assert_eq!(s["gateway"]["replayed_from"], "rec");
     }
     assert_eq!(again.len(), 4);
+}
+
+/// The key `api_key_env` names is reev's to send upstream: no process of the session inherits
+/// it — not the agent, not a sandboxed agent whose `env:` list names it (nor through the
+/// `REEV_*` names a sandbox always passes), not its verifier.
+#[test]
+fn the_upstream_key_never_enters_the_agent_or_its_verifier() {
+    let p = Project::new();
+    let probe = "if env | grep -q sk-reev-test; then echo KEY-SEEN; else echo no-key; fi";
+    let gw = "gateway: {upstream: \"http://127.0.0.1:9/v1\", api_key_env: REEV_TEST_UPSTREAM_KEY}";
+    p.write(
+        "reev.yml",
+        &format!(
+            "agents:\n  plain:\n    command: [sh, -c, {probe:?}]\n    {gw}\n  \
+             boxed:\n    command: [sh, -c, {probe:?}]\n    {gw}\n    \
+             sandbox: {{network: none, filesystem: scratch, env: [PATH, REEV_TEST_UPSTREAM_KEY]}}\n"
+        ),
+    );
+    p.write(
+        "benchmarks/k.yml",
+        &format!(
+            "id: k\ndescription: the key stays with reev\nprompt: p\nground_truth:\n  assertions:\n    \
+             - stdout_contains: no-key\n    - verify: {{command: [sh, -c, {:?}]}}\n",
+            "env | grep -q sk-reev-test && exit 1; exit 0"
+        ),
+    );
+    reev_with_key(&p, &["run"]).ok();
+    let sessions = p.sessions();
+    assert_eq!(sessions.len(), 2);
+    for s in &sessions {
+        assert_eq!(s["status"], "succeeded", "{s:#}");
+        assert_eq!(s["stdout"]["text"], "no-key\n", "{s:#}");
+    }
 }
