@@ -394,3 +394,37 @@ fn agents_start_with_no_signal_blocked() {
         assert_eq!(s["stdout"]["text"], "[]\n[]\n", "{s}");
     }
 }
+
+/// One worker runs protected sessions and `filesystem: host` ones in turn: each gets its own
+/// view, whichever ran before it on the same `reev-init` (a root worker's protected mounts
+/// are made once and shared by its protected sessions; a host session goes back to reev's).
+#[test]
+fn protected_and_host_sessions_take_turns_on_one_worker() {
+    let p = Project::new();
+    let probe = |name: &str| {
+        format!(
+            "touch {}/runs/probe-{name}-$REEV_ATTEMPT 2>/dev/null; exit 0",
+            p.path().display()
+        )
+    };
+    p.write(
+        "reev.yml",
+        &format!(
+            "agents:\n  guarded:\n    command: [sh, -c, {:?}]\n  open:\n    command: [sh, -c, {:?}]\n    sandbox: {{filesystem: host}}\n",
+            probe("guarded"),
+            probe("open")
+        ),
+    );
+    p.simple_benchmark("b");
+    p.reev(&["run", "--jobs", "1", "--attempts", "3"]).ok();
+    for attempt in 1..=3 {
+        assert!(
+            !p.join(&format!("runs/probe-guarded-{attempt}")).exists(),
+            "a protected session wrote the runs tree (attempt {attempt})"
+        );
+        assert!(
+            p.join(&format!("runs/probe-open-{attempt}")).exists(),
+            "a host session could not write (attempt {attempt})"
+        );
+    }
+}

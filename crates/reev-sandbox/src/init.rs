@@ -34,7 +34,7 @@ use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeF
 use rustix::process::{Signal, WaitOptions};
 use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
 
-use crate::message::{self, Network, Request, Resource, Status, Step};
+use crate::message::{self, Mounts, Network, Request, Resource, Status, Step};
 use crate::sys::{self, Forked};
 
 /// A failed step: what `Status::Failed` carries.
@@ -69,6 +69,10 @@ pub fn main() -> ! {
     let _ = set_dumpable(false);
     // Where to come back to after cloning a session into the worker's network namespace.
     let home_net = std::fs::File::open("/proc/self/ns/net").ok();
+    // The protected mounts this zygote made in its own mount namespace (see `shared_mounts`),
+    // and reev's, which sessions without mounts of their own (`filesystem: host`) go back to.
+    let mut shared: Option<Mounts> = None;
+    let home_mnt = std::fs::File::open("/proc/self/ns/mnt").ok();
     loop {
         let (request, mut fds) = match message::recv_request(control) {
             Ok(got) => got,
@@ -84,7 +88,11 @@ pub fn main() -> ! {
             continue;
         }
         let session = fds.remove(0);
-        serve(control, &request, session, fds, home_net.as_ref());
+        let homes = Homes {
+            net: home_net.as_ref(),
+            mnt: home_mnt.as_ref(),
+        };
+        serve(control, &request, session, fds, homes, &mut shared);
     }
 }
 
@@ -96,8 +104,10 @@ fn serve(
     req: &Request,
     session: OwnedFd,
     fds: Vec<OwnedFd>,
-    home_net: Option<&std::fs::File>,
+    homes: Homes,
+    shared: &mut Option<Mounts>,
 ) {
+    let home_net = homes.net;
     let joined = req.network == Network::Join;
     if joined {
         let entered = match (fds.get(3), home_net) {
@@ -116,11 +126,19 @@ fn serve(
             return;
         }
     }
+    let in_place = match shared_mounts(req, shared) {
+        Ok(in_place) => in_place,
+        Err(failure) => {
+            // This zygote's mount namespace is half made: no later session may use it.
+            let _ = message::send_status(control, &failed(failure.step, &failure.error));
+            std::process::exit(1);
+        }
+    };
     let mut flags = libc::CLONE_NEWPID;
     if req.user.is_some() {
         flags |= libc::CLONE_NEWUSER;
     }
-    if req.mount {
+    if req.mount && !in_place {
         flags |= libc::CLONE_NEWNS;
     }
     if req.network == Network::New {
@@ -129,7 +147,17 @@ fn serve(
     let reply = match sys::clone_parent(flags) {
         Ok(Forked::Child) => {
             sys::release_control();
-            let failure = match pid1(session.as_fd(), req, fds) {
+            // A session without mounts of its own sees reev's, not this zygote's.
+            let back_home = match (req.mount, shared.is_some(), homes.mnt) {
+                (false, true, Some(mnt)) => rustix::thread::move_into_link_name_space(
+                    mnt.as_fd(),
+                    Some(rustix::thread::LinkNameSpaceType::Mount),
+                )
+                .map_err(at(Step::Namespaces)),
+                _ => Ok(()),
+            };
+            let started = back_home.and_then(|()| pid1(session.as_fd(), req, fds, in_place));
+            let failure = match started {
                 Err(f) => f,
                 Ok(never) => match never {},
             };
@@ -150,6 +178,33 @@ fn serve(
         }
     }
     let _ = message::send_status(control, &reply);
+}
+
+/// The namespaces of reev's that the zygote was started in.
+#[derive(Clone, Copy)]
+struct Homes<'a> {
+    net: Option<&'a std::fs::File>,
+    mnt: Option<&'a std::fs::File>,
+}
+
+/// Does the session run in this zygote's own mount namespace, its mounts already made? For
+/// a plain session of a root reev (results protected, no user namespace, no /proc of its
+/// own), the zygote makes the protected mounts once, in a mount namespace of its own, and
+/// every such session of this worker shares it: a mount namespace per session (copying the
+/// mount table, then tearing it down) cost more than the rest of a plain session. The mounts
+/// are the same for every session of a run (the run's results, this reev's own area).
+/// Sandboxed sessions still get a mount namespace each, cloned from this one.
+fn shared_mounts(req: &Request, shared: &mut Option<Mounts>) -> Stepped<bool> {
+    if !req.mount || req.user.is_some() || req.mounts.proc {
+        return Ok(false);
+    }
+    if let Some(made) = shared {
+        return Ok(*made == req.mounts);
+    }
+    sys::unshare(UnshareFlags::NEWNS).map_err(at(Step::Namespaces))?;
+    mounts(req)?;
+    *shared = Some(req.mounts.clone());
+    Ok(true)
 }
 
 /// Whether another process of our uid may read our memory and /proc entries (environ,
@@ -180,7 +235,12 @@ fn fail(socket: BorrowedFd, failure: Failure) -> ! {
 
 /// PID 1 of the session, reev's child: its process group, death signal, user namespace
 /// maps, cgroups; then mounts, directory, limits, privileges, the program, then reaping.
-fn pid1(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Stepped<std::convert::Infallible> {
+fn pid1(
+    socket: BorrowedFd,
+    req: &Request,
+    fds: Vec<OwnedFd>,
+    mounted: bool,
+) -> Stepped<std::convert::Infallible> {
     rustix::process::setpgid(None, None).map_err(at(Step::ProcessGroup))?;
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(at(Step::DeathSignal))?;
@@ -214,7 +274,7 @@ fn pid1(socket: BorrowedFd, req: &Request, fds: Vec<OwnedFd>) -> Stepped<std::co
         })?;
     }
     sys::block_handled().map_err(at(Step::Namespaces))?;
-    if req.mount {
+    if req.mount && !mounted {
         mounts(req)?;
     }
     std::env::set_current_dir(&req.cwd).map_err(|e| Failure {
@@ -274,13 +334,17 @@ fn start(req: &Request, fds: Vec<OwnedFd>) -> Stepped<i32> {
         .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr);
-    // The agent starts with no signal blocked, whatever this init blocks for itself (std's
-    // spawn keeps the caller's mask). This makes std fork rather than posix_spawn: this
-    // process is small, so the copy is cheap.
-    // SAFETY: the hook runs in the forked child before exec and makes only
-    // `sigprocmask`, which is async-signal-safe; it allocates nothing and takes no lock.
-    unsafe { command.pre_exec(sys::unblock_handled) };
-    let child = command.spawn().map_err(at(Step::Exec))?;
+    // The program must start with no signal blocked (std's spawn keeps the caller's mask,
+    // and a shell that inherits a blocked SIGCHLD waits forever for its background jobs).
+    // Unblocked around the spawn rather than in a `pre_exec` hook, which would make std fork
+    // (copying this process) instead of posix_spawn. What arrives meanwhile: SIGCHLD is
+    // made up for by `reap`, which reaps before it waits; a TERM, INT or HUP from reev is
+    // dropped (a PID 1 without a handler drops them) and reev's KILL after the grace
+    // period follows.
+    sys::unblock_handled().map_err(at(Step::Exec))?;
+    let child = command.spawn();
+    sys::block_handled().map_err(at(Step::Exec))?;
+    let child = child.map_err(at(Step::Exec))?;
     Ok(child.id() as i32)
 }
 
@@ -321,11 +385,8 @@ fn lookup(program: &str, env: &[(String, String)]) -> io::Result<std::path::Path
 fn reap(socket: BorrowedFd, agent: i32, linger: bool) -> ! {
     let mut reported = false;
     loop {
-        let sig = sys::wait_signal();
-        if sig != libc::SIGCHLD {
-            sys::kill(-1, sig);
-            continue;
-        }
+        // Reap first: the program may have ended before its SIGCHLD could be waited for
+        // (signals were unblocked while it was started, see `start`).
         loop {
             match rustix::process::wait(WaitOptions::NOHANG) {
                 Ok(Some((pid, status))) => {
@@ -342,6 +403,10 @@ fn reap(socket: BorrowedFd, agent: i32, linger: bool) -> ! {
                 Err(_) if reported && !linger => std::process::exit(0),
                 Err(_) => break,
             }
+        }
+        let sig = sys::wait_signal();
+        if sig != libc::SIGCHLD {
+            sys::kill(-1, sig);
         }
     }
 }
