@@ -340,3 +340,84 @@ fn a_misconfigured_llm_agent_or_a_broken_server_is_an_error_not_a_failure() {
     assert_eq!(s["exit_code"], 75, "{s:#}");
     assert_eq!(s["status"], "error", "{s:#}");
 }
+
+/// The commands `examples/llm/reev.yml` documents, read from its comments and run as written
+/// (its `upstream:` pointed at a scripted model that finishes at once): the live night records
+/// every session's model calls; with the model gone, the replay gives the same statuses and
+/// scores, at no cost.
+#[test]
+fn the_llm_example_records_and_replays_as_written() {
+    let p = llm_example();
+    let server = Server::start(
+        &p,
+        &json!({"model": "glm-4.6", "turns": [
+            {"tool_calls": [{"name": "finish", "arguments": {"output": "done", "exit_code": 0}}], "usage": [100, 10]}
+        ]}),
+    );
+    let yml = std::fs::read_to_string(p.join("examples/llm/reev.yml")).unwrap();
+    p.write(
+        "examples/llm/reev.yml",
+        &yml.replace(
+            "upstream: http://127.0.0.1:8080/v1",
+            &format!("upstream: http://127.0.0.1:{}/v1", server.port),
+        ),
+    );
+    let documented: Vec<String> = yml
+        .lines()
+        .filter_map(|l| l.trim_start_matches('#').trim().strip_prefix("reev "))
+        .map(|l| l.split(" # ").next().unwrap_or(l).trim().to_string())
+        .collect();
+    assert_eq!(documented.len(), 2, "{documented:?}");
+    let model = yml
+        .lines()
+        .find_map(|l| {
+            l.trim_start_matches('#')
+                .trim()
+                .strip_prefix("export REEV_OPENAI_MODEL=")
+        })
+        .map(|v| v.split_whitespace().next().unwrap_or(v).to_string())
+        .expect("the documented model variable");
+    let run = |line: &str| -> common::Out {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mut cmd = p.cmd(&words);
+        cmd.env("REEV_OPENAI_MODEL", &model)
+            .env_remove("OPENAI_MODEL")
+            .env_remove("REEV_OPENAI_BASE_URL")
+            .env_remove("OPENAI_BASE_URL");
+        cmd.output().expect("run reev").into()
+    };
+    run(&documented[0]).ok();
+    let nightly = p.sessions();
+    assert!(nightly.len() >= 10, "{}", nightly.len());
+    for s in &nightly {
+        assert!(
+            s["gateway"]["calls"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty()),
+            "{s:#}"
+        );
+        assert_eq!(s["input_tokens"], 100, "{s:#}");
+    }
+    drop(server);
+    run(&documented[1]).ok();
+    let by_key = |run: &str| -> std::collections::BTreeMap<String, Value> {
+        common::session_files(&p.join(&format!("runs/{run}")))
+            .iter()
+            .map(|f| {
+                let s: Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+                (format!("{}@{}", s["benchmark_id"], s["attempt"]), s)
+            })
+            .collect()
+    };
+    let (live, again) = (by_key("nightly"), by_key("recheck"));
+    assert_eq!(
+        live.keys().collect::<Vec<_>>(),
+        again.keys().collect::<Vec<_>>()
+    );
+    for (k, s) in &again {
+        assert_eq!(s["status"], live[k]["status"], "{k}: {s:#}");
+        assert_eq!(s["score"], live[k]["score"], "{k}");
+        assert_eq!(s["gateway"]["replayed_from"], "nightly", "{k}");
+        assert_eq!(s["cost_usd"], 0.0, "{k}");
+    }
+}
