@@ -118,16 +118,38 @@ pub struct BenchDelta {
     pub benchmark_id: String,
     pub before: Option<Cell>,
     pub after: Option<Cell>,
+    /// After minus before, where both sides have the measure.
+    pub delta: CellDelta,
     pub change: Change,
+}
+
+/// The per-benchmark deltas (after - before); `None` where a side lacks the measure.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CellDelta {
+    pub success_rate: Option<f64>,
+    pub mean_score: Option<f64>,
+    pub median_duration_ms: Option<f64>,
+    pub tokens_per_session: Option<f64>,
+    pub cost_per_session: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cell {
     pub attempts: u64,
     pub succeeded: u64,
-    pub mean_score: f64,
+    /// Of the judged attempts (an `error` session has no score); `None` when none was.
+    pub mean_score: Option<f64>,
     pub median_duration_ms: f64,
+    /// Input + output tokens and cost per session, over the sessions that have them.
+    pub tokens_per_session: Option<f64>,
+    pub cost_per_session: Option<f64>,
     pub session_ids: Vec<String>,
+}
+
+impl Cell {
+    fn success_rate(&self) -> Option<f64> {
+        (self.attempts > 0).then(|| self.succeeded as f64 / self.attempts as f64)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -150,7 +172,8 @@ struct Row {
     benchmark_id: String,
     session_id: String,
     status: String,
-    score: f64,
+    /// NULL for an `error` session (not judged).
+    score: Option<f64>,
     duration_ms: f64,
     tokens: Option<f64>,
     cost: Option<f64>,
@@ -331,7 +354,7 @@ fn measures(agent: &str, rows: &[Row]) -> Measures {
         judged: judged.len() as u64,
         succeeded: ok,
         success_rate: (!judged.is_empty()).then(|| ok as f64 / judged.len() as f64),
-        mean_score: mean(rows.iter().map(|r| r.score).collect()),
+        mean_score: mean(rows.iter().filter_map(|r| r.score).collect()),
         median_duration_ms: stats::median(&rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>()),
         tokens_per_session: mean(rows.iter().filter_map(|r| r.tokens).collect()),
         cost_per_session: mean(rows.iter().filter_map(|r| r.cost).collect()),
@@ -448,14 +471,31 @@ fn cell(rows: &[&Row]) -> Option<Cell> {
         return None;
     }
     let judged: Vec<&&Row> = rows.iter().filter(|r| r.status != "error").collect();
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     Some(Cell {
         attempts: judged.len() as u64,
         succeeded: judged.iter().filter(|r| r.status == "succeeded").count() as u64,
-        mean_score: rows.iter().map(|r| r.score).sum::<f64>() / rows.len() as f64,
+        mean_score: mean(rows.iter().filter_map(|r| r.score).collect()),
         median_duration_ms: stats::median(&rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
             .unwrap_or(0.0),
+        tokens_per_session: mean(rows.iter().filter_map(|r| r.tokens).collect()),
+        cost_per_session: mean(rows.iter().filter_map(|r| r.cost).collect()),
         session_ids: rows.iter().map(|r| r.session_id.clone()).collect(),
     })
+}
+
+fn cell_delta(before: Option<&Cell>, after: Option<&Cell>) -> CellDelta {
+    let (Some(b), Some(a)) = (before, after) else {
+        return CellDelta::default();
+    };
+    let d = |x: Option<f64>, y: Option<f64>| Some(y? - x?);
+    CellDelta {
+        success_rate: d(b.success_rate(), a.success_rate()),
+        mean_score: d(b.mean_score, a.mean_score),
+        median_duration_ms: Some(a.median_duration_ms - b.median_duration_ms),
+        tokens_per_session: d(b.tokens_per_session, a.tokens_per_session),
+        cost_per_session: d(b.cost_per_session, a.cost_per_session),
+    }
 }
 
 fn bench_deltas(label: &str, a: &[Row], b: &[Row]) -> Vec<BenchDelta> {
@@ -473,6 +513,7 @@ fn bench_deltas(label: &str, a: &[Row], b: &[Row]) -> Vec<BenchDelta> {
                 agent: label.to_string(),
                 benchmark_id: bench.to_string(),
                 change: change(before.as_ref(), after.as_ref()),
+                delta: cell_delta(before.as_ref(), after.as_ref()),
                 before,
                 after,
             }
@@ -540,8 +581,10 @@ mod tests {
         Cell {
             attempts,
             succeeded,
-            mean_score: 0.0,
+            mean_score: None,
             median_duration_ms: 0.0,
+            tokens_per_session: None,
+            cost_per_session: None,
             session_ids: Vec::new(),
         }
     }

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::compare::{AgentDelta, BenchDelta, Cell, Change, Comparison, Test, Verdict};
+use super::compare::{AgentDelta, BenchDelta, Cell, CellDelta, Change, Comparison, Test, Verdict};
 use super::{ms, pct, tokens, usd};
 
 /// The output formats of `reev compare`.
@@ -113,15 +113,57 @@ fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
     ]
 }
 
+/// Succeeded/attempts, mean score, median duration, and tokens and cost per session when
+/// known: one benchmark's side.
 fn cell_text(c: Option<&Cell>) -> String {
-    match c {
-        Some(c) => format!(
-            "{}/{} · {}",
-            c.succeeded,
-            c.attempts,
-            ms(c.median_duration_ms)
-        ),
-        None => "not run".into(),
+    let Some(c) = c else {
+        return "not run".into();
+    };
+    let mut parts = vec![
+        format!("{}/{}", c.succeeded, c.attempts),
+        format!("score {}", super::score(c.mean_score, 2)),
+        ms(c.median_duration_ms),
+    ];
+    if let Some(t) = c.tokens_per_session {
+        parts.push(format!("{t:.0} tokens"));
+    }
+    if c.cost_per_session.is_some() {
+        parts.push(usd(c.cost_per_session));
+    }
+    parts.join(" · ")
+}
+
+/// The benchmark's deltas that are not zero (after - before).
+fn delta_text(d: &CellDelta) -> String {
+    let mut parts = Vec::new();
+    let nonzero = |v: &Option<f64>| v.filter(|v| v.abs() > 1e-12);
+    if let Some(v) = nonzero(&d.success_rate) {
+        parts.push(format!("success {:+.0} pts", v * 100.0));
+    }
+    if let Some(v) = nonzero(&d.mean_score) {
+        parts.push(format!("score {v:+.2}"));
+    }
+    if let Some(v) = nonzero(&d.median_duration_ms) {
+        parts.push(format!(
+            "{}{}",
+            if v < 0.0 { "-" } else { "+" },
+            ms(v.abs())
+        ));
+    }
+    if let Some(v) = nonzero(&d.tokens_per_session) {
+        parts.push(format!("{v:+.0} tokens"));
+    }
+    if let Some(v) = nonzero(&d.cost_per_session) {
+        parts.push(format!(
+            "{}{}",
+            if v < 0.0 { "-" } else { "+" },
+            usd(Some(v.abs()))
+        ));
+    }
+    if parts.is_empty() {
+        "–".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -185,18 +227,19 @@ fn markdown(c: &Comparison) -> String {
         .collect();
     let _ = writeln!(
         o,
-        "<details><summary>Benchmarks: {} of {} changed</summary>\n\n| agent | benchmark | before | after | change |\n|---|---|---|---|---|",
+        "<details><summary>Benchmarks: {} of {} changed</summary>\n\n| agent | benchmark | before | after | delta | change |\n|---|---|---|---|---|---|",
         changed.len(),
         c.benchmarks.len()
     );
     for b in &c.benchmarks {
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             b.agent,
             b.benchmark_id,
             cell_text(b.before.as_ref()),
             cell_text(b.after.as_ref()),
+            delta_text(&b.delta),
             change_text(b.change)
         );
     }
@@ -264,11 +307,12 @@ fn page(c: &Comparison) -> Markup {
                     section #benchmarks {
                         h2 { "Benchmarks" }
                         div.scroll { table {
-                            tr { th { "agent" } th { "benchmark" } th { "before" } th { "after" } th { "change" } }
+                            tr { th { "agent" } th { "benchmark" } th { "before" } th { "after" } th { "delta" } th { "change" } }
                             @for (i, b) in c.benchmarks.iter().enumerate() {
                                 tr id=(format!("b-{i}")) {
                                     td { (b.agent) } td { (b.benchmark_id) }
                                     td.n { (cell_text(b.before.as_ref())) } td.n { (cell_text(b.after.as_ref())) }
+                                    td.n { (delta_text(&b.delta)) }
                                     td.bad[matches!(b.change, Change::NewlyFailing | Change::Worse)] .ok[matches!(b.change, Change::NewlyPassing | Change::Better)] { (change_text(b.change)) }
                                 }
                             }

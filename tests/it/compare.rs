@@ -167,3 +167,60 @@ pub fn hrefs(html: &str) -> Vec<String> {
     v.dedup();
     v
 }
+
+/// Per benchmark: tokens and cost per session side by side with their deltas, in every
+/// format; a benchmark whose sessions all ended `error` (not judged, no score) compares
+/// without failing the command.
+#[test]
+fn per_benchmark_tokens_cost_and_deltas_and_unjudged_sessions() {
+    let p = Project::new();
+    let tokens = p.join("tokens");
+    let script = format!(
+        "n=$(cat {t}); echo \"{{\\\"type\\\":\\\"model_request\\\",\\\"model\\\":\\\"m\\\",\\\"input_tokens\\\":$n,\\\"output_tokens\\\":0}}\" >> \"$REEV_EVENTS\"; \
+         [ \"$REEV_BENCHMARK_ID\" = down ] && exit 75; exit 0",
+        t = tokens.display()
+    );
+    p.write(
+        "reev.yml",
+        &format!(
+            "prices:\n  m: {{input: 1.0, output: 1.0}}\nagents:\n  a:\n    command: [sh, -c, {script:?}]\n"
+        ),
+    );
+    p.simple_benchmark("up").simple_benchmark("down");
+    std::fs::write(&tokens, "100").unwrap();
+    p.reev(&["run", "--run-id", "before"]).ok();
+    std::fs::write(&tokens, "300").unwrap();
+    p.reev(&["run", "--run-id", "after"]).ok();
+    p.reev(&["load"]).ok();
+    let c = json(&p, &["before", "after"]);
+    let up = c["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["benchmark_id"] == "up")
+        .expect("up");
+    assert_eq!(up["before"]["tokens_per_session"], 100.0, "{up}");
+    assert_eq!(up["after"]["tokens_per_session"], 300.0, "{up}");
+    assert_eq!(up["delta"]["tokens_per_session"], 200.0, "{up}");
+    let cost = up["delta"]["cost_per_session"]
+        .as_f64()
+        .expect("cost delta");
+    assert!((cost - 0.0002).abs() < 1e-12, "{up}");
+    assert_eq!(up["delta"]["success_rate"], 0.0, "{up}");
+    let down = c["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["benchmark_id"] == "down")
+        .expect("down");
+    assert!(down["before"]["mean_score"].is_null(), "{down}");
+    assert_eq!(down["before"]["attempts"], 0, "{down}");
+    let md = p.reev(&["compare", "before", "after"]);
+    md.ok();
+    assert!(md.stdout.contains("+200 tokens"), "{}", md.stdout);
+    assert!(md.stdout.contains("300 tokens"), "{}", md.stdout);
+    let html = p.reev(&["compare", "before", "after", "--format", "html"]);
+    html.ok();
+    assert!(html.stdout.contains("<th>delta</th>"), "{}", html.stdout);
+    assert!(html.stdout.contains("+200 tokens"), "{}", html.stdout);
+}
