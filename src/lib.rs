@@ -25,3 +25,4 @@ pub mod spec;
 pub mod stats;
 pub mod store;
 pub mod term;
+pub mod timestamp;

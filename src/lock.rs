@@ -79,7 +79,7 @@ pub fn acquire(path: &Path, wait: Duration, busy: &str) -> Result<Lock> {
         "held by pid {} on {} since {}",
         std::process::id(),
         crate::manifest::hostname(),
-        crate::exec::rfc3339(chrono::Utc::now())
+        crate::timestamp::rfc3339(chrono::Utc::now())
     );
     let _ = file.flush();
     Ok(Lock { file })

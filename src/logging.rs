@@ -87,7 +87,7 @@ pub fn line(level: tracing::Level, message: &str) {
 /// One JSON object shaped like tracing's JSON lines (timestamp, level, fields.message).
 pub fn json_line(level: tracing::Level, message: &str) -> String {
     serde_json::json!({
-        "timestamp": crate::exec::rfc3339(chrono::Utc::now()),
+        "timestamp": crate::timestamp::rfc3339(chrono::Utc::now()),
         "level": level.as_str(),
         "fields": {"message": message},
     })

@@ -98,7 +98,14 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
     interrupt::install().map_err(|e| Error::env(format!("cannot install signal handlers: {e}")))?;
     let suite = super::load_suite(&opts.suite)?;
     // Before the run exists: a replay without cassettes, or a missing key, is said at once.
-    let replay = crate::gateway::replay::prepare(&opts, &suite)?;
+    let wanted = crate::gateway::replay::Wanted {
+        runs_dir: &opts.runs_dir,
+        resume: opts.resume.as_deref(),
+        selection: &opts.selection,
+        replay: opts.replay.as_deref(),
+        retry_errors: opts.retry.errors,
+    };
+    let replay = crate::gateway::replay::prepare(wanted, &suite)?;
     let planned = match &opts.resume {
         Some(id) => resume_plan(&opts, &suite, id)?,
         None => new_plan(&opts, &suite)?,
@@ -294,7 +301,7 @@ fn note_budget_stop(planned: &Planned, budget: &Budget, not_launched: u64) {
         max_cost_usd: budget.max().unwrap_or_default(),
         spent_usd: budget.spent(),
         not_launched,
-        stopped_at: exec::rfc3339(chrono::Utc::now()),
+        stopped_at: crate::timestamp::rfc3339(chrono::Utc::now()),
     };
     if let Err(e) = budget::write_note(&planned.run_dir, planned.shard, &note) {
         tracing::warn!(
@@ -488,7 +495,7 @@ fn new_plan(opts: &RunOptions, suite: &Suite) -> Result<Planned> {
     let m = RunManifest {
         schema_version: manifest::SCHEMA_VERSION,
         run_id: run_id.clone(),
-        created_at: exec::rfc3339(chrono::Utc::now()),
+        created_at: crate::timestamp::rfc3339(chrono::Utc::now()),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
         host: manifest::hostname(),
         git_commit: manifest::git_commit(&suite.config.dir),

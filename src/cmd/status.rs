@@ -521,7 +521,7 @@ fn with_eta(mut h: Holder, progress: &BTreeMap<Option<String>, (u64, u64)>) -> H
         return h;
     }
     let ms = elapsed as f64 / finished as f64 * remaining as f64;
-    h.eta = Some(crate::exec::rfc3339(
+    h.eta = Some(crate::timestamp::rfc3339(
         now + chrono::Duration::milliseconds(ms as i64),
     ));
     h

@@ -29,6 +29,7 @@ use crate::error::Error;
 use crate::plan::Task;
 use crate::session::{self, Output, SessionFile, Status};
 use crate::spec::{Agent, Benchmark, Suite};
+use crate::timestamp::rfc3339;
 use fixture::Role;
 
 /// Timeout when neither `--timeout`, the benchmark nor the agent sets one.
@@ -663,8 +664,4 @@ fn output(c: &process::Captured) -> Output {
         bytes_total: c.total,
         truncated: c.truncated,
     }
-}
-
-pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use duckdb::types::Value;
 
+use super::cell::text;
 use super::RowWriter;
-use crate::cmd::query::text;
 
 pub struct CsvOut<W: Write> {
     w: csv::Writer<W>,
@@ -52,7 +52,7 @@ impl<W: Write> RowWriter for CsvOut<W> {
     fn row(&mut self, values: &[Value]) -> std::io::Result<()> {
         let cells = values.iter().map(|v| match v {
             Value::Null => String::new(),
-            Value::Timestamp(unit, n) => crate::cmd::query::rfc3339(*unit, *n),
+            Value::Timestamp(unit, n) => super::cell::rfc3339(*unit, *n),
             // Not only Text: an ENUM or a UNION holding agent text is written as that text.
             other if self.neutralise && !literal(other) => neutralise(&text(other)).into_owned(),
             other => text(other),

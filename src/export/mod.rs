@@ -1,6 +1,7 @@
 //! `reev export`: tables of the store as CSV, JSON lines or Parquet, to a file or stdout.
 //! Its row writers (CSV, JSON lines, the human table) also serve `reev query`.
 
+pub mod cell;
 mod csv_out;
 mod json_out;
 mod table;
@@ -81,7 +82,7 @@ pub fn json_cell(v: &Value, json_column: bool) -> serde_json::Value {
         Value::Text(s) if json_column => {
             serde_json::from_str(s).unwrap_or_else(|_| serde_json::Value::String(s.clone()))
         }
-        other => crate::cmd::query::json(other),
+        other => cell::json(other),
     }
 }
 

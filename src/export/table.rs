@@ -13,8 +13,8 @@ use std::io::Write;
 
 use duckdb::types::Value;
 
+use super::cell::text;
 use super::RowWriter;
-use crate::cmd::query::text;
 
 /// Cells wider than this are cut with an ellipsis.
 const MAX_WIDTH: usize = 60;

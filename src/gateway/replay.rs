@@ -76,22 +76,31 @@ fn read_session(path: &Path) -> Result<Option<SessionFile>, Error> {
     })
 }
 
+/// The run about to start, as far as replay is concerned.
+pub struct Wanted<'a> {
+    pub runs_dir: &'a std::path::Path,
+    /// `--resume RUN_ID`.
+    pub resume: Option<&'a str>,
+    pub selection: &'a crate::plan::Selection,
+    /// `--replay RUN_ID`.
+    pub replay: Option<&'a str>,
+    /// `--retry-errors`: the tries each session may have.
+    pub retry_errors: u32,
+}
+
 /// Before a run starts: for `--replay`, the cassettes of the sessions it will run (checked);
 /// for a live run, that every `api_key_env` of a planned agent is set. A `--resume` of a
 /// replayed run replays again (its manifest's command line says from which run).
-pub fn prepare(
-    opts: &crate::cmd::run::RunOptions,
-    suite: &crate::spec::Suite,
-) -> Result<Option<Source>, Error> {
-    let (tasks, replay) = match &opts.resume {
-        Some(id) => match crate::manifest::read(&opts.runs_dir.join(id), opts.selection.shard) {
+pub fn prepare(run: Wanted, suite: &crate::spec::Suite) -> Result<Option<Source>, Error> {
+    let (tasks, replay) = match run.resume {
+        Some(id) => match crate::manifest::read(&run.runs_dir.join(id), run.selection.shard) {
             Ok(m) => (m.plan, replayed_in(&m.command_line)),
             // `--resume` itself says what is wrong with the run.
             Err(_) => return Ok(None),
         },
         None => (
-            crate::plan::plan(suite, &opts.selection, "check")?,
-            opts.replay.clone(),
+            crate::plan::plan(suite, run.selection, "check")?,
+            run.replay.map(str::to_string),
         ),
     };
     let gateway_of = |t: &crate::plan::Task| suite.agent(&t.agent).and_then(|a| a.gateway.as_ref());
@@ -111,11 +120,11 @@ pub fn prepare(
         .iter()
         .filter(|t| gateway_of(t).is_some())
         .flat_map(|t| {
-            (1..=1 + opts.retry.errors)
+            (1..=1 + run.retry_errors)
                 .map(|k| (t.agent.clone(), t.benchmark_id.clone(), t.attempt, k))
         })
         .collect();
-    Source::load(&opts.runs_dir, &run_id, &wanted).map(Some)
+    Source::load(run.runs_dir, &run_id, &wanted).map(Some)
 }
 
 /// The run a command line replayed (`--replay ID` or `--replay=ID`).

@@ -60,7 +60,7 @@ pub fn write(runs_dir: &Path, run_id: &str, note: Option<String>) -> Result<Path
     }
     let a = Acceptance {
         run_id: run_id.to_string(),
-        accepted_at: crate::exec::rfc3339(chrono::Utc::now()),
+        accepted_at: crate::timestamp::rfc3339(chrono::Utc::now()),
         note,
     };
     let path = dir.join(FILE);

@@ -196,7 +196,7 @@ pub fn compare(
     let mut c = Comparison {
         before,
         after,
-        generated_at: crate::exec::rfc3339(chrono::Utc::now()),
+        generated_at: crate::timestamp::rfc3339(chrono::Utc::now()),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
         alpha,
         agents: Vec::new(),

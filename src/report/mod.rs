@@ -113,7 +113,7 @@ pub fn gather(
         sessions,
         regressions,
         gate,
-        generated_at: crate::exec::rfc3339(chrono::Utc::now()),
+        generated_at: crate::timestamp::rfc3339(chrono::Utc::now()),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
         timings: Default::default(),
         completeness: completeness::gather(conn, &run_id)?,
