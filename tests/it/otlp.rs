@@ -331,3 +331,113 @@ fn bad_otlp_bodies_are_refused_counted_and_never_stall_the_session() {
     assert_eq!(s["status"], "failed");
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
+
+/// An agent that writes reev's own events file (no OpenTelemetry at all) still exports as a
+/// trace an OTLP consumer accepts: its model requests and tool calls as GenAI child spans and
+/// its verifier run as a `verify` span, all under the session's root.
+#[test]
+fn events_and_verifiers_export_as_child_spans_for_otel_consumers() {
+    let p = Project::new();
+    let events = r#"now=$(date +%s); for l in "{\"type\":\"model_request\",\"model\":\"m7\",\"input_tokens\":12,\"output_tokens\":3,\"ts\":$now,\"duration_ms\":40}" "{\"type\":\"tool_call\",\"name\":\"read_file\",\"input\":{\"path\":\"a\"},\"ts\":$now}"; do echo "$l" >> "$REEV_EVENTS"; done"#;
+    p.agents(&[("plain", &["sh", "-c", events])]);
+    p.write(
+        "benchmarks/v.yml",
+        "id: v\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - verify: {command: [\"true\"]}\n",
+    );
+    p.reev(&["run", "--run-id", "r1"]).ok();
+    p.reev(&["load"]).ok();
+    let out = p.join("traces.jsonl");
+    p.reev(&[
+        "export",
+        "--format",
+        "otlp-json",
+        "--run",
+        "r1",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ])
+    .ok();
+    let spans: Vec<serde_json::Value> = common::python_ok(
+        &std::fs::read_to_string(data("check_export.py")).expect("script"),
+        &[&out],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("json"))
+    .collect();
+    let root = spans
+        .iter()
+        .find(|x| {
+            x["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("reev session v / plain"))
+        })
+        .expect("the session's root span");
+    let child = |prefix: &str| {
+        spans
+            .iter()
+            .find(|x| x["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("no span {prefix}: {spans:#?}"))
+    };
+    let chat = child("chat m7");
+    assert_eq!(chat["parent"], root["span_id"], "{chat}");
+    assert_eq!(chat["attrs"]["gen_ai.usage.input_tokens"], 12, "{chat}");
+    let tool = child("execute_tool read_file");
+    assert_eq!(tool["parent"], root["span_id"], "{tool}");
+    let verify = child("verify");
+    assert_eq!(verify["parent"], root["span_id"], "{verify}");
+    assert!(
+        spans.iter().all(|x| x["trace_id"] == root["trace_id"]),
+        "one trace"
+    );
+}
+
+/// Span names and attribute values are the agent's text: the report's span tree and trace
+/// escape them (no markup of the agent's reaches the page), and `reev show` prints control
+/// characters visibly.
+#[test]
+fn hostile_span_text_is_escaped_in_the_report_and_the_terminal() {
+    let p = Project::new();
+    let line = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "0af7651916cd43dd8448eb211c80319c",
+        "spanId": "b7ad6b7169203331",
+        "name": "<script>alert(1)</script>\u{1b}[31mred",
+        "kind": 3,
+        "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000000500000000",
+        "attributes": [
+            {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "<img src=x onerror=alert(2)>"}}
+        ]
+    }]}]}]})
+    .to_string();
+    p.write("span.json", &format!("{line}\n"));
+    let copy = format!("cat {} >> \"$REEV_EVENTS\"", p.join("span.json").display());
+    config(
+        &p,
+        "hostile",
+        &["sh".into(), "-c".into(), copy],
+        Some("otlp-json"),
+    );
+    p.reev(&["run", "--run-id", "r1"]).ok();
+    let s = &p.sessions()[0];
+    assert_eq!(s["spans"].as_array().map(Vec::len), Some(1), "{s:#}");
+    p.reev(&["load"]).ok();
+    p.reev(&["report", "--run", "r1", "--format", "html"]).ok();
+    let html = std::fs::read_to_string(p.join("reports/r1/report.html")).expect("html");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the span's name, escaped"
+    );
+    assert!(
+        !html.contains("<script>alert(1)"),
+        "raw markup of the agent's"
+    );
+    assert!(!html.contains("<img src=x"), "raw markup of the agent's");
+    let show = p.reev(&["show", s["session_id"].as_str().expect("id")]);
+    let text = &show.ok().stdout;
+    assert!(text.contains("<script>alert(1)</script>"), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "a raw escape sequence reached the terminal: {text:?}"
+    );
+}
