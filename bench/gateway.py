@@ -143,7 +143,7 @@ def latency(work, port, misses):
 """)
     os.makedirs(os.path.join(work, "benchmarks"))
     with open(os.path.join(work, "benchmarks", "load.yml"), "w") as f:
-        f.write("id: load\nprompt: load\ntimeout: 5m\nground_truth:\n  assertions:\n    - stdout_contains: done\n")
+        f.write("id: load\ndescription: gateway load\nprompt: load\ntimeout: 5m\nground_truth:\n  assertions:\n    - stdout_contains: done\n")
     env = {"N": str(REQUESTS // 2), "S": str(STREAMS // 2), "BENCH_OUT": out}
     results = {}
     for agent in ["direct", "gateway"]:

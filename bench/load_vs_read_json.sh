@@ -30,6 +30,7 @@ subprocess.run("find runs -type f -exec cat {} + > /dev/null", shell=True, check
 ANCHOR = """
 import duckdb
 con = duckdb.connect("anchor.duckdb")
+con.execute("SET enable_progress_bar = false")  # its bar would go to stdout, which is read
 con.execute(\"\"\"
     CREATE TABLE sessions AS SELECT * FROM read_json('runs/*/sessions/*/*.json',
         columns = {session_id: 'VARCHAR', run_id: 'VARCHAR', benchmark_id: 'VARCHAR', agent: 'VARCHAR',

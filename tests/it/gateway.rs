@@ -672,3 +672,76 @@ fn the_upstream_key_never_enters_the_agent_or_its_verifier() {
         assert_eq!(s["stdout"]["text"], "no-key\n", "{s:#}");
     }
 }
+
+/// The agent's model address is the gateway's, however it asks: `{gateway_url}`,
+/// `REEV_GATEWAY_URL`, and `OPENAI_BASE_URL`, which replaces one the agent would inherit.
+/// When the agent's own `model_request` events count other tokens than the gateway saw, the
+/// gateway's count prices the session and the disagreement is recorded and logged.
+#[test]
+fn the_gateway_url_reaches_the_agent_every_way_and_its_count_wins() {
+    let p = Project::new();
+    let server = Server::start(
+        &p,
+        &json!({"model": "m", "turns": [{"content": "hello", "usage": [1000, 50]}]}),
+    );
+    let url = format!("http://127.0.0.1:{}/v1", server.port);
+    let talker = format!(
+        "{ONE_REQUEST}\nopen(os.environ[\"REEV_EVENTS\"], \"a\").write(json.dumps({{\"type\": \"model_request\", \"model\": \"scripted-model\", \"input_tokens\": 10, \"output_tokens\": 1}}) + \"\\n\")\n"
+    );
+    let agent = script_agent(&p, "talker", &talker, &url, "");
+    let probe = "echo \"url={gateway_url}\"; echo \"env=$OPENAI_BASE_URL\"; echo \"reev=$REEV_GATEWAY_URL\"";
+    p.write(
+        "reev.yml",
+        &format!(
+            "prices:\n  scripted-model: {{input: 2.0, output: 10.0}}\nagents:\n{agent}  probe:\n    command: [sh, -c, {probe:?}]\n    gateway: {{upstream: {url:?}}}\n"
+        ),
+    );
+    p.write(
+        "benchmarks/hi.yml",
+        "id: hi\ndescription: one greeting\nprompt: say hello\nground_truth:\n  assertions:\n    - exit_code: 0\n",
+    );
+    let out: common::Out = p
+        .cmd(&["run"])
+        .env("OPENAI_BASE_URL", "http://127.0.0.1:9/inherited/v1")
+        .output()
+        .expect("run reev")
+        .into();
+    out.ok();
+    let sessions = sessions_of(&p, "");
+    let probe = sessions
+        .values()
+        .find(|s| s["agent"] == "probe")
+        .expect("probe session");
+    let text = probe["stdout"]["text"].as_str().expect("stdout");
+    let urls: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_once('=').expect("k=v").1)
+        .collect();
+    assert_eq!(urls.len(), 3, "{text}");
+    assert!(
+        urls.iter().all(|u| *u == urls[0]),
+        "one address every way: {text}"
+    );
+    assert!(
+        urls[0].starts_with("http://127.0.0.1:")
+            && urls[0].contains("/s/")
+            && urls[0].ends_with("/v1"),
+        "{text}"
+    );
+    let talker = sessions
+        .values()
+        .find(|s| s["agent"] == "talker")
+        .expect("talker session");
+    assert_eq!(talker["status"], "succeeded", "{talker:#}");
+    assert_eq!(
+        talker["input_tokens"], 1000,
+        "the gateway's count: {talker:#}"
+    );
+    assert_eq!(talker["gateway"]["events_input_tokens"], 10, "{talker:#}");
+    assert_eq!(talker["gateway"]["events_output_tokens"], 1, "{talker:#}");
+    assert!(
+        out.stderr.contains("the gateway's count is recorded"),
+        "{}",
+        out.stderr
+    );
+}
