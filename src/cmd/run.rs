@@ -682,18 +682,21 @@ fn write_copies(run_dir: &Path, suite: &Suite, tasks: &[Task]) -> Result<()> {
     )
 }
 
-/// Make the names of all session files durable: one fsync per directory, not per file.
+/// Make the names of all session files (and cassettes) durable: one fsync per directory,
+/// not per file.
 fn sync_session_dirs(run_dir: &Path, tasks: &[Task]) -> Result<()> {
     let agents: BTreeSet<&str> = tasks.iter().map(|t| t.agent.as_str()).collect();
-    for agent in agents {
-        let dir = run_dir.join("sessions").join(agent);
+    for top in ["sessions", "cassettes"] {
+        for agent in &agents {
+            let dir = run_dir.join(top).join(agent);
+            if dir.is_dir() {
+                session::sync_dir(&dir).map_err(|e| Error::io("cannot sync", &dir, e))?;
+            }
+        }
+        let dir = run_dir.join(top);
         if dir.is_dir() {
             session::sync_dir(&dir).map_err(|e| Error::io("cannot sync", &dir, e))?;
         }
-    }
-    let sessions = run_dir.join("sessions");
-    if sessions.is_dir() {
-        session::sync_dir(&sessions).map_err(|e| Error::io("cannot sync", &sessions, e))?;
     }
     Ok(())
 }

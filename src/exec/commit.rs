@@ -11,6 +11,9 @@
 //! and `--resume` runs exactly the absent ones. The names become durable with the one
 //! `fsync` per directory at the end of the run (`cmd/run.rs`), as before.
 //!
+//! A session with a model gateway has a second file, its cassette: written, made durable and
+//! linked the same way in the same batch, the cassette named before the session file.
+//!
 //! After its file is linked, each session's status is appended to the run's status log.
 
 use std::fs::File;
@@ -45,10 +48,39 @@ pub fn next_batch(rx: &Receiver<Box<Finished>>) -> Vec<Box<Finished>> {
     batch
 }
 
-/// One session of a batch on its way: its unnamed file, written, not yet durable or named.
+/// One session of a batch on its way: its unnamed file (and its cassette's, for a session
+/// with a model gateway), written, not yet durable or named.
 struct Unnamed<'a> {
     done: &'a Finished,
     file: File,
+    cassette: Option<File>,
+}
+
+impl Unnamed<'_> {
+    /// Both files durable.
+    fn sync(&self) -> std::io::Result<()> {
+        self.file.sync_all()?;
+        self.cassette.as_ref().map_or(Ok(()), File::sync_all)
+    }
+
+    /// The cassette named first, then the session file: a session file always finds the
+    /// cassette it names. A cassette already there without its session file is what a crash
+    /// left (the session ran again): the new one replaces it, as `write_cassette` does.
+    fn link(&self) -> std::io::Result<()> {
+        if let (Some(f), Some((path, _))) = (&self.cassette, &self.done.cassette) {
+            match session::link_unnamed(f, path) {
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && !self.done.path.exists() =>
+                {
+                    std::fs::remove_file(path)?;
+                    session::link_unnamed(f, path)?;
+                }
+                other => other?,
+            }
+        }
+        session::link_unnamed(&self.file, &self.done.path)
+    }
 }
 
 /// Write a batch of finished sessions (see the module doc); one outcome per session, in
@@ -57,25 +89,24 @@ pub fn write_batch(batch: &[Box<Finished>], log: &StatusLog) -> Vec<Outcome> {
     let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(batch.len());
     let mut unnamed: Vec<(usize, Unnamed)> = Vec::new();
     for (i, done) in batch.iter().enumerate() {
-        if let Err(failed) = write_cassette(done) {
-            outcomes.push(Some(failed));
-            continue;
-        }
         match write_unnamed(done) {
             Ok(Some(u)) => {
                 unnamed.push((i, u));
                 outcomes.push(None);
             }
             // No O_TMPFILE here: this one goes the way of a single write (a named
-            // temporary file, fsynced and renamed).
-            Ok(None) => outcomes.push(Some(write_session(done, log))),
+            // temporary file, fsynced and renamed), its cassette first.
+            Ok(None) => outcomes.push(Some(match write_cassette(done) {
+                Ok(()) => write_session(done, log),
+                Err(failed) => failed,
+            })),
             Err(e) => outcomes.push(Some(failed(done, e))),
         }
     }
     let synced = sync_all(unnamed);
     test_pause();
     for (i, u, result) in synced {
-        let result = result.and_then(|()| session::link_unnamed(&u.file, &u.done.path));
+        let result = result.and_then(|()| u.link());
         outcomes[i] = Some(match result {
             Ok(()) => written(u.done, log),
             // No /proc to link through (a bare container): the single write's way.
@@ -93,11 +124,31 @@ pub fn write_batch(batch: &[Box<Finished>], log: &StatusLog) -> Vec<Outcome> {
         .collect()
 }
 
-/// The session's bytes in an unnamed file in its directory; `None` where the filesystem
-/// has no unnamed files.
+/// The session's bytes (and its cassette's) in unnamed files in their directories; `None`
+/// where the filesystem has no unnamed files.
 fn write_unnamed(done: &Finished) -> std::io::Result<Option<Unnamed<'_>>> {
     let bytes = serde_json::to_vec_pretty(&done.file).map_err(std::io::Error::other)?;
-    let dir = done.path.parent().unwrap_or(Path::new("."));
+    let Some(file) = unnamed_with(&done.path, &bytes)? else {
+        return Ok(None);
+    };
+    let cassette = match &done.cassette {
+        None => None,
+        Some((path, bytes)) => match unnamed_with(path, bytes)? {
+            Some(f) => Some(f),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(Unnamed {
+        done,
+        file,
+        cassette,
+    }))
+}
+
+/// `bytes` in an unnamed file in `path`'s directory (made when missing); `None` where the
+/// filesystem has no unnamed files.
+fn unnamed_with(path: &Path, bytes: &[u8]) -> std::io::Result<Option<File>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut file = match session::create_unnamed(dir) {
         Ok(f) => f,
@@ -111,8 +162,8 @@ fn write_unnamed(done: &Finished) -> std::io::Result<Option<Unnamed<'_>>> {
         }
         Err(e) => return Err(e),
     };
-    file.write_all(&bytes)?;
-    Ok(Some(Unnamed { done, file }))
+    file.write_all(bytes)?;
+    Ok(Some(file))
 }
 
 /// `fsync` every file of the batch, from up to [`SYNCERS`] threads at once.
@@ -121,7 +172,7 @@ fn sync_all(unnamed: Vec<(usize, Unnamed)>) -> Vec<(usize, Unnamed, std::io::Res
         return unnamed
             .into_iter()
             .map(|(i, u)| {
-                let r = u.file.sync_all();
+                let r = u.sync();
                 (i, u, r)
             })
             .collect();
@@ -139,7 +190,7 @@ fn sync_all(unnamed: Vec<(usize, Unnamed)>) -> Vec<(usize, Unnamed, std::io::Res
                 s.spawn(move || {
                     part.into_iter()
                         .map(|(i, u)| {
-                            let r = u.file.sync_all();
+                            let r = u.sync();
                             (i, u, r)
                         })
                         .collect::<Vec<_>>()
