@@ -191,7 +191,8 @@ struct Homes<'a> {
 /// a plain session of a root reev (results protected, no user namespace, no /proc of its
 /// own), the zygote makes the protected mounts once, in a mount namespace of its own, and
 /// every such session of this worker shares it: a mount namespace per session (copying the
-/// mount table, then tearing it down) cost more than the rest of a plain session. The mounts
+/// mount table, then tearing it down) added about 0.2 ms to each, a third of what reev
+/// added to a trivial session. The mounts
 /// are the same for every session of a run (the run's results, this reev's own area).
 /// Sandboxed sessions still get a mount namespace each, cloned from this one.
 fn shared_mounts(req: &Request, shared: &mut Option<Mounts>) -> Stepped<bool> {
