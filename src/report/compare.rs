@@ -5,6 +5,7 @@
 //! benchmarks. One model ([`Comparison`]), one renderer per format (`compare_md.rs`,
 //! `compare_html.rs`, JSON by serde).
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -344,8 +345,13 @@ fn agent_pairs(before: &Side, after: &Side, a: &[Row], b: &[Row]) -> Result<Vec<
     Ok(common)
 }
 
-fn measures(agent: &str, rows: &[Row]) -> Measures {
-    let judged: Vec<&Row> = rows.iter().filter(|r| r.status != "error").collect();
+fn measures<R: Borrow<Row>>(agent: &str, rows: &[R]) -> Measures {
+    let rows: Vec<&Row> = rows.iter().map(Borrow::borrow).collect();
+    let judged: Vec<&Row> = rows
+        .iter()
+        .copied()
+        .filter(|r| r.status != "error")
+        .collect();
     let ok = judged.iter().filter(|r| r.status == "succeeded").count() as u64;
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     Measures {
@@ -466,20 +472,19 @@ fn test(
     }
 }
 
+/// One benchmark's side: the same measures as an agent's (see [`measures`]), and its sessions.
 fn cell(rows: &[&Row]) -> Option<Cell> {
     if rows.is_empty() {
         return None;
     }
-    let judged: Vec<&&Row> = rows.iter().filter(|r| r.status != "error").collect();
-    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let m = measures("", rows);
     Some(Cell {
-        attempts: judged.len() as u64,
-        succeeded: judged.iter().filter(|r| r.status == "succeeded").count() as u64,
-        mean_score: mean(rows.iter().filter_map(|r| r.score).collect()),
-        median_duration_ms: stats::median(&rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>())
-            .unwrap_or(0.0),
-        tokens_per_session: mean(rows.iter().filter_map(|r| r.tokens).collect()),
-        cost_per_session: mean(rows.iter().filter_map(|r| r.cost).collect()),
+        attempts: m.judged,
+        succeeded: m.succeeded,
+        mean_score: m.mean_score,
+        median_duration_ms: m.median_duration_ms.unwrap_or(0.0),
+        tokens_per_session: m.tokens_per_session,
+        cost_per_session: m.cost_per_session,
         session_ids: rows.iter().map(|r| r.session_id.clone()).collect(),
     })
 }
