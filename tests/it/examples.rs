@@ -231,41 +231,74 @@ fn github_reev_lines(job: &str, shard: u32) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn the_github_workflow_keeps_the_run_files_and_rebuilds_its_database_from_them() {
-    let p = gated_project();
-    std::fs::create_dir_all(p.join(".target/release")).unwrap();
-    std::os::unix::fs::symlink(REEV, p.join(".target/release/reev")).unwrap();
-    let wf: Value = serde_saphyr::from_str(&example("github/reev.yml")).unwrap();
-    let shards = wf["jobs"]["shard"]["strategy"]["matrix"]["shard"]
-        .as_array()
-        .unwrap()
-        .len() as u32;
-    // Each shard job in its own checkout; its runs/ is uploaded and downloaded into the
-    // report job's history/runs (the download-artifact step's `path`).
-    let steps = wf["jobs"]["report"]["steps"].as_array().unwrap();
-    let download = steps
-        .iter()
-        .find(|s| {
-            s["uses"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("actions/download-artifact"))
-        })
-        .unwrap();
-    let history = download["with"]["path"].as_str().unwrap().to_string();
-    for night in ["gh-1", "gh-2"] {
-        for k in 1..=shards {
-            // A shard job's own checkout: the suite and the built binary.
+/// The shipped GitHub workflow as the tests run it: its shard count and where the report
+/// job downloads the shards' run files (the download-artifact step's `path`).
+struct Workflow {
+    wf: Value,
+    shards: u32,
+    history: String,
+}
+
+impl Workflow {
+    /// Read the example; `p` gets the built reev where the workflow's lines call it.
+    fn read(p: &Project) -> Workflow {
+        std::fs::create_dir_all(p.join(".target/release")).unwrap();
+        std::os::unix::fs::symlink(REEV, p.join(".target/release/reev")).unwrap();
+        let wf: Value = serde_saphyr::from_str(&example("github/reev.yml")).unwrap();
+        let shards = wf["jobs"]["shard"]["strategy"]["matrix"]["shard"]
+            .as_array()
+            .unwrap()
+            .len() as u32;
+        let history = wf["jobs"]["report"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["uses"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("actions/download-artifact"))
+            })
+            .unwrap()["with"]["path"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Workflow {
+            wf,
+            shards,
+            history,
+        }
+    }
+
+    fn report_steps(&self) -> &Vec<Value> {
+        self.wf["jobs"]["report"]["steps"].as_array().unwrap()
+    }
+
+    /// One night's shard jobs, each in its own checkout (the suite and the built binary),
+    /// their runs/ uploaded and downloaded into `p`'s history.
+    fn shard_jobs(&self, p: &Project, night: &str) {
+        for k in 1..=self.shards {
             let checkout = Project::new();
             std::fs::copy(p.join("reev.yml"), checkout.join("reev.yml")).unwrap();
             copy_tree(&p.join("benchmarks"), &checkout.join("benchmarks"));
             std::fs::create_dir_all(checkout.join(".target/release")).unwrap();
             std::os::unix::fs::symlink(REEV, checkout.join(".target/release/reev")).unwrap();
+            // `reev run` exits 0 whatever its sessions' statuses.
             for line in github_reev_lines("shard", k) {
                 sh(&checkout, &line, &[("RUN_ID", night)]).ok();
             }
-            copy_tree(&checkout.join("runs"), &p.join(&history));
+            copy_tree(&checkout.join("runs"), &p.join(&self.history));
         }
+    }
+}
+
+#[test]
+fn the_github_workflow_keeps_the_run_files_and_rebuilds_its_database_from_them() {
+    let p = gated_project();
+    let wf = Workflow::read(&p);
+    let steps = wf.report_steps();
+    let history = wf.history.clone();
+    for night in ["gh-1", "gh-2"] {
+        wf.shard_jobs(&p, night);
         // The report job's reev lines, as written, in order.
         for line in github_reev_lines("report", 0) {
             sh(&p, &line, &[("RUN_ID", night)]).ok();
@@ -302,25 +335,7 @@ fn the_github_workflow_keeps_failing_a_lasting_regression_until_fixed() {
     for b in ["x", "y"] {
         p.simple_benchmark(b);
     }
-    std::fs::create_dir_all(p.join(".target/release")).unwrap();
-    std::os::unix::fs::symlink(REEV, p.join(".target/release/reev")).unwrap();
-    let wf: Value = serde_saphyr::from_str(&example("github/reev.yml")).unwrap();
-    let shards = wf["jobs"]["shard"]["strategy"]["matrix"]["shard"]
-        .as_array()
-        .unwrap()
-        .len() as u32;
-    let steps = wf["jobs"]["report"]["steps"].as_array().unwrap();
-    let history = steps
-        .iter()
-        .find(|s| {
-            s["uses"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("actions/download-artifact"))
-        })
-        .unwrap()["with"]["path"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let wf = Workflow::read(&p);
     let nights = [
         ("n1", false),
         ("n2", false),
@@ -337,17 +352,7 @@ fn the_github_workflow_keeps_failing_a_lasting_regression_until_fixed() {
         } else {
             let _ = std::fs::remove_file(&flag);
         }
-        for k in 1..=shards {
-            let checkout = Project::new();
-            std::fs::copy(p.join("reev.yml"), checkout.join("reev.yml")).unwrap();
-            copy_tree(&p.join("benchmarks"), &checkout.join("benchmarks"));
-            std::fs::create_dir_all(checkout.join(".target/release")).unwrap();
-            std::os::unix::fs::symlink(REEV, checkout.join(".target/release/reev")).unwrap();
-            for line in github_reev_lines("shard", k) {
-                sh(&checkout, &line, &[("RUN_ID", night)]);
-            }
-            copy_tree(&checkout.join("runs"), &p.join(&history));
-        }
+        wf.shard_jobs(&p, night);
         let mut gate = None;
         for line in github_reev_lines("report", 0) {
             let out = sh(&p, &line, &[("RUN_ID", night)]);

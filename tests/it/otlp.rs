@@ -72,6 +72,29 @@ fn assert_traced_session(s: &serde_json::Value, with_openinference: bool) {
     assert!((got - cost).abs() < 1e-12, "cost {got}");
 }
 
+/// `reev export --format otlp-json --run RUN`, parsed strictly by the OpenTelemetry protobuf
+/// classes (`check_export.py`): one JSON object per span.
+fn exported_spans(p: &Project, run: &str) -> Vec<serde_json::Value> {
+    let out = p.join("traces.jsonl");
+    p.reev(&[
+        "export",
+        "--format",
+        "otlp-json",
+        "--run",
+        run,
+        "--out",
+        out.to_str().expect("utf-8"),
+    ])
+    .ok();
+    common::python_ok(
+        &std::fs::read_to_string(data("check_export.py")).expect("script"),
+        &[&out],
+    )
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("json"))
+    .collect()
+}
+
 #[test]
 fn otlp_json_events_file_is_the_trace_and_exports_for_otel_consumers() {
     let p = Project::new();
@@ -100,24 +123,7 @@ fn otlp_json_events_file_is_the_trace_and_exports_for_otel_consumers() {
         "children indented under the agent's root:\n{text}"
     );
     // The export, parsed by the OpenTelemetry protobuf classes.
-    let out = p.join("traces.jsonl");
-    p.reev(&[
-        "export",
-        "--format",
-        "otlp-json",
-        "--run",
-        "r1",
-        "--out",
-        out.to_str().expect("utf-8"),
-    ])
-    .ok();
-    let spans: Vec<serde_json::Value> = common::python_ok(
-        &std::fs::read_to_string(data("check_export.py")).expect("script"),
-        &[&out],
-    )
-    .lines()
-    .map(|l| serde_json::from_str(l).expect("json"))
-    .collect();
+    let spans = exported_spans(&p, "r1");
     let root = &spans[0];
     assert!(
         root["name"]
@@ -346,24 +352,7 @@ fn events_and_verifiers_export_as_child_spans_for_otel_consumers() {
     );
     p.reev(&["run", "--run-id", "r1"]).ok();
     p.reev(&["load"]).ok();
-    let out = p.join("traces.jsonl");
-    p.reev(&[
-        "export",
-        "--format",
-        "otlp-json",
-        "--run",
-        "r1",
-        "--out",
-        out.to_str().expect("utf-8"),
-    ])
-    .ok();
-    let spans: Vec<serde_json::Value> = common::python_ok(
-        &std::fs::read_to_string(data("check_export.py")).expect("script"),
-        &[&out],
-    )
-    .lines()
-    .map(|l| serde_json::from_str(l).expect("json"))
-    .collect();
+    let spans = exported_spans(&p, "r1");
     let root = spans
         .iter()
         .find(|x| {
