@@ -72,7 +72,7 @@ pub fn main() -> ! {
 /// The one place errors become messages on stderr and exit codes.
 fn exit_with(e: error::Error) -> ! {
     if !e.message.is_empty() {
-        logging::line(tracing::Level::ERROR, &e.message);
+        logging::line(tracing::Level::ERROR, &e.chain());
     }
     std::process::exit(e.kind.exit_code());
 }

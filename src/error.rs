@@ -73,51 +73,91 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// What the user is told, the exit code it maps to, and the failure underneath it.
+///
+/// Rooms with failures of their own (the store, the listener, the sandbox, …) define an
+/// error enum with thiserror and implement [`Classify`] on it; `?` then turns it into this
+/// type with the room's error kept as `source()`, so the cause chain survives to the one
+/// place where errors are printed (`app::fail`).
 #[derive(Debug)]
 pub struct Error {
     pub kind: Kind,
     pub message: String,
+    pub source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// A room's error type says which exit-code kind each of its variants is.
+pub trait Classify: std::error::Error + Send + Sync + 'static {
+    fn kind(&self) -> Kind;
+}
+
+impl<E: Classify> From<E> for Error {
+    fn from(e: E) -> Self {
+        Error {
+            kind: e.kind(),
+            message: e.to_string(),
+            source: Some(Box::new(e)),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn input(message: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
         Error {
-            kind: Kind::Input,
+            kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    pub fn input(message: impl Into<String>) -> Self {
+        Error::new(Kind::Input, message)
     }
 
     pub fn env(message: impl Into<String>) -> Self {
-        Error {
-            kind: Kind::Env,
-            message: message.into(),
-        }
+        Error::new(Kind::Env, message)
     }
 
     pub fn failed(message: impl Into<String>) -> Self {
-        Error {
-            kind: Kind::Failed,
-            message: message.into(),
-        }
+        Error::new(Kind::Failed, message)
     }
 
     pub fn interrupted(signal: i32) -> Self {
-        Error {
-            kind: Kind::Interrupted(signal),
-            message: format!("interrupted by signal {signal}; running sessions were stopped and left no session file"),
+        Error::new(
+            Kind::Interrupted(signal),
+            format!("interrupted by signal {signal}; running sessions were stopped and left no session file"),
+        )
+    }
+
+    /// The same error with `cause` kept as its `source()`; the message should not repeat it.
+    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(cause));
+        self
+    }
+
+    /// The message followed by every cause under it, `: `-separated, as printed on exit.
+    pub fn chain(&self) -> String {
+        let mut out = self.message.clone();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            let text = c.to_string();
+            // A Classify error's own text is already the message; do not print it twice.
+            if !text.is_empty() && !out.ends_with(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            cause = c.source();
         }
+        out
     }
 
     /// A failed write to stdout: a closed pipe ends reev quietly, anything else is an
     /// environment error.
     pub fn stdout(err: std::io::Error) -> Self {
         if is_broken_pipe(&err) {
-            return Error {
-                kind: Kind::BrokenPipe,
-                message: String::new(),
-            };
+            return Error::new(Kind::BrokenPipe, "");
         }
         Error::env(format!("cannot write to stdout: {err}"))
     }
@@ -176,7 +216,13 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -191,5 +237,31 @@ mod tests {
         let full = super::Error::stdout(Io::from(ErrorKind::StorageFull));
         assert_eq!(full.kind.exit_code(), 3);
         assert!(full.message.contains("stdout"));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot open the ledger {0}")]
+    struct Room(&'static str, #[source] Io);
+
+    impl super::Classify for Room {
+        fn kind(&self) -> super::Kind {
+            super::Kind::Env
+        }
+    }
+
+    #[test]
+    fn a_room_error_keeps_its_kind_and_cause_chain() {
+        let room = Room(
+            "db.duckdb",
+            Io::new(ErrorKind::PermissionDenied, "permission denied"),
+        );
+        let e: super::Error = room.into();
+        assert_eq!(e.kind.exit_code(), 3);
+        assert_eq!(
+            e.chain(),
+            "cannot open the ledger db.duckdb: permission denied"
+        );
+        let top = super::Error::env("load failed").caused_by(Io::other("disk full"));
+        assert_eq!(top.chain(), "load failed: disk full");
     }
 }

@@ -26,10 +26,7 @@ pub fn worse(a: Option<Error>, b: Error) -> Option<Error> {
         None => b,
         Some(a) => {
             let (hi, lo) = if b.kind > a.kind { (b, a) } else { (a, b) };
-            Error {
-                kind: hi.kind,
-                message: format!("{}\n{}", hi.message, lo.message),
-            }
+            Error::new(hi.kind, format!("{}\n{}", hi.chain(), lo.chain()))
         }
     })
 }

@@ -382,13 +382,14 @@ fn conclude(
         return Err(e);
     }
     if let Some(first) = failures.first() {
-        let mut e = Error {
-            kind: failures.iter().map(|e| e.kind).max().unwrap_or(first.kind),
-            message: format!(
-                "{} sessions could not be recorded; first: {first}",
-                failures.len()
+        let mut e = Error::new(
+            failures.iter().map(|e| e.kind).max().unwrap_or(first.kind),
+            format!(
+                "{} sessions could not be recorded; first: {}",
+                failures.len(),
+                first.chain()
             ),
-        };
+        );
         e.message.push_str(&format!(
             "\nfix the cause, then finish the run with `{resume}`"
         ));

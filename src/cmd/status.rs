@@ -226,10 +226,7 @@ fn all_runs(runs_dir: &Path) -> Result<(Vec<RunStatus>, Vec<Error>)> {
             Ok(None) => {}
             Err(e) => {
                 runs.push(RunStatus::unreadable(&name, &e));
-                problems.push(Error {
-                    kind: e.kind,
-                    message: format!("run {name}: {}", e.message),
-                });
+                problems.push(Error::new(e.kind, format!("run {name}: {}", e.chain())));
             }
         }
     }
