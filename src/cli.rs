@@ -165,7 +165,7 @@ pub struct Limits {
 pub struct BudgetArg {
     /// Stop launching sessions once the run's sessions cost this many US dollars (by the
     /// config's `prices:`; sessions without a cost count as 0). Running sessions finish; exit 1.
-    #[arg(long, value_name = "USD", env = keys::MAX_COST.env, value_parser = crate::exec::budget::parse_usd)]
+    #[arg(long, value_name = "USD", env = keys::MAX_COST.env, value_parser = crate::run::budget::parse_usd)]
     pub max_cost: Option<f64>,
 }
 
@@ -568,7 +568,7 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
         keep_workdirs: e.keep_workdirs,
         fail_on_failed: e.fail_on_failed,
         max_cost: e.budget.max_cost,
-        retry: crate::cmd::retry::Retry {
+        retry: crate::run::retry::Retry {
             errors: e.retries.retry_errors.unwrap_or(0),
             delay: e.retries.retry_delay,
         },

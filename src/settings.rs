@@ -115,7 +115,7 @@ pub mod keys {
     pub const MAX_COST: Key<Option<f64>> = Key {
         name: "max_cost",
         env: "REEV_MAX_COST",
-        parse: |v| crate::exec::budget::parse_usd(v).map(Some),
+        parse: |v| crate::run::budget::parse_usd(v).map(Some),
         show: |v| v.map_or_else(|| "none".to_string(), |c| format!("{c} USD")),
     };
     pub const RETRY_ERRORS: Key<Option<u32>> = Key {

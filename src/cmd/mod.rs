@@ -11,7 +11,6 @@ pub mod load;
 pub mod query;
 pub mod report;
 pub mod resume;
-pub mod retry;
 pub mod run;
 pub mod show;
 pub mod status;

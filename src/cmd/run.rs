@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use super::retry::{self, Pending, Retry};
 use crate::error::{Error, Result};
-use crate::exec::budget::{self, Budget};
 use crate::exec::{self, interrupt, Outcome};
 use crate::logging::Progress;
 use crate::manifest::{self, RunManifest};
 use crate::plan::{self, Selection, Shard, Task};
+use crate::run::budget::{self, Budget};
+use crate::run::retry::{self, Pending, Retry};
 use crate::session::{self, Status};
 use crate::spec::{check_name, Suite, SuitePaths};
 
@@ -31,7 +31,7 @@ pub struct RunOptions {
     /// `--max-cost`: stop launching sessions once the run has cost this many USD.
     pub max_cost: Option<f64>,
     /// `--retry-errors` and its backoff; on `--resume`, also whether errored sessions are retried.
-    pub retry: super::retry::Retry,
+    pub retry: crate::run::retry::Retry,
     /// Set by `reev batch` (its argv): the printed resume commands are that batch again, so
     /// that finishing the run also loads and reports it.
     pub batch_argv: Option<Vec<String>>,
@@ -144,7 +144,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         )
     })?;
     let host = manifest::hostname();
-    exec::sandbox::ready().map_err(Error::env)?;
+    crate::sandbox::prepare::ready().map_err(Error::env)?;
     // The gateways' keys: reev sends them upstream; no process it starts inherits them.
     exec::secrets::hold(
         suite
@@ -154,7 +154,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
             .filter_map(|a| a.gateway.as_ref()?.api_key_env.clone()),
     );
     let protect = protected(&opts)?;
-    let status_log = exec::status_log::StatusLog::open(&abs_run_dir, planned.shard);
+    let status_log = crate::run::status_log::StatusLog::open(&abs_run_dir, planned.shard);
     let ctx = exec::Context {
         suite: &suite,
         run_id: &planned.run_id,

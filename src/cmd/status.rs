@@ -3,7 +3,7 @@
 //! of a session file, so it answers at once for a thousand runs and while runs are going.
 //!
 //! Counts per status come from the run's status log (`status.log`, one line per session file
-//! written, see `exec::status_log`), or from the empty marker files older reev versions wrote
+//! written, see `run::status_log`), or from the empty marker files older reev versions wrote
 //! beside each session file (`<benchmark>@<attempt>.<status>`); a session file that neither
 //! records (a crash in between) counts as done, status unknown.
 
@@ -14,9 +14,9 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::exec::budget;
 use crate::manifest;
 use crate::plan::{Selection, Shard};
+use crate::run::budget;
 use crate::session::Status;
 use crate::spec::check_name;
 
@@ -268,7 +268,7 @@ fn run_status(runs_dir: &Path, run_id: &str) -> Result<Option<RunStatus>> {
         ..RunStatus::blank(run_id, State::Incomplete)
     };
     s.shards_present.sort_unstable();
-    let logged = crate::exec::status_log::read(&dir, &names);
+    let logged = crate::run::status_log::read(&dir, &names);
     count_statuses(&listing, &logged, &mut s);
     if let Some(n) = s.shard_count {
         s.shards_missing = (1..=n).filter(|k| !s.shards_present.contains(k)).collect();

@@ -22,9 +22,9 @@ use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use super::status_log::StatusLog;
 use super::{write_cassette, write_session, Finished, Outcome};
 use crate::error::Error;
+use crate::run::status_log::StatusLog;
 use crate::session;
 
 /// Sessions written together at most (bounded, so one batch's bytes stay small in memory).

@@ -10,7 +10,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{namespace, output, process};
+use super::{output, process};
+use crate::sandbox::namespace;
 use crate::session::FixtureRun;
 
 /// Bytes kept of a fixture's stdout and of its stderr (they are diagnostics, not results).

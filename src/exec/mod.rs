@@ -1,32 +1,23 @@
 //! Executing sessions: scratch directory, agent process, assertions, write-once session file.
 
-pub mod assertions;
-pub mod beneath;
-pub mod budget;
 pub mod commit;
-pub mod events;
 pub mod fixture;
 pub mod interrupt;
-pub mod json_at;
 pub mod models;
-pub mod namespace;
-mod netns;
 pub mod port;
 pub mod process;
-pub mod sandbox;
 pub mod secrets;
-mod spawn;
-pub mod status_log;
-pub mod trace_checks;
 pub mod vars;
-pub mod verify;
 pub mod workdir;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::judge::{assertions, events, verify};
 use crate::plan::Task;
+use crate::run::status_log;
+use crate::sandbox::{beneath, prepare as sandbox};
 use crate::session::{self, Output, SessionFile, Status};
 use crate::spec::{Agent, Benchmark, Suite};
 use crate::timestamp::rfc3339;
@@ -38,9 +29,6 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 pub const MAX_ENV_PROMPT: usize = 100 * 1024;
 /// Bytes kept of stdout and of stderr.
 pub const OUTPUT_CAP: usize = 1024 * 1024;
-/// Largest file an assertion (`file_contains`, `json_value` with `file:`) reads; a larger
-/// one fails the assertion, so reev's memory stays bounded whatever an agent writes.
-pub const ASSERTION_READ_CAP: u64 = 8 * 1024 * 1024;
 
 /// What every session of one run shares.
 pub struct Context<'a> {

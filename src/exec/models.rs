@@ -30,7 +30,7 @@ pub fn register(
         // As root the agent joins this worker's empty network namespace: the listener's port
         // is bound there too. Unprivileged, the agent gets a namespace of its own that nothing
         // can be bound in beforehand (see the README's "Model gateway").
-        if let Some(netns) = super::netns::for_this_worker() {
+        if let Some(netns) = crate::sandbox::netns::for_this_worker() {
             l.serve_in(netns)?;
         }
     }

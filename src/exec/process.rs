@@ -13,7 +13,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 
 use super::interrupt;
-use super::spawn::Started;
+use crate::sandbox::spawn::Started;
 
 /// How long to keep reading output after the agent exited and its group was killed.
 const DRAIN: Duration = Duration::from_millis(250);
@@ -30,7 +30,7 @@ pub struct Spawn<'a> {
     /// Start from an empty environment instead of reev's (a sandbox's `env:` list).
     pub env_clear: bool,
     /// Namespaces and limits to start the agent in; `None`: a plain process group.
-    pub plan: Option<&'a super::namespace::Plan>,
+    pub plan: Option<&'a crate::sandbox::namespace::Plan>,
     /// A `setup:` fixture: when it exits, what it started keeps running (its process group
     /// is left alive, see `namespace::Plan::linger`) until [`kill_group`] after teardown.
     pub linger: bool,
@@ -125,7 +125,7 @@ fn start(spec: &Spawn) -> std::io::Result<(i32, [OwnedFd; 3], Option<Started>)> 
         .split_first()
         .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "empty command"))?;
     if let Some(plan) = spec.plan {
-        let (started, fds) = super::spawn::spawn(spec, plan)?;
+        let (started, fds) = crate::sandbox::spawn::spawn(spec, plan)?;
         return Ok((started.pid, fds, Some(started)));
     }
     let mut cmd = Command::new(program);

@@ -17,7 +17,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::beneath::Dir;
+use crate::sandbox::beneath::Dir;
 
 use crate::spec::benchmark::SeedFile;
 

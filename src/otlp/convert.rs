@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 
 use super::span::{Code, SpanRecord};
 use super::Received;
-use crate::exec::events::{self, Trace};
+use crate::judge::events::{self, Trace};
 use crate::session::Event;
 
 /// What a span means to reev, by its conventions.

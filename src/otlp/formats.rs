@@ -7,8 +7,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::{Caps, Collector, Received};
-use crate::exec::beneath::Dir;
-use crate::exec::events::{self, Trace};
+use crate::judge::events::{self, Trace};
+use crate::sandbox::beneath::Dir;
 
 /// How an agent's events file is written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -1,7 +1,7 @@
 //! The `sandbox:` section of an agent (and of `settings:`, as every agent's default):
 //! what a sandboxed agent may reach — network, environment, filesystem — and its limits.
 //!
-//! Parsing only; enforcement lives in `exec::sandbox` and `exec::namespace`.
+//! Parsing only; enforcement lives in `sandbox::prepare` and `sandbox::namespace`.
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;

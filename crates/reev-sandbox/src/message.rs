@@ -74,7 +74,7 @@ pub enum Network {
     /// A new, empty network namespace of its own.
     New,
     /// The network namespace passed as the request's last descriptor (the worker's empty
-    /// one, see reev's `exec::netns`), entered before any user namespace is made.
+    /// one, see reev's `sandbox::netns`), entered before any user namespace is made.
     Join,
 }
 

@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::beneath::Dir;
-use super::ASSERTION_READ_CAP;
 use super::{trace_checks, verify};
+use crate::sandbox::beneath::Dir;
 use crate::session::{AssertionResult, Event};
 use crate::spec::benchmark::{Assertion, Check, JsonCheck};
+
+/// Largest file an assertion (`file_contains`, `json_value` with `file:`) reads; a larger
+/// one fails the assertion, so reev's memory stays bounded whatever an agent writes.
+pub const ASSERTION_READ_CAP: u64 = 8 * 1024 * 1024;
 
 /// Longest text kept in an assertion's `actual`.
 const SNIPPET: usize = 1024;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::namespace::Plan;
-use super::process::{self, Captured};
+use crate::exec::process::{self, Captured};
+use crate::sandbox::namespace::Plan;
 use crate::session::{AssertionResult, Output, VerifierRun};
 use crate::spec::agent;
 use crate::spec::benchmark::Assertion;

@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use reev_sandbox::{Resource, Rlimit};
 
 use super::namespace::{Containment, Plan, Protect};
-use super::workdir::Workdir;
+use crate::exec::workdir::Workdir;
 use crate::spec::sandbox::{Filesystem, Network, Sandbox};
 
 /// The session's private TMPDIR under `filesystem: scratch`, beside `scratch/`.
@@ -180,7 +180,7 @@ impl Prepared {
         };
         if s.env.is_some() {
             p.env_clear = true;
-            p.env = super::secrets::inherited()
+            p.env = crate::exec::secrets::inherited()
                 .into_iter()
                 .filter(|(k, _)| s.passes_env(k))
                 .collect();

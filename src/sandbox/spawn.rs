@@ -16,7 +16,7 @@ use reev_sandbox::{message, Request, Status, Step};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use super::namespace::{self, Plan};
-use super::process::Spawn;
+use crate::exec::process::Spawn;
 
 /// A started session process: its init's pid (also its process group) and the socket
 /// on which the init reports.
@@ -198,7 +198,7 @@ fn environment(spec: &Spawn) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = if spec.env_clear {
         Vec::new()
     } else {
-        super::secrets::inherited()
+        crate::exec::secrets::inherited()
     };
     for (k, v) in spec.env {
         env.retain(|(key, _)| key != k);

@@ -5,7 +5,7 @@ use std::ffi::OsStr;
 
 use serde_json::Value;
 
-use super::beneath::{self, Dir, ReadError};
+use crate::sandbox::beneath::{self, Dir, ReadError};
 use crate::session::Event;
 use crate::spec::prices::{add_tokens, Tokens};
 

@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::exec::budget::Budget;
 use crate::exec::{self, interrupt, Outcome};
 use crate::plan::Task;
+use crate::run::budget::Budget;
 use crate::session::{self, Status};
 
 /// Longest wait between two tries, whatever the base delay and the try number.
