@@ -10,6 +10,7 @@
 //! the same port is bound once more on that namespace's loopback ([`Listener::serve_in`]), so
 //! the session's base URL is the same string in both places.
 
+mod conns;
 mod netns;
 
 use std::collections::{HashMap, HashSet};
@@ -23,7 +24,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 
 use crate::gateway::{self, Body};
 use crate::otlp;
@@ -43,6 +43,7 @@ pub struct Listener {
 #[derive(Default)]
 struct Shared {
     sessions: Mutex<HashMap<String, Arc<Entry>>>,
+    conns: conns::Conns,
 }
 
 /// One registered session, as the listener's connections see it.
@@ -67,6 +68,7 @@ pub struct Handle {
     base: String,
     entry: Arc<Entry>,
     shared: Arc<Shared>,
+    runtime: tokio::runtime::Handle,
     traceparent: String,
 }
 
@@ -118,7 +120,7 @@ impl Listener {
                 let _ = tx.send(Ok(rt.handle().clone()));
                 rt.block_on(async move {
                     match tokio::net::TcpListener::from_std(std_listener) {
-                        Ok(l) => accept(l, serving).await,
+                        Ok(l) => conns::serve(l, serving).await,
                         Err(e) => tracing::error!("the run's listener cannot serve: {e}"),
                     }
                 });
@@ -156,6 +158,7 @@ impl Listener {
             token,
             entry,
             shared: self.shared.clone(),
+            runtime: self.runtime.clone(),
             traceparent: ids.traceparent(),
         })
     }
@@ -172,7 +175,7 @@ impl Listener {
         let _guard = self.runtime.enter();
         let l = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| format!("cannot serve inside the network namespace: {e}"))?;
-        self.runtime.spawn(accept(l, self.shared.clone()));
+        self.runtime.spawn(conns::serve(l, self.shared.clone()));
         served.insert(key);
         Ok(())
     }
@@ -232,9 +235,11 @@ impl Handle {
     }
 
     /// Wait, at most [`GRACE`], until no connection that carried a request for this session
-    /// is open; at once when there is none.
+    /// is open; at once when there is none. Requests that reached the machine but not yet
+    /// the listener count too (see `conns`).
     fn wait_quiet(&self) {
         let deadline = Instant::now() + GRACE;
+        conns::settle(&self.shared, &self.runtime);
         let mut open = lock(&self.entry.open);
         while *open > 0 {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -271,76 +276,27 @@ fn new_token() -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    loop {
-        let stream = match listener.accept().await {
-            Ok((s, _)) => s,
-            Err(e) => {
-                // EMFILE and the like: wait a moment instead of spinning.
-                tracing::debug!("listener accept: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let carried = Arc::new(Carried::default());
-            let conn = carried.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let (shared, conn) = (shared.clone(), conn.clone());
-                async move { Ok::<_, std::convert::Infallible>(route(&shared, &conn, req).await) }
-            });
-            let served = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-            if let Err(e) = served {
-                tracing::debug!("listener connection: {e}");
-            }
-            carried.close();
-        });
-    }
-}
-
-/// The sessions one connection carried requests for: each counts it open until it closes.
-#[derive(Default)]
-struct Carried(Mutex<Vec<Arc<Entry>>>);
-
-impl Carried {
-    fn add(&self, entry: &Arc<Entry>) {
-        let mut list = lock(&self.0);
-        if !list.iter().any(|e| Arc::ptr_eq(e, entry)) {
-            *lock(&entry.open) += 1;
-            list.push(entry.clone());
-        }
-    }
-
-    fn close(&self) {
-        for entry in lock(&self.0).drain(..) {
-            let mut open = lock(&entry.open);
-            *open = open.saturating_sub(1);
-            entry.closed.notify_all();
-        }
-    }
-}
-
 /// `/s/TOKEN/v1/...` to the gateway, `POST /s/TOKEN/otlp/v1/traces` to the collector.
-async fn route(shared: &Shared, conn: &Carried, req: Request<Incoming>) -> Response<Body> {
+async fn route(shared: &Shared, conn: &conns::Carried, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let Some((token, rest)) = path
+    let target = path
         .strip_prefix("/s/")
         .and_then(|p| p.split_once('/'))
-        .map(|(t, r)| (t.to_string(), format!("/{r}")))
-    else {
+        .map(|(t, r)| (lock(&shared.sessions).get(t).cloned(), format!("/{r}")));
+    // Tied to its session before it stops counting as not routed (see `conns::settle`).
+    if let Some((Some(entry), _)) = &target {
+        conn.add(entry);
+    }
+    shared.conns.routed(conn.id);
+    let Some((entry, rest)) = target else {
         return plain(StatusCode::NOT_FOUND, "not a session's path (/s/TOKEN/...)");
     };
-    let Some(entry) = lock(&shared.sessions).get(&token).cloned() else {
+    let Some(entry) = entry else {
         return plain(
             StatusCode::NOT_FOUND,
             "no session has this token (it ended, or never was)",
         );
     };
-    conn.add(&entry);
     if rest == "/otlp/v1/traces" {
         return traces(&entry, req).await;
     }

@@ -3,7 +3,8 @@ by the OTLP/JSON spec (hex ids, int64 as strings, enums as integers) holding a G
 span with token usage, two execute_tool spans and an OpenInference LLM span, and either
 appends it as one line to a file (`file PATH`) or POSTs it to the OTLP/HTTP traces endpoint
 (`post`: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces),
-as an instrumented program would. Standard library only."""
+as an instrumented program would; `late` sends the request and exits without waiting for
+the answer. Standard library only."""
 import json
 import os
 import secrets
@@ -69,8 +70,26 @@ def request():
     }]}
 
 
+def late(url, body):
+    """POST the request and exit at once, without waiting for the answer: a request still in
+    flight (in the socket's buffers, not yet read by the receiver) when the agent ends."""
+    import socket
+    hostport, _, path = url[len("http://"):].partition("/")
+    host, _, port = hostport.rpartition(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    head = (f"POST /{path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    sock.sendall(head + body)
+    print("the agent exits with its request in flight")
+    sys.stdout.flush()
+    os._exit(0)
+
+
 def main():
     body = json.dumps(request())
+    if sys.argv[1] == "late":
+        url = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        late(url, body.encode())
     if sys.argv[1] == "file":
         with open(sys.argv[2], "a") as f:
             f.write(body + "\n")
