@@ -45,7 +45,7 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Diagnost
             }
         };
         match plain.location() {
-            Some(loc) => Diagnostic::at(file, loc.line(), loc.column(), message),
+            Some(loc) => at(file, loc, message),
             None => Diagnostic::new(file, message),
         }
     })
