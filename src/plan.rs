@@ -263,6 +263,10 @@ mod tests {
         for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
+        assert_eq!(
+            "4/3".parse::<Shard>().unwrap_err().to_string(),
+            "`4/3` is not a shard: write K/N with 1 <= K <= N, e.g. 2/4"
+        );
     }
 
     #[test]

@@ -474,4 +474,28 @@ mod tests {
         assert_eq!(to_pointer("$.x"), "/x");
         assert_eq!(to_pointer("a/b.c"), "/a~1b/c");
     }
+
+    /// The sentences (and positions) of invalid assertions, as `reev validate` prints them.
+    #[test]
+    fn invalid_assertions_say_what_and_where() {
+        let yaml = "id: b\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - name: none\n    - weight: 0\n      exit_code: 0\n    - weight: 2\n      exit_code: 0\n      stdout_equals: x\n    - event: {type: tool_call, at_least: 2, at_most: 1}\n    - event: {type: tool_call, at_least: 1.5}\n    - metric: {name: m}\n    - json_value: {path: a.b, equals: 1, at_least: 0}\n    - json_value: {path: a.b}\n    - file_exists: ../x\n    - tool_sequence: []\n    - stdout_matches: \"(\"\n";
+        let diags = parse(Path::new("b.yml"), yaml.as_bytes()).unwrap_err();
+        let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        let expected = [
+            "b.yml: ground_truth.assertions[1]: give exactly one check (exit_code, stdout_equals, stdout_contains, stdout_matches, file_exists, file_contains, json_value, duration_at_most, verify, event, metric, tool_sequence); found 0",
+            "b.yml:7:15: assertion 2: weight must be a positive number, not 0",
+            "b.yml:9:15: assertion 3: give exactly one check (exit_code, stdout_equals, stdout_contains, stdout_matches, file_exists, file_contains, json_value, duration_at_most, verify, event, metric, tool_sequence); found 2",
+            "b.yml:12:14: assertion 4: event: at_least (2) is greater than at_most (1); nothing could pass",
+            "b.yml:13:14: assertion 5: event: bounds are counts (whole numbers from 0), not 1.5",
+            "b.yml:14:15: assertion 6: metric: give `at_least`, `at_most` or both",
+            "b.yml:15:26: assertion 7: json_value: `equals` cannot be combined with `at_least` / `at_most`",
+            "b.yml:16:26: assertion 8: json_value: give `equals`, `at_least` or `at_most`",
+            "b.yml:17:20: assertion 9: `../x` escapes the scratch directory (`..` is not allowed)",
+            "b.yml:18:22: assertion 10: tool_sequence: list at least one tool name",
+        ];
+        assert_eq!(text[..expected.len()], expected);
+        assert!(text[expected.len()]
+            .starts_with("b.yml:19:23: assertion 11: stdout_matches: invalid regex: "));
+        assert_eq!(text.len(), expected.len() + 1);
+    }
 }

@@ -216,5 +216,9 @@ mod tests {
         ] {
             assert!(super::check_name("id", bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            super::check_name("run id", "a/b").unwrap_err().to_string(),
+            "run id `a/b` is not allowed: use 1-128 characters from [A-Za-z0-9._-], starting with a letter or digit"
+        );
     }
 }

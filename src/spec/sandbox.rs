@@ -232,6 +232,13 @@ mod tests {
         ] {
             assert!(parse_size(bad).is_err(), "{bad} accepted");
         }
+        let text = |s| parse_size(s).unwrap_err().to_string();
+        assert_eq!(text("99999999999TiB"), "`99999999999TiB` is too large");
+        assert_eq!(text("0MiB"), "`0MiB`: a limit must be more than zero");
+        assert_eq!(
+            text("2 PiB"),
+            "`2 PiB`: unknown unit `PiB` (use B, KiB, MiB, GiB or TiB)"
+        );
         assert_eq!(Size(2 << 30).to_string(), "2GiB");
         assert_eq!(Size(1000).to_string(), "1000B");
     }
