@@ -282,6 +282,11 @@ mod tests {
     }
 
     #[test]
+    fn new_run_ids_are_valid_names() {
+        assert!(crate::spec::check_name("run id", &new_run_id()).is_ok());
+    }
+
+    #[test]
     fn shards_share_a_run_directory_an_unsharded_run_does_not() {
         let root = tempfile::tempdir().unwrap();
         let s1: Shard = "1/2".parse().unwrap();

@@ -1,14 +1,15 @@
 //! The plan: benchmarks x agents x attempts, narrowed by filters, split into shards.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use globset::{Glob, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::sha256_fields;
-use crate::error::{Error, Result};
-use crate::spec::Suite;
+use crate::error::{Classify, Kind, Result};
+use crate::spec::{Benchmark, Suite};
 
 /// What the user asked to run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -27,10 +28,15 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// A `--shard` (or a manifest's shard) that is not K/N with 1 <= K <= N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/4")]
+pub struct BadShard(pub String);
+
 impl FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let err = || format!("`{s}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/4");
+    type Err = BadShard;
+    fn from_str(s: &str) -> std::result::Result<Self, BadShard> {
+        let err = || BadShard(s.to_string());
         let (k, n) = s.split_once('/').ok_or_else(err)?;
         let index: u32 = k.trim().parse().map_err(|_| err())?;
         let count: u32 = n.trim().parse().map_err(|_| err())?;
@@ -91,67 +97,45 @@ pub fn try_session_id(session_id: &str, k: u32) -> String {
     sha256_fields(&["reev-session-try/1", session_id, &k.to_string()])[..24].to_string()
 }
 
+/// Why a selection plans nothing: each is an input error (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("unknown agent `{name}`: {} defines {}", .config.display(), .known.join(", "))]
+    UnknownAgent {
+        name: String,
+        config: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("--filter `{glob}`: {source}")]
+    Filter {
+        glob: String,
+        #[source]
+        source: globset::Error,
+    },
+    #[error("--filter: {0}")]
+    Filters(#[source] globset::Error),
+    #[error(
+        "no benchmark matches the selection (tags: [{}], filters: [{}]) among {total} benchmarks",
+        .tags.join(", "),
+        .filters.join(", ")
+    )]
+    NoMatch {
+        tags: Vec<String>,
+        filters: Vec<String>,
+        total: usize,
+    },
+}
+
+impl Classify for PlanError {
+    fn kind(&self) -> Kind {
+        Kind::Input
+    }
+}
+
 /// Build the plan for `run_id`. Errors on an unknown agent, a bad glob, or an empty selection.
 pub fn plan(suite: &Suite, sel: &Selection, run_id: &str) -> Result<Vec<Task>> {
-    let agents: Vec<&str> = if sel.agents.is_empty() {
-        suite.config.agents.keys().map(String::as_str).collect()
-    } else {
-        let mut names = Vec::new();
-        for name in &sel.agents {
-            // A `matrix:` agent's declared name selects every cell of its sweep.
-            let cells: Vec<&str> = suite
-                .config
-                .agents
-                .values()
-                .filter(|a| a.declared.as_deref() == Some(name.as_str()))
-                .map(|a| a.name.as_str())
-                .collect();
-            if !cells.is_empty() && suite.agent(name).is_none() {
-                for c in cells {
-                    if !names.contains(&c) {
-                        names.push(c);
-                    }
-                }
-                continue;
-            }
-            if suite.agent(name).is_none() {
-                let known: Vec<&str> = suite.config.agents.keys().map(String::as_str).collect();
-                return Err(Error::input(format!(
-                    "unknown agent `{name}`: {} defines {}",
-                    suite.config.path.display(),
-                    known.join(", ")
-                )));
-            }
-            if !names.contains(&name.as_str()) {
-                names.push(name.as_str());
-            }
-        }
-        names
-    };
-    let mut globs = GlobSetBuilder::new();
-    for f in &sel.filters {
-        let glob = Glob::new(f).map_err(|e| Error::input(format!("--filter `{f}`: {e}")))?;
-        globs.add(glob);
-    }
-    let globs = globs
-        .build()
-        .map_err(|e| Error::input(format!("--filter: {e}")))?;
-
-    let benchmarks: Vec<_> = suite
-        .benchmarks
-        .iter()
-        .filter(|b| sel.tags.is_empty() || b.tags.iter().any(|t| sel.tags.contains(t)))
-        .filter(|b| sel.filters.is_empty() || globs.is_match(&b.id))
-        .collect();
-    if benchmarks.is_empty() {
-        return Err(Error::input(format!(
-            "no benchmark matches the selection (tags: [{}], filters: [{}]) among {} benchmarks",
-            sel.tags.join(", "),
-            sel.filters.join(", "),
-            suite.benchmarks.len()
-        )));
-    }
-
+    let agents = selected_agents(suite, &sel.agents)?;
+    let benchmarks = selected_benchmarks(suite, sel)?;
     let mut tasks = Vec::new();
     for b in &benchmarks {
         for agent in &agents {
@@ -170,6 +154,75 @@ pub fn plan(suite: &Suite, sel: &Selection, run_id: &str) -> Result<Vec<Task>> {
         Some(shard) => shard_of(tasks, shard),
         None => tasks,
     })
+}
+
+/// The agents `--agent` names, in the order named (every agent when none is): a `matrix:`
+/// agent's declared name selects all its cells.
+fn selected_agents<'a>(suite: &'a Suite, wanted: &'a [String]) -> Result<Vec<&'a str>, PlanError> {
+    if wanted.is_empty() {
+        return Ok(suite.config.agents.keys().map(String::as_str).collect());
+    }
+    let mut names = Vec::new();
+    for name in wanted {
+        // A `matrix:` agent's declared name selects every cell of its sweep.
+        let cells: Vec<&str> = suite
+            .config
+            .agents
+            .values()
+            .filter(|a| a.declared.as_deref() == Some(name.as_str()))
+            .map(|a| a.name.as_str())
+            .collect();
+        if !cells.is_empty() && suite.agent(name).is_none() {
+            for c in cells {
+                if !names.contains(&c) {
+                    names.push(c);
+                }
+            }
+            continue;
+        }
+        if suite.agent(name).is_none() {
+            return Err(PlanError::UnknownAgent {
+                name: name.clone(),
+                config: suite.config.path.clone(),
+                known: suite.config.agents.keys().cloned().collect(),
+            });
+        }
+        if !names.contains(&name.as_str()) {
+            names.push(name.as_str());
+        }
+    }
+    Ok(names)
+}
+
+/// The benchmarks with one of the `--tag`s and matching one of the `--filter` globs (every
+/// benchmark when neither is given); none is an error.
+fn selected_benchmarks<'a>(
+    suite: &'a Suite,
+    sel: &Selection,
+) -> Result<Vec<&'a Benchmark>, PlanError> {
+    let mut globs = GlobSetBuilder::new();
+    for f in &sel.filters {
+        let glob = Glob::new(f).map_err(|source| PlanError::Filter {
+            glob: f.clone(),
+            source,
+        })?;
+        globs.add(glob);
+    }
+    let globs = globs.build().map_err(PlanError::Filters)?;
+    let benchmarks: Vec<&Benchmark> = suite
+        .benchmarks
+        .iter()
+        .filter(|b| sel.tags.is_empty() || b.tags.iter().any(|t| sel.tags.contains(t)))
+        .filter(|b| sel.filters.is_empty() || globs.is_match(&b.id))
+        .collect();
+    if benchmarks.is_empty() {
+        return Err(PlanError::NoMatch {
+            tags: sel.tags.clone(),
+            filters: sel.filters.clone(),
+            total: suite.benchmarks.len(),
+        });
+    }
+    Ok(benchmarks)
 }
 
 /// Keep shard K of N: tasks are ordered by a digest of (benchmark, agent, attempt) — the same on
@@ -210,6 +263,10 @@ mod tests {
         for bad in ["0/3", "4/3", "3", "a/b", "1/0", ""] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
+        assert_eq!(
+            "4/3".parse::<Shard>().unwrap_err().to_string(),
+            "`4/3` is not a shard: write K/N with 1 <= K <= N, e.g. 2/4"
+        );
     }
 
     #[test]

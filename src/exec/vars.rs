@@ -3,7 +3,7 @@
 
 use super::{Context, MAX_ENV_PROMPT};
 use crate::plan::Task;
-use crate::spec::{agent, Agent, Benchmark};
+use crate::spec::{placeholders, Agent, Benchmark};
 
 /// The placeholder values of one session (agent argv, its `env:`, setup and teardown argv).
 pub struct Vars {
@@ -64,7 +64,7 @@ pub fn environment(
         agent
             .env
             .iter()
-            .map(|(k, v)| (k.clone(), agent::expand(v, &values))),
+            .map(|(k, v)| (k.clone(), placeholders::expand(v, &values))),
     );
     for (k, v) in [
         ("REEV_SESSION_ID", task.session_id.as_str()),
@@ -92,5 +92,8 @@ pub fn environment(
 
 /// An argv template with its placeholders replaced.
 pub fn expand_all(template: &[String], values: &[(&str, &str)]) -> Vec<String> {
-    template.iter().map(|a| agent::expand(a, values)).collect()
+    template
+        .iter()
+        .map(|a| placeholders::expand(a, values))
+        .collect()
 }

@@ -11,9 +11,9 @@ use serde_json::{json, Map, Value};
 use crate::exec::process::{self, Captured};
 use crate::sandbox::namespace::Plan;
 use crate::session::{AssertionResult, Output, VerifierRun};
-use crate::spec::agent;
 use crate::spec::benchmark::Assertion;
 use crate::spec::checks::VerifyCheck;
+use crate::spec::placeholders;
 
 /// Bytes read of a verifier's stdout and of its stderr: its result line must lie within.
 pub const CAPTURE: usize = 64 * 1024;
@@ -54,7 +54,7 @@ impl Runner<'_> {
         let argv: Vec<String> = check
             .command
             .iter()
-            .map(|x| agent::expand(x, self.values))
+            .map(|x| placeholders::expand(x, self.values))
             .collect();
         let label = match &a.name {
             Some(n) => format!("verifier `{n}`"),

@@ -5,27 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
+use super::matrix::Cell;
+use super::placeholders::{placeholders_in, unknown_placeholders_with};
 use super::prices::{PriceSpec, Prices};
 use super::sandbox::{Sandbox, SandboxSpec};
 use super::{check_name, yaml};
 use crate::error::Diagnostic;
-
-/// The placeholders an agent's argv may contain; each is replaced whole-word, once, no shell.
-pub const PLACEHOLDERS: &[&str] = &[
-    "prompt",
-    "config_dir",
-    "workdir",
-    "events",
-    "session_id",
-    "benchmark_id",
-    "attempt",
-    "agent",
-    "port",
-    "benchmark_dir",
-    "gateway_url",
-];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -91,7 +78,7 @@ pub struct Gateway {
 #[derive(Debug, Clone)]
 pub struct Agent {
     pub name: String,
-    /// argv template; see [`PLACEHOLDERS`].
+    /// argv template; see [`super::placeholders::PLACEHOLDERS`].
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub timeout: Option<Duration>,
@@ -120,6 +107,8 @@ pub struct AgentConfig {
     pub prices: Prices,
 }
 
+/// Read and check the config file's agents (each `matrix:` expanded into its cells) and
+/// prices; every problem is returned, not just the first.
 pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Diagnostic::new(
@@ -135,86 +124,8 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
     let mut entries: Vec<_> = file.agents.into_iter().collect();
     entries.sort_by(|a, b| a.0.value.cmp(&b.0.value));
     for (name, spec) in entries {
-        let at = |loc: serde_saphyr::Location, msg: String| {
-            Diagnostic::at(path, loc.line(), loc.column(), msg)
-        };
-        if let Err(msg) = check_name("agent name", &name.value) {
-            diags.push(at(name.referenced, msg));
-        }
-        if spec.command.value.is_empty() || spec.command.value[0].is_empty() {
-            diags.push(at(
-                spec.command.referenced,
-                format!(
-                    "agent `{}`: command must name a program (an argv list)",
-                    name.value
-                ),
-            ));
-        }
-        let cells = super::matrix::expand(path, &name, spec.matrix.as_ref(), &mut diags);
-        let keys: Vec<&str> = cells
-            .first()
-            .map(|c| c.values.iter().map(|(k, _)| k.as_str()).collect())
-            .unwrap_or_default();
-        for unknown in unknown_placeholders_with(&spec.command.value, &keys) {
-            diags.push(at(
-                spec.command.referenced,
-                format!("agent `{}`: {unknown}", name.value),
-            ));
-        }
-        if spec.timeout == Some(Duration::ZERO) {
-            diags.push(at(
-                spec.command.referenced,
-                format!("agent `{}`: timeout must be more than zero", name.value),
-            ));
-        }
-        let sandbox = Sandbox::merge(spec.sandbox.as_ref(), default_sandbox.as_ref());
-        for var in sandbox.iter().flat_map(|s| s.env.iter().flatten()) {
-            if var.is_empty() || var.contains('=') || var.contains('\0') {
-                diags.push(at(
-                    name.referenced,
-                    format!(
-                        "agent `{}`: sandbox.env: `{var}` is not an environment variable name",
-                        name.value
-                    ),
-                ));
-            }
-        }
-        let declared_gateway = spec.gateway.is_some();
-        let gateway = spec
-            .gateway
-            .and_then(|g| gateway(&name.value, g, &mut |l, m| diags.push(at(l, m))));
-        if !declared_gateway && uses_gateway_url(&spec.command.value, &spec.env) {
-            diags.push(at(
-                spec.command.referenced,
-                format!(
-                    "agent `{}`: {{gateway_url}} is only known to agents with `gateway:`",
-                    name.value
-                ),
-            ));
-        }
-        let agent = Agent {
-            name: name.value.clone(),
-            command: spec.command.value,
-            env: spec.env,
-            timeout: spec.timeout,
-            sandbox,
-            matrix: Vec::new(),
-            declared: None,
-            events_format: spec.events_format,
-            gateway,
-        };
-        if spec.matrix.is_none() {
-            insert_agent(&mut agents, agent, name.referenced, path, &mut diags);
-            continue;
-        }
-        for cell in cells {
-            let one = Agent {
-                name: cell.id,
-                matrix: cell.values,
-                declared: Some(name.value.clone()),
-                ..agent.clone()
-            };
-            insert_agent(&mut agents, one, cell.at, path, &mut diags);
+        for (agent, at) in declared(path, name, spec, default_sandbox.as_ref(), &mut diags) {
+            insert_agent(&mut agents, agent, at, path, &mut diags);
         }
     }
     if agents.is_empty() {
@@ -223,6 +134,145 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
     if !diags.is_empty() {
         return Err(diags);
     }
+    Ok(AgentConfig {
+        path: path.to_path_buf(),
+        dir: config_dir(path)?,
+        agents,
+        prices,
+    })
+}
+
+/// The agents one `agents:` entry declares — itself, or one per cell of its `matrix:` — each
+/// with the position its id is reported at; its problems go to `diags`.
+fn declared(
+    path: &Path,
+    name: Spanned<String>,
+    spec: AgentSpec,
+    default_sandbox: Option<&SandboxSpec>,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<(Agent, Location)> {
+    if let Err(e) = check_name("agent name", &name.value) {
+        diags.push(yaml::at(path, name.referenced, e.to_string()));
+    }
+    if spec.command.value.is_empty() || spec.command.value[0].is_empty() {
+        diags.push(yaml::at(
+            path,
+            spec.command.referenced,
+            format!(
+                "agent `{}`: command must name a program (an argv list)",
+                name.value
+            ),
+        ));
+    }
+    let cells = super::matrix::expand(path, &name, spec.matrix.as_ref(), diags);
+    check_command(path, &name.value, &spec, &cells, diags);
+    let sandbox = Sandbox::merge(spec.sandbox.as_ref(), default_sandbox);
+    check_sandbox_env(path, &name, sandbox.as_ref(), diags);
+    let gateway = checked_gateway(
+        path,
+        &name.value,
+        spec.gateway,
+        &spec.command,
+        &spec.env,
+        diags,
+    );
+    let agent = Agent {
+        name: name.value.clone(),
+        command: spec.command.value,
+        env: spec.env,
+        timeout: spec.timeout,
+        sandbox,
+        matrix: Vec::new(),
+        declared: None,
+        events_format: spec.events_format,
+        gateway,
+    };
+    if spec.matrix.is_none() {
+        return vec![(agent, name.referenced)];
+    }
+    cells
+        .into_iter()
+        .map(|cell| {
+            let one = Agent {
+                name: cell.id,
+                matrix: cell.values,
+                declared: Some(name.value.clone()),
+                ..agent.clone()
+            };
+            (one, cell.at)
+        })
+        .collect()
+}
+
+/// The command's placeholders (reev's own and the matrix keys) and the agent's timeout.
+fn check_command(
+    path: &Path,
+    name: &str,
+    spec: &AgentSpec,
+    cells: &[Cell],
+    diags: &mut Vec<Diagnostic>,
+) {
+    let keys: Vec<&str> = cells
+        .first()
+        .map(|c| c.values.iter().map(|(k, _)| k.as_str()).collect())
+        .unwrap_or_default();
+    let at = spec.command.referenced;
+    for unknown in unknown_placeholders_with(&spec.command.value, &keys) {
+        diags.push(yaml::at(path, at, format!("agent `{name}`: {unknown}")));
+    }
+    if spec.timeout == Some(Duration::ZERO) {
+        diags.push(yaml::at(
+            path,
+            at,
+            format!("agent `{name}`: timeout must be more than zero"),
+        ));
+    }
+}
+
+/// Every name in the effective `sandbox.env` is an environment variable name.
+fn check_sandbox_env(
+    path: &Path,
+    name: &Spanned<String>,
+    sandbox: Option<&Sandbox>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    for var in sandbox.iter().flat_map(|s| s.env.iter().flatten()) {
+        if var.is_empty() || var.contains('=') || var.contains('\0') {
+            diags.push(yaml::at(
+                path,
+                name.referenced,
+                format!(
+                    "agent `{}`: sandbox.env: `{var}` is not an environment variable name",
+                    name.value
+                ),
+            ));
+        }
+    }
+}
+
+/// The agent's validated `gateway:`; `{gateway_url}` in its argv or `env:` needs one.
+fn checked_gateway(
+    path: &Path,
+    name: &str,
+    spec: Option<GatewaySpec>,
+    command: &Spanned<Vec<String>>,
+    env: &BTreeMap<String, String>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Gateway> {
+    let declared = spec.is_some();
+    let gateway = spec.and_then(|g| gateway(name, g, &mut |l, m| diags.push(yaml::at(path, l, m))));
+    if !declared && uses_gateway_url(&command.value, env) {
+        diags.push(yaml::at(
+            path,
+            command.referenced,
+            format!("agent `{name}`: {{gateway_url}} is only known to agents with `gateway:`"),
+        ));
+    }
+    gateway
+}
+
+/// The config file's directory, absolute, for `{config_dir}`.
+fn config_dir(path: &Path) -> Result<PathBuf, Vec<Diagnostic>> {
     let dir = path
         .parent()
         .map(|p| {
@@ -233,17 +283,11 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
             }
         })
         .unwrap_or(Path::new("."));
-    let dir = std::fs::canonicalize(dir).map_err(|e| {
+    std::fs::canonicalize(dir).map_err(|e| {
         vec![Diagnostic::new(
             path,
             format!("cannot resolve its directory: {e}"),
         )]
-    })?;
-    Ok(AgentConfig {
-        path: path.to_path_buf(),
-        dir,
-        agents,
-        prices,
     })
 }
 
@@ -251,7 +295,7 @@ pub fn load(path: &Path) -> Result<AgentConfig, Vec<Diagnostic>> {
 fn insert_agent(
     agents: &mut BTreeMap<String, Agent>,
     agent: Agent,
-    at: serde_saphyr::Location,
+    at: Location,
     path: &Path,
     diags: &mut Vec<Diagnostic>,
 ) {
@@ -260,10 +304,9 @@ fn insert_agent(
             Some(d) => format!("a cell of `{d}`'s matrix"),
             None => "an agent".to_string(),
         };
-        diags.push(Diagnostic::at(
+        diags.push(yaml::at(
             path,
-            at.line(),
-            at.column(),
+            at,
             format!(
                 "agent id `{}` is both {} and {}; rename one",
                 agent.name,
@@ -280,7 +323,7 @@ fn insert_agent(
 fn gateway(
     agent: &str,
     spec: GatewaySpec,
-    diag: &mut dyn FnMut(serde_saphyr::Location, String),
+    diag: &mut dyn FnMut(Location, String),
 ) -> Option<Gateway> {
     let upstream = crate::gateway::Upstream::parse(&spec.upstream.value)
         .map_err(|e| {
@@ -309,98 +352,4 @@ fn uses_gateway_url(argv: &[String], env: &BTreeMap<String, String>) -> bool {
     argv.iter()
         .chain(env.values())
         .any(|a| placeholders_in(a).contains(&"gateway_url"))
-}
-
-/// One sentence per placeholder in `argv` that reev does not know.
-pub(crate) fn unknown_placeholders(argv: &[String]) -> Vec<String> {
-    unknown_placeholders_with(argv, &[])
-}
-
-/// As [`unknown_placeholders`], also knowing an agent's matrix keys.
-fn unknown_placeholders_with(argv: &[String], extra: &[&str]) -> Vec<String> {
-    argv.iter()
-        .flat_map(|arg| placeholders_in(arg))
-        .filter(|ph| !PLACEHOLDERS.contains(ph) && !extra.contains(ph))
-        .map(|ph| {
-            let mut known: Vec<&str> = PLACEHOLDERS.to_vec();
-            known.extend(extra);
-            format!(
-                "unknown placeholder {{{ph}}} in command (known: {})",
-                known.join(", ")
-            )
-        })
-        .collect()
-}
-
-/// Names inside `{...}` that look like placeholders (identifier characters only).
-pub fn placeholders_in(arg: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = arg;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                let name = &after[..close];
-                if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    out.push(name);
-                }
-                rest = &after[close + 1..];
-            }
-            None => break,
-        }
-    }
-    out
-}
-
-/// Replace placeholders in one argv element. Values are inserted verbatim and never re-expanded.
-pub fn expand(arg: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(arg.len());
-    let mut rest = arg;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let replaced = after.find('}').and_then(|close| {
-            let name = &after[..close];
-            values
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v, close))
-        });
-        match replaced {
-            Some((value, close)) => {
-                out.push_str(value);
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn expand_replaces_once_and_never_reexpands() {
-        let v = [
-            ("prompt", "{events} $(rm -rf /) `x` ; | &"),
-            ("events", "/tmp/e"),
-        ];
-        assert_eq!(
-            expand("--p={prompt}", &v),
-            "--p={events} $(rm -rf /) `x` ; | &"
-        );
-        assert_eq!(expand("{events}/{nope}", &v), "/tmp/e/{nope}");
-        assert_eq!(expand("{", &v), "{");
-    }
-
-    #[test]
-    fn finds_placeholders() {
-        assert_eq!(placeholders_in("a{prompt}b{x y}{c}"), vec!["prompt", "c"]);
-    }
 }

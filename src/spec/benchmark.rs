@@ -1,6 +1,6 @@
 //! Benchmark files: one YAML benchmark per file, parsed strictly and validated into [`Benchmark`].
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use regex::Regex;
@@ -10,6 +10,8 @@ use serde_saphyr::{Location, Spanned};
 use super::checks::{
     self, EventCheck, EventSpec, MetricCheck, MetricSpec, VerifyCheck, VerifySpec,
 };
+use super::invalid::{safe_relative, Invalid, Problem};
+use super::placeholders::{placeholders_in, PLACEHOLDERS};
 use super::{check_name, yaml};
 use crate::error::Diagnostic;
 
@@ -190,95 +192,11 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Benchmark, Vec<Diagnostic>> {
         .map_err(|e| vec![Diagnostic::new(path, format!("not valid UTF-8: {e}"))])?;
     let file: BenchmarkFile = yaml::parse(path, text).map_err(|d| vec![d])?;
     let mut diags = Vec::new();
-    let at = |loc: Location, msg: String| Diagnostic::at(path, loc.line(), loc.column(), msg);
-
-    if let Err(msg) = check_name("benchmark id", &file.id.value) {
-        diags.push(at(file.id.referenced, msg));
-    }
-    for tag in &file.tags {
-        if tag.value.trim().is_empty() {
-            diags.push(at(tag.referenced, "a tag cannot be empty".into()));
-        }
-    }
-    if file.timeout == Some(Duration::ZERO) {
-        diags.push(Diagnostic::new(path, "timeout must be more than zero"));
-    }
-
-    let mut initial_state = Vec::new();
-    for spec in &file.initial_state {
-        let rel = match safe_relative(&spec.path.value) {
-            Ok(p) => p,
-            Err(msg) => {
-                diags.push(at(
-                    spec.path.referenced,
-                    format!("initial_state path: {msg}"),
-                ));
-                continue;
-            }
-        };
-        if initial_state.iter().any(|f: &SeedFile| f.path == rel) {
-            diags.push(at(
-                spec.path.referenced,
-                format!("initial_state path `{}` is listed twice", spec.path.value),
-            ));
-        }
-        let contents = match (&spec.content, &spec.json) {
-            (Some(text), None) => text.clone().into_bytes(),
-            (None, Some(value)) => match serde_json::to_vec_pretty(value) {
-                Ok(mut v) => {
-                    v.push(b'\n');
-                    v
-                }
-                Err(e) => {
-                    diags.push(at(spec.path.referenced, format!("json: {e}")));
-                    continue;
-                }
-            },
-            _ => {
-                diags.push(at(
-                    spec.path.referenced,
-                    format!(
-                        "initial_state `{}`: give exactly one of `content` (text) or `json` (structured)",
-                        spec.path.value
-                    ),
-                ));
-                continue;
-            }
-        };
-        initial_state.push(SeedFile {
-            path: rel,
-            contents,
-            executable: spec.executable,
-        });
-    }
-
+    check_header(path, &file, &mut diags);
+    let initial_state = seed_files(path, &file.initial_state, &mut diags);
     let setup = fixture("setup", file.setup, path, &mut diags);
     let teardown = fixture("teardown", file.teardown, path, &mut diags);
-
-    let threshold = file.ground_truth.pass_threshold.value;
-    if !(0.0..=1.0).contains(&threshold) {
-        diags.push(at(
-            file.ground_truth.pass_threshold.referenced,
-            format!("pass_threshold must be between 0 and 1, not {threshold}"),
-        ));
-    }
-    if file.ground_truth.assertions.is_empty() {
-        diags.push(Diagnostic::new(
-            path,
-            "ground_truth.assertions: at least one assertion is needed",
-        ));
-    }
-    let mut assertions = Vec::new();
-    for (i, spec) in file.ground_truth.assertions.into_iter().enumerate() {
-        match assertion(spec) {
-            Ok(a) => assertions.push(a),
-            Err((loc, msg)) => diags.push(match loc {
-                Some(loc) => at(loc, format!("assertion {}: {msg}", i + 1)),
-                None => Diagnostic::new(path, format!("ground_truth.assertions[{}]: {msg}", i + 1)),
-            }),
-        }
-    }
-
+    let (pass_threshold, assertions) = ground_truth(path, file.ground_truth, &mut diags);
     if !diags.is_empty() {
         return Err(diags);
     }
@@ -291,13 +209,117 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<Benchmark, Vec<Diagnostic>> {
         initial_state,
         setup,
         teardown,
-        pass_threshold: threshold,
+        pass_threshold,
         assertions,
         path: path.to_path_buf(),
         dir: absolute_dir(path),
         sha256: crate::digest::sha256_hex(bytes),
         yaml: text.to_string(),
     })
+}
+
+/// The id is a plain name, no tag is empty, the timeout is not zero.
+fn check_header(path: &Path, file: &BenchmarkFile, diags: &mut Vec<Diagnostic>) {
+    if let Err(e) = check_name("benchmark id", &file.id.value) {
+        diags.push(yaml::at(path, file.id.referenced, e.to_string()));
+    }
+    for tag in &file.tags {
+        if tag.value.trim().is_empty() {
+            diags.push(yaml::at(path, tag.referenced, "a tag cannot be empty"));
+        }
+    }
+    if file.timeout == Some(Duration::ZERO) {
+        diags.push(Diagnostic::new(path, "timeout must be more than zero"));
+    }
+}
+
+/// The `initial_state:` files: each inside the scratch directory, listed once, with exactly
+/// one of `content` or `json`.
+fn seed_files(path: &Path, specs: &[FileSpec], diags: &mut Vec<Diagnostic>) -> Vec<SeedFile> {
+    let mut files: Vec<SeedFile> = Vec::new();
+    for spec in specs {
+        let at = |msg: String| yaml::at(path, spec.path.referenced, msg);
+        let rel = match safe_relative(&spec.path.value) {
+            Ok(p) => p,
+            Err(e) => {
+                diags.push(at(format!("initial_state path: {e}")));
+                continue;
+            }
+        };
+        if files.iter().any(|f| f.path == rel) {
+            diags.push(at(format!(
+                "initial_state path `{}` is listed twice",
+                spec.path.value
+            )));
+        }
+        match seed_contents(spec) {
+            Ok(contents) => files.push(SeedFile {
+                path: rel,
+                contents,
+                executable: spec.executable,
+            }),
+            Err(e) => diags.push(at(e.to_string())),
+        }
+    }
+    files
+}
+
+/// Why a seed file has no contents.
+#[derive(Debug, thiserror::Error)]
+enum SeedError {
+    #[error("json: {0}")]
+    Json(serde_json::Error),
+    #[error("initial_state `{0}`: give exactly one of `content` (text) or `json` (structured)")]
+    NotOne(String),
+}
+
+/// The bytes of one seed file: its `content`, or its `json` pretty-printed with a newline.
+fn seed_contents(spec: &FileSpec) -> Result<Vec<u8>, SeedError> {
+    match (&spec.content, &spec.json) {
+        (Some(text), None) => Ok(text.clone().into_bytes()),
+        (None, Some(value)) => {
+            let mut v = serde_json::to_vec_pretty(value).map_err(SeedError::Json)?;
+            v.push(b'\n');
+            Ok(v)
+        }
+        _ => Err(SeedError::NotOne(spec.path.value.clone())),
+    }
+}
+
+/// `ground_truth:`: a pass threshold between 0 and 1 and at least one valid assertion.
+fn ground_truth(
+    path: &Path,
+    spec: GroundTruthSpec,
+    diags: &mut Vec<Diagnostic>,
+) -> (f64, Vec<Assertion>) {
+    let threshold = spec.pass_threshold.value;
+    if !(0.0..=1.0).contains(&threshold) {
+        diags.push(yaml::at(
+            path,
+            spec.pass_threshold.referenced,
+            format!("pass_threshold must be between 0 and 1, not {threshold}"),
+        ));
+    }
+    if spec.assertions.is_empty() {
+        diags.push(Diagnostic::new(
+            path,
+            "ground_truth.assertions: at least one assertion is needed",
+        ));
+    }
+    let mut assertions = Vec::new();
+    for (i, spec) in spec.assertions.into_iter().enumerate() {
+        match assertion(spec) {
+            Ok(a) => assertions.push(a),
+            Err(Invalid { at, problem }) => diags.push(match at {
+                Some(loc) => yaml::at(path, loc, format!("assertion {}: {problem}", i + 1)),
+                None => Diagnostic::new(
+                    path,
+                    format!("ground_truth.assertions[{}]: {problem}", i + 1),
+                ),
+            }),
+        }
+    }
+    (threshold, assertions)
 }
 
 /// A `setup:` / `teardown:` argv: not empty, and only the agents' placeholders.
@@ -308,19 +330,18 @@ fn fixture(
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Vec<String>> {
     let spec = spec?;
-    let loc = spec.referenced;
-    let at = |msg: String| Diagnostic::at(path, loc.line(), loc.column(), msg);
+    let at = |msg: String| yaml::at(path, spec.referenced, msg);
     if spec.value.first().is_none_or(|p| p.is_empty()) {
         diags.push(at(format!(
             "{key}: give a command as a list of arguments (its program first)"
         )));
     }
     for arg in &spec.value {
-        for ph in super::agent::placeholders_in(arg) {
-            if !super::agent::PLACEHOLDERS.contains(&ph) {
+        for ph in placeholders_in(arg) {
+            if !PLACEHOLDERS.contains(&ph) {
                 diags.push(at(format!(
                     "{key}: unknown placeholder {{{ph}}} (known: {})",
-                    super::agent::PLACEHOLDERS.join(", ")
+                    PLACEHOLDERS.join(", ")
                 )));
             }
         }
@@ -328,18 +349,28 @@ fn fixture(
     Some(spec.value)
 }
 
-type SpecError = (Option<Location>, String);
-
-fn assertion(spec: AssertionSpec) -> Result<Assertion, SpecError> {
+fn assertion(spec: AssertionSpec) -> Result<Assertion, Invalid> {
     let weight_loc = spec.weight.as_ref().map(|w| w.referenced);
-    let weight = spec.weight.map(|w| w.value).unwrap_or(1.0);
+    let weight = spec.weight.as_ref().map_or(1.0, |w| w.value);
     if !(weight.is_finite() && weight > 0.0) {
-        return Err((
-            weight_loc,
-            format!("weight must be a positive number, not {weight}"),
-        ));
+        return Err(Invalid::at(weight_loc, Problem::Weight(weight)));
     }
-    let mut checks: Vec<Result<Check, SpecError>> = Vec::new();
+    let name = spec.name.clone();
+    let mut checks = written_checks(spec);
+    if checks.len() != 1 {
+        return Err(Invalid::at(weight_loc, Problem::CheckCount(checks.len())));
+    }
+    let check = checks.remove(0)?;
+    Ok(Assertion {
+        name,
+        weight,
+        check,
+    })
+}
+
+/// Every check key an assertion has, each validated: one is right, none or more an error.
+fn written_checks(spec: AssertionSpec) -> Vec<Result<Check, Invalid>> {
+    let mut checks: Vec<Result<Check, Invalid>> = Vec::new();
     if let Some(v) = spec.exit_code {
         checks.push(Ok(Check::ExitCode(v.value)));
     }
@@ -350,12 +381,11 @@ fn assertion(spec: AssertionSpec) -> Result<Assertion, SpecError> {
         checks.push(Ok(Check::StdoutContains(v.value)));
     }
     if let Some(v) = spec.stdout_matches {
-        checks.push(Regex::new(&v.value).map(Check::StdoutMatches).map_err(|e| {
-            (
-                Some(v.referenced),
-                format!("stdout_matches: invalid regex: {e}"),
-            )
-        }));
+        checks.push(
+            Regex::new(&v.value)
+                .map(Check::StdoutMatches)
+                .map_err(|e| Invalid::at(Some(v.referenced), Problem::Regex(e))),
+        );
     }
     if let Some(v) = spec.file_exists {
         checks.push(spanned_path(&v).map(Check::FileExists));
@@ -384,23 +414,7 @@ fn assertion(spec: AssertionSpec) -> Result<Assertion, SpecError> {
     if let Some(v) = spec.tool_sequence {
         checks.push(checks::tool_sequence(v).map(Check::ToolSequence));
     }
-    if checks.len() != 1 {
-        return Err((
-            weight_loc,
-            format!(
-                "give exactly one check (exit_code, stdout_equals, stdout_contains, stdout_matches, \
-                 file_exists, file_contains, json_value, duration_at_most, verify, event, metric, \
-                 tool_sequence); found {}",
-                checks.len()
-            ),
-        ));
-    }
-    let check = checks.remove(0)?;
-    Ok(Assertion {
-        name: spec.name,
-        weight,
-        check,
-    })
+    checks
 }
 
 /// The benchmark file's directory, absolute (resolved when it exists, as `{config_dir}` is).
@@ -414,24 +428,19 @@ fn absolute_dir(path: &Path) -> PathBuf {
         .unwrap_or_else(|_| dir.to_path_buf())
 }
 
-fn spanned_path(p: &Spanned<String>) -> Result<PathBuf, SpecError> {
-    safe_relative(&p.value).map_err(|msg| (Some(p.referenced), msg))
+fn spanned_path(p: &Spanned<String>) -> Result<PathBuf, Invalid> {
+    safe_relative(&p.value).map_err(|e| Invalid::at(Some(p.referenced), e))
 }
 
-fn json_check(v: JsonValueSpec) -> Result<JsonCheck, SpecError> {
+fn json_check(v: JsonValueSpec) -> Result<JsonCheck, Invalid> {
     let file = v.file.as_ref().map(spanned_path).transpose()?;
     let pointer = to_pointer(&v.path.value);
+    let at = Some(v.path.referenced);
     if v.equals.is_some() && (v.at_least.is_some() || v.at_most.is_some()) {
-        return Err((
-            Some(v.path.referenced),
-            "json_value: `equals` cannot be combined with `at_least` / `at_most`".into(),
-        ));
+        return Err(Invalid::at(at, Problem::JsonEqualsAndBounds));
     }
     if v.equals.is_none() && v.at_least.is_none() && v.at_most.is_none() {
-        return Err((
-            Some(v.path.referenced),
-            "json_value: give `equals`, `at_least` or `at_most`".into(),
-        ));
+        return Err(Invalid::at(at, Problem::JsonNoExpectation));
     }
     Ok(JsonCheck {
         file,
@@ -454,40 +463,6 @@ pub fn to_pointer(path: &str) -> String {
         .collect()
 }
 
-/// A path that stays inside the scratch directory: relative, no `..`, not empty.
-pub fn safe_relative(path: &str) -> Result<PathBuf, String> {
-    if path.is_empty() {
-        return Err("path is empty".into());
-    }
-    if path.contains('\0') {
-        return Err("path contains a NUL byte".into());
-    }
-    let p = Path::new(path);
-    let mut clean = PathBuf::new();
-    for comp in p.components() {
-        match comp {
-            Component::Normal(c) => clean.push(c),
-            Component::CurDir => {}
-            Component::ParentDir => {
-                return Err(format!(
-                    "`{path}` escapes the scratch directory (`..` is not allowed)"
-                ))
-            }
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "`{path}` escapes the scratch directory (absolute paths are not allowed)"
-                ))
-            }
-        }
-    }
-    if clean.as_os_str().is_empty() {
-        return Err(format!(
-            "`{path}` names the scratch directory itself, not a file"
-        ));
-    }
-    Ok(clean)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,14 +475,27 @@ mod tests {
         assert_eq!(to_pointer("a/b.c"), "/a~1b/c");
     }
 
+    /// The sentences (and positions) of invalid assertions, as `reev validate` prints them.
     #[test]
-    fn safe_paths() {
-        assert!(safe_relative("a/b.txt").is_ok());
-        assert!(safe_relative("./a").is_ok());
-        assert!(safe_relative("../a").is_err());
-        assert!(safe_relative("a/../../b").is_err());
-        assert!(safe_relative("/etc/passwd").is_err());
-        assert!(safe_relative(".").is_err());
-        assert!(safe_relative("").is_err());
+    fn invalid_assertions_say_what_and_where() {
+        let yaml = "id: b\ndescription: d\nprompt: p\nground_truth:\n  assertions:\n    - name: none\n    - weight: 0\n      exit_code: 0\n    - weight: 2\n      exit_code: 0\n      stdout_equals: x\n    - event: {type: tool_call, at_least: 2, at_most: 1}\n    - event: {type: tool_call, at_least: 1.5}\n    - metric: {name: m}\n    - json_value: {path: a.b, equals: 1, at_least: 0}\n    - json_value: {path: a.b}\n    - file_exists: ../x\n    - tool_sequence: []\n    - stdout_matches: \"(\"\n";
+        let diags = parse(Path::new("b.yml"), yaml.as_bytes()).unwrap_err();
+        let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+        let expected = [
+            "b.yml: ground_truth.assertions[1]: give exactly one check (exit_code, stdout_equals, stdout_contains, stdout_matches, file_exists, file_contains, json_value, duration_at_most, verify, event, metric, tool_sequence); found 0",
+            "b.yml:7:15: assertion 2: weight must be a positive number, not 0",
+            "b.yml:9:15: assertion 3: give exactly one check (exit_code, stdout_equals, stdout_contains, stdout_matches, file_exists, file_contains, json_value, duration_at_most, verify, event, metric, tool_sequence); found 2",
+            "b.yml:12:14: assertion 4: event: at_least (2) is greater than at_most (1); nothing could pass",
+            "b.yml:13:14: assertion 5: event: bounds are counts (whole numbers from 0), not 1.5",
+            "b.yml:14:15: assertion 6: metric: give `at_least`, `at_most` or both",
+            "b.yml:15:26: assertion 7: json_value: `equals` cannot be combined with `at_least` / `at_most`",
+            "b.yml:16:26: assertion 8: json_value: give `equals`, `at_least` or `at_most`",
+            "b.yml:17:20: assertion 9: `../x` escapes the scratch directory (`..` is not allowed)",
+            "b.yml:18:22: assertion 10: tool_sequence: list at least one tool name",
+        ];
+        assert_eq!(text[..expected.len()], expected);
+        assert!(text[expected.len()]
+            .starts_with("b.yml:19:23: assertion 11: stdout_matches: invalid regex: "));
+        assert_eq!(text.len(), expected.len() + 1);
     }
 }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
-use super::agent::unknown_placeholders;
+use super::invalid::{bounds, Invalid, Problem};
+use super::placeholders::unknown_placeholders;
 use super::yaml;
 
 /// A verifier's time limit when its `timeout:` is left out.
@@ -69,20 +70,14 @@ pub struct MetricCheck {
     pub at_most: Option<f64>,
 }
 
-/// (where, message): the error of one check, located where the YAML has a position.
-type SpecError = (Option<serde_saphyr::Location>, String);
-
-pub(super) fn verify(spec: Spanned<VerifySpec>) -> Result<VerifyCheck, SpecError> {
+pub(super) fn verify(spec: Spanned<VerifySpec>) -> Result<VerifyCheck, Invalid> {
     let cmd = spec.value.command;
     let at = Some(cmd.referenced);
     if cmd.value.first().is_none_or(|p| p.is_empty()) {
-        return Err((
-            at,
-            "verify: command must name a program (an argv list)".into(),
-        ));
+        return Err(Invalid::at(at, Problem::VerifyNoProgram));
     }
     if let Some(unknown) = unknown_placeholders(&cmd.value).into_iter().next() {
-        return Err((at, format!("verify: {unknown}")));
+        return Err(Invalid::at(at, Problem::VerifyPlaceholder(unknown)));
     }
     Ok(VerifyCheck {
         command: cmd.value,
@@ -90,21 +85,18 @@ pub(super) fn verify(spec: Spanned<VerifySpec>) -> Result<VerifyCheck, SpecError
     })
 }
 
-pub(super) fn event(spec: Spanned<EventSpec>) -> Result<EventCheck, SpecError> {
+pub(super) fn event(spec: Spanned<EventSpec>) -> Result<EventCheck, Invalid> {
     let at = Some(spec.referenced);
     let e = spec.value;
     if e.kind.value.trim().is_empty() {
-        return Err((
+        return Err(Invalid::at(
             Some(e.kind.referenced),
-            "event: `type` cannot be empty".into(),
+            Problem::EventTypeEmpty,
         ));
     }
-    bounds("event", e.at_least, e.at_most).map_err(|m| (at, m))?;
+    bounds("event", e.at_least, e.at_most).map_err(|b| Invalid::at(at, b))?;
     let count = |x: Option<f64>| match x {
-        Some(n) if n < 0.0 || n.fract() != 0.0 => Err((
-            at,
-            format!("event: bounds are counts (whole numbers from 0), not {n}"),
-        )),
+        Some(n) if n < 0.0 || n.fract() != 0.0 => Err(Invalid::at(at, Problem::EventCount(n))),
         // Finite and whole: the cast is exact up to 2^53, and saturates beyond.
         other => Ok(other.map(|n| n as u64)),
     };
@@ -116,16 +108,16 @@ pub(super) fn event(spec: Spanned<EventSpec>) -> Result<EventCheck, SpecError> {
     })
 }
 
-pub(super) fn metric(spec: Spanned<MetricSpec>) -> Result<MetricCheck, SpecError> {
+pub(super) fn metric(spec: Spanned<MetricSpec>) -> Result<MetricCheck, Invalid> {
     let at = Some(spec.referenced);
     let m = spec.value;
     if m.name.value.trim().is_empty() {
-        return Err((
+        return Err(Invalid::at(
             Some(m.name.referenced),
-            "metric: `name` cannot be empty".into(),
+            Problem::MetricNameEmpty,
         ));
     }
-    bounds("metric", m.at_least, m.at_most).map_err(|msg| (at, msg))?;
+    bounds("metric", m.at_least, m.at_most).map_err(|b| Invalid::at(at, b))?;
     Ok(MetricCheck {
         name: m.name.value,
         at_least: m.at_least,
@@ -133,31 +125,13 @@ pub(super) fn metric(spec: Spanned<MetricSpec>) -> Result<MetricCheck, SpecError
     })
 }
 
-pub(super) fn tool_sequence(spec: Spanned<Vec<String>>) -> Result<Vec<String>, SpecError> {
+pub(super) fn tool_sequence(spec: Spanned<Vec<String>>) -> Result<Vec<String>, Invalid> {
     let at = Some(spec.referenced);
     if spec.value.is_empty() {
-        return Err((at, "tool_sequence: list at least one tool name".into()));
+        return Err(Invalid::at(at, Problem::NoTools));
     }
     if spec.value.iter().any(|t| t.trim().is_empty()) {
-        return Err((at, "tool_sequence: a tool name cannot be empty".into()));
+        return Err(Invalid::at(at, Problem::EmptyTool));
     }
     Ok(spec.value)
-}
-
-/// At least one bound, each a finite number, and `at_least <= at_most`.
-fn bounds(what: &str, lo: Option<f64>, hi: Option<f64>) -> Result<(), String> {
-    if lo.is_none() && hi.is_none() {
-        return Err(format!("{what}: give `at_least`, `at_most` or both"));
-    }
-    if lo.into_iter().chain(hi).any(|x| !x.is_finite()) {
-        return Err(format!("{what}: bounds must be finite numbers"));
-    }
-    if let (Some(lo), Some(hi)) = (lo, hi) {
-        if lo > hi {
-            return Err(format!(
-                "{what}: at_least ({lo}) is greater than at_most ({hi}); nothing could pass"
-            ));
-        }
-    }
-    Ok(())
 }

@@ -17,7 +17,8 @@ use std::path::Path;
 
 use serde_saphyr::{Location, Spanned};
 
-use super::agent::PLACEHOLDERS;
+use super::placeholders::PLACEHOLDERS;
+use super::yaml;
 use crate::error::Diagnostic;
 
 /// What `matrix:` holds: key -> list of scalar values.
@@ -47,50 +48,18 @@ pub fn expand(
         return Vec::new();
     };
     let at = |loc: Location, msg: String| {
-        Diagnostic::at(
-            path,
-            loc.line(),
-            loc.column(),
-            format!("agent `{}`: matrix: {msg}", name.value),
-        )
+        yaml::at(path, loc, format!("agent `{}`: matrix: {msg}", name.value))
     };
     let before = diags.len();
     if spec.value.is_empty() {
         diags.push(at(spec.referenced, "needs at least one key".into()));
     }
-    let mut axes: Vec<(String, Vec<String>)> = Vec::new();
     let mut keys: Vec<_> = spec.value.iter().collect();
     keys.sort_by(|a, b| a.0.value.cmp(&b.0.value));
-    for (key, values) in keys {
-        if let Err(msg) = check_key(&key.value) {
-            diags.push(at(key.referenced, msg));
-        }
-        if values.value.is_empty() {
-            diags.push(at(
-                values.referenced,
-                format!("`{}` needs at least one value", key.value),
-            ));
-        }
-        let mut texts: Vec<String> = Vec::new();
-        for v in &values.value {
-            match scalar(v) {
-                Some(t) if texts.contains(&t) => diags.push(at(
-                    values.referenced,
-                    format!("`{}` lists `{t}` twice", key.value),
-                )),
-                Some(t) if slug(&t).is_empty() => diags.push(at(
-                    values.referenced,
-                    format!("`{}`: the value `{t}` is empty", key.value),
-                )),
-                Some(t) => texts.push(t),
-                None => diags.push(at(
-                    values.referenced,
-                    format!("`{}`: `{v}` is not a string, number or boolean", key.value),
-                )),
-            }
-        }
-        axes.push((key.value.clone(), texts));
-    }
+    let axes: Vec<(String, Vec<String>)> = keys
+        .into_iter()
+        .map(|(key, values)| axis(key, values, &mut |loc, msg| diags.push(at(loc, msg))))
+        .collect();
     let cells: usize = axes.iter().map(|(_, v)| v.len()).product();
     if cells > MAX_CELLS {
         diags.push(at(
@@ -101,11 +70,59 @@ pub fn expand(
     if diags.len() > before {
         return Vec::new();
     }
+    cells_of(&name.value, &axes, spec.referenced).unwrap_or_else(|e| {
+        diags.push(at(spec.referenced, e.to_string()));
+        Vec::new()
+    })
+}
+
+/// One key and its values as texts, each problem sent to `diag` at the key or the list.
+fn axis(
+    key: &Spanned<String>,
+    values: &Spanned<Vec<serde_json::Value>>,
+    diag: &mut dyn FnMut(Location, String),
+) -> (String, Vec<String>) {
+    if let Err(e) = check_key(&key.value) {
+        diag(key.referenced, e.to_string());
+    }
+    if values.value.is_empty() {
+        diag(
+            values.referenced,
+            format!("`{}` needs at least one value", key.value),
+        );
+    }
+    let mut texts: Vec<String> = Vec::new();
+    for v in &values.value {
+        match scalar(v) {
+            Some(t) if texts.contains(&t) => diag(
+                values.referenced,
+                format!("`{}` lists `{t}` twice", key.value),
+            ),
+            Some(t) if slug(&t).is_empty() => diag(
+                values.referenced,
+                format!("`{}`: the value `{t}` is empty", key.value),
+            ),
+            Some(t) => texts.push(t),
+            None => diag(
+                values.referenced,
+                format!("`{}`: `{v}` is not a string, number or boolean", key.value),
+            ),
+        }
+    }
+    (key.value.clone(), texts)
+}
+
+/// Two combinations whose values make the same id (`a/b` and `a-b` both slug to `a-b`).
+#[derive(Debug, thiserror::Error)]
+#[error("two combinations both get the id `{0}`; make the values differ in letters or digits")]
+struct SameId(String);
+
+/// One cell per combination of the axes, with its id.
+fn cells_of(name: &str, axes: &[(String, Vec<String>)], at: Location) -> Result<Vec<Cell>, SameId> {
     let mut out = Vec::new();
-    for values in product(&axes) {
+    for values in product(axes) {
         let id = format!(
-            "{}.{}",
-            name.value,
+            "{name}.{}",
             values
                 .iter()
                 .map(|(_, v)| slug(v))
@@ -113,38 +130,35 @@ pub fn expand(
                 .join("_")
         );
         if out.iter().any(|c: &Cell| c.id == id) {
-            diags.push(at(
-                spec.referenced,
-                format!("two combinations both get the id `{id}`; make the values differ in letters or digits"),
-            ));
-            return Vec::new();
+            return Err(SameId(id));
         }
-        out.push(Cell {
-            id,
-            values,
-            at: spec.referenced,
-        });
+        out.push(Cell { id, values, at });
     }
-    out
+    Ok(out)
+}
+
+/// Why a `matrix:` key cannot be one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("key `{0}` must be lower-case letters, digits and `_`, starting with a letter (it becomes the placeholder {{{0}}})")]
+    Spelling(String),
+    #[error("key `{0}` is one of reev's own placeholders or columns; choose another name")]
+    Taken(String),
 }
 
 /// A key becomes a placeholder `{key}` and a variable `REEV_MATRIX_<KEY>`: lower-case letters,
 /// digits and `_`, starting with a letter, and not one of reev's own placeholders.
-fn check_key(key: &str) -> Result<(), String> {
+fn check_key(key: &str) -> Result<(), KeyError> {
     let ok = key.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && key
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if !ok {
-        return Err(format!(
-            "key `{key}` must be lower-case letters, digits and `_`, starting with a letter (it becomes the placeholder {{{key}}})"
-        ));
+        return Err(KeyError::Spelling(key.to_string()));
     }
     // `run_id` is a column of the `agent_matrix` view, next to one column per key.
     if PLACEHOLDERS.contains(&key) || key == "run_id" {
-        return Err(format!(
-            "key `{key}` is one of reev's own placeholders or columns; choose another name"
-        ));
+        return Err(KeyError::Taken(key.to_string()));
     }
     Ok(())
 }

@@ -3,7 +3,9 @@
 pub mod agent;
 pub mod benchmark;
 pub mod checks;
+mod invalid;
 pub mod matrix;
+pub mod placeholders;
 pub mod prices;
 pub mod sandbox;
 pub mod yaml;
@@ -18,7 +20,7 @@ pub use agent::{Agent, AgentConfig};
 pub use benchmark::Benchmark;
 pub use yaml::parse as parse_yaml;
 
-use crate::error::Diagnostic;
+use crate::error::{Classify, Diagnostic, Kind};
 
 /// Where to find the suite.
 #[derive(Debug, Clone)]
@@ -156,16 +158,40 @@ fn is_yaml(path: &Path) -> bool {
 /// starting with a letter or digit: no `/`, no `..`, no leading `-` or `.`, so a name is
 /// always one plain path component and never an option or a hidden file. Upper case is
 /// allowed because generated run ids carry `T` and `Z` (`20261122T031927.676Z-de2bf2`).
-pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+pub fn check_name(what: &str, name: &str) -> Result<(), InvalidName> {
     let mut chars = name.chars();
     let ok_first = chars.next().is_some_and(|c| c.is_ascii_alphanumeric());
     let ok_rest = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
     if ok_first && ok_rest && name.len() <= 128 {
         Ok(())
     } else {
-        Err(format!(
-            "{what} `{name}` is not allowed: use 1-128 characters from [A-Za-z0-9._-], starting with a letter or digit"
-        ))
+        Err(InvalidName {
+            what: what.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+/// A name [`check_name`] refuses: what it names (`run id`, `agent name`, ...) and the name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} `{name}` is not allowed: use 1-128 characters from [A-Za-z0-9._-], starting with a letter or digit")]
+pub struct InvalidName {
+    pub what: String,
+    pub name: String,
+}
+
+/// A name the user gave (a flag, a file): an input error, exit code 2.
+impl Classify for InvalidName {
+    fn kind(&self) -> Kind {
+        Kind::Input
+    }
+}
+
+/// The sentence, for callers that collect problems as text (the store's checks of a file's
+/// ids) or put it inside a sentence of their own.
+impl From<InvalidName> for String {
+    fn from(e: InvalidName) -> String {
+        e.to_string()
     }
 }
 
@@ -174,7 +200,6 @@ mod tests {
     #[test]
     fn names() {
         assert!(super::check_name("id", "ledger.transfer-1_a").is_ok());
-        assert!(super::check_name("run id", &crate::manifest::new_run_id()).is_ok());
         assert!(super::check_name("id", "Nightly-A.1").is_ok());
         assert!(super::check_name("id", &"a".repeat(128)).is_ok());
         for bad in [
@@ -191,5 +216,9 @@ mod tests {
         ] {
             assert!(super::check_name("id", bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            super::check_name("run id", "a/b").unwrap_err().to_string(),
+            "run id `a/b` is not allowed: use 1-128 characters from [A-Za-z0-9._-], starting with a letter or digit"
+        );
     }
 }

@@ -59,21 +59,17 @@ impl Prices {
         let mut prices = BTreeMap::new();
         for (model, p) in spec {
             if model.value.trim().is_empty() {
-                let loc = model.referenced;
-                diags.push(Diagnostic::at(
+                diags.push(super::yaml::at(
                     path,
-                    loc.line(),
-                    loc.column(),
+                    model.referenced,
                     "prices: a model name must not be empty",
                 ));
             }
             for (what, v) in [("input", &p.input), ("output", &p.output)] {
                 if !(v.value.is_finite() && v.value >= 0.0) {
-                    let loc = v.referenced;
-                    diags.push(Diagnostic::at(
+                    diags.push(super::yaml::at(
                         path,
-                        loc.line(),
-                        loc.column(),
+                        v.referenced,
                         format!(
                             "prices.{}.{what}: `{}` is not a price: USD per million tokens, a finite number of at least 0",
                             model.value, v.value

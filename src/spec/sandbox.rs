@@ -51,17 +51,33 @@ impl std::fmt::Display for Size {
     }
 }
 
+/// Why a text is not a size; each names the text as written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SizeError {
+    #[error("`{0}` is not a size: write a whole number and a unit, e.g. 256MiB or 2GiB")]
+    NoNumber(String),
+    #[error("`{0}` needs a unit: B, KiB, MiB, GiB or TiB")]
+    NoUnit(String),
+    #[error("`{0}`: use binary units KiB, MiB, GiB, TiB (powers of 1024)")]
+    DecimalUnit(String),
+    #[error("`{text}`: unknown unit `{unit}` (use B, KiB, MiB, GiB or TiB)")]
+    UnknownUnit { text: String, unit: String },
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+    #[error("`{0}`: a limit must be more than zero")]
+    Zero(String),
+}
+
 /// Parse `2GiB`-style sizes strictly: digits, optional spaces, one of B/KiB/MiB/GiB/TiB.
 /// Decimal units (KB, MB, GB) are refused so nobody wonders whether 1GB means 10^9 or 2^30.
-pub fn parse_size(text: &str) -> Result<Size, String> {
+pub fn parse_size(text: &str) -> Result<Size, SizeError> {
     let t = text.trim();
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
     let (num, unit) = t.split_at(digits);
     let unit = unit.trim_start();
+    let text = || text.to_string();
     if num.is_empty() {
-        return Err(format!(
-            "`{text}` is not a size: write a whole number and a unit, e.g. 256MiB or 2GiB"
-        ));
+        return Err(SizeError::NoNumber(text()));
     }
     let scale: u64 = match unit {
         "B" => 1,
@@ -69,24 +85,23 @@ pub fn parse_size(text: &str) -> Result<Size, String> {
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
         "TiB" => 1 << 40,
-        "" => return Err(format!("`{text}` needs a unit: B, KiB, MiB, GiB or TiB")),
+        "" => return Err(SizeError::NoUnit(text())),
         "K" | "KB" | "k" | "kB" | "M" | "MB" | "G" | "GB" | "T" | "TB" => {
-            return Err(format!(
-                "`{text}`: use binary units KiB, MiB, GiB, TiB (powers of 1024)"
-            ))
+            return Err(SizeError::DecimalUnit(text()))
         }
         other => {
-            return Err(format!(
-                "`{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB or TiB)"
-            ))
+            return Err(SizeError::UnknownUnit {
+                text: text(),
+                unit: other.to_string(),
+            })
         }
     };
-    let n: u64 = num.parse().map_err(|_| format!("`{text}` is too large"))?;
+    let n: u64 = num.parse().map_err(|_| SizeError::TooLarge(text()))?;
     let bytes = n
         .checked_mul(scale)
-        .ok_or_else(|| format!("`{text}` is too large"))?;
+        .ok_or_else(|| SizeError::TooLarge(text()))?;
     if bytes == 0 {
-        return Err(format!("`{text}`: a limit must be more than zero"));
+        return Err(SizeError::Zero(text()));
     }
     Ok(Size(bytes))
 }
@@ -217,6 +232,13 @@ mod tests {
         ] {
             assert!(parse_size(bad).is_err(), "{bad} accepted");
         }
+        let text = |s| parse_size(s).unwrap_err().to_string();
+        assert_eq!(text("99999999999TiB"), "`99999999999TiB` is too large");
+        assert_eq!(text("0MiB"), "`0MiB`: a limit must be more than zero");
+        assert_eq!(
+            text("2 PiB"),
+            "`2 PiB`: unknown unit `PiB` (use B, KiB, MiB, GiB or TiB)"
+        );
         assert_eq!(Size(2 << 30).to_string(), "2GiB");
         assert_eq!(Size(1000).to_string(), "1000B");
     }

@@ -4,9 +4,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::de::{self, Deserialize, DeserializeOwned, Deserializer, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Location, Spanned};
 
 use crate::error::Diagnostic;
+
+/// A problem at a position the parser recorded in `file` (a key or a value).
+pub fn at(file: &Path, loc: Location, message: impl Into<String>) -> Diagnostic {
+    Diagnostic::at(file, loc.line(), loc.column(), message)
+}
 
 /// Nodes (scalars, sequences, mappings) one YAML file may hold: 100,000 assertions with a
 /// name and a weight each take about 700,000; serde-saphyr's default (250,000) refused them.
@@ -40,7 +45,7 @@ pub fn parse<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, Diagnost
             }
         };
         match plain.location() {
-            Some(loc) => Diagnostic::at(file, loc.line(), loc.column(), message),
+            Some(loc) => at(file, loc, message),
             None => Diagnostic::new(file, message),
         }
     })
