@@ -1,7 +1,10 @@
 //! The DuckDB store: opening it safely (one writer, bounded waits), its schema, and loading.
 
+mod ctx;
+mod error;
 mod feed;
 pub mod holders;
+mod keys;
 mod ledger;
 pub mod load;
 mod parse;
@@ -13,6 +16,7 @@ mod spans;
 mod swap;
 mod target;
 mod tries;
+mod txn;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
