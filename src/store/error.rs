@@ -25,6 +25,21 @@ pub enum StoreError {
         session: String,
         source: DuckDb,
     },
+    /// A file operation on `path` failed (`what` says which, e.g. "cannot sync").
+    #[error("{what} {}: {source}", .path.display())]
+    Io {
+        what: Cow<'static, str>,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A database built beside the live one still has a WAL: renaming it alone would drop
+    /// the commits in it.
+    #[error(
+        "the new database {} was not checkpointed (its WAL is not empty); {} is unchanged",
+        .tmp.display(),
+        .db.display()
+    )]
+    NotCheckpointed { tmp: PathBuf, db: PathBuf },
     /// A column of the ledger could not be read as the loader needs it.
     #[error("{}: reading the ledger: {source}", .db.display())]
     Ledger {
@@ -73,6 +88,21 @@ pub enum StoreError {
     WalkCut,
 }
 
+impl StoreError {
+    /// An I/O failure on `path`; the message is "`what` `path`: cause", as `Error::io` says it.
+    pub fn io(
+        what: impl Into<Cow<'static, str>>,
+        path: &std::path::Path,
+        source: std::io::Error,
+    ) -> Self {
+        StoreError::Io {
+            what: what.into(),
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
 impl Classify for StoreError {
     fn kind(&self) -> Kind {
         match self {
@@ -82,6 +112,8 @@ impl Classify for StoreError {
             | StoreError::SharedNumber { .. } => Kind::Input,
             StoreError::Sql { .. }
             | StoreError::Append { .. }
+            | StoreError::Io { .. }
+            | StoreError::NotCheckpointed { .. }
             | StoreError::Ledger { .. }
             | StoreError::Open { .. }
             | StoreError::Locked { .. }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::ctx::Ctx;
 pub use super::ctx::{Conflict, ConflictKind, LoadSummary};
+use super::error::StoreError;
 use super::feed::Feed;
 use super::target::{self, Target};
 use super::{lock_writer, parse, scan, swap};
@@ -49,7 +50,8 @@ pub fn load(opts: &LoadOptions) -> Result<LoadSummary> {
     }
     let db = &opts.db;
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create directory", dir, e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::io("cannot create directory", dir, e))?;
     }
     let _lock = lock_writer(db, opts.wait)?;
     swap::clean_stale(db);

@@ -16,7 +16,7 @@ use super::holders::{self, Holder};
 use super::ledger::read_known;
 use super::txn::Ready;
 use super::{is_lock_error, open_once, schema_is_current, swap, Mode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Where this load writes.
 pub(super) enum Target {
@@ -93,7 +93,7 @@ pub(super) fn rebuild(feed: Feed, ctx: &Ctx) -> Result<LoadSummary> {
 /// [`holders::WritersBarred`]); a read-write holder is waited for or named.
 fn bar_writers(ctx: &Ctx) -> Result<Option<holders::WritersBarred>> {
     until_free(ctx.db, ctx.wait, || {
-        match holders::bar_writers(ctx.db).map_err(|e| Error::io("cannot lock", ctx.db, e))? {
+        match holders::bar_writers(ctx.db).map_err(|e| StoreError::io("cannot lock", ctx.db, e))? {
             Some(barred) => Ok(Ok(barred)),
             None => Ok(Err(match holders::probe(ctx.db) {
                 Ok(Holder::Writer { pid }) => Blocker::Writer(holders::describe(pid)),
@@ -165,7 +165,8 @@ fn until_free<T>(
 /// holder is waited for until `wait` runs out, then named.
 pub(super) fn choose(db: &Path, wait: Duration) -> Result<Target> {
     until_free(db, wait, || {
-        let holder = holders::probe(db).map_err(|e| Error::io("cannot check who holds", db, e))?;
+        let holder =
+            holders::probe(db).map_err(|e| StoreError::io("cannot check who holds", db, e))?;
         Ok(match holder {
             Holder::Readers { pid } => {
                 tracing::info!(

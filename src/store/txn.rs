@@ -40,6 +40,7 @@ const LOAD_MEMORY_LIMIT: &str = "160MB";
 
 /// A chunked load checkpoints every this many chunks (about 1 GiB of files).
 const CHECKPOINT_CHUNKS: u32 = 11;
+
 /// An open database, configured, with its schema and ledger read: ready to load into.
 pub struct Ready<'a> {
     conn: Connection,
