@@ -96,3 +96,41 @@ pub enum Commits {
 /// every 512 MiB 5.76x, 399 MiB; 64 MiB / 1 GiB 5.25x, 408 MiB; 96 MiB / ~1 GiB 4.92x,
 /// 451-471 MiB; 128 MiB / 1 GiB 4.78x, 484 MiB.
 pub const CHUNK_BYTES: u64 = 96 << 20;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{sql, ConflictKind};
+
+    #[test]
+    fn a_duckdb_failure_names_the_database_and_query_once() {
+        let conn = duckdb::Connection::open_in_memory().expect("in-memory database");
+        let failure = conn
+            .execute_batch("SELECT * FROM no_such_table")
+            .expect_err("no such table");
+        let text = failure.to_string();
+        let e: crate::error::Error = sql(Path::new("reev.duckdb"), "reading runs")(failure).into();
+        assert_eq!(e.kind.exit_code(), 3);
+        // The cause is kept, and DuckDB's generic status code is not printed after it.
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(e.chain(), format!("reev.duckdb: reading runs: {text}"));
+    }
+
+    #[test]
+    fn conflict_kinds_keep_their_column_values() {
+        let kinds = [
+            ConflictKind::ManifestChanged,
+            ConflictKind::ChangedAfterLoad,
+            ConflictKind::DuplicateSessionId,
+        ];
+        assert_eq!(
+            kinds.map(ConflictKind::as_str),
+            [
+                "manifest_changed",
+                "changed_after_load",
+                "duplicate_session_id"
+            ]
+        );
+    }
+}
