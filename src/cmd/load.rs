@@ -1,7 +1,7 @@
 //! `reev load`: session files -> DuckDB, idempotently; problems listed on stderr.
 
 use crate::error::{Error, Result};
-use crate::store::load::{load as load_files, LoadOptions};
+use crate::store::load::{load as load_files, ConflictKind, LoadOptions};
 
 pub fn load(opts: LoadOptions) -> Result<()> {
     let sum = load_files(&opts)?;
@@ -19,15 +19,15 @@ pub fn load(opts: LoadOptions) -> Result<()> {
     }
     for c in &sum.conflicts {
         let what = match c.kind {
-            "changed_after_load" => "changed after it was loaded".to_string(),
-            "duplicate_session_id" => format!(
+            ConflictKind::ManifestChanged => "manifest changed".to_string(),
+            ConflictKind::ChangedAfterLoad => "changed after it was loaded".to_string(),
+            ConflictKind::DuplicateSessionId => format!(
                 "claims a session id already loaded from another file{}",
                 c.loaded_path
                     .as_deref()
                     .map(|p| format!(" ({p})"))
                     .unwrap_or_default()
             ),
-            other => other.replace('_', " "),
         };
         crate::logging::line(tracing::Level::WARN, &format!(
             "conflict: {} {what}: session {}, loaded sha256 {}, found sha256 {}; the loaded data is kept",

@@ -7,10 +7,11 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
+use super::error::StoreError;
 use super::ledger::{seen, Known, Seen};
 use super::parse::MAX_SESSION_FILE;
 use super::scan::{Found, Msg};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Of one run: the files to look at (not known unchanged) and the paths that failed.
 pub struct Part {
@@ -80,11 +81,7 @@ impl Feed {
                     self.done = true;
                     return Ok(None);
                 }
-                Err(_) => {
-                    return Err(Error::env(
-                        "walking the runs trees failed (the scanner stopped before the end)",
-                    ))
-                }
+                Err(_) => return Err(StoreError::WalkCut.into()),
             };
             self.seen += scan.files.len() as u64;
             let mut files = Vec::new();

@@ -11,43 +11,11 @@ use duckdb::arrow::compute::cast;
 use duckdb::arrow::datatypes::DataType;
 use duckdb::{params, Connection};
 
-use super::load::sql;
+use super::ctx::sql;
+use super::error::StoreError;
+use super::keys::{key, unhex, Digest, Key};
 use super::scan::Found;
-use crate::error::{Error, Result};
-
-/// A path or session id as the ledger index keys it: 128 bits of two SipHashes, 16 bytes
-/// instead of the text, so the index of 1,000,000 files stays under 100 MiB. A collision of
-/// two paths would need 2^64 files.
-pub type Key = u128;
-
-pub fn key(text: &str) -> Key {
-    use std::hash::{Hash, Hasher};
-    let half = |salt: u8| {
-        let mut h = std::hash::DefaultHasher::new();
-        salt.hash(&mut h);
-        text.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
-}
-
-/// A SHA-256 digest, kept as bytes (32) rather than hex text (64 + a heap block).
-pub type Digest = [u8; 32];
-
-pub fn unhex(hex: &str) -> Option<Digest> {
-    let mut out = [0u8; 32];
-    if hex.len() != 64 {
-        return None;
-    }
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
-}
-
-pub fn hex(d: &Digest) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::error::Result;
 
 /// One known file: what recognises it unchanged without reading it.
 #[derive(Clone, Copy)]
@@ -223,7 +191,7 @@ impl Known {
     }
 }
 
-fn count(conn: &Connection, db: &Path) -> Result<usize> {
+fn count(conn: &Connection, db: &Path) -> Result<usize, StoreError> {
     conn.query_row("SELECT count(*) FROM loaded_files", [], |r| {
         r.get::<_, i64>(0)
     })
@@ -236,8 +204,10 @@ fn text_column(
     i: usize,
     db: &Path,
 ) -> Result<arrow::array::StringArray> {
-    let col = cast(batch.column(i), &DataType::Utf8)
-        .map_err(|err| Error::env(format!("{}: reading the ledger: {err}", db.display())))?;
+    let col = cast(batch.column(i), &DataType::Utf8).map_err(|source| StoreError::Ledger {
+        db: db.to_path_buf(),
+        source,
+    })?;
     Ok(col.as_string::<i32>().clone())
 }
 
@@ -246,8 +216,10 @@ fn int_column(
     i: usize,
     db: &Path,
 ) -> Result<arrow::array::Int64Array> {
-    let col = cast(batch.column(i), &DataType::Int64)
-        .map_err(|err| Error::env(format!("{}: reading the ledger: {err}", db.display())))?;
+    let col = cast(batch.column(i), &DataType::Int64).map_err(|source| StoreError::Ledger {
+        db: db.to_path_buf(),
+        source,
+    })?;
     Ok(col.as_primitive::<arrow::datatypes::Int64Type>().clone())
 }
 
@@ -338,7 +310,11 @@ pub fn seen(known: &Known, f: &Found) -> Seen {
 /// Record new sizes and mtimes of touched-but-identical files in one statement: a tree
 /// restored without its mtimes touches every file, and one UPDATE per file would scan the
 /// ledger once per file.
-pub fn record_touched(conn: &Connection, db: &Path, touched: &[(String, i64, i64)]) -> Result<()> {
+pub fn record_touched(
+    conn: &Connection,
+    db: &Path,
+    touched: &[(String, i64, i64)],
+) -> Result<(), StoreError> {
     if touched.is_empty() {
         return Ok(());
     }

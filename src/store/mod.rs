@@ -1,7 +1,10 @@
 //! The DuckDB store: opening it safely (one writer, bounded waits), its schema, and loading.
 
+mod ctx;
+mod error;
 mod feed;
 pub mod holders;
+mod keys;
 mod ledger;
 pub mod load;
 mod parse;
@@ -13,6 +16,7 @@ mod spans;
 mod swap;
 mod target;
 mod tries;
+mod txn;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -74,7 +78,6 @@ pub fn open(path: &Path, mode: Mode, wait: Duration) -> Result<Connection> {
             }
             Ok(conn) => return Ok(conn),
             Err(e) => {
-                let msg = e.to_string();
                 let locked = is_lock_error(&e);
                 if locked && Instant::now() < deadline {
                     std::thread::sleep(
@@ -85,7 +88,7 @@ pub fn open(path: &Path, mode: Mode, wait: Duration) -> Result<Connection> {
                 }
                 if locked {
                     return Err(Error::env(format!(
-                        "database {} is locked by another process: {msg}\n\
+                        "database {} is locked by another process: {e}\n\
                          wait for it (for example --wait 5m), or stop the process named above",
                         path.display()
                     )));
@@ -96,10 +99,11 @@ pub fn open(path: &Path, mode: Mode, wait: Duration) -> Result<Connection> {
                         path.display()
                     )));
                 }
-                return Err(Error::env(format!(
-                    "cannot open database {}: {msg}",
-                    path.display()
-                )));
+                return Err(error::StoreError::Open {
+                    db: path.to_path_buf(),
+                    source: e.into(),
+                }
+                .into());
             }
         }
     }
@@ -139,12 +143,11 @@ fn version_error(db: &Path, found: &str) -> Error {
 
 /// Create tables and views if missing; refuse a database of another schema version.
 pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
-    let sql_err =
-        |e: duckdb::Error| Error::env(format!("{}: cannot create schema: {e}", db.display()));
+    let sql_err = ctx::sql(db, "cannot create schema");
     if schema_is_current(conn) {
         return Ok(());
     }
-    conn.execute_batch(schema::DDL).map_err(sql_err)?;
+    conn.execute_batch(schema::DDL).map_err(&sql_err)?;
     let found = schema_version(conn);
     match found {
         None => {
@@ -152,12 +155,12 @@ pub fn ensure_schema(conn: &Connection, db: &Path) -> Result<()> {
                 "INSERT INTO reev_meta VALUES ('schema_version', ?)",
                 [schema::SCHEMA_VERSION.to_string()],
             )
-            .map_err(sql_err)?;
+            .map_err(&sql_err)?;
         }
         Some(v) if v == schema::SCHEMA_VERSION.to_string() => {}
         Some(v) => return Err(version_error(db, &v)),
     }
-    conn.execute_batch(schema::VIEWS).map_err(sql_err)?;
-    schema::refresh_agent_matrix(conn).map_err(sql_err)?;
+    conn.execute_batch(schema::VIEWS).map_err(&sql_err)?;
+    schema::refresh_agent_matrix(conn).map_err(&sql_err)?;
     Ok(())
 }

@@ -11,11 +11,13 @@ use std::sync::mpsc::{sync_channel, Receiver};
 
 use rayon::prelude::*;
 
-use super::ledger::{hex, Digest, Seen};
+use super::error::StoreError;
+use super::keys::{hex, Digest};
+use super::ledger::Seen;
 use super::rows;
 use super::scan::Found;
 use crate::digest::sha256_hex;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::session::{self, SessionFile};
 
 /// The largest session file reev reads. Files reev writes stay far below it: captured output
@@ -51,7 +53,7 @@ pub fn io_pool() -> Result<rayon::ThreadPool> {
         .num_threads((4 * cpus).clamp(8, 32))
         .thread_name(|i| format!("reev-read-{i}"))
         .build()
-        .map_err(|e| Error::env(format!("cannot start the file readers: {e}")))
+        .map_err(|e| StoreError::Readers(e).into())
 }
 
 /// A pipeline of one batch: [`Parser::push`] starts a batch and hands back the one before.
@@ -93,7 +95,7 @@ impl<'p> Parser<'p> {
             Some(rx) => rx
                 .recv()
                 .map(Some)
-                .map_err(|_| Error::env("reading session files failed (a reader panicked)")),
+                .map_err(|_| StoreError::ReaderPanicked.into()),
         }
     }
 }
@@ -147,7 +149,7 @@ fn parse_one(j: &Job) -> Parsed {
     match session::parse(&bytes) {
         Ok(s) => match rows::check_session(&s) {
             Ok(()) => Parsed::Session(Box::new(s), sha),
-            Err(e) => Parsed::Quarantine(e),
+            Err(e) => Parsed::Quarantine(e.to_string()),
         },
         // The parser rejects invalid UTF-8 anywhere (in strings too), so only a file it
         // rejected is checked for it, to say so instead of naming a byte offset.

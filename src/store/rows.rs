@@ -10,50 +10,61 @@ use std::path::Path;
 use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Appender, Connection};
 
-use super::load::{sql, Conflict};
+use super::ctx::{sql, Conflict};
+use super::error::StoreError;
 use super::scan::Found;
 use super::schema::TEXT_PART;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::manifest::RunManifest;
 use crate::session::SessionFile;
 use crate::spec::check_name;
 
 /// Ids in a session file become directory names (`reports/<run_id>/`) and SQL values: they
 /// must follow the rule `reev run` applies to the ids it creates.
-pub fn check_session(s: &SessionFile) -> std::result::Result<(), String> {
-    check_name("run_id", &s.run_id)?;
-    check_name("benchmark_id", &s.benchmark_id)?;
-    check_name("agent", &s.agent)?;
-    check_name("session_id", &s.session_id)?;
-    parse_ts(&s.started_at).map_err(|e| format!("started_at: {e}"))?;
-    parse_ts(&s.finished_at).map_err(|e| format!("finished_at: {e}"))?;
+pub fn check_session(s: &SessionFile) -> Result<(), StoreError> {
+    name("run_id", &s.run_id)?;
+    name("benchmark_id", &s.benchmark_id)?;
+    name("agent", &s.agent)?;
+    name("session_id", &s.session_id)?;
+    parse_ts("started_at", &s.started_at)?;
+    parse_ts("finished_at", &s.finished_at)?;
     Ok(())
+}
+
+/// An id by the rule of [`check_name`].
+fn name(what: &str, id: &str) -> Result<(), StoreError> {
+    check_name(what, id).map_err(StoreError::Name)
 }
 
 /// The ids of a run manifest, by the same rule (see [`check_session`]).
-pub fn check_manifest(m: &RunManifest) -> std::result::Result<(), String> {
-    check_name("run_id", &m.run_id)?;
+pub fn check_manifest(m: &RunManifest) -> Result<(), StoreError> {
+    name("run_id", &m.run_id)?;
     for t in &m.plan {
-        check_name("plan session_id", &t.session_id)?;
-        check_name("plan benchmark_id", &t.benchmark_id)?;
-        check_name("plan agent", &t.agent)?;
+        name("plan session_id", &t.session_id)?;
+        name("plan benchmark_id", &t.benchmark_id)?;
+        name("plan agent", &t.agent)?;
     }
-    for name in m.agents.keys() {
-        check_name("agent", name)?;
+    for agent in m.agents.keys() {
+        name("agent", agent)?;
     }
     for id in m.benchmarks.keys() {
-        check_name("benchmark_id", id)?;
+        name("benchmark_id", id)?;
     }
-    for name in m.run_planned.keys() {
-        check_name("run_planned agent", name)?;
+    for agent in m.run_planned.keys() {
+        name("run_planned agent", agent)?;
     }
     Ok(())
 }
 
-pub fn parse_ts(text: &str) -> std::result::Result<Value, String> {
+/// The RFC 3339 time `text` of a file's `field` as a TIMESTAMP.
+pub fn parse_ts(field: &'static str, text: &str) -> Result<Value, StoreError> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| Value::Timestamp(TimeUnit::Microsecond, t.timestamp_micros()))
-        .map_err(|e| format!("`{text}` is not an RFC 3339 time: {e}"))
+        .map_err(|source| StoreError::Time {
+            field,
+            text: text.to_string(),
+            source,
+        })
 }
 
 pub fn ts(t: chrono::DateTime<chrono::Utc>) -> Value {
@@ -68,7 +79,7 @@ pub fn insert_run(
     name: &str,
     sha: &str,
 ) -> Result<()> {
-    let created = parse_ts(&m.created_at).ok();
+    let created = parse_ts("created_at", &m.created_at).ok();
     conn.execute(
         "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         params![
@@ -92,7 +103,7 @@ pub fn insert_run(
                 .and_then(|x| serde_json::to_string(x).ok()),
         ],
     )
-    .map_err(sql(db, &format!("inserting run {}", m.run_id)))?;
+    .map_err(sql(db, format!("inserting run {}", m.run_id)))?;
     Ok(())
 }
 
@@ -147,7 +158,7 @@ impl<'c> Writers<'c> {
     pub fn new(conn: &'c Connection, db: &Path, load_id: i64) -> Result<Self> {
         let a = |t: &str| {
             conn.appender(t)
-                .map_err(sql(db, &format!("opening an appender on {t}")))
+                .map_err(sql(db, format!("opening an appender on {t}")))
         };
         Ok(Writers {
             sessions: a("sessions")?,
@@ -166,40 +177,40 @@ impl<'c> Writers<'c> {
         })
     }
 
+    /// The `loaded_files` row of `f` (its kind is the walk's: manifest, benchmark, session).
     pub fn ledger(
         &mut self,
         db: &Path,
         f: &Found,
         sha: &str,
-        kind: &str,
         session_id: Option<&str>,
-    ) -> Result<()> {
+    ) -> Result<(), StoreError> {
         self.files
             .append_row(params![
                 f.path.display().to_string(),
                 f.size as i64,
                 f.mtime_ns,
                 sha,
-                kind,
+                f.kind.as_str(),
                 session_id,
                 self.load_id
             ])
             .map_err(sql(db, "recording a loaded file"))
     }
 
-    pub fn quarantine(&mut self, db: &Path, path: &str, error: &str) -> Result<()> {
+    pub fn quarantine(&mut self, db: &Path, path: &str, error: &str) -> Result<(), StoreError> {
         self.quarantine
             .append_row(params![self.load_id, path, error])
             .map_err(sql(db, "recording quarantine"))
     }
 
-    pub fn conflict(&mut self, db: &Path, c: &Conflict) -> Result<()> {
+    pub fn conflict(&mut self, db: &Path, c: &Conflict) -> Result<(), StoreError> {
         self.conflicts
             .append_row(params![
                 self.load_id,
                 c.path,
                 c.session_id,
-                c.kind,
+                c.kind.as_str(),
                 c.loaded_sha256,
                 c.found_sha256,
                 c.loaded_path
@@ -227,65 +238,16 @@ impl<'c> Writers<'c> {
     }
 }
 
+/// A session's rows: its `sessions` row, then those of its child tables. A failure names
+/// the session and the row; nothing is formatted unless one fails (this runs per session).
 pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) -> Result<()> {
-    let e = |what: &str| {
-        let what = format!("appending {what} of session {}", s.session_id);
-        move |err: duckdb::Error| Error::env(format!("{}: {what}: {err}", db.display()))
-    };
-    let passed = s.assertions.iter().filter(|a| a.passed).count() as i32;
-    let started = parse_ts(&s.started_at).map_err(Error::input)?;
-    let finished = parse_ts(&s.finished_at).map_err(Error::input)?;
-    w.sessions
-        .append_row(params![
-            s.session_id,
-            s.run_id,
-            s.benchmark_id,
-            s.benchmark_sha256,
-            s.agent,
-            serde_json::to_string(&s.agent_command).unwrap_or_default(),
-            s.attempt as i32,
-            s.status.as_str(),
-            // An `error` session was not judged: it has no score (its file keeps what the
-            // assertions credited before judging stopped, which is not one).
-            (s.status != crate::session::Status::Error).then_some(s.score),
-            s.pass_threshold,
-            passed,
-            s.assertions.len() as i32,
-            s.exit_code,
-            s.signal,
-            s.error,
-            started,
-            finished,
-            s.duration_ms as i64,
-            s.timeout_ms as i64,
-            s.cpu_user_ms as i64,
-            s.cpu_system_ms as i64,
-            s.peak_rss_bytes as i64,
-            inline_text(&s.stdout.text),
-            s.stdout.bytes_total as i64,
-            s.stdout.truncated,
-            inline_text(&s.stderr.text),
-            s.stderr.bytes_total as i64,
-            s.stderr.truncated,
-            s.events.len() as i32,
-            s.events_dropped as i64,
-            s.host,
-            s.reev_version,
-            sha,
-            s.pressure.map(|p| p.cpu_some_ms as i64),
-            s.pressure.map(|p| p.memory_some_ms as i64),
-            s.pressure.map(|p| p.memory_full_ms as i64),
-            // Saturated, never wrapped: a count past BIGINT (a hand-made file) must not load
-            // as a negative number; reev itself never records more (`prices::MAX_TOKENS`).
-            s.input_tokens.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
-            s.output_tokens
-                .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
-            s.cost_usd,
-            s.try_number as i32,
-            s.port.map(i32::from),
-            super::tries::session_no(&s.session_id),
-        ])
-        .map_err(e("the session row"))?;
+    let started = parse_ts("started_at", &s.started_at)?;
+    let finished = parse_ts("finished_at", &s.finished_at)?;
+    session_row(&mut w.sessions, s, sha, started, finished).map_err(failed(
+        db,
+        "the session row",
+        s,
+    ))?;
     for (stream, text) in [("stdout", &s.stdout.text), ("stderr", &s.stderr.text)] {
         if text.len() <= TEXT_PART {
             continue;
@@ -293,78 +255,161 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
         for (i, part) in text_parts(text).into_iter().enumerate() {
             w.parts
                 .append_row(params![s.session_id, stream, i as i32, part])
-                .map_err(e("a part of the captured output"))?;
+                .map_err(failed(db, "a part of the captured output", s))?;
         }
     }
-    for (i, a) in s.assertions.iter().enumerate() {
-        w.assertions
-            .append_row(params![
-                s.session_id,
-                i as i32,
-                a.kind,
-                a.name,
-                a.weight,
-                a.passed,
-                a.expected.to_string(),
-                a.actual.to_string(),
-                a.message,
-                a.verifier
-                    .as_ref()
-                    .and_then(|v| serde_json::to_string(v).ok()),
-            ])
-            .map_err(e("an assertion"))?;
+    assertion_rows(&mut w.assertions, s).map_err(failed(db, "an assertion", s))?;
+    event_rows(&mut w.events, s).map_err(failed(db, "an event", s))?;
+    super::spans::append(&mut w.spans, s).map_err(failed(db, "a span", s))?;
+    for (name, value) in &s.metrics {
+        w.metrics
+            .append_row(params![s.session_id, name, value])
+            .map_err(failed(db, "a metric", s))?;
     }
+    for (key, value) in &s.matrix {
+        w.matrix
+            .append_row(params![s.session_id, key, value])
+            .map_err(failed(db, "a matrix value", s))?;
+    }
+    model_call_rows(&mut w.model_calls, s).map_err(failed(db, "a model call", s))?;
+    Ok(())
+}
+
+/// A failure to append `what` of session `s`, built only when it happens.
+fn failed<'a>(
+    db: &'a Path,
+    what: &'static str,
+    s: &'a SessionFile,
+) -> impl Fn(duckdb::Error) -> StoreError + 'a {
+    move |e| StoreError::Append {
+        db: db.to_path_buf(),
+        what,
+        session: s.session_id.clone(),
+        source: e.into(),
+    }
+}
+
+/// The `sessions` row (`started` and `finished` are its checked times).
+fn session_row(
+    app: &mut Appender,
+    s: &SessionFile,
+    sha: &str,
+    started: Value,
+    finished: Value,
+) -> duckdb::Result<()> {
+    let passed = s.assertions.iter().filter(|a| a.passed).count() as i32;
+    app.append_row(params![
+        s.session_id,
+        s.run_id,
+        s.benchmark_id,
+        s.benchmark_sha256,
+        s.agent,
+        serde_json::to_string(&s.agent_command).unwrap_or_default(),
+        s.attempt as i32,
+        s.status.as_str(),
+        // An `error` session was not judged: it has no score (its file keeps what the
+        // assertions credited before judging stopped, which is not one).
+        (s.status != crate::session::Status::Error).then_some(s.score),
+        s.pass_threshold,
+        passed,
+        s.assertions.len() as i32,
+        s.exit_code,
+        s.signal,
+        s.error,
+        started,
+        finished,
+        s.duration_ms as i64,
+        s.timeout_ms as i64,
+        s.cpu_user_ms as i64,
+        s.cpu_system_ms as i64,
+        s.peak_rss_bytes as i64,
+        inline_text(&s.stdout.text),
+        s.stdout.bytes_total as i64,
+        s.stdout.truncated,
+        inline_text(&s.stderr.text),
+        s.stderr.bytes_total as i64,
+        s.stderr.truncated,
+        s.events.len() as i32,
+        s.events_dropped as i64,
+        s.host,
+        s.reev_version,
+        sha,
+        s.pressure.map(|p| p.cpu_some_ms as i64),
+        s.pressure.map(|p| p.memory_some_ms as i64),
+        s.pressure.map(|p| p.memory_full_ms as i64),
+        // Saturated, never wrapped: a count past BIGINT (a hand-made file) must not load
+        // as a negative number; reev itself never records more (`prices::MAX_TOKENS`).
+        s.input_tokens.map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+        s.output_tokens
+            .map(|t| i64::try_from(t).unwrap_or(i64::MAX)),
+        s.cost_usd,
+        s.try_number as i32,
+        s.port.map(i32::from),
+        super::tries::session_no(&s.session_id),
+    ])
+}
+
+fn assertion_rows(app: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
+    for (i, a) in s.assertions.iter().enumerate() {
+        app.append_row(params![
+            s.session_id,
+            i as i32,
+            a.kind,
+            a.name,
+            a.weight,
+            a.passed,
+            a.expected.to_string(),
+            a.actual.to_string(),
+            a.message,
+            a.verifier
+                .as_ref()
+                .and_then(|v| serde_json::to_string(v).ok()),
+        ])?;
+    }
+    Ok(())
+}
+
+fn event_rows(app: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
     for ev in &s.events {
         let name = ev
             .data
             .as_ref()
             .and_then(|d| d.get("name"))
             .and_then(|n| n.as_str());
-        w.events
-            .append_row(params![
-                s.session_id,
-                ev.seq as i64,
-                ev.kind,
-                name,
-                ev.data.as_ref().map(|d| d.to_string()),
-                ev.error,
-                ev.raw,
-            ])
-            .map_err(e("an event"))?;
+        app.append_row(params![
+            s.session_id,
+            ev.seq as i64,
+            ev.kind,
+            name,
+            ev.data.as_ref().map(|d| d.to_string()),
+            ev.error,
+            ev.raw,
+        ])?;
     }
-    super::spans::append(&mut w.spans, s).map_err(e("a span"))?;
-    for (name, value) in &s.metrics {
-        w.metrics
-            .append_row(params![s.session_id, name, value])
-            .map_err(e("a metric"))?;
-    }
-    for (key, value) in &s.matrix {
-        w.matrix
-            .append_row(params![s.session_id, key, value])
-            .map_err(e("a matrix value"))?;
-    }
+    Ok(())
+}
+
+fn model_call_rows(app: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
     for (g, c) in s
         .gateway
         .iter()
         .flat_map(|g| g.calls.iter().map(move |c| (g, c)))
     {
-        w.model_calls
-            .append_row(params![
-                s.session_id,
-                s.run_id,
-                c.seq as i32,
-                c.path,
-                c.model,
-                c.status.map(i32::from),
-                c.request_sha256,
-                c.input_tokens.map(|t| t as i64),
-                c.output_tokens.map(|t| t as i64),
-                c.duration_ms,
-                g.replayed_from.is_some(),
-                g.replayed_from,
-                c.error,
-            ])
-            .map_err(e("a model call"))?;
+        app.append_row(params![
+            s.session_id,
+            s.run_id,
+            c.seq as i32,
+            c.path,
+            c.model,
+            c.status.map(i32::from),
+            c.request_sha256,
+            c.input_tokens.map(|t| t as i64),
+            c.output_tokens.map(|t| t as i64),
+            c.duration_ms,
+            g.replayed_from.is_some(),
+            g.replayed_from,
+            c.error,
+        ])?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use std::sync::mpsc::SyncSender;
 
 use rayon::prelude::*;
 
-use super::ledger::{key, Key};
+use super::keys::{key, Key};
 use crate::manifest::is_manifest_name;
 use crate::session::TMP_PREFIX;
 
@@ -29,6 +29,18 @@ pub enum Kind {
     Leftover,
 }
 
+impl Kind {
+    /// The value of `loaded_files.kind` (leftovers are never recorded there).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Manifest => "manifest",
+            Kind::Benchmark => "benchmark",
+            Kind::Session => "session",
+            Kind::Leftover => "leftover",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Found {
     /// Absolute path: the key of the loaded-files ledger.
@@ -36,7 +48,7 @@ pub struct Found {
     pub kind: Kind,
     pub size: u64,
     pub mtime_ns: i64,
-    /// `ledger::key` of the path's display text, the ledger's key for this file.
+    /// `keys::key` of the path's display text, the ledger's key for this file.
     pub key: Key,
 }
 

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
+use super::error::StoreError;
+use crate::error::Result;
 use crate::session;
 
 /// `<db>.wal`, DuckDB's write-ahead log beside the database file.
@@ -78,7 +79,7 @@ pub fn copy_live(db: &Path, tmp: &Path) -> Result<()> {
         if !reflink(&from, &to) {
             std::fs::copy(&from, &to).map_err(|e| {
                 discard(tmp);
-                Error::io(&format!("cannot copy {} to", from.display()), &to, e)
+                StoreError::io(format!("cannot copy {} to", from.display()), &to, e)
             })?;
         }
     }
@@ -103,26 +104,25 @@ fn reflink(from: &Path, to: &Path) -> bool {
 
 /// Make the database built at `tmp` the live `db`: fsync it, drop the old WAL, rename.
 pub fn install(tmp: &Path, db: &Path) -> Result<()> {
-    let io = |what: &str, p: &Path, e| Error::io(what, p, e);
     // The new file must hold everything by itself: its WAL (the copied live WAL, this load's
     // commits) is folded in when its connection closes. If that checkpoint failed (disk
     // full), renaming the file alone would drop those commits: keep the old database.
     if std::fs::metadata(wal_path(tmp)).is_ok_and(|m| m.len() > 0) {
-        return Err(Error::env(format!(
-            "the new database {} was not checkpointed (its WAL is not empty); {} is unchanged",
-            tmp.display(),
-            db.display()
-        )));
+        return Err(StoreError::NotCheckpointed {
+            tmp: tmp.to_path_buf(),
+            db: db.to_path_buf(),
+        }
+        .into());
     }
     std::fs::File::open(tmp)
         .and_then(|f| f.sync_all())
-        .map_err(|e| io("cannot sync", tmp, e))?;
+        .map_err(|e| StoreError::io("cannot sync", tmp, e))?;
     // A WAL beside the old file belongs to the old database; it must not meet the new one.
     // Removing it first is safe: a crash before the rename loses at most committed loads
     // whose ledger rows go with them, so the next load reads those files again.
     let _ = std::fs::remove_file(wal_path(db));
     std::fs::rename(tmp, db)
-        .map_err(|e| io("cannot move the new database into place at", db, e))?;
+        .map_err(|e| StoreError::io("cannot move the new database into place at", db, e))?;
     if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = session::sync_dir(dir);
     }

@@ -9,12 +9,14 @@ use std::time::{Duration, Instant};
 
 use duckdb::Connection;
 
+use super::ctx::{sql, Commits, Ctx, LoadSummary, CHUNK_BYTES};
+use super::error::{Blocker, StoreError};
 use super::feed::Feed;
 use super::holders::{self, Holder};
 use super::ledger::read_known;
-use super::load::{sql, Commits, Ctx, LoadSummary, Ready, CHUNK_BYTES};
+use super::txn::Ready;
 use super::{is_lock_error, open_once, schema_is_current, swap, Mode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Where this load writes.
 pub(super) enum Target {
@@ -91,13 +93,11 @@ pub(super) fn rebuild(feed: Feed, ctx: &Ctx) -> Result<LoadSummary> {
 /// [`holders::WritersBarred`]); a read-write holder is waited for or named.
 fn bar_writers(ctx: &Ctx) -> Result<Option<holders::WritersBarred>> {
     until_free(ctx.db, ctx.wait, || {
-        match holders::bar_writers(ctx.db).map_err(|e| Error::io("cannot lock", ctx.db, e))? {
+        match holders::bar_writers(ctx.db).map_err(|e| StoreError::io("cannot lock", ctx.db, e))? {
             Some(barred) => Ok(Ok(barred)),
             None => Ok(Err(match holders::probe(ctx.db) {
-                Ok(Holder::Writer { pid }) => {
-                    format!("it is open read-write by {}", holders::describe(pid))
-                }
-                _ => "it is open read-write by another process".to_string(),
+                Ok(Holder::Writer { pid }) => Blocker::Writer(holders::describe(pid)),
+                _ => Blocker::SomeWriter,
             })),
         }
     })
@@ -140,7 +140,7 @@ fn beside(
 fn until_free<T>(
     db: &Path,
     wait: Duration,
-    mut attempt: impl FnMut() -> Result<std::result::Result<T, String>>,
+    mut attempt: impl FnMut() -> Result<std::result::Result<T, Blocker>>,
 ) -> Result<T> {
     let deadline = Instant::now() + wait;
     let mut delay = Duration::from_millis(20);
@@ -150,12 +150,11 @@ fn until_free<T>(
             Err(blocker) => blocker,
         };
         if Instant::now() >= deadline {
-            return Err(Error::env(format!(
-                "database {} is locked by another process: {blocker}\n\
-                 wait for it (for example --wait 5m), or stop the process named above; \
-                 analysts should open it read-only, which never blocks a load",
-                db.display()
-            )));
+            return Err(StoreError::Locked {
+                db: db.to_path_buf(),
+                blocker,
+            }
+            .into());
         }
         std::thread::sleep(delay.min(deadline.saturating_duration_since(Instant::now())));
         delay = (delay * 2).min(Duration::from_millis(500));
@@ -166,7 +165,8 @@ fn until_free<T>(
 /// holder is waited for until `wait` runs out, then named.
 pub(super) fn choose(db: &Path, wait: Duration) -> Result<Target> {
     until_free(db, wait, || {
-        let holder = holders::probe(db).map_err(|e| Error::io("cannot check who holds", db, e))?;
+        let holder =
+            holders::probe(db).map_err(|e| StoreError::io("cannot check who holds", db, e))?;
         Ok(match holder {
             Holder::Readers { pid } => {
                 tracing::info!(
@@ -179,18 +179,16 @@ pub(super) fn choose(db: &Path, wait: Duration) -> Result<Target> {
             Holder::Nobody => match open_once(db, Mode::ReadWrite)? {
                 Ok(conn) => Ok(Target::InPlace(conn)),
                 // Someone opened it between the probe and the open: look again.
-                Err(e) if is_lock_error(&e) => Err(e.to_string()),
+                Err(e) if is_lock_error(&e) => Err(Blocker::Lock(e.into())),
                 Err(e) => {
-                    return Err(Error::env(format!(
-                        "cannot open database {}: {e}",
-                        db.display()
-                    )))
+                    return Err(StoreError::Open {
+                        db: db.to_path_buf(),
+                        source: e.into(),
+                    }
+                    .into())
                 }
             },
-            Holder::Writer { pid } => Err(format!(
-                "it is open read-write by {}",
-                holders::describe(pid)
-            )),
+            Holder::Writer { pid } => Err(Blocker::Writer(holders::describe(pid))),
         })
     })
 }

@@ -28,8 +28,9 @@ use std::path::Path;
 use duckdb::{params, Connection};
 use sha2::{Digest, Sha256};
 
-use super::load::sql;
-use crate::error::{Error, Result};
+use super::ctx::sql;
+use super::error::StoreError;
+use crate::error::Result;
 
 /// `sessions.session_no`: the first 64 bits of the SHA-256 of the session id. Derived from
 /// the id alone, so the same files give the same tables whatever order they are loaded in.
@@ -63,7 +64,7 @@ pub fn record_superseded(
             .map_err(sql(db, "listing the runs of the load"))?;
         for run in runs {
             add.execute(params![run])
-                .map_err(sql(db, &format!("listing run {run} of the load")))?;
+                .map_err(sql(db, format!("listing run {run} of the load")))?;
         }
     }
     // Only groups with more than one try can hold a superseded one: a hash aggregate finds
@@ -113,11 +114,12 @@ fn refuse_shared_numbers(conn: &Connection, db: &Path) -> Result<()> {
         .map_err(sql(db, "checking session numbers"))?;
     match shared {
         None => Ok(()),
-        Some((a, b)) => Err(Error::input(format!(
-            "sessions {a} and {b} share the number {} (the first 64 bits of their ids' SHA-256), \
-             which tells superseded tries apart; rename one of them (its session_id) and load again",
-            session_no(&a)
-        ))),
+        Some((first, second)) => Err(StoreError::SharedNumber {
+            number: session_no(&first),
+            first,
+            second,
+        }
+        .into()),
     }
 }
 
