@@ -125,7 +125,8 @@ fn start(spec: &Spawn) -> std::io::Result<(i32, [OwnedFd; 3], Option<Started>)> 
         .split_first()
         .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "empty command"))?;
     if let Some(plan) = spec.plan {
-        let (started, fds) = crate::sandbox::spawn::spawn(spec, plan)?;
+        let request = plan.request(spec.argv, &environment(spec), spec.cwd, spec.linger);
+        let (started, fds) = crate::sandbox::spawn::spawn(&request, plan)?;
         return Ok((started.pid, fds, Some(started)));
     }
     let mut cmd = Command::new(program);
@@ -150,6 +151,21 @@ fn start(spec: &Spawn) -> std::io::Result<(i32, [OwnedFd; 3], Option<Started>)> 
         OwnedFd::from(child.stderr.take().ok_or_else(piped)?),
     ];
     Ok((child.id() as i32, fds, None))
+}
+
+/// The program's environment: reev's (or none, with a sandbox's `env:`), then the session's.
+/// Variables that are not UTF-8 are left out (the request is JSON).
+fn environment(spec: &Spawn) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = if spec.env_clear {
+        Vec::new()
+    } else {
+        super::secrets::inherited()
+    };
+    for (k, v) in spec.env {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
 }
 
 /// Run one process to completion. `Err` means it could not be started.

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{trace_checks, verify};
+use super::trace_checks::{self, within, Judged};
+use super::verify;
 use crate::sandbox::beneath::Dir;
 use crate::session::{AssertionResult, Event};
 use crate::spec::benchmark::{Assertion, Check, JsonCheck};
@@ -34,9 +35,6 @@ pub struct FinalState<'a> {
     /// Runs `verify:` programs; `Err` says why they are not run (the agent timed out...).
     pub verifier: Result<&'a verify::Runner<'a>, &'a str>,
 }
-
-/// (passed, expected, actual, message) of one check.
-pub(super) type Judged = (bool, Value, Value, String);
 
 /// Every assertion's record, and whether a verifier broke or reev was interrupted.
 pub struct Judgement {
@@ -260,18 +258,6 @@ fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> Judged {
     let (ok, bounds) = within(x, c.at_least, c.at_most);
     let msg = format!("{source} {} = {x}, expected {bounds}", c.path);
     (ok, expected, actual, msg)
-}
-
-/// Is `x` within the bounds (either may be absent), and the bounds in words.
-pub(super) fn within(x: f64, lo: Option<f64>, hi: Option<f64>) -> (bool, String) {
-    let ok = lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x <= hi);
-    let words = match (lo, hi) {
-        (Some(lo), Some(hi)) => format!("between {lo} and {hi}"),
-        (Some(lo), None) => format!("at least {lo}"),
-        (None, Some(hi)) => format!("at most {hi}"),
-        (None, None) => "anything".to_string(),
-    };
-    (ok, words)
 }
 
 /// JSON equality where 2 and 2.0 are the same number.

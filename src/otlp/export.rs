@@ -19,7 +19,7 @@ use serde_json::{json, Map, Value};
 use super::span::{key_values, unhex, Code, Kind, SpanRecord};
 use super::TraceIds;
 use crate::error::{Error, Result};
-use crate::export::ExportOptions;
+use crate::export::options::{self, ExportOptions};
 use crate::session::{self, SessionFile, Status as SessionStatus};
 use crate::store::{self, Mode};
 
@@ -73,7 +73,7 @@ pub fn from_store(opts: &ExportOptions) -> Result<u64> {
     }
     let conn = store::open(&opts.db, Mode::ReadOnly, opts.wait)?;
     if let Some(run) = &opts.run {
-        crate::export::check_run(&conn, run)?;
+        options::check_run(&conn, run)?;
     }
     let paths = session_paths(&conn, opts.run.as_deref())?;
     drop(conn);
