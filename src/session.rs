@@ -164,7 +164,7 @@ impl FixtureRun {
 #[serde(deny_unknown_fields)]
 pub struct AssertionResult {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: AssertionKind,
     pub name: Option<String>,
     pub weight: f64,
     pub passed: bool,
@@ -211,10 +211,117 @@ pub struct Output {
 pub struct Event {
     pub seq: u64,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventKind,
     pub data: Option<serde_json::Value>,
     pub error: Option<String>,
     pub raw: Option<String>,
+}
+
+/// An assertion's type, as written in a benchmark's YAML and recorded in session files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssertionKind {
+    ExitCode,
+    StdoutEquals,
+    StdoutContains,
+    StdoutMatches,
+    FileExists,
+    FileContains,
+    JsonValue,
+    DurationAtMost,
+    Verify,
+    Event,
+    Metric,
+    ToolSequence,
+}
+
+impl AssertionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssertionKind::ExitCode => "exit_code",
+            AssertionKind::StdoutEquals => "stdout_equals",
+            AssertionKind::StdoutContains => "stdout_contains",
+            AssertionKind::StdoutMatches => "stdout_matches",
+            AssertionKind::FileExists => "file_exists",
+            AssertionKind::FileContains => "file_contains",
+            AssertionKind::JsonValue => "json_value",
+            AssertionKind::DurationAtMost => "duration_at_most",
+            AssertionKind::Verify => "verify",
+            AssertionKind::Event => "event",
+            AssertionKind::Metric => "metric",
+            AssertionKind::ToolSequence => "tool_sequence",
+        }
+    }
+}
+
+impl std::fmt::Display for AssertionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event's `type`. reev reads and writes a few kinds itself; an agent may write any other
+/// (kept as written, in `Other`), so the set is open at its end. It is written as the plain
+/// string it was read as, and a kind reev knows is never held as `Other`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A call to a model, with its tokens (`model_request`).
+    ModelRequest,
+    /// A call to a tool, with its `name` (`tool_call`).
+    ToolCall,
+    /// A value the agent reports (`metric`, with `name` and `value`).
+    Metric,
+    /// A line reev could not read, or an error the agent reported (`error`).
+    Error,
+    /// An object without a `type` (`custom`).
+    Custom,
+    /// Any other `type` an agent wrote.
+    Other(String),
+}
+
+impl EventKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventKind::ModelRequest => "model_request",
+            EventKind::ToolCall => "tool_call",
+            EventKind::Metric => "metric",
+            EventKind::Error => "error",
+            EventKind::Custom => "custom",
+            EventKind::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for EventKind {
+    fn from(s: &str) -> Self {
+        match s {
+            "model_request" => EventKind::ModelRequest,
+            "tool_call" => EventKind::ToolCall,
+            "metric" => EventKind::Metric,
+            "error" => EventKind::Error,
+            "custom" => EventKind::Custom,
+            other => EventKind::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(EventKind::from(s.as_str()))
+    }
 }
 
 /// Where a session's file lives inside a run directory: `<benchmark>@<attempt>.json` for the
@@ -440,5 +547,33 @@ mod tests {
         assert_eq!(split_try("b@1.try1"), ("b@1.try1", 1));
         assert_eq!(try_file_name("b@1", 1), "b@1.json");
         assert_eq!(try_file_name("b@1", 3), "b@1.try3.json");
+    }
+
+    #[test]
+    fn kinds_are_written_as_read() {
+        for kind in [
+            "tool_call",
+            "model_request",
+            "metric",
+            "error",
+            "custom",
+            "step",
+            "Tool_Call",
+            "",
+        ] {
+            let json = format!("\"{kind}\"");
+            let k: EventKind = serde_json::from_str(&json).expect("kind");
+            assert_eq!(serde_json::to_string(&k).expect("json"), json);
+            assert_eq!(k, EventKind::from(kind));
+        }
+        assert_eq!(EventKind::from("tool_call"), EventKind::ToolCall);
+        assert_eq!(EventKind::from("step"), EventKind::Other("step".into()));
+        let a: AssertionKind = serde_json::from_str("\"duration_at_most\"").expect("kind");
+        assert_eq!(a, AssertionKind::DurationAtMost);
+        assert_eq!(
+            serde_json::to_string(&a).expect("json"),
+            "\"duration_at_most\""
+        );
+        assert!(serde_json::from_str::<AssertionKind>("\"no_such_check\"").is_err());
     }
 }

@@ -553,7 +553,7 @@ fn record_usage(
     if input == MAX_TOKENS || output == MAX_TOKENS {
         file.events.push(session::Event {
             seq: file.events.last().map_or(0, |e| e.seq) + 1,
-            kind: "error".into(),
+            kind: session::EventKind::Error,
             data: None,
             error: Some(format!(
                 "token counts reached {MAX_TOKENS}, the most reev records: input_tokens and \

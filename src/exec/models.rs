@@ -104,7 +104,7 @@ pub fn settle(
         .values()
         .fold((0, 0), |(i, o), t| (i + t.input, o + t.output));
     let cassette = record::Cassette {
-        format: record::FORMAT.to_string(),
+        format: record::CassetteFormat::V1,
         session_id: file.session_id.clone(),
         upstream: rec.upstream.clone(),
         replayed_from: rec.replayed_from.clone(),

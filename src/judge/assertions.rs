@@ -190,7 +190,7 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
 
 fn record(a: &Assertion, (passed, expected, actual, message): Judged) -> AssertionResult {
     AssertionResult {
-        kind: a.check.type_name().to_string(),
+        kind: a.check.kind(),
         name: a.name.clone(),
         weight: a.weight,
         passed,
@@ -310,7 +310,7 @@ mod tests {
     #[test]
     fn score_is_weighted() {
         let r = |w: f64, p: bool| AssertionResult {
-            kind: "exit_code".into(),
+            kind: crate::session::AssertionKind::ExitCode,
             name: None,
             weight: w,
             passed: p,

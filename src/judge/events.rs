@@ -7,7 +7,7 @@ use serde_json::Value;
 
 pub use super::caps::{add_usage, MAX_BYTES, MAX_EVENTS};
 use crate::sandbox::beneath::{self, Dir, ReadError};
-use crate::session::Event;
+use crate::session::{Event, EventKind};
 use crate::spec::prices::Tokens;
 
 #[derive(Default)]
@@ -73,9 +73,8 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
                 let kind = obj
                     .get("type")
                     .and_then(Value::as_str)
-                    .unwrap_or("custom")
-                    .to_string();
-                if kind == "metric" {
+                    .map_or(EventKind::Custom, EventKind::from);
+                if kind == EventKind::Metric {
                     if let (Some(name), Some(value)) = (
                         obj.get("name").and_then(Value::as_str),
                         obj.get("value").and_then(Value::as_f64),
@@ -115,7 +114,7 @@ pub fn read_file(dir: &Dir, name: &str) -> Result<Option<Vec<u8>>, String> {
 pub fn error_event(seq: u64, error: String, raw: Option<&[u8]>) -> Event {
     Event {
         seq,
-        kind: "error".into(),
+        kind: EventKind::Error,
         data: None,
         error: Some(error),
         raw: raw.map(|r| String::from_utf8_lossy(&r[..r.len().min(4096)]).into_owned()),

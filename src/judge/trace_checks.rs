@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use crate::session::Event;
+use crate::session::{Event, EventKind};
 use crate::spec::checks::{EventCheck, MetricCheck};
 
 /// Tool names shown in a failed `tool_sequence`'s `actual`.
@@ -88,7 +88,7 @@ fn cut_trace(unread: &str, unknown: &str) -> String {
 pub fn tool_sequence(want: &[String], events: &[Event], unread: Option<&str>) -> Judged {
     let called: Vec<&str> = events
         .iter()
-        .filter(|e| e.kind == "tool_call")
+        .filter(|e| e.kind == EventKind::ToolCall)
         .filter_map(name_of)
         .collect();
     let mut next = 0;
