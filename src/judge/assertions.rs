@@ -102,16 +102,7 @@ pub fn score(results: &[AssertionResult]) -> f64 {
 fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
     let stdout = String::from_utf8_lossy(s.stdout);
     let judged = match &a.check {
-        Check::ExitCode(want) => {
-            let got = s.exit_code;
-            let ok = got.map(i64::from) == Some(*want);
-            let msg = match got {
-                Some(c) if ok => format!("exit code {c}"),
-                Some(c) => format!("exit code {c}, expected {want}"),
-                None => format!("no exit code (killed by a signal), expected {want}"),
-            };
-            (ok, json!(want), json!(got), msg)
-        }
+        Check::ExitCode(want) => exit_code(*want, s.exit_code),
         Check::StdoutEquals(want) => {
             let ok = stdout.trim_end() == want.trim_end();
             let msg = if ok {
@@ -142,50 +133,68 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
             };
             (ok, json!(re.as_str()), json!(snippet(&stdout)), msg)
         }
-        Check::FileExists(path) => {
-            let (ok, msg) = match s.scratch.regular_file(path) {
-                Ok(()) => (true, format!("{} exists", path.display())),
-                Err(e) => (
-                    false,
-                    format!("{} {}", path.display(), e.describe(ASSERTION_READ_CAP)),
-                ),
-            };
-            (ok, json!(path), json!(ok), msg)
-        }
-        Check::FileContains { path, value } => match read_text(s.scratch, path) {
-            Ok(text) => {
-                let ok = text.contains(value.as_str());
-                let msg = if ok {
-                    format!("{} contains {value:?}", path.display())
-                } else {
-                    format!("{} does not contain {value:?}", path.display())
-                };
-                (ok, json!(value), json!(snippet(&text)), msg)
-            }
-            Err(e) => (false, json!(value), Value::Null, e),
-        },
+        Check::FileExists(path) => file_exists(s.scratch, path),
+        Check::FileContains { path, value } => file_contains(s.scratch, path, value),
         Check::JsonValue(check) => json_value(check, &stdout, s),
         Check::Event(c) => trace_checks::event(c, s.events, s.unread),
         Check::Metric(c) => trace_checks::metric(c, s.metrics, s.unread),
         Check::ToolSequence(want) => trace_checks::tool_sequence(want, s.events, s.unread),
         // `evaluate` runs verifiers; they never get here.
         Check::Verify(_) => (false, Value::Null, Value::Null, "verifier not run".into()),
-        Check::DurationAtMost(limit) => {
-            let ok = s.duration <= *limit;
-            let msg = format!(
-                "took {} ms, limit {} ms",
-                s.duration.as_millis(),
-                limit.as_millis()
-            );
-            (
-                ok,
-                json!(limit.as_millis() as u64),
-                json!(s.duration.as_millis() as u64),
-                msg,
-            )
-        }
+        Check::DurationAtMost(limit) => duration_at_most(*limit, s.duration),
     };
     record(a, judged)
+}
+
+fn exit_code(want: i64, got: Option<i32>) -> Judged {
+    let ok = got.map(i64::from) == Some(want);
+    let msg = match got {
+        Some(c) if ok => format!("exit code {c}"),
+        Some(c) => format!("exit code {c}, expected {want}"),
+        None => format!("no exit code (killed by a signal), expected {want}"),
+    };
+    (ok, json!(want), json!(got), msg)
+}
+
+fn file_exists(scratch: &Dir, path: &Path) -> Judged {
+    let (ok, msg) = match scratch.regular_file(path) {
+        Ok(()) => (true, format!("{} exists", path.display())),
+        Err(e) => (
+            false,
+            format!("{} {}", path.display(), e.describe(ASSERTION_READ_CAP)),
+        ),
+    };
+    (ok, json!(path), json!(ok), msg)
+}
+
+fn file_contains(scratch: &Dir, path: &Path, value: &str) -> Judged {
+    match read_text(scratch, path) {
+        Ok(text) => {
+            let ok = text.contains(value);
+            let msg = if ok {
+                format!("{} contains {value:?}", path.display())
+            } else {
+                format!("{} does not contain {value:?}", path.display())
+            };
+            (ok, json!(value), json!(snippet(&text)), msg)
+        }
+        Err(e) => (false, json!(value), Value::Null, e),
+    }
+}
+
+fn duration_at_most(limit: Duration, took: Duration) -> Judged {
+    let ok = took <= limit;
+    let msg = format!(
+        "took {} ms, limit {} ms",
+        took.as_millis(),
+        limit.as_millis()
+    );
+    (
+        ok,
+        json!(limit.as_millis() as u64),
+        json!(took.as_millis() as u64),
+        msg,
+    )
 }
 
 fn record(a: &Assertion, (passed, expected, actual, message): Judged) -> AssertionResult {
