@@ -607,7 +607,8 @@ fn run_checks(
     let mut env = launch.env.to_vec();
     let mut saved = Ok(());
     if has_verifier && skip.is_none() {
-        saved = save_output(work, done, &mut env).and_then(|()| s.prepared.fresh_tmp(work));
+        saved = save_output(work, done, &mut env)
+            .and_then(|()| s.prepared.fresh_tmp(work).map_err(|e| e.to_string()));
     }
     let runner = verify::Runner {
         values: s.values,
