@@ -260,6 +260,13 @@ impl std::fmt::Display for AssertionKind {
     }
 }
 
+/// The store writes an assertion's type as its string, the same as the session file.
+impl duckdb::ToSql for AssertionKind {
+    fn to_sql(&self) -> duckdb::Result<duckdb::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
+
 /// An event's `type`. reev reads and writes a few kinds itself; an agent may write any other
 /// (kept as written, in `Other`), so the set is open at its end. It is written as the plain
 /// string it was read as, and a kind reev knows is never held as `Other`.
@@ -308,6 +315,13 @@ impl From<&str> for EventKind {
 impl std::fmt::Display for EventKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The store writes an event's type as its string, the same as the session file.
+impl duckdb::ToSql for EventKind {
+    fn to_sql(&self) -> duckdb::Result<duckdb::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
     }
 }
 
@@ -490,13 +504,38 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Why a file is not a session file this reev reads.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionFileError {
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// `found` as the file wrote it (a number, or whatever JSON value it holds).
+    #[error("unsupported schema_version {found} (this reev reads {SCHEMA_VERSION})")]
+    Version { found: String },
+    #[error("missing field `schema_version`")]
+    NoVersion,
+    #[error("not a session file: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("invalid session file: {0}")]
+    Invalid(#[source] serde_json::Error),
+}
+
+impl crate::error::Classify for SessionFileError {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            SessionFileError::Read(_) => crate::error::Kind::Env,
+            _ => crate::error::Kind::Input,
+        }
+    }
+}
+
 /// Read and check one session file.
-pub fn read(path: &Path) -> Result<SessionFile, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+pub fn read(path: &Path) -> Result<SessionFile, SessionFileError> {
+    let bytes = std::fs::read(path).map_err(SessionFileError::Read)?;
     parse(&bytes)
 }
 
-pub fn parse(bytes: &[u8]) -> Result<SessionFile, String> {
+pub fn parse(bytes: &[u8]) -> Result<SessionFile, SessionFileError> {
     // One pass in the common case: the whole file, then its version. Only a file that does
     // not parse is read again for its version, so that a file of another schema version is
     // named as such rather than by the first field it does not know.
@@ -506,31 +545,30 @@ pub fn parse(bytes: &[u8]) -> Result<SessionFile, String> {
             file.score += 0.0;
             Ok(file)
         }
-        Ok(file) => Err(format!(
-            "unsupported schema_version {} (this reev reads {SCHEMA_VERSION})",
-            file.schema_version
-        )),
-        Err(e) => Err(version_error(bytes).unwrap_or_else(|| format!("invalid session file: {e}"))),
+        Ok(file) => Err(SessionFileError::Version {
+            found: file.schema_version.to_string(),
+        }),
+        Err(e) => Err(version_error(bytes).unwrap_or(SessionFileError::Invalid(e))),
     }
 }
 
 /// Why a file that is not a valid session file is not one when its version is the reason:
 /// not JSON, no `schema_version`, or another version.
-fn version_error(bytes: &[u8]) -> Option<String> {
+fn version_error(bytes: &[u8]) -> Option<SessionFileError> {
     #[derive(Deserialize)]
     struct Version {
         schema_version: Option<serde_json::Value>,
     }
     let v: Version = match serde_json::from_slice(bytes) {
         Ok(v) => v,
-        Err(e) => return Some(format!("not a session file: {e}")),
+        Err(e) => return Some(SessionFileError::NotJson(e)),
     };
     match v.schema_version {
         Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION as u64) => None,
-        Some(other) => Some(format!(
-            "unsupported schema_version {other} (this reev reads {SCHEMA_VERSION})"
-        )),
-        None => Some("missing field `schema_version`".into()),
+        Some(other) => Some(SessionFileError::Version {
+            found: other.to_string(),
+        }),
+        None => Some(SessionFileError::NoVersion),
     }
 }
 

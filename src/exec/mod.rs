@@ -305,7 +305,7 @@ fn with_cassette(
             Ok(bytes) => cassette = Some(bytes),
             Err(e) => {
                 file.status = Status::Error;
-                file.error = Some(e);
+                file.error = Some(e.to_string());
             }
         }
     }

@@ -301,7 +301,7 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             .append_row(params![
                 s.session_id,
                 i as i32,
-                a.kind.as_str(),
+                a.kind,
                 a.name,
                 a.weight,
                 a.passed,
@@ -324,7 +324,7 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
             .append_row(params![
                 s.session_id,
                 ev.seq as i64,
-                ev.kind.as_str(),
+                ev.kind,
                 name,
                 ev.data.as_ref().map(|d| d.to_string()),
                 ev.error,
