@@ -164,7 +164,7 @@ impl FixtureRun {
 #[serde(deny_unknown_fields)]
 pub struct AssertionResult {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: AssertionKind,
     pub name: Option<String>,
     pub weight: f64,
     pub passed: bool,
@@ -211,10 +211,131 @@ pub struct Output {
 pub struct Event {
     pub seq: u64,
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: EventKind,
     pub data: Option<serde_json::Value>,
     pub error: Option<String>,
     pub raw: Option<String>,
+}
+
+/// An assertion's type, as written in a benchmark's YAML and recorded in session files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssertionKind {
+    ExitCode,
+    StdoutEquals,
+    StdoutContains,
+    StdoutMatches,
+    FileExists,
+    FileContains,
+    JsonValue,
+    DurationAtMost,
+    Verify,
+    Event,
+    Metric,
+    ToolSequence,
+}
+
+impl AssertionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssertionKind::ExitCode => "exit_code",
+            AssertionKind::StdoutEquals => "stdout_equals",
+            AssertionKind::StdoutContains => "stdout_contains",
+            AssertionKind::StdoutMatches => "stdout_matches",
+            AssertionKind::FileExists => "file_exists",
+            AssertionKind::FileContains => "file_contains",
+            AssertionKind::JsonValue => "json_value",
+            AssertionKind::DurationAtMost => "duration_at_most",
+            AssertionKind::Verify => "verify",
+            AssertionKind::Event => "event",
+            AssertionKind::Metric => "metric",
+            AssertionKind::ToolSequence => "tool_sequence",
+        }
+    }
+}
+
+impl std::fmt::Display for AssertionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The store writes an assertion's type as its string, the same as the session file.
+impl duckdb::ToSql for AssertionKind {
+    fn to_sql(&self) -> duckdb::Result<duckdb::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
+
+/// An event's `type`. reev reads and writes a few kinds itself; an agent may write any other
+/// (kept as written, in `Other`), so the set is open at its end. It is written as the plain
+/// string it was read as, and a kind reev knows is never held as `Other`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A call to a model, with its tokens (`model_request`).
+    ModelRequest,
+    /// A call to a tool, with its `name` (`tool_call`).
+    ToolCall,
+    /// A value the agent reports (`metric`, with `name` and `value`).
+    Metric,
+    /// A line reev could not read, or an error the agent reported (`error`).
+    Error,
+    /// An object without a `type` (`custom`).
+    Custom,
+    /// Any other `type` an agent wrote.
+    Other(String),
+}
+
+impl EventKind {
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventKind::ModelRequest => "model_request",
+            EventKind::ToolCall => "tool_call",
+            EventKind::Metric => "metric",
+            EventKind::Error => "error",
+            EventKind::Custom => "custom",
+            EventKind::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for EventKind {
+    fn from(s: &str) -> Self {
+        match s {
+            "model_request" => EventKind::ModelRequest,
+            "tool_call" => EventKind::ToolCall,
+            "metric" => EventKind::Metric,
+            "error" => EventKind::Error,
+            "custom" => EventKind::Custom,
+            other => EventKind::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The store writes an event's type as its string, the same as the session file.
+impl duckdb::ToSql for EventKind {
+    fn to_sql(&self) -> duckdb::Result<duckdb::types::ToSqlOutput<'_>> {
+        self.as_str().to_sql()
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(EventKind::from(s.as_str()))
+    }
 }
 
 /// Where a session's file lives inside a run directory: `<benchmark>@<attempt>.json` for the
@@ -383,13 +504,38 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Why a file is not a session file this reev reads.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionFileError {
+    #[error("cannot read: {0}")]
+    Read(#[source] std::io::Error),
+    /// `found` as the file wrote it (a number, or whatever JSON value it holds).
+    #[error("unsupported schema_version {found} (this reev reads {SCHEMA_VERSION})")]
+    Version { found: String },
+    #[error("missing field `schema_version`")]
+    NoVersion,
+    #[error("not a session file: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("invalid session file: {0}")]
+    Invalid(#[source] serde_json::Error),
+}
+
+impl crate::error::Classify for SessionFileError {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            SessionFileError::Read(_) => crate::error::Kind::Env,
+            _ => crate::error::Kind::Input,
+        }
+    }
+}
+
 /// Read and check one session file.
-pub fn read(path: &Path) -> Result<SessionFile, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read: {e}"))?;
+pub fn read(path: &Path) -> Result<SessionFile, SessionFileError> {
+    let bytes = std::fs::read(path).map_err(SessionFileError::Read)?;
     parse(&bytes)
 }
 
-pub fn parse(bytes: &[u8]) -> Result<SessionFile, String> {
+pub fn parse(bytes: &[u8]) -> Result<SessionFile, SessionFileError> {
     // One pass in the common case: the whole file, then its version. Only a file that does
     // not parse is read again for its version, so that a file of another schema version is
     // named as such rather than by the first field it does not know.
@@ -399,31 +545,30 @@ pub fn parse(bytes: &[u8]) -> Result<SessionFile, String> {
             file.score += 0.0;
             Ok(file)
         }
-        Ok(file) => Err(format!(
-            "unsupported schema_version {} (this reev reads {SCHEMA_VERSION})",
-            file.schema_version
-        )),
-        Err(e) => Err(version_error(bytes).unwrap_or_else(|| format!("invalid session file: {e}"))),
+        Ok(file) => Err(SessionFileError::Version {
+            found: file.schema_version.to_string(),
+        }),
+        Err(e) => Err(version_error(bytes).unwrap_or(SessionFileError::Invalid(e))),
     }
 }
 
 /// Why a file that is not a valid session file is not one when its version is the reason:
 /// not JSON, no `schema_version`, or another version.
-fn version_error(bytes: &[u8]) -> Option<String> {
+fn version_error(bytes: &[u8]) -> Option<SessionFileError> {
     #[derive(Deserialize)]
     struct Version {
         schema_version: Option<serde_json::Value>,
     }
     let v: Version = match serde_json::from_slice(bytes) {
         Ok(v) => v,
-        Err(e) => return Some(format!("not a session file: {e}")),
+        Err(e) => return Some(SessionFileError::NotJson(e)),
     };
     match v.schema_version {
         Some(serde_json::Value::Number(n)) if n.as_u64() == Some(SCHEMA_VERSION as u64) => None,
-        Some(other) => Some(format!(
-            "unsupported schema_version {other} (this reev reads {SCHEMA_VERSION})"
-        )),
-        None => Some("missing field `schema_version`".into()),
+        Some(other) => Some(SessionFileError::Version {
+            found: other.to_string(),
+        }),
+        None => Some(SessionFileError::NoVersion),
     }
 }
 
@@ -440,5 +585,33 @@ mod tests {
         assert_eq!(split_try("b@1.try1"), ("b@1.try1", 1));
         assert_eq!(try_file_name("b@1", 1), "b@1.json");
         assert_eq!(try_file_name("b@1", 3), "b@1.try3.json");
+    }
+
+    #[test]
+    fn kinds_are_written_as_read() {
+        for kind in [
+            "tool_call",
+            "model_request",
+            "metric",
+            "error",
+            "custom",
+            "step",
+            "Tool_Call",
+            "",
+        ] {
+            let json = format!("\"{kind}\"");
+            let k: EventKind = serde_json::from_str(&json).expect("kind");
+            assert_eq!(serde_json::to_string(&k).expect("json"), json);
+            assert_eq!(k, EventKind::from(kind));
+        }
+        assert_eq!(EventKind::from("tool_call"), EventKind::ToolCall);
+        assert_eq!(EventKind::from("step"), EventKind::Other("step".into()));
+        let a: AssertionKind = serde_json::from_str("\"duration_at_most\"").expect("kind");
+        assert_eq!(a, AssertionKind::DurationAtMost);
+        assert_eq!(
+            serde_json::to_string(&a).expect("json"),
+            "\"duration_at_most\""
+        );
+        assert!(serde_json::from_str::<AssertionKind>("\"no_such_check\"").is_err());
     }
 }

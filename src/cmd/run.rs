@@ -144,7 +144,7 @@ pub fn run(opts: RunOptions, quiet: bool) -> Result<RunReport> {
         )
     })?;
     let host = manifest::hostname();
-    crate::sandbox::prepare::ready().map_err(Error::env)?;
+    crate::sandbox::prepare::ready()?;
     // The gateways' keys: reev sends them upstream; no process it starts inherits them.
     exec::secrets::hold(
         suite

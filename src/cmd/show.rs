@@ -217,7 +217,7 @@ pub fn render(s: &SessionFile, path: &Path, tail_bytes: usize) -> String {
             o,
             "│   {branch} {:>3} {} {detail}",
             e.seq,
-            one_line(&e.kind)
+            one_line(e.kind.as_str())
         );
     }
     spans(&mut o, s);

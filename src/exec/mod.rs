@@ -221,18 +221,13 @@ fn execute(
     let mut port = match port::Reservation::new() {
         Ok(p) => p,
         Err(e) => {
-            file.error = Some(format!("cannot reserve a TCP port for the session: {e}"));
-            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
-            return Some((file, None));
+            let why = format!("cannot reserve a TCP port for the session: {e}");
+            return not_started(file, task, why);
         }
     };
     let listener = match models::register(ctx, task, agent, try_number) {
         Ok(h) => h,
-        Err(e) => {
-            file.error = Some(format!("agent `{}`: {e}", agent.name));
-            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
-            return Some((file, None));
-        }
+        Err(e) => return not_started(file, task, format!("agent `{}`: {e}", agent.name)),
     };
     file.port = Some(port.port);
     let vars = vars::Vars {
@@ -250,12 +245,11 @@ fn execute(
     let prepared = match sandbox::Prepared::new(agent.sandbox.as_ref(), work, ctx.protect) {
         Ok(p) => p,
         Err(why) => {
-            file.error = Some(format!(
+            let why = format!(
                 "cannot start agent `{}` ({}): sandbox: {why}",
                 agent.name, argv[0]
-            ));
-            tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
-            return Some((file, None));
+            );
+            return not_started(file, task, why);
         }
     };
     let env = vars::environment(ctx, task, bench, agent, &vars, prepared.env.clone());
@@ -280,7 +274,30 @@ fn execute(
         listener_env: &listener.env(),
         listener: &listener,
     };
-    let mut file = run.fixtures_and_agent(&argv, file)?;
+    let file = run.fixtures_and_agent(&argv, file)?;
+    Some(with_cassette(ctx, task, try_number, &listener, file))
+}
+
+/// A session that could not start: an `error`, saying `why` (also in reev's log).
+fn not_started(
+    mut file: SessionFile,
+    task: &Task,
+    why: String,
+) -> Option<(SessionFile, Option<Vec<u8>>)> {
+    tracing::warn!(session = %task.session_id, "{why}");
+    file.error = Some(why);
+    Some((file, None))
+}
+
+/// The finished session with what the gateway recorded (its calls summed into the file, the
+/// cassette's bytes beside it); a cassette that cannot be made makes the session an `error`.
+fn with_cassette(
+    ctx: &Context,
+    task: &Task,
+    try_number: u32,
+    listener: &crate::listener::Handle,
+    mut file: SessionFile,
+) -> (SessionFile, Option<Vec<u8>>) {
     let mut cassette = None;
     if let Some(rec) = listener.finish().gateway {
         let rel = models::cassette_path(task, try_number);
@@ -288,14 +305,14 @@ fn execute(
             Ok(bytes) => cassette = Some(bytes),
             Err(e) => {
                 file.status = Status::Error;
-                file.error = Some(e);
+                file.error = Some(e.to_string());
             }
         }
     }
     if file.status == Status::Error {
         tracing::warn!(session = %task.session_id, "{}", file.error.as_deref().unwrap_or_default());
     }
-    Some((file, cassette))
+    (file, cassette)
 }
 
 /// One session's processes, ready to start.
@@ -553,7 +570,7 @@ fn record_usage(
     if input == MAX_TOKENS || output == MAX_TOKENS {
         file.events.push(session::Event {
             seq: file.events.last().map_or(0, |e| e.seq) + 1,
-            kind: "error".into(),
+            kind: session::EventKind::Error,
             data: None,
             error: Some(format!(
                 "token counts reached {MAX_TOKENS}, the most reev records: input_tokens and \
@@ -590,7 +607,8 @@ fn run_checks(
     let mut env = launch.env.to_vec();
     let mut saved = Ok(());
     if has_verifier && skip.is_none() {
-        saved = save_output(work, done, &mut env).and_then(|()| s.prepared.fresh_tmp(work));
+        saved = save_output(work, done, &mut env)
+            .and_then(|()| s.prepared.fresh_tmp(work).map_err(|e| e.to_string()));
     }
     let runner = verify::Runner {
         values: s.values,

@@ -14,13 +14,32 @@ use crate::plan::Task;
 use crate::session::{SessionFile, Status};
 use crate::spec::{sandbox::Network, Agent};
 
+/// Why a session could not be registered or its model calls settled: the session's error.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelsError {
+    #[error(transparent)]
+    Listener(#[from] listener::ListenerError),
+    #[error("replay of run {run}: it has no cassette for {benchmark} / {agent} #{attempt} try {try_number}")]
+    NoCassette {
+        run: String,
+        benchmark: String,
+        agent: String,
+        attempt: u32,
+        try_number: u32,
+    },
+    #[error("gateway.api_key_env: the environment variable {var} is not set (reev sends its value upstream)")]
+    KeyNotSet { var: String },
+    #[error("cannot encode the cassette: {0}")]
+    Encode(#[source] serde_json::Error),
+}
+
 /// Register the session on the run's listener.
 pub fn register(
     ctx: &Context,
     task: &Task,
     agent: &Agent,
     try_number: u32,
-) -> Result<listener::Handle, String> {
+) -> Result<listener::Handle, ModelsError> {
     let l = listener::get()?;
     if agent
         .sandbox
@@ -38,10 +57,10 @@ pub fn register(
         None => None,
         Some(g) => Some(gateway::Session::new(mode(ctx, task, g, try_number)?)),
     };
-    l.register(listener::Registration {
+    Ok(l.register(listener::Registration {
         session_id: task.session_id.clone(),
         gateway,
-    })
+    })?)
 }
 
 fn mode(
@@ -49,7 +68,7 @@ fn mode(
     task: &Task,
     g: &crate::spec::agent::Gateway,
     try_number: u32,
-) -> Result<Mode, String> {
+) -> Result<Mode, ModelsError> {
     if let Some(source) = ctx.replay {
         let key = (
             task.agent.clone(),
@@ -58,10 +77,13 @@ fn mode(
             try_number,
         );
         let Some(c) = source.cassette(&key) else {
-            return Err(format!(
-                "replay of run {}: it has no cassette for {} / {} #{} try {try_number}",
-                source.run_id, task.benchmark_id, task.agent, task.attempt
-            ));
+            return Err(ModelsError::NoCassette {
+                run: source.run_id.clone(),
+                benchmark: task.benchmark_id.clone(),
+                agent: task.agent.clone(),
+                attempt: task.attempt,
+                try_number,
+            });
         };
         return Ok(Mode::Replay {
             from_run: source.run_id.clone(),
@@ -71,9 +93,9 @@ fn mode(
     }
     let key = match &g.api_key_env {
         None => None,
-        Some(var) => Some(std::env::var(var).map_err(|_| {
-            format!("gateway.api_key_env: the environment variable {var} is not set (reev sends its value upstream)")
-        })?),
+        Some(var) => {
+            Some(std::env::var(var).map_err(|_| ModelsError::KeyNotSet { var: var.clone() })?)
+        }
     };
     Ok(Mode::Live {
         upstream: g.upstream.clone(),
@@ -98,20 +120,19 @@ pub fn settle(
     rec: Recording,
     rel: &Path,
     prices: &crate::spec::prices::Prices,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ModelsError> {
     let usage = rec.usage();
     let (input, output) = usage
         .values()
         .fold((0, 0), |(i, o), t| (i + t.input, o + t.output));
     let cassette = record::Cassette {
-        format: record::FORMAT.to_string(),
+        format: record::CassetteFormat::V1,
         session_id: file.session_id.clone(),
         upstream: rec.upstream.clone(),
         replayed_from: rec.replayed_from.clone(),
         calls: rec.calls,
     };
-    let bytes = serde_json::to_vec_pretty(&cassette)
-        .map_err(|e| format!("cannot encode the cassette: {e}"))?;
+    let bytes = serde_json::to_vec_pretty(&cassette).map_err(ModelsError::Encode)?;
     let (events_in, events_out) = (file.input_tokens, file.output_tokens);
     // The agent's `model_request` events, when it wrote any, counted these tokens.
     let disagree = events_in.is_some() && (events_in != Some(input) || events_out != Some(output));

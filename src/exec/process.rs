@@ -77,6 +77,27 @@ pub struct Finished {
     pub group: Option<Lingering>,
 }
 
+impl Finished {
+    /// Nothing known yet of a process started at `started_at`.
+    fn blank(started_at: DateTime<Utc>) -> Self {
+        Finished {
+            exit_code: None,
+            signal: None,
+            timed_out: false,
+            interrupted: false,
+            started_at,
+            finished_at: started_at,
+            wall: Duration::ZERO,
+            user: Duration::ZERO,
+            system: Duration::ZERO,
+            peak_rss_bytes: 0,
+            stdout: Captured::default(),
+            stderr: Captured::default(),
+            group: None,
+        }
+    }
+}
+
 /// What a `linger` spawn left running: its process group and, when namespaced, its init
 /// (still unreaped, on the stack `Started` owns).
 pub struct Lingering {
@@ -125,7 +146,8 @@ fn start(spec: &Spawn) -> std::io::Result<(i32, [OwnedFd; 3], Option<Started>)> 
         .split_first()
         .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "empty command"))?;
     if let Some(plan) = spec.plan {
-        let (started, fds) = crate::sandbox::spawn::spawn(spec, plan)?;
+        let request = plan.request(spec.argv, &environment(spec), spec.cwd, spec.linger);
+        let (started, fds) = crate::sandbox::spawn::spawn(&request, plan)?;
         return Ok((started.pid, fds, Some(started)));
     }
     let mut cmd = Command::new(program);
@@ -152,58 +174,117 @@ fn start(spec: &Spawn) -> std::io::Result<(i32, [OwnedFd; 3], Option<Started>)> 
     Ok((child.id() as i32, fds, None))
 }
 
+/// The program's environment: reev's (or none, with a sandbox's `env:`), then the session's.
+/// Variables that are not UTF-8 are left out (the request is JSON).
+fn environment(spec: &Spawn) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = if spec.env_clear {
+        Vec::new()
+    } else {
+        super::secrets::inherited()
+    };
+    for (k, v) in spec.env {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
 /// Run one process to completion. `Err` means it could not be started.
 pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
-    let started_at = Utc::now();
-    let started = Instant::now();
-    let (pid, [stdin, out, err], mut namespaced) = start(spec)?;
-    interrupt::register_group(pid);
-
-    let mut stdin = Some(stdin);
-    let mut out = Some(out);
-    let mut err = Some(err);
-    for fd in [&stdin, &out, &err].into_iter().flatten() {
-        set_nonblocking(fd);
-    }
-    if spec.stdin.is_empty() {
-        stdin = None;
-    }
-    let pidfd = pidfd_open(pid);
-
-    let mut f = Finished {
-        exit_code: None,
-        signal: None,
-        timed_out: false,
-        interrupted: false,
-        started_at,
-        finished_at: started_at,
-        wall: Duration::ZERO,
-        user: Duration::ZERO,
-        system: Duration::ZERO,
-        peak_rss_bytes: 0,
-        stdout: Captured::default(),
-        stderr: Captured::default(),
-        group: None,
-    };
-    let deadline = started + spec.timeout;
-    let mut written = 0usize;
-    let mut kill_at: Option<Instant> = None;
-    let mut reaped = false;
-    let mut drain_until: Option<Instant> = None;
-    let mut buf = vec![0u8; 64 * 1024];
-
+    let mut r = Running::start(spec)?;
     loop {
         let now = Instant::now();
-        if reaped && (out.is_none() && err.is_none() || drain_until.is_some_and(|d| now >= d)) {
+        if r.over(now) {
             break;
         }
-        // Decide what to wait for and for how long.
-        let mut wait_until = if reaped {
-            drain_until.unwrap_or(now)
-        } else {
-            kill_at.unwrap_or(deadline)
+        let Some(ready) = r.poll(now) else {
+            continue;
         };
-        if pidfd.is_none() && !reaped {
+        r.transfer(&ready);
+        r.watch(&ready);
+    }
+    Ok(r.finish())
+}
+
+/// A process `run` is watching: its pipes, its deadlines and what it has found so far.
+struct Running<'a> {
+    spec: &'a Spawn<'a>,
+    pid: i32,
+    started: Instant,
+    deadline: Instant,
+    /// reev's ends of the pipes, each `None` once done with (end of file; all written).
+    stdin: Option<OwnedFd>,
+    out: Option<OwnedFd>,
+    err: Option<OwnedFd>,
+    /// `None` where pidfds are not to be had: then the process is polled for every 5 ms.
+    pidfd: Option<OwnedFd>,
+    namespaced: Option<Started>,
+    /// Bytes of `spec.stdin` written.
+    written: usize,
+    /// When the process (group) gets SIGKILL, once asked to stop with SIGTERM.
+    kill_at: Option<Instant>,
+    reaped: bool,
+    /// After the process ended: how long its pipes are still read.
+    drain_until: Option<Instant>,
+    buf: Vec<u8>,
+    f: Finished,
+}
+
+/// Which of the polled descriptors have something to say.
+struct Ready {
+    out: bool,
+    err: bool,
+    stdin: bool,
+    pid: bool,
+    status: bool,
+    wake: bool,
+}
+
+impl<'a> Running<'a> {
+    fn start(spec: &'a Spawn<'a>) -> std::io::Result<Self> {
+        let started_at = Utc::now();
+        let started = Instant::now();
+        let (pid, [stdin, out, err], namespaced) = start(spec)?;
+        interrupt::register_group(pid);
+        for fd in [&stdin, &out, &err] {
+            set_nonblocking(fd);
+        }
+        Ok(Running {
+            spec,
+            pid,
+            started,
+            deadline: started + spec.timeout,
+            stdin: (!spec.stdin.is_empty()).then_some(stdin),
+            out: Some(out),
+            err: Some(err),
+            pidfd: pidfd_open(pid),
+            namespaced,
+            written: 0,
+            kill_at: None,
+            reaped: false,
+            drain_until: None,
+            buf: vec![0u8; 64 * 1024],
+            f: Finished::blank(started_at),
+        })
+    }
+
+    /// Reaped, and its output read to the end (or for as long as is waited for it).
+    fn over(&self, now: Instant) -> bool {
+        self.reaped
+            && (self.out.is_none() && self.err.is_none()
+                || self.drain_until.is_some_and(|d| now >= d))
+    }
+
+    /// Wait for output, room in stdin, the process's end, reev's interruption or the next
+    /// deadline; `None` when the poll failed (and is to be tried again).
+    fn poll(&self, now: Instant) -> Option<Ready> {
+        // Decide what to wait for and for how long.
+        let mut wait_until = if self.reaped {
+            self.drain_until.unwrap_or(now)
+        } else {
+            self.kill_at.unwrap_or(self.deadline)
+        };
+        if self.pidfd.is_none() && !self.reaped {
             wait_until = wait_until.min(now + Duration::from_millis(5));
         }
         let timeout_ms = wait_until
@@ -212,110 +293,118 @@ pub fn run(spec: &Spawn) -> std::io::Result<Finished> {
             .min(60_000) as i32;
 
         let mut fds: Vec<PollFd> = Vec::with_capacity(6);
-        let i_out = out
-            .as_ref()
-            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::IN));
-        let i_err = err
-            .as_ref()
-            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::IN));
-        let i_in = stdin
-            .as_ref()
-            .map(|fd| slot(&mut fds, fd.as_fd(), PollFlags::OUT));
-        let i_pid = match (&pidfd, reaped) {
-            (Some(fd), false) => Some(slot(&mut fds, fd.as_fd(), PollFlags::IN)),
-            _ => None,
-        };
-        let i_status = match (&namespaced, spec.linger && !reaped) {
-            (Some(init), true) => Some(slot(&mut fds, init.status_fd(), PollFlags::IN)),
-            _ => None,
-        };
-        let i_wake = match (
-            interrupt::wake_fd(),
-            f.interrupted || reaped || spec.through_stop,
-        ) {
-            (Some(fd), false) => Some(slot(&mut fds, fd, PollFlags::IN)),
-            _ => None,
-        };
+        let i_out = slot(&mut fds, self.out.as_ref().map(AsFd::as_fd), PollFlags::IN);
+        let i_err = slot(&mut fds, self.err.as_ref().map(AsFd::as_fd), PollFlags::IN);
+        let i_in = slot(
+            &mut fds,
+            self.stdin.as_ref().map(AsFd::as_fd),
+            PollFlags::OUT,
+        );
+        let pidfd = self.pidfd.as_ref().filter(|_| !self.reaped);
+        let i_pid = slot(&mut fds, pidfd.map(AsFd::as_fd), PollFlags::IN);
+        let lingering = self.spec.linger && !self.reaped;
+        let init = self.namespaced.as_ref().filter(|_| lingering);
+        let i_status = slot(&mut fds, init.map(Started::status_fd), PollFlags::IN);
+        let deaf = self.f.interrupted || self.reaped || self.spec.through_stop;
+        let wake = interrupt::wake_fd().filter(|_| !deaf);
+        let i_wake = slot(&mut fds, wake, PollFlags::IN);
         let timeout = rustix::event::Timespec {
             tv_sec: i64::from(timeout_ms / 1000),
             tv_nsec: i64::from(timeout_ms % 1000) * 1_000_000,
         };
         if let Err(e) = rustix::event::poll(&mut fds, Some(&timeout)) {
             if e != rustix::io::Errno::INTR {
-                tracing::warn!(pid, "poll failed: {e}");
+                tracing::warn!(pid = self.pid, "poll failed: {e}");
                 std::thread::sleep(Duration::from_millis(5));
             }
-            continue;
+            return None;
         }
-        let revents: Vec<bool> = fds.iter().map(|p| !p.revents().is_empty()).collect();
-        drop(fds);
-        let ready = |i: Option<usize>| i.is_some_and(|i| revents[i]);
+        let ready = |i: Option<usize>| i.is_some_and(|i| !fds[i].revents().is_empty());
+        Some(Ready {
+            out: ready(i_out),
+            err: ready(i_err),
+            stdin: ready(i_in),
+            pid: ready(i_pid),
+            status: ready(i_status),
+            wake: ready(i_wake),
+        })
+    }
 
-        if ready(i_out) && drain(&mut out, &mut f.stdout, &mut buf, spec.cap) {
-            out = None;
+    /// Read the output that is there, write what stdin takes, pass on reev's interruption.
+    fn transfer(&mut self, ready: &Ready) {
+        let cap = self.spec.cap;
+        if ready.out && drain(&mut self.out, &mut self.f.stdout, &mut self.buf, cap) {
+            self.out = None;
         }
-        if ready(i_err) && drain(&mut err, &mut f.stderr, &mut buf, spec.cap) {
-            err = None;
+        if ready.err && drain(&mut self.err, &mut self.f.stderr, &mut self.buf, cap) {
+            self.err = None;
         }
-        if ready(i_in) {
-            if let Some(fd) = &stdin {
-                match rustix::io::write(fd, &spec.stdin[written..]) {
-                    Ok(k) => written += k,
+        if ready.stdin {
+            if let Some(fd) = &self.stdin {
+                let input = self.spec.stdin;
+                match rustix::io::write(fd, &input[self.written..]) {
+                    Ok(k) => self.written += k,
                     Err(rustix::io::Errno::AGAIN) => {}
-                    Err(_) => written = spec.stdin.len(), // EPIPE: the agent closed stdin
+                    Err(_) => self.written = input.len(), // EPIPE: the agent closed stdin
                 }
-                if written >= spec.stdin.len() {
-                    stdin = None;
+                if self.written >= input.len() {
+                    self.stdin = None;
                 }
             }
         }
-        if ready(i_wake) && !f.interrupted {
-            f.interrupted = true;
-            signal_group(pid, Signal::TERM);
-            kill_at = Some(Instant::now() + spec.grace);
+        if ready.wake && !self.f.interrupted {
+            self.f.interrupted = true;
+            signal_group(self.pid, Signal::TERM);
+            self.kill_at = Some(Instant::now() + self.spec.grace);
         }
+    }
 
-        let exited = if reaped {
+    /// Settle a process that ended; stop one that is past its deadline or was asked to.
+    fn watch(&mut self, ready: &Ready) {
+        let exited = if self.reaped {
             false
-        } else if pidfd.is_some() {
-            ready(i_pid)
+        } else if self.pidfd.is_some() {
+            ready.pid
         } else {
-            has_exited(pid)
+            has_exited(self.pid)
         };
         // A lingering setup's init reports its command's end through the status pipe and
         // stays; one that timed out or was interrupted ends like any other process.
-        let lingers = spec.linger && !f.timed_out && !f.interrupted;
-        let setup_ended = !exited && lingers && ready(i_status);
+        let lingers = self.spec.linger && !self.f.timed_out && !self.f.interrupted;
+        let setup_ended = !exited && lingers && ready.status;
         let now = Instant::now();
         if exited || setup_ended {
-            f.wall = now - started;
-            f.finished_at = Utc::now();
-            let keep = lingers && (setup_ended || namespaced.is_none());
-            f.group = settle(pid, keep, &mut f, &mut namespaced);
-            reaped = true;
-            stdin = None;
-            drain_until = Some(now + DRAIN);
-            continue;
+            self.f.wall = now - self.started;
+            self.f.finished_at = Utc::now();
+            let keep = lingers && (setup_ended || self.namespaced.is_none());
+            self.f.group = settle(self.pid, keep, &mut self.f, &mut self.namespaced);
+            self.reaped = true;
+            self.stdin = None;
+            self.drain_until = Some(now + DRAIN);
+            return;
         }
-        if !reaped {
-            if kill_at.is_none() && now >= deadline {
-                f.timed_out = true;
-                signal_group(pid, Signal::TERM);
-                kill_at = Some(now + spec.grace);
-            } else if kill_at.is_some_and(|k| now >= k) {
-                signal_group(pid, Signal::KILL);
-                kill_at = Some(now + Duration::from_secs(3600));
+        if !self.reaped {
+            if self.kill_at.is_none() && now >= self.deadline {
+                self.f.timed_out = true;
+                signal_group(self.pid, Signal::TERM);
+                self.kill_at = Some(now + self.spec.grace);
+            } else if self.kill_at.is_some_and(|k| now >= k) {
+                signal_group(self.pid, Signal::KILL);
+                self.kill_at = Some(now + Duration::from_secs(3600));
             }
         }
     }
-    // A lingering setup's background processes may hold its pipes: expected, not a warning.
-    if (out.is_some() || err.is_some()) && f.group.is_none() {
-        tracing::warn!(
-            pid,
-            "output pipe still held open by a process outside the agent's process group; stopped reading"
-        );
+
+    fn finish(self) -> Finished {
+        // A lingering setup's background processes may hold its pipes: expected, not a warning.
+        if (self.out.is_some() || self.err.is_some()) && self.f.group.is_none() {
+            tracing::warn!(
+                pid = self.pid,
+                "output pipe still held open by a process outside the agent's process group; stopped reading"
+            );
+        }
+        self.f
     }
-    Ok(f)
 }
 
 /// Read everything available; true at end of file.
@@ -334,10 +423,14 @@ fn drain(fd: &mut Option<OwnedFd>, cap_to: &mut Captured, buf: &mut [u8], cap: u
     }
 }
 
-/// One more descriptor to poll; its index.
-fn slot<'a>(fds: &mut Vec<PollFd<'a>>, fd: BorrowedFd<'a>, events: PollFlags) -> usize {
-    fds.push(PollFd::from_borrowed_fd(fd, events));
-    fds.len() - 1
+/// One more descriptor to poll, if there is one; its index.
+fn slot<'a>(
+    fds: &mut Vec<PollFd<'a>>,
+    fd: Option<BorrowedFd<'a>>,
+    events: PollFlags,
+) -> Option<usize> {
+    fds.push(PollFd::from_borrowed_fd(fd?, events));
+    Some(fds.len() - 1)
 }
 
 fn signal_group(pgid: i32, sig: Signal) {

@@ -10,8 +10,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// The cassette format's name and version.
-pub const FORMAT: &str = "reev-cassette/1";
+/// The cassette format's name and version, the file's `format`. A cassette of any other
+/// format is refused when read (replay), rather than misread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CassetteFormat {
+    #[serde(rename = "reev-cassette/1")]
+    V1,
+}
 
 /// One piece of a response body as it arrived: milliseconds after the request was sent
 /// upstream, and the bytes (as UTF-8; the gateway asks for uncompressed bodies).
@@ -69,7 +74,7 @@ impl Call {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cassette {
-    pub format: String,
+    pub format: CassetteFormat,
     pub session_id: String,
     pub upstream: String,
     /// The run whose cassette answered, when this session was replayed.
@@ -260,6 +265,13 @@ fn clip(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn cassette_format_is_written_as_before() {
+        let f = serde_json::to_string(&CassetteFormat::V1).expect("json");
+        assert_eq!(f, r#""reev-cassette/1""#);
+        assert!(serde_json::from_str::<CassetteFormat>(r#""reev-cassette/2""#).is_err());
+    }
 
     #[test]
     fn canonical_sorts_keys_at_every_depth() {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{trace_checks, verify};
+use super::trace_checks::{self, within, Judged};
+use super::verify;
 use crate::sandbox::beneath::Dir;
 use crate::session::{AssertionResult, Event};
 use crate::spec::benchmark::{Assertion, Check, JsonCheck};
@@ -34,9 +35,6 @@ pub struct FinalState<'a> {
     /// Runs `verify:` programs; `Err` says why they are not run (the agent timed out...).
     pub verifier: Result<&'a verify::Runner<'a>, &'a str>,
 }
-
-/// (passed, expected, actual, message) of one check.
-pub(super) type Judged = (bool, Value, Value, String);
 
 /// Every assertion's record, and whether a verifier broke or reev was interrupted.
 pub struct Judgement {
@@ -104,16 +102,7 @@ pub fn score(results: &[AssertionResult]) -> f64 {
 fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
     let stdout = String::from_utf8_lossy(s.stdout);
     let judged = match &a.check {
-        Check::ExitCode(want) => {
-            let got = s.exit_code;
-            let ok = got.map(i64::from) == Some(*want);
-            let msg = match got {
-                Some(c) if ok => format!("exit code {c}"),
-                Some(c) => format!("exit code {c}, expected {want}"),
-                None => format!("no exit code (killed by a signal), expected {want}"),
-            };
-            (ok, json!(want), json!(got), msg)
-        }
+        Check::ExitCode(want) => exit_code(*want, s.exit_code),
         Check::StdoutEquals(want) => {
             let ok = stdout.trim_end() == want.trim_end();
             let msg = if ok {
@@ -144,55 +133,73 @@ fn one(a: &Assertion, s: &FinalState) -> AssertionResult {
             };
             (ok, json!(re.as_str()), json!(snippet(&stdout)), msg)
         }
-        Check::FileExists(path) => {
-            let (ok, msg) = match s.scratch.regular_file(path) {
-                Ok(()) => (true, format!("{} exists", path.display())),
-                Err(e) => (
-                    false,
-                    format!("{} {}", path.display(), e.describe(ASSERTION_READ_CAP)),
-                ),
-            };
-            (ok, json!(path), json!(ok), msg)
-        }
-        Check::FileContains { path, value } => match read_text(s.scratch, path) {
-            Ok(text) => {
-                let ok = text.contains(value.as_str());
-                let msg = if ok {
-                    format!("{} contains {value:?}", path.display())
-                } else {
-                    format!("{} does not contain {value:?}", path.display())
-                };
-                (ok, json!(value), json!(snippet(&text)), msg)
-            }
-            Err(e) => (false, json!(value), Value::Null, e),
-        },
+        Check::FileExists(path) => file_exists(s.scratch, path),
+        Check::FileContains { path, value } => file_contains(s.scratch, path, value),
         Check::JsonValue(check) => json_value(check, &stdout, s),
         Check::Event(c) => trace_checks::event(c, s.events, s.unread),
         Check::Metric(c) => trace_checks::metric(c, s.metrics, s.unread),
         Check::ToolSequence(want) => trace_checks::tool_sequence(want, s.events, s.unread),
         // `evaluate` runs verifiers; they never get here.
         Check::Verify(_) => (false, Value::Null, Value::Null, "verifier not run".into()),
-        Check::DurationAtMost(limit) => {
-            let ok = s.duration <= *limit;
-            let msg = format!(
-                "took {} ms, limit {} ms",
-                s.duration.as_millis(),
-                limit.as_millis()
-            );
-            (
-                ok,
-                json!(limit.as_millis() as u64),
-                json!(s.duration.as_millis() as u64),
-                msg,
-            )
-        }
+        Check::DurationAtMost(limit) => duration_at_most(*limit, s.duration),
     };
     record(a, judged)
 }
 
+fn exit_code(want: i64, got: Option<i32>) -> Judged {
+    let ok = got.map(i64::from) == Some(want);
+    let msg = match got {
+        Some(c) if ok => format!("exit code {c}"),
+        Some(c) => format!("exit code {c}, expected {want}"),
+        None => format!("no exit code (killed by a signal), expected {want}"),
+    };
+    (ok, json!(want), json!(got), msg)
+}
+
+fn file_exists(scratch: &Dir, path: &Path) -> Judged {
+    let (ok, msg) = match scratch.regular_file(path) {
+        Ok(()) => (true, format!("{} exists", path.display())),
+        Err(e) => (
+            false,
+            format!("{} {}", path.display(), e.describe(ASSERTION_READ_CAP)),
+        ),
+    };
+    (ok, json!(path), json!(ok), msg)
+}
+
+fn file_contains(scratch: &Dir, path: &Path, value: &str) -> Judged {
+    match read_text(scratch, path) {
+        Ok(text) => {
+            let ok = text.contains(value);
+            let msg = if ok {
+                format!("{} contains {value:?}", path.display())
+            } else {
+                format!("{} does not contain {value:?}", path.display())
+            };
+            (ok, json!(value), json!(snippet(&text)), msg)
+        }
+        Err(e) => (false, json!(value), Value::Null, e),
+    }
+}
+
+fn duration_at_most(limit: Duration, took: Duration) -> Judged {
+    let ok = took <= limit;
+    let msg = format!(
+        "took {} ms, limit {} ms",
+        took.as_millis(),
+        limit.as_millis()
+    );
+    (
+        ok,
+        json!(limit.as_millis() as u64),
+        json!(took.as_millis() as u64),
+        msg,
+    )
+}
+
 fn record(a: &Assertion, (passed, expected, actual, message): Judged) -> AssertionResult {
     AssertionResult {
-        kind: a.check.type_name().to_string(),
+        kind: a.check.kind(),
         name: a.name.clone(),
         weight: a.weight,
         passed,
@@ -262,18 +269,6 @@ fn json_value(c: &JsonCheck, stdout: &str, s: &FinalState) -> Judged {
     (ok, expected, actual, msg)
 }
 
-/// Is `x` within the bounds (either may be absent), and the bounds in words.
-pub(super) fn within(x: f64, lo: Option<f64>, hi: Option<f64>) -> (bool, String) {
-    let ok = lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x <= hi);
-    let words = match (lo, hi) {
-        (Some(lo), Some(hi)) => format!("between {lo} and {hi}"),
-        (Some(lo), None) => format!("at least {lo}"),
-        (None, Some(hi)) => format!("at most {hi}"),
-        (None, None) => "anything".to_string(),
-    };
-    (ok, words)
-}
-
 /// JSON equality where 2 and 2.0 are the same number.
 fn json_equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
@@ -324,7 +319,7 @@ mod tests {
     #[test]
     fn score_is_weighted() {
         let r = |w: f64, p: bool| AssertionResult {
-            kind: "exit_code".into(),
+            kind: crate::session::AssertionKind::ExitCode,
             name: None,
             weight: w,
             passed: p,

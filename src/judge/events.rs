@@ -5,13 +5,10 @@ use std::ffi::OsStr;
 
 use serde_json::Value;
 
+pub use super::caps::{add_usage, MAX_BYTES, MAX_EVENTS};
 use crate::sandbox::beneath::{self, Dir, ReadError};
-use crate::session::Event;
-use crate::spec::prices::{add_tokens, Tokens};
-
-/// Events kept per session, and bytes read from the events file.
-pub const MAX_EVENTS: usize = 10_000;
-pub const MAX_BYTES: u64 = 8 * 1024 * 1024;
+use crate::session::{Event, EventKind};
+use crate::spec::prices::Tokens;
 
 #[derive(Default)]
 pub struct Trace {
@@ -76,9 +73,8 @@ pub fn read(dir: &Dir, name: &str) -> Trace {
                 let kind = obj
                     .get("type")
                     .and_then(Value::as_str)
-                    .unwrap_or("custom")
-                    .to_string();
-                if kind == "metric" {
+                    .map_or(EventKind::Custom, EventKind::from);
+                if kind == EventKind::Metric {
                     if let (Some(name), Some(value)) = (
                         obj.get("name").and_then(Value::as_str),
                         obj.get("value").and_then(Value::as_f64),
@@ -115,28 +111,10 @@ pub fn read_file(dir: &Dir, name: &str) -> Result<Option<Vec<u8>>, String> {
         .map_err(|e| format!("events file {name} {}; not read", e.describe(MAX_BYTES)))
 }
 
-/// A `model_request` event's tokens, added to its model's (`""` when it names none: such
-/// requests have no price). A count that is not a non-negative number counts as 0.
-pub fn add_usage(usage: &mut BTreeMap<String, Tokens>, obj: &serde_json::Map<String, Value>) {
-    if obj.get("type").and_then(Value::as_str) != Some("model_request") {
-        return;
-    }
-    let count = |key: &str| {
-        obj.get(key)
-            .and_then(Value::as_f64)
-            .filter(|n| n.is_finite() && *n >= 0.0)
-            .map_or(0, |n| n as u64)
-    };
-    let model = obj.get("model").and_then(Value::as_str).unwrap_or_default();
-    let t = usage.entry(model.to_string()).or_default();
-    t.input = add_tokens(t.input, count("input_tokens"));
-    t.output = add_tokens(t.output, count("output_tokens"));
-}
-
 pub fn error_event(seq: u64, error: String, raw: Option<&[u8]>) -> Event {
     Event {
         seq,
-        kind: "error".into(),
+        kind: EventKind::Error,
         data: None,
         error: Some(error),
         raw: raw.map(|r| String::from_utf8_lossy(&r[..r.len().min(4096)]).into_owned()),

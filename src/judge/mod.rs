@@ -4,6 +4,7 @@
 //! without one.
 
 pub mod assertions;
+pub mod caps;
 pub mod events;
 pub mod json_at;
 pub mod trace_checks;

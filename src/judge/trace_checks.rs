@@ -5,12 +5,26 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::assertions::{within, Judged};
-use crate::session::Event;
+use crate::session::{Event, EventKind};
 use crate::spec::checks::{EventCheck, MetricCheck};
 
 /// Tool names shown in a failed `tool_sequence`'s `actual`.
 const SHOWN_TOOLS: usize = 100;
+
+/// (passed, expected, actual, message) of one check.
+pub(super) type Judged = (bool, Value, Value, String);
+
+/// Is `x` within the bounds (either may be absent), and the bounds in words.
+pub(super) fn within(x: f64, lo: Option<f64>, hi: Option<f64>) -> (bool, String) {
+    let ok = lo.is_none_or(|lo| x >= lo) && hi.is_none_or(|hi| x <= hi);
+    let words = match (lo, hi) {
+        (Some(lo), Some(hi)) => format!("between {lo} and {hi}"),
+        (Some(lo), None) => format!("at least {lo}"),
+        (None, Some(hi)) => format!("at most {hi}"),
+        (None, None) => "anything".to_string(),
+    };
+    (ok, words)
+}
 
 /// The event's own `name` field, where it has a string one.
 fn name_of(e: &Event) -> Option<&str> {
@@ -74,7 +88,7 @@ fn cut_trace(unread: &str, unknown: &str) -> String {
 pub fn tool_sequence(want: &[String], events: &[Event], unread: Option<&str>) -> Judged {
     let called: Vec<&str> = events
         .iter()
-        .filter(|e| e.kind == "tool_call")
+        .filter(|e| e.kind == EventKind::ToolCall)
         .filter_map(name_of)
         .collect();
     let mut next = 0;

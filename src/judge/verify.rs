@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use crate::exec::process::{self, Captured};
 use crate::sandbox::namespace::Plan;
-use crate::session::{AssertionResult, Output, VerifierRun};
+use crate::session::{AssertionKind, AssertionResult, Output, VerifierRun};
 use crate::spec::benchmark::Assertion;
 use crate::spec::checks::VerifyCheck;
 use crate::spec::placeholders;
@@ -61,7 +61,7 @@ impl Runner<'_> {
             None => format!("verifier of assertion {}", index + 1),
         };
         let mut result = AssertionResult {
-            kind: "verify".into(),
+            kind: AssertionKind::Verify,
             name: a.name.clone(),
             weight: a.weight,
             passed: false,

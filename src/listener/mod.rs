@@ -78,10 +78,37 @@ pub struct Received {
     pub gateway: Option<gateway::Recording>,
 }
 
-static LISTENER: OnceLock<Result<Listener, String>> = OnceLock::new();
+/// Why the listener, or its port inside a network namespace, could not be had, or a session
+/// not registered: the session's error. (Its causes are shared: the run's listener is
+/// started once, and its failure told to every session.)
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ListenerError {
+    /// `what` could not be done (listen, start the runtime, enter the namespace, ...).
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    #[error("the listener's thread ended before it started")]
+    ThreadEnded,
+    #[error("the thread entering the network namespace panicked")]
+    NetnsThreadPanicked,
+}
+
+impl ListenerError {
+    fn io(what: impl Into<String>, e: impl Into<std::io::Error>) -> Self {
+        ListenerError::Io {
+            what: what.into(),
+            source: Arc::new(e.into()),
+        }
+    }
+}
+
+static LISTENER: OnceLock<Result<Listener, ListenerError>> = OnceLock::new();
 
 /// The run's listener, started on first use; the error says why it could not start.
-pub fn get() -> Result<&'static Listener, String> {
+pub fn get() -> Result<&'static Listener, ListenerError> {
     LISTENER
         .get_or_init(Listener::start)
         .as_ref()
@@ -89,16 +116,16 @@ pub fn get() -> Result<&'static Listener, String> {
 }
 
 impl Listener {
-    fn start() -> Result<Listener, String> {
+    fn start() -> Result<Listener, ListenerError> {
         let std_listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
+            .map_err(|e| ListenerError::io("cannot listen on 127.0.0.1", e))?;
         let port = std_listener
             .local_addr()
-            .map_err(|e| format!("cannot read the listener's address: {e}"))?
+            .map_err(|e| ListenerError::io("cannot read the listener's address", e))?
             .port();
         std_listener
             .set_nonblocking(true)
-            .map_err(|e| format!("cannot make the listener non-blocking: {e}"))?;
+            .map_err(|e| ListenerError::io("cannot make the listener non-blocking", e))?;
         let shared = Arc::new(Shared::default());
         let (tx, rx) = std::sync::mpsc::channel();
         let serving = shared.clone();
@@ -113,7 +140,8 @@ impl Listener {
                 {
                     Ok(rt) => rt,
                     Err(e) => {
-                        let _ = tx.send(Err(format!("cannot start the listener's runtime: {e}")));
+                        let what = "cannot start the listener's runtime";
+                        let _ = tx.send(Err(ListenerError::io(what, e)));
                         return;
                     }
                 };
@@ -125,10 +153,8 @@ impl Listener {
                     }
                 });
             })
-            .map_err(|e| format!("cannot start the listener's thread: {e}"))?;
-        let runtime = rx
-            .recv()
-            .map_err(|_| "the listener's thread ended before it started".to_string())??;
+            .map_err(|e| ListenerError::io("cannot start the listener's thread", e))?;
+        let runtime = rx.recv().map_err(|_| ListenerError::ThreadEnded)??;
         tracing::debug!("listening on 127.0.0.1:{port} for sessions' model and trace requests");
         Ok(Listener {
             port,
@@ -143,8 +169,8 @@ impl Listener {
     }
 
     /// Register a session: its token, base URL and environment.
-    pub fn register(&self, reg: Registration) -> Result<Handle, String> {
-        let token = new_token().map_err(|e| format!("cannot draw a session token: {e}"))?;
+    pub fn register(&self, reg: Registration) -> Result<Handle, ListenerError> {
+        let token = new_token().map_err(|e| ListenerError::io("cannot draw a session token", e))?;
         let ids = otlp::TraceIds::for_session(&reg.session_id);
         let entry = Arc::new(Entry {
             otlp: otlp::Collector::new(ids.trace_id, ids.root_span_id, otlp::Caps::default()),
@@ -165,7 +191,7 @@ impl Listener {
 
     /// Also serve the listener's port inside the network namespace `netns` (a descriptor of
     /// it), once per namespace: its loopback is brought up and the same port bound there.
-    pub fn serve_in(&self, netns: OwnedFd) -> Result<(), String> {
+    pub fn serve_in(&self, netns: OwnedFd) -> Result<(), ListenerError> {
         let key = netns::identity(netns.as_fd())?;
         let mut served = lock(&self.namespaces);
         if served.contains(&key) {
@@ -174,7 +200,7 @@ impl Listener {
         let std_listener = netns::bind_inside(netns, self.port)?;
         let _guard = self.runtime.enter();
         let l = tokio::net::TcpListener::from_std(std_listener)
-            .map_err(|e| format!("cannot serve inside the network namespace: {e}"))?;
+            .map_err(|e| ListenerError::io("cannot serve inside the network namespace", e))?;
         self.runtime.spawn(conns::serve(l, self.shared.clone()));
         served.insert(key);
         Ok(())

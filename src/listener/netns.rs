@@ -4,16 +4,18 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use super::ListenerError;
+
 /// Device and inode of a namespace descriptor: one namespace, however many descriptors.
-pub fn identity(netns: BorrowedFd) -> Result<(u64, u64), String> {
-    let st =
-        rustix::fs::fstat(netns).map_err(|e| format!("cannot stat the network namespace: {e}"))?;
+pub fn identity(netns: BorrowedFd) -> Result<(u64, u64), ListenerError> {
+    let st = rustix::fs::fstat(netns)
+        .map_err(|e| ListenerError::io("cannot stat the network namespace", e))?;
     Ok((st.st_dev, st.st_ino))
 }
 
 /// A listening socket on 127.0.0.1:`port` inside the namespace `netns`, made by a throwaway
 /// thread that enters it (a socket stays in the namespace it was created in).
-pub fn bind_inside(netns: OwnedFd, port: u16) -> Result<std::net::TcpListener, String> {
+pub fn bind_inside(netns: OwnedFd, port: u16) -> Result<std::net::TcpListener, ListenerError> {
     std::thread::Builder::new()
         .name("reev-netns-listen".into())
         .spawn(move || {
@@ -21,19 +23,21 @@ pub fn bind_inside(netns: OwnedFd, port: u16) -> Result<std::net::TcpListener, S
                 netns.as_fd(),
                 Some(rustix::thread::LinkNameSpaceType::Network),
             )
-            .map_err(|e| format!("cannot enter the worker's network namespace: {e}"))?;
+            .map_err(|e| ListenerError::io("cannot enter the worker's network namespace", e))?;
             loopback_up()
-                .map_err(|e| format!("cannot bring up lo in the network namespace: {e}"))?;
+                .map_err(|e| ListenerError::io("cannot bring up lo in the network namespace", e))?;
             let l = std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-                format!("cannot listen on 127.0.0.1:{port} in the network namespace: {e}")
+                let what = format!("cannot listen on 127.0.0.1:{port} in the network namespace");
+                ListenerError::io(what, e)
             })?;
-            l.set_nonblocking(true)
-                .map_err(|e| format!("cannot make the namespace's listener non-blocking: {e}"))?;
+            l.set_nonblocking(true).map_err(|e| {
+                ListenerError::io("cannot make the namespace's listener non-blocking", e)
+            })?;
             Ok(l)
         })
-        .map_err(|e| format!("cannot start a thread to enter the network namespace: {e}"))?
+        .map_err(|e| ListenerError::io("cannot start a thread to enter the network namespace", e))?
         .join()
-        .map_err(|_| "the thread entering the network namespace panicked".to_string())?
+        .map_err(|_| ListenerError::NetnsThreadPanicked)?
 }
 
 /// `ip link set lo up` in the calling thread's network namespace.

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::span::{Code, SpanRecord};
 use super::Received;
 use crate::judge::events::{self, Trace};
-use crate::session::Event;
+use crate::session::{Event, EventKind};
 
 /// What a span means to reev, by its conventions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,8 +192,7 @@ pub(crate) fn event_of(seq: u64, d: Map<String, Value>) -> Event {
         kind: d
             .get("type")
             .and_then(Value::as_str)
-            .unwrap_or("custom")
-            .to_string(),
+            .map_or(EventKind::Custom, EventKind::from),
         data: Some(Value::Object(d)),
         error: None,
         raw: None,

@@ -19,8 +19,8 @@ use serde_json::{json, Map, Value};
 use super::span::{key_values, unhex, Code, Kind, SpanRecord};
 use super::TraceIds;
 use crate::error::{Error, Result};
-use crate::export::ExportOptions;
-use crate::session::{self, SessionFile, Status as SessionStatus};
+use crate::export::options::{self, ExportOptions};
+use crate::session::{self, EventKind, SessionFile, Status as SessionStatus};
 use crate::store::{self, Mode};
 
 /// One session as one OTLP/JSON line (no newline).
@@ -73,7 +73,7 @@ pub fn from_store(opts: &ExportOptions) -> Result<u64> {
     }
     let conn = store::open(&opts.db, Mode::ReadOnly, opts.wait)?;
     if let Some(run) = &opts.run {
-        crate::export::check_run(&conn, run)?;
+        options::check_run(&conn, run)?;
     }
     let paths = session_paths(&conn, opts.run.as_deref())?;
     drop(conn);
@@ -266,9 +266,9 @@ fn event_spans(s: &SessionFile, ids: &TraceIds, session_start: u64) -> Vec<Span>
             .and_then(Value::as_f64)
             .filter(|x| x.is_finite() && *x >= 0.0);
         let end = at.saturating_add(len.map_or(0, |ms| (ms * 1e6) as u64));
-        let (name, attrs) = match e.kind.as_str() {
-            "model_request" => model_attrs(d),
-            "tool_call" => tool_attrs(d),
+        let (name, attrs) = match e.kind {
+            EventKind::ModelRequest => model_attrs(d),
+            EventKind::ToolCall => tool_attrs(d),
             _ => continue,
         };
         let failed = d

@@ -285,7 +285,7 @@ mod tests {
         let m = t.usage.get("m").expect("usage");
         assert_eq!((m.input, m.output), (100, 20));
         let (t, _) = read_str("{\"steps\": 5}", EventsFormat::Atif);
-        assert_eq!(t.events[0].kind, "error");
+        assert_eq!(t.events[0].kind, crate::session::EventKind::Error);
     }
 
     #[test]

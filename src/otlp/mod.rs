@@ -40,8 +40,8 @@ pub struct Caps {
 impl Default for Caps {
     fn default() -> Self {
         Caps {
-            spans: crate::judge::events::MAX_EVENTS,
-            bytes: crate::judge::events::MAX_BYTES as usize,
+            spans: crate::judge::caps::MAX_EVENTS,
+            bytes: crate::judge::caps::MAX_BYTES as usize,
         }
     }
 }
@@ -283,7 +283,7 @@ impl State {
             let size = s.approx_bytes();
             if r.spans.len() >= caps.spans || self.bytes + size > caps.bytes {
                 if let Some(data) = convert::event_data(&s) {
-                    crate::judge::events::add_usage(&mut r.dropped_usage, &data);
+                    crate::judge::caps::add_usage(&mut r.dropped_usage, &data);
                 }
                 r.stats.spans_dropped += 1;
                 acc.dropped += 1;

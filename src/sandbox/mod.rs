@@ -5,7 +5,10 @@
 //! reads agent-controlled directories without following their links out.
 
 pub mod beneath;
+mod error;
 pub mod namespace;
 pub mod netns;
 pub mod prepare;
 pub mod spawn;
+
+pub use error::SandboxError;

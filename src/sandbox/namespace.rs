@@ -13,6 +13,8 @@ use std::sync::OnceLock;
 
 use reev_sandbox::{IdMaps, Mounts, Network, Request, Rlimit};
 
+use super::SandboxError;
+
 /// How much a session is contained beyond its PID namespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Containment {
@@ -154,8 +156,8 @@ impl Plan {
 
 /// Where `reev-init` is: `REEV_INIT`, else beside reev's own executable. Looked up once;
 /// the error names every place looked at.
-pub fn init_program() -> Result<&'static Path, String> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+pub fn init_program() -> Result<&'static Path, SandboxError> {
+    static FOUND: OnceLock<Result<PathBuf, SandboxError>> = OnceLock::new();
     FOUND
         .get_or_init(|| {
             if let Some(p) = std::env::var_os("REEV_INIT").filter(|p| !p.is_empty()) {
@@ -163,55 +165,48 @@ pub fn init_program() -> Result<&'static Path, String> {
                 return if p.is_file() {
                     Ok(p)
                 } else {
-                    Err(format!(
-                        "REEV_INIT is {}, which is not a file: reev needs its session init program there",
-                        p.display()
-                    ))
+                    Err(SandboxError::InitNotAFile(p))
                 };
             }
-            let exe = std::env::current_exe()
-                .map_err(|e| format!("cannot tell where reev's executable is ({e}), so cannot find reev-init beside it; set REEV_INIT"))?;
+            let exe =
+                std::env::current_exe().map_err(|e| SandboxError::NoExecutable(Arc::new(e)))?;
             let beside = exe.with_file_name("reev-init");
             if beside.is_file() {
                 Ok(beside)
             } else {
-                Err(format!(
-                    "reev-init is missing: looked for it beside reev at {} (and REEV_INIT is not set); \
-                     install both programs (`make install`, `cargo install --path .`), or set \
-                     REEV_INIT to its path, or REEV_NO_NAMESPACES=1 to run agents unprotected in \
-                     process groups",
-                    beside.display()
-                ))
+                Err(SandboxError::InitMissing(beside))
             }
         })
         .as_ref()
         .map(PathBuf::as_path)
-        .map_err(String::clone)
+        .map_err(SandboxError::clone)
 }
 
 /// Can this process create the namespaces a session needs? `reev-init --probe` tries the
 /// user (when not root), PID, mount and network namespaces once, in its own process.
-pub fn probe() -> Result<(), String> {
+pub fn probe() -> Result<(), SandboxError> {
     if std::env::var_os("REEV_NO_NAMESPACES").is_some_and(|v| !v.is_empty() && v != "0") {
-        return Err("REEV_NO_NAMESPACES is set".to_string());
+        return Err(SandboxError::NamespacesOff);
     }
     let init = init_program()?;
     let out = std::process::Command::new(init)
         .arg("--probe")
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", init.display()))?;
+        .map_err(|e| SandboxError::Probe {
+            init: init.to_path_buf(),
+            source: Arc::new(e),
+        })?;
     match out.status.code() {
         Some(0) => Ok(()),
-        Some(_) => Err(format!(
-            "the kernel refuses {} namespaces: {}",
-            if rustix::process::getuid().is_root() {
+        Some(_) => Err(SandboxError::Refused {
+            namespaces: if rustix::process::getuid().is_root() {
                 "PID, mount or network"
             } else {
                 "unprivileged user, PID, mount or network"
             },
-            String::from_utf8_lossy(&out.stderr).trim()
-        )),
-        None => Err("the namespace probe died".to_string()),
+            said: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        }),
+        None => Err(SandboxError::ProbeDied),
     }
 }

@@ -14,16 +14,17 @@ use std::sync::{Mutex, OnceLock};
 use reev_sandbox::{Resource, Rlimit};
 
 use super::namespace::{Containment, Plan, Protect};
+use super::SandboxError;
 use crate::exec::workdir::Workdir;
 use crate::spec::sandbox::{Filesystem, Network, Sandbox};
 
 /// The session's private TMPDIR under `filesystem: scratch`, beside `scratch/`.
 const TMP: &str = "tmp";
 
-static AVAILABLE: OnceLock<Result<(), String>> = OnceLock::new();
+static AVAILABLE: OnceLock<Result<(), SandboxError>> = OnceLock::new();
 
 /// Can sessions get namespaces? Probed once; the first "no" is logged once.
-pub fn available() -> Result<(), &'static str> {
+pub fn available() -> Result<(), &'static SandboxError> {
     AVAILABLE
         .get_or_init(|| {
             // An agent of reev's uid must not read reev's environment (the secrets a
@@ -44,14 +45,13 @@ pub fn available() -> Result<(), &'static str> {
             r
         })
         .as_ref()
-        .map_err(String::as_str)
         .copied()
 }
 
 /// Before a run: is the session init program there? Its absence is an error for the whole
 /// run (never a silent fall-back to unprotected sessions), unless REEV_NO_NAMESPACES asks
 /// for process groups.
-pub fn ready() -> Result<(), String> {
+pub fn ready() -> Result<(), SandboxError> {
     if std::env::var_os("REEV_NO_NAMESPACES").is_some_and(|v| !v.is_empty() && v != "0") {
         return Ok(());
     }
@@ -147,7 +147,7 @@ impl Prepared {
         sandbox: Option<&Sandbox>,
         work: &Workdir,
         protect: &[PathBuf],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SandboxError> {
         let (scratch, events) = (work.scratch.as_path(), work.events.as_path());
         let own = scratch.parent().unwrap_or(scratch);
         let mut p = Prepared {
@@ -157,10 +157,7 @@ impl Prepared {
         if let Err(why) = available() {
             return match sandbox {
                 None => Ok(p),
-                Some(_) => Err(format!(
-                    "the agent asks for a sandbox, but Linux namespaces are unavailable here ({why}); \
-                     refusing to run it unsandboxed"
-                )),
+                Some(_) => Err(SandboxError::Unavailable(Box::new(why.clone()))),
             };
         }
         let protect = Protect {
@@ -188,13 +185,14 @@ impl Prepared {
         let tmp = own.join(TMP);
         let mut writable: Vec<&Path> = Vec::new();
         if s.filesystem == Filesystem::Scratch {
-            empty_tmp(work).map_err(|e| format!("cannot prepare {}: {e}", tmp.display()))?;
+            empty_tmp(work)
+                .map_err(|e| SandboxError::io(format!("cannot prepare {}", tmp.display()), e))?;
             // The events file must exist to stay writable as a mount of its own.
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(events)
-                .map_err(|e| format!("cannot create {}: {e}", events.display()))?;
+                .map_err(|e| SandboxError::io(format!("cannot create {}", events.display()), e))?;
             p.env.retain(|(k, _)| k != "TMPDIR");
             p.env
                 .push(("TMPDIR".to_string(), tmp.to_string_lossy().into_owned()));
@@ -225,7 +223,7 @@ impl Prepared {
 
     /// The cgroups to join and rlimits to apply for the sandbox's `memory`, `processes` and
     /// `file_size` (a cgroup where reev is root with cgroup v1, else an rlimit).
-    fn limits(&mut self, s: &Sandbox) -> Result<(Vec<PathBuf>, Vec<Rlimit>), String> {
+    fn limits(&mut self, s: &Sandbox) -> Result<(Vec<PathBuf>, Vec<Rlimit>), SandboxError> {
         let mut join = Vec::new();
         let mut rlimits = Vec::new();
         let limit = |resource, limit| Rlimit { resource, limit };
@@ -240,7 +238,7 @@ impl Prepared {
                             ("memory.memsw.limit_in_bytes", bytes),
                         ],
                     )
-                    .map_err(|e| format!("cannot create a memory cgroup: {e}"))?;
+                    .map_err(|e| cgroup("memory", e))?;
                     join.push(dir.join("cgroup.procs"));
                     self.memory_cgroup = Some(Cgroup(dir));
                 }
@@ -262,17 +260,11 @@ impl Prepared {
             match (v1_controller("pids"), rustix::process::getuid().is_root()) {
                 (Some(ctl), _) => {
                     let dir = new_cgroup(&ctl, &[("pids.max", n.to_string())])
-                        .map_err(|e| format!("cannot create a pids cgroup: {e}"))?;
+                        .map_err(|e| cgroup("pids", e))?;
                     join.push(dir.join("cgroup.procs"));
                     self.pids_cgroup = Some(Cgroup(dir));
                 }
-                (None, true) => {
-                    return Err(
-                        "sandbox.processes cannot be enforced for root without the cgroup v1 pids \
-                         controller (RLIMIT_NPROC does not apply to uid 0)"
-                            .to_string(),
-                    )
-                }
+                (None, true) => return Err(SandboxError::NoPidsLimitForRoot),
                 // Counted per uid within the session's own user namespace.
                 (None, false) => rlimits.push(limit(Resource::Processes, u64::from(n))),
             }
@@ -285,9 +277,10 @@ impl Prepared {
 
     /// Empty the private TMPDIR again, so that verifiers do not start among (or write
     /// through) what the agent left there.
-    pub fn fresh_tmp(&self, work: &Workdir) -> Result<(), String> {
+    pub fn fresh_tmp(&self, work: &Workdir) -> Result<(), SandboxError> {
         match &self.tmp {
-            Some(t) => empty_tmp(work).map_err(|e| format!("cannot empty {}: {e}", t.display())),
+            Some(t) => empty_tmp(work)
+                .map_err(|e| SandboxError::io(format!("cannot empty {}", t.display()), e)),
             None => Ok(()),
         }
     }
@@ -337,6 +330,13 @@ impl Drop for Cgroup {
 /// Empty the session's private TMPDIR beneath its directory, never following a link and
 /// making read-only directories writable as it goes: an agent that left one behind must not
 /// make every later session of this worker fail.
+fn cgroup(controller: &'static str, e: std::io::Error) -> SandboxError {
+    SandboxError::Cgroup {
+        controller,
+        source: std::sync::Arc::new(e),
+    }
+}
+
 fn empty_tmp(work: &Workdir) -> std::io::Result<()> {
     work.root_dir
         .ensure_subdir(OsStr::new(TMP))

@@ -16,7 +16,6 @@ use reev_sandbox::{message, Request, Status, Step};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use super::namespace::{self, Plan};
-use crate::exec::process::Spawn;
 
 /// A started session process: its init's pid (also its process group) and the socket
 /// on which the init reports.
@@ -138,14 +137,13 @@ fn fork_session(request: &Request, fds: &[BorrowedFd]) -> io::Result<libc::pid_t
     })
 }
 
-/// Start `spec`'s program through `reev-init` in the namespaces of `plan`. Returns once it
-/// has exec'd, with reev's ends of its stdin, stdout and stderr.
-pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
+/// Start `request`'s program (see [`Plan::request`]) through `reev-init` in the namespaces
+/// of `plan`. Returns once it has exec'd, with reev's ends of its stdin, stdout and stderr.
+pub fn spawn(request: &Request, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
     let (ours, theirs) = seqpacket()?;
     let (stdin_r, stdin_w) = pipe()?;
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
-    let request = plan.request(spec.argv, &environment(spec), spec.cwd, spec.linger);
     let mut fds: Vec<BorrowedFd> = vec![
         theirs.as_fd(),
         stdin_r.as_fd(),
@@ -153,7 +151,7 @@ pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
         stderr_w.as_fd(),
     ];
     fds.extend(plan.netns());
-    let pid = fork_session(&request, &fds)?;
+    let pid = fork_session(request, &fds)?;
     drop(fds);
     drop((theirs, stdin_r, stdout_w, stderr_w));
     let mut started = Started {
@@ -190,21 +188,6 @@ pub fn spawn(spec: &Spawn, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3])> {
             )))
         }
     }
-}
-
-/// The program's environment: reev's (or none, with a sandbox's `env:`), then the session's.
-/// Variables that are not UTF-8 are left out (the request is JSON).
-fn environment(spec: &Spawn) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = if spec.env_clear {
-        Vec::new()
-    } else {
-        crate::exec::secrets::inherited()
-    };
-    for (k, v) in spec.env {
-        env.retain(|(key, _)| key != k);
-        env.push((k.clone(), v.clone()));
-    }
-    env
 }
 
 fn seqpacket() -> io::Result<(OwnedFd, OwnedFd)> {

@@ -14,6 +14,7 @@ use super::invalid::{safe_relative, Invalid, Problem};
 use super::placeholders::{placeholders_in, PLACEHOLDERS};
 use super::{check_name, yaml};
 use crate::error::Diagnostic;
+use crate::session::AssertionKind;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -168,20 +169,20 @@ pub struct JsonCheck {
 
 impl Check {
     /// The assertion type as written in YAML and recorded in session files.
-    pub fn type_name(&self) -> &'static str {
+    pub fn kind(&self) -> AssertionKind {
         match self {
-            Check::ExitCode(_) => "exit_code",
-            Check::StdoutEquals(_) => "stdout_equals",
-            Check::StdoutContains(_) => "stdout_contains",
-            Check::StdoutMatches(_) => "stdout_matches",
-            Check::FileExists(_) => "file_exists",
-            Check::FileContains { .. } => "file_contains",
-            Check::JsonValue(_) => "json_value",
-            Check::DurationAtMost(_) => "duration_at_most",
-            Check::Verify(_) => "verify",
-            Check::Event(_) => "event",
-            Check::Metric(_) => "metric",
-            Check::ToolSequence(_) => "tool_sequence",
+            Check::ExitCode(_) => AssertionKind::ExitCode,
+            Check::StdoutEquals(_) => AssertionKind::StdoutEquals,
+            Check::StdoutContains(_) => AssertionKind::StdoutContains,
+            Check::StdoutMatches(_) => AssertionKind::StdoutMatches,
+            Check::FileExists(_) => AssertionKind::FileExists,
+            Check::FileContains { .. } => AssertionKind::FileContains,
+            Check::JsonValue(_) => AssertionKind::JsonValue,
+            Check::DurationAtMost(_) => AssertionKind::DurationAtMost,
+            Check::Verify(_) => AssertionKind::Verify,
+            Check::Event(_) => AssertionKind::Event,
+            Check::Metric(_) => AssertionKind::Metric,
+            Check::ToolSequence(_) => AssertionKind::ToolSequence,
         }
     }
 }

@@ -10,6 +10,7 @@ use serde_saphyr::Spanned;
 use super::invalid::{bounds, Invalid, Problem};
 use super::placeholders::unknown_placeholders;
 use super::yaml;
+use crate::session::EventKind;
 
 /// A verifier's time limit when its `timeout:` is left out.
 pub const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -56,7 +57,7 @@ pub struct VerifyCheck {
 /// How many events of a type (and tool or metric `name`) the trace holds.
 #[derive(Debug, Clone)]
 pub struct EventCheck {
-    pub kind: String,
+    pub kind: EventKind,
     pub name: Option<String>,
     pub at_least: Option<u64>,
     pub at_most: Option<u64>,
@@ -101,7 +102,7 @@ pub(super) fn event(spec: Spanned<EventSpec>) -> Result<EventCheck, Invalid> {
         other => Ok(other.map(|n| n as u64)),
     };
     Ok(EventCheck {
-        kind: e.kind.value,
+        kind: EventKind::from(e.kind.value.as_str()),
         name: e.name,
         at_least: count(e.at_least)?,
         at_most: count(e.at_most)?,

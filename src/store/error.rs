@@ -65,8 +65,8 @@ pub enum StoreError {
         source: chrono::ParseError,
     },
     /// An id that breaks the naming rule (`spec::check_name` says which and why).
-    #[error("{0}")]
-    Name(String),
+    #[error(transparent)]
+    Name(#[from] crate::spec::InvalidName),
     /// A run manifest that is not JSON of the manifest's shape.
     #[error("invalid run manifest: {0}")]
     Manifest(#[source] serde_json::Error),

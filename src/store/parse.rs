@@ -156,6 +156,6 @@ fn parse_one(j: &Job) -> Parsed {
         Err(_) if std::str::from_utf8(&bytes).is_err() => {
             Parsed::Quarantine("not valid UTF-8".into())
         }
-        Err(e) => Parsed::Quarantine(e),
+        Err(e) => Parsed::Quarantine(e.to_string()),
     }
 }
