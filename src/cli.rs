@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::cmd::query::QueryOptions;
-use crate::cmd::status::{StatusFormat, StatusOptions};
-use crate::cmd::{list::ListOptions, run::RunOptions, validate::ValidateOptions};
-use crate::plan::{Selection, Shard};
+use crate::export::query::QueryOptions;
+use crate::plan::{ListOptions, Selection, Shard};
+use crate::run::batch::BatchOptions;
+use crate::run::status::{StatusFormat, StatusOptions};
+use crate::run::RunOptions;
 use crate::settings::{default_jobs, keys};
-use crate::spec::SuitePaths;
+use crate::show::ShowOptions;
+use crate::spec::{SuitePaths, ValidateOptions};
 use crate::store::load::LoadOptions;
 
 #[derive(Debug, Parser)]
@@ -381,7 +383,7 @@ pub struct QueryArgs {
     pub db: DbArgs,
     /// Output format.
     #[arg(long, value_name = "FORMAT", default_value = "table")]
-    pub format: crate::cmd::query::Format,
+    pub format: crate::export::query::Format,
 }
 
 /// `reev calibrate`: the gate's false alarms, replayed on the stored history.
@@ -582,12 +584,12 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
     }
 }
 
-impl From<BatchArgs> for crate::cmd::batch::BatchOptions {
+impl From<BatchArgs> for BatchOptions {
     fn from(a: BatchArgs) -> Self {
         let runs_dir = a.exec.runs.runs_dir.clone();
         let mut run = run_options(a.suite, a.select, a.exec);
         run.protect = vec![a.db.db.clone(), a.report.reports.reports_dir.clone()];
-        crate::cmd::batch::BatchOptions {
+        BatchOptions {
             run,
             load: LoadOptions {
                 roots: vec![runs_dir],
@@ -681,9 +683,9 @@ impl From<ExportArgs> for crate::export::ExportOptions {
     }
 }
 
-impl From<ShowArgs> for crate::cmd::show::ShowOptions {
+impl From<ShowArgs> for ShowOptions {
     fn from(a: ShowArgs) -> Self {
-        crate::cmd::show::ShowOptions {
+        ShowOptions {
             session: a.session,
             db: a.db.db,
             wait: a.db.wait,

@@ -4,6 +4,7 @@
 pub mod cell;
 mod csv_out;
 mod json_out;
+pub mod query;
 mod table;
 
 pub use csv_out::CsvOut;
