@@ -35,10 +35,15 @@ pub struct Shard {
     pub count: u32,
 }
 
+/// Text that is not `K/N` with 1 <= K <= N.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/4")]
+pub struct NotAShard(String);
+
 impl FromStr for Shard {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let err = || format!("`{s}` is not a shard: write K/N with 1 <= K <= N, e.g. 2/4");
+    type Err = NotAShard;
+    fn from_str(s: &str) -> std::result::Result<Self, NotAShard> {
+        let err = || NotAShard(s.to_string());
         let (k, n) = s.split_once('/').ok_or_else(err)?;
         let index: u32 = k.trim().parse().map_err(|_| err())?;
         let count: u32 = n.trim().parse().map_err(|_| err())?;
