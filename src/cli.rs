@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
-use crate::cmd::query::QueryOptions;
-use crate::cmd::status::{StatusFormat, StatusOptions};
-use crate::cmd::{list::ListOptions, run::RunOptions, validate::ValidateOptions};
-use crate::plan::{Selection, Shard};
+use crate::export::query::QueryOptions;
+use crate::plan::{ListOptions, Selection, Shard};
+use crate::run::batch::BatchOptions;
+use crate::run::status::{StatusFormat, StatusOptions};
+use crate::run::RunOptions;
 use crate::settings::{default_jobs, keys};
-use crate::spec::SuitePaths;
+use crate::show::ShowOptions;
+use crate::spec::{SuitePaths, ValidateOptions};
 use crate::store::load::LoadOptions;
 
 #[derive(Debug, Parser)]
@@ -202,17 +204,41 @@ pub struct ErrorRateArg {
     pub max_error_rate: f64,
 }
 
-/// The runs tree: one definition for every command that reads or writes it.
+/// The runs tree: one definition for every command that reads or writes it. Given once,
+/// except to `load`, which walks several (see [`LoadArgs`]).
 #[derive(Debug, Args, Clone)]
 pub struct RunsDirArg {
     /// Root of the runs tree.
     #[arg(
-        long,
+        long = "runs-dir",
+        id = keys::RUNS_DIR.name,
         value_name = "DIR",
         default_value = "runs",
-        env = keys::RUNS_DIR.env
+        env = keys::RUNS_DIR.env,
+        action = ArgAction::Set
     )]
-    pub runs_dir: PathBuf,
+    pub runs_dirs: Vec<PathBuf>,
+}
+
+/// `load`'s `--runs-dir`: the one definition, made repeatable, with its own help (in place,
+/// so the flags keep their order).
+fn repeatable_runs_dir(a: clap::Arg) -> clap::Arg {
+    if a.get_id() != keys::RUNS_DIR.name {
+        return a;
+    }
+    a.action(ArgAction::Append)
+        .hide_default_value(true)
+        .help("Runs tree to load (repeatable; default `runs`)")
+}
+
+impl RunsDirArg {
+    /// The runs tree (the first one, where `load` was given several).
+    pub fn runs_dir(&self) -> PathBuf {
+        self.runs_dirs
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "runs".into())
+    }
 }
 
 /// `reev accept`.
@@ -361,11 +387,12 @@ pub struct DbArgs {
     pub wait: Duration,
 }
 
+// `load` walks every runs tree it is given: the same `--runs-dir`, repeatable.
 #[derive(Debug, Args)]
+#[command(mut_args(repeatable_runs_dir))]
 pub struct LoadArgs {
-    /// Runs tree to load (repeatable; default `runs`).
-    #[arg(long = "runs-dir", value_name = "DIR", env = keys::RUNS_DIR.env)]
-    pub runs_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub runs: RunsDirArg,
     #[command(flatten)]
     pub db: DbArgs,
     /// Build a fresh database from all files beside the old one, then swap it in atomically.
@@ -381,7 +408,7 @@ pub struct QueryArgs {
     pub db: DbArgs,
     /// Output format.
     #[arg(long, value_name = "FORMAT", default_value = "table")]
-    pub format: crate::cmd::query::Format,
+    pub format: crate::export::query::Format,
 }
 
 /// `reev calibrate`: the gate's false alarms, replayed on the stored history.
@@ -564,7 +591,7 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
         kill_grace: e.kill_grace,
         run_id: e.run_id,
         resume: e.resume,
-        runs_dir: e.runs.runs_dir,
+        runs_dir: e.runs.runs_dir(),
         keep_workdirs: e.keep_workdirs,
         fail_on_failed: e.fail_on_failed,
         max_cost: e.budget.max_cost,
@@ -582,12 +609,12 @@ pub fn run_options(suite: SuiteArgs, select: SelectArgs, e: ExecArgs) -> RunOpti
     }
 }
 
-impl From<BatchArgs> for crate::cmd::batch::BatchOptions {
+impl From<BatchArgs> for BatchOptions {
     fn from(a: BatchArgs) -> Self {
-        let runs_dir = a.exec.runs.runs_dir.clone();
+        let runs_dir = a.exec.runs.runs_dir();
         let mut run = run_options(a.suite, a.select, a.exec);
         run.protect = vec![a.db.db.clone(), a.report.reports.reports_dir.clone()];
-        crate::cmd::batch::BatchOptions {
+        BatchOptions {
             run,
             load: LoadOptions {
                 roots: vec![runs_dir],
@@ -636,11 +663,7 @@ impl From<ListArgs> for ListOptions {
 impl From<LoadArgs> for LoadOptions {
     fn from(a: LoadArgs) -> Self {
         LoadOptions {
-            roots: if a.runs_dirs.is_empty() {
-                vec![PathBuf::from("runs")]
-            } else {
-                a.runs_dirs
-            },
+            roots: a.runs.runs_dirs,
             db: a.db.db,
             rebuild: a.rebuild,
             wait: a.db.wait,
@@ -681,9 +704,9 @@ impl From<ExportArgs> for crate::export::ExportOptions {
     }
 }
 
-impl From<ShowArgs> for crate::cmd::show::ShowOptions {
+impl From<ShowArgs> for ShowOptions {
     fn from(a: ShowArgs) -> Self {
-        crate::cmd::show::ShowOptions {
+        ShowOptions {
             session: a.session,
             db: a.db.db,
             wait: a.db.wait,
@@ -696,7 +719,7 @@ impl From<StatusArgs> for StatusOptions {
     fn from(a: StatusArgs) -> Self {
         StatusOptions {
             run_id: a.run_id,
-            runs_dir: a.runs.runs_dir,
+            runs_dir: a.runs.runs_dir(),
             format: a.format,
         }
     }

@@ -244,7 +244,12 @@ impl Resolve for SelectArgs {
 
 impl Resolve for RunsDirArg {
     fn resolve(&mut self, r: &mut Resolver) -> Result<()> {
-        r.pick(&keys::RUNS_DIR, &mut self.runs_dir)
+        // The first tree is the setting (clap's default makes one); `load`'s further trees
+        // come from its command line only.
+        match self.runs_dirs.first_mut() {
+            Some(first) => r.pick(&keys::RUNS_DIR, first),
+            None => Ok(()),
+        }
     }
 }
 
@@ -357,13 +362,7 @@ impl Resolve for Command {
             }
             Command::Load(a) => {
                 a.db.resolve(r)?;
-                // `load` takes several runs trees; the setting is its default one.
-                if a.runs_dirs.is_empty() {
-                    if let Some(d) = r.settings.get(keys::RUNS_DIR.name) {
-                        a.runs_dirs.push(d.into());
-                    }
-                }
-                Ok(())
+                a.runs.resolve(r)
             }
             Command::Query(a) => a.db.resolve(r),
             Command::Report(a) => {

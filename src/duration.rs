@@ -38,52 +38,77 @@ impl Range {
     }
 }
 
+/// Why text is not a duration reev accepts: what is wrong, and what is allowed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DurationError {
+    /// A negative or infinite number of seconds.
+    #[error("`{0}` is not a non-negative number of seconds")]
+    NotSeconds(String),
+    /// Neither a number nor humantime text.
+    #[error("`{text}` is not a duration ({cause}); try 30s, 1500ms or 5m")]
+    Syntax {
+        text: String,
+        cause: humantime::DurationError,
+    },
+    /// Outside the range (or too large for a `Duration` at all).
+    #[error("`{text}` {range}")]
+    OutOfRange { text: String, range: OutOfRange },
+}
+
+/// A duration outside `Range`; said as the end of a sentence starting with the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("is out of range: {}", .0.describe())]
+pub struct OutOfRange(pub Range);
+
 /// Parse `text` as a duration in `range`; the error says what is wrong and what is allowed.
-pub fn parse(text: &str, range: Range) -> Result<Duration, String> {
+pub fn parse(text: &str, range: Range) -> Result<Duration, DurationError> {
     let text = text.trim();
+    let out_of_range = || DurationError::OutOfRange {
+        text: text.to_string(),
+        range: OutOfRange(range),
+    };
     let d = match syntax(text) {
         Ok(d) => d,
         Err(Some(e)) => return Err(e),
-        Err(None) => return Err(format!("`{text}` is out of range: {}", range.describe())),
+        Err(None) => return Err(out_of_range()),
     };
-    check(d, range).map_err(|e| format!("`{text}` {e}"))
+    check(d, range).map_err(|_| out_of_range())
 }
 
 /// Is `d` in `range`? The error is the end of a sentence starting with the value.
-pub fn check(d: Duration, range: Range) -> Result<Duration, String> {
+pub fn check(d: Duration, range: Range) -> Result<Duration, OutOfRange> {
     if d < range.min() || d > MAX {
-        Err(format!("is out of range: {}", range.describe()))
+        Err(OutOfRange(range))
     } else {
         Ok(d)
     }
 }
 
 /// For clap: a time limit (`--timeout`).
-pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+pub fn parse_timeout(text: &str) -> Result<Duration, DurationError> {
     parse(text, Range::Timeout)
 }
 
 /// For clap: a wait (`--wait`, `--kill-grace`).
-pub fn parse_wait(text: &str) -> Result<Duration, String> {
+pub fn parse_wait(text: &str) -> Result<Duration, DurationError> {
     parse(text, Range::Wait)
 }
 
 /// The syntax alone: a bare number of seconds, or humantime text. `Err(None)`: too large
 /// for a `Duration` (an error here, never a panic).
-fn syntax(text: &str) -> Result<Duration, Option<String>> {
+fn syntax(text: &str) -> Result<Duration, Option<DurationError>> {
     if let Ok(secs) = text.parse::<f64>() {
         if !secs.is_finite() || secs < 0.0 {
-            return Err(Some(format!(
-                "`{text}` is not a non-negative number of seconds"
-            )));
+            return Err(Some(DurationError::NotSeconds(text.to_string())));
         }
         return Duration::try_from_secs_f64(secs).map_err(|_| None);
     }
     humantime::parse_duration(text).map_err(|e| match e {
         humantime::DurationError::NumberOverflow => None,
-        e => Some(format!(
-            "`{text}` is not a duration ({e}); try 30s, 1500ms or 5m"
-        )),
+        cause => Some(DurationError::Syntax {
+            text: text.to_string(),
+            cause,
+        }),
     })
 }
 
@@ -110,7 +135,7 @@ pub(crate) mod tests {
             assert!(parse(bad, Range::Timeout).is_err(), "{bad}");
             assert!(parse(bad, Range::Wait).is_err(), "{bad}");
         }
-        let e = parse("1e300", Range::Timeout).unwrap_err();
+        let e = parse("1e300", Range::Timeout).unwrap_err().to_string();
         assert!(e.contains("out of range") && e.contains("7 days"), "{e}");
     }
 

@@ -24,6 +24,7 @@ pub mod run;
 pub mod sandbox;
 pub mod session;
 pub mod settings;
+pub mod show;
 pub mod spec;
 pub mod stats;
 pub mod store;

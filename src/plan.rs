@@ -9,7 +9,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::digest::sha256_fields;
 use crate::error::{Classify, Kind, Result};
-use crate::spec::{Benchmark, Suite};
+use crate::spec::{Benchmark, Suite, SuitePaths};
+
+/// `reev list`: the plan of this selection, as TSV or (`json`) JSON.
+#[derive(Debug)]
+pub struct ListOptions {
+    pub suite: SuitePaths,
+    pub selection: Selection,
+    pub json: bool,
+}
 
 /// What the user asked to run.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -18,19 +18,41 @@ pub struct Key<T> {
     pub name: &'static str,
     /// The `REEV_*` environment variable.
     pub env: &'static str,
-    pub parse: fn(&str) -> std::result::Result<T, String>,
+    pub parse: fn(&str) -> std::result::Result<T, Invalid>,
     pub show: fn(&T) -> String,
+}
+
+/// Why a setting's text is not a value of it (from a flag, the environment or `settings:`).
+#[derive(Debug, thiserror::Error)]
+pub enum Invalid {
+    /// Not a whole number in the setting's range.
+    #[error("`{text}` is not a number of {what} ({min} to {max})")]
+    Count {
+        text: String,
+        what: &'static str,
+        min: u32,
+        max: u32,
+    },
+    #[error("`{0}` is not a log format (text, json)")]
+    LogFormat(String),
+    #[error(transparent)]
+    Duration(#[from] crate::duration::DurationError),
+    #[error(transparent)]
+    Budget(#[from] crate::run::budget::NotABudget),
+    /// `--max-error-rate`: its parser (`report::error_rate`) says why in a sentence.
+    #[error("{0}")]
+    Rate(String),
 }
 
 /// Every setting reev reads from flags, the environment and `settings:`. `sandbox` is also
 /// allowed under `settings:` but is a structure, validated with the agents (spec::sandbox).
 pub mod keys {
-    use super::{default_jobs, Key};
+    use super::{default_jobs, Invalid, Key};
     use crate::logging::LogFormat;
     use std::path::PathBuf;
     use std::time::Duration;
 
-    fn path(v: &str) -> Result<PathBuf, String> {
+    fn path(v: &str) -> Result<PathBuf, Invalid> {
         Ok(v.into())
     }
     #[allow(clippy::ptr_arg)] // the type `Key<PathBuf>::show` must have
@@ -42,31 +64,36 @@ pub mod keys {
     }
 
     /// A whole number in `range`, or a sentence naming what it counts and the range.
-    fn count(v: &str, range: std::ops::RangeInclusive<u32>, what: &str) -> Result<u32, String> {
+    fn count(
+        v: &str,
+        range: std::ops::RangeInclusive<u32>,
+        what: &'static str,
+    ) -> Result<u32, Invalid> {
         match v.trim().parse::<u32>() {
             Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(format!(
-                "`{v}` is not a number of {what} ({} to {})",
-                range.start(),
-                range.end()
-            )),
+            _ => Err(Invalid::Count {
+                text: v.to_string(),
+                what,
+                min: *range.start(),
+                max: *range.end(),
+            }),
         }
     }
     /// Number of attempts per (benchmark, agent): 1 to 100,000.
-    pub fn attempts(v: &str) -> Result<u32, String> {
+    pub fn attempts(v: &str) -> Result<u32, Invalid> {
         count(v, 1..=100_000, "attempts")
     }
     /// Number of parallel sessions: 1 to 4096.
-    pub fn jobs(v: &str) -> Result<u32, String> {
+    pub fn jobs(v: &str) -> Result<u32, Invalid> {
         count(v, 1..=4096, "jobs")
     }
     /// Retries of a session that ended `error`: 0 to 100.
-    pub fn retry_errors(v: &str) -> Result<u32, String> {
+    pub fn retry_errors(v: &str) -> Result<u32, Invalid> {
         count(v, 0..=100, "retries")
     }
-    pub fn log_format(v: &str) -> Result<LogFormat, String> {
+    pub fn log_format(v: &str) -> Result<LogFormat, Invalid> {
         <LogFormat as clap::ValueEnum>::from_str(v, false)
-            .map_err(|_| format!("`{v}` is not a log format (text, json)"))
+            .map_err(|_| Invalid::LogFormat(v.to_string()))
     }
 
     pub const CONFIG: &str = "REEV_CONFIG";
@@ -106,7 +133,7 @@ pub mod keys {
     pub const TIMEOUT: Key<Option<Duration>> = Key {
         name: "timeout",
         env: "REEV_TIMEOUT",
-        parse: |v| crate::duration::parse_timeout(v).map(Some),
+        parse: |v| Ok(Some(crate::duration::parse_timeout(v)?)),
         show: |v| match v {
             Some(d) => humantime::format_duration(*d).to_string(),
             None => "per benchmark and agent".into(),
@@ -115,7 +142,7 @@ pub mod keys {
     pub const MAX_COST: Key<Option<f64>> = Key {
         name: "max_cost",
         env: "REEV_MAX_COST",
-        parse: |v| crate::run::budget::parse_usd(v).map(Some),
+        parse: |v| Ok(Some(crate::run::budget::parse_usd(v)?)),
         show: |v| v.map_or_else(|| "none".to_string(), |c| format!("{c} USD")),
     };
     pub const RETRY_ERRORS: Key<Option<u32>> = Key {
@@ -127,7 +154,7 @@ pub mod keys {
     pub const RETRY_DELAY: Key<Duration> = Key {
         name: "retry_delay",
         env: "REEV_RETRY_DELAY",
-        parse: crate::duration::parse_wait,
+        parse: |v| Ok(crate::duration::parse_wait(v)?),
         show: show_duration,
     };
     pub const DB: Key<PathBuf> = Key {
@@ -139,7 +166,7 @@ pub mod keys {
     pub const WAIT: Key<Duration> = Key {
         name: "wait",
         env: "REEV_WAIT",
-        parse: crate::duration::parse_wait,
+        parse: |v| Ok(crate::duration::parse_wait(v)?),
         show: show_duration,
     };
     pub const REPORTS_DIR: Key<PathBuf> = Key {
@@ -151,7 +178,7 @@ pub mod keys {
     pub const MAX_ERROR_RATE: Key<f64> = Key {
         name: "max_error_rate",
         env: "REEV_MAX_ERROR_RATE",
-        parse: crate::report::error_rate::parse,
+        parse: |v| crate::report::error_rate::parse(v).map_err(Invalid::Rate),
         show: |v| format!("{:.1}%", v * 100.0),
     };
 

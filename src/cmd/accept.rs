@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::report::accept;
 
 pub fn accept(args: AcceptArgs) -> Result<()> {
-    let runs_dir = args.runs.runs_dir;
+    let runs_dir = args.runs.runs_dir();
     let path = accept::write(&runs_dir, &args.run_id, args.note)?;
     // The file is the record; the database follows it now if it can, else at the next load.
     if let Err(e) = accept::sync_db(&args.db.db, std::slice::from_ref(&runs_dir), args.db.wait) {

@@ -1,15 +1,7 @@
 //! `reev list`: print the plan without running it.
 
 use crate::error::{Error, Result};
-use crate::plan::{self, Selection};
-use crate::spec::SuitePaths;
-
-#[derive(Debug)]
-pub struct ListOptions {
-    pub suite: SuitePaths,
-    pub selection: Selection,
-    pub json: bool,
-}
+use crate::plan::{self, ListOptions};
 
 pub fn list(opts: ListOptions) -> Result<()> {
     let suite = super::load_suite(&opts.suite)?;

@@ -1,4 +1,6 @@
-//! One module per command: each takes typed options and returns a `Result` for `main` to map.
+//! One module per command: each takes typed options (defined in the room that does the
+//! work), calls the library, prints, and returns a `Result` for `app` to map. Data flows one
+//! way: commands import the rooms, never the reverse.
 
 pub mod accept;
 pub mod batch;
@@ -10,7 +12,6 @@ pub mod list;
 pub mod load;
 pub mod query;
 pub mod report;
-pub mod resume;
 pub mod run;
 pub mod show;
 pub mod status;

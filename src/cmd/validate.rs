@@ -3,13 +3,7 @@
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
-use crate::spec::{self, SuitePaths};
-
-#[derive(Debug)]
-pub struct ValidateOptions {
-    pub paths: Vec<PathBuf>,
-    pub suite: SuitePaths,
-}
+use crate::spec::{self, ValidateOptions};
 
 pub fn validate(opts: ValidateOptions) -> Result<()> {
     // Which of the given paths is the agent config: the --config file, or any reev.yml/.yaml.

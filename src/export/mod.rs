@@ -5,6 +5,7 @@ pub mod cell;
 mod csv_out;
 mod json_out;
 pub mod options;
+pub mod query;
 mod table;
 
 pub use csv_out::CsvOut;

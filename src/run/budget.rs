@@ -85,13 +85,16 @@ pub fn write_note(run_dir: &Path, shard: Option<Shard>, note: &StopNote) -> std:
     }
 }
 
+/// Text that is not a positive, finite number of US dollars.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a budget: a positive number of US dollars, e.g. 2.50")]
+pub struct NotABudget(String);
+
 /// Parse `--max-cost`: a positive, finite number of USD.
-pub fn parse_usd(text: &str) -> Result<f64, String> {
+pub fn parse_usd(text: &str) -> Result<f64, NotABudget> {
     match text.trim().parse::<f64>() {
         Ok(x) if x.is_finite() && x > 0.0 => Ok(x),
-        _ => Err(format!(
-            "`{text}` is not a budget: a positive number of US dollars, e.g. 2.50"
-        )),
+        _ => Err(NotABudget(text.to_string())),
     }
 }
 

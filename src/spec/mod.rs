@@ -29,6 +29,14 @@ pub struct SuitePaths {
     pub benchmarks: PathBuf,
 }
 
+/// What `reev validate` checks: these files or directories (benchmarks and/or an agent
+/// config), or, when none are given, the suite.
+#[derive(Debug)]
+pub struct ValidateOptions {
+    pub paths: Vec<PathBuf>,
+    pub suite: SuitePaths,
+}
+
 /// Everything needed to plan: agents by name and benchmarks sorted by id.
 #[derive(Debug, Clone)]
 pub struct Suite {
