@@ -196,7 +196,9 @@ fn result_line(stdout: &Captured) -> Result<Option<Map<String, Value>>, String> 
         // status alone would give full credit to a verifier that said `{"score": 0.25}` there.
         if stdout.truncated {
             return Err(format!(
-                "printed more than {} KiB of stdout, all that reev reads, and no result line                  within them: a result line past them cannot be seen (send logs to stderr, or                  print the result line first)",
+                "printed more than {} KiB of stdout, all that reev reads, and no result line \
+                 within them: a result line past them cannot be seen (send logs to stderr, or \
+                 print the result line first)",
                 CAPTURE / 1024
             ));
         }
