@@ -30,7 +30,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<()> {
     written.and_then(|_| out.flush()).map_err(Error::stdout)
 }
 
-fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::Result<()> {
+fn table(out: &mut impl Write, replays: &[report::gate::regress::Replay]) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<24} {:>11} {:>6} {:>11} {:>6} {:>17} {:>11} {:>9} {:>12}",

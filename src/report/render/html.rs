@@ -13,9 +13,13 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::model::{AgentSummary, MatrixCell, Regression, SessionBrief, TrendPoint};
 use super::svg::{self, TimeUnit, PALETTE};
-use super::{bytes, ms, pct, usd, Renderer, Report};
+use super::Renderer;
+use crate::report::gate::Regression;
+use crate::report::gather::completeness::{planned_text, Completeness};
+use crate::report::gather::model::{AgentSummary, MatrixCell, SessionBrief, TrendPoint};
+use crate::report::model::Report;
+use crate::report::text::{bytes, ms, pct, usd};
 
 pub struct Html;
 
@@ -79,7 +83,7 @@ impl Renderer for Html {
                 body {
                     (header(r))
                     main {
-                        section #summary { (super::completeness::html(&r.completeness)) }
+                        section #summary { (completeness(&r.completeness)) }
                         (regressions(r))
                         (gate(r))
                         (agents(r))
@@ -259,8 +263,8 @@ fn agent_row(a: &AgentSummary, keys: &[&str]) -> Markup {
             @for k in keys { td { (a.matrix.get(*k).map(String::as_str).unwrap_or("–")) } }
             td.n { (a.sessions) }
             td.n { (pct(a.error_rate)) }
-            @let [rate, rate_ci] = super::with_ci(a.success_rate, a.success_rate_ci, pct);
-            @let [mean, mean_ci] = super::with_ci(a.mean_score, a.mean_score_ci, super::score3);
+            @let [rate, rate_ci] = crate::report::text::with_ci(a.success_rate, a.success_rate_ci, pct);
+            @let [mean, mean_ci] = crate::report::text::with_ci(a.mean_score, a.mean_score_ci, crate::report::text::score3);
             td.n { (rate) small { (rate_ci) } }
             td.n { (mean) small { (mean_ci) } }
             td.n { (ms(a.p50_duration_ms)) } td.n { (ms(a.p95_duration_ms)) } td.n { (ms(a.p99_duration_ms)) }
@@ -326,7 +330,7 @@ fn heat_cell(r: &Report, c: &MatrixCell) -> Markup {
         .collect();
     html! {
         td.c style=(format!("background:hsl({hue},65%,82%)"))
-            title=(format!("{} of {} succeeded, mean score {}, latest {}", c.succeeded, c.attempts, super::score(c.mean_score, 2), c.latest_status)) {
+            title=(format!("{} of {} succeeded, mean score {}, latest {}", c.succeeded, c.attempts, crate::report::text::score(c.mean_score, 2), c.latest_status)) {
             @match first {
                 Some(s) => a href=(session_href(&s.session_id)) { (c.succeeded) "/" (c.attempts) },
                 None => { (c.succeeded) "/" (c.attempts) },
@@ -564,7 +568,7 @@ fn failures(r: &Report) -> Markup {
                         @for f in list {
                             tr data-agent=(f.agent) data-status=(f.status) {
                                 td { a href=(session_href(&f.session_id)) { (f.agent) } }
-                                td.n { (f.attempt) } td.bad { (f.status) } td.n { (super::score(f.score, 2)) }
+                                td.n { (f.attempt) } td.bad { (f.status) } td.n { (crate::report::text::score(f.score, 2)) }
                                 td { (why(f)) }
                             }
                         }
@@ -610,7 +614,7 @@ fn all_sessions(r: &Report) -> Markup {
                         td { a href=(session_href(&s.session_id)) { code { (s.session_id) } } }
                         td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) }
                         td.ok[s.status == "succeeded"] .bad[s.status != "succeeded"] { (s.status) }
-                        td.n { (super::score(s.score, 2)) } td.n { (ms(s.duration_ms as f64)) }
+                        td.n { (crate::report::text::score(s.score, 2)) } td.n { (ms(s.duration_ms as f64)) }
                     }
                 }
             } }
@@ -637,7 +641,7 @@ fn session_page(r: &Report, s: &SessionBrief) -> Markup {
             h2 {
                 (s.benchmark_id) " / " (s.agent) " #" (s.attempt) " "
                 span.ok[s.status == "succeeded"] .bad[s.status != "succeeded"] { (s.status) }
-                " " small.muted { "score " (super::score(s.score, 2)) }
+                " " small.muted { "score " (crate::report::text::score(s.score, 2)) }
             }
             dl.meta {
                 dt { "session" } dd { code { (s.session_id) } " (" code { "reev show " (s.session_id) } ")" }
@@ -656,7 +660,7 @@ fn session_page(r: &Report, s: &SessionBrief) -> Markup {
                     (output("stderr (tail)", &d.stderr_tail))
                 }
                 None => p.muted {
-                    "Not detailed in this page (it details " (super::trace::MAX_DETAILED)
+                    "Not detailed in this page (it details " (crate::report::gather::trace::MAX_DETAILED)
                     " sessions, failures first): " code { "reev show " (s.session_id) } " has everything."
                 },
             }
@@ -664,7 +668,7 @@ fn session_page(r: &Report, s: &SessionBrief) -> Markup {
     }
 }
 
-fn assertions(list: &[super::model::AssertionView]) -> Markup {
+fn assertions(list: &[crate::report::gather::model::AssertionView]) -> Markup {
     html! {
         h3 { "Assertions (" (list.iter().filter(|a| a.passed).count()) " of " (list.len()) " passed)" }
         @if !list.is_empty() {
@@ -709,7 +713,7 @@ fn spans_view(spans: &[crate::otlp::span::SpanRecord]) -> Markup {
 /// The session's trace: its events in order (tool calls with inputs and results, model
 /// requests, metrics, errors).
 fn trace_view(s: &SessionBrief) -> Markup {
-    let full = s.trace.len() as i64 >= super::trace::MAX_EVENTS;
+    let full = s.trace.len() as i64 >= crate::report::gather::trace::MAX_EVENTS;
     html! {
         h3 { "Trace" }
         @if s.trace.is_empty() {
@@ -738,6 +742,22 @@ fn output(title: &str, text: &str) -> Markup {
     html! {
         @if !text.is_empty() {
             details { summary { (title) } pre { (text) } }
+        }
+    }
+}
+
+/// The HTML section (maud escapes every string).
+fn completeness(c: &Completeness) -> maud::Markup {
+    maud::html! {
+        h2 { "Completeness" }
+        p.ok[c.complete] .bad[!c.complete] {
+            @if c.complete { "Complete" } @else { "Incomplete run" } ": " (c.summary())
+        }
+        table {
+            tr { th { "agent" } th { "planned" } th { "present" } }
+            @for a in &c.agents {
+                tr { td { (a.agent) } td.n { (planned_text(a.planned)) } td.n { (a.present) } }
+            }
         }
     }
 }

@@ -3,12 +3,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::model::SessionBrief;
-use super::{Renderer, Report};
+use super::Renderer;
+use crate::report::gather::completeness::{planned_text, AgentCompleteness, Completeness};
+use crate::report::gather::model::SessionBrief;
+use crate::report::model::Report;
 
 pub struct Junit;
 
-use super::escape as xml;
+use crate::report::text::escape as xml;
 
 fn secs(ms: u64) -> String {
     format!("{:.3}", ms as f64 / 1000.0)
@@ -101,7 +103,7 @@ impl Renderer for Junit {
                     status => {
                         let msg = format!(
                             "{status}: score {}, {} failing assertion(s)",
-                            super::score(s.score, 3),
+                            crate::report::text::score(s.score, 3),
                             s.failing.len()
                         );
                         let _ = write!(
@@ -125,7 +127,7 @@ impl Renderer for Junit {
             o.push_str("  </testsuite>\n");
         }
         if !r.completeness.complete {
-            o.push_str(&super::completeness::junit(
+            o.push_str(&completeness_junit(
                 &r.completeness,
                 &r.run_id,
                 suites.len(),
@@ -139,4 +141,50 @@ impl Renderer for Junit {
         o.push_str("</testsuites>\n");
         o
     }
+}
+
+/// For an incomplete run, a JUnit test suite `reev.completeness`: one test case per agent,
+/// failing when its sessions are missing, so a CI test reporter shows a lost shard as a
+/// failure (a complete run adds nothing: the test counts stay the sessions').
+fn completeness_junit(c: &Completeness, run_id: &str, id: usize, timestamp: &str) -> String {
+    let missing = |a: &AgentCompleteness| a.planned.is_none_or(|p| a.present < p);
+    let failures = c.agents.iter().filter(|a| missing(a)).count();
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "  <testsuite name=\"reev.completeness\" id=\"{id}\" package=\"reev\" hostname=\"reev\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"0.000\" timestamp=\"{}\">",
+        c.agents.len(),
+        xml(timestamp)
+    );
+    let _ = writeln!(
+        o,
+        "    <properties><property name=\"run_id\" value=\"{}\"/><property name=\"planned_sessions\" value=\"{}\"/><property name=\"present_sessions\" value=\"{}\"/></properties>",
+        xml(run_id),
+        c.planned,
+        c.present
+    );
+    for a in &c.agents {
+        let _ = write!(
+            o,
+            "    <testcase name=\"planned sessions present\" classname=\"reev.{}\" time=\"0.000\">",
+            xml(&a.agent)
+        );
+        if missing(a) {
+            let msg = format!(
+                "{} of {} planned sessions present; run: {}",
+                a.present,
+                planned_text(a.planned),
+                c.summary()
+            );
+            let _ = write!(
+                o,
+                "\n      <failure message=\"{}\" type=\"incomplete\">{}</failure>\n    ",
+                xml(&msg),
+                xml(&msg)
+            );
+        }
+        o.push_str("</testcase>\n");
+    }
+    o.push_str("  </testsuite>\n");
+    o
 }

@@ -2,8 +2,9 @@
 //! (`error`: it could not start, setup failed, it exited 75) fails the gate on that, and its
 //! success rate is not compared — a night of model-API outages is not a regression of the agent.
 
-use super::model::{AgentSummary, Gate, Regression};
 use super::regress::{Check, Outcome};
+use super::{Gate, Regression};
+use crate::report::gather::model::AgentSummary;
 
 /// Parse `10%` or `0.1` into a fraction in 0..=1.
 pub fn parse(text: &str) -> Result<f64, String> {

@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use super::{bytes, ms, pct, Renderer, Report};
+use super::Renderer;
+use crate::report::gather::completeness::{planned_text, Completeness};
+use crate::report::model::Report;
+use crate::report::text::{bytes, ms, pct};
 
 pub struct Markdown;
 
@@ -48,7 +51,7 @@ impl Renderer for Markdown {
                 cell(from)
             );
         }
-        o.push_str(&super::completeness::markdown(&r.completeness));
+        o.push_str(&completeness(&r.completeness));
         match &r.baseline_run_id {
             Some(b) if r.regressions.is_empty() => {
                 let _ = writeln!(o, "**No regressions** against baseline `{}`.\n", cell(b));
@@ -87,8 +90,16 @@ impl Renderer for Markdown {
                 cell(&a.agent),
                 a.sessions,
                 pct(a.error_rate),
-                in_parens(super::with_ci(a.success_rate, a.success_rate_ci, pct)),
-                in_parens(super::with_ci(a.mean_score, a.mean_score_ci, super::score3)),
+                in_parens(crate::report::text::with_ci(
+                    a.success_rate,
+                    a.success_rate_ci,
+                    pct
+                )),
+                in_parens(crate::report::text::with_ci(
+                    a.mean_score,
+                    a.mean_score_ci,
+                    crate::report::text::score3
+                )),
                 ms(a.p50_duration_ms),
                 ms(a.p95_duration_ms),
                 ms(a.p99_duration_ms),
@@ -212,8 +223,8 @@ impl Renderer for Markdown {
                     cell(&f.benchmark_id),
                     cell(&f.agent),
                     f.attempt,
-                    f.status,
-                    super::score(f.score, 2),
+                    f.status.as_str(),
+                    crate::report::text::score(f.score, 2),
                     f.error
                         .as_deref()
                         .map(|e| format!(" — {}", cell(e)))
@@ -239,7 +250,7 @@ fn gate(o: &mut String, r: &Report) {
     for c in g
         .checks
         .iter()
-        .filter(|c| c.outcome == super::regress::Outcome::Inconclusive)
+        .filter(|c| c.outcome == crate::report::gate::regress::Outcome::Inconclusive)
     {
         let _ = writeln!(
             o,
@@ -292,4 +303,31 @@ fn in_parens([v, ci]: [String; 2]) -> String {
     } else {
         format!("{v} ({ci})")
     }
+}
+
+/// The Markdown section: a headline, and a table when the run is incomplete.
+fn completeness(c: &Completeness) -> String {
+    let mut o = String::new();
+    if c.complete {
+        let _ = writeln!(o, "Complete: {}.\n", c.summary());
+        return o;
+    }
+    let _ = writeln!(o, "**Incomplete run**: {}.\n", c.summary());
+    o.push_str("| agent | planned | present | missing |\n|---|---:|---:|---:|\n");
+    for a in &c.agents {
+        let missing = a
+            .planned
+            .map(|p| p.saturating_sub(a.present).to_string())
+            .unwrap_or_else(|| "?".into());
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} |",
+            a.agent.replace('|', "\\|"),
+            planned_text(a.planned),
+            a.present,
+            missing
+        );
+    }
+    o.push('\n');
+    o
 }

@@ -29,7 +29,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::Regression;
+use super::Regression;
+use crate::report::gather::model::RunAgent;
 use crate::stats;
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -62,36 +63,6 @@ impl Default for Thresholds {
             busy_margin: 0.10,
             cpu_share: 0.25,
         }
-    }
-}
-
-/// One agent in one run: everything a check needs.
-#[derive(Debug, Clone, Default)]
-pub struct RunAgent {
-    pub run_id: String,
-    pub agent: String,
-    /// Wall time and CPU time (user + system) of each session, ms.
-    pub durations: Vec<f64>,
-    pub cpu: Vec<f64>,
-    /// Cost in USD of each session that has one (`cost_usd`; unpriced sessions are left out).
-    pub costs: Vec<f64>,
-    /// Benchmark -> (attempts, succeeded).
-    pub benchmarks: BTreeMap<String, (u64, u64)>,
-    /// Share of the sessions' wall time with CPU / memory stall (PSI some); `None` without PSI.
-    pub cpu_pressure: Option<f64>,
-    pub memory_pressure: Option<f64>,
-}
-
-impl RunAgent {
-    pub fn counts(&self, skip: &[String]) -> (u64, u64) {
-        self.benchmarks
-            .iter()
-            .filter(|(b, _)| !skip.contains(b))
-            .fold((0, 0), |(n, ok), (_, c)| (n + c.0, ok + c.1))
-    }
-    fn rate(&self, skip: &[String]) -> Option<f64> {
-        let (n, ok) = self.counts(skip);
-        (n > 0).then(|| ok as f64 / n as f64)
     }
 }
 
@@ -338,7 +309,7 @@ fn slower(c: Case, v: &mut Verdict) {
 /// *costlier*, per agent: cost per session judged like wall time (without the busy-machine
 /// exception: the machine's load does not change what a model request costs).
 fn costlier(c: Case, v: &mut Verdict) {
-    let usd = |x: f64| super::usd(Some(x));
+    let usd = |x: f64| crate::report::text::usd(Some(x));
     let Some((cost, hit)) = level(c, |r| &r.costs, usd) else {
         return;
     };
