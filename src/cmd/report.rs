@@ -8,9 +8,8 @@ pub fn report(opts: ReportOptions) -> Result<()> {
     let dir = opts.out.join(&r.run_id);
     let mut paths = String::new();
     for f in &opts.formats {
-        if let Some(renderer) = report::renderer(f) {
-            paths.push_str(&format!("{}\n", dir.join(renderer.file_name()).display()));
-        }
+        let renderer = report::renderer(*f);
+        paths.push_str(&format!("{}\n", dir.join(renderer.file_name()).display()));
     }
     super::print(&paths)?;
     tracing::info!(

@@ -10,15 +10,19 @@ pub mod model;
 pub mod render;
 pub mod text;
 
+#[cfg(test)]
+mod snapshot_tests;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::store::{self, Mode};
+pub use gather::data::Baseline;
 use gather::data::{self, Ctx};
 use gather::{completeness, trace};
 pub use model::Report;
-pub use render::{renderer, Renderer};
+pub use render::{renderer, Format, Renderer};
 pub use text::*;
 // `reev load` and the settings reach the gate's acceptances and error-rate parser here.
 pub use gate::{accept, error_rate};
@@ -28,9 +32,9 @@ pub struct ReportOptions {
     pub db: PathBuf,
     pub wait: Duration,
     pub run: String,
-    pub baseline: String,
+    pub baseline: Baseline,
     pub out: PathBuf,
-    pub formats: Vec<String>,
+    pub formats: Vec<Format>,
     pub fail_on_regression: bool,
     /// With --fail-on-regression: do not fail on an incomplete run.
     pub allow_incomplete: bool,
@@ -42,7 +46,7 @@ pub struct ReportOptions {
 pub fn gather(
     conn: &duckdb::Connection,
     run: &str,
-    baseline: &str,
+    baseline: &Baseline,
     max_error_rate: f64,
 ) -> Result<Report> {
     let ctx = Ctx { conn };
@@ -59,12 +63,17 @@ pub fn gather(
             max_error_rate,
         ))
     };
+    let explicit = match baseline {
+        Baseline::None | Baseline::Passed => None,
+        Baseline::Previous => ctx.previous(&run_id)?,
+        Baseline::Run(id) => Some(ctx.resolve_run(id)?),
+    };
     let judged = match baseline {
-        "none" => None,
+        Baseline::None => None,
         // The default: the last comparable run that passed the gate or was accepted (of the
         // same kind: replayed or live).
-        "passed" => gate_against(None)?,
-        other => match ctx.resolve_baseline(other, &run_id)? {
+        Baseline::Passed => gate_against(None)?,
+        Baseline::Previous | Baseline::Run(_) => match explicit {
             // A replay did not call the model: never compared with a live run.
             Some(b) if ctx.replayed_from(&b)?.is_some() != replayed_from.is_some() => {
                 tracing::warn!(
@@ -127,17 +136,7 @@ pub fn calibrate(conn: &duckdb::Connection, runs: u32) -> Result<Vec<gate::regre
 
 /// Write `<out>/<run_id>/<files>` and point `<out>/latest` at that directory.
 pub fn report(opts: &ReportOptions) -> Result<Report> {
-    let renderers: Vec<Box<dyn Renderer>> = opts
-        .formats
-        .iter()
-        .map(|f| {
-            renderer(f).ok_or_else(|| {
-                Error::input(format!(
-                    "unknown report format `{f}` (md, html, json, junit)"
-                ))
-            })
-        })
-        .collect::<Result<_>>()?;
+    let renderers: Vec<Box<dyn Renderer>> = opts.formats.iter().map(|f| renderer(*f)).collect();
     let t0 = Instant::now();
     let conn = store::open(&opts.db, Mode::ReadOnly, opts.wait)?;
     let mut report = gather(&conn, &opts.run, &opts.baseline, opts.max_error_rate)?;

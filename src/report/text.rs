@@ -1,26 +1,6 @@
 //! How every format (and the command line) writes numbers and text: percentages, scores,
 //! durations, money, sizes, and XML-escaped text.
 
-/// Escape text for XML (JUnit; report.html is escaped by its maud templates), content and
-/// quoted attributes alike, dropping the control
-/// characters XML 1.0 cannot carry. Everything from benchmarks, agents and output goes here.
-pub fn escape(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            '\t' | '\n' | '\r' => o.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => o.push(c),
-        }
-    }
-    o
-}
-
 pub fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }

@@ -14,6 +14,7 @@ use super::regress::Thresholds;
 use crate::error::{Error, Result};
 use crate::report::gather::compare::{rows, sides, Row, Side};
 use crate::report::gather::data::Ctx;
+use crate::session::Status;
 use crate::stats;
 
 /// Per-session samples a test needs on each side before reev states a p-value: with fewer, a
@@ -234,9 +235,12 @@ fn measures<R: Borrow<Row>>(agent: &str, rows: &[R]) -> Measures {
     let judged: Vec<&Row> = rows
         .iter()
         .copied()
-        .filter(|r| r.status != "error")
+        .filter(|r| r.status != Status::Error)
         .collect();
-    let ok = judged.iter().filter(|r| r.status == "succeeded").count() as u64;
+    let ok = judged
+        .iter()
+        .filter(|r| r.status == Status::Succeeded)
+        .count() as u64;
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     Measures {
         agent: agent.to_string(),

@@ -9,10 +9,44 @@ pub mod regress;
 
 use serde::Serialize;
 
+/// What a check of the gate looks for, and so what a regression is. Declared in the order of
+/// their names, so maps keyed by them (a replay's `by_kind`) list them as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckKind {
+    /// Cost per session, per agent.
+    Costlier,
+    /// Sessions that ended `error` above `--max-error-rate`, per agent.
+    ErrorRate,
+    /// A benchmark that passed every attempt before fails every attempt now.
+    NewFailure,
+    /// Median duration, per agent.
+    Slower,
+    /// Success rate, per agent.
+    SuccessRateDrop,
+}
+
+impl CheckKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckKind::Costlier => "costlier",
+            CheckKind::ErrorRate => "error_rate",
+            CheckKind::NewFailure => "new_failure",
+            CheckKind::Slower => "slower",
+            CheckKind::SuccessRateDrop => "success_rate_drop",
+        }
+    }
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Regression {
-    /// success_rate_drop | slower | new_failure
-    pub kind: String,
+    pub kind: CheckKind,
     pub agent: String,
     pub benchmark_id: Option<String>,
     pub baseline: f64,
@@ -42,10 +76,10 @@ pub struct Gate {
 
 impl Gate {
     /// "n of m (x%)": how often `kind` fired for `agent` when the gate was replayed.
-    pub fn replayed(&self, agent: &str, kind: &str) -> String {
+    pub fn replayed(&self, agent: &str, kind: CheckKind) -> String {
         match self.replay.iter().find(|p| p.agent == agent) {
             Some(p) if p.comparisons > 0 => {
-                let n = p.by_kind.get(kind).copied().unwrap_or(0);
+                let n = p.by_kind.get(&kind).copied().unwrap_or(0);
                 format!(
                     "{n} of {} ({:.1}%)",
                     p.comparisons,

@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
-use super::data::Ctx;
+use super::data::{Baseline, Ctx};
 use crate::error::{Error, Result};
+use crate::session::Status;
 
 /// One side of a comparison: a run, and the agent when one is named.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -29,7 +30,7 @@ pub struct Row {
     pub agent: String,
     pub benchmark_id: String,
     pub session_id: String,
-    pub status: String,
+    pub status: Status,
     /// NULL for an `error` session (not judged).
     pub score: Option<f64>,
     pub duration_ms: f64,
@@ -47,7 +48,13 @@ pub fn sides(ctx: &Ctx, runs: &[String], agents: &[String]) -> Result<(Side, Sid
         }
         [a, b] => {
             let b = ctx.resolve_run(b)?;
-            let a = match ctx.resolve_baseline(a, &b)? {
+            let earlier = match Baseline::parse(a) {
+                Baseline::Previous => ctx.previous(&b)?,
+                Baseline::None => None,
+                // `passed` names a run here, as any other id.
+                Baseline::Passed | Baseline::Run(_) => Some(ctx.resolve_run(a)?),
+            };
+            let a = match earlier {
                 Some(a) => a,
                 None => {
                     return Err(Error::input(format!(
@@ -105,7 +112,7 @@ pub fn rows(conn: &duckdb::Connection, side: &Side) -> Result<Vec<Row>> {
                 agent: r.get(0)?,
                 benchmark_id: r.get(1)?,
                 session_id: r.get(2)?,
-                status: r.get(3)?,
+                status: super::column::status(r, 3)?,
                 score: r.get(4)?,
                 duration_ms: r.get(5)?,
                 tokens: r.get(6)?,

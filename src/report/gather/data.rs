@@ -4,14 +4,47 @@ use std::collections::BTreeMap;
 
 use duckdb::{params, Connection};
 
+use super::column::{assertion_type, status};
 use super::model::*;
 use crate::error::{Error, Result};
+use crate::session::Status;
 use crate::stats;
 
 /// Runs considered for trends, flakiness and the gate's history.
 pub const HISTORY: i64 = 10;
 /// Runs before the reported one over which the gate's false alarms are replayed.
 pub const REPLAY: i64 = 20;
+
+/// `--baseline`: what the reported run is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Baseline {
+    /// The last comparable run that passed the gate or was accepted (the default).
+    Passed,
+    /// The comparable run before.
+    Previous,
+    /// Nothing: only the error rate is checked.
+    None,
+    /// This run, which must be in the database.
+    Run(String),
+}
+
+impl Baseline {
+    /// `passed`, `previous`, `none`, or a run id.
+    pub fn parse(text: &str) -> Baseline {
+        match text {
+            "passed" => Baseline::Passed,
+            "previous" => Baseline::Previous,
+            "none" => Baseline::None,
+            id => Baseline::Run(id.to_string()),
+        }
+    }
+
+    /// `--baseline`'s value parser: every text is a baseline (a run id is checked against the
+    /// database when the report is gathered).
+    pub fn parse_arg(text: &str) -> std::result::Result<Baseline, std::convert::Infallible> {
+        Ok(Baseline::parse(text))
+    }
+}
 
 pub struct Ctx<'a> {
     pub conn: &'a Connection,
@@ -51,12 +84,9 @@ impl Ctx<'_> {
         Ok(run.to_string())
     }
 
-    /// `previous` (the run before `run`), `none`, or a run id that must exist.
-    pub fn resolve_baseline(&self, baseline: &str, run: &str) -> Result<Option<String>> {
-        match baseline {
-            "none" => Ok(None),
-            "previous" => {
-                let found = self.conn.query_row(
+    /// The comparable run before `run` (`--baseline previous`), if any.
+    pub fn previous(&self, run: &str) -> Result<Option<String>> {
+        let found = self.conn.query_row(
                     &format!(
                         "WITH r AS (SELECT run_id, started_max AS t FROM current_runs)
                          SELECT run_id FROM r WHERE t < (SELECT t FROM r WHERE run_id = ?) AND {SAME_KIND}
@@ -65,10 +95,7 @@ impl Ctx<'_> {
                     [run, run],
                     |r| r.get::<_, String>(0),
                 );
-                Ok(found.ok())
-            }
-            other => self.resolve_run(other).map(Some),
-        }
+        Ok(found.ok())
     }
 
     /// The run whose recorded model answers `run` replayed (`reev run --replay`); `None`
@@ -171,7 +198,7 @@ impl Ctx<'_> {
                     attempts: r.get::<_, i64>(2)? as u64,
                     succeeded: r.get::<_, i64>(3)? as u64,
                     mean_score: r.get(4)?,
-                    latest_status: r.get(5)?,
+                    latest_status: status(r, 5)?,
                 })
             })
             .map_err(self.err("matrix"))?
@@ -410,7 +437,7 @@ impl Ctx<'_> {
                     benchmark_id: r.get(1)?,
                     agent: r.get(2)?,
                     attempt: r.get::<_, i64>(3)? as u64,
-                    status: r.get(4)?,
+                    status: status(r, 4)?,
                     score: r.get(5)?,
                     duration_ms: r.get::<_, i64>(6)? as u64,
                     error: r.get(7)?,
@@ -421,7 +448,7 @@ impl Ctx<'_> {
                     trace: Vec::new(),
                     detail: None,
                 };
-                let failed = match r.get::<_, Option<String>>(11)? {
+                let failed = match assertion_type(r, 11)? {
                     Some(kind) => Some(FailedAssertion {
                         kind,
                         name: r.get(12)?,
@@ -609,7 +636,7 @@ const SAME_KIND: &str = "((run_id IN (SELECT run_id FROM model_calls WHERE repla
 pub fn failures(sessions: &[SessionBrief]) -> Vec<Failure> {
     let mut f: Vec<Failure> = sessions
         .iter()
-        .filter(|s| s.status != "succeeded")
+        .filter(|s| s.status != Status::Succeeded)
         .map(|s| Failure {
             detail: None,
             ..s.clone()

@@ -2,6 +2,7 @@
 //! statistics, the sessions with their traces, completeness, what the gate needs of the runs
 //! before, and `reev compare`'s sides.
 
+pub mod column;
 pub mod compare;
 pub mod completeness;
 pub mod data;

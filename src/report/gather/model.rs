@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::column::AssertionType;
+use crate::session::Status;
+
 #[derive(Debug, Clone, Serialize)]
 pub struct AgentSummary {
     pub agent: String,
@@ -55,7 +58,7 @@ pub struct MatrixCell {
     pub succeeded: u64,
     /// Mean score of the judged attempts; null when every attempt ended `error`.
     pub mean_score: Option<f64>,
-    pub latest_status: String,
+    pub latest_status: Status,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -99,7 +102,7 @@ pub struct SessionBrief {
     pub benchmark_id: String,
     pub agent: String,
     pub attempt: u64,
-    pub status: String,
+    pub status: Status,
     /// Null for an `error` session: not judged, no score.
     pub score: Option<f64>,
     pub duration_ms: u64,
@@ -132,7 +135,7 @@ pub struct SessionDetail {
 /// One assertion of a session as the viewer shows it.
 #[derive(Debug, Clone)]
 pub struct AssertionView {
-    pub kind: String,
+    pub kind: AssertionType,
     pub name: Option<String>,
     pub passed: bool,
     pub expected: String,
@@ -146,7 +149,8 @@ pub struct AssertionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct TraceEvent {
     pub seq: u64,
-    /// The event's `type`: tool_call, model_request, metric, error, ...
+    /// The event's `type`: tool_call, model_request, metric, error, ... — an open set: agents
+    /// write events of their own types, and reports show them as written.
     pub kind: String,
     /// The event's `name` (the tool, the metric).
     pub name: Option<String>,
@@ -158,7 +162,7 @@ pub struct TraceEvent {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FailedAssertion {
-    pub kind: String,
+    pub kind: AssertionType,
     pub name: Option<String>,
     pub expected: String,
     pub actual: String,

@@ -20,6 +20,7 @@ use crate::report::gather::completeness::{planned_text, Completeness};
 use crate::report::gather::model::{AgentSummary, MatrixCell, SessionBrief, TrendPoint};
 use crate::report::model::Report;
 use crate::report::text::{bytes, ms, pct, usd};
+use crate::session::Status;
 
 pub struct Html;
 
@@ -156,7 +157,7 @@ fn cell_session<'a>(r: &'a Report, benchmark: &str, agent: &str) -> Option<&'a S
             .filter(move |s| s.benchmark_id == benchmark && s.agent == agent)
     };
     mine()
-        .find(|s| s.status != "succeeded")
+        .find(|s| s.status != Status::Succeeded)
         .or_else(|| mine().next())
 }
 
@@ -171,7 +172,7 @@ fn regressions(r: &Report) -> Markup {
             } @else {
                 ul {
                     @for g in &r.regressions {
-                        li.bad { (g.kind) " — " (regression_link(r, g)) ": " (g.detail) }
+                        li.bad { (g.kind.as_str()) " — " (regression_link(r, g)) ": " (g.detail) }
                     }
                 }
             }
@@ -209,9 +210,9 @@ fn gate(r: &Report) -> Markup {
                             tr { th { "check" } th { "agent" } th { "compared with" } th { "threshold" } th { "observed" } th { "outcome" } th { "false alarms replayed" } }
                             @for c in &g.checks {
                                 tr {
-                                    td { (c.kind) } td { a href=(format!("#agent-{}", c.agent)) { (c.agent) } }
+                                    td { (c.kind.as_str()) } td { a href=(format!("#agent-{}", c.agent)) { (c.agent) } }
                                     td { (c.compared_with) } td { (c.threshold) } td { (c.observed) }
-                                    td { (format!("{:?}", c.outcome)) } td { (g.replayed(&c.agent, &c.kind)) }
+                                    td { (format!("{:?}", c.outcome)) } td { (g.replayed(&c.agent, c.kind)) }
                                 }
                             }
                         } }
@@ -330,7 +331,7 @@ fn heat_cell(r: &Report, c: &MatrixCell) -> Markup {
         .collect();
     html! {
         td.c style=(format!("background:hsl({hue},65%,82%)"))
-            title=(format!("{} of {} succeeded, mean score {}, latest {}", c.succeeded, c.attempts, crate::report::text::score(c.mean_score, 2), c.latest_status)) {
+            title=(format!("{} of {} succeeded, mean score {}, latest {}", c.succeeded, c.attempts, crate::report::text::score(c.mean_score, 2), c.latest_status.as_str())) {
             @match first {
                 Some(s) => a href=(session_href(&s.session_id)) { (c.succeeded) "/" (c.attempts) },
                 None => { (c.succeeded) "/" (c.attempts) },
@@ -338,8 +339,8 @@ fn heat_cell(r: &Report, c: &MatrixCell) -> Markup {
             br;
             small {
                 @for s in &attempts {
-                    a href=(session_href(&s.session_id)) title=(format!("attempt {}: {}", s.attempt, s.status)) {
-                        @if s.status == "succeeded" { "✓" } @else { "✗" }
+                    a href=(session_href(&s.session_id)) title=(format!("attempt {}: {}", s.attempt, s.status.as_str())) {
+                        @if s.status == Status::Succeeded { "✓" } @else { "✗" }
                     }
                 }
             }
@@ -524,7 +525,7 @@ fn slowest(r: &Report) -> Markup {
                 @for s in &r.slowest {
                     tr {
                         td { a href=(session_href(&s.session_id)) { code { (s.session_id) } } }
-                        td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) } td { (s.status) } td.n { (ms(s.duration_ms as f64)) }
+                        td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) } td { (s.status.as_str()) } td.n { (ms(s.duration_ms as f64)) }
                     }
                 }
             } }
@@ -566,9 +567,9 @@ fn failures(r: &Report) -> Markup {
                     div.scroll { table {
                         tr { th { "agent" } th { "attempt" } th { "status" } th { "score" } th { "why" } }
                         @for f in list {
-                            tr data-agent=(f.agent) data-status=(f.status) {
+                            tr data-agent=(f.agent) data-status=(f.status.as_str()) {
                                 td { a href=(session_href(&f.session_id)) { (f.agent) } }
-                                td.n { (f.attempt) } td.bad { (f.status) } td.n { (crate::report::text::score(f.score, 2)) }
+                                td.n { (f.attempt) } td.bad { (f.status.as_str()) } td.n { (crate::report::text::score(f.score, 2)) }
                                 td { (why(f)) }
                             }
                         }
@@ -610,10 +611,10 @@ fn all_sessions(r: &Report) -> Markup {
             div.scroll { table {
                 tr { th { "session" } th { "benchmark" } th { "agent" } th { "attempt" } th { "status" } th { "score" } th { "duration" } }
                 @for s in &r.sessions {
-                    tr data-agent=(s.agent) data-status=(s.status) {
+                    tr data-agent=(s.agent) data-status=(s.status.as_str()) {
                         td { a href=(session_href(&s.session_id)) { code { (s.session_id) } } }
                         td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) }
-                        td.ok[s.status == "succeeded"] .bad[s.status != "succeeded"] { (s.status) }
+                        td.ok[s.status == Status::Succeeded] .bad[s.status != Status::Succeeded] { (s.status.as_str()) }
                         td.n { (crate::report::text::score(s.score, 2)) } td.n { (ms(s.duration_ms as f64)) }
                     }
                 }
@@ -640,7 +641,7 @@ fn session_page(r: &Report, s: &SessionBrief) -> Markup {
             }
             h2 {
                 (s.benchmark_id) " / " (s.agent) " #" (s.attempt) " "
-                span.ok[s.status == "succeeded"] .bad[s.status != "succeeded"] { (s.status) }
+                span.ok[s.status == Status::Succeeded] .bad[s.status != Status::Succeeded] { (s.status.as_str()) }
                 " " small.muted { "score " (crate::report::text::score(s.score, 2)) }
             }
             dl.meta {
@@ -677,7 +678,7 @@ fn assertions(list: &[crate::report::gather::model::AssertionView]) -> Markup {
                 @for a in list {
                     tr.pass[a.passed] .fail[!a.passed] {
                         td { @if a.passed { span.ok { "✓" } } @else { span.bad { "✗" } } }
-                        td { (a.kind) @if let Some(n) = &a.name { " (" (n) ")" } }
+                        td { (a.kind.as_str()) @if let Some(n) = &a.name { " (" (n) ")" } }
                         td { code { (a.expected) } } td { code { (a.actual) } } td { (a.message) }
                     }
                     @if let Some(v) = &a.verifier {

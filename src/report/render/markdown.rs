@@ -52,194 +52,219 @@ impl Renderer for Markdown {
             );
         }
         o.push_str(&completeness(&r.completeness));
-        match &r.baseline_run_id {
-            Some(b) if r.regressions.is_empty() => {
-                let _ = writeln!(o, "**No regressions** against baseline `{}`.\n", cell(b));
-            }
-            None if r.regressions.is_empty() => o.push_str("No baseline run to compare with.\n\n"),
-            b => {
-                let against = b
-                    .as_ref()
-                    .map(|b| format!(" against baseline `{}`", cell(b)))
-                    .unwrap_or_default();
-                let _ = writeln!(o, "**{} regression(s)**{against}:\n", r.regressions.len(),);
-                for g in &r.regressions {
-                    let _ = writeln!(
-                        o,
-                        "- **{}** {}: {}",
-                        cell(&g.kind),
-                        cell(&g.agent),
-                        prose(&g.detail)
-                    );
-                }
-                o.push('\n');
-            }
-        }
+        regressions(&mut o, r);
         gate(&mut o, r);
+        agents(&mut o, r);
+        matrix(&mut o, r);
+        changes(&mut o, r);
+        failures(&mut o, r);
+        o
+    }
+}
+
+/// The regressions, or that there were none (and against what).
+fn regressions(o: &mut String, r: &Report) {
+    match &r.baseline_run_id {
+        Some(b) if r.regressions.is_empty() => {
+            let _ = writeln!(o, "**No regressions** against baseline `{}`.\n", cell(b));
+        }
+        None if r.regressions.is_empty() => o.push_str("No baseline run to compare with.\n\n"),
+        b => {
+            let against = b
+                .as_ref()
+                .map(|b| format!(" against baseline `{}`", cell(b)))
+                .unwrap_or_default();
+            let _ = writeln!(o, "**{} regression(s)**{against}:\n", r.regressions.len(),);
+            for g in &r.regressions {
+                let _ = writeln!(
+                    o,
+                    "- **{}** {}: {}",
+                    cell(g.kind.as_str()),
+                    cell(&g.agent),
+                    prose(&g.detail)
+                );
+            }
+            o.push('\n');
+        }
+    }
+}
+
+/// The agents: rates, durations and resources; pass@k; tokens and cost.
+fn agents(o: &mut String, r: &Report) {
+    let _ = writeln!(
+        o,
+        "Success rates count judged sessions only: sessions that ended `error` (not judged) are left out, and shown as the error rate (the gate fails above {}).\n",
+        pct(r.max_error_rate)
+    );
+    o.push_str("| agent | sessions | error rate | success rate (95% CI) | mean score (95% CI) | p50 / p95 / p99 | CPU | peak RSS |\n");
+    o.push_str("|---|---:|---:|---|---|---|---:|---:|\n");
+    for a in &r.agents {
         let _ = writeln!(
             o,
-            "Success rates count judged sessions only: sessions that ended `error` (not judged) are left out, and shown as the error rate (the gate fails above {}).\n",
-            pct(r.max_error_rate)
+            "| {} | {} | {} | {} | {} | {} / {} / {} | {} | {} |",
+            cell(&a.agent),
+            a.sessions,
+            pct(a.error_rate),
+            in_parens(crate::report::text::with_ci(
+                a.success_rate,
+                a.success_rate_ci,
+                pct
+            )),
+            in_parens(crate::report::text::with_ci(
+                a.mean_score,
+                a.mean_score_ci,
+                crate::report::text::score3
+            )),
+            ms(a.p50_duration_ms),
+            ms(a.p95_duration_ms),
+            ms(a.p99_duration_ms),
+            ms(a.mean_cpu_ms),
+            bytes(a.max_peak_rss_bytes as f64)
         );
-        o.push_str("| agent | sessions | error rate | success rate (95% CI) | mean score (95% CI) | p50 / p95 / p99 | CPU | peak RSS |\n");
-        o.push_str("|---|---:|---:|---|---|---|---:|---:|\n");
+    }
+    if r.agents.iter().any(|a| a.k > 1) {
+        o.push_str("\n| agent | k | pass@1 | pass@k | pass^k |\n|---|---:|---:|---:|---:|\n");
         for a in &r.agents {
             let _ = writeln!(
                 o,
-                "| {} | {} | {} | {} | {} | {} / {} / {} | {} | {} |",
+                "| {} | {} | {} | {} | {} |",
                 cell(&a.agent),
-                a.sessions,
-                pct(a.error_rate),
-                in_parens(crate::report::text::with_ci(
-                    a.success_rate,
-                    a.success_rate_ci,
-                    pct
-                )),
-                in_parens(crate::report::text::with_ci(
-                    a.mean_score,
-                    a.mean_score_ci,
-                    crate::report::text::score3
-                )),
-                ms(a.p50_duration_ms),
-                ms(a.p95_duration_ms),
-                ms(a.p99_duration_ms),
-                ms(a.mean_cpu_ms),
-                bytes(a.max_peak_rss_bytes as f64)
+                a.k,
+                pct(a.pass_at_1),
+                pct(a.pass_at_k),
+                pct(a.pass_hat_k)
             );
         }
-        if r.agents.iter().any(|a| a.k > 1) {
-            o.push_str("\n| agent | k | pass@1 | pass@k | pass^k |\n|---|---:|---:|---:|---:|\n");
-            for a in &r.agents {
-                let _ = writeln!(
-                    o,
-                    "| {} | {} | {} | {} | {} |",
-                    cell(&a.agent),
-                    a.k,
-                    pct(a.pass_at_1),
-                    pct(a.pass_at_k),
-                    pct(a.pass_hat_k)
-                );
-            }
+    }
+    let costs = super::cost_rows(&r.agents);
+    if !costs.is_empty() {
+        o.push_str("\n| agent | tokens / session | cost / session | cost / success | priced |\n|---|---:|---:|---:|---:|\n");
+        for [agent, tokens, per_session, per_success, priced] in &costs {
+            let _ = writeln!(
+                o,
+                "| {} | {tokens} | {per_session} | {per_success} | {priced} |",
+                cell(agent)
+            );
         }
-        let costs = super::cost_rows(&r.agents);
-        if !costs.is_empty() {
-            o.push_str("\n| agent | tokens / session | cost / session | cost / success | priced |\n|---|---:|---:|---:|---:|\n");
-            for [agent, tokens, per_session, per_success, priced] in &costs {
-                let _ = writeln!(
-                    o,
-                    "| {} | {tokens} | {per_session} | {per_success} | {priced} |",
-                    cell(agent)
-                );
-            }
-        }
-        let agents: Vec<&str> = r.agents.iter().map(|a| a.agent.as_str()).collect();
+    }
+}
+
+/// The benchmark matrix, folded: one row per benchmark, a cell per agent.
+fn matrix(o: &mut String, r: &Report) {
+    let agents: Vec<&str> = r.agents.iter().map(|a| a.agent.as_str()).collect();
+    let _ = writeln!(
+        o,
+        "\n<details><summary>Benchmark matrix ({} benchmarks)</summary>\n",
+        r.benchmarks.len()
+    );
+    let _ = writeln!(
+        o,
+        "| benchmark | {} |",
+        agents
+            .iter()
+            .map(|a| cell(a))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    let _ = writeln!(o, "|---|{}", "---|".repeat(agents.len()));
+    for b in &r.benchmarks {
+        let row: Vec<String> = agents
+            .iter()
+            .map(|a| {
+                match r
+                    .matrix
+                    .iter()
+                    .find(|c| &c.benchmark_id == b && c.agent == *a)
+                {
+                    Some(c) => format!(
+                        "{} {}/{}",
+                        if c.succeeded == c.attempts {
+                            "✅"
+                        } else if c.succeeded == 0 {
+                            "❌"
+                        } else {
+                            "⚠️"
+                        },
+                        c.succeeded,
+                        c.attempts
+                    ),
+                    None => "–".into(),
+                }
+            })
+            .collect();
+        let _ = writeln!(o, "| {} | {} |", cell(b), row.join(" | "));
+    }
+    o.push_str("\n</details>\n");
+}
+
+/// Benchmarks that changed once (broke or got fixed), and the flaky ones.
+fn changes(o: &mut String, r: &Report) {
+    if !r.changes.is_empty() {
         let _ = writeln!(
             o,
-            "\n<details><summary>Benchmark matrix ({} benchmarks)</summary>\n",
-            r.benchmarks.len()
-        );
-        let _ = writeln!(
-            o,
-            "| benchmark | {} |",
-            agents
+            "\n**Changed** (all or nothing in every recent run, changed once; not flaky): {}",
+            r.changes
                 .iter()
-                .map(|a| cell(a))
+                .map(|c| format!(
+                    "{} / {} ({} since {})",
+                    cell(&c.benchmark_id),
+                    cell(&c.agent),
+                    if c.broke { "broke" } else { "fixed" },
+                    cell(&c.since_run)
+                ))
                 .collect::<Vec<_>>()
-                .join(" | ")
+                .join(", ")
         );
-        let _ = writeln!(o, "|---|{}", "---|".repeat(agents.len()));
-        for b in &r.benchmarks {
-            let row: Vec<String> = agents
+    }
+    if !r.flaky.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n**Flaky** (mixed outcomes without a step change over the last runs): {}",
+            r.flaky
                 .iter()
-                .map(|a| {
-                    match r
-                        .matrix
-                        .iter()
-                        .find(|c| &c.benchmark_id == b && c.agent == *a)
-                    {
-                        Some(c) => format!(
-                            "{} {}/{}",
-                            if c.succeeded == c.attempts {
-                                "✅"
-                            } else if c.succeeded == 0 {
-                                "❌"
-                            } else {
-                                "⚠️"
-                            },
-                            c.succeeded,
-                            c.attempts
-                        ),
-                        None => "–".into(),
-                    }
-                })
-                .collect();
-            let _ = writeln!(o, "| {} | {} |", cell(b), row.join(" | "));
-        }
-        o.push_str("\n</details>\n");
-        if !r.changes.is_empty() {
-            let _ = writeln!(
-                o,
-                "\n**Changed** (all or nothing in every recent run, changed once; not flaky): {}",
-                r.changes
-                    .iter()
-                    .map(|c| format!(
-                        "{} / {} ({} since {})",
-                        cell(&c.benchmark_id),
-                        cell(&c.agent),
-                        if c.broke { "broke" } else { "fixed" },
-                        cell(&c.since_run)
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        if !r.flaky.is_empty() {
-            let _ = writeln!(
-                o,
-                "\n**Flaky** (mixed outcomes without a step change over the last runs): {}",
-                r.flaky
-                    .iter()
-                    .map(|f| format!(
-                        "{} / {} ({}/{})",
-                        cell(&f.benchmark_id),
-                        cell(&f.agent),
-                        f.succeeded,
-                        f.sessions
-                    ))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-        }
-        if !r.failures.is_empty() {
-            let _ = writeln!(
-                o,
-                "\n<details><summary>{} failures</summary>\n",
-                r.failures.len()
-            );
-            for f in r.failures.iter().take(50) {
-                let _ = writeln!(
-                    o,
-                    "- `{}` {} #{}: **{}** (score {}){}",
+                .map(|f| format!(
+                    "{} / {} ({}/{})",
                     cell(&f.benchmark_id),
                     cell(&f.agent),
-                    f.attempt,
-                    f.status.as_str(),
-                    crate::report::text::score(f.score, 2),
-                    f.error
-                        .as_deref()
-                        .map(|e| format!(" — {}", cell(e)))
-                        .unwrap_or_default()
-                );
-                for a in &f.failing {
-                    let _ = writeln!(o, "  - {}: {}", cell(&a.kind), cell(&a.message));
-                }
+                    f.succeeded,
+                    f.sessions
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
+/// The first 50 failures with their failing assertions, folded.
+fn failures(o: &mut String, r: &Report) {
+    if !r.failures.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n<details><summary>{} failures</summary>\n",
+            r.failures.len()
+        );
+        for f in r.failures.iter().take(50) {
+            let _ = writeln!(
+                o,
+                "- `{}` {} #{}: **{}** (score {}){}",
+                cell(&f.benchmark_id),
+                cell(&f.agent),
+                f.attempt,
+                f.status.as_str(),
+                crate::report::text::score(f.score, 2),
+                f.error
+                    .as_deref()
+                    .map(|e| format!(" — {}", cell(e)))
+                    .unwrap_or_default()
+            );
+            for a in &f.failing {
+                let _ = writeln!(o, "  - {}: {}", cell(a.kind.as_str()), cell(&a.message));
             }
-            if r.failures.len() > 50 {
-                let _ = writeln!(o, "- … and {} more in report.html", r.failures.len() - 50);
-            }
-            o.push_str("\n</details>\n");
         }
-        o
+        if r.failures.len() > 50 {
+            let _ = writeln!(o, "- … and {} more in report.html", r.failures.len() - 50);
+        }
+        o.push_str("\n</details>\n");
     }
 }
 
@@ -284,12 +309,12 @@ fn gate(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "- **{}** {}: {outcome}\n  - compared with: {}\n  - threshold: {}\n  - observed: {}\n  - false alarms replayed: {}",
-            cell(&c.kind),
+            cell(c.kind.as_str()),
             cell(&c.agent),
             line(&c.compared_with),
             line(&c.threshold),
             line(&c.observed),
-            g.replayed(&c.agent, &c.kind)
+            g.replayed(&c.agent, c.kind)
         );
     }
     o.push_str("\n</details>\n");

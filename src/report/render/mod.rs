@@ -18,13 +18,22 @@ pub trait Renderer {
     fn render(&self, report: &Report) -> String;
 }
 
-pub fn renderer(name: &str) -> Option<Box<dyn Renderer>> {
-    match name {
-        "md" | "markdown" => Some(Box::new(markdown::Markdown)),
-        "html" => Some(Box::new(html::Html)),
-        "json" => Some(Box::new(json::Json)),
-        "junit" => Some(Box::new(junit::Junit)),
-        _ => None,
+/// A report format (`--format` of `report` and `batch`: the report files to write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[value(alias = "markdown")]
+    Md,
+    Html,
+    Json,
+    Junit,
+}
+
+pub fn renderer(format: Format) -> Box<dyn Renderer> {
+    match format {
+        Format::Md => Box::new(markdown::Markdown),
+        Format::Html => Box::new(html::Html),
+        Format::Json => Box::new(json::Json),
+        Format::Junit => Box::new(junit::Junit),
     }
 }
 
