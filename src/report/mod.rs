@@ -52,39 +52,13 @@ pub fn gather(
     let ctx = Ctx { conn };
     let run_id = ctx.resolve_run(run)?;
     let replayed_from = ctx.replayed_from(&run_id)?;
-    let gate_against = |explicit: Option<&str>| -> Result<Option<(String, gate::Gate)>> {
-        let past = ctx.past(&run_id, explicit)?;
-        let accepted = accept::accepted(conn)?;
-        Ok(gate::history::gate(
-            &past,
-            &accepted,
-            &run_id,
-            explicit,
-            max_error_rate,
-        ))
-    };
-    let explicit = match baseline {
-        Baseline::None | Baseline::Passed => None,
-        Baseline::Previous => ctx.previous(&run_id)?,
-        Baseline::Run(id) => Some(ctx.resolve_run(id)?),
-    };
-    let judged = match baseline {
-        Baseline::None => None,
-        // The default: the last comparable run that passed the gate or was accepted (of the
-        // same kind: replayed or live).
-        Baseline::Passed => gate_against(None)?,
-        Baseline::Previous | Baseline::Run(_) => match explicit {
-            // A replay did not call the model: never compared with a live run.
-            Some(b) if ctx.replayed_from(&b)?.is_some() != replayed_from.is_some() => {
-                tracing::warn!(
-                    "baseline {b} and run {run_id} are not both replayed or both live: not compared"
-                );
-                None
-            }
-            Some(b) => gate_against(Some(&b))?,
-            None => None,
-        },
-    };
+    let judged = judge(
+        &ctx,
+        &run_id,
+        replayed_from.as_deref(),
+        baseline,
+        max_error_rate,
+    )?;
     let (baseline_run_id, mut gate) = match judged {
         Some((b, g)) => (Some(b), Some(g)),
         None => (None, None),
@@ -125,6 +99,50 @@ pub fn gather(
         run_id,
         replayed_from,
         baseline_run_id,
+    })
+}
+
+/// The gate against `baseline`: the baseline run and the gate's verdict, or `None` when
+/// there is nothing to compare with (or a replay would be compared with a live run).
+fn judge(
+    ctx: &Ctx,
+    run_id: &str,
+    replayed_from: Option<&str>,
+    baseline: &Baseline,
+    max_error_rate: f64,
+) -> Result<Option<(String, gate::Gate)>> {
+    let gate_against = |explicit: Option<&str>| -> Result<Option<(String, gate::Gate)>> {
+        let past = ctx.past(run_id, explicit)?;
+        let accepted = accept::accepted(ctx.conn)?;
+        Ok(gate::history::gate(
+            &past,
+            &accepted,
+            run_id,
+            explicit,
+            max_error_rate,
+        ))
+    };
+    let explicit = match baseline {
+        Baseline::None | Baseline::Passed => None,
+        Baseline::Previous => ctx.previous(run_id)?,
+        Baseline::Run(id) => Some(ctx.resolve_run(id)?),
+    };
+    Ok(match baseline {
+        Baseline::None => None,
+        // The default: the last comparable run that passed the gate or was accepted (of the
+        // same kind: replayed or live).
+        Baseline::Passed => gate_against(None)?,
+        Baseline::Previous | Baseline::Run(_) => match explicit {
+            // A replay did not call the model: never compared with a live run.
+            Some(b) if ctx.replayed_from(&b)?.is_some() != replayed_from.is_some() => {
+                tracing::warn!(
+                    "baseline {b} and run {run_id} are not both replayed or both live: not compared"
+                );
+                None
+            }
+            Some(b) => gate_against(Some(&b))?,
+            None => None,
+        },
     })
 }
 
