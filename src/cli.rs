@@ -87,27 +87,8 @@ pub enum ListFormat {
     Json,
 }
 
-/// `--format` of `report` and `batch`: the report files to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ReportFormat {
-    #[value(alias = "markdown")]
-    Md,
-    Html,
-    Json,
-    Junit,
-}
-
-impl ReportFormat {
-    /// The name `report::renderer` knows it by.
-    pub fn name(self) -> &'static str {
-        match self {
-            ReportFormat::Md => "md",
-            ReportFormat::Html => "html",
-            ReportFormat::Json => "json",
-            ReportFormat::Junit => "junit",
-        }
-    }
-}
+/// `--format` of `report` and `batch`: the report files to write, each a renderer.
+pub use crate::report::Format as ReportFormat;
 
 #[derive(Debug, Args)]
 pub struct ManArgs {
@@ -476,8 +457,8 @@ pub struct ReportArgs {
 pub struct ReportFlags {
     /// Compare with: `passed` (the last comparable run that passed the gate or was accepted
     /// with `reev accept`), a run id, `previous` (the run before), or `none`.
-    #[arg(long, value_name = "RUN_ID", default_value = "passed")]
-    pub baseline: String,
+    #[arg(long, value_name = "RUN_ID", default_value = "passed", value_parser = crate::report::Baseline::parse_arg)]
+    pub baseline: crate::report::Baseline,
     #[command(flatten)]
     pub reports: ReportsDirArg,
     /// Formats, comma-separated: md, html, json, junit.
@@ -634,7 +615,7 @@ fn report_options(db: DbArgs, run: String, r: ReportFlags) -> crate::report::Rep
         run,
         baseline: r.baseline,
         out: r.reports.reports_dir,
-        formats: r.format.iter().map(|f| f.name().to_string()).collect(),
+        formats: r.format,
         fail_on_regression: r.fail_on_regression,
         allow_incomplete: r.allow_incomplete,
         max_error_rate: r.error_rate.max_error_rate,

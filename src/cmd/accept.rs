@@ -3,7 +3,7 @@
 
 use crate::cli::AcceptArgs;
 use crate::error::Result;
-use crate::report::accept;
+use crate::report::gate::accept;
 
 pub fn accept(args: AcceptArgs) -> Result<()> {
     let runs_dir = args.runs.runs_dir();

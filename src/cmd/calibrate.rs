@@ -6,6 +6,7 @@ use std::io::Write;
 use crate::cli::{CalibrateArgs, CalibrateFormat};
 use crate::error::{Error, Result};
 use crate::report;
+use crate::report::gate::CheckKind;
 use crate::store::{self, Mode};
 
 pub fn calibrate(args: CalibrateArgs) -> Result<()> {
@@ -30,7 +31,7 @@ pub fn calibrate(args: CalibrateArgs) -> Result<()> {
     written.and_then(|_| out.flush()).map_err(Error::stdout)
 }
 
-fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::Result<()> {
+fn table(out: &mut impl Write, replays: &[report::gate::regress::Replay]) -> std::io::Result<()> {
     writeln!(
         out,
         "{:<24} {:>11} {:>6} {:>11} {:>6} {:>17} {:>11} {:>9} {:>12}",
@@ -45,7 +46,7 @@ fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::
         "inconclusive"
     )?;
     for r in replays {
-        let kind = |k: &str| r.by_kind.get(k).copied().unwrap_or(0);
+        let kind = |k: CheckKind| r.by_kind.get(&k).copied().unwrap_or(0);
         let rate = match r.comparisons {
             0 => "-".to_string(),
             n => format!("{:.1}%", r.alarms as f64 * 100.0 / n as f64),
@@ -57,10 +58,10 @@ fn table(out: &mut impl Write, replays: &[report::regress::Replay]) -> std::io::
             r.comparisons,
             r.alarms,
             rate,
-            kind("slower"),
-            kind("success_rate_drop"),
-            kind("new_failure"),
-            kind("costlier"),
+            kind(CheckKind::Slower),
+            kind(CheckKind::SuccessRateDrop),
+            kind(CheckKind::NewFailure),
+            kind(CheckKind::Costlier),
             r.inconclusive
         )?;
     }

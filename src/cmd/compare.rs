@@ -1,14 +1,14 @@
-//! `reev compare`: parse, compare in the library (`report::compare`), print; with
+//! `reev compare`: parse, compare in the library (`report::gate::compare`), print; with
 //! --fail-on-regression, exit 1 on a newly failing benchmark or a significant worsening.
 
 use crate::cli::{CompareArgs, CompareFormat};
 use crate::error::{Error, Result};
-use crate::report::compare_render::{self, Format};
+use crate::report::render::compare::{self as compare_render, Format};
 use crate::store::{self, Mode};
 
 pub fn compare(args: CompareArgs) -> Result<()> {
     let conn = store::open(&args.db.db, Mode::ReadOnly, args.db.wait)?;
-    let c = crate::report::compare::compare(&conn, &args.runs, &args.agents)?;
+    let c = crate::report::gate::compare::compare(&conn, &args.runs, &args.agents)?;
     drop(conn);
     let format = match args.format {
         CompareFormat::Md => Format::Md,

@@ -8,9 +8,8 @@ pub fn report(opts: ReportOptions) -> Result<()> {
     let dir = opts.out.join(&r.run_id);
     let mut paths = String::new();
     for f in &opts.formats {
-        if let Some(renderer) = report::renderer(f) {
-            paths.push_str(&format!("{}\n", dir.join(renderer.file_name()).display()));
-        }
+        let renderer = report::renderer(*f);
+        paths.push_str(&format!("{}\n", dir.join(renderer.file_name()).display()));
     }
     super::print(&paths)?;
     tracing::info!(
@@ -22,7 +21,7 @@ pub fn report(opts: ReportOptions) -> Result<()> {
     );
     let incomplete = gate_completeness(&opts, &r);
     for c in r.gate.iter().flat_map(|g| &g.checks) {
-        if c.outcome == report::regress::Outcome::Inconclusive {
+        if c.outcome == report::gate::regress::Outcome::Inconclusive {
             crate::logging::line(
                 tracing::Level::WARN,
                 &format!("inconclusive: {} {}: {}", c.kind, c.agent, c.observed),
@@ -63,7 +62,7 @@ pub fn report(opts: ReportOptions) -> Result<()> {
 }
 
 /// What the gate's state means for the next nights: learning, or runs left out of its history.
-fn gate_state(g: &report::model::Gate) {
+fn gate_state(g: &report::gate::Gate) {
     if g.learning {
         tracing::info!(
             "the gate is learning: {} of {} comparable runs of history; no check fails until it has them",

@@ -1,6 +1,11 @@
-//! The report's data: everything every output format shows, gathered once.
+//! The report's data: everything every output format shows, gathered once (`gather`) and
+//! judged (`gate`); the renderers read only this.
 
 use serde::Serialize;
+
+use super::gate::{Gate, Regression};
+use super::gather::completeness::Completeness;
+use super::gather::model::*;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -34,221 +39,11 @@ pub struct Report {
     pub sessions: Vec<SessionBrief>,
     pub timings: Timings,
     /// Planned against present sessions, and missing shards.
-    pub completeness: super::completeness::Completeness,
+    pub completeness: Completeness,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Timings {
     pub query_ms: f64,
     pub render_ms: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AgentSummary {
-    pub agent: String,
-    pub sessions: u64,
-    pub succeeded: u64,
-    pub failed: u64,
-    pub timed_out: u64,
-    pub errors: u64,
-    /// Succeeded over judged sessions: `error` sessions (not judged) are left out; null when
-    /// no session was judged.
-    pub success_rate: Option<f64>,
-    /// Sessions that ended `error` (latest try), over all sessions.
-    pub error_rate: f64,
-    /// Wilson 95% interval; null when no session was judged.
-    pub success_rate_ci: Option<[f64; 2]>,
-    /// Mean score of the judged sessions (an `error` session has none); null without one.
-    pub mean_score: Option<f64>,
-    /// Student-t 95% interval of the mean score.
-    pub mean_score_ci: Option<[f64; 2]>,
-    pub p50_duration_ms: f64,
-    pub p95_duration_ms: f64,
-    pub p99_duration_ms: f64,
-    pub mean_cpu_ms: f64,
-    pub max_peak_rss_bytes: u64,
-    pub mean_peak_rss_bytes: f64,
-    /// Mean input + output tokens over the sessions that reported model requests.
-    pub tokens_per_session: Option<f64>,
-    /// Mean `cost_usd` over the priced sessions (`priced_sessions` of `sessions`).
-    pub cost_per_session: Option<f64>,
-    /// The priced sessions' total cost over the succeeded sessions; null without a success.
-    pub cost_per_success: Option<f64>,
-    pub priced_sessions: u64,
-    /// Attempts per benchmark (the k of pass@k), when there is more than one.
-    pub k: u64,
-    pub pass_at_1: f64,
-    pub pass_at_k: f64,
-    pub pass_hat_k: f64,
-    /// The agent's `matrix:` values (key -> value) when it is a cell of a sweep.
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub matrix: std::collections::BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MatrixCell {
-    pub benchmark_id: String,
-    pub agent: String,
-    pub attempts: u64,
-    pub succeeded: u64,
-    /// Mean score of the judged attempts; null when every attempt ended `error`.
-    pub mean_score: Option<f64>,
-    pub latest_status: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Flaky {
-    pub benchmark_id: String,
-    pub agent: String,
-    pub succeeded: u64,
-    pub sessions: u64,
-    pub runs: u64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StepChange {
-    pub benchmark_id: String,
-    pub agent: String,
-    /// true: it succeeded before and fails since `since_run`; false: fixed since then.
-    pub broke: bool,
-    pub since_run: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TrendPoint {
-    pub agent: String,
-    pub run_id: String,
-    pub started_at: String,
-    /// Null when no session of the run was judged.
-    pub success_rate: Option<f64>,
-    pub p95_duration_ms: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Histogram {
-    pub agent: String,
-    /// Upper bounds of the bins, in ms, and the count in each.
-    pub bins: Vec<(f64, u64)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SessionBrief {
-    pub session_id: String,
-    pub benchmark_id: String,
-    pub agent: String,
-    pub attempt: u64,
-    pub status: String,
-    /// Null for an `error` session: not judged, no score.
-    pub score: Option<f64>,
-    pub duration_ms: u64,
-    pub error: Option<String>,
-    pub stdout_tail: String,
-    pub failing: Vec<FailedAssertion>,
-    /// Input + output tokens and cost of the session's model requests, when known.
-    pub tokens: Option<u64>,
-    pub cost_usd: Option<f64>,
-    /// The first events of the session's trace: failures, and every session the viewer
-    /// details (see `trace::MAX_DETAILED`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub trace: Vec<TraceEvent>,
-    /// The viewer's page of the session (every assertion, passing ones too, with the
-    /// verifier's run; the stderr tail); absent past `trace::MAX_DETAILED` sessions.
-    /// Not in report.json, which keeps the failing assertions above.
-    #[serde(skip)]
-    pub detail: Option<SessionDetail>,
-}
-
-/// What the viewer shows of a session beyond its brief.
-#[derive(Debug, Clone, Default)]
-pub struct SessionDetail {
-    pub assertions: Vec<AssertionView>,
-    pub stderr_tail: String,
-    /// The first spans the agent sent over OTLP (its span tree), when it sent any.
-    pub spans: Vec<crate::otlp::span::SpanRecord>,
-}
-
-/// One assertion of a session as the viewer shows it.
-#[derive(Debug, Clone)]
-pub struct AssertionView {
-    pub kind: String,
-    pub name: Option<String>,
-    pub passed: bool,
-    pub expected: String,
-    pub actual: String,
-    pub message: String,
-    /// How a `verify:` program ran, for verifier assertions.
-    pub verifier: Option<crate::session::VerifierRun>,
-}
-
-/// One event of a session's trace, as a report shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct TraceEvent {
-    pub seq: u64,
-    /// The event's `type`: tool_call, model_request, metric, error, ...
-    pub kind: String,
-    /// The event's `name` (the tool, the metric).
-    pub name: Option<String>,
-    /// The event's other fields as compact JSON, cut short.
-    pub detail: String,
-    /// Why the line could not be read as an event, when it could not.
-    pub error: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct FailedAssertion {
-    pub kind: String,
-    pub name: Option<String>,
-    pub expected: String,
-    pub actual: String,
-    pub message: String,
-}
-
-pub type Failure = SessionBrief;
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Regression {
-    /// success_rate_drop | slower | new_failure
-    pub kind: String,
-    pub agent: String,
-    pub benchmark_id: Option<String>,
-    pub baseline: f64,
-    pub current: f64,
-    pub p_value: Option<f64>,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Gate {
-    /// The comparable complete runs before this one that passed the gate or were accepted,
-    /// that the checks compared with, oldest first.
-    pub history_runs: Vec<String>,
-    /// Comparable runs that failed the gate and were not accepted (`reev accept`): neither
-    /// baseline nor history, so a regression never becomes the normal.
-    pub left_out: Vec<String>,
-    /// Fewer comparable runs of history than the gate needs to know run-to-run noise: every
-    /// check says `learning` and none fails the gate.
-    pub learning: bool,
-    pub thresholds: super::regress::Thresholds,
-    #[serde(skip)]
-    pub regressions: Vec<Regression>,
-    pub checks: Vec<super::regress::Check>,
-    /// The gate replayed on same-code comparisons among the stored runs before this one.
-    pub replay: Vec<super::regress::Replay>,
-}
-
-impl Gate {
-    /// "n of m (x%)": how often `kind` fired for `agent` when the gate was replayed.
-    pub fn replayed(&self, agent: &str, kind: &str) -> String {
-        match self.replay.iter().find(|p| p.agent == agent) {
-            Some(p) if p.comparisons > 0 => {
-                let n = p.by_kind.get(kind).copied().unwrap_or(0);
-                format!(
-                    "{n} of {} ({:.1}%)",
-                    p.comparisons,
-                    n as f64 * 100.0 / p.comparisons as f64
-                )
-            }
-            _ => "no history".to_string(),
-        }
-    }
 }

@@ -5,8 +5,10 @@ use std::fmt::Write;
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::compare::{AgentDelta, BenchDelta, Cell, CellDelta, Change, Comparison, Test, Verdict};
-use super::{ms, pct, tokens, usd};
+use crate::report::gate::compare::{
+    AgentDelta, BenchDelta, Cell, CellDelta, Change, Comparison, Test, Verdict,
+};
+use crate::report::text::{ms, pct, tokens, usd};
 
 /// The output formats of `reev compare`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +123,7 @@ fn cell_text(c: Option<&Cell>) -> String {
     };
     let mut parts = vec![
         format!("{}/{}", c.succeeded, c.attempts),
-        format!("score {}", super::score(c.mean_score, 2)),
+        format!("score {}", crate::report::text::score(c.mean_score, 2)),
         ms(c.median_duration_ms),
     ];
     if let Some(t) = c.tokens_per_session {
@@ -246,9 +248,9 @@ fn markdown(c: &Comparison) -> String {
     let _ = writeln!(
         o,
         "\n</details>\n\nTests: success by Fisher's exact test, duration and cost by Mann-Whitney U (at least {} sessions a side), one-sided each way, at alpha {:.2e}; slower counts only from {:.0}% on.",
-        super::compare::MIN_SAMPLES,
+        crate::report::gate::compare::MIN_SAMPLES,
         c.alpha,
-        super::regress::Thresholds::default().min_slowdown * 100.0
+        crate::report::gate::regress::Thresholds::default().min_slowdown * 100.0
     );
     o
 }

@@ -4,15 +4,47 @@ use std::collections::BTreeMap;
 
 use duckdb::{params, Connection};
 
+use super::column::{assertion_type, status};
 use super::model::*;
-use super::regress::{self, Replay, RunAgent};
 use crate::error::{Error, Result};
+use crate::session::Status;
 use crate::stats;
 
 /// Runs considered for trends, flakiness and the gate's history.
-const HISTORY: i64 = 10;
+pub const HISTORY: i64 = 10;
 /// Runs before the reported one over which the gate's false alarms are replayed.
-const REPLAY: i64 = 20;
+pub const REPLAY: i64 = 20;
+
+/// `--baseline`: what the reported run is compared with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Baseline {
+    /// The last comparable run that passed the gate or was accepted (the default).
+    Passed,
+    /// The comparable run before.
+    Previous,
+    /// Nothing: only the error rate is checked.
+    None,
+    /// This run, which must be in the database.
+    Run(String),
+}
+
+impl Baseline {
+    /// `passed`, `previous`, `none`, or a run id.
+    pub fn parse(text: &str) -> Baseline {
+        match text {
+            "passed" => Baseline::Passed,
+            "previous" => Baseline::Previous,
+            "none" => Baseline::None,
+            id => Baseline::Run(id.to_string()),
+        }
+    }
+
+    /// `--baseline`'s value parser: every text is a baseline (a run id is checked against the
+    /// database when the report is gathered).
+    pub fn parse_arg(text: &str) -> std::result::Result<Baseline, std::convert::Infallible> {
+        Ok(Baseline::parse(text))
+    }
+}
 
 pub struct Ctx<'a> {
     pub conn: &'a Connection,
@@ -52,12 +84,9 @@ impl Ctx<'_> {
         Ok(run.to_string())
     }
 
-    /// `previous` (the run before `run`), `none`, or a run id that must exist.
-    pub fn resolve_baseline(&self, baseline: &str, run: &str) -> Result<Option<String>> {
-        match baseline {
-            "none" => Ok(None),
-            "previous" => {
-                let found = self.conn.query_row(
+    /// The comparable run before `run` (`--baseline previous`), if any.
+    pub fn previous(&self, run: &str) -> Result<Option<String>> {
+        let found = self.conn.query_row(
                     &format!(
                         "WITH r AS (SELECT run_id, started_max AS t FROM current_runs)
                          SELECT run_id FROM r WHERE t < (SELECT t FROM r WHERE run_id = ?) AND {SAME_KIND}
@@ -66,10 +95,7 @@ impl Ctx<'_> {
                     [run, run],
                     |r| r.get::<_, String>(0),
                 );
-                Ok(found.ok())
-            }
-            other => self.resolve_run(other).map(Some),
-        }
+        Ok(found.ok())
     }
 
     /// The run whose recorded model answers `run` replayed (`reev run --replay`); `None`
@@ -172,7 +198,7 @@ impl Ctx<'_> {
                     attempts: r.get::<_, i64>(2)? as u64,
                     succeeded: r.get::<_, i64>(3)? as u64,
                     mean_score: r.get(4)?,
-                    latest_status: r.get(5)?,
+                    latest_status: status(r, 5)?,
                 })
             })
             .map_err(self.err("matrix"))?
@@ -411,7 +437,7 @@ impl Ctx<'_> {
                     benchmark_id: r.get(1)?,
                     agent: r.get(2)?,
                     attempt: r.get::<_, i64>(3)? as u64,
-                    status: r.get(4)?,
+                    status: status(r, 4)?,
                     score: r.get(5)?,
                     duration_ms: r.get::<_, i64>(6)? as u64,
                     error: r.get(7)?,
@@ -422,7 +448,7 @@ impl Ctx<'_> {
                     trace: Vec::new(),
                     detail: None,
                 };
-                let failed = match r.get::<_, Option<String>>(11)? {
+                let failed = match assertion_type(r, 11)? {
                     Some(kind) => Some(FailedAssertion {
                         kind,
                         name: r.get(12)?,
@@ -562,151 +588,43 @@ impl Ctx<'_> {
         Ok(out)
     }
 
-    /// The regression gate: `run` against its baseline and the recent history of each agent,
-    /// with each check's false-alarm rate replayed over the stored runs before `run`.
-    ///
-    /// The history is the comparable runs before `run` that passed the gate or were accepted
-    /// (`reev accept`); the baseline is the last of them unless `explicit` names one. So a
-    /// lasting regression keeps failing until it is fixed or accepted, and never becomes the
-    /// normal later runs are judged by. `None` when there is no run to compare with.
-    pub fn gate(
-        &self,
-        run: &str,
-        explicit: Option<&str>,
-        max_error_rate: f64,
-    ) -> Result<Option<(String, Gate)>> {
+    /// What the gate needs of the comparable runs before `run` (at most [`REPLAY`]), of `run`
+    /// and of an `explicit` baseline.
+    pub fn past(&self, run: &str, explicit: Option<&str>) -> Result<Past> {
         let before = self.runs_before(run, REPLAY)?;
         let mut all = before.clone();
         all.push(run.to_string());
         all.extend(explicit.map(str::to_string));
-        let past = Past {
+        Ok(Past {
             data: self.run_agents(&all)?,
             errors: self.error_rates(&all)?,
-            accepted: super::accept::accepted(self.conn)?,
-            max_error_rate,
-            t: regress::Thresholds::default(),
-        };
-        let (passed, left_out) = past.fold(&before);
-        let Some(baseline) = explicit.map(str::to_string).or(passed.last().cloned()) else {
-            return Ok(None);
-        };
-        let history = &passed[passed.len().saturating_sub(HISTORY as usize)..];
-        let (v, agents) = past.judge(history, &baseline, run);
-        let t = past.t;
-        let mut gate = Gate {
-            history_runs: history.to_vec(),
-            left_out,
-            learning: v.learning,
-            thresholds: t,
-            regressions: v.regressions,
-            checks: v.checks,
-            replay: Vec::new(),
-        };
-        for agent in &agents {
-            let mine: Vec<&RunAgent> = before
-                .iter()
-                .filter_map(|r| past.data.get(&(r.clone(), agent.clone())))
-                .collect();
-            gate.replay
-                .push(regress::replay(&mine, agents.len(), HISTORY as usize, &t));
-        }
-        Ok(Some((baseline, gate)))
+            before,
+        })
     }
 
-    /// Every agent's replay over the last `runs` stored complete runs (for `reev calibrate`).
-    pub fn calibrate(&self, runs: i64) -> Result<Vec<Replay>> {
+    /// The last `runs` stored complete runs (oldest first, the latest last) and what the gate
+    /// needs of each (for `reev calibrate`); empty without any run.
+    pub fn calibration(&self, runs: i64) -> Result<(Vec<String>, RunAgents)> {
         let Ok(latest) = self.resolve_run("latest") else {
-            return Ok(Vec::new());
+            return Ok(Default::default());
         };
         let mut all = self.runs_before(&latest, runs - 1)?;
         all.push(latest);
         let data = self.run_agents(&all)?;
-        let agents: std::collections::BTreeSet<&String> = data.keys().map(|(_, a)| a).collect();
-        let t = regress::Thresholds::default();
-        Ok(agents
-            .iter()
-            .map(|agent| {
-                let mine: Vec<&RunAgent> = all
-                    .iter()
-                    .filter_map(|r| data.get(&(r.clone(), agent.to_string())))
-                    .collect();
-                regress::replay(&mine, agents.len(), HISTORY as usize, &t)
-            })
-            .collect())
+        Ok((all, data))
     }
 }
+
+/// (run, agent) -> what the gate needs of it.
+pub type RunAgents = BTreeMap<(String, String), RunAgent>;
 
 /// What the gate knows of the comparable runs before the reported one.
-struct Past {
-    data: BTreeMap<(String, String), RunAgent>,
-    errors: BTreeMap<(String, String), f64>,
-    accepted: std::collections::BTreeSet<String>,
-    max_error_rate: f64,
-    t: regress::Thresholds,
-}
-
-impl Past {
-    /// `run` judged per agent against `baseline` and `history` (runs, oldest first): the
-    /// verdicts merged, and the agents compared.
-    fn judge(
-        &self,
-        history: &[String],
-        baseline: &str,
-        run: &str,
-    ) -> (regress::Verdict, Vec<String>) {
-        let agents: Vec<String> = self
-            .data
-            .keys()
-            .filter(|(r, a)| r == run && self.data.contains_key(&(baseline.to_string(), a.clone())))
-            .map(|(_, a)| a.clone())
-            .collect();
-        let mut out = regress::Verdict::default();
-        for agent in &agents {
-            let key = |r: &str| (r.to_string(), agent.clone());
-            let mine: Vec<&RunAgent> = history
-                .iter()
-                .filter_map(|r| self.data.get(&key(r)))
-                .collect();
-            let (Some(base), Some(cur)) = (self.data.get(&key(baseline)), self.data.get(&key(run)))
-            else {
-                continue;
-            };
-            let v = regress::judge(&mine, base, cur, agents.len(), &self.t);
-            out.learning |= v.learning;
-            out.regressions.extend(v.regressions);
-            out.checks.extend(v.checks);
-        }
-        (out, agents)
-    }
-
-    /// No agent of `run` ended `error` more often than the gate allows.
-    fn errors_ok(&self, run: &str) -> bool {
-        self.errors
-            .iter()
-            .all(|((r, _), rate)| r != run || *rate <= self.max_error_rate)
-    }
-
-    /// Replay the gate over `before` (oldest first): each run against the last one that passed
-    /// (or was accepted) and the passed runs before it. Returns the runs that passed or were
-    /// accepted, and those left out (failed, not accepted), oldest first. The oldest run has
-    /// nothing before it to be judged by and counts as passed unless its error rate failed.
-    fn fold(&self, before: &[String]) -> (Vec<String>, Vec<String>) {
-        let (mut passed, mut left_out): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-        for r in before {
-            let ok = self.accepted.contains(r)
-                || (self.errors_ok(r)
-                    && passed.last().is_none_or(|base| {
-                        let history = &passed[passed.len().saturating_sub(HISTORY as usize)..];
-                        self.judge(history, base, r).0.regressions.is_empty()
-                    }));
-            if ok {
-                passed.push(r.clone());
-            } else {
-                left_out.push(r.clone());
-            }
-        }
-        (passed, left_out)
-    }
+pub struct Past {
+    /// The comparable complete runs before the reported one, oldest first.
+    pub before: Vec<String>,
+    pub data: RunAgents,
+    /// (run, agent) -> share of its sessions that ended `error`.
+    pub errors: BTreeMap<(String, String), f64>,
 }
 
 /// SQL: run `r.run_id`/`run_id` is of the same kind as the run bound next (`?`): both replayed
@@ -718,7 +636,7 @@ const SAME_KIND: &str = "((run_id IN (SELECT run_id FROM model_calls WHERE repla
 pub fn failures(sessions: &[SessionBrief]) -> Vec<Failure> {
     let mut f: Vec<Failure> = sessions
         .iter()
-        .filter(|s| s.status != "succeeded")
+        .filter(|s| s.status != Status::Succeeded)
         .map(|s| Failure {
             detail: None,
             ..s.clone()

@@ -29,7 +29,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::model::Regression;
+use super::{CheckKind, Regression};
+use crate::report::gather::model::RunAgent;
 use crate::stats;
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -65,40 +66,10 @@ impl Default for Thresholds {
     }
 }
 
-/// One agent in one run: everything a check needs.
-#[derive(Debug, Clone, Default)]
-pub struct RunAgent {
-    pub run_id: String,
-    pub agent: String,
-    /// Wall time and CPU time (user + system) of each session, ms.
-    pub durations: Vec<f64>,
-    pub cpu: Vec<f64>,
-    /// Cost in USD of each session that has one (`cost_usd`; unpriced sessions are left out).
-    pub costs: Vec<f64>,
-    /// Benchmark -> (attempts, succeeded).
-    pub benchmarks: BTreeMap<String, (u64, u64)>,
-    /// Share of the sessions' wall time with CPU / memory stall (PSI some); `None` without PSI.
-    pub cpu_pressure: Option<f64>,
-    pub memory_pressure: Option<f64>,
-}
-
-impl RunAgent {
-    pub fn counts(&self, skip: &[String]) -> (u64, u64) {
-        self.benchmarks
-            .iter()
-            .filter(|(b, _)| !skip.contains(b))
-            .fold((0, 0), |(n, ok), (_, c)| (n + c.0, ok + c.1))
-    }
-    fn rate(&self, skip: &[String]) -> Option<f64> {
-        let (n, ok) = self.counts(skip);
-        (n > 0).then(|| ok as f64 / n as f64)
-    }
-}
-
 /// What one check of one agent compared, its threshold, and what came out.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Check {
-    pub kind: String,
+    pub kind: CheckKind,
     pub agent: String,
     pub compared_with: String,
     pub threshold: String,
@@ -307,7 +278,7 @@ fn slower(c: Case, v: &mut Verdict) {
     }
     if outcome == Outcome::Regression {
         v.regressions.push(Regression {
-            kind: "slower".into(),
+            kind: CheckKind::Slower,
             agent: cur.agent.clone(),
             benchmark_id: None,
             baseline: wall.center,
@@ -317,7 +288,7 @@ fn slower(c: Case, v: &mut Verdict) {
         });
     }
     v.checks.push(Check {
-        kind: "slower".into(),
+        kind: CheckKind::Slower,
         agent: cur.agent.clone(),
         compared_with: format!("{}; baseline run {} (Mann-Whitney)", wall.from, base.run_id),
         threshold: format!(
@@ -338,7 +309,7 @@ fn slower(c: Case, v: &mut Verdict) {
 /// *costlier*, per agent: cost per session judged like wall time (without the busy-machine
 /// exception: the machine's load does not change what a model request costs).
 fn costlier(c: Case, v: &mut Verdict) {
-    let usd = |x: f64| super::usd(Some(x));
+    let usd = |x: f64| crate::report::text::usd(Some(x));
     let Some((cost, hit)) = level(c, |r| &r.costs, usd) else {
         return;
     };
@@ -352,7 +323,7 @@ fn costlier(c: Case, v: &mut Verdict) {
     );
     if hit {
         v.regressions.push(Regression {
-            kind: "costlier".into(),
+            kind: CheckKind::Costlier,
             agent: c.cur.agent.clone(),
             benchmark_id: None,
             baseline: cost.center,
@@ -362,7 +333,7 @@ fn costlier(c: Case, v: &mut Verdict) {
         });
     }
     v.checks.push(Check {
-        kind: "costlier".into(),
+        kind: CheckKind::Costlier,
         agent: c.cur.agent.clone(),
         compared_with: format!(
             "{}; baseline run {} (Mann-Whitney)",
@@ -425,8 +396,38 @@ fn overdispersion(history: &[&RunAgent], skip: &[String]) -> f64 {
     (chi2 / (counts.len() - 1) as f64).max(1.0)
 }
 
+/// The success rate below which the candidate has dropped, and what it was derived from: the
+/// history's median rate less `k` run-to-run spreads, or while learning the pooled rate `rb`
+/// (over `pooled` runs) less `learning_drop`. `cn` is the candidate's sessions.
+fn rate_floor(c: Case, skip: &[String], rb: f64, cn: u64, pooled: usize) -> (f64, String) {
+    let rates: Vec<f64> = c.history.iter().filter_map(|r| r.rate(skip)).collect();
+    if rates.len() >= c.t.min_history {
+        let (center, s) = center_spread(&rates).unwrap_or((rb, 0.0));
+        // The spread of a rate has a floor too: one session of the run.
+        let s = s.max(1.0 / cn as f64);
+        (
+            center - c.t.k * s,
+            format!(
+                "median success rate of the last {} runs ({:.1}%, run-to-run spread {:.1} points)",
+                rates.len(),
+                center * 100.0,
+                s * 100.0
+            ),
+        )
+    } else {
+        (
+            rb - c.t.learning_drop,
+            format!(
+                "{} earlier run(s) pooled ({:.1}%); gate still learning",
+                pooled,
+                rb * 100.0
+            ),
+        )
+    }
+}
+
 fn success_drop(c: Case, v: &mut Verdict) {
-    let (history, base, cur, alpha, t) = (c.history, c.base, c.cur, c.alpha, c.t);
+    let (history, base, cur, alpha) = (c.history, c.base, c.cur, c.alpha);
     let skip = flippers(history);
     // The reference is the history pooled (with the baseline run): far more sessions than one
     // run, and the overdispersion below keeps it honest about run-to-run variation.
@@ -446,30 +447,7 @@ fn success_drop(c: Case, v: &mut Verdict) {
     let deflate = |x: u64| (x as f64 / phi).round() as u64;
     let p = stats::fisher_lower(deflate(bok), deflate(bn), deflate(cok), deflate(cn));
     let (rb, rc) = (bok as f64 / bn as f64, cok as f64 / cn as f64);
-    let rates: Vec<f64> = history.iter().filter_map(|r| r.rate(&skip)).collect();
-    let (floor, from) = if rates.len() >= t.min_history {
-        let (c, s) = center_spread(&rates).unwrap_or((rb, 0.0));
-        // The spread of a rate has a floor too: one session of the run.
-        let s = s.max(1.0 / cn as f64);
-        (
-            c - t.k * s,
-            format!(
-                "median success rate of the last {} runs ({:.1}%, run-to-run spread {:.1} points)",
-                rates.len(),
-                c * 100.0,
-                s * 100.0
-            ),
-        )
-    } else {
-        (
-            rb - t.learning_drop,
-            format!(
-                "{} earlier run(s) pooled ({:.1}%); gate still learning",
-                pool.len(),
-                rb * 100.0
-            ),
-        )
-    };
+    let (floor, from) = rate_floor(c, &skip, rb, cn, pool.len());
     let hit = rc < rb && rc < floor && p < alpha;
     let flaky_text = if skip.is_empty() {
         String::new()
@@ -488,7 +466,7 @@ fn success_drop(c: Case, v: &mut Verdict) {
     );
     if hit {
         v.regressions.push(Regression {
-            kind: "success_rate_drop".into(),
+            kind: CheckKind::SuccessRateDrop,
             agent: cur.agent.clone(),
             benchmark_id: None,
             baseline: rb,
@@ -498,7 +476,7 @@ fn success_drop(c: Case, v: &mut Verdict) {
         });
     }
     v.checks.push(Check {
-        kind: "success_rate_drop".into(),
+        kind: CheckKind::SuccessRateDrop,
         agent: cur.agent.clone(),
         compared_with: format!("{from} (Fisher, pooled)"),
         threshold: format!(
@@ -526,7 +504,7 @@ fn new_failures(history: &[&RunAgent], base: &RunAgent, cur: &RunAgent, v: &mut 
         if *bn > 0 && bok == bn && clean && *n > 0 && *ok == 0 {
             found += 1;
             v.regressions.push(Regression {
-                kind: "new_failure".into(),
+                kind: CheckKind::NewFailure,
                 agent: cur.agent.clone(),
                 benchmark_id: Some(b.clone()),
                 baseline: 1.0,
@@ -540,7 +518,7 @@ fn new_failures(history: &[&RunAgent], base: &RunAgent, cur: &RunAgent, v: &mut 
         }
     }
     v.checks.push(Check {
-        kind: "new_failure".into(),
+        kind: CheckKind::NewFailure,
         agent: cur.agent.clone(),
         compared_with: format!(
             "each benchmark in baseline run {} and the last {} runs",
@@ -568,7 +546,7 @@ pub struct Replay {
     pub alarms: u64,
     pub inconclusive: u64,
     /// Alarms per check kind.
-    pub by_kind: BTreeMap<String, u64>,
+    pub by_kind: BTreeMap<CheckKind, u64>,
 }
 
 /// Replay the gate over `runs` (one agent, oldest first, the newest last).
@@ -587,7 +565,7 @@ pub fn replay(runs: &[&RunAgent], agents: usize, history: usize, t: &Thresholds)
         out.alarms += u64::from(!v.regressions.is_empty());
         out.inconclusive += u64::from(v.checks.iter().any(|c| c.outcome == Outcome::Inconclusive));
         for r in &v.regressions {
-            *out.by_kind.entry(r.kind.clone()).or_default() += 1;
+            *out.by_kind.entry(r.kind).or_default() += 1;
         }
     }
     out

@@ -13,9 +13,14 @@
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
-use super::model::{AgentSummary, MatrixCell, Regression, SessionBrief, TrendPoint};
 use super::svg::{self, TimeUnit, PALETTE};
-use super::{bytes, ms, pct, usd, Renderer, Report};
+use super::Renderer;
+use crate::report::gate::Regression;
+use crate::report::gather::completeness::{planned_text, Completeness};
+use crate::report::gather::model::{AgentSummary, MatrixCell, SessionBrief, TrendPoint};
+use crate::report::model::Report;
+use crate::report::text::{bytes, ms, pct, usd};
+use crate::session::Status;
 
 pub struct Html;
 
@@ -79,7 +84,7 @@ impl Renderer for Html {
                 body {
                     (header(r))
                     main {
-                        section #summary { (super::completeness::html(&r.completeness)) }
+                        section #summary { (completeness(&r.completeness)) }
                         (regressions(r))
                         (gate(r))
                         (agents(r))
@@ -152,7 +157,7 @@ fn cell_session<'a>(r: &'a Report, benchmark: &str, agent: &str) -> Option<&'a S
             .filter(move |s| s.benchmark_id == benchmark && s.agent == agent)
     };
     mine()
-        .find(|s| s.status != "succeeded")
+        .find(|s| s.status != Status::Succeeded)
         .or_else(|| mine().next())
 }
 
@@ -167,7 +172,7 @@ fn regressions(r: &Report) -> Markup {
             } @else {
                 ul {
                     @for g in &r.regressions {
-                        li.bad { (g.kind) " — " (regression_link(r, g)) ": " (g.detail) }
+                        li.bad { (g.kind.as_str()) " — " (regression_link(r, g)) ": " (g.detail) }
                     }
                 }
             }
@@ -205,9 +210,9 @@ fn gate(r: &Report) -> Markup {
                             tr { th { "check" } th { "agent" } th { "compared with" } th { "threshold" } th { "observed" } th { "outcome" } th { "false alarms replayed" } }
                             @for c in &g.checks {
                                 tr {
-                                    td { (c.kind) } td { a href=(format!("#agent-{}", c.agent)) { (c.agent) } }
+                                    td { (c.kind.as_str()) } td { a href=(format!("#agent-{}", c.agent)) { (c.agent) } }
                                     td { (c.compared_with) } td { (c.threshold) } td { (c.observed) }
-                                    td { (format!("{:?}", c.outcome)) } td { (g.replayed(&c.agent, &c.kind)) }
+                                    td { (format!("{:?}", c.outcome)) } td { (g.replayed(&c.agent, c.kind)) }
                                 }
                             }
                         } }
@@ -259,8 +264,8 @@ fn agent_row(a: &AgentSummary, keys: &[&str]) -> Markup {
             @for k in keys { td { (a.matrix.get(*k).map(String::as_str).unwrap_or("–")) } }
             td.n { (a.sessions) }
             td.n { (pct(a.error_rate)) }
-            @let [rate, rate_ci] = super::with_ci(a.success_rate, a.success_rate_ci, pct);
-            @let [mean, mean_ci] = super::with_ci(a.mean_score, a.mean_score_ci, super::score3);
+            @let [rate, rate_ci] = crate::report::text::with_ci(a.success_rate, a.success_rate_ci, pct);
+            @let [mean, mean_ci] = crate::report::text::with_ci(a.mean_score, a.mean_score_ci, crate::report::text::score3);
             td.n { (rate) small { (rate_ci) } }
             td.n { (mean) small { (mean_ci) } }
             td.n { (ms(a.p50_duration_ms)) } td.n { (ms(a.p95_duration_ms)) } td.n { (ms(a.p99_duration_ms)) }
@@ -326,7 +331,7 @@ fn heat_cell(r: &Report, c: &MatrixCell) -> Markup {
         .collect();
     html! {
         td.c style=(format!("background:hsl({hue},65%,82%)"))
-            title=(format!("{} of {} succeeded, mean score {}, latest {}", c.succeeded, c.attempts, super::score(c.mean_score, 2), c.latest_status)) {
+            title=(format!("{} of {} succeeded, mean score {}, latest {}", c.succeeded, c.attempts, crate::report::text::score(c.mean_score, 2), c.latest_status.as_str())) {
             @match first {
                 Some(s) => a href=(session_href(&s.session_id)) { (c.succeeded) "/" (c.attempts) },
                 None => { (c.succeeded) "/" (c.attempts) },
@@ -334,8 +339,8 @@ fn heat_cell(r: &Report, c: &MatrixCell) -> Markup {
             br;
             small {
                 @for s in &attempts {
-                    a href=(session_href(&s.session_id)) title=(format!("attempt {}: {}", s.attempt, s.status)) {
-                        @if s.status == "succeeded" { "✓" } @else { "✗" }
+                    a href=(session_href(&s.session_id)) title=(format!("attempt {}: {}", s.attempt, s.status.as_str())) {
+                        @if s.status == Status::Succeeded { "✓" } @else { "✗" }
                     }
                 }
             }
@@ -520,7 +525,7 @@ fn slowest(r: &Report) -> Markup {
                 @for s in &r.slowest {
                     tr {
                         td { a href=(session_href(&s.session_id)) { code { (s.session_id) } } }
-                        td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) } td { (s.status) } td.n { (ms(s.duration_ms as f64)) }
+                        td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) } td { (s.status.as_str()) } td.n { (ms(s.duration_ms as f64)) }
                     }
                 }
             } }
@@ -562,9 +567,9 @@ fn failures(r: &Report) -> Markup {
                     div.scroll { table {
                         tr { th { "agent" } th { "attempt" } th { "status" } th { "score" } th { "why" } }
                         @for f in list {
-                            tr data-agent=(f.agent) data-status=(f.status) {
+                            tr data-agent=(f.agent) data-status=(f.status.as_str()) {
                                 td { a href=(session_href(&f.session_id)) { (f.agent) } }
-                                td.n { (f.attempt) } td.bad { (f.status) } td.n { (super::score(f.score, 2)) }
+                                td.n { (f.attempt) } td.bad { (f.status.as_str()) } td.n { (crate::report::text::score(f.score, 2)) }
                                 td { (why(f)) }
                             }
                         }
@@ -606,11 +611,11 @@ fn all_sessions(r: &Report) -> Markup {
             div.scroll { table {
                 tr { th { "session" } th { "benchmark" } th { "agent" } th { "attempt" } th { "status" } th { "score" } th { "duration" } }
                 @for s in &r.sessions {
-                    tr data-agent=(s.agent) data-status=(s.status) {
+                    tr data-agent=(s.agent) data-status=(s.status.as_str()) {
                         td { a href=(session_href(&s.session_id)) { code { (s.session_id) } } }
                         td { (s.benchmark_id) } td { (s.agent) } td.n { (s.attempt) }
-                        td.ok[s.status == "succeeded"] .bad[s.status != "succeeded"] { (s.status) }
-                        td.n { (super::score(s.score, 2)) } td.n { (ms(s.duration_ms as f64)) }
+                        td.ok[s.status == Status::Succeeded] .bad[s.status != Status::Succeeded] { (s.status.as_str()) }
+                        td.n { (crate::report::text::score(s.score, 2)) } td.n { (ms(s.duration_ms as f64)) }
                     }
                 }
             } }
@@ -636,8 +641,8 @@ fn session_page(r: &Report, s: &SessionBrief) -> Markup {
             }
             h2 {
                 (s.benchmark_id) " / " (s.agent) " #" (s.attempt) " "
-                span.ok[s.status == "succeeded"] .bad[s.status != "succeeded"] { (s.status) }
-                " " small.muted { "score " (super::score(s.score, 2)) }
+                span.ok[s.status == Status::Succeeded] .bad[s.status != Status::Succeeded] { (s.status.as_str()) }
+                " " small.muted { "score " (crate::report::text::score(s.score, 2)) }
             }
             dl.meta {
                 dt { "session" } dd { code { (s.session_id) } " (" code { "reev show " (s.session_id) } ")" }
@@ -656,7 +661,7 @@ fn session_page(r: &Report, s: &SessionBrief) -> Markup {
                     (output("stderr (tail)", &d.stderr_tail))
                 }
                 None => p.muted {
-                    "Not detailed in this page (it details " (super::trace::MAX_DETAILED)
+                    "Not detailed in this page (it details " (crate::report::gather::trace::MAX_DETAILED)
                     " sessions, failures first): " code { "reev show " (s.session_id) } " has everything."
                 },
             }
@@ -664,7 +669,7 @@ fn session_page(r: &Report, s: &SessionBrief) -> Markup {
     }
 }
 
-fn assertions(list: &[super::model::AssertionView]) -> Markup {
+fn assertions(list: &[crate::report::gather::model::AssertionView]) -> Markup {
     html! {
         h3 { "Assertions (" (list.iter().filter(|a| a.passed).count()) " of " (list.len()) " passed)" }
         @if !list.is_empty() {
@@ -673,7 +678,7 @@ fn assertions(list: &[super::model::AssertionView]) -> Markup {
                 @for a in list {
                     tr.pass[a.passed] .fail[!a.passed] {
                         td { @if a.passed { span.ok { "✓" } } @else { span.bad { "✗" } } }
-                        td { (a.kind) @if let Some(n) = &a.name { " (" (n) ")" } }
+                        td { (a.kind.as_str()) @if let Some(n) = &a.name { " (" (n) ")" } }
                         td { code { (a.expected) } } td { code { (a.actual) } } td { (a.message) }
                     }
                     @if let Some(v) = &a.verifier {
@@ -709,7 +714,7 @@ fn spans_view(spans: &[crate::otlp::span::SpanRecord]) -> Markup {
 /// The session's trace: its events in order (tool calls with inputs and results, model
 /// requests, metrics, errors).
 fn trace_view(s: &SessionBrief) -> Markup {
-    let full = s.trace.len() as i64 >= super::trace::MAX_EVENTS;
+    let full = s.trace.len() as i64 >= crate::report::gather::trace::MAX_EVENTS;
     html! {
         h3 { "Trace" }
         @if s.trace.is_empty() {
@@ -738,6 +743,22 @@ fn output(title: &str, text: &str) -> Markup {
     html! {
         @if !text.is_empty() {
             details { summary { (title) } pre { (text) } }
+        }
+    }
+}
+
+/// The HTML section (maud escapes every string).
+fn completeness(c: &Completeness) -> maud::Markup {
+    maud::html! {
+        h2 { "Completeness" }
+        p.ok[c.complete] .bad[!c.complete] {
+            @if c.complete { "Complete" } @else { "Incomplete run" } ": " (c.summary())
+        }
+        table {
+            tr { th { "agent" } th { "planned" } th { "present" } }
+            @for a in &c.agents {
+                tr { td { (a.agent) } td.n { (planned_text(a.planned)) } td.n { (a.present) } }
+            }
         }
     }
 }

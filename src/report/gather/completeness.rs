@@ -12,7 +12,6 @@ use std::fmt::Write;
 use duckdb::Connection;
 use serde::Serialize;
 
-use super::escape;
 use crate::error::{Error, Result};
 use crate::plan::Shard;
 
@@ -161,97 +160,9 @@ fn judge(
     }
 }
 
-fn planned_text(p: Option<u64>) -> String {
+/// A planned count, or `?` when the plan is unknown.
+pub fn planned_text(p: Option<u64>) -> String {
     p.map(|n| n.to_string()).unwrap_or_else(|| "?".into())
-}
-
-/// The Markdown section: a headline, and a table when the run is incomplete.
-pub fn markdown(c: &Completeness) -> String {
-    let mut o = String::new();
-    if c.complete {
-        let _ = writeln!(o, "Complete: {}.\n", c.summary());
-        return o;
-    }
-    let _ = writeln!(o, "**Incomplete run**: {}.\n", c.summary());
-    o.push_str("| agent | planned | present | missing |\n|---|---:|---:|---:|\n");
-    for a in &c.agents {
-        let missing = a
-            .planned
-            .map(|p| p.saturating_sub(a.present).to_string())
-            .unwrap_or_else(|| "?".into());
-        let _ = writeln!(
-            o,
-            "| {} | {} | {} | {} |",
-            a.agent.replace('|', "\\|"),
-            planned_text(a.planned),
-            a.present,
-            missing
-        );
-    }
-    o.push('\n');
-    o
-}
-
-/// The HTML section (maud escapes every string).
-pub fn html(c: &Completeness) -> maud::Markup {
-    maud::html! {
-        h2 { "Completeness" }
-        p.ok[c.complete] .bad[!c.complete] {
-            @if c.complete { "Complete" } @else { "Incomplete run" } ": " (c.summary())
-        }
-        table {
-            tr { th { "agent" } th { "planned" } th { "present" } }
-            @for a in &c.agents {
-                tr { td { (a.agent) } td.n { (planned_text(a.planned)) } td.n { (a.present) } }
-            }
-        }
-    }
-}
-
-/// For an incomplete run, a JUnit test suite `reev.completeness`: one test case per agent,
-/// failing when its sessions are missing, so a CI test reporter shows a lost shard as a
-/// failure (a complete run adds nothing: the test counts stay the sessions').
-pub fn junit(c: &Completeness, run_id: &str, id: usize, timestamp: &str) -> String {
-    let missing = |a: &AgentCompleteness| a.planned.is_none_or(|p| a.present < p);
-    let failures = c.agents.iter().filter(|a| missing(a)).count();
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "  <testsuite name=\"reev.completeness\" id=\"{id}\" package=\"reev\" hostname=\"reev\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\" time=\"0.000\" timestamp=\"{}\">",
-        c.agents.len(),
-        escape(timestamp)
-    );
-    let _ = writeln!(
-        o,
-        "    <properties><property name=\"run_id\" value=\"{}\"/><property name=\"planned_sessions\" value=\"{}\"/><property name=\"present_sessions\" value=\"{}\"/></properties>",
-        escape(run_id),
-        c.planned,
-        c.present
-    );
-    for a in &c.agents {
-        let _ = write!(
-            o,
-            "    <testcase name=\"planned sessions present\" classname=\"reev.{}\" time=\"0.000\">",
-            escape(&a.agent)
-        );
-        if missing(a) {
-            let msg = format!(
-                "{} of {} planned sessions present; run: {}",
-                a.present,
-                planned_text(a.planned),
-                c.summary()
-            );
-            let _ = write!(
-                o,
-                "\n      <failure message=\"{}\" type=\"incomplete\">{}</failure>\n    ",
-                escape(&msg),
-                escape(&msg)
-            );
-        }
-        o.push_str("</testcase>\n");
-    }
-    o.push_str("  </testsuite>\n");
-    o
 }
 
 #[cfg(test)]

@@ -12,8 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use duckdb::Connection;
 
+use super::column::assertion_type;
 use super::model::{AssertionView, SessionBrief, SessionDetail, TraceEvent};
 use crate::error::{Error, Result};
+use crate::session::Status;
 
 /// Events shown per session; a longer trace ends with a note pointing at `reev show`.
 pub const MAX_EVENTS: i64 = 40;
@@ -29,8 +31,14 @@ const TAIL: i64 = 2000;
 pub fn chosen(sessions: &[SessionBrief]) -> BTreeSet<String> {
     let mut order: Vec<&SessionBrief> = sessions.iter().collect();
     order.sort_by(|a, b| {
-        (a.status == "succeeded", std::cmp::Reverse(a.duration_ms))
-            .cmp(&(b.status == "succeeded", std::cmp::Reverse(b.duration_ms)))
+        (
+            a.status == Status::Succeeded,
+            std::cmp::Reverse(a.duration_ms),
+        )
+            .cmp(&(
+                b.status == Status::Succeeded,
+                std::cmp::Reverse(b.duration_ms),
+            ))
     });
     order
         .into_iter()
@@ -122,7 +130,7 @@ fn details(conn: &Connection, list: &str) -> Result<BTreeMap<String, SessionDeta
         .map_err(err("session details"))?;
     let rows = st
         .query_map([], |r| {
-            let assertion = match r.get::<_, Option<String>>(2)? {
+            let assertion = match assertion_type(r, 2)? {
                 Some(kind) => Some(AssertionView {
                     kind,
                     name: r.get(3)?,

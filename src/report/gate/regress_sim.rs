@@ -154,7 +154,7 @@ fn the_gate_catches_real_regressions_over_run_noise() {
         trial(s, slow, &t, 10)
             .0
             .iter()
-            .any(|r| r.kind == "slower" && r.agent == "a")
+            .any(|r| r.kind == CheckKind::Slower && r.agent == "a")
     });
     assert!(
         caught * 100 >= trials * 95,
@@ -168,7 +168,7 @@ fn the_gate_catches_real_regressions_over_run_noise() {
         trial(s, drop, &t, 10)
             .0
             .iter()
-            .any(|r| r.kind == "success_rate_drop" && r.agent == "a")
+            .any(|r| r.kind == CheckKind::SuccessRateDrop && r.agent == "a")
     });
     assert!(
         caught * 100 >= trials * 95,
@@ -197,7 +197,10 @@ fn a_busy_machine_makes_a_wall_time_slowdown_inconclusive_but_not_a_cpu_one() {
     );
     let cpu = Change { cpu: true, ..busy };
     let caught = rate(trials, |s| {
-        trial(s, cpu, &t, 10).0.iter().any(|r| r.kind == "slower")
+        trial(s, cpu, &t, 10)
+            .0
+            .iter()
+            .any(|r| r.kind == CheckKind::Slower)
     });
     assert!(caught * 100 >= trials * 95, "{caught} of {trials}");
     // The same slowdown on a machine as quiet as its history fails.
@@ -206,7 +209,10 @@ fn a_busy_machine_makes_a_wall_time_slowdown_inconclusive_but_not_a_cpu_one() {
         ..busy
     };
     let caught = rate(trials, |s| {
-        trial(s, quiet, &t, 10).0.iter().any(|r| r.kind == "slower")
+        trial(s, quiet, &t, 10)
+            .0
+            .iter()
+            .any(|r| r.kind == CheckKind::Slower)
     });
     assert!(caught * 100 >= trials * 95, "{caught} of {trials}");
 }
@@ -235,7 +241,7 @@ fn while_learning_nothing_fails_and_large_effects_are_described() {
     assert!(v
         .checks
         .iter()
-        .any(|c| c.kind == "slower" && c.observed.contains("a large effect")));
+        .any(|c| c.kind == CheckKind::Slower && c.observed.contains("a large effect")));
 }
 
 #[test]
@@ -254,8 +260,8 @@ fn a_stable_benchmark_that_breaks_is_a_new_failure() {
         1,
         &Thresholds::default(),
     );
-    let kinds: Vec<&str> = v.regressions.iter().map(|r| r.kind.as_str()).collect();
-    assert!(kinds.contains(&"new_failure"), "{kinds:?}");
+    let kinds: Vec<CheckKind> = v.regressions.iter().map(|r| r.kind).collect();
+    assert!(kinds.contains(&CheckKind::NewFailure), "{kinds:?}");
     // It failed once in the history: flaky, not new.
     let flaky = mk("h", 1);
     let v = judge(
@@ -265,7 +271,10 @@ fn a_stable_benchmark_that_breaks_is_a_new_failure() {
         1,
         &Thresholds::default(),
     );
-    assert!(v.regressions.iter().all(|r| r.kind != "new_failure"));
+    assert!(v
+        .regressions
+        .iter()
+        .all(|r| r.kind != CheckKind::NewFailure));
 }
 
 #[test]
@@ -285,5 +294,8 @@ fn replay_counts_same_code_alarms() {
     }
     let a: Vec<&RunAgent> = stepped.iter().map(|r| &r[0]).collect();
     let r = replay(&a, 2, 10, &Thresholds::default());
-    assert!(r.by_kind.get("slower").copied().unwrap_or(0) >= 1, "{r:?}");
+    assert!(
+        r.by_kind.get(&CheckKind::Slower).copied().unwrap_or(0) >= 1,
+        "{r:?}"
+    );
 }

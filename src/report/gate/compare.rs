@@ -2,39 +2,24 @@
 //! benchmark: success, score, duration, tokens and cost with deltas; significance by the
 //! gate's own tests (`stats::fisher_lower`, `stats::mann_whitney_greater`, the gate's alpha
 //! and minimum slowdown from `regress::Thresholds`); newly failing and newly passing
-//! benchmarks. One model ([`Comparison`]), one renderer per format (`compare_md.rs`,
-//! `compare_html.rs`, JSON by serde).
+//! benchmarks. One model ([`Comparison`]), read by `gather::compare`, rendered by
+//! `render::compare`.
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::data::Ctx;
 use super::regress::Thresholds;
 use crate::error::{Error, Result};
+use crate::report::gather::compare::{rows, sides, Row, Side};
+use crate::report::gather::data::Ctx;
+use crate::session::Status;
 use crate::stats;
 
 /// Per-session samples a test needs on each side before reev states a p-value: with fewer, a
 /// rank test cannot reach any useful significance, and the comparison says "too few".
 pub const MIN_SAMPLES: usize = 3;
-
-/// One side of a comparison: a run, and the agent when one is named.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Side {
-    pub run_id: String,
-    pub agent: Option<String>,
-}
-
-impl Side {
-    /// `run` or `run/agent`, as the reports name it.
-    pub fn label(&self) -> String {
-        match &self.agent {
-            Some(a) => format!("{}/{a}", self.run_id),
-            None => self.run_id.clone(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Comparison {
@@ -166,20 +151,6 @@ pub enum Change {
     OnlyAfter,
 }
 
-/// One session as the comparison reads it.
-#[derive(Debug, Clone)]
-struct Row {
-    agent: String,
-    benchmark_id: String,
-    session_id: String,
-    status: String,
-    /// NULL for an `error` session (not judged).
-    score: Option<f64>,
-    duration_ms: f64,
-    tokens: Option<f64>,
-    cost: Option<f64>,
-}
-
 /// What to compare: `runs` is one run (then `agents` names two agents of it) or two; `agents`
 /// is empty (every agent both runs have), one (that agent on both sides) or two.
 pub fn compare(
@@ -235,92 +206,6 @@ pub fn compare(
     Ok(c)
 }
 
-/// The two sides from the command line: `A B`, `A B --agent X`, `A --agent X --agent Y`,
-/// `A B --agent X --agent Y`. `previous` as A is the run before B.
-fn sides(ctx: &Ctx, runs: &[String], agents: &[String]) -> Result<(Side, Side)> {
-    let (run_a, run_b) = match runs {
-        [a] => {
-            let a = ctx.resolve_run(a)?;
-            (a.clone(), a)
-        }
-        [a, b] => {
-            let b = ctx.resolve_run(b)?;
-            let a = match ctx.resolve_baseline(a, &b)? {
-                Some(a) => a,
-                None => {
-                    return Err(Error::input(format!(
-                        "no run `{a}` to compare with run {b}"
-                    )))
-                }
-            };
-            (a, b)
-        }
-        _ => return Err(Error::input("compare takes one run id or two")),
-    };
-    let (agent_a, agent_b) = match agents {
-        [] => (None, None),
-        [x] => (Some(x.clone()), Some(x.clone())),
-        [x, y] => (Some(x.clone()), Some(y.clone())),
-        _ => return Err(Error::input("--agent is given once or twice")),
-    };
-    if run_a == run_b && (agent_a.is_none() || agent_a == agent_b) {
-        return Err(Error::input(format!(
-            "both sides are run {run_a}{}: give two runs, or two agents with --agent X --agent Y",
-            agent_a.map(|a| format!(" agent {a}")).unwrap_or_default()
-        )));
-    }
-    Ok((
-        Side {
-            run_id: run_a,
-            agent: agent_a,
-        },
-        Side {
-            run_id: run_b,
-            agent: agent_b,
-        },
-    ))
-}
-
-fn rows(conn: &duckdb::Connection, side: &Side) -> Result<Vec<Row>> {
-    let err = |e: duckdb::Error| {
-        Error::env(format!(
-            "compare: reading the sessions of {} failed: {e}",
-            side.label()
-        ))
-    };
-    let mut st = conn
-        .prepare(
-            "SELECT agent, benchmark_id, session_id, status, score, duration_ms::DOUBLE,
-                    (input_tokens::DOUBLE + output_tokens::DOUBLE), cost_usd
-             FROM current_sessions WHERE run_id = ? AND (CAST(? AS VARCHAR) IS NULL OR agent = ?)
-             ORDER BY agent, benchmark_id, attempt",
-        )
-        .map_err(err)?;
-    let agent = side.agent.as_deref();
-    let rows = st
-        .query_map(duckdb::params![side.run_id, agent, agent], |r| {
-            Ok(Row {
-                agent: r.get(0)?,
-                benchmark_id: r.get(1)?,
-                session_id: r.get(2)?,
-                status: r.get(3)?,
-                score: r.get(4)?,
-                duration_ms: r.get(5)?,
-                tokens: r.get(6)?,
-                cost: r.get(7)?,
-            })
-        })
-        .map_err(err)?;
-    let rows: Vec<Row> = rows.collect::<std::result::Result<_, _>>().map_err(err)?;
-    if rows.is_empty() {
-        return Err(Error::input(format!(
-            "{} has no sessions in the database",
-            side.label()
-        )));
-    }
-    Ok(rows)
-}
-
 /// The agents compared: the named ones, or every agent both runs have (said when none).
 fn agent_pairs(before: &Side, after: &Side, a: &[Row], b: &[Row]) -> Result<Vec<(String, String)>> {
     if let (Some(x), Some(y)) = (&before.agent, &after.agent) {
@@ -350,9 +235,12 @@ fn measures<R: Borrow<Row>>(agent: &str, rows: &[R]) -> Measures {
     let judged: Vec<&Row> = rows
         .iter()
         .copied()
-        .filter(|r| r.status != "error")
+        .filter(|r| r.status != Status::Error)
         .collect();
-    let ok = judged.iter().filter(|r| r.status == "succeeded").count() as u64;
+    let ok = judged
+        .iter()
+        .filter(|r| r.status == Status::Succeeded)
+        .count() as u64;
     let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     Measures {
         agent: agent.to_string(),

@@ -2,8 +2,9 @@
 //! (`error`: it could not start, setup failed, it exited 75) fails the gate on that, and its
 //! success rate is not compared — a night of model-API outages is not a regression of the agent.
 
-use super::model::{AgentSummary, Gate, Regression};
 use super::regress::{Check, Outcome};
+use super::{CheckKind, Gate, Regression};
+use crate::report::gather::model::AgentSummary;
 
 /// Parse `10%` or `0.1` into a fraction in 0..=1.
 pub fn parse(text: &str) -> Result<f64, String> {
@@ -30,7 +31,7 @@ pub fn judge(
 ) {
     let over: Vec<&AgentSummary> = agents.iter().filter(|a| a.error_rate > max).collect();
     let is_over = |agent: &str| over.iter().any(|a| a.agent == agent);
-    regressions.retain(|g| !(g.kind == "success_rate_drop" && is_over(&g.agent)));
+    regressions.retain(|g| !(g.kind == CheckKind::SuccessRateDrop && is_over(&g.agent)));
     let mut checks = Vec::new();
     for a in agents {
         let observed = format!(
@@ -42,7 +43,7 @@ pub fn judge(
         let hit = a.error_rate > max;
         if hit {
             regressions.push(Regression {
-                kind: "error_rate".into(),
+                kind: CheckKind::ErrorRate,
                 agent: a.agent.clone(),
                 benchmark_id: None,
                 baseline: max,
@@ -56,7 +57,7 @@ pub fn judge(
             });
         }
         checks.push(Check {
-            kind: "error_rate".into(),
+            kind: CheckKind::ErrorRate,
             agent: a.agent.clone(),
             compared_with: "--max-error-rate".into(),
             threshold: format!("error rate > {:.1}%", max * 100.0),
@@ -70,9 +71,9 @@ pub fn judge(
     }
     if let Some(g) = gate {
         g.regressions
-            .retain(|r| !(r.kind == "success_rate_drop" && is_over(&r.agent)));
+            .retain(|r| !(r.kind == CheckKind::SuccessRateDrop && is_over(&r.agent)));
         g.checks
-            .retain(|c| !(c.kind == "success_rate_drop" && is_over(&c.agent)));
+            .retain(|c| !(c.kind == CheckKind::SuccessRateDrop && is_over(&c.agent)));
         g.checks.extend(checks);
     }
 }

@@ -1,6 +1,7 @@
 //! report.json: every number of the report, for machines.
 
-use super::{Renderer, Report};
+use super::Renderer;
+use crate::report::model::Report;
 
 pub struct Json;
 
