@@ -84,7 +84,7 @@ fn session(agent: &str, bench: &str, attempt: u64, status: Status) -> SessionBri
         cost_usd: Some(0.0123),
         trace: vec![TraceEvent {
             seq: 1,
-            kind: "tool_call".into(),
+            kind: crate::session::EventKind::ToolCall,
             name: Some("bash".into()),
             detail: "{\"input\":\"ls\"}".into(),
             error: None,

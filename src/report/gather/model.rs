@@ -149,9 +149,9 @@ pub struct AssertionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct TraceEvent {
     pub seq: u64,
-    /// The event's `type`: tool_call, model_request, metric, error, ... — an open set: agents
-    /// write events of their own types, and reports show them as written.
-    pub kind: String,
+    /// The event's `type`: tool_call, model_request, metric, error, ... or any type an agent
+    /// wrote of its own, shown as written.
+    pub kind: crate::session::EventKind,
     /// The event's `name` (the tool, the metric).
     pub name: Option<String>,
     /// The event's other fields as compact JSON, cut short.

@@ -100,7 +100,11 @@ fn events(conn: &Connection, list: &str) -> Result<BTreeMap<String, Vec<TraceEve
                 r.get::<_, String>(0)?,
                 TraceEvent {
                     seq: r.get::<_, i64>(1)?.max(0) as u64,
-                    kind: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                    kind: r
+                        .get::<_, Option<String>>(2)?
+                        .as_deref()
+                        .unwrap_or_default()
+                        .into(),
                     name: r.get(3)?,
                     detail: detail(r.get::<_, Option<String>>(4)?.as_deref()),
                     error: r.get(5)?,
