@@ -236,6 +236,26 @@ pub enum AssertionKind {
 }
 
 impl AssertionKind {
+    pub const ALL: [AssertionKind; 12] = [
+        AssertionKind::ExitCode,
+        AssertionKind::StdoutEquals,
+        AssertionKind::StdoutContains,
+        AssertionKind::StdoutMatches,
+        AssertionKind::FileExists,
+        AssertionKind::FileContains,
+        AssertionKind::JsonValue,
+        AssertionKind::DurationAtMost,
+        AssertionKind::Verify,
+        AssertionKind::Event,
+        AssertionKind::Metric,
+        AssertionKind::ToolSequence,
+    ];
+
+    /// The kind named `s` as session files write it.
+    pub fn parse(s: &str) -> Option<AssertionKind> {
+        AssertionKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             AssertionKind::ExitCode => "exit_code",
@@ -575,6 +595,15 @@ fn version_error(bytes: &[u8]) -> Option<SessionFileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assertion_kinds_read_back_as_written() {
+        for k in AssertionKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(AssertionKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(AssertionKind::parse("exitcode"), None);
+    }
 
     #[test]
     fn try_names() {

@@ -10,12 +10,12 @@ use super::gate::compare::{
 };
 use super::gate::regress::{Check, Outcome, Replay, Thresholds};
 use super::gate::{CheckKind, Gate, Regression};
-use super::gather::column::AssertionType;
 use super::gather::compare::Side;
 use super::gather::completeness::{AgentCompleteness, Completeness};
 use super::gather::model::*;
 use super::model::{Report, Timings};
 use super::render::{compare, renderer, Format};
+use crate::session::AssertionKind;
 use crate::session::Status;
 
 const AT: &str = "2026-01-02T03:04:05.678Z";
@@ -71,7 +71,7 @@ fn session(agent: &str, bench: &str, attempt: u64, status: Status) -> SessionBri
         },
         failing: if failed {
             vec![FailedAssertion {
-                kind: AssertionType::StdoutContains,
+                kind: AssertionKind::StdoutContains,
                 name: Some("says ok".into()),
                 expected: "\"ok\"".into(),
                 actual: "\"nope\"".into(),
@@ -91,7 +91,7 @@ fn session(agent: &str, bench: &str, attempt: u64, status: Status) -> SessionBri
         }],
         detail: Some(SessionDetail {
             assertions: vec![AssertionView {
-                kind: AssertionType::ExitCode,
+                kind: AssertionKind::ExitCode,
                 name: None,
                 passed: !failed,
                 expected: "0".into(),

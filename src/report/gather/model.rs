@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::column::AssertionType;
+use crate::session::AssertionKind;
 use crate::session::Status;
 
 #[derive(Debug, Clone, Serialize)]
@@ -135,7 +135,7 @@ pub struct SessionDetail {
 /// One assertion of a session as the viewer shows it.
 #[derive(Debug, Clone)]
 pub struct AssertionView {
-    pub kind: AssertionType,
+    pub kind: AssertionKind,
     pub name: Option<String>,
     pub passed: bool,
     pub expected: String,
@@ -162,7 +162,7 @@ pub struct TraceEvent {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct FailedAssertion {
-    pub kind: AssertionType,
+    pub kind: AssertionKind,
     pub name: Option<String>,
     pub expected: String,
     pub actual: String,
