@@ -131,12 +131,6 @@ impl Error {
         )
     }
 
-    /// The same error with `cause` kept as its `source()`; the message should not repeat it.
-    pub fn caused_by(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
-        self.source = Some(Box::new(cause));
-        self
-    }
-
     /// The message followed by every cause under it, `: `-separated, as printed on exit.
     pub fn chain(&self) -> String {
         let mut out = self.message.clone();
@@ -261,7 +255,5 @@ mod tests {
             e.chain(),
             "cannot open the ledger db.duckdb: permission denied"
         );
-        let top = super::Error::env("load failed").caused_by(Io::other("disk full"));
-        assert_eq!(top.chain(), "load failed: disk full");
     }
 }

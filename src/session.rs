@@ -20,6 +20,18 @@ pub enum Status {
 }
 
 impl Status {
+    pub const ALL: [Status; 4] = [
+        Status::Succeeded,
+        Status::Failed,
+        Status::TimedOut,
+        Status::Error,
+    ];
+
+    /// The status named `s` as session files, the status log and the database write it.
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Succeeded => "succeeded",

@@ -1,5 +1,5 @@
 //! How every format (and the command line) writes numbers and text: percentages, scores,
-//! durations, money, sizes, and XML-escaped text.
+//! durations, money and sizes.
 
 pub fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)

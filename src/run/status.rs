@@ -433,14 +433,9 @@ fn session_status(
     if let Some(st) = logged.get(&(agent.to_string(), stem.to_string())) {
         return Some(*st);
     }
-    [
-        Status::Succeeded,
-        Status::Failed,
-        Status::TimedOut,
-        Status::Error,
-    ]
-    .into_iter()
-    .find(|st| files.contains(&format!("{stem}.{}", st.as_str())))
+    Status::ALL
+        .into_iter()
+        .find(|st| files.contains(&format!("{stem}.{}", st.as_str())))
 }
 
 /// Commands that finish the run: resume each unfinished shard (or the run), as the `reev

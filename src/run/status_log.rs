@@ -83,12 +83,8 @@ pub fn read(run_dir: &Path, names: &[String]) -> HashMap<(String, String), Statu
             let Some((agent, stem)) = key.split_once('/') else {
                 continue;
             };
-            let status = match status {
-                "succeeded" => Status::Succeeded,
-                "failed" => Status::Failed,
-                "timed_out" => Status::TimedOut,
-                "error" => Status::Error,
-                _ => continue,
+            let Some(status) = Status::parse(status) else {
+                continue;
             };
             out.insert((agent.to_string(), stem.to_string()), status);
         }

@@ -32,5 +32,5 @@ pub fn unhex(hex: &str) -> Option<Digest> {
 }
 
 pub fn hex(d: &Digest) -> String {
-    d.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::hex(d)
 }

@@ -30,16 +30,7 @@ pub fn parsed<T>(
 
 /// A session's status, as the `status` columns hold it.
 pub fn status(row: &duckdb::Row, idx: usize) -> duckdb::Result<Status> {
-    parsed(row, idx, "session status", |s| {
-        [
-            Status::Succeeded,
-            Status::Failed,
-            Status::TimedOut,
-            Status::Error,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    })
+    parsed(row, idx, "session status", Status::parse)
 }
 
 /// An assertion's type from a LEFT JOIN: `None` when the row has no assertion.
