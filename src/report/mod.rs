@@ -123,27 +123,24 @@ fn judge(
         ))
     };
     let explicit = match baseline {
-        Baseline::None | Baseline::Passed => None,
+        Baseline::None => return Ok(None),
+        // The default: the last comparable run that passed the gate or was accepted (of the
+        // same kind: replayed or live).
+        Baseline::Passed => return gate_against(None),
         Baseline::Previous => ctx.previous(run_id)?,
         Baseline::Run(id) => Some(ctx.resolve_run(id)?),
     };
-    Ok(match baseline {
-        Baseline::None => None,
-        // The default: the last comparable run that passed the gate or was accepted (of the
-        // same kind: replayed or live).
-        Baseline::Passed => gate_against(None)?,
-        Baseline::Previous | Baseline::Run(_) => match explicit {
-            // A replay did not call the model: never compared with a live run.
-            Some(b) if ctx.replayed_from(&b)?.is_some() != replayed_from.is_some() => {
-                tracing::warn!(
-                    "baseline {b} and run {run_id} are not both replayed or both live: not compared"
-                );
-                None
-            }
-            Some(b) => gate_against(Some(&b))?,
-            None => None,
-        },
-    })
+    let Some(b) = explicit else {
+        return Ok(None);
+    };
+    // A replay did not call the model: never compared with a live run.
+    if ctx.replayed_from(&b)?.is_some() != replayed_from.is_some() {
+        tracing::warn!(
+            "baseline {b} and run {run_id} are not both replayed or both live: not compared"
+        );
+        return Ok(None);
+    }
+    gate_against(Some(&b))
 }
 
 /// The gate replayed over the latest `runs` complete runs, per agent (`reev calibrate`).
