@@ -131,6 +131,11 @@ impl Error {
         )
     }
 
+    /// The same error with `note` on a line of its own after it and its causes.
+    pub fn with_note(self, note: &str) -> Self {
+        Error::new(self.kind, format!("{}\n{note}", self.chain()))
+    }
+
     /// The message followed by every cause under it, `: `-separated, as printed on exit.
     pub fn chain(&self) -> String {
         let mut out = self.message.clone();

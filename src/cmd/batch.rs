@@ -33,16 +33,16 @@ pub fn batch(opts: BatchOptions, quiet: bool) -> Result<()> {
             super::set_stdout(super::Stdout::Direct { json });
             Ok(())
         }
-        Err(mut e) => {
+        Err(e) => {
             crate::logging::release_held(true);
             super::release_stdout()?;
-            if let Some(dir) = &e.report {
-                e.error.message.push_str(&format!(
-                    "\nthe report: {}",
+            Err(match &e.report {
+                Some(dir) => e.error.with_note(&format!(
+                    "the report: {}",
                     reports.join(dir).join("report.md").display()
-                ));
-            }
-            Err(e.error)
+                )),
+                None => e.error,
+            })
         }
     }
 }

@@ -21,10 +21,6 @@ pub fn status(opts: StatusOptions) -> Result<()> {
     let worst = problems.into_iter().fold(None, crate::run::batch::worse);
     match worst {
         None => Ok(()),
-        Some(mut e) => {
-            e.message
-                .push_str("\nthe other runs are listed; fix or move the unreadable ones");
-            Err(e)
-        }
+        Some(e) => Err(e.with_note("the other runs are listed; fix or move the unreadable ones")),
     }
 }

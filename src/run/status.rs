@@ -97,7 +97,7 @@ impl RunStatus {
     /// A run that could not be read: its id and why.
     fn unreadable(run_id: &str, problem: &Error) -> Self {
         RunStatus {
-            problem: Some(problem.message.clone()),
+            problem: Some(problem.chain()),
             ..RunStatus::blank(run_id, State::Unreadable)
         }
     }

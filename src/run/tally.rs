@@ -139,14 +139,12 @@ fn conclude(
         // In the error, not a warning: it is printed even under -q (`reev batch -q` in cron).
         // Not only sessions never started: a session interrupted between two tries still
         // owes its retries, which the printed command (with --retry-errors) runs.
-        let mut e = Error::interrupted(sig);
-        e.message.push_str(&format!(
-            "\n{interrupted} planned sessions were not completed; finish the run with `{resume}`"
-        ));
-        return Err(e);
+        return Err(Error::interrupted(sig).with_note(&format!(
+            "{interrupted} planned sessions were not completed; finish the run with `{resume}`"
+        )));
     }
     if let Some(first) = failures.first() {
-        let mut e = Error::new(
+        let e = Error::new(
             failures.iter().map(|e| e.kind).max().unwrap_or(first.kind),
             format!(
                 "{} sessions could not be recorded; first: {}",
@@ -154,10 +152,9 @@ fn conclude(
                 first.chain()
             ),
         );
-        e.message.push_str(&format!(
-            "\nfix the cause, then finish the run with `{resume}`"
-        ));
-        return Err(e);
+        return Err(e.with_note(&format!(
+            "fix the cause, then finish the run with `{resume}`"
+        )));
     }
     if report.not_launched > 0 {
         return Err(Error::failed(format!(
