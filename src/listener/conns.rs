@@ -24,7 +24,7 @@ use std::task::Poll;
 use hyper_util::rt::TokioIo;
 use tokio::runtime::Handle;
 
-use super::{lock, route, Entry, Shared};
+use super::{lock, route, session_path, Entry, Shared};
 
 /// Listening sockets and the connections accepted whose first request is not routed yet.
 #[derive(Default)]
@@ -168,7 +168,7 @@ async fn connection(stream: TcpStream, carried: Arc<Carried>, shared: Arc<Shared
     // socket, and hyper's default would drop it at the EOF behind it, unread.
     let served = hyper::server::conn::http1::Builder::new()
         .half_close(true)
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(Tying::new(stream, &carried, &shared)), service)
         .await;
     if let Err(e) = served {
         tracing::debug!("listener connection: {e}");
@@ -180,16 +180,127 @@ async fn connection(stream: TcpStream, carried: Arc<Carried>, shared: Arc<Shared
 /// The session token of the request line at the start of what `stream` has received
 /// (`POST /s/TOKEN/...`), read without consuming it; `None` while nothing names one.
 fn peek_token(stream: &TcpStream) -> Option<String> {
-    let mut head = [0u8; 128];
+    let mut head = [0u8; HEAD];
     let n = stream.peek(&mut head).ok()?;
     token_in(&head[..n]).map(str::to_string)
 }
 
+/// Bytes of a request's start looked at for its token: the request line's method and path.
+const HEAD: usize = 256;
+
+/// The token of the request line `head` starts with, read as `route` reads the path
+/// (absolute-form targets and queries included); `None` while the target is incomplete.
 fn token_in(head: &[u8]) -> Option<&str> {
-    let space = head.iter().position(|&b| b == b' ')?;
-    let rest = head[space + 1..].strip_prefix(b"/s/")?;
-    let end = rest.iter().position(|&b| b == b'/' || b == b' ')?;
-    std::str::from_utf8(&rest[..end]).ok()
+    let line = std::str::from_utf8(&head[..head.len().min(HEAD)])
+        .or_else(|e| std::str::from_utf8(&head[..e.valid_up_to()]))
+        .ok()?;
+    let (_, rest) = line.split_once(' ')?;
+    let (target, _) = rest.split_once(' ')?;
+    let path = match target.split_once("://") {
+        Some((_, after)) => &after[after.find('/')?..],
+        None => target,
+    };
+    let path = path.split(['?', '#']).next()?;
+    session_path(path).map(|(token, _)| token)
+}
+
+/// The connection's stream as hyper reads it. The first bytes read tie the connection to the
+/// session their request line names, under the lock [`settle`] takes: a request is always
+/// either still in the socket, where `settle` peeks it, or tied, never in between (read by
+/// hyper, not yet routed).
+struct Tying {
+    stream: tokio::net::TcpStream,
+    carried: Arc<Carried>,
+    shared: Arc<Shared>,
+    /// The request's start read so far, until its token is known or cannot be.
+    head: Option<Vec<u8>>,
+}
+
+impl Tying {
+    fn new(stream: tokio::net::TcpStream, carried: &Arc<Carried>, shared: &Arc<Shared>) -> Self {
+        Tying {
+            stream,
+            carried: carried.clone(),
+            shared: shared.clone(),
+            head: Some(Vec::new()),
+        }
+    }
+
+    /// `got` was read: tie the connection when the head names a session, stop looking once
+    /// it has a whole request line or enough bytes to know it never will.
+    fn saw(&mut self, state: &mut State, got: &[u8]) {
+        let Some(head) = self.head.as_mut() else {
+            return;
+        };
+        head.extend_from_slice(&got[..got.len().min(HEAD)]);
+        let token = token_in(head);
+        if token.is_none() && head.len() < HEAD && !head.contains(&b'\n') {
+            return;
+        }
+        if let Some(entry) = token.and_then(|t| lock(&self.shared.sessions).get(t).cloned()) {
+            self.carried.add(&entry);
+        }
+        state.unrouted.remove(&self.carried.id);
+        self.head = None;
+    }
+}
+
+impl tokio::io::AsyncRead for Tying {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.head.is_none() {
+            return std::pin::Pin::new(&mut this.stream).poll_read(cx, buf);
+        }
+        let shared = this.shared.clone();
+        let mut state = lock(&shared.conns.0);
+        let before = buf.filled().len();
+        let read = std::pin::Pin::new(&mut this.stream).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = read {
+            let got = buf.filled()[before..].to_vec();
+            this.saw(&mut state, &got);
+        }
+        read
+    }
+}
+
+impl tokio::io::AsyncWrite for Tying {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
 }
 
 /// The sessions one connection carried requests for: each counts it open until it closes.
@@ -232,8 +343,12 @@ mod tests {
         let t = "0123456789abcdef0123456789abcdef";
         let line = format!("POST /s/{t}/otlp/v1/traces HTTP/1.1\r\n");
         assert_eq!(token_in(line.as_bytes()), Some(t));
-        assert_eq!(token_in(format!("GET /s/{t} HTTP/1.1").as_bytes()), Some(t));
-        // Not all of the token has arrived: nothing to tie yet.
+        // As route reads it: absolute-form targets and queries too; no slash after the
+        // token is no session's path.
+        let abs = format!("POST http://127.0.0.1:9/s/{t}/v1/chat?x=1 HTTP/1.1");
+        assert_eq!(token_in(abs.as_bytes()), Some(t));
+        assert_eq!(token_in(format!("GET /s/{t} HTTP/1.1").as_bytes()), None);
+        // Not all of the request target has arrived: nothing to tie yet.
         assert_eq!(token_in(b"POST /s/0123"), None);
         assert_eq!(token_in(b"POST /x/s/abc/ HTTP/1.1"), None);
         assert_eq!(token_in(b""), None);

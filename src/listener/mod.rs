@@ -302,13 +302,19 @@ fn new_token() -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// A session's path split into its token and the rest (`/s/TOKEN/rest` → `(TOKEN, /rest)`);
+/// the one reading of the scheme, also where a connection is tied before hyper routes it.
+fn session_path(path: &str) -> Option<(&str, &str)> {
+    let after = path.strip_prefix("/s/")?;
+    let slash = after.find('/')?;
+    Some((&after[..slash], &after[slash..]))
+}
+
 /// `/s/TOKEN/v1/...` to the gateway, `POST /s/TOKEN/otlp/v1/traces` to the collector.
 async fn route(shared: &Shared, conn: &conns::Carried, req: Request<Incoming>) -> Response<Body> {
     let path = req.uri().path().to_string();
-    let target = path
-        .strip_prefix("/s/")
-        .and_then(|p| p.split_once('/'))
-        .map(|(t, r)| (lock(&shared.sessions).get(t).cloned(), format!("/{r}")));
+    let target =
+        session_path(&path).map(|(t, r)| (lock(&shared.sessions).get(t).cloned(), r.to_string()));
     // Tied to its session before it stops counting as not routed (see `conns::settle`).
     if let Some((Some(entry), _)) = &target {
         conn.add(entry);
