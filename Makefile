@@ -56,7 +56,7 @@ $(VENV)/.requirements-dev.txt: requirements-dev.txt
 
 ## The test suite: unit tests and integration tests through the built binary.
 test: dev-deps
-	$(CARGO) test --release --locked
+	$(CARGO) test --release --locked --workspace
 
 ## Render a report in headless Chromium, where Chromium is installed.
 test-browser: build

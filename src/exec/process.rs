@@ -302,8 +302,11 @@ impl<'a> Running<'a> {
         );
         let pidfd = self.pidfd.as_ref().filter(|_| !self.reaped);
         let i_pid = slot(&mut fds, pidfd.map(AsFd::as_fd), PollFlags::IN);
+        // A lingering setup's init and a resident init report the program's end on the
+        // status socket and stay.
         let lingering = self.spec.linger && !self.reaped;
-        let init = self.namespaced.as_ref().filter(|_| lingering);
+        let init =
+            (self.namespaced.as_ref()).filter(|s| !self.reaped && (lingering || s.in_resident()));
         let i_status = slot(&mut fds, init.map(Started::status_fd), PollFlags::IN);
         let deaf = self.f.interrupted || self.reaped || self.spec.through_stop;
         let wake = interrupt::wake_fd().filter(|_| !deaf);
@@ -361,8 +364,11 @@ impl<'a> Running<'a> {
 
     /// Settle a process that ended; stop one that is past its deadline or was asked to.
     fn watch(&mut self, ready: &Ready) {
+        let resident = self.namespaced.as_ref().is_some_and(Started::in_resident);
         let exited = if self.reaped {
             false
+        } else if resident && ready.status {
+            true
         } else if self.pidfd.is_some() {
             ready.pid
         } else {
@@ -448,6 +454,23 @@ fn settle(
     f: &mut Finished,
     namespaced: &mut Option<Started>,
 ) -> Option<Lingering> {
+    if let Some(started) = namespaced.as_mut().filter(|s| s.in_resident()) {
+        // The resident init killed and reaped what the program left; it serves on.
+        match started.exit() {
+            Some((status, usage)) => {
+                record_status(status, f);
+                if let Some(u) = usage {
+                    f.user = Duration::from_micros(u.user_us);
+                    f.system = Duration::from_micros(u.system_us);
+                    f.peak_rss_bytes = u.max_rss_kib.saturating_mul(1024);
+                }
+            }
+            // Killed (with its namespace) after the grace period.
+            None => f.signal = Some(libc::SIGKILL),
+        }
+        interrupt::unregister_group(pid);
+        return None;
+    }
     if !keep {
         // The leader is a zombie until reaped, so its process group id cannot be reused:
         // kill whatever it left behind before reaping it.
@@ -456,8 +479,8 @@ fn settle(
         interrupt::unregister_group(pid);
         return None;
     }
-    let init = namespaced.take();
-    match &init {
+    let mut init = namespaced.take();
+    match &mut init {
         // The init stays, unreaped, with its namespace: the status comes from its socket.
         Some(started) => {
             if let Some(status) = started.agent_status() {

@@ -205,9 +205,12 @@ impl Workdir {
         scratch_dir.empty()?;
         // The agent may have left a directory, FIFO or symlink under any of these names:
         // removed (never followed) whatever it is, or every later session here would fail.
-        for name in [EVENTS, STDOUT, STDERR] {
+        for name in [STDOUT, STDERR] {
             root_dir.remove_tree(OsStr::new(name))?;
         }
+        // Emptied in place: a sandboxed session's namespace mounts the file itself, and a
+        // worker's resident init keeps that mount for its later sessions.
+        root_dir.empty_file(OsStr::new(EVENTS))?;
         for file in seed {
             let mode = if file.executable { 0o755 } else { 0o644 };
             scratch_dir

@@ -73,6 +73,7 @@ pub fn execute(
                 .flatten()
                 .collect()
         });
+        pool.broadcast(|_| crate::sandbox::spawn::release_worker());
         for h in handles {
             outcomes.extend(h.join().unwrap_or_default());
         }

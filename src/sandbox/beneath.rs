@@ -102,6 +102,29 @@ impl Dir {
         }
     }
 
+    /// Empty the regular file `name` in place, keeping its inode (a sandbox's namespace may
+    /// have it mounted: see the resident init in `spawn`); whatever else is there — a
+    /// symlink, FIFO, directory, or a file with other links, which may be someone else's —
+    /// is removed instead, never followed. A missing one is fine.
+    pub fn empty_file(&self, name: &OsStr) -> io::Result<()> {
+        let c = cstring(name)?;
+        let own = match fs::statat(&self.fd, c.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e.into()),
+            Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1,
+        };
+        if own {
+            let flags = OFlags::WRONLY | OFlags::NONBLOCK;
+            if let Ok(fd) = open_one(self.fd.as_fd(), &c, flags) {
+                let st = stat(&fd)?;
+                if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1 {
+                    return Ok(fs::ftruncate(&fd, 0)?);
+                }
+            }
+        }
+        self.remove_tree(name)
+    }
+
     /// Open `rel` below this directory without following any symlink and without leaving it.
     fn open_beneath(&self, rel: &Path, flags: OFlags) -> io::Result<OwnedFd> {
         match openat2(self.fd.as_fd(), rel, flags) {

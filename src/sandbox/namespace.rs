@@ -145,6 +145,7 @@ impl Plan {
             drop_capabilities: self.hardened,
             close_inherited: self.close_inherited,
             linger,
+            resident: false,
         }
     }
 

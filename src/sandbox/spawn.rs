@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
-use reev_sandbox::{message, Request, Status, Step};
+use reev_sandbox::{message, Request, Status, Step, Usage};
 use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 use super::namespace::{self, Plan};
@@ -24,9 +24,34 @@ pub struct Started {
     socket: OwnedFd,
     /// Not yet waited for: dropping kills and reaps it.
     unreaped: bool,
+    /// Started by this worker's resident init (`pid`), which outlives the process: its end
+    /// is the `Exited` report (or the init's death), not the init's exit.
+    resident: bool,
+    /// `Exited` was read.
+    ended: bool,
 }
 
 impl Started {
+    /// Whether the process runs in this worker's resident init (see [`Started::resident`]).
+    pub fn in_resident(&self) -> bool {
+        self.resident
+    }
+
+    /// The process's raw wait status and, from a resident init, what it used; `None` when
+    /// the init was killed before it could report.
+    pub fn exit(&mut self) -> Option<(i32, Option<Usage>)> {
+        loop {
+            match message::recv_status(&self.socket) {
+                Ok(Some(Status::Exited { status, usage })) => {
+                    self.ended = true;
+                    return Some((status, usage));
+                }
+                Ok(Some(_)) => continue,
+                _ => return None,
+            }
+        }
+    }
+
     /// The init has been reaped.
     pub fn reaped(&mut self) {
         self.unreaped = false;
@@ -40,19 +65,21 @@ impl Started {
 
     /// The program's raw wait status, as the init reported it (None: the init was killed
     /// before it could).
-    pub fn agent_status(&self) -> Option<i32> {
-        loop {
-            match message::recv_status(&self.socket) {
-                Ok(Some(Status::Exited { status })) => return Some(status),
-                Ok(Some(_)) => continue,
-                _ => return None,
-            }
-        }
+    pub fn agent_status(&mut self) -> Option<i32> {
+        self.exit().map(|(status, _)| status)
     }
 }
 
 impl Drop for Started {
     fn drop(&mut self) {
+        if self.resident && !self.ended {
+            // Abandoned while it runs (reev is unwinding): the resident init goes with it,
+            // and this worker's next process gets a new one.
+            if let Some(pid) = rustix::process::Pid::from_raw(self.pid) {
+                let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            }
+            return;
+        }
         if self.unreaped {
             // An init still runs (reev is unwinding, or a lingering setup is over): its
             // death ends its PID namespace and all in it.
@@ -105,8 +132,135 @@ impl Drop for Zygote {
     }
 }
 
+/// One of this worker's resident inits (see the crate's `init`): PID 1 of the namespaces it was
+/// made for, running every later process that fits them, one at a time — a process start
+/// each, where a namespace per process costs a copy of `reev-init` too. reev's child.
+struct Resident {
+    /// The request it was made with (no program: no argv, environment or directory).
+    made: Request,
+    control: OwnedFd,
+    pid: libc::pid_t,
+    /// The files and directories its writable mounts are (device, inode), as they were when
+    /// it made them: one replaced since (reev recreates what an agent swapped for a link, a
+    /// FIFO, …) is not what the mount shows, so a new resident init is made.
+    sources: Vec<Option<(u64, u64)>>,
+}
+
+impl Resident {
+    /// Ask the zygote for a resident init in the namespaces `request` needs.
+    fn start(request: &Request, plan: &Plan) -> io::Result<Resident> {
+        let made = Request {
+            argv: Vec::new(),
+            env: Vec::new(),
+            cwd: "/".into(),
+            resident: true,
+            ..request.clone()
+        };
+        let (ours, theirs) = seqpacket()?;
+        let null = std::fs::File::open("/dev/null")?;
+        let mut fds: Vec<BorrowedFd> = vec![theirs.as_fd(), null.as_fd(), null.as_fd()];
+        fds.push(null.as_fd());
+        fds.extend(plan.netns());
+        let pid = fork_session(&made, &fds)?;
+        drop(fds);
+        drop(theirs);
+        let sources = identities(&made.mounts.writable);
+        let resident = Resident {
+            made,
+            control: ours,
+            pid,
+            sources,
+        };
+        match message::recv_status(&resident.control)? {
+            Some(Status::Serving) => Ok(resident),
+            Some(Status::Failed {
+                step,
+                errno,
+                message,
+            }) => {
+                let kind = io::Error::from_raw_os_error(errno).kind();
+                Err(io::Error::new(kind, format!("{step}: {message}")))
+            }
+            other => Err(io::Error::other(format!(
+                "reev-init's resident init ended without serving (it said {other:?})"
+            ))),
+        }
+    }
+}
+
+/// The (device, inode) of each path, following symlinks as the mounts did.
+fn identities(paths: &[std::path::PathBuf]) -> Vec<Option<(u64, u64)>> {
+    use std::os::unix::fs::MetadataExt;
+    paths
+        .iter()
+        .map(|p| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino())))
+        .collect()
+}
+
+impl Drop for Resident {
+    fn drop(&mut self) {
+        // Nothing of it is kept: killed (its namespace with it) and reaped, whatever it did.
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            while let Err(rustix::io::Errno::INTR) =
+                rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty())
+            {
+            }
+        }
+    }
+}
+
+/// How many resident inits a worker keeps, for as many kinds of session (sandboxed or not,
+/// network or not) taking turns on it; the longest-kept goes first.
+const MAX_RESIDENTS: usize = 4;
+
 thread_local! {
     static ZYGOTE: std::cell::RefCell<Option<Zygote>> = const { std::cell::RefCell::new(None) };
+    static RESIDENTS: std::cell::RefCell<Vec<Resident>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// End this worker thread's resident init and zygote, and reap them (their CPU time, and
+/// that of every process they reaped, is then reev's children's): when a run's sessions
+/// are done. They would otherwise end with the thread (their death signal), unreaped.
+pub fn release_worker() {
+    RESIDENTS.with(|cell| cell.borrow_mut().clear());
+    ZYGOTE.with(|cell| cell.borrow_mut().take());
+}
+
+/// Send `request` to this worker's resident init, made (again) when there is none that it
+/// fits, or when the last one is gone (killed with a process that outlived its grace
+/// period); the resident init's pid.
+fn in_resident(request: &Request, plan: &Plan, fds: &[BorrowedFd]) -> io::Result<libc::pid_t> {
+    RESIDENTS.with(|cell| {
+        let mut residents = cell.borrow_mut();
+        for _ in 0..2 {
+            let found = residents.iter().position(|r| request.fits(&r.made));
+            let i = match found {
+                Some(i)
+                    if identities(&residents[i].made.mounts.writable) == residents[i].sources =>
+                {
+                    i
+                }
+                _ => {
+                    if let Some(i) = found {
+                        residents.remove(i);
+                    }
+                    if residents.len() >= MAX_RESIDENTS {
+                        residents.remove(0);
+                    }
+                    residents.push(Resident::start(request, plan)?);
+                    residents.len() - 1
+                }
+            };
+            match message::send_request(&residents[i].control, request, fds) {
+                Ok(()) => return Ok(residents[i].pid),
+                Err(_) => drop(residents.remove(i)),
+            }
+        }
+        Err(io::Error::other(
+            "reev-init's resident init ended unexpectedly (twice in a row)",
+        ))
+    })
 }
 
 /// Send one request to this worker's `reev-init` (started on first use, again if it died);
@@ -150,14 +304,21 @@ pub fn spawn(request: &Request, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3
         stdout_w.as_fd(),
         stderr_w.as_fd(),
     ];
-    fds.extend(plan.netns());
-    let pid = fork_session(request, &fds)?;
+    let resident = request.may_be_resident();
+    let pid = if resident {
+        in_resident(request, plan, &fds)?
+    } else {
+        fds.extend(plan.netns());
+        fork_session(request, &fds)?
+    };
     drop(fds);
     drop((theirs, stdin_r, stdout_w, stderr_w));
     let mut started = Started {
         pid,
         socket: ours,
-        unreaped: true,
+        unreaped: !resident,
+        resident,
+        ended: false,
     };
     match message::recv_status(&started.socket)? {
         Some(Status::Started { .. }) => Ok((started, [stdin_w, stdout_r, stderr_r])),
@@ -166,9 +327,11 @@ pub fn spawn(request: &Request, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3
             errno,
             message,
         }) => {
-            drop(started); // kills and reaps the init
-                           // An exec failure reads as std's would ("No such file or directory"); others
-                           // say which step of entering the namespaces failed.
+            // A per-session init is killed and reaped; a resident one serves on.
+            started.ended = true;
+            drop(started);
+            // An exec failure reads as std's would ("No such file or directory"); others say
+            // which step of entering the namespaces failed.
             let kind = io::Error::from_raw_os_error(errno).kind();
             Err(match step {
                 Step::Exec => io::Error::from_raw_os_error(errno),
@@ -176,8 +339,16 @@ pub fn spawn(request: &Request, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3
             })
         }
         other => {
-            started.reaped(); // reaped below, with its status
-            let status = child_status(started.pid);
+            let status = if resident {
+                // Gone or confused: killed and reaped here (not by `started`, whose pid may
+                // be another process's once reaped); this worker's next process gets a new one.
+                started.ended = true;
+                RESIDENTS.with(|cell| cell.borrow_mut().retain(|r| r.pid != pid));
+                String::from("the resident init")
+            } else {
+                started.reaped(); // reaped below, with its status
+                child_status(started.pid)
+            };
             drop(started);
             Err(io::Error::other(format!(
                 "reev-init ended without starting the program ({}; {status})",

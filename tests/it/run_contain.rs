@@ -428,3 +428,127 @@ fn protected_and_host_sessions_take_turns_on_one_worker() {
         );
     }
 }
+
+/// The sandboxed agent of `sessions_of_one_worker_share_a_resident_init_but_nothing_else`:
+/// prints its pid and every process its /proc shows, records one event, then leaves a
+/// daemon behind (setsid: out of its process group).
+const NEIGHBOUR: &str = r#"echo "self $$"
+for d in /proc/[0-9]*; do echo "proc $(cat "$d/comm" 2>/dev/null)"; done
+echo "{\"type\":\"metric\",\"name\":\"attempt\",\"value\":$REEV_ATTEMPT}" >> "$REEV_EVENTS"
+setsid sleep 6007 < /dev/null > /dev/null 2>&1 &
+exit 0"#;
+
+/// A worker's sandboxed sessions run one after another under one resident init (PID 1 of
+/// their namespaces stays; a namespace per session cost more than a trivial session), yet
+/// each starts with nothing of the one before: not the daemon it left, not its events (the
+/// events file is mounted, so it is emptied in place, not replaced). Fails on a resident
+/// that keeps a replaced events file mounted, or lets a daemon live on.
+#[test]
+fn sessions_of_one_worker_share_a_resident_init_but_nothing_else() {
+    let p = Project::new();
+    p.write(
+        "reev.yml",
+        &format!(
+            "agents:\n  boxed:\n    command: [sh, -c, {NEIGHBOUR:?}]\n    sandbox: {{network: none, filesystem: scratch}}\n"
+        ),
+    );
+    p.simple_benchmark("b");
+    p.reev(&["run", "--jobs", "1", "--attempts", "3"]).ok();
+    let mut sessions = p.sessions();
+    sessions.sort_by_key(|s| s["attempt"].as_u64());
+    assert_eq!(sessions.len(), 3);
+    let mut pids = Vec::new();
+    for s in &sessions {
+        let attempt = s["attempt"].as_u64().unwrap();
+        assert_eq!(s["status"], "succeeded", "{s:#}");
+        let out = s["stdout"]["text"].as_str().unwrap();
+        assert!(
+            !out.lines().any(|l| l == "proc sleep"),
+            "attempt {attempt} saw a daemon an earlier session left:\n{out}"
+        );
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("proc ") && l.contains("reev-init")),
+            "attempt {attempt}: PID 1 of its namespace is not reev-init:\n{out}"
+        );
+        let procs = out.lines().filter(|l| l.starts_with("proc ")).count();
+        assert!(
+            procs <= 4,
+            "attempt {attempt} saw {procs} processes:\n{out}"
+        );
+        let values: Vec<u64> = s["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["data"]["value"].as_u64())
+            .collect();
+        assert_eq!(
+            values,
+            [attempt],
+            "attempt {attempt}'s events: {:#}",
+            s["events"]
+        );
+        let pid: u64 = out
+            .lines()
+            .find_map(|l| l.strip_prefix("self "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no pid in {out}"));
+        pids.push(pid);
+    }
+    // One namespace, its PID 1 kept: pids go on counting instead of starting at 2 again.
+    assert!(
+        pids[2] > pids[0],
+        "pids {pids:?}: a PID namespace per session"
+    );
+    assert!(
+        !host_has_process("sleep\u{0}6007"),
+        "a daemon a session left outlived the run"
+    );
+}
+
+/// Whether any process on the host has this NUL-separated command line prefix.
+fn host_has_process(cmdline: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .any(|c| c.starts_with(cmdline.as_bytes()))
+}
+
+/// A process that ignores TERM past its grace period is killed with its worker's resident
+/// init and everything in that namespace; the worker's next session gets a new init and
+/// runs as usual.
+#[test]
+fn a_process_killed_after_its_grace_period_takes_its_resident_init_and_the_next_runs() {
+    let p = Project::new();
+    let agent = r#"if [ "$REEV_ATTEMPT" = 1 ]; then trap '' TERM; sleep 30; fi; echo fine"#;
+    p.write(
+        "reev.yml",
+        &format!("agents:\n  stubborn:\n    command: [sh, -c, {agent:?}]\n"),
+    );
+    p.simple_benchmark("b");
+    let out = p.reev(&[
+        "run",
+        "--jobs",
+        "1",
+        "--attempts",
+        "2",
+        "--timeout",
+        "1s",
+        "--kill-grace",
+        "1s",
+    ]);
+    out.ok();
+    assert!(
+        out.elapsed < std::time::Duration::from_secs(10),
+        "took {:?}",
+        out.elapsed
+    );
+    let mut sessions = p.sessions();
+    sessions.sort_by_key(|s| s["attempt"].as_u64());
+    assert_eq!(sessions[0]["status"], "timed_out", "{:#}", sessions[0]);
+    assert_eq!(sessions[0]["signal"], 9);
+    assert_eq!(sessions[1]["status"], "succeeded", "{:#}", sessions[1]);
+    assert_eq!(sessions[1]["stdout"]["text"], "fine\n");
+}

@@ -34,7 +34,7 @@ use rustix::mount::{MountFlags, MountPropagationFlags, MoveMountFlags, OpenTreeF
 use rustix::process::{Signal, WaitOptions};
 use rustix::thread::{CapabilitySet, CapabilitySets, UnshareFlags};
 
-use crate::message::{self, Mounts, Network, Request, Resource, Status, Step};
+use crate::message::{self, Mounts, Network, Request, Resource, Status, Step, Usage};
 use crate::sys::{self, Forked};
 
 /// A failed step: what `Status::Failed` carries.
@@ -234,14 +234,29 @@ fn fail(socket: BorrowedFd, failure: Failure) -> ! {
     std::process::exit(127)
 }
 
-/// PID 1 of the session, reev's child: its process group, death signal, user namespace
-/// maps, cgroups; then mounts, directory, limits, privileges, the program, then reaping.
+/// PID 1 of the session, reev's child: its namespaces entered, then the program, then
+/// reaping; or, for a resident init, the requests that come on its socket.
 fn pid1(
     socket: BorrowedFd,
     req: &Request,
     fds: Vec<OwnedFd>,
     mounted: bool,
 ) -> Stepped<std::convert::Infallible> {
+    enter(socket, req, mounted)?;
+    if req.resident {
+        drop(fds);
+        let _ = message::send_status(socket, &Status::Serving);
+        resident(socket, req)
+    }
+    chdir(&req.cwd)?;
+    let agent = start(req, fds)?;
+    let _ = message::send_status(socket, &Status::Started { pid: agent });
+    reap(socket, agent, req.linger)
+}
+
+/// Everything of a session's namespaces that is made once: its process group, death signal,
+/// user namespace maps, cgroups; then mounts, limits and privileges.
+fn enter(socket: BorrowedFd, req: &Request, mounted: bool) -> Stepped<()> {
     rustix::process::setpgid(None, None).map_err(at(Step::ProcessGroup))?;
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
         .map_err(at(Step::DeathSignal))?;
@@ -278,10 +293,6 @@ fn pid1(
     if req.mount && !mounted {
         mounts(req)?;
     }
-    std::env::set_current_dir(&req.cwd).map_err(|e| Failure {
-        step: Step::Chdir,
-        error: io::Error::new(e.kind(), format!("{}: {e}", req.cwd.display())),
-    })?;
     for limit in &req.rlimits {
         let resource = match limit.resource {
             Resource::AddressSpace => rustix::process::Resource::As,
@@ -303,9 +314,100 @@ fn pid1(
     if req.close_inherited {
         sys::close_inherited_on_exec();
     }
-    let agent = start(req, fds)?;
-    let _ = message::send_status(socket, &Status::Started { pid: agent });
-    reap(socket, agent, req.linger)
+    Ok(())
+}
+
+fn chdir(cwd: &Path) -> Stepped<()> {
+    std::env::set_current_dir(cwd).map_err(|e| Failure {
+        step: Step::Chdir,
+        error: io::Error::new(e.kind(), format!("{}: {e}", cwd.display())),
+    })
+}
+
+/// A resident init: serve the requests that come on `control`, one process at a time, in
+/// the namespaces made for `made`. Each process's session ends when the program ends:
+/// everything else in the namespace is killed and reaped before `Exited` is sent, so the
+/// next process starts in an empty namespace. A session costs one process start, where a
+/// namespace per session costs a copy of this process too (page tables, copy-on-write
+/// faults, its exit): on a 2-core VM that was more than a trivial session's whole run.
+fn resident(control: BorrowedFd, made: &Request) -> ! {
+    loop {
+        let (req, mut fds) = match message::recv_request(control) {
+            Ok(got) => got,
+            // reev is done with this worker's namespace (or gone).
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => std::process::exit(0),
+            // Its descriptors are closed: reev reads the end of its session socket.
+            Err(_) => continue,
+        };
+        if fds.len() < 4 {
+            continue;
+        }
+        let session = fds.remove(0);
+        // A TERM reev sent the last process after it ended must not reach this one.
+        sys::drain_handled();
+        let started = if req.fits(made) {
+            chdir(&req.cwd).and_then(|()| start(&req, fds))
+        } else {
+            Err(Failure {
+                step: Step::Request,
+                error: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the request does not fit this resident init's namespaces",
+                ),
+            })
+        };
+        let agent = match started {
+            Ok(agent) => agent,
+            Err(f) => {
+                let _ = message::send_status(&session, &failed(f.step, &f.error));
+                continue;
+            }
+        };
+        let _ = message::send_status(&session, &Status::Started { pid: agent });
+        let (status, usage) = run_to_end(agent);
+        let exited = Status::Exited {
+            status,
+            usage: Some(usage),
+        };
+        let _ = message::send_status(&session, &exited);
+    }
+}
+
+/// Wait for `agent` (forwarding TERM, INT and HUP to the namespace), then kill and reap
+/// whatever is left; its wait status and what the whole tree used.
+fn run_to_end(agent: i32) -> (i32, Usage) {
+    let mut usage = Usage::default();
+    let status = loop {
+        let mut ended = None;
+        while let Some((pid, status, used)) = sys::wait_any(true) {
+            add(&mut usage, used);
+            if pid == agent {
+                ended = Some(status);
+            }
+        }
+        if let Some(status) = ended {
+            break status;
+        }
+        let sig = sys::wait_signal();
+        if sig != libc::SIGCHLD {
+            sys::kill(-1, sig);
+        }
+    };
+    // Everything the program left goes with it; orphans were ours to reap.
+    loop {
+        sys::kill(-1, libc::SIGKILL);
+        match sys::wait_any(false) {
+            Some((_, _, used)) => add(&mut usage, used),
+            None => break,
+        }
+    }
+    (status, usage)
+}
+
+fn add(total: &mut Usage, one: Usage) {
+    total.user_us += one.user_us;
+    total.system_us += one.system_us;
+    total.max_rss_kib = total.max_rss_kib.max(one.max_rss_kib);
 }
 
 /// Start the program with the received stdio; std looks it up in PATH and reports a failed
@@ -393,7 +495,11 @@ fn reap(socket: BorrowedFd, agent: i32, linger: bool) -> ! {
                 Ok(Some((pid, status))) => {
                     if pid.as_raw_nonzero().get() == agent {
                         let raw = status.as_raw();
-                        let _ = message::send_status(socket, &Status::Exited { status: raw });
+                        let exited = Status::Exited {
+                            status: raw,
+                            usage: None,
+                        };
+                        let _ = message::send_status(socket, &exited);
                         reported = true;
                         if !linger {
                             std::process::exit(0);

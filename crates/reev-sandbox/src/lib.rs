@@ -13,4 +13,4 @@ pub mod init;
 pub mod message;
 mod sys;
 
-pub use message::{IdMaps, Mounts, Network, Request, Resource, Rlimit, Status, Step};
+pub use message::{IdMaps, Mounts, Network, Request, Resource, Rlimit, Status, Step, Usage};

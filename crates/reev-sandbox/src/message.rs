@@ -8,6 +8,9 @@
 //! - The session socket: the session's init answers on it, one JSON
 //!   [`Status`] per packet: `Started` once the program has exec'd, or `Failed`, then
 //!   `Exited` when it ends.
+//! - A resident init's socket (a request with `resident`): the init answers `Serving` on it
+//!   once its namespaces are made, then reads the requests that come on it, one process at
+//!   a time, each with its own session socket, stdin, stdout and stderr.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -56,6 +59,32 @@ pub struct Request {
     /// A `setup:`: once the process has ended (and `Exited` is sent), the init stays, with
     /// what the setup left running, until reev kills it after teardown.
     pub linger: bool,
+    /// Make a resident init: PID 1 of these namespaces that runs no program of its own but
+    /// serves the requests that then come on the session socket, one at a time, each in
+    /// these same namespaces (see `init`). Its stdio descriptors are not used.
+    pub resident: bool,
+}
+
+impl Request {
+    /// May this request's process run in a resident init (see `init`)? Not a `setup:` that
+    /// lingers (its processes stay while the agent runs), nor one with rlimits or cgroups
+    /// (set on the init itself, for good).
+    pub fn may_be_resident(&self) -> bool {
+        !self.linger && self.rlimits.is_empty() && self.cgroups.is_empty()
+    }
+
+    /// Would this request's process run in the namespaces `resident` was made with? Every
+    /// field but the program's own (argv, environment, directory) must be equal.
+    pub fn fits(&self, resident: &Request) -> bool {
+        let program = |r: &Request| Request {
+            argv: Vec::new(),
+            env: Vec::new(),
+            cwd: PathBuf::new(),
+            resident: false,
+            ..r.clone()
+        };
+        self.may_be_resident() && program(self) == program(resident)
+    }
 }
 
 /// The lines written to `/proc/self/uid_map` and `gid_map` ("inside outside count").
@@ -119,8 +148,25 @@ pub enum Status {
         errno: i32,
         message: String,
     },
-    /// The process ended with this raw wait status.
-    Exited { status: i32 },
+    /// The process ended with this raw wait status. A resident init adds what the process
+    /// and everything it left behind used (reev cannot `wait4` a process it is not the
+    /// parent of); a per-session init does not, reev's `wait4` on the init covers it.
+    Exited {
+        status: i32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        usage: Option<Usage>,
+    },
+    /// On a resident init's socket: its namespaces are made; it reads requests now.
+    Serving,
+}
+
+/// CPU time and peak memory of a process and its descendants (`wait4`'s rusage).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Usage {
+    pub user_us: u64,
+    pub system_us: u64,
+    /// The largest resident set of any of the processes, in KiB.
+    pub max_rss_kib: u64,
 }
 
 /// The steps of `reev-init`, in order; `Failed` names the one that failed.
@@ -291,12 +337,68 @@ mod tests {
         let (got, fds) = recv_request(&b).unwrap();
         assert_eq!(got, req);
         assert_eq!(fds.len(), 2);
-        send_status(&b, &Status::Exited { status: 3 << 8 }).unwrap();
-        assert_eq!(
-            recv_status(&a).unwrap(),
-            Some(Status::Exited { status: 3 << 8 })
-        );
+        let exited = Status::Exited {
+            status: 3 << 8,
+            usage: Some(Usage {
+                user_us: 1,
+                system_us: 2,
+                max_rss_kib: 3,
+            }),
+        };
+        send_status(&b, &exited).unwrap();
+        assert_eq!(recv_status(&a).unwrap(), Some(exited));
         drop(b);
         assert_eq!(recv_status(&a).unwrap(), None);
+    }
+
+    #[test]
+    fn a_request_fits_a_resident_init_made_for_the_same_namespaces_only() {
+        let made = Request {
+            cwd: "/".into(),
+            network: Network::Join,
+            mounts: Mounts {
+                read_only: vec!["/".into()],
+                writable: vec!["/w/0/scratch".into()],
+                proc: true,
+            },
+            no_new_privs: true,
+            drop_capabilities: true,
+            resident: true,
+            ..Default::default()
+        };
+        let program = Request {
+            argv: vec!["true".into()],
+            env: vec![("K".into(), "v".into())],
+            cwd: "/w/0/scratch".into(),
+            resident: false,
+            ..made.clone()
+        };
+        assert!(program.fits(&made));
+        let other_mounts = Request {
+            mounts: Mounts {
+                writable: vec!["/w/1/scratch".into()],
+                ..program.mounts.clone()
+            },
+            ..program.clone()
+        };
+        assert!(!other_mounts.fits(&made));
+        let host_network = Request {
+            network: Network::Host,
+            ..program.clone()
+        };
+        assert!(!host_network.fits(&made));
+        let lingering = Request {
+            linger: true,
+            ..program.clone()
+        };
+        assert!(!lingering.fits(&made));
+        let limited = Request {
+            rlimits: vec![Rlimit {
+                resource: Resource::FileSize,
+                limit: 1,
+            }],
+            ..program.clone()
+        };
+        assert!(!limited.fits(&made));
     }
 }

@@ -1,5 +1,6 @@
 //! The system calls of `reev-init` that neither std nor rustix wraps safely: clone, the
-//! signal mask and `sigwaitinfo`, `kill(-1)`, `unshare`, `mount_setattr`, `close_range`.
+//! signal mask, `sigwaitinfo` and `sigtimedwait`, `wait4` (its rusage), `kill(-1)`,
+//! `unshare`, `mount_setattr`, `close_range`.
 //! `reev-init` is single-threaded (it never starts a thread), which is what makes `clone`
 //! and `unshare` sound here.
 
@@ -95,6 +96,51 @@ pub fn wait_signal() -> libc::c_int {
             return sig;
         }
     }
+}
+
+/// Discard the blocked `HANDLED` signals that are pending (`sigtimedwait` without waiting).
+pub fn drain_handled() {
+    let set = handled_set();
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    loop {
+        // SAFETY: a valid signal set and timespec, alive for the call; no siginfo asked for.
+        let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) };
+        if sig <= 0 {
+            return;
+        }
+    }
+}
+
+/// `wait4(-1, …)`: a child that ended, with its wait status and rusage (its own and its
+/// waited-for descendants'); `None` when there is none (`nohang`) or no child at all.
+pub fn wait_any(nohang: bool) -> Option<(libc::pid_t, i32, crate::message::Usage)> {
+    let options = if nohang { libc::WNOHANG } else { 0 };
+    let mut status: libc::c_int = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    let pid = loop {
+        // SAFETY: valid pointers to a status and a zeroed rusage (a valid value), both
+        // alive for the call; wait4 fills them in on success.
+        let pid = unsafe { libc::wait4(-1, &mut status, options, usage.as_mut_ptr()) };
+        if pid < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        break pid;
+    };
+    if pid <= 0 {
+        return None;
+    }
+    // SAFETY: zero-initialised above, and filled in by wait4.
+    let ru = unsafe { usage.assume_init() };
+    let us = |t: libc::timeval| (t.tv_sec.max(0) as u64) * 1_000_000 + t.tv_usec.max(0) as u64;
+    let used = crate::message::Usage {
+        user_us: us(ru.ru_utime),
+        system_us: us(ru.ru_stime),
+        max_rss_kib: ru.ru_maxrss.max(0) as u64,
+    };
+    Some((pid, status, used))
 }
 
 /// `kill(pid, sig)`; `pid` -1 is every process of this PID namespace but the caller.
