@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # reev run of N trivial sessions (agent `true`, --jobs 2) against xargs -P2 running the same
 # N commands, side by side in one invocation. Prints wall and CPU time of both and the ratio;
-# exits 1 when the wall-time ratio is over the target (1.5). The runs tree goes under $TMPDIR (see the Makefile's bench:
-# on a disk, every session file's fsync is part of the time).
+# exits 1 when the wall-time ratio is over the target: 1.3 with the runs tree on tmpfs, 1.5
+# on a disk, where every session file's fsync is part of the time. The runs tree goes under
+# $TMPDIR (the Makefile's bench runs it on both).
 set -euo pipefail
 REEV="${1:?usage: run_vs_xargs.sh PATH_TO_REEV [N]}"
 N="${2:-2000}"
@@ -44,6 +45,8 @@ print(f"reev run --jobs 2:  {r}  ({r.wall / n * 1000:.2f} ms per session, every 
 print(f"ratio reev/xargs:   wall {r.wall / x.wall:5.2f}, CPU {r.cpu / x.cpu:5.2f}")
 # Judged on wall time measured side by side: what reev adds is partly waiting (the disk's
 # flushes), which CPU time does not see; a neighbour slows both sides alike.
-judge(f"reev run / xargs, {n} sessions on {fstype}", r.wall / x.wall, 1.5, "wall, side by side", "x")
+# Issue 17's budget on tmpfs (the default results protection included), issue 19's on a disk.
+target = 1.3 if fstype == "tmpfs" else 1.5
+judge(f"reev run / xargs, {n} sessions on {fstype}", r.wall / x.wall, target, "wall, side by side", "x")
 finish()
 PY

@@ -6,6 +6,12 @@
 //! process group of its own — and reev waits on the session socket for `Started` (the
 //! program has exec'd) or `Failed`. Exec'ing `reev-init` once per session instead cost
 //! about a millisecond each (loading a program), more than the rest of a session.
+//!
+//! Most processes do not get namespaces of their own, though: a worker keeps resident
+//! inits ([`Resident`]), each PID 1 of namespaces made once, and sends each process that
+//! fits one to it (a clone of the zygote per process cost as much again as the session).
+//! Such a process is not reev's child: its end is the `Exited` its init reports, with the
+//! rusage reev cannot `wait4` for.
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};

@@ -19,6 +19,14 @@
 //!   With `linger` it stays until reev kills it after teardown.
 //! - the program itself.
 //!
+//! A resident init (a request with `resident`) is made the same way, once, and then serves
+//! the requests that come on its own socket, one at a time, in its namespaces (see
+//! [`resident`]): per request only the program is started — the trivial session's cost is
+//! one process start, as without namespaces — and when the program ends everything else in
+//! the namespace is killed and reaped before `Exited` (with the tree's rusage) is sent.
+//! This is how nearly every process runs; a namespace per process is for lingering setups
+//! and sandboxes with rlimits or cgroups.
+//!
 //! The init dies with reev (PR_SET_PDEATHSIG, and it checks that reev was still there when
 //! it asked), so nothing outlives reev.
 
