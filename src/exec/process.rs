@@ -1,5 +1,6 @@
-//! One agent process: its own process group (and PID namespace where available, see
-//! `namespace`), concurrent capped capture, hard timeout, rusage.
+//! One agent process: a PID namespace where available (a resident init's, or its own; see
+//! `sandbox::spawn`), else its own process group; concurrent capped capture, hard timeout,
+//! rusage.
 
 use std::io::ErrorKind;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -223,6 +224,8 @@ struct Running<'a> {
     written: usize,
     /// When the process (group) gets SIGKILL, once asked to stop with SIGTERM.
     kill_at: Option<Instant>,
+    /// A resident init was asked (USR1) to kill everything in its namespace.
+    emptied: bool,
     reaped: bool,
     /// After the process ended: how long its pipes are still read.
     drain_until: Option<Instant>,
@@ -261,6 +264,7 @@ impl<'a> Running<'a> {
             namespaced,
             written: 0,
             kill_at: None,
+            emptied: false,
             reaped: false,
             drain_until: None,
             buf: vec![0u8; 64 * 1024],
@@ -395,8 +399,18 @@ impl<'a> Running<'a> {
                 signal_group(self.pid, Signal::TERM);
                 self.kill_at = Some(now + self.spec.grace);
             } else if self.kill_at.is_some_and(|k| now >= k) {
-                signal_group(self.pid, Signal::KILL);
-                self.kill_at = Some(now + Duration::from_secs(3600));
+                if resident && !self.emptied {
+                    // A resident init kills everything in its namespace itself and still
+                    // reports what the process used; killed itself only if it does not.
+                    if let Some(init) = Pid::from_raw(self.pid) {
+                        let _ = rustix::process::kill_process(init, Signal::USR1);
+                    }
+                    self.emptied = true;
+                    self.kill_at = Some(now + self.spec.grace);
+                } else {
+                    signal_group(self.pid, Signal::KILL);
+                    self.kill_at = Some(now + Duration::from_secs(3600));
+                }
             }
         }
     }

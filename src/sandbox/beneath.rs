@@ -114,10 +114,19 @@ impl Dir {
             Ok(st) => st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1,
         };
         if own {
+            // Writable again first: an agent that made it read-only must not leave the next
+            // session (no capability to override modes) unable to write its events.
+            let _ = fs::chmodat(
+                &self.fd,
+                c.as_c_str(),
+                Mode::from_raw_mode(0o644),
+                AtFlags::empty(),
+            );
             let flags = OFlags::WRONLY | OFlags::NONBLOCK;
             if let Ok(fd) = open_one(self.fd.as_fd(), &c, flags) {
                 let st = stat(&fd)?;
                 if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1 {
+                    fs::fchmod(&fd, Mode::from_raw_mode(0o644))?;
                     return Ok(fs::ftruncate(&fd, 0)?);
                 }
             }

@@ -48,12 +48,26 @@ impl Started {
     pub fn exit(&mut self) -> Option<(i32, Option<Usage>)> {
         loop {
             match message::recv_status(&self.socket) {
-                Ok(Some(Status::Exited { status, usage })) => {
+                Ok(Some(Status::Exited {
+                    status,
+                    usage,
+                    retired,
+                })) => {
                     self.ended = true;
+                    if retired {
+                        forget_resident(self.pid);
+                    }
                     return Some((status, usage));
                 }
                 Ok(Some(_)) => continue,
-                _ => return None,
+                _ => {
+                    if self.resident {
+                        // Killed, or wedged: not to be sent another process.
+                        self.ended = true;
+                        forget_resident(self.pid);
+                    }
+                    return None;
+                }
             }
         }
     }
@@ -146,10 +160,12 @@ struct Resident {
     made: Request,
     control: OwnedFd,
     pid: libc::pid_t,
-    /// The files and directories its writable mounts are (device, inode), as they were when
-    /// it made them: one replaced since (reev recreates what an agent swapped for a link, a
-    /// FIFO, …) is not what the mount shows, so a new resident init is made.
-    sources: Vec<Option<(u64, u64)>>,
+    /// The files and directories it mounted (read-only and writable), held open as they
+    /// were when it made the mounts (held, so that their inode numbers cannot be given to
+    /// a new file): one replaced since — reev recreates what an agent swapped for a link or
+    /// a FIFO, an editor saves a config by renaming — is not what the mount shows, so a new
+    /// resident init is made.
+    sources: Vec<(std::path::PathBuf, Option<OwnedFd>)>,
 }
 
 impl Resident {
@@ -170,7 +186,14 @@ impl Resident {
         let pid = fork_session(&made, &fds)?;
         drop(fds);
         drop(theirs);
-        let sources = identities(&made.mounts.writable);
+        let sources = (made.mounts.read_only.iter())
+            .chain(&made.mounts.writable)
+            .map(|p| {
+                let flags = rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC;
+                let fd = rustix::fs::open(p, flags, rustix::fs::Mode::empty()).ok();
+                (p.clone(), fd)
+            })
+            .collect();
         let resident = Resident {
             made,
             control: ours,
@@ -194,13 +217,25 @@ impl Resident {
     }
 }
 
-/// The (device, inode) of each path, following symlinks as the mounts did.
-fn identities(paths: &[std::path::PathBuf]) -> Vec<Option<(u64, u64)>> {
-    use std::os::unix::fs::MetadataExt;
-    paths
-        .iter()
-        .map(|p| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino())))
-        .collect()
+impl Resident {
+    /// Does every path it mounted still lead to what it mounted?
+    fn mounts_current(&self) -> bool {
+        let id = |st: rustix::fs::Stat| (st.st_dev, st.st_ino);
+        self.sources.iter().all(|(path, held)| {
+            let now = rustix::fs::stat(path).ok().map(id);
+            let then = held
+                .as_ref()
+                .and_then(|fd| rustix::fs::fstat(fd).ok())
+                .map(id);
+            now == then
+        })
+    }
+}
+
+/// Take the resident init with this pid out of this worker's (killed and reaped): it
+/// retired, or it died or stopped answering with a process.
+pub fn forget_resident(pid: libc::pid_t) {
+    RESIDENTS.with(|cell| cell.borrow_mut().retain(|r| r.pid != pid));
 }
 
 impl Drop for Resident {
@@ -242,14 +277,13 @@ fn in_resident(request: &Request, plan: &Plan, fds: &[BorrowedFd]) -> io::Result
         for _ in 0..2 {
             let found = residents.iter().position(|r| request.fits(&r.made));
             let i = match found {
-                Some(i)
-                    if identities(&residents[i].made.mounts.writable) == residents[i].sources =>
-                {
-                    i
-                }
+                Some(i) if residents[i].mounts_current() => i,
                 _ => {
                     if let Some(i) = found {
                         residents.remove(i);
+                        // Its namespaces came from the zygote, whose own protected mounts
+                        // (see the crate's `shared_mounts`) are as old: a new one too.
+                        ZYGOTE.with(|z| z.borrow_mut().take());
                     }
                     if residents.len() >= MAX_RESIDENTS {
                         residents.remove(0);
@@ -349,7 +383,7 @@ pub fn spawn(request: &Request, plan: &Plan) -> io::Result<(Started, [OwnedFd; 3
                 // Gone or confused: killed and reaped here (not by `started`, whose pid may
                 // be another process's once reaped); this worker's next process gets a new one.
                 started.ended = true;
-                RESIDENTS.with(|cell| cell.borrow_mut().retain(|r| r.pid != pid));
+                forget_resident(pid);
                 String::from("the resident init")
             } else {
                 started.reaped(); // reaped below, with its status

@@ -435,6 +435,7 @@ fn protected_and_host_sessions_take_turns_on_one_worker() {
 const NEIGHBOUR: &str = r#"echo "self $$"
 for d in /proc/[0-9]*; do echo "proc $(cat "$d/comm" 2>/dev/null)"; done
 echo "{\"type\":\"metric\",\"name\":\"attempt\",\"value\":$REEV_ATTEMPT}" >> "$REEV_EVENTS"
+chmod 444 "$REEV_EVENTS"
 setsid sleep 6007 < /dev/null > /dev/null 2>&1 &
 exit 0"#;
 
@@ -522,7 +523,8 @@ fn host_has_process(cmdline: &str) -> bool {
 #[test]
 fn a_process_killed_after_its_grace_period_takes_its_resident_init_and_the_next_runs() {
     let p = Project::new();
-    let agent = r#"if [ "$REEV_ATTEMPT" = 1 ]; then trap '' TERM; sleep 30; fi; echo fine"#;
+    let agent =
+        r#"if [ "$REEV_ATTEMPT" = 1 ]; then trap '' TERM; while :; do :; done; fi; echo fine"#;
     p.write(
         "reev.yml",
         &format!("agents:\n  stubborn:\n    command: [sh, -c, {agent:?}]\n"),
@@ -549,6 +551,51 @@ fn a_process_killed_after_its_grace_period_takes_its_resident_init_and_the_next_
     sessions.sort_by_key(|s| s["attempt"].as_u64());
     assert_eq!(sessions[0]["status"], "timed_out", "{:#}", sessions[0]);
     assert_eq!(sessions[0]["signal"], 9);
+    // What the killed process used is still recorded (its init reports it).
+    let cpu = sessions[0]["cpu_user_ms"].as_u64().unwrap_or(0);
+    assert!(
+        cpu >= 300,
+        "{cpu} ms of CPU recorded for 2 s of a busy loop"
+    );
     assert_eq!(sessions[1]["status"], "succeeded", "{:#}", sessions[1]);
     assert_eq!(sessions[1]["stdout"]["text"], "fine\n");
+}
+
+/// An agent lowers its resident init's file size limit (`prlimit --pid 1`: the same uid
+/// may, non-dumpable or not), which every later process of that init would inherit; the
+/// init retires instead, and the next session writes as usual. As root and as `nobody`.
+#[test]
+fn an_agent_that_lowers_its_inits_limits_does_not_reach_the_next_session() {
+    let agent = r#"prlimit --pid 1 --fsize=0:0 2>/dev/null; echo x > "$TMPDIR/f" && echo wrote"#;
+    let project = || {
+        let p = Project::new();
+        p.write(
+            "reev.yml",
+            &format!(
+                "agents:\n  limiter:\n    command: [sh, -c, {agent:?}]\n    sandbox: {{network: none, filesystem: scratch}}\n"
+            ),
+        );
+        p.simple_benchmark("b");
+        p
+    };
+    let check = |p: &Project, who: &str| {
+        let sessions = p.sessions();
+        assert_eq!(sessions.len(), 3, "{who}");
+        for s in &sessions {
+            assert_eq!(s["status"], "succeeded", "{who}: {s:#}");
+            assert_eq!(s["stdout"]["text"], "wrote\n", "{who}: {s:#}");
+        }
+    };
+    let args = ["run", "--jobs", "1", "--attempts", "3"];
+    let p = project();
+    p.reev(&args).ok();
+    check(&p, "root");
+    let q = project();
+    let out = unprivileged(&q, &args, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check(&q, "nobody");
 }

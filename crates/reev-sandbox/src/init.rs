@@ -339,6 +339,7 @@ fn chdir(cwd: &Path) -> Stepped<()> {
 /// namespace per session costs a copy of this process too (page tables, copy-on-write
 /// faults, its exit): on a 2-core VM that was more than a trivial session's whole run.
 fn resident(control: BorrowedFd, made: &Request) -> ! {
+    let inherited = Inherited::now();
     loop {
         let (req, mut fds) = match message::recv_request(control) {
             Ok(got) => got,
@@ -373,11 +374,54 @@ fn resident(control: BorrowedFd, made: &Request) -> ! {
         };
         let _ = message::send_status(&session, &Status::Started { pid: agent });
         let (status, usage) = run_to_end(agent);
+        let retired = Inherited::now() != inherited;
         let exited = Status::Exited {
             status,
             usage: Some(usage),
+            retired,
         };
         let _ = message::send_status(&session, &exited);
+        if retired {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// What every process a resident init starts inherits from it and a process of the same
+/// uid can change from outside (`prlimit`, `setpriority` check the uid, not dumpability):
+/// an agent that lowered the init's limits would break — or, through a verifier that
+/// cannot fork, pass — every later process. Compared after each one; a change retires it.
+#[derive(PartialEq, Eq)]
+struct Inherited {
+    limits: Vec<rustix::process::Rlimit>,
+    priority: Option<i32>,
+}
+
+impl Inherited {
+    fn now() -> Inherited {
+        use rustix::process::Resource as R;
+        let all = [
+            R::Cpu,
+            R::Fsize,
+            R::Data,
+            R::Stack,
+            R::Core,
+            R::Rss,
+            R::Nproc,
+            R::Nofile,
+            R::Memlock,
+            R::As,
+            R::Locks,
+            R::Sigpending,
+            R::Msgqueue,
+            R::Nice,
+            R::Rtprio,
+            R::Rttime,
+        ];
+        Inherited {
+            limits: all.into_iter().map(rustix::process::getrlimit).collect(),
+            priority: rustix::process::getpriority_process(None).ok(),
+        }
     }
 }
 
@@ -396,10 +440,7 @@ fn run_to_end(agent: i32) -> (i32, Usage) {
         if let Some(status) = ended {
             break status;
         }
-        let sig = sys::wait_signal();
-        if sig != libc::SIGCHLD {
-            sys::kill(-1, sig);
-        }
+        forward(sys::wait_signal());
     };
     // Everything the program left goes with it; orphans were ours to reap.
     loop {
@@ -506,6 +547,7 @@ fn reap(socket: BorrowedFd, agent: i32, linger: bool) -> ! {
                         let exited = Status::Exited {
                             status: raw,
                             usage: None,
+                            retired: false,
                         };
                         let _ = message::send_status(socket, &exited);
                         reported = true;
@@ -519,10 +561,17 @@ fn reap(socket: BorrowedFd, agent: i32, linger: bool) -> ! {
                 Err(_) => break,
             }
         }
-        let sig = sys::wait_signal();
-        if sig != libc::SIGCHLD {
-            sys::kill(-1, sig);
-        }
+        forward(sys::wait_signal());
+    }
+}
+
+/// What a signal reev sent PID 1 does: CHLD wakes it to reap, USR1 kills everything else
+/// in the namespace, the others are passed on to it.
+fn forward(sig: libc::c_int) {
+    match sig {
+        libc::SIGCHLD => {}
+        libc::SIGUSR1 => sys::kill(-1, libc::SIGKILL),
+        other => sys::kill(-1, other),
     }
 }
 

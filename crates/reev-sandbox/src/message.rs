@@ -4,7 +4,8 @@
 //! - The control socket: `reev-init`'s stdin. reev sends one JSON [`Request`] per process,
 //!   with, as `SCM_RIGHTS`, the process's own session socket, its stdin, stdout and stderr
 //!   (and, for `network: none` as root, the worker's network namespace). `reev-init` answers
-//!   `Forked { pid }`: the session's init, a child of reev's and PID 1 of its namespace.
+//!   `Forked { pid }`: the session's init (or a resident init, see below), a child of
+//!   reev's and PID 1 of its namespace.
 //! - The session socket: the session's init answers on it, one JSON
 //!   [`Status`] per packet: `Started` once the program has exec'd, or `Failed`, then
 //!   `Exited` when it ends.
@@ -155,6 +156,11 @@ pub enum Status {
         status: i32,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         usage: Option<Usage>,
+        /// A resident init that ends after this report: the process changed what the init
+        /// passes on to every later one (its rlimits, its priority — a process of the same
+        /// uid may, see `init::Inherited`). reev makes a new one for the next process.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        retired: bool,
     },
     /// On a resident init's socket: its namespaces are made; it reads requests now.
     Serving,
@@ -344,6 +350,7 @@ mod tests {
                 system_us: 2,
                 max_rss_kib: 3,
             }),
+            retired: true,
         };
         send_status(&b, &exited).unwrap();
         assert_eq!(recv_status(&a).unwrap(), Some(exited));

@@ -6,8 +6,16 @@
 
 use std::io;
 
-/// The signals the inits handle synchronously: forwarded (TERM, INT, HUP) or reaped (CHLD).
-pub const HANDLED: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGCHLD];
+/// The signals the inits handle synchronously: forwarded (TERM, INT, HUP), reaped (CHLD),
+/// or, from reev, "kill everything in the namespace but yourself" (USR1: a resident init
+/// then still reports what the killed process used).
+pub const HANDLED: [libc::c_int; 5] = [
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGCHLD,
+    libc::SIGUSR1,
+];
 
 /// Which side of a fork this is.
 pub enum Forked {
