@@ -599,3 +599,39 @@ fn an_agent_that_lowers_its_inits_limits_does_not_reach_the_next_session() {
     );
     check(&q, "nobody");
 }
+
+/// The key each attempt looks for, then leaves in its uid's user keyring (x86-64 syscall
+/// numbers: add_key 248, keyctl 250; KEYCTL_SEARCH 10; KEY_SPEC_USER_KEYRING -4).
+const KEY_LEAK: &str = r#"
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+found = libc.syscall(250, 10, -4, b"user", b"reev-leak", 0)
+print("found" if found > 0 else "none")
+libc.syscall(248, b"user", b"reev-leak", b"answer", 6, -4)
+"#;
+
+/// Keyrings belong to a uid in a user namespace, not to a process tree: a key one session
+/// leaves in its user keyring would be read by the next session of the same resident init.
+/// Each session starts with its user keyrings emptied.
+#[test]
+fn a_key_one_session_leaves_in_its_keyring_is_gone_for_the_next() {
+    if !cfg!(target_arch = "x86_64") {
+        return;
+    }
+    let p = Project::new();
+    p.write("leak.py", KEY_LEAK);
+    let script = p.join("leak.py");
+    p.write(
+        "reev.yml",
+        &format!(
+            "agents:\n  leaker:\n    command: [python3, {:?}]\n    sandbox: {{network: none, filesystem: scratch}}\n",
+            script.display().to_string()
+        ),
+    );
+    p.simple_benchmark("b");
+    p.reev(&["run", "--jobs", "1", "--attempts", "3"]).ok();
+    for s in p.sessions() {
+        assert_eq!(s["stdout"]["text"], "none\n", "{s:#}");
+    }
+}

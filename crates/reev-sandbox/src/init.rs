@@ -352,8 +352,10 @@ fn resident(control: BorrowedFd, made: &Request) -> ! {
             continue;
         }
         let session = fds.remove(0);
-        // A TERM reev sent the last process after it ended must not reach this one.
+        // A TERM reev sent the last process after it ended must not reach this one, nor
+        // a key it left in its uid's keyrings.
         sys::drain_handled();
+        sys::clear_user_keyrings();
         let started = if req.fits(made) {
             chdir(&req.cwd).and_then(|()| start(&req, fds))
         } else {

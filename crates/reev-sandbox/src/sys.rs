@@ -1,5 +1,5 @@
 //! The system calls of `reev-init` that neither std nor rustix wraps safely: clone, the
-//! signal mask, `sigwaitinfo` and `sigtimedwait`, `wait4` (its rusage), `kill(-1)`,
+//! signal mask, `sigwaitinfo` and `sigtimedwait`, `wait4` (its rusage), `keyctl`, `kill(-1)`,
 //! `unshare`, `mount_setattr`, `close_range`.
 //! `reev-init` is single-threaded (it never starts a thread), which is what makes `clone`
 //! and `unshare` sound here.
@@ -149,6 +149,20 @@ pub fn wait_any(nohang: bool) -> Option<(libc::pid_t, i32, crate::message::Usage
         max_rss_kib: ru.ru_maxrss.max(0) as u64,
     };
     Some((pid, status, used))
+}
+
+/// Empty this uid's user keyring and user-session keyring (in this user namespace): the
+/// keys a process of one session put there would otherwise be read by the next one in the
+/// same resident init (keyrings are per uid and user namespace, not per process tree).
+/// Failure (no keyrings in this kernel) leaves nothing to clear.
+pub fn clear_user_keyrings() {
+    const KEYCTL_CLEAR: libc::c_long = 7;
+    const KEY_SPEC_USER_KEYRING: libc::c_long = -4;
+    const KEY_SPEC_USER_SESSION_KEYRING: libc::c_long = -5;
+    for ring in [KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING] {
+        // SAFETY: keyctl(KEYCTL_CLEAR, id) takes two integers and touches no memory of ours.
+        unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_CLEAR, ring) };
+    }
 }
 
 /// `kill(pid, sig)`; `pid` -1 is every process of this PID namespace but the caller.
