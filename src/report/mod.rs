@@ -50,22 +50,24 @@ pub fn gather(
     max_error_rate: f64,
 ) -> Result<Report> {
     let ctx = Ctx { conn };
-    let run_id = ctx.resolve_run(run)?;
-    let replayed_from = ctx.replayed_from(&run_id)?;
-    let judged = judge(
-        &ctx,
-        &run_id,
-        replayed_from.as_deref(),
-        baseline,
-        max_error_rate,
-    )?;
+    let run_id = timed("resolve", || ctx.resolve_run(run))?;
+    let replayed_from = timed("replayed_from", || ctx.replayed_from(&run_id))?;
+    let judged = timed("gate", || {
+        judge(
+            &ctx,
+            &run_id,
+            replayed_from.as_deref(),
+            baseline,
+            max_error_rate,
+        )
+    })?;
     let (baseline_run_id, mut gate) = match judged {
         Some((b, g)) => (Some(b), Some(g)),
         None => (None, None),
     };
-    let mut agents = ctx.agents(&run_id)?;
-    let matrix = ctx.matrix(&run_id, &mut agents)?;
-    ctx.agent_matrix(&run_id, &mut agents)?;
+    let mut agents = timed("agents", || ctx.agents(&run_id))?;
+    let matrix = timed("matrix", || ctx.matrix(&run_id, &mut agents))?;
+    timed("agent_matrix", || ctx.agent_matrix(&run_id, &mut agents))?;
     let mut benchmarks: Vec<String> = matrix.iter().map(|c| c.benchmark_id.clone()).collect();
     benchmarks.dedup();
     let mut regressions = gate
@@ -73,20 +75,25 @@ pub fn gather(
         .map(|g| g.regressions.clone())
         .unwrap_or_default();
     error_rate::judge(&agents, max_error_rate, &mut regressions, gate.as_mut());
-    let mut sessions = ctx.sessions(&run_id)?;
-    trace::attach(conn, &trace::chosen(&sessions), &mut sessions)?;
-    let (flaky, changes) = ctx.flaky(&run_id)?;
+    let mut sessions = timed("sessions", || ctx.sessions(&run_id))?;
+    let chosen = trace::chosen(&sessions);
+    timed("traces", || trace::attach(conn, &chosen, &mut sessions))?;
+    let (flaky, changes) = timed("flaky", || ctx.flaky(&run_id))?;
+    let descriptions = timed("descriptions", || ctx.descriptions(&run_id))?;
+    let trends = timed("trends", || ctx.trends(&run_id))?;
+    let histograms = timed("histograms", || ctx.histograms(&run_id))?;
+    let completeness = timed("completeness", || completeness::gather(conn, &run_id))?;
     let failures = data::failures(&sessions);
     Ok(Report {
         agents,
         max_error_rate,
         benchmarks,
-        descriptions: ctx.descriptions(&run_id)?,
+        descriptions,
         matrix,
         flaky,
         changes,
-        trends: ctx.trends(&run_id)?,
-        histograms: ctx.histograms(&run_id)?,
+        trends,
+        histograms,
         slowest: data::slowest(&sessions),
         failures,
         sessions,
@@ -95,11 +102,24 @@ pub fn gather(
         generated_at: crate::timestamp::rfc3339(chrono::Utc::now()),
         reev_version: env!("CARGO_PKG_VERSION").to_string(),
         timings: Default::default(),
-        completeness: completeness::gather(conn, &run_id)?,
+        completeness,
         run_id,
         replayed_from,
         baseline_run_id,
     })
+}
+
+/// Run one step of gathering, saying at debug level (`-v`) how long it took: where a slow
+/// report spends its time.
+fn timed<T>(step: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let out = f();
+    tracing::debug!(
+        step,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "report query"
+    );
+    out
 }
 
 /// The gate against `baseline`: the baseline run and the gate's verdict, or `None` when
@@ -112,8 +132,8 @@ fn judge(
     max_error_rate: f64,
 ) -> Result<Option<(String, gate::Gate)>> {
     let gate_against = |explicit: Option<&str>| -> Result<Option<(String, gate::Gate)>> {
-        let past = ctx.past(run_id, explicit)?;
-        let accepted = accept::accepted(ctx.conn)?;
+        let past = timed("gate history", || ctx.past(run_id, explicit))?;
+        let accepted = timed("accepted", || accept::accepted(ctx.conn))?;
         Ok(gate::history::gate(
             &past,
             &accepted,
