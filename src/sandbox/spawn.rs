@@ -252,7 +252,7 @@ impl Drop for Resident {
 }
 
 /// How many resident inits a worker keeps, for as many kinds of session (sandboxed or not,
-/// network or not) taking turns on it; the longest-kept goes first.
+/// network or not) taking turns on it; the longest unused goes first.
 const MAX_RESIDENTS: usize = 4;
 
 thread_local! {
@@ -277,7 +277,12 @@ fn in_resident(request: &Request, plan: &Plan, fds: &[BorrowedFd]) -> io::Result
         for _ in 0..2 {
             let found = residents.iter().position(|r| request.fits(&r.made));
             let i = match found {
-                Some(i) if residents[i].mounts_current() => i,
+                // Kept last: the longest unused goes first when a fifth kind comes.
+                Some(i) if residents[i].mounts_current() => {
+                    let used = residents.remove(i);
+                    residents.push(used);
+                    residents.len() - 1
+                }
                 _ => {
                     if let Some(i) = found {
                         residents.remove(i);

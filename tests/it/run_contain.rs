@@ -635,3 +635,41 @@ fn a_key_one_session_leaves_in_its_keyring_is_gone_for_the_next() {
         assert_eq!(s["stdout"]["text"], "none\n", "{s:#}");
     }
 }
+
+/// Prints the scheduling the agent started with, then pins its init (PID 1) to one CPU and
+/// makes it idle-only: what `sched_setaffinity` and `sched_setscheduler` allow any process
+/// of the same uid.
+const SLOWER: &str = r#"
+import os
+print(os.sched_getscheduler(0), sorted(os.sched_getaffinity(0)))
+for change in (lambda: os.sched_setaffinity(1, {0}),
+               lambda: os.sched_setscheduler(1, os.SCHED_IDLE, os.sched_param(0))):
+    try:
+        change()
+    except OSError:
+        pass
+"#;
+
+/// An agent that pins its init to one CPU and makes it idle-only would slow every later
+/// process that init starts; the init retires instead, and each session starts scheduled as
+/// the first did.
+#[test]
+fn an_agent_that_reschedules_its_init_does_not_slow_the_next_session() {
+    let p = Project::new();
+    p.write("slower.py", SLOWER);
+    let script = p.join("slower.py").display().to_string();
+    p.write(
+        "reev.yml",
+        &format!(
+            "agents:\n  slower:\n    command: [python3, {script:?}]\n    sandbox: {{network: none, filesystem: scratch}}\n"
+        ),
+    );
+    p.simple_benchmark("b");
+    p.reev(&["run", "--jobs", "1", "--attempts", "3"]).ok();
+    let mut sessions = p.sessions();
+    sessions.sort_by_key(|s| s["attempt"].as_u64());
+    let first = sessions[0]["stdout"]["text"].clone();
+    for s in &sessions {
+        assert_eq!(s["stdout"]["text"], first, "{s:#}");
+    }
+}

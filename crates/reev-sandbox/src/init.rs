@@ -339,6 +339,7 @@ fn chdir(cwd: &Path) -> Stepped<()> {
 /// namespace per session costs a copy of this process too (page tables, copy-on-write
 /// faults, its exit): on a 2-core VM that was more than a trivial session's whole run.
 fn resident(control: BorrowedFd, made: &Request) -> ! {
+    sys::new_session_keyring();
     let inherited = Inherited::now();
     loop {
         let (req, mut fds) = match message::recv_request(control) {
@@ -390,13 +391,19 @@ fn resident(control: BorrowedFd, made: &Request) -> ! {
 }
 
 /// What every process a resident init starts inherits from it and a process of the same
-/// uid can change from outside (`prlimit`, `setpriority` check the uid, not dumpability):
-/// an agent that lowered the init's limits would break — or, through a verifier that
-/// cannot fork, pass — every later process. Compared after each one; a change retires it.
+/// uid can change from outside (`prlimit`, `setpriority`, `sched_setaffinity`,
+/// `sched_setscheduler`, `ioprio_set` check the uid, not dumpability; as root,
+/// `/proc/1/oom_score_adj` too): an agent that lowered the init's limits would break — or,
+/// through a verifier that cannot fork, pass — every later process, and one that pinned it
+/// to a CPU or made it idle-only would slow every later session. Compared after each
+/// process; a change retires the init.
 #[derive(PartialEq, Eq)]
 struct Inherited {
     limits: Vec<rustix::process::Rlimit>,
     priority: Option<i32>,
+    cpus: Vec<usize>,
+    scheduling: [i64; 3],
+    oom_score_adj: Option<String>,
 }
 
 impl Inherited {
@@ -423,6 +430,15 @@ impl Inherited {
         Inherited {
             limits: all.into_iter().map(rustix::process::getrlimit).collect(),
             priority: rustix::process::getpriority_process(None).ok(),
+            cpus: rustix::thread::sched_getaffinity(None)
+                .map(|set| {
+                    (0..rustix::thread::CpuSet::MAX_CPU)
+                        .filter(|&cpu| set.is_set(cpu))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            scheduling: sys::scheduling(),
+            oom_score_adj: std::fs::read_to_string("/proc/self/oom_score_adj").ok(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The system calls of `reev-init` that neither std nor rustix wraps safely: clone, the
-//! signal mask, `sigwaitinfo` and `sigtimedwait`, `wait4` (its rusage), `keyctl`, `kill(-1)`,
+//! signal mask, `sigwaitinfo` and `sigtimedwait`, `wait4` (its rusage), `keyctl`, the
+//! scheduling and I/O priorities, `kill(-1)`,
 //! `unshare`, `mount_setattr`, `close_range`.
 //! `reev-init` is single-threaded (it never starts a thread), which is what makes `clone`
 //! and `unshare` sound here.
@@ -151,7 +152,8 @@ pub fn wait_any(nohang: bool) -> Option<(libc::pid_t, i32, crate::message::Usage
     Some((pid, status, used))
 }
 
-/// Empty this uid's user keyring and user-session keyring (in this user namespace): the
+/// Empty the session keyring (see [`new_session_keyring`]) and this uid's user keyring and
+/// user-session keyring (in this user namespace): the
 /// keys a process of one session put there would otherwise be read by the next one in the
 /// same resident init (keyrings are per uid and user namespace, not per process tree).
 /// Failure (no keyrings in this kernel) leaves nothing to clear.
@@ -159,10 +161,41 @@ pub fn clear_user_keyrings() {
     const KEYCTL_CLEAR: libc::c_long = 7;
     const KEY_SPEC_USER_KEYRING: libc::c_long = -4;
     const KEY_SPEC_USER_SESSION_KEYRING: libc::c_long = -5;
-    for ring in [KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING] {
+    const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+    for ring in [
+        KEY_SPEC_SESSION_KEYRING,
+        KEY_SPEC_USER_KEYRING,
+        KEY_SPEC_USER_SESSION_KEYRING,
+    ] {
         // SAFETY: keyctl(KEYCTL_CLEAR, id) takes two integers and touches no memory of ours.
         unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_CLEAR, ring) };
     }
+}
+
+/// Join a new, anonymous session keyring: what reev was started with (a login's, systemd's
+/// `KeyringMode=private` one) is not passed on to the programs, who share this one instead,
+/// emptied before each (see [`clear_user_keyrings`]).
+pub fn new_session_keyring() {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: a null name asks for an anonymous keyring; no memory of ours is touched.
+    unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0usize) };
+}
+
+/// The calling process's scheduling policy, its static priority and its I/O priority: what
+/// every process it starts inherits (`-1` where one cannot be read).
+pub fn scheduling() -> [i64; 3] {
+    // SAFETY: sched_getscheduler(0) asks about the caller and takes no pointer.
+    let policy = unsafe { libc::sched_getscheduler(0) };
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a valid sched_param, alive for the call, which fills it in.
+    let priority = match unsafe { libc::sched_getparam(0, &mut param) } {
+        0 => param.sched_priority,
+        _ => -1,
+    };
+    const IOPRIO_WHO_PROCESS: libc::c_long = 1;
+    // SAFETY: ioprio_get(IOPRIO_WHO_PROCESS, 0) asks about the caller; integers only.
+    let io = unsafe { libc::syscall(libc::SYS_ioprio_get, IOPRIO_WHO_PROCESS, 0) };
+    [i64::from(policy), i64::from(priority), io]
 }
 
 /// `kill(pid, sig)`; `pid` -1 is every process of this PID namespace but the caller.
