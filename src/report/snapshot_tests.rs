@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::gate::compare::{
-    AgentDelta, BenchDelta, BenchRef, Cell, CellDelta, Change, Comparison, Measures, Test, Verdict,
+    AgentDelta, BenchDelta, BenchRef, Cell, Change, Comparison, Measures, Rates, Test, Verdict,
 };
 use super::gate::regress::{Check, Outcome, Replay, Thresholds};
 use super::gate::{CheckKind, Gate, Regression};
@@ -329,11 +329,13 @@ fn measures(agent: &str, ok: u64, ms: f64) -> Measures {
         sessions: 4,
         judged: 4,
         succeeded: ok,
-        success_rate: Some(ok as f64 / 4.0),
-        mean_score: Some(ok as f64 / 4.0),
-        median_duration_ms: Some(ms),
-        tokens_per_session: Some(1000.0),
-        cost_per_session: Some(0.01),
+        rates: Rates {
+            success_rate: Some(ok as f64 / 4.0),
+            mean_score: Some(ok as f64 / 4.0),
+            median_duration_ms: Some(ms),
+            tokens_per_session: Some(1000.0),
+            cost_per_session: Some(0.01),
+        },
     }
 }
 
@@ -383,7 +385,7 @@ fn comparison() -> Comparison {
                 benchmark_id: "add".into(),
                 before: Some(compare_cell(2, 1000.0)),
                 after: Some(compare_cell(0, 1500.0)),
-                delta: CellDelta {
+                delta: Rates {
                     success_rate: Some(-1.0),
                     mean_score: Some(-1.0),
                     median_duration_ms: Some(500.0),
@@ -397,7 +399,7 @@ fn comparison() -> Comparison {
                 benchmark_id: "sub".into(),
                 before: Some(compare_cell(2, 1000.0)),
                 after: None,
-                delta: CellDelta::default(),
+                delta: Rates::default(),
                 change: Change::OnlyBefore,
             },
         ],

@@ -47,7 +47,7 @@ pub struct BenchRef {
     pub benchmark_id: String,
 }
 
-/// The numbers of one side of an agent pair.
+/// The numbers of one side of an agent pair (or of one benchmark's side).
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Measures {
     pub agent: String,
@@ -55,11 +55,32 @@ pub struct Measures {
     /// Sessions that did not end `error` (the judged ones).
     pub judged: u64,
     pub succeeded: u64,
+    #[serde(flatten)]
+    pub rates: Rates,
+}
+
+/// The measures compared, per side, or after minus before; `None` where a side lacks one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rates {
     pub success_rate: Option<f64>,
     pub mean_score: Option<f64>,
     pub median_duration_ms: Option<f64>,
     pub tokens_per_session: Option<f64>,
     pub cost_per_session: Option<f64>,
+}
+
+impl Rates {
+    /// `self - before`, measure by measure.
+    pub fn minus(&self, before: &Rates) -> Rates {
+        let d = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+        Rates {
+            success_rate: d(self.success_rate, before.success_rate),
+            mean_score: d(self.mean_score, before.mean_score),
+            median_duration_ms: d(self.median_duration_ms, before.median_duration_ms),
+            tokens_per_session: d(self.tokens_per_session, before.tokens_per_session),
+            cost_per_session: d(self.cost_per_session, before.cost_per_session),
+        }
+    }
 }
 
 /// One agent pair: the agent in the before run against the same agent in the after run, or
@@ -105,18 +126,8 @@ pub struct BenchDelta {
     pub before: Option<Cell>,
     pub after: Option<Cell>,
     /// After minus before, where both sides have the measure.
-    pub delta: CellDelta,
+    pub delta: Rates,
     pub change: Change,
-}
-
-/// The per-benchmark deltas (after - before); `None` where a side lacks the measure.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct CellDelta {
-    pub success_rate: Option<f64>,
-    pub mean_score: Option<f64>,
-    pub median_duration_ms: Option<f64>,
-    pub tokens_per_session: Option<f64>,
-    pub cost_per_session: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,12 +141,6 @@ pub struct Cell {
     pub tokens_per_session: Option<f64>,
     pub cost_per_session: Option<f64>,
     pub session_ids: Vec<String>,
-}
-
-impl Cell {
-    fn success_rate(&self) -> Option<f64> {
-        (self.attempts > 0).then(|| self.succeeded as f64 / self.attempts as f64)
-    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
@@ -247,11 +252,15 @@ fn measures<R: Borrow<Row>>(agent: &str, rows: &[R]) -> Measures {
         sessions: rows.len() as u64,
         judged: judged.len() as u64,
         succeeded: ok,
-        success_rate: (!judged.is_empty()).then(|| ok as f64 / judged.len() as f64),
-        mean_score: mean(rows.iter().filter_map(|r| r.score).collect()),
-        median_duration_ms: stats::median(&rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>()),
-        tokens_per_session: mean(rows.iter().filter_map(|r| r.tokens).collect()),
-        cost_per_session: mean(rows.iter().filter_map(|r| r.cost).collect()),
+        rates: Rates {
+            success_rate: (!judged.is_empty()).then(|| ok as f64 / judged.len() as f64),
+            mean_score: mean(rows.iter().filter_map(|r| r.score).collect()),
+            median_duration_ms: stats::median(
+                &rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>(),
+            ),
+            tokens_per_session: mean(rows.iter().filter_map(|r| r.tokens).collect()),
+            cost_per_session: mean(rows.iter().filter_map(|r| r.cost).collect()),
+        },
     }
 }
 
@@ -265,7 +274,7 @@ fn agent_delta(
     t: &Thresholds,
 ) -> AgentDelta {
     let (before, after) = (measures(x, a), measures(y, b));
-    let diff = |f: fn(&Measures) -> Option<f64>| Some(f(&after)? - f(&before)?);
+    let delta = after.rates.minus(&before.rates);
     // Success: the gate's one-sided Fisher exact test, each way.
     let success = if before.judged > 0 && after.judged > 0 {
         let worse = stats::fisher_lower(
@@ -280,34 +289,26 @@ fn agent_delta(
             before.succeeded,
             before.judged,
         );
-        test(
-            diff(|m| m.success_rate),
-            Some(worse),
-            Some(better),
-            alpha,
-            |_| true,
-        )
+        test(delta.success_rate, Some(worse), Some(better), alpha, |_| {
+            true
+        })
     } else {
         Test::default()
     };
     let durations = |rows: &[Row]| rows.iter().map(|r| r.duration_ms).collect::<Vec<_>>();
     // Slower counts as the gate counts it: significant and by at least the minimum slowdown.
-    let slow_enough = |m: (&Measures, &Measures)| matches!((m.0.median_duration_ms, m.1.median_duration_ms), (Some(b), Some(a)) if a >= b * (1.0 + t.min_slowdown));
+    let slow_enough = matches!((before.rates.median_duration_ms, after.rates.median_duration_ms), (Some(b), Some(a)) if a >= b * (1.0 + t.min_slowdown));
     let duration = rank_test(
-        diff(|m| m.median_duration_ms),
+        delta.median_duration_ms,
         &durations(a),
         &durations(b),
         alpha,
-        |worse| !worse || slow_enough((&before, &after)),
+        |worse| !worse || slow_enough,
     );
     let costs = |rows: &[Row]| rows.iter().filter_map(|r| r.cost).collect::<Vec<_>>();
-    let cost = rank_test(
-        diff(|m| m.cost_per_session),
-        &costs(a),
-        &costs(b),
-        alpha,
-        |_| true,
-    );
+    let cost = rank_test(delta.cost_per_session, &costs(a), &costs(b), alpha, |_| {
+        true
+    });
     AgentDelta {
         agent: label.to_string(),
         before,
@@ -361,34 +362,21 @@ fn test(
 }
 
 /// One benchmark's side: the same measures as an agent's (see [`measures`]), and its sessions.
-fn cell(rows: &[&Row]) -> Option<Cell> {
+fn cell(rows: &[&Row]) -> Option<(Cell, Rates)> {
     if rows.is_empty() {
         return None;
     }
     let m = measures("", rows);
-    Some(Cell {
+    let cell = Cell {
         attempts: m.judged,
         succeeded: m.succeeded,
-        mean_score: m.mean_score,
-        median_duration_ms: m.median_duration_ms.unwrap_or(0.0),
-        tokens_per_session: m.tokens_per_session,
-        cost_per_session: m.cost_per_session,
+        mean_score: m.rates.mean_score,
+        median_duration_ms: m.rates.median_duration_ms.unwrap_or(0.0),
+        tokens_per_session: m.rates.tokens_per_session,
+        cost_per_session: m.rates.cost_per_session,
         session_ids: rows.iter().map(|r| r.session_id.clone()).collect(),
-    })
-}
-
-fn cell_delta(before: Option<&Cell>, after: Option<&Cell>) -> CellDelta {
-    let (Some(b), Some(a)) = (before, after) else {
-        return CellDelta::default();
     };
-    let d = |x: Option<f64>, y: Option<f64>| Some(y? - x?);
-    CellDelta {
-        success_rate: d(b.success_rate(), a.success_rate()),
-        mean_score: d(b.mean_score, a.mean_score),
-        median_duration_ms: Some(a.median_duration_ms - b.median_duration_ms),
-        tokens_per_session: d(b.tokens_per_session, a.tokens_per_session),
-        cost_per_session: d(b.cost_per_session, a.cost_per_session),
-    }
+    Some((cell, m.rates))
 }
 
 fn bench_deltas(label: &str, a: &[Row], b: &[Row]) -> Vec<BenchDelta> {
@@ -402,11 +390,16 @@ fn bench_deltas(label: &str, a: &[Row], b: &[Row]) -> Vec<BenchDelta> {
     by.into_iter()
         .map(|(bench, (x, y))| {
             let (before, after) = (cell(&x), cell(&y));
+            let delta = match (&before, &after) {
+                (Some((_, b)), Some((_, a))) => a.minus(b),
+                _ => Rates::default(),
+            };
+            let (before, after) = (before.map(|c| c.0), after.map(|c| c.0));
             BenchDelta {
                 agent: label.to_string(),
                 benchmark_id: bench.to_string(),
                 change: change(before.as_ref(), after.as_ref()),
-                delta: cell_delta(before.as_ref(), after.as_ref()),
+                delta,
                 before,
                 after,
             }

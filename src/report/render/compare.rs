@@ -6,7 +6,7 @@ use std::fmt::Write;
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::report::gate::compare::{
-    AgentDelta, BenchDelta, Cell, CellDelta, Change, Comparison, Test, Verdict,
+    AgentDelta, BenchDelta, Cell, Change, Comparison, Rates, Test, Verdict,
 };
 use crate::report::text::{ms, pct, tokens, usd};
 
@@ -57,7 +57,9 @@ fn verdict(t: &Test) -> String {
 
 /// The rows of the agent table: (measure, before, after, delta, verdict).
 fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
-    let (b, x) = (&a.before, &a.after);
+    let (b, x) = (&a.before.rates, &a.after.rates);
+    let d = x.minus(b);
+    let (bc, xc) = (&a.before, &a.after);
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or_else(|| "-".into());
     vec![
         [
@@ -65,14 +67,14 @@ fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
             format!(
                 "{} ({}/{})",
                 opt(b.success_rate, &pct),
-                b.succeeded,
-                b.judged
+                bc.succeeded,
+                bc.judged
             ),
             format!(
                 "{} ({}/{})",
                 opt(x.success_rate, &pct),
-                x.succeeded,
-                x.judged
+                xc.succeeded,
+                xc.judged
             ),
             signed(a.success.delta, |v| format!("{:.1} pts", v * 100.0)),
             verdict(&a.success),
@@ -81,9 +83,7 @@ fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
             "mean score".into(),
             opt(b.mean_score, &|v| format!("{v:.3}")),
             opt(x.mean_score, &|v| format!("{v:.3}")),
-            signed(x.mean_score.zip(b.mean_score).map(|(x, b)| x - b), |v| {
-                format!("{v:.3}")
-            }),
+            signed(d.mean_score, |v| format!("{v:.3}")),
             String::new(),
         ],
         [
@@ -97,12 +97,7 @@ fn agent_rows(a: &AgentDelta) -> Vec<[String; 5]> {
             "tokens / session".into(),
             tokens(b.tokens_per_session),
             tokens(x.tokens_per_session),
-            signed(
-                x.tokens_per_session
-                    .zip(b.tokens_per_session)
-                    .map(|(x, b)| x - b),
-                |v| format!("{v:.0}"),
-            ),
+            signed(d.tokens_per_session, |v| format!("{v:.0}")),
             String::new(),
         ],
         [
@@ -136,7 +131,7 @@ fn cell_text(c: Option<&Cell>) -> String {
 }
 
 /// The benchmark's deltas that are not zero (after - before).
-fn delta_text(d: &CellDelta) -> String {
+fn delta_text(d: &Rates) -> String {
     let mut parts = Vec::new();
     let nonzero = |v: &Option<f64>| v.filter(|v| v.abs() > 1e-12);
     if let Some(v) = nonzero(&d.success_rate) {
