@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
-use super::{write_cassette, write_session, Finished, Outcome};
+use super::{place_cassette, write_cassette, write_session, Finished, Outcome};
 use crate::error::Error;
 use crate::run::status_log::StatusLog;
 use crate::session;
@@ -64,20 +64,10 @@ impl Unnamed<'_> {
     }
 
     /// The cassette named first, then the session file: a session file always finds the
-    /// cassette it names. A cassette already there without its session file is what a crash
-    /// left (the session ran again): the new one replaces it, as `write_cassette` does.
+    /// cassette it names (a stale one a crash left is replaced, see `place_cassette`).
     fn link(&self) -> std::io::Result<()> {
         if let (Some(f), Some((path, _))) = (&self.cassette, &self.done.cassette) {
-            match session::link_unnamed(f, path) {
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::AlreadyExists
-                        && !self.done.path.exists() =>
-                {
-                    std::fs::remove_file(path)?;
-                    session::link_unnamed(f, path)?;
-                }
-                other => other?,
-            }
+            place_cassette(path, &self.done.path, || session::link_unnamed(f, path))?;
         }
         session::link_unnamed(&self.file, &self.done.path)
     }

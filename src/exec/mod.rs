@@ -168,12 +168,7 @@ fn write_cassette(done: &Finished) -> Result<(), Outcome> {
     let Some((cassette, bytes)) = &done.cassette else {
         return Ok(());
     };
-    let written = session::write_new(cassette, bytes).or_else(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists if !done.path.exists() => {
-            std::fs::remove_file(cassette).and_then(|()| session::write_new(cassette, bytes))
-        }
-        _ => Err(e),
-    });
+    let written = place_cassette(cassette, &done.path, || session::write_new(cassette, bytes));
     written.map_err(|e| {
         Outcome::Failed(Error::io(
             &format!(
@@ -184,6 +179,23 @@ fn write_cassette(done: &Finished) -> Result<(), Outcome> {
             e,
         ))
     })
+}
+
+/// Put a session's cassette in place with `place` (a write or a link, never replacing a
+/// file). A cassette already there without its session file is what a crash left between
+/// the two (the session ran again): it is removed and `place` tried once more.
+fn place_cassette(
+    cassette: &std::path::Path,
+    session: &std::path::Path,
+    place: impl Fn() -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    match place() {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !session.exists() => {
+            std::fs::remove_file(cassette)?;
+            place()
+        }
+        other => other,
+    }
 }
 
 /// Write one finished session's file (fsynced, never replacing one), then record its status
