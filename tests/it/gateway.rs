@@ -745,3 +745,29 @@ fn the_gateway_url_reaches_the_agent_every_way_and_its_count_wins() {
         out.stderr
     );
 }
+
+/// A crash between a session's cassette and its session file leaves the cassette alone:
+/// `--resume` runs the session again and its new cassette replaces the stale one (never
+/// "already exists"), and the session file names it.
+#[test]
+fn a_cassette_left_without_its_session_file_is_replaced_on_resume() {
+    let p = Project::new();
+    let server = Server::start(&p, &transfer_script());
+    gateway_config(
+        &p,
+        &format!("http://127.0.0.1:{}/v1", server.port),
+        "scripted-model",
+        "",
+    );
+    transfer_benchmark(&p);
+    reev_with_key(&p, &["run", "--run-id", "rec"]).ok();
+    let cassette = p.join("runs/rec/cassettes/llm/transfer@1.json");
+    let session = p.join("runs/rec/sessions/llm/transfer@1.json");
+    std::fs::remove_file(&session).expect("the session file");
+    std::fs::write(&cassette, "left by a crash").expect("a stale cassette");
+    reev_with_key(&p, &["run", "--resume", "rec"]).ok();
+    assert!(session.exists(), "the session ran again");
+    let text = std::fs::read_to_string(&cassette).expect("cassette");
+    assert_ne!(text, "left by a crash", "the stale cassette was replaced");
+    serde_json::from_str::<Value>(&text).expect("a whole cassette");
+}
