@@ -24,6 +24,17 @@ pub enum SandboxError {
         .0.display()
     )]
     InitMissing(PathBuf),
+    #[error(
+        "{} is reev-init of another build (it speaks protocol {theirs}, this reev {ours}): \
+         install both programs from one build (`make install`, `cargo install --path .`), \
+         or point REEV_INIT at the reev-init built with this reev",
+        .init.display()
+    )]
+    InitMismatch {
+        init: PathBuf,
+        theirs: String,
+        ours: u32,
+    },
     #[error("REEV_NO_NAMESPACES is set")]
     NamespacesOff,
     #[error("cannot run {}: {source}", .init.display())]

@@ -183,6 +183,34 @@ pub fn init_program() -> Result<&'static Path, SandboxError> {
         .map_err(SandboxError::clone)
 }
 
+/// Does `init` speak this reev's [`reev_sandbox::message::PROTOCOL`]? An older one, which
+/// knows no `--protocol`, prints nothing (it reads requests from its empty stdin and ends).
+pub fn same_protocol(init: &Path) -> Result<(), SandboxError> {
+    let out = std::process::Command::new(init)
+        .arg("--protocol")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| SandboxError::Probe {
+            init: init.to_path_buf(),
+            source: Arc::new(e),
+        })?;
+    let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let ours = reev_sandbox::message::PROTOCOL;
+    if theirs == ours.to_string() {
+        return Ok(());
+    }
+    Err(SandboxError::InitMismatch {
+        init: init.to_path_buf(),
+        theirs: if theirs.is_empty() {
+            "none it can name".into()
+        } else {
+            theirs
+        },
+        ours,
+    })
+}
+
 /// Can this process create the namespaces a session needs? `reev-init --probe` tries the
 /// user (when not root), PID, mount and network namespaces once, in its own process.
 pub fn probe() -> Result<(), SandboxError> {

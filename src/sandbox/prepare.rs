@@ -48,14 +48,15 @@ pub fn available() -> Result<(), &'static SandboxError> {
         .copied()
 }
 
-/// Before a run: is the session init program there? Its absence is an error for the whole
-/// run (never a silent fall-back to unprotected sessions), unless REEV_NO_NAMESPACES asks
-/// for process groups.
+/// Before a run: is the session init program there, and of this build? Its absence (or
+/// another build's, whose messages differ) is an error for the whole run — never a silent
+/// fall-back to unprotected sessions — unless REEV_NO_NAMESPACES asks for process groups.
 pub fn ready() -> Result<(), SandboxError> {
     if std::env::var_os("REEV_NO_NAMESPACES").is_some_and(|v| !v.is_empty() && v != "0") {
         return Ok(());
     }
-    super::namespace::init_program().map(|_| ())
+    let init = super::namespace::init_program()?;
+    super::namespace::same_protocol(init)
 }
 
 /// What a session's agent is started with.

@@ -293,6 +293,31 @@ fn a_missing_session_init_is_an_error_that_names_where_reev_looked() {
     assert!(out.status.success(), "{out:?}");
 }
 
+/// A reev-init of another build (an older install, a stale REEV_INIT) speaks other messages:
+/// reev refuses it before any session, naming it and how to mend it, instead of every
+/// session failing with what the init misread. An older init knows no `--protocol`.
+#[test]
+fn a_session_init_of_another_build_is_refused_before_the_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::new();
+    p.agents(&[("a", &["true"])]).simple_benchmark("x");
+    for (script, said) in [
+        ("#!/bin/sh\necho 1\n", "protocol 1"),
+        ("#!/bin/sh\ncat > /dev/null\n", "protocol none it can name"),
+    ] {
+        let init = p.join("old-reev-init");
+        std::fs::write(&init, script).unwrap();
+        std::fs::set_permissions(&init, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = p.cmd(&["run"]).env("REEV_INIT", &init).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{stderr}");
+        assert!(stderr.contains(&init.display().to_string()), "{stderr}");
+        assert!(stderr.contains(said), "{stderr}");
+        assert!(stderr.contains("make install"), "{stderr}");
+        assert!(!p.join("runs").exists() || common::session_files(&p.join("runs")).is_empty());
+    }
+}
+
 /// Defect 6: in the process-group fallback, a setup whose leader exits (and whose group
 /// has no member left) used to be reaped at once; its pid — the group id — could then be
 /// given to another process that leads a group of its own, which teardown's kill of the

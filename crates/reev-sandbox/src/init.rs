@@ -64,8 +64,13 @@ fn at<E: Into<io::Error>>(step: Step) -> impl FnOnce(E) -> Failure {
 /// needs can be made here (exit 0, or the errno of the refusal); otherwise it serves the
 /// requests that come on its stdin until reev closes it.
 pub fn main() -> ! {
-    if std::env::args_os().nth(1).is_some_and(|a| a == "--probe") {
-        std::process::exit(probe());
+    match std::env::args_os().nth(1) {
+        Some(a) if a == "--probe" => std::process::exit(probe()),
+        Some(a) if a == "--protocol" => {
+            println!("{}", message::PROTOCOL);
+            std::process::exit(0)
+        }
+        _ => {}
     }
     let stdin = io::stdin();
     let control = stdin.as_fd();

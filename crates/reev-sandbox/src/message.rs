@@ -24,6 +24,11 @@ use rustix::net::{
 };
 use serde::{Deserialize, Serialize};
 
+/// The version of these messages. reev and `reev-init` must speak the same one: reev asks
+/// (`reev-init --protocol`) before a run, and refuses an init of another build rather than
+/// misread its answers. Raised with every change to [`Request`] or [`Status`].
+pub const PROTOCOL: u32 = 2;
+
 /// The largest request accepted (argv, environment, paths).
 pub const MAX_REQUEST: usize = 1024 * 1024;
 /// Descriptors a request carries at most: session socket, stdin, stdout, stderr, network
