@@ -81,15 +81,37 @@ impl Request {
 
     /// Would this request's process run in the namespaces `resident` was made with? Every
     /// field but the program's own (argv, environment, directory) must be equal.
+    /// (Asked for every process: compared field by field, nothing cloned; the pattern names
+    /// every field, so a new one must be placed on one side or the other.)
     pub fn fits(&self, resident: &Request) -> bool {
-        let program = |r: &Request| Request {
-            argv: Vec::new(),
-            env: Vec::new(),
-            cwd: PathBuf::new(),
-            resident: false,
-            ..r.clone()
-        };
-        self.may_be_resident() && program(self) == program(resident)
+        let Request {
+            argv: _,
+            env: _,
+            cwd: _,
+            resident: _,
+            parent,
+            user,
+            mount,
+            network,
+            mounts,
+            rlimits,
+            cgroups,
+            no_new_privs,
+            drop_capabilities,
+            close_inherited,
+            linger: _,
+        } = resident;
+        self.may_be_resident()
+            && self.parent == *parent
+            && self.user == *user
+            && self.mount == *mount
+            && self.network == *network
+            && self.mounts == *mounts
+            && self.rlimits == *rlimits
+            && self.cgroups == *cgroups
+            && self.no_new_privs == *no_new_privs
+            && self.drop_capabilities == *drop_capabilities
+            && self.close_inherited == *close_inherited
     }
 }
 
