@@ -10,6 +10,7 @@ pub mod load;
 mod parse;
 mod rows;
 mod rss;
+mod run_numbers;
 pub mod scan;
 pub mod schema;
 mod spans;

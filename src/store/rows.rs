@@ -238,16 +238,30 @@ impl<'c> Writers<'c> {
     }
 }
 
-/// A session's rows: its `sessions` row, then those of its child tables. A failure names
-/// the session and the row; nothing is formatted unless one fails (this runs per session).
-pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) -> Result<()> {
+/// The integer keys of a session's rows, given by the loader.
+#[derive(Debug, Clone, Copy)]
+pub struct Keys {
+    /// Its run's number (`run_numbers.rs`), in every row.
+    pub run_no: i64,
+    /// Its own number (`tries::session_no`), in its `sessions` row.
+    pub session_no: i64,
+}
+
+/// A session's rows: its `sessions` row, then those of its child tables, each with the
+/// number of its run. A failure names the session and the row; nothing is formatted unless
+/// one fails (this runs per session).
+pub fn append_session(
+    w: &mut Writers,
+    db: &Path,
+    s: &SessionFile,
+    sha: &str,
+    keys: Keys,
+) -> Result<()> {
+    let run_no = keys.run_no;
     let started = parse_ts("started_at", &s.started_at)?;
     let finished = parse_ts("finished_at", &s.finished_at)?;
-    session_row(&mut w.sessions, s, sha, started, finished).map_err(failed(
-        db,
-        "the session row",
-        s,
-    ))?;
+    let times = (started, finished);
+    session_row(&mut w.sessions, s, sha, times, keys).map_err(failed(db, "the session row", s))?;
     for (stream, text) in [("stdout", &s.stdout.text), ("stderr", &s.stderr.text)] {
         if text.len() <= TEXT_PART {
             continue;
@@ -258,9 +272,9 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
                 .map_err(failed(db, "a part of the captured output", s))?;
         }
     }
-    assertion_rows(&mut w.assertions, s).map_err(failed(db, "an assertion", s))?;
-    event_rows(&mut w.events, s).map_err(failed(db, "an event", s))?;
-    super::spans::append(&mut w.spans, s).map_err(failed(db, "a span", s))?;
+    assertion_rows(&mut w.assertions, s, run_no).map_err(failed(db, "an assertion", s))?;
+    event_rows(&mut w.events, s, run_no).map_err(failed(db, "an event", s))?;
+    super::spans::append(&mut w.spans, s, run_no).map_err(failed(db, "a span", s))?;
     for (name, value) in &s.metrics {
         w.metrics
             .append_row(params![s.session_id, name, value])
@@ -268,7 +282,7 @@ pub fn append_session(w: &mut Writers, db: &Path, s: &SessionFile, sha: &str) ->
     }
     for (key, value) in &s.matrix {
         w.matrix
-            .append_row(params![s.session_id, key, value])
+            .append_row(params![s.session_id, key, value, run_no])
             .map_err(failed(db, "a matrix value", s))?;
     }
     model_call_rows(&mut w.model_calls, s).map_err(failed(db, "a model call", s))?;
@@ -289,13 +303,14 @@ fn failed<'a>(
     }
 }
 
-/// The `sessions` row (`started` and `finished` are its checked times).
+/// The `sessions` row (`times` are its checked start and end). It is the latest try of its
+/// planned session until the end of the load finds a later one (`tries.rs`).
 fn session_row(
     app: &mut Appender,
     s: &SessionFile,
     sha: &str,
-    started: Value,
-    finished: Value,
+    (started, finished): (Value, Value),
+    keys: Keys,
 ) -> duckdb::Result<()> {
     let passed = s.assertions.iter().filter(|a| a.passed).count() as i32;
     app.append_row(params![
@@ -345,11 +360,13 @@ fn session_row(
         s.cost_usd,
         s.try_number as i32,
         s.port.map(i32::from),
-        super::tries::session_no(&s.session_id),
+        keys.session_no,
+        true,
+        keys.run_no,
     ])
 }
 
-fn assertion_rows(app: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
+fn assertion_rows(app: &mut Appender, s: &SessionFile, run_no: i64) -> duckdb::Result<()> {
     for (i, a) in s.assertions.iter().enumerate() {
         app.append_row(params![
             s.session_id,
@@ -364,12 +381,13 @@ fn assertion_rows(app: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
             a.verifier
                 .as_ref()
                 .and_then(|v| serde_json::to_string(v).ok()),
+            run_no,
         ])?;
     }
     Ok(())
 }
 
-fn event_rows(app: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
+fn event_rows(app: &mut Appender, s: &SessionFile, run_no: i64) -> duckdb::Result<()> {
     for ev in &s.events {
         let name = ev
             .data
@@ -384,6 +402,7 @@ fn event_rows(app: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
             ev.data.as_ref().map(|d| d.to_string()),
             ev.error,
             ev.raw,
+            run_no,
         ])?;
     }
     Ok(())

@@ -16,13 +16,32 @@
 /// for the report's session pages).
 /// Also version 5: `model_calls`, one row per model call through the gateway, and `spans`
 /// (the spans agents send over OTLP).
-pub const SCHEMA_VERSION: i64 = 5;
+/// Version 6: `run_numbers` and a `run_no` column in `sessions` and the child tables reports
+/// read per run (`assertions`, `events`, `spans`, `session_matrix`) and in `run_totals` and
+/// `pair_totals`: an integer key the loader gives each run, which DuckDB's zone maps prune
+/// on (they keep only the first 8 bytes of a string, which run ids of one day share);
+/// `sessions.latest_try`, so that `current_sessions` filters a column instead of
+/// anti-joining every superseded try (`superseded_tries` keeps only the tries a later load
+/// superseded); `run_totals.shape`, so the gate finds comparable runs without listing every
+/// run's pairs; `accepted_runs` is part of the schema (it was created by the first
+/// acceptance).
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Longest text stored in one value. DuckDB 2.0 keeps a row group's large strings in memory
 /// while it commits and checkpoints them, beyond `memory_limit`: 300 values of 1 MiB need
 /// 1.7 GB, while the same bytes in 16 KiB values load within the limit. So a stream longer
 /// than this is stored in parts of at most this size (cut at character boundaries).
 pub const TEXT_PART: usize = 16 * 1024;
+
+/// SQL: the number of the run bound next (`?`, a run id). Every query of one run filters
+/// `run_no` with it, never `run_id`: DuckDB skips the row groups of other runs only on the
+/// integer (see `run_numbers.rs`). A run the database does not hold has none (NULL): no rows.
+pub const RUN_NO: &str = "(SELECT run_no FROM run_numbers WHERE run_id = ?)";
+
+/// SQL: the ids bound next (`?`, one text of ids separated by spaces), for `session_id IN`.
+/// Ids are names without spaces (`spec::check_name`, checked when loaded). One parameter,
+/// not a literal list: DuckDB's parser takes ~15 ms for a list of 500 quoted ids.
+pub const IN_IDS: &str = "(SELECT unnest(string_split(?, ' ')))";
 
 pub const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS reev_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -99,13 +118,23 @@ CREATE TABLE IF NOT EXISTS sessions (
     cost_usd            DOUBLE,
     try_number        INTEGER NOT NULL,   -- 1, or 2.. for the tries --retry-errors ran after an error
     port              INTEGER,            -- the TCP port reserved for the session; NULL in older files
-    session_no        BIGINT NOT NULL     -- a number for the session id (the first 64 bits of its
+    session_no        BIGINT NOT NULL,    -- a number for the session id (the first 64 bits of its
                                           -- SHA-256): the key superseded_tries refers to
+    latest_try        BOOLEAN NOT NULL,   -- no later try of its planned session was loaded with
+                                          -- it; one loaded later is in superseded_tries
+    run_no            BIGINT NOT NULL     -- run_numbers.run_no of run_id: the key to filter a run on
 );
 
--- Tries that a later try of the same planned session (run, benchmark, agent, attempt)
--- replaces: written once by the loader, insert-only (store/tries.rs). `current_sessions` is
--- `sessions` without these.
+-- Each run's number: given by the loader in the order it first meets the run, never
+-- changed. Queries of one run filter `run_no`, which DuckDB skips whole row groups on.
+CREATE TABLE IF NOT EXISTS run_numbers (
+    run_id  VARCHAR NOT NULL,
+    run_no  BIGINT NOT NULL
+);
+
+-- Tries that a try loaded later replaced (its planned session: run, benchmark, agent,
+-- attempt): insert-only (store/tries.rs). A try replaced by one loaded with it has
+-- `latest_try` false instead. `current_sessions` is `sessions` without both.
 CREATE TABLE IF NOT EXISTS superseded_tries (
     session_no  BIGINT NOT NULL,          -- sessions.session_no (an integer joins fast)
     session_id  VARCHAR NOT NULL
@@ -118,7 +147,10 @@ CREATE TABLE IF NOT EXISTS run_totals (
     run_id       VARCHAR NOT NULL,
     load_id      BIGINT NOT NULL,
     sessions     BIGINT NOT NULL,
-    started_max  TIMESTAMP NOT NULL
+    started_max  TIMESTAMP NOT NULL,
+    run_no       BIGINT NOT NULL,
+    shape        VARCHAR NOT NULL         -- SHA-256 of its agent x benchmark pairs, sorted: the
+                                          -- gate compares only runs of the same shape
 );
 
 -- The same per run × benchmark × agent, for latest_sessions.
@@ -127,7 +159,8 @@ CREATE TABLE IF NOT EXISTS pair_totals (
     benchmark_id  VARCHAR NOT NULL,
     agent         VARCHAR NOT NULL,
     load_id       BIGINT NOT NULL,
-    started_max   TIMESTAMP NOT NULL
+    started_max   TIMESTAMP NOT NULL,
+    run_no        BIGINT NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS output_parts (
@@ -147,7 +180,8 @@ CREATE TABLE IF NOT EXISTS assertions (
     expected    JSON,
     actual      JSON,
     message     VARCHAR,
-    verifier    JSON                      -- how a verify: program ran (argv, exit, output heads); NULL otherwise
+    verifier    JSON,                     -- how a verify: program ran (argv, exit, output heads); NULL otherwise
+    run_no      BIGINT NOT NULL           -- the session's run (run_numbers): what reports filter on
 );
 
 CREATE TABLE IF NOT EXISTS events (
@@ -157,14 +191,16 @@ CREATE TABLE IF NOT EXISTS events (
     name        VARCHAR,                  -- data.name when present (tool or metric name)
     data        JSON,
     error       VARCHAR,
-    raw         VARCHAR
+    raw         VARCHAR,
+    run_no      BIGINT NOT NULL           -- the session's run (run_numbers)
 );
 
 -- The `matrix:` values of the agent each session ran (one row per key); see `agent_matrix`.
 CREATE TABLE IF NOT EXISTS session_matrix (
     session_id  VARCHAR NOT NULL,
     key         VARCHAR NOT NULL,
-    value       VARCHAR NOT NULL
+    value       VARCHAR NOT NULL,
+    run_no      BIGINT NOT NULL           -- the session's run (run_numbers)
 );
 
 -- The spans an agent sent over OTLP (or left in an otlp-json events file); attribute values
@@ -184,7 +220,8 @@ CREATE TABLE IF NOT EXISTS spans (
     status_message  VARCHAR,
     attributes      JSON,
     service         VARCHAR,              -- the resource's service.name
-    foreign_trace   BOOLEAN NOT NULL      -- its trace id is not the session's
+    foreign_trace   BOOLEAN NOT NULL,     -- its trace id is not the session's
+    run_no          BIGINT NOT NULL       -- the session's run (run_numbers)
 );
 
 CREATE TABLE IF NOT EXISTS metrics (
@@ -208,6 +245,15 @@ CREATE TABLE IF NOT EXISTS model_calls (
     replayed        BOOLEAN NOT NULL,     -- answered from a cassette (reev run --replay)
     replayed_from   VARCHAR,              -- the run replayed
     error           VARCHAR
+);
+
+-- Runs `reev accept` made the new normal for the gate (report/gate/accept.rs): derived from
+-- the `accepted.json` files in the runs tree, rewritten by every load and by `reev accept`.
+CREATE TABLE IF NOT EXISTS accepted_runs (
+    run_id       VARCHAR PRIMARY KEY,
+    accepted_at  VARCHAR NOT NULL,        -- RFC 3339, UTC
+    note         VARCHAR,
+    path         VARCHAR NOT NULL         -- the file it was read from
 );
 
 CREATE TABLE IF NOT EXISTS loaded_files (
@@ -254,9 +300,11 @@ pub const VIEWS: &str = r#"
 -- Every planned session once: its latest try. Earlier tries (sessions that ended `error` and
 -- were run again by --retry-errors) stay in `sessions`; reports and the gate read this view.
 -- Which tries are superseded is decided at load time (store/tries.rs), not per query.
+-- (NOT IN, not NOT EXISTS: DuckDB plans NOT EXISTS beside another filter as a grouping of
+-- every session; session_no is never NULL, so the two mean the same.)
 CREATE OR REPLACE VIEW current_sessions AS
-SELECT * FROM sessions s
-WHERE NOT EXISTS (SELECT 1 FROM superseded_tries x WHERE x.session_no = s.session_no);
+SELECT * EXCLUDE (latest_try) FROM sessions
+WHERE latest_try AND session_no NOT IN (SELECT session_no FROM superseded_tries);
 
 -- success_rate leaves out `error` sessions (not judged); error_rate is their share.
 CREATE OR REPLACE VIEW agent_performance AS
@@ -273,18 +321,21 @@ GROUP BY agent;
 
 -- Per run: its current sessions and when the latest started (what reports order runs by).
 CREATE OR REPLACE VIEW current_runs AS
-SELECT run_id, arg_max(sessions, load_id) AS sessions, arg_max(started_max, load_id) AS started_max
+SELECT run_id, any_value(run_no) AS run_no, arg_max(sessions, load_id) AS sessions,
+       arg_max(started_max, load_id) AS started_max, arg_max(shape, load_id) AS shape
 FROM run_totals GROUP BY run_id;
 
 CREATE OR REPLACE VIEW latest_sessions AS
+-- For each benchmark x agent, the run that started last (ties: the larger run id). Grouped,
+-- not ranked with a window: a window over every run's pairs cost twice as much.
 WITH runs_by_pair AS (
-    SELECT benchmark_id, agent, run_id, arg_max(started_max, load_id) AS run_started
-    FROM pair_totals GROUP BY benchmark_id, agent, run_id
+    SELECT benchmark_id, agent, run_no, any_value(run_id) AS run_id, arg_max(started_max, load_id) AS run_started
+    FROM pair_totals GROUP BY benchmark_id, agent, run_no
 ), latest AS (
-    SELECT benchmark_id, agent, run_id FROM runs_by_pair
-    QUALIFY row_number() OVER (PARTITION BY benchmark_id, agent ORDER BY run_started DESC, run_id DESC) = 1
+    SELECT benchmark_id, agent, arg_max(run_no, (run_started, run_id)) AS run_no
+    FROM runs_by_pair GROUP BY benchmark_id, agent
 )
-SELECT s.* FROM current_sessions s JOIN latest USING (benchmark_id, agent, run_id);
+SELECT s.* FROM current_sessions s JOIN latest USING (benchmark_id, agent, run_no);
 
 CREATE OR REPLACE VIEW benchmark_matrix AS
 SELECT benchmark_id,

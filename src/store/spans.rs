@@ -11,7 +11,7 @@ fn time(nanos: u64) -> Option<Value> {
     (nanos > 0).then_some(Value::Timestamp(TimeUnit::Microsecond, micros))
 }
 
-pub(super) fn append(w: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
+pub(super) fn append(w: &mut Appender, s: &SessionFile, run_no: i64) -> duckdb::Result<()> {
     for (i, sp) in s.spans.iter().enumerate() {
         w.append_row(params![
             s.session_id,
@@ -29,6 +29,7 @@ pub(super) fn append(w: &mut Appender, s: &SessionFile) -> duckdb::Result<()> {
             serde_json::to_string(&sp.attributes).unwrap_or_default(),
             sp.service,
             sp.foreign,
+            run_no,
         ])?;
     }
     Ok(())

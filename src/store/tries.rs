@@ -7,18 +7,22 @@
 //! gate, `calibrate` and analysts read the current tries (`current_sessions`), so picking
 //! them with a window function over all of `sessions` on every query cost ~0.9 s at
 //! 1,000,000 sessions. Tries are rare and a try, once superseded, stays superseded (files
-//! are write-once and a later try only adds a file), so the loader records each superseded
-//! try in `superseded_tries` once and the views anti-join that small table.
+//! are write-once and a later try only adds a file), so the loader decides it once:
 //!
-//! The table is insert-only and idempotent: after the rows of a load are appended, the
-//! groups of the runs that load added sessions to are checked again, and whatever is now
-//! superseded and not yet recorded is added. The views join on `sessions.session_no`, a number
-//! the loader gives each session in the order it adds them: an anti-join on an integer costs
-//! a third of one on the session id text (measured at 1,000,000 sessions, 744,000 superseded). Whatever order the files of a run arrive in,
-//! over however many loads, the table ends as the window function would have computed it.
+//! - a try superseded by one the same load appended (the usual case: `--retry-errors` ran
+//!   both before `reev load`) gets `latest_try = false` in its own row, before that row is
+//!   committed: `current_sessions` then filters a column, which costs nothing per query;
+//! - a try an earlier load committed, superseded by one loaded now, is recorded in
+//!   `superseded_tries` (insert-only, usually empty or small), which the view anti-joins on
+//!   `sessions.session_no`. Committed rows are never changed.
+//!
+//! After the rows of a load are appended, the groups of the runs that load added sessions to
+//! are checked again, and whatever is now superseded and not yet marked or recorded is.
+//! Whatever order the files of a run arrive in, over however many loads, the current tries
+//! end as the window function would have picked them.
 //!
 //! The same load then records each of those runs' totals (`run_totals`: current sessions,
-//! when the latest started; `pair_totals`: the same per benchmark × agent) as a new row that
+//! when the latest started, the shape of its agent × benchmark pairs; `pair_totals`: the same per benchmark × agent) as a new row that
 //! supersedes the rows of earlier loads, so reports find the latest runs and
 //! `latest_sessions` its pairs in a table of one row per run, not by aggregating all sessions.
 
@@ -44,57 +48,96 @@ pub fn session_no(session_id: &str) -> i64 {
 }
 
 /// Record the tries that are superseded in `runs` (the runs this load added sessions to)
-/// and not recorded yet. Runs in the caller's transaction, after the rows are appended.
+/// and not recorded yet: a try this load appended (its `session_no` is in `appended`) gets
+/// `latest_try = false` in its own row, before the load commits; a try an earlier load
+/// committed goes to `superseded_tries`, so committed rows are never changed. Runs in the
+/// caller's transaction, after the rows are appended.
 pub fn record_superseded(
     conn: &Connection,
     db: &Path,
     load_id: i64,
     runs: &BTreeSet<String>,
+    appended: Vec<i64>,
 ) -> Result<u64> {
     if runs.is_empty() {
         return Ok(0);
     }
     conn.execute_batch(
-        "CREATE OR REPLACE TEMP TABLE reev_load_runs (run_id VARCHAR NOT NULL PRIMARY KEY)",
+        "CREATE OR REPLACE TEMP TABLE reev_load_runs (run_id VARCHAR NOT NULL PRIMARY KEY, run_no BIGINT);
+         CREATE OR REPLACE TEMP TABLE reev_appended (session_no BIGINT NOT NULL)",
     )
     .map_err(sql(db, "listing the runs of the load"))?;
     {
         let mut add = conn
-            .prepare("INSERT INTO reev_load_runs VALUES (?)")
+            .prepare(
+                "INSERT INTO reev_load_runs SELECT ?, run_no FROM run_numbers WHERE run_id = ?",
+            )
             .map_err(sql(db, "listing the runs of the load"))?;
         for run in runs {
-            add.execute(params![run])
+            add.execute(params![run, run])
                 .map_err(sql(db, format!("listing run {run} of the load")))?;
         }
+        let mut app = conn
+            .appender("reev_appended")
+            .map_err(sql(db, "listing the sessions of the load"))?;
+        for no in appended {
+            app.append_row(params![no])
+                .map_err(sql(db, "listing the sessions of the load"))?;
+        }
     }
-    // Only groups with more than one try can hold a superseded one: a hash aggregate finds
-    // them, and the window then runs over those few rows instead of every session.
-    let added = conn
+    let found = conn
         .execute(
-            "INSERT INTO superseded_tries
-             WITH loaded AS (
-                 SELECT session_no, session_id, run_id, benchmark_id, agent, attempt, try_number FROM sessions
-                 WHERE run_id IN (SELECT run_id FROM reev_load_runs)
-             ), tried AS (
-                 SELECT run_id, benchmark_id, agent, attempt FROM loaded
-                 GROUP BY ALL HAVING count(*) > 1
-             ), ranked AS (
-                 SELECT l.session_no, l.session_id FROM loaded l JOIN tried USING (run_id, benchmark_id, agent, attempt)
-                 QUALIFY row_number() OVER (
-                     PARTITION BY run_id, benchmark_id, agent, attempt
-                     ORDER BY try_number DESC, session_id DESC) > 1
-             )
-             SELECT session_no, session_id FROM ranked r
-             WHERE NOT EXISTS (SELECT 1 FROM superseded_tries x WHERE x.session_no = r.session_no)",
+            &format!("CREATE OR REPLACE TEMP TABLE reev_superseded AS {SUPERSEDED}"),
+            [],
+        )
+        .map_err(sql(db, "finding superseded tries"))?;
+    // Tries of this load: marked in their own rows, which are not committed yet.
+    conn.execute(
+        "UPDATE sessions SET latest_try = false
+         WHERE run_no IN (SELECT run_no FROM reev_load_runs)
+           AND session_id IN (SELECT session_id FROM reev_superseded
+                              WHERE session_no IN (SELECT session_no FROM reev_appended))",
+        [],
+    )
+    .map_err(sql(db, "marking superseded tries"))?;
+    // Tries an earlier load committed: recorded beside them.
+    let late = conn
+        .execute(
+            "INSERT INTO superseded_tries SELECT session_no, session_id FROM reev_superseded
+             WHERE session_no NOT IN (SELECT session_no FROM reev_appended)",
             [],
         )
         .map_err(sql(db, "recording superseded tries"))?;
     record_totals(conn, db, load_id)?;
-    conn.execute_batch("DROP TABLE reev_load_runs")
-        .map_err(sql(db, "listing the runs of the load"))?;
-    refuse_shared_numbers(conn, db)?;
-    Ok(added as u64)
+    conn.execute_batch(
+        "DROP TABLE reev_load_runs; DROP TABLE reev_appended; DROP TABLE reev_superseded",
+    )
+    .map_err(sql(db, "listing the runs of the load"))?;
+    if late > 0 {
+        refuse_shared_numbers(conn, db)?;
+    }
+    Ok(found as u64)
 }
+
+/// The superseded tries of the load's runs (`reev_load_runs`) that are not marked or
+/// recorded yet. Only groups with more than one try can hold one: a hash aggregate finds
+/// them, and the window then runs over those few rows instead of every session.
+const SUPERSEDED: &str = "
+    WITH loaded AS (
+        SELECT session_no, session_id, latest_try, run_id, benchmark_id, agent, attempt, try_number
+        FROM sessions WHERE run_no IN (SELECT run_no FROM reev_load_runs)
+    ), tried AS (
+        SELECT run_id, benchmark_id, agent, attempt FROM loaded
+        GROUP BY ALL HAVING count(*) > 1
+    ), ranked AS (
+        SELECT l.session_no, l.session_id, l.latest_try
+        FROM loaded l JOIN tried USING (run_id, benchmark_id, agent, attempt)
+        QUALIFY row_number() OVER (
+            PARTITION BY run_id, benchmark_id, agent, attempt
+            ORDER BY try_number DESC, session_id DESC) > 1
+    )
+    SELECT session_no, session_id FROM ranked
+    WHERE latest_try AND session_no NOT IN (SELECT session_no FROM superseded_tries)";
 
 /// A superseded try whose `session_no` another session shares would hide that session from
 /// `current_sessions`: refuse the load (it rolls back) rather than report wrong numbers.
@@ -128,15 +171,17 @@ fn refuse_shared_numbers(conn: &Connection, db: &Path) -> Result<()> {
 fn record_totals(conn: &Connection, db: &Path, load_id: i64) -> Result<()> {
     conn.execute(
         "INSERT INTO run_totals
-         SELECT run_id, ?, count(*), max(started_at) FROM current_sessions
-         WHERE run_id IN (SELECT run_id FROM reev_load_runs) GROUP BY run_id",
+         SELECT run_id, ?, count(*), max(started_at), any_value(run_no),
+                sha256(array_to_string(list_sort(list(DISTINCT agent || chr(31) || benchmark_id)), chr(30)))
+         FROM current_sessions
+         WHERE run_no IN (SELECT run_no FROM reev_load_runs) GROUP BY run_id",
         params![load_id],
     )
     .map_err(sql(db, "recording the totals of the loaded runs"))?;
     conn.execute(
         "INSERT INTO pair_totals
-         SELECT run_id, benchmark_id, agent, ?, max(started_at) FROM current_sessions
-         WHERE run_id IN (SELECT run_id FROM reev_load_runs) GROUP BY run_id, benchmark_id, agent",
+         SELECT run_id, benchmark_id, agent, ?, max(started_at), any_value(run_no) FROM current_sessions
+         WHERE run_no IN (SELECT run_no FROM reev_load_runs) GROUP BY run_id, benchmark_id, agent",
         params![load_id],
     )
     .map_err(sql(db, "recording the totals of the loaded runs"))?;

@@ -19,8 +19,9 @@ use super::feed::{self, Feed};
 use super::keys::{hex, unhex};
 use super::ledger::{read_known, record_touched, Known, Seen};
 use super::parse::{Job, Parsed, Parser};
-use super::rows::{self, Writers};
+use super::rows::{self, Keys, Writers};
 use super::rss::rss;
+use super::run_numbers::RunNumbers;
 use super::scan::{Found, Kind};
 use super::{ensure_schema, tries};
 use crate::digest::sha256_hex;
@@ -47,6 +48,7 @@ pub struct Ready<'a> {
     db: &'a Path,
     pub known: Known,
     load_id: i64,
+    numbers: RunNumbers,
 }
 
 impl<'a> Ready<'a> {
@@ -70,11 +72,13 @@ impl<'a> Ready<'a> {
                 r.get(0)
             })
             .map_err(sql(db, "reading loads"))?;
+        let numbers = RunNumbers::read(&conn, db)?;
         Ok(Ready {
             conn,
             db,
             known,
             load_id,
+            numbers,
         })
     }
 
@@ -122,6 +126,8 @@ impl<'a> Ready<'a> {
                 uncommitted: 0,
                 chunks: 0,
                 runs: BTreeSet::new(),
+                numbers: self.numbers,
+                appended: Vec::new(),
                 sum: LoadSummary {
                     load_id: self.load_id,
                     ..Default::default()
@@ -174,6 +180,11 @@ struct Loader<'c> {
     chunks: u32,
     /// Runs this load added sessions to: their tries are ranked again at the end.
     runs: BTreeSet<String>,
+    numbers: RunNumbers,
+    /// The `session_no` of every session this load appended (8 bytes each): a try superseded
+    /// by one loaded with it is marked in its own row, one loaded before goes to
+    /// `superseded_tries` (`tries.rs`).
+    appended: Vec<i64>,
     sum: LoadSummary,
 }
 
@@ -282,7 +293,7 @@ impl Loader<'_> {
         }
         self.w.flush(db)?;
         drop(self.w);
-        tries::record_superseded(self.conn, db, self.sum.load_id, &self.runs)?;
+        tries::record_superseded(self.conn, db, self.sum.load_id, &self.runs, self.appended)?;
         let roots_json = serde_json::to_string(
             &roots
                 .iter()
@@ -487,7 +498,12 @@ impl Loader<'_> {
                     })
                 }
                 None => {
-                    rows::append_session(&mut self.w, db, &s, &sha)?;
+                    let keys = Keys {
+                        run_no: self.numbers.of(self.conn, db, &s.run_id)?,
+                        session_no: tries::session_no(&s.session_id),
+                    };
+                    rows::append_session(&mut self.w, db, &s, &sha, keys)?;
+                    self.appended.push(keys.session_no);
                     if !self.runs.contains(&s.run_id) {
                         self.runs.insert(s.run_id.clone());
                     }

@@ -1129,7 +1129,7 @@ fn a_version_2_database_is_rebuilt_with_tokens_and_cost() {
     common::python_ok(downgrade, &[p.join("reev.duckdb")]);
     p.reev(&["load"])
         .code(2)
-        .stderr_has("schema version 2, this reev uses 5")
+        .stderr_has("schema version 2, this reev uses 6")
         .stderr_has("reev load --rebuild");
     p.reev(&["load", "--rebuild"]).ok();
     let out = p.reev(&[
@@ -1150,7 +1150,7 @@ fn a_database_of_schema_2_is_refused_by_every_command_until_rebuilt() {
         "import duckdb, sys; duckdb.connect(sys.argv[1]).execute(\"UPDATE reev_meta SET value = '2' WHERE key = 'schema_version'\")",
         &[p.join("reev.duckdb")],
     );
-    let says = "has schema version 2, this reev uses 5; rebuild it from the files with `reev load --rebuild`";
+    let says = "has schema version 2, this reev uses 6; rebuild it from the files with `reev load --rebuild`";
     p.reev(&["load"]).code(2).stderr_has(says);
     p.reev(&["report"]).code(2).stderr_has(says);
     p.reev(&["query", "SELECT 1"]).code(2).stderr_has(says);

@@ -1,6 +1,8 @@
-//! The current try of each session is decided at load time (`superseded_tries`): whatever
-//! order tries arrive in, over however many loads, `current_sessions` holds exactly what
-//! ranking every session's tries would pick, and reloading adds nothing.
+//! The current try of each session is decided at load time (`sessions.latest_try` for a try
+//! superseded by one loaded with it, `superseded_tries` for one a later load superseded):
+//! whatever order tries arrive in, over however many loads, `current_sessions` holds exactly
+//! what ranking every session's tries would pick, committed rows never change, and reloading
+//! adds nothing.
 
 use crate::common::gen;
 use crate::common::Project;
@@ -85,34 +87,71 @@ fn totals_agree(p: &Project) {
         csv("SELECT session_id FROM latest_sessions ORDER BY 1"),
         csv(old_latest)
     );
+    // Each run has one number however many loads brought its sessions, and every row of a
+    // session carries its run's (what reports filter on).
+    let count = |sql: &str| p.count("reev.duckdb", sql);
+    assert_eq!(
+        count("SELECT count(*) FROM run_numbers"),
+        count("SELECT count(DISTINCT run_id) FROM sessions")
+    );
+    assert_eq!(
+        count("SELECT count(DISTINCT run_no) FROM run_numbers"),
+        count("SELECT count(*) FROM run_numbers")
+    );
+    for child in ["assertions", "events", "session_matrix", "spans"] {
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM {child} c JOIN sessions s USING (session_id)
+                 JOIN run_numbers n ON n.run_id = s.run_id
+                 WHERE c.run_no <> n.run_no OR s.run_no <> n.run_no"
+            )),
+            0,
+            "{child}"
+        );
+    }
 }
 
-fn superseded(p: &Project) -> i64 {
-    p.count("reev.duckdb", "SELECT count(*) FROM superseded_tries")
+/// (tries marked superseded in their own rows, tries recorded in `superseded_tries`).
+fn superseded(p: &Project) -> (i64, i64) {
+    (
+        p.count(
+            "reev.duckdb",
+            "SELECT count(*) FROM sessions WHERE NOT latest_try",
+        ),
+        p.count("reev.duckdb", "SELECT count(*) FROM superseded_tries"),
+    )
 }
 
 #[test]
 fn the_latest_try_is_current_whatever_order_the_tries_are_loaded_in() {
     let p = Project::new();
     let (tries, stage) = staged(&p);
-    // The other sessions first, then try 3 before tries 1 and 2 (a later load may bring
+    // The other sessions and try 2 first, then try 3, then try 1 (a later load may bring
     // an earlier try: another shard's copy, a tree copied in pieces).
     for f in crate::common::session_files(&stage) {
         if !tries.contains(&f) {
             place(&p, &stage, &f);
         }
     }
-    place(&p, &stage, &tries[2]);
-    p.reev(&["load"]).ok();
-    assert_eq!(superseded(&p), 0, "one try of each session so far");
-    assert_eq!(ids(&p, "SELECT * FROM current_sessions"), ids(&p, RANKED));
-    place(&p, &stage, &tries[0]);
-    p.reev(&["load"]).ok();
-    assert_eq!(superseded(&p), 1, "try 1 arrived after try 3: superseded");
-    totals_agree(&p);
     place(&p, &stage, &tries[1]);
     p.reev(&["load"]).ok();
-    assert_eq!(superseded(&p), 2);
+    assert_eq!(superseded(&p), (0, 0), "one try of each session so far");
+    assert_eq!(ids(&p, "SELECT * FROM current_sessions"), ids(&p, RANKED));
+    place(&p, &stage, &tries[2]);
+    p.reev(&["load"]).ok();
+    assert_eq!(
+        superseded(&p),
+        (0, 1),
+        "try 2 was committed before try 3 came: recorded beside its row, which is unchanged"
+    );
+    totals_agree(&p);
+    place(&p, &stage, &tries[0]);
+    p.reev(&["load"]).ok();
+    assert_eq!(
+        superseded(&p),
+        (1, 1),
+        "try 1 came after try 3: marked in its own row as it was loaded"
+    );
     let current = ids(&p, "SELECT * FROM current_sessions");
     assert_eq!(current, ids(&p, RANKED));
     assert!(current.contains("r-try3"), "{current}");
@@ -121,11 +160,12 @@ fn the_latest_try_is_current_whatever_order_the_tries_are_loaded_in() {
         p.count("reev.duckdb", "SELECT count(*) FROM current_sessions"),
         3
     );
-    // Reloading (nothing new) and rebuilding give the same table, without duplicates.
+    // Reloading (nothing new) changes nothing; rebuilding loads the tries together, so
+    // both are marked in their rows.
     p.reev(&["load"]).ok();
-    assert_eq!(superseded(&p), 2);
+    assert_eq!(superseded(&p), (1, 1));
     p.reev(&["load", "--rebuild"]).ok();
-    assert_eq!(superseded(&p), 2);
+    assert_eq!(superseded(&p), (2, 0));
     totals_agree(&p);
     assert_eq!(ids(&p, "SELECT * FROM current_sessions"), current);
     assert_eq!(ids(&p, "SELECT * FROM latest_sessions"), current);
@@ -156,6 +196,10 @@ fn tries_loaded_together_pick_the_same_current_try_as_ranking_them() {
         current.contains("zz-twin") && current.contains("r-try3"),
         "{current}"
     );
-    assert_eq!(superseded(&p), 3);
+    assert_eq!(
+        superseded(&p),
+        (3, 0),
+        "loaded together: marked in their rows"
+    );
     totals_agree(&p);
 }
