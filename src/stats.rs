@@ -41,11 +41,20 @@ pub fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     Some(sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64))
 }
 
-/// The median of values in any order.
+/// The median of values in any order. Values already ascending (the gate's samples, sorted
+/// once when gathered and read again for every run it replays) are not copied or sorted.
 pub fn median(values: &[f64]) -> Option<f64> {
+    if ascending(values) {
+        return percentile(values, 0.5);
+    }
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     percentile(&v, 0.5)
+}
+
+/// Whether `values` are in ascending order (by `total_cmp`, as they are sorted here).
+fn ascending(values: &[f64]) -> bool {
+    values.is_sorted_by(|a, b| a.total_cmp(b).is_le())
 }
 
 /// The unbiased pass@k estimator (Chen et al., 2021): the chance that at least one of k attempts
@@ -114,12 +123,7 @@ pub fn mann_whitney_greater(baseline: &[f64], current: &[f64]) -> (f64, f64) {
     if current.is_empty() || baseline.is_empty() {
         return (0.0, 1.0);
     }
-    let mut all: Vec<(f64, bool)> = current
-        .iter()
-        .map(|v| (*v, true))
-        .chain(baseline.iter().map(|v| (*v, false)))
-        .collect();
-    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let all = ranked(current, baseline);
     let n = all.len();
     let mut rank_sum_current = 0.0;
     let mut tie_term = 0.0;
@@ -148,6 +152,36 @@ pub fn mann_whitney_greater(baseline: &[f64], current: &[f64]) -> (f64, f64) {
     }
     let z = (u - mean - 0.5) / var.sqrt();
     (u, 1.0 - std_normal_cdf(z))
+}
+
+/// The values of both samples in ascending order, each marked `true` when it is `current`'s:
+/// merged when both are ascending already (the gate's samples), sorted otherwise.
+fn ranked(current: &[f64], baseline: &[f64]) -> Vec<(f64, bool)> {
+    fn mark(v: &[f64], m: bool) -> impl Iterator<Item = (f64, bool)> + '_ {
+        v.iter().map(move |x| (*x, m))
+    }
+    if !(ascending(current) && ascending(baseline)) {
+        let mut all: Vec<(f64, bool)> = mark(current, true).chain(mark(baseline, false)).collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        return all;
+    }
+    let mut all = Vec::with_capacity(current.len() + baseline.len());
+    let (mut a, mut b) = (
+        mark(current, true).peekable(),
+        mark(baseline, false).peekable(),
+    );
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.0.total_cmp(&y.0).is_le() => a.next(),
+            (Some(_), Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, _) => b.next(),
+        };
+        match next {
+            Some(v) => all.push(v),
+            None => return all,
+        }
+    }
 }
 
 fn std_normal_cdf(z: f64) -> f64 {
@@ -226,6 +260,21 @@ mod tests {
         assert!(p > 0.5, "{p}");
         // Ties everywhere: variance collapses, p = 1.
         assert_eq!(mann_whitney_greater(&[1.0, 1.0], &[1.0, 1.0]).1, 1.0);
+    }
+
+    #[test]
+    fn sorted_samples_give_what_unsorted_ones_give() {
+        // Merged (both ascending) or sorted (either not): the same ranks, ties included.
+        let base = [1.0, 2.0, 2.0, 5.0, 8.0, 8.0];
+        let cur = [2.0, 3.0, 8.0, 9.0, 9.5];
+        let (shuffled_base, shuffled_cur) =
+            ([8.0, 2.0, 5.0, 1.0, 8.0, 2.0], [9.5, 2.0, 9.0, 8.0, 3.0]);
+        assert_eq!(
+            mann_whitney_greater(&base, &cur),
+            mann_whitney_greater(&shuffled_base, &shuffled_cur)
+        );
+        assert_eq!(median(&base), median(&shuffled_base));
+        assert_eq!(median(&cur), Some(8.0));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::span::{Code, Kind, SpanRecord};
 use crate::error::{Error, Result};
+use crate::store::schema::{IN_IDS, RUN_NO};
 
 const COLUMNS: &str = "session_id, trace_id, span_id, parent_span_id, name, kind, epoch_ns(start_time),
      epoch_ns(end_time), status, status_message, CAST(attributes AS VARCHAR), service, foreign_trace";
@@ -30,23 +31,25 @@ pub fn session_spans(conn: &Connection, session_id: &str) -> Result<Vec<SpanReco
         .map_err(err)
 }
 
-/// The first `per_session` spans (in arrival order) of each session of `ids_sql`, a SQL list
-/// of quoted session ids: the report's trace views. Capped, since a session may keep 10,000.
+/// The first `per_session` spans (in arrival order) of each session of `ids` (session ids
+/// of run `run`, separated by spaces: see [`IN_IDS`]): the report's trace views. Capped,
+/// since a session may keep 10,000.
 pub fn sessions_spans(
     conn: &Connection,
-    ids_sql: &str,
+    run: &str,
+    ids: &str,
     per_session: usize,
 ) -> Result<BTreeMap<String, Vec<SpanRecord>>> {
     let err = |e: duckdb::Error| Error::env(format!("cannot read the sessions' spans: {e}"));
     let mut st = conn
         .prepare(&format!(
-            "SELECT {COLUMNS} FROM spans WHERE session_id IN ({ids_sql})
+            "SELECT {COLUMNS} FROM spans WHERE run_no = {RUN_NO} AND session_id IN {IN_IDS}
              QUALIFY row_number() OVER (PARTITION BY session_id ORDER BY idx) <= {per_session}
              ORDER BY session_id, idx"
         ))
         .map_err(err)?;
     let mut out: BTreeMap<String, Vec<SpanRecord>> = BTreeMap::new();
-    for r in st.query_map([], row).map_err(err)? {
+    for r in st.query_map([run, ids], row).map_err(err)? {
         let (session, span) = r.map_err(err)?;
         out.entry(session).or_default().push(span);
     }

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::store::{self, Mode};
 pub use gather::data::Baseline;
 use gather::data::{self, Ctx};
-use gather::{completeness, trace};
+use gather::{completeness, timed, trace};
 pub use model::Report;
 pub use render::{renderer, Format, Renderer};
 pub use text::*;
@@ -77,7 +77,9 @@ pub fn gather(
     error_rate::judge(&agents, max_error_rate, &mut regressions, gate.as_mut());
     let mut sessions = timed("sessions", || ctx.sessions(&run_id))?;
     let chosen = trace::chosen(&sessions);
-    timed("traces", || trace::attach(conn, &chosen, &mut sessions))?;
+    timed("traces", || {
+        trace::attach(conn, &run_id, &chosen, &mut sessions)
+    })?;
     let (flaky, changes) = timed("flaky", || ctx.flaky(&run_id))?;
     let descriptions = timed("descriptions", || ctx.descriptions(&run_id))?;
     let trends = timed("trends", || ctx.trends(&run_id))?;
@@ -109,19 +111,6 @@ pub fn gather(
     })
 }
 
-/// Run one step of gathering, saying at debug level (`-v`) how long it took: where a slow
-/// report spends its time.
-fn timed<T>(step: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    let started = std::time::Instant::now();
-    let out = f();
-    tracing::debug!(
-        step,
-        ms = started.elapsed().as_secs_f64() * 1000.0,
-        "report query"
-    );
-    out
-}
-
 /// The gate against `baseline`: the baseline run and the gate's verdict, or `None` when
 /// there is nothing to compare with (or a replay would be compared with a live run).
 fn judge(
@@ -134,13 +123,15 @@ fn judge(
     let gate_against = |explicit: Option<&str>| -> Result<Option<(String, gate::Gate)>> {
         let past = timed("gate history", || ctx.past(run_id, explicit))?;
         let accepted = timed("accepted", || accept::accepted(ctx.conn))?;
-        Ok(gate::history::gate(
-            &past,
-            &accepted,
-            run_id,
-            explicit,
-            max_error_rate,
-        ))
+        timed("gate judging", || {
+            Ok(gate::history::gate(
+                &past,
+                &accepted,
+                run_id,
+                explicit,
+                max_error_rate,
+            ))
+        })
     };
     let explicit = match baseline {
         Baseline::None => return Ok(None),

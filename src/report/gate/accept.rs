@@ -21,13 +21,6 @@ use crate::store::{self, Mode};
 /// The acceptance file, in the run's directory.
 pub const FILE: &str = "accepted.json";
 
-const DDL: &str = "CREATE TABLE IF NOT EXISTS accepted_runs (
-    run_id       VARCHAR PRIMARY KEY,
-    accepted_at  VARCHAR NOT NULL,   -- RFC 3339, UTC
-    note         VARCHAR,
-    path         VARCHAR NOT NULL    -- the file it was read from
-)";
-
 /// One acceptance, as its file holds it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -120,10 +113,9 @@ pub fn sync(conn: &Connection, db: &Path, found: &[(PathBuf, Acceptance)]) -> Re
             ))
         }
     };
-    conn.execute_batch(&format!(
-        "{DDL}; BEGIN TRANSACTION; DELETE FROM accepted_runs;"
-    ))
-    .map_err(sql("clearing"))?;
+    // The table is part of the schema (`store/schema.rs`).
+    conn.execute_batch("BEGIN TRANSACTION; DELETE FROM accepted_runs;")
+        .map_err(sql("clearing"))?;
     for (path, a) in found {
         conn.execute(
             "INSERT OR REPLACE INTO accepted_runs VALUES (?, ?, ?, ?)",
@@ -157,16 +149,6 @@ pub fn sync_db(db: &Path, roots: &[PathBuf], wait: Duration) -> Result<()> {
 /// The accepted runs the database knows (none when no run was ever accepted).
 pub fn accepted(conn: &Connection) -> Result<BTreeSet<String>> {
     let err = |e: duckdb::Error| Error::env(format!("reading accepted_runs failed: {e}"));
-    let exists: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'accepted_runs'",
-            [],
-            |r| r.get(0),
-        )
-        .map_err(err)?;
-    if exists == 0 {
-        return Ok(BTreeSet::new());
-    }
     let mut st = conn
         .prepare("SELECT run_id FROM accepted_runs")
         .map_err(err)?;

@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 
 use super::regress::{self, Replay, Thresholds, Verdict};
 use super::Gate;
-use crate::report::gather::data::{Past, RunAgents, HISTORY};
+use crate::report::gather::data::{Past, HISTORY};
 use crate::report::gather::model::RunAgent;
+use crate::report::gather::samples::RunAgents;
 
 /// The past runs, what the gate knows of them, and the gate's settings.
 struct Judge<'a> {

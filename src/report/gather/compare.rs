@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::data::{Baseline, Ctx};
 use crate::error::{Error, Result};
 use crate::session::Status;
+use crate::store::schema::RUN_NO;
 
 /// One side of a comparison: a run, and the agent when one is named.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -98,12 +99,12 @@ pub fn rows(conn: &duckdb::Connection, side: &Side) -> Result<Vec<Row>> {
         ))
     };
     let mut st = conn
-        .prepare(
+        .prepare(&format!(
             "SELECT agent, benchmark_id, session_id, status, score, duration_ms::DOUBLE,
                     (input_tokens::DOUBLE + output_tokens::DOUBLE), cost_usd
-             FROM current_sessions WHERE run_id = ? AND (CAST(? AS VARCHAR) IS NULL OR agent = ?)
+             FROM current_sessions WHERE run_no = {RUN_NO} AND (CAST(? AS VARCHAR) IS NULL OR agent = ?)
              ORDER BY agent, benchmark_id, attempt",
-        )
+        ))
         .map_err(err)?;
     let agent = side.agent.as_deref();
     let rows = st

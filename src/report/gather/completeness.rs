@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::plan::Shard;
+use crate::store::schema::RUN_NO;
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Completeness {
@@ -77,9 +78,9 @@ pub fn gather(conn: &Connection, run_id: &str) -> Result<Completeness> {
         .collect::<std::result::Result<_, _>>()
         .map_err(err("run manifests"))?;
     let mut stmt = conn
-        .prepare(
-            "SELECT agent, count(*) FROM current_sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
-        )
+        .prepare(&format!(
+            "SELECT agent, count(*) FROM current_sessions WHERE run_no = {RUN_NO} GROUP BY agent ORDER BY agent",
+        ))
         .map_err(err("sessions per agent"))?;
     let present: BTreeMap<String, u64> = stmt
         .query_map([run_id], |r| {

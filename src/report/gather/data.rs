@@ -6,9 +6,12 @@ use duckdb::{params, Connection};
 
 use super::column::{assertion_type, status};
 use super::model::*;
+use super::samples::{self, RunAgents};
+use super::timed;
 use crate::error::{Error, Result};
 use crate::session::Status;
 use crate::stats;
+use crate::store::schema::RUN_NO;
 
 /// Runs considered for trends, flakiness and the gate's history.
 pub const HISTORY: i64 = 10;
@@ -71,7 +74,7 @@ impl Ctx<'_> {
         let n: i64 = self
             .conn
             .query_row(
-                "SELECT count(*) FROM current_sessions WHERE run_id = ?",
+                &format!("SELECT count(*) FROM current_sessions WHERE run_no = {RUN_NO}"),
                 [run],
                 |r| r.get(0),
             )
@@ -113,7 +116,7 @@ impl Ctx<'_> {
     pub fn agents(&self, run: &str) -> Result<Vec<AgentSummary>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT agent, count(*),
                         count(*) FILTER (WHERE status = 'succeeded'), count(*) FILTER (WHERE status = 'failed'),
                         count(*) FILTER (WHERE status = 'timed_out'), count(*) FILTER (WHERE status = 'error'),
@@ -121,8 +124,8 @@ impl Ctx<'_> {
                         quantile_cont(duration_ms, 0.5), quantile_cont(duration_ms, 0.95), quantile_cont(duration_ms, 0.99),
                         avg(cpu_user_ms + cpu_system_ms), max(peak_rss_bytes), avg(peak_rss_bytes),
                         avg(input_tokens::DOUBLE + output_tokens::DOUBLE), avg(cost_usd), sum(cost_usd), count(cost_usd)
-                 FROM current_sessions WHERE run_id = ? GROUP BY agent ORDER BY agent",
-            )
+                 FROM current_sessions WHERE run_no = {RUN_NO} GROUP BY agent ORDER BY agent",
+            ))
             .map_err(self.err("agents"))?;
         let rows = st
             .query_map([run], |r| {
@@ -184,11 +187,11 @@ impl Ctx<'_> {
     pub fn matrix(&self, run: &str, agents: &mut [AgentSummary]) -> Result<Vec<MatrixCell>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT benchmark_id, agent, count(*), count(*) FILTER (WHERE status = 'succeeded'), avg(score),
                         arg_max(status, attempt)
-                 FROM current_sessions WHERE run_id = ? GROUP BY benchmark_id, agent ORDER BY benchmark_id, agent",
-            )
+                 FROM current_sessions WHERE run_no = {RUN_NO} GROUP BY benchmark_id, agent ORDER BY benchmark_id, agent",
+            ))
             .map_err(self.err("matrix"))?;
         let cells = st
             .query_map([run], |r| {
@@ -227,11 +230,11 @@ impl Ctx<'_> {
     pub fn agent_matrix(&self, run: &str, agents: &mut [AgentSummary]) -> Result<()> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT s.agent, m.key, any_value(m.value)
-                 FROM current_sessions s JOIN session_matrix m USING (session_id)
-                 WHERE s.run_id = ? GROUP BY ALL ORDER BY ALL",
-            )
+                 FROM current_sessions s JOIN session_matrix m ON m.run_no = s.run_no AND m.session_id = s.session_id
+                 WHERE s.run_no = {RUN_NO} GROUP BY ALL ORDER BY ALL",
+            ))
             .map_err(self.err("agent matrix"))?;
         let rows = st
             .query_map([run], |r| {
@@ -272,11 +275,11 @@ impl Ctx<'_> {
     pub fn descriptions(&self, run: &str) -> Result<BTreeMap<String, String>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT DISTINCT b.benchmark_id, b.description FROM benchmarks b
                  JOIN current_sessions s ON s.benchmark_id = b.benchmark_id AND s.benchmark_sha256 = b.sha256
-                 WHERE s.run_id = ? ORDER BY 1",
-            )
+                 WHERE s.run_no = {RUN_NO} ORDER BY 1",
+            ))
             .map_err(self.err("descriptions"))?;
         let rows = st
             .query_map([run], |r| {
@@ -294,14 +297,14 @@ impl Ctx<'_> {
     /// step changes (see [`classify`]).
     pub fn flaky(&self, run: &str) -> Result<(Vec<Flaky>, Vec<StepChange>)> {
         let runs = self.history(run)?;
-        let list = sql_list(&runs);
+        let list = run_nos(&runs);
         let mut st = self
             .conn
             .prepare(&format!(
-                "WITH cur AS (SELECT DISTINCT benchmark_id, agent FROM current_sessions WHERE run_id = ?)
+                "WITH cur AS (SELECT DISTINCT benchmark_id, agent FROM current_sessions WHERE run_no = {RUN_NO})
                  SELECT benchmark_id, agent, s.run_id, count(*) FILTER (WHERE s.status = 'succeeded'), count(*)
                  FROM current_sessions s JOIN cur USING (benchmark_id, agent)
-                 WHERE s.run_id IN ({list}) AND s.status <> 'error'
+                 WHERE s.run_no IN ({list}) AND s.status <> 'error'
                  GROUP BY benchmark_id, agent, s.run_id
                  ORDER BY benchmark_id, agent, max(s.started_at), s.run_id"
             ))
@@ -347,14 +350,14 @@ impl Ctx<'_> {
 
     pub fn trends(&self, run: &str) -> Result<Vec<TrendPoint>> {
         let runs = self.history(run)?;
-        let list = sql_list(&runs);
+        let list = run_nos(&runs);
         let mut st = self
             .conn
             .prepare(&format!(
                 "SELECT agent, run_id, strftime(min(started_at), '%Y-%m-%d %H:%M'),
                         avg(CASE WHEN status = 'succeeded' THEN 1 ELSE 0 END) FILTER (WHERE status <> 'error'),
                         quantile_cont(duration_ms, 0.95)
-                 FROM current_sessions WHERE run_id IN ({list}) GROUP BY agent, run_id ORDER BY agent, min(started_at), run_id"
+                 FROM current_sessions WHERE run_no IN ({list}) GROUP BY agent, run_id ORDER BY agent, min(started_at), run_id"
             ))
             .map_err(self.err("trends"))?;
         let rows = st
@@ -377,17 +380,17 @@ impl Ctx<'_> {
         let width: f64 = self
             .conn
             .query_row(
-                "SELECT greatest(1, max(duration_ms)) / ? FROM current_sessions WHERE run_id = ?",
+                &format!("SELECT greatest(1, max(duration_ms)) / ? FROM current_sessions WHERE run_no = {RUN_NO}"),
                 params![BINS as f64, run],
                 |r| r.get(0),
             )
             .map_err(self.err("histogram"))?;
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT agent, least(CAST(floor(duration_ms / ?) AS BIGINT), ? - 1) AS bin, count(*)
-                 FROM current_sessions WHERE run_id = ? GROUP BY ALL ORDER BY ALL",
-            )
+                 FROM current_sessions WHERE run_no = {RUN_NO} GROUP BY ALL ORDER BY ALL",
+            ))
             .map_err(self.err("histogram"))?;
         let mut by_agent: BTreeMap<String, Vec<(f64, u64)>> = BTreeMap::new();
         let rows = st
@@ -419,15 +422,16 @@ impl Ctx<'_> {
     pub fn sessions(&self, run: &str) -> Result<Vec<SessionBrief>> {
         let mut st = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT s.session_id, s.benchmark_id, s.agent, s.attempt, s.status, s.score, s.duration_ms,
                         s.error, right(coalesce(s.stdout, ''), 2000),
                         least(s.input_tokens::HUGEINT + s.output_tokens, 9223372036854775807)::BIGINT, s.cost_usd,
                         a.type, a.name, CAST(a.expected AS VARCHAR), CAST(a.actual AS VARCHAR), a.message
-                 FROM current_sessions s LEFT JOIN assertions a ON a.session_id = s.session_id AND NOT a.passed
-                 WHERE s.run_id = ?
+                 FROM current_sessions s
+                 LEFT JOIN assertions a ON a.run_no = s.run_no AND a.session_id = s.session_id AND NOT a.passed
+                 WHERE s.run_no = {RUN_NO}
                  ORDER BY s.agent, s.benchmark_id, s.attempt, s.session_id, a.idx",
-            )
+            ))
             .map_err(self.err("sessions"))?;
         let mut out: Vec<SessionBrief> = Vec::new();
         let rows = st
@@ -481,13 +485,11 @@ impl Ctx<'_> {
         let mut st = self
             .conn
             .prepare(&format!(
-                "WITH r AS (SELECT run_id, started_max AS t, sessions AS n FROM current_runs),
-                      s AS (SELECT run_id, list_sort(list(DISTINCT agent || chr(31) || benchmark_id)) AS shape
-                            FROM pair_totals GROUP BY run_id),
+                "WITH r AS (SELECT run_id, started_max AS t, sessions AS n, shape FROM current_runs),
                       p AS (SELECT run_id, sum(planned_sessions) AS planned FROM runs GROUP BY run_id),
-                      c AS (SELECT r.t, s.shape FROM r JOIN s USING (run_id) WHERE run_id = ?)
-                 SELECT r.run_id FROM r JOIN s USING (run_id) LEFT JOIN p USING (run_id), c
-                 WHERE r.t < c.t AND (p.planned IS NULL OR r.n >= p.planned) AND s.shape = c.shape
+                      c AS (SELECT t, shape FROM r WHERE run_id = ?)
+                 SELECT r.run_id FROM r LEFT JOIN p USING (run_id), c
+                 WHERE r.t < c.t AND (p.planned IS NULL OR r.n >= p.planned) AND r.shape = c.shape
                    AND {SAME_KIND}
                  ORDER BY r.t DESC, r.run_id DESC LIMIT ?",
             ))
@@ -501,103 +503,19 @@ impl Ctx<'_> {
         Ok(runs)
     }
 
-    /// Each (run, agent)'s share of sessions that ended `error`, among `runs`.
-    fn error_rates(&self, runs: &[String]) -> Result<BTreeMap<(String, String), f64>> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT run_id, agent, (count(*) FILTER (WHERE status = 'error'))::DOUBLE / count(*)
-                 FROM current_sessions WHERE run_id IN ({}) GROUP BY ALL",
-                sql_list(runs)
-            ))
-            .map_err(self.err("error rates"))?;
-        let rows = st
-            .query_map([], |r| {
-                let key: (String, String) = (r.get(0)?, r.get(1)?);
-                Ok((key, r.get::<_, f64>(2)?))
-            })
-            .map_err(self.err("error rates"))?;
-        rows.collect::<std::result::Result<_, _>>()
-            .map_err(self.err("error rates"))
-    }
-
-    /// What the gate needs of each (run, agent) among `runs`.
-    fn run_agents(&self, runs: &[String]) -> Result<BTreeMap<(String, String), RunAgent>> {
-        let mut st = self
-            .conn
-            .prepare(&format!(
-                "SELECT run_id, agent, benchmark_id, count(*), count(*) FILTER (WHERE status = 'succeeded'),
-                        list(duration_ms::DOUBLE), list((cpu_user_ms + cpu_system_ms)::DOUBLE),
-                        coalesce(sum(psi_cpu_some_ms), 0)::DOUBLE, coalesce(sum(psi_memory_some_ms), 0)::DOUBLE,
-                        coalesce(sum(duration_ms) FILTER (WHERE psi_cpu_some_ms IS NOT NULL), 0)::DOUBLE,
-                        list(cost_usd)
-                 FROM current_sessions WHERE run_id IN ({}) AND status <> 'error' GROUP BY ALL ORDER BY ALL",
-                sql_list(runs)
-            ))
-            .map_err(self.err("gate samples"))?;
-        let doubles = |v: duckdb::types::Value| match v {
-            duckdb::types::Value::List(v) => v
-                .into_iter()
-                .filter_map(|x| match x {
-                    duckdb::types::Value::Double(d) => Some(d),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    (r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-                    r.get::<_, String>(2)?,
-                    (r.get::<_, i64>(3)? as u64, r.get::<_, i64>(4)? as u64),
-                    doubles(r.get(5)?),
-                    doubles(r.get(6)?),
-                    [
-                        r.get::<_, f64>(7)?,
-                        r.get::<_, f64>(8)?,
-                        r.get::<_, f64>(9)?,
-                    ],
-                    doubles(r.get(10)?),
-                ))
-            })
-            .map_err(self.err("gate samples"))?;
-        let mut out: BTreeMap<(String, String), RunAgent> = BTreeMap::new();
-        let mut stall: BTreeMap<(String, String), [f64; 3]> = BTreeMap::new();
-        for row in rows {
-            let (key, bench, counts, wall, cpu, psi, cost) =
-                row.map_err(self.err("gate samples"))?;
-            let a = out.entry(key.clone()).or_insert_with(|| RunAgent {
-                run_id: key.0.clone(),
-                agent: key.1.clone(),
-                ..Default::default()
-            });
-            a.benchmarks.insert(bench, counts);
-            a.durations.extend(wall);
-            a.cpu.extend(cpu);
-            a.costs.extend(cost);
-            let s = stall.entry(key).or_default();
-            (0..3).for_each(|i| s[i] += psi[i]);
-        }
-        for (key, [cpu, mem, wall]) in stall {
-            if let Some(a) = out.get_mut(&key).filter(|_| wall > 0.0) {
-                a.cpu_pressure = Some(cpu / wall);
-                a.memory_pressure = Some(mem / wall);
-            }
-        }
-        Ok(out)
-    }
-
     /// What the gate needs of the comparable runs before `run` (at most [`REPLAY`]), of `run`
     /// and of an `explicit` baseline.
     pub fn past(&self, run: &str, explicit: Option<&str>) -> Result<Past> {
-        let before = self.runs_before(run, REPLAY)?;
+        let before = timed("runs before", || self.runs_before(run, REPLAY))?;
         let mut all = before.clone();
         all.push(run.to_string());
         all.extend(explicit.map(str::to_string));
+        let samples = timed("gate samples", || {
+            samples::gather(self.conn, &run_nos(&all))
+        })?;
         Ok(Past {
-            data: self.run_agents(&all)?,
-            errors: self.error_rates(&all)?,
+            data: samples.data,
+            errors: samples.errors,
             before,
         })
     }
@@ -610,13 +528,10 @@ impl Ctx<'_> {
         };
         let mut all = self.runs_before(&latest, runs - 1)?;
         all.push(latest);
-        let data = self.run_agents(&all)?;
+        let data = samples::gather(self.conn, &run_nos(&all))?.data;
         Ok((all, data))
     }
 }
-
-/// (run, agent) -> what the gate needs of it.
-pub type RunAgents = BTreeMap<(String, String), RunAgent>;
 
 /// What the gate knows of the comparable runs before the reported one.
 pub struct Past {
@@ -710,12 +625,18 @@ pub fn classify(runs: &[RunOutcome]) -> Mixed {
     }
 }
 
-/// Run ids as a SQL list literal. Run ids are validated names ([A-Za-z0-9._-]), quoted anyway.
-fn sql_list(ids: &[String]) -> String {
-    ids.iter()
+/// SQL: the numbers of the runs `ids`, for `run_no IN (...)`. Run ids are validated names
+/// ([A-Za-z0-9._-]), quoted anyway.
+fn run_nos(ids: &[String]) -> String {
+    let list = ids
+        .iter()
         .map(|id| format!("'{}'", id.replace('\'', "''")))
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if list.is_empty() {
+        return "SELECT NULL::BIGINT".into();
+    }
+    format!("SELECT run_no FROM run_numbers WHERE run_id IN ({list})")
 }
 
 #[cfg(test)]

@@ -7,4 +7,20 @@ pub mod compare;
 pub mod completeness;
 pub mod data;
 pub mod model;
+pub mod samples;
 pub mod trace;
+
+use crate::error::Result;
+
+/// Run one step of gathering, saying at debug level (`-v`) how long it took: where a slow
+/// report spends its time.
+pub fn timed<T>(step: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = std::time::Instant::now();
+    let out = f();
+    tracing::debug!(
+        step,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "report query"
+    );
+    out
+}
