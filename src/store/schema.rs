@@ -33,9 +33,10 @@ pub const SCHEMA_VERSION: i64 = 6;
 /// than this is stored in parts of at most this size (cut at character boundaries).
 pub const TEXT_PART: usize = 16 * 1024;
 
-/// SQL: the number of the run bound next (`?`, a run id). Every query of one run filters
-/// `run_no` with it, never `run_id`: DuckDB skips the row groups of other runs only on the
-/// integer (see `run_numbers.rs`). A run the database does not hold has none (NULL): no rows.
+/// SQL: the number of the run bound next (`?`, a run id). A report's queries of `sessions`
+/// and its child tables filter `run_no` with it, not `run_id`: DuckDB skips the row groups of
+/// other runs only on the integer (see `run_numbers.rs`). A run the database does not hold
+/// has none (NULL): no rows.
 pub const RUN_NO: &str = "(SELECT run_no FROM run_numbers WHERE run_id = ?)";
 
 /// SQL: the ids bound next (`?`, one text of ids separated by spaces), for `session_id IN`.
@@ -120,21 +121,22 @@ CREATE TABLE IF NOT EXISTS sessions (
     port              INTEGER,            -- the TCP port reserved for the session; NULL in older files
     session_no        BIGINT NOT NULL,    -- a number for the session id (the first 64 bits of its
                                           -- SHA-256): the key superseded_tries refers to
-    latest_try        BOOLEAN NOT NULL,   -- no later try of its planned session was loaded with
-                                          -- it; one loaded later is in superseded_tries
+    latest_try        BOOLEAN NOT NULL,   -- false: a later try of its planned session was
+                                          -- loaded before or with it (one loaded later is
+                                          -- in superseded_tries; store/tries.rs)
     run_no            BIGINT NOT NULL     -- run_numbers.run_no of run_id: the key to filter a run on
 );
 
 -- Each run's number: given by the loader in the order it first meets the run, never
 -- changed. Queries of one run filter `run_no`, which DuckDB skips whole row groups on.
 CREATE TABLE IF NOT EXISTS run_numbers (
-    run_id  VARCHAR NOT NULL,
-    run_no  BIGINT NOT NULL
+    run_id  VARCHAR PRIMARY KEY,
+    run_no  BIGINT NOT NULL UNIQUE
 );
 
 -- Tries that a try loaded later replaced (its planned session: run, benchmark, agent,
--- attempt): insert-only (store/tries.rs). A try replaced by one loaded with it has
--- `latest_try` false instead. `current_sessions` is `sessions` without both.
+-- attempt): insert-only (store/tries.rs). A try already replaced when the load that brought
+-- it ended has `latest_try` false instead. `current_sessions` is `sessions` without both.
 CREATE TABLE IF NOT EXISTS superseded_tries (
     session_no  BIGINT NOT NULL,          -- sessions.session_no (an integer joins fast)
     session_id  VARCHAR NOT NULL

@@ -9,12 +9,14 @@
 //! 1,000,000 sessions. Tries are rare and a try, once superseded, stays superseded (files
 //! are write-once and a later try only adds a file), so the loader decides it once:
 //!
-//! - a try superseded by one the same load appended (the usual case: `--retry-errors` ran
-//!   both before `reev load`) gets `latest_try = false` in its own row, before that row is
-//!   committed: `current_sessions` then filters a column, which costs nothing per query;
-//! - a try an earlier load committed, superseded by one loaded now, is recorded in
+//! - a try that is superseded when the load that appends it ends (by a try of the same load,
+//!   the usual case: `--retry-errors` ran both before `reev load`; or by one loaded before)
+//!   gets `latest_try = false` in its own row, before any reader can see that row (the
+//!   load's commit, or the rename of a database built beside): `current_sessions` then
+//!   filters a column, which costs nothing per query;
+//! - a try an earlier load made visible, superseded by one loaded now, is recorded in
 //!   `superseded_tries` (insert-only, usually empty or small), which the view anti-joins on
-//!   `sessions.session_no`. Committed rows are never changed.
+//!   `sessions.session_no`. A row a reader has seen never changes.
 //!
 //! After the rows of a load are appended, the groups of the runs that load added sessions to
 //! are checked again, and whatever is now superseded and not yet marked or recorded is.
@@ -101,21 +103,19 @@ pub fn record_superseded(
     )
     .map_err(sql(db, "marking superseded tries"))?;
     // Tries an earlier load committed: recorded beside them.
-    let late = conn
-        .execute(
-            "INSERT INTO superseded_tries SELECT session_no, session_id FROM reev_superseded
-             WHERE session_no NOT IN (SELECT session_no FROM reev_appended)",
-            [],
-        )
-        .map_err(sql(db, "recording superseded tries"))?;
+    conn.execute(
+        "INSERT INTO superseded_tries SELECT session_no, session_id FROM reev_superseded
+         WHERE session_no NOT IN (SELECT session_no FROM reev_appended)",
+        [],
+    )
+    .map_err(sql(db, "recording superseded tries"))?;
     record_totals(conn, db, load_id)?;
     conn.execute_batch(
         "DROP TABLE reev_load_runs; DROP TABLE reev_appended; DROP TABLE reev_superseded",
     )
     .map_err(sql(db, "listing the runs of the load"))?;
-    if late > 0 {
-        refuse_shared_numbers(conn, db)?;
-    }
+    // Every load, as a new session may share the number of a try recorded long ago.
+    refuse_shared_numbers(conn, db)?;
     Ok(found as u64)
 }
 

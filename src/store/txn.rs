@@ -181,9 +181,9 @@ struct Loader<'c> {
     /// Runs this load added sessions to: their tries are ranked again at the end.
     runs: BTreeSet<String>,
     numbers: RunNumbers,
-    /// The `session_no` of every session this load appended (8 bytes each): a try superseded
-    /// by one loaded with it is marked in its own row, one loaded before goes to
-    /// `superseded_tries` (`tries.rs`).
+    /// The `session_no` of every session this load appended (8 bytes each): a superseded try
+    /// among them is marked in its own row, which no reader has seen yet; a superseded try
+    /// of an earlier load goes to `superseded_tries` (`tries.rs`).
     appended: Vec<i64>,
     sum: LoadSummary,
 }

@@ -979,7 +979,7 @@ fn chatty_sessions_at_the_output_caps_load_in_bounded_memory() {
 
 /// The DuckDB CLI analysts install (PyPI `duckdb-cli`, pinned in requirements-dev.txt):
 /// `$REEV_DUCKDB_CLI`, beside `$REEV_TEST_PYTHON` or in the Makefile's venv, or on PATH.
-fn duckdb_cli() -> Option<std::path::PathBuf> {
+pub(crate) fn duckdb_cli() -> Option<std::path::PathBuf> {
     if let Some(p) = std::env::var_os("REEV_DUCKDB_CLI") {
         return Some(p.into());
     }

@@ -98,6 +98,16 @@ fn totals_agree(p: &Project) {
         count("SELECT count(DISTINCT run_no) FROM run_numbers"),
         count("SELECT count(*) FROM run_numbers")
     );
+    for totals in ["run_totals", "pair_totals"] {
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM {totals} t JOIN run_numbers n USING (run_id)
+                 WHERE t.run_no <> n.run_no"
+            )),
+            0,
+            "{totals}"
+        );
+    }
     for child in ["assertions", "events", "session_matrix", "spans"] {
         assert_eq!(
             count(&format!(
@@ -126,8 +136,51 @@ fn superseded(p: &Project) -> (i64, i64) {
 fn the_latest_try_is_current_whatever_order_the_tries_are_loaded_in() {
     let p = Project::new();
     let (tries, stage) = staged(&p);
-    // The other sessions and try 2 first, then try 3, then try 1 (a later load may bring
+    // The other sessions first, then try 3 before tries 1 and 2 (a later load may bring
     // an earlier try: another shard's copy, a tree copied in pieces).
+    for f in crate::common::session_files(&stage) {
+        if !tries.contains(&f) {
+            place(&p, &stage, &f);
+        }
+    }
+    place(&p, &stage, &tries[2]);
+    p.reev(&["load"]).ok();
+    assert_eq!(superseded(&p), (0, 0), "one try of each session so far");
+    assert_eq!(ids(&p, "SELECT * FROM current_sessions"), ids(&p, RANKED));
+    place(&p, &stage, &tries[0]);
+    p.reev(&["load"]).ok();
+    assert_eq!(
+        superseded(&p),
+        (1, 0),
+        "try 1 arrived after try 3: superseded, marked in its own row as it was loaded"
+    );
+    totals_agree(&p);
+    place(&p, &stage, &tries[1]);
+    p.reev(&["load"]).ok();
+    assert_eq!(superseded(&p), (2, 0));
+    let current = ids(&p, "SELECT * FROM current_sessions");
+    assert_eq!(current, ids(&p, RANKED));
+    assert!(current.contains("r-try3"), "{current}");
+    assert!(!current.contains("r-try2"), "{current}");
+    assert_eq!(
+        p.count("reev.duckdb", "SELECT count(*) FROM current_sessions"),
+        3
+    );
+    // Reloading (nothing new) and rebuilding give the same table, without duplicates.
+    p.reev(&["load"]).ok();
+    assert_eq!(superseded(&p), (2, 0));
+    p.reev(&["load", "--rebuild"]).ok();
+    assert_eq!(superseded(&p), (2, 0));
+    totals_agree(&p);
+    assert_eq!(ids(&p, "SELECT * FROM current_sessions"), current);
+    assert_eq!(ids(&p, "SELECT * FROM latest_sessions"), current);
+}
+
+#[test]
+fn a_try_readers_have_seen_is_recorded_beside_its_unchanged_row_when_a_later_one_comes() {
+    let p = Project::new();
+    let (tries, stage) = staged(&p);
+    // Try 2 is loaded (and read) first; try 3 comes in a later load, then try 1.
     for f in crate::common::session_files(&stage) {
         if !tries.contains(&f) {
             place(&p, &stage, &f);
@@ -136,14 +189,22 @@ fn the_latest_try_is_current_whatever_order_the_tries_are_loaded_in() {
     place(&p, &stage, &tries[1]);
     p.reev(&["load"]).ok();
     assert_eq!(superseded(&p), (0, 0), "one try of each session so far");
-    assert_eq!(ids(&p, "SELECT * FROM current_sessions"), ids(&p, RANKED));
+    let row = |p: &Project| {
+        ids(
+            p,
+            "SELECT session_id FROM sessions WHERE session_id = 'r-try2' AND latest_try",
+        )
+    };
+    let seen = row(&p);
+    assert!(seen.contains("r-try2"), "{seen}");
     place(&p, &stage, &tries[2]);
     p.reev(&["load"]).ok();
     assert_eq!(
         superseded(&p),
         (0, 1),
-        "try 2 was committed before try 3 came: recorded beside its row, which is unchanged"
+        "try 2 was loaded before try 3 came: recorded beside its row"
     );
+    assert_eq!(row(&p), seen, "the row a reader saw is unchanged");
     totals_agree(&p);
     place(&p, &stage, &tries[0]);
     p.reev(&["load"]).ok();
@@ -154,21 +215,16 @@ fn the_latest_try_is_current_whatever_order_the_tries_are_loaded_in() {
     );
     let current = ids(&p, "SELECT * FROM current_sessions");
     assert_eq!(current, ids(&p, RANKED));
-    assert!(current.contains("r-try3"), "{current}");
-    assert!(!current.contains("r-try2"), "{current}");
-    assert_eq!(
-        p.count("reev.duckdb", "SELECT count(*) FROM current_sessions"),
-        3
+    assert!(
+        current.contains("r-try3") && !current.contains("r-try2"),
+        "{current}"
     );
-    // Reloading (nothing new) changes nothing; rebuilding loads the tries together, so
-    // both are marked in their rows.
-    p.reev(&["load"]).ok();
-    assert_eq!(superseded(&p), (1, 1));
+    totals_agree(&p);
+    // Rebuilding loads the tries together: both are marked in their rows.
     p.reev(&["load", "--rebuild"]).ok();
     assert_eq!(superseded(&p), (2, 0));
-    totals_agree(&p);
     assert_eq!(ids(&p, "SELECT * FROM current_sessions"), current);
-    assert_eq!(ids(&p, "SELECT * FROM latest_sessions"), current);
+    totals_agree(&p);
 }
 
 #[test]
@@ -202,4 +258,64 @@ fn tries_loaded_together_pick_the_same_current_try_as_ranking_them() {
         "loaded together: marked in their rows"
     );
     totals_agree(&p);
+}
+
+/// A session whose number (`session_no`) a recorded superseded try already has would vanish
+/// from `current_sessions`: the load that brings it is refused, even when it supersedes
+/// nothing itself. (Ids sharing 64 bits of SHA-256 cannot be made by hand, so the recorded
+/// try is forged with the DuckDB CLI.)
+#[test]
+fn a_new_session_sharing_a_superseded_tries_number_is_refused() {
+    let Some(cli) = crate::load::duckdb_cli() else {
+        assert!(std::env::var_os("CI").is_none(), "no DuckDB CLI");
+        eprintln!("\n\n*** SKIPPED: no DuckDB CLI found ***\n\n");
+        return;
+    };
+    let p = Project::new();
+    let (tries, stage) = staged(&p);
+    // A session that is no try of another: loading it supersedes nothing.
+    let plain = crate::common::session_files(&stage)
+        .into_iter()
+        .find(|f| !tries.contains(f))
+        .expect("a session that is not a try");
+    for f in crate::common::session_files(&stage) {
+        if f != plain {
+            place(&p, &stage, &f);
+        }
+    }
+    p.reev(&["load"]).ok();
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&plain).expect("read")).expect("json");
+    let id = v["session_id"].as_str().expect("session_id").to_string();
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(id.as_bytes());
+    let number = i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+    let out = std::process::Command::new(&cli)
+        .arg(p.join("reev.duckdb"))
+        .arg(format!(
+            "INSERT INTO superseded_tries VALUES ({number}, 'forged-try')"
+        ))
+        .output()
+        .expect("duckdb cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    place(&p, &stage, &plain);
+    let out = p.reev(&["load"]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("forged-try") && out.stderr.contains(&id),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        p.count(
+            "reev.duckdb",
+            &format!("SELECT count(*) FROM sessions WHERE session_id = '{id}'")
+        ),
+        0,
+        "the load was rolled back"
+    );
 }
