@@ -23,7 +23,7 @@
 /// `sessions.latest_try`, so that `current_sessions` filters a column instead of
 /// anti-joining every superseded try (`superseded_tries` keeps only the tries a later load
 /// superseded); `run_totals.shape`, so the gate finds comparable runs without listing every
-/// run's pairs; `accepted_runs` is part of the schema (it was created by the first
+/// run's pairs; `pair_latest`, each pair's latest run as of each load, for `latest_sessions`; `accepted_runs` is part of the schema (it was created by the first
 /// acceptance).
 pub const SCHEMA_VERSION: i64 = 6;
 
@@ -155,13 +155,23 @@ CREATE TABLE IF NOT EXISTS run_totals (
                                           -- gate compares only runs of the same shape
 );
 
--- The same per run × benchmark × agent, for latest_sessions.
+-- The same per run × benchmark × agent (what pair_latest is computed from).
 CREATE TABLE IF NOT EXISTS pair_totals (
     run_id        VARCHAR NOT NULL,
     benchmark_id  VARCHAR NOT NULL,
     agent         VARCHAR NOT NULL,
     load_id       BIGINT NOT NULL,
     started_max   TIMESTAMP NOT NULL,
+    run_no        BIGINT NOT NULL
+);
+
+-- For each benchmark × agent, the run that started last (ties: the larger run id), written
+-- by each load for the pairs of the runs it added sessions to; the row of the highest load_id
+-- holds. latest_sessions reads these few rows instead of grouping every run's pairs.
+CREATE TABLE IF NOT EXISTS pair_latest (
+    benchmark_id  VARCHAR NOT NULL,
+    agent         VARCHAR NOT NULL,
+    load_id       BIGINT NOT NULL,
     run_no        BIGINT NOT NULL
 );
 
@@ -328,14 +338,9 @@ SELECT run_id, any_value(run_no) AS run_no, arg_max(sessions, load_id) AS sessio
 FROM run_totals GROUP BY run_id;
 
 CREATE OR REPLACE VIEW latest_sessions AS
--- For each benchmark x agent, the run that started last (ties: the larger run id). Grouped,
--- not ranked with a window: a window over every run's pairs cost twice as much.
-WITH runs_by_pair AS (
-    SELECT benchmark_id, agent, run_no, any_value(run_id) AS run_id, arg_max(started_max, load_id) AS run_started
-    FROM pair_totals GROUP BY benchmark_id, agent, run_no
-), latest AS (
-    SELECT benchmark_id, agent, arg_max(run_no, (run_started, run_id)) AS run_no
-    FROM runs_by_pair GROUP BY benchmark_id, agent
+WITH latest AS (
+    SELECT benchmark_id, agent, arg_max(run_no, load_id) AS run_no FROM pair_latest
+    GROUP BY benchmark_id, agent
 )
 SELECT s.* FROM current_sessions s JOIN latest USING (benchmark_id, agent, run_no);
 

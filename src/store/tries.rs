@@ -24,7 +24,8 @@
 //! end as the window function would have picked them.
 //!
 //! The same load then records each of those runs' totals (`run_totals`: current sessions,
-//! when the latest started, the shape of its agent × benchmark pairs; `pair_totals`: the same per benchmark × agent) as a new row that
+//! when the latest started, the shape of its agent × benchmark pairs; `pair_totals`: the same
+//! per benchmark × agent; `pair_latest`: each of those pairs' latest run) as a new row that
 //! supersedes the rows of earlier loads, so reports find the latest runs and
 //! `latest_sessions` its pairs in a table of one row per run, not by aggregating all sessions.
 
@@ -185,5 +186,21 @@ fn record_totals(conn: &Connection, db: &Path, load_id: i64) -> Result<()> {
         params![load_id],
     )
     .map_err(sql(db, "recording the totals of the loaded runs"))?;
+    // Only the pairs of the load's runs can have a new latest run. Grouped, not ranked with
+    // a window: a window over every run's pairs cost twice as much.
+    conn.execute(
+        "INSERT INTO pair_latest
+         WITH touched AS (SELECT DISTINCT benchmark_id, agent FROM pair_totals WHERE load_id = ?),
+         runs_by_pair AS (
+             SELECT benchmark_id, agent, run_no, any_value(run_id) AS run_id,
+                    arg_max(started_max, load_id) AS run_started
+             FROM pair_totals JOIN touched USING (benchmark_id, agent)
+             GROUP BY benchmark_id, agent, run_no
+         )
+         SELECT benchmark_id, agent, ?, arg_max(run_no, (run_started, run_id))
+         FROM runs_by_pair GROUP BY benchmark_id, agent",
+        params![load_id, load_id],
+    )
+    .map_err(sql(db, "recording the latest run of each pair"))?;
     Ok(())
 }

@@ -614,6 +614,32 @@ fn analyst_views_answer_the_documented_questions() {
     );
 }
 
+/// A later run of some pairs, loaded on its own, becomes their latest run; the other pairs
+/// keep theirs (the loader recomputes the latest run of the pairs a load touches).
+#[test]
+fn latest_sessions_follow_a_later_run_of_some_pairs() {
+    let p = with_runs();
+    p.reev(&["load"]).ok();
+    p.reev(&["run", "--run-id", "r3", "--filter", "a"]).ok();
+    p.reev(&["load"]).ok();
+    let latest = |run: &str| {
+        count(
+            &p,
+            "reev.duckdb",
+            &format!("SELECT count(*) FROM latest_sessions WHERE run_id = '{run}'"),
+        )
+    };
+    assert_eq!((latest("r3"), latest("r2"), latest("r1")), (2, 4, 0));
+    assert_eq!(
+        count(
+            &p,
+            "reev.duckdb",
+            "SELECT count(*) FROM benchmark_matrix WHERE run_id = 'r3' AND benchmark_id = 'a'"
+        ),
+        2
+    );
+}
+
 #[test]
 fn benchmark_versions_are_kept_apart() {
     let p = with_runs();

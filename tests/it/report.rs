@@ -641,6 +641,7 @@ fn a_run_id_from_the_database_never_takes_the_report_outside_out() {
         con.execute(\"UPDATE runs SET run_id = '../escaped-report'\")\n\
         con.execute(\"UPDATE run_totals SET run_id = '../escaped-report'\")\n\
         con.execute(\"UPDATE pair_totals SET run_id = '../escaped-report'\")\n\
+        con.execute(\"UPDATE run_numbers SET run_id = '../escaped-report'\")\n\
         con.close()\n";
     common::python_ok(tamper, &[p.join("reev.duckdb")]);
     let out = p.reev(&["report", "--out", "reports"]);
