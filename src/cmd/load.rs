@@ -4,13 +4,9 @@ use crate::error::{Error, Result};
 use crate::store::load::{load as load_files, ConflictKind, LoadOptions};
 
 pub fn load(opts: LoadOptions) -> Result<()> {
+    // Acceptances (`reev accept`) are files in the runs tree; the load's transaction
+    // rewrites the table from them.
     let sum = load_files(&opts)?;
-    if sum.load_id != 0 {
-        // Acceptances (`reev accept`) are files in the runs tree; the table follows them.
-        if let Err(e) = crate::report::accept::sync_db(&opts.db, &opts.roots, opts.wait) {
-            tracing::warn!("accepted runs not brought into the database: {}", e.message);
-        }
-    }
     for (path, error) in &sum.quarantined {
         crate::logging::line(
             tracing::Level::WARN,

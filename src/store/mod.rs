@@ -1,5 +1,6 @@
 //! The DuckDB store: opening it safely (one writer, bounded waits), its schema, and loading.
 
+pub mod accepted;
 mod ctx;
 mod error;
 mod feed;

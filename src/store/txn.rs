@@ -23,7 +23,7 @@ use super::rows::{self, Keys, Writers};
 use super::rss::rss;
 use super::run_numbers::RunNumbers;
 use super::scan::{Found, Kind};
-use super::{ensure_schema, tries};
+use super::{accepted, ensure_schema, tries};
 use crate::digest::sha256_hex;
 use crate::error::Result;
 use crate::manifest::RunManifest;
@@ -294,6 +294,8 @@ impl Loader<'_> {
         self.w.flush(db)?;
         drop(self.w);
         tries::record_superseded(self.conn, db, self.sum.load_id, &self.runs, self.appended)?;
+        // Acceptances follow their files, in the load's own transaction.
+        accepted::sync(self.conn, db, &accepted::read_all(roots))?;
         let roots_json = serde_json::to_string(
             &roots
                 .iter()
