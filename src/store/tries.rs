@@ -51,23 +51,22 @@ pub fn session_no(session_id: &str) -> i64 {
 }
 
 /// Record the tries that are superseded in `runs` (the runs this load added sessions to)
-/// and not recorded yet: a try this load appended (its `session_no` is in `appended`) gets
-/// `latest_try = false` in its own row, before the load commits; a try an earlier load
-/// committed goes to `superseded_tries`, so committed rows are never changed. Runs in the
-/// caller's transaction, after the rows are appended.
+/// and not marked or recorded yet: a try this load appended (its `session_no` is in
+/// `appended`) gets `latest_try = false` in its own row, which no reader has seen yet; a try
+/// an earlier load made visible goes to `superseded_tries`, so a row a reader has seen never
+/// changes. Runs in the caller's transaction, after the rows are appended.
 pub fn record_superseded(
     conn: &Connection,
     db: &Path,
     load_id: i64,
     runs: &BTreeSet<String>,
     appended: Vec<i64>,
-) -> Result<u64> {
+) -> Result<()> {
     if runs.is_empty() {
-        return Ok(0);
+        return Ok(());
     }
     conn.execute_batch(
-        "CREATE OR REPLACE TEMP TABLE reev_load_runs (run_id VARCHAR NOT NULL PRIMARY KEY, run_no BIGINT);
-         CREATE OR REPLACE TEMP TABLE reev_appended (session_no BIGINT NOT NULL)",
+        "CREATE OR REPLACE TEMP TABLE reev_load_runs (run_id VARCHAR NOT NULL PRIMARY KEY, run_no BIGINT)",
     )
     .map_err(sql(db, "listing the runs of the load"))?;
     {
@@ -80,6 +79,31 @@ pub fn record_superseded(
             add.execute(params![run, run])
                 .map_err(sql(db, format!("listing run {run} of the load")))?;
         }
+    }
+    let found = conn
+        .execute(
+            &format!("CREATE OR REPLACE TEMP TABLE reev_superseded AS {SUPERSEDED}"),
+            [],
+        )
+        .map_err(sql(db, "finding superseded tries"))?;
+    // Most loads supersede nothing: the load's session numbers (a million on a cold load)
+    // are only listed when there is something to sort into marked and recorded.
+    if found > 0 {
+        sort_superseded(conn, db, appended)?;
+    }
+    record_totals(conn, db, load_id)?;
+    conn.execute_batch("DROP TABLE reev_load_runs; DROP TABLE reev_superseded")
+        .map_err(sql(db, "listing the runs of the load"))?;
+    // Every load, as a new session may share the number of a try recorded long ago.
+    refuse_shared_numbers(conn, db)
+}
+
+/// Mark the superseded tries (`reev_superseded`) this load appended in their own rows, and
+/// record the others, which an earlier load made visible, beside them.
+fn sort_superseded(conn: &Connection, db: &Path, appended: Vec<i64>) -> Result<()> {
+    conn.execute_batch("CREATE OR REPLACE TEMP TABLE reev_appended (session_no BIGINT NOT NULL)")
+        .map_err(sql(db, "listing the sessions of the load"))?;
+    {
         let mut app = conn
             .appender("reev_appended")
             .map_err(sql(db, "listing the sessions of the load"))?;
@@ -88,13 +112,6 @@ pub fn record_superseded(
                 .map_err(sql(db, "listing the sessions of the load"))?;
         }
     }
-    let found = conn
-        .execute(
-            &format!("CREATE OR REPLACE TEMP TABLE reev_superseded AS {SUPERSEDED}"),
-            [],
-        )
-        .map_err(sql(db, "finding superseded tries"))?;
-    // Tries of this load: marked in their own rows, which are not committed yet.
     conn.execute(
         "UPDATE sessions SET latest_try = false
          WHERE run_no IN (SELECT run_no FROM reev_load_runs)
@@ -103,21 +120,15 @@ pub fn record_superseded(
         [],
     )
     .map_err(sql(db, "marking superseded tries"))?;
-    // Tries an earlier load committed: recorded beside them.
     conn.execute(
         "INSERT INTO superseded_tries SELECT session_no, session_id FROM reev_superseded
          WHERE session_no NOT IN (SELECT session_no FROM reev_appended)",
         [],
     )
     .map_err(sql(db, "recording superseded tries"))?;
-    record_totals(conn, db, load_id)?;
-    conn.execute_batch(
-        "DROP TABLE reev_load_runs; DROP TABLE reev_appended; DROP TABLE reev_superseded",
-    )
-    .map_err(sql(db, "listing the runs of the load"))?;
-    // Every load, as a new session may share the number of a try recorded long ago.
-    refuse_shared_numbers(conn, db)?;
-    Ok(found as u64)
+    conn.execute_batch("DROP TABLE reev_appended")
+        .map_err(sql(db, "listing the sessions of the load"))?;
+    Ok(())
 }
 
 /// The superseded tries of the load's runs (`reev_load_runs`) that are not marked or
