@@ -183,18 +183,22 @@ pub fn init_program() -> Result<&'static Path, SandboxError> {
         .map_err(SandboxError::clone)
 }
 
-/// Does `init` speak this reev's [`reev_sandbox::message::PROTOCOL`]? An older one, which
-/// knows no `--protocol`, prints nothing (it reads requests from its empty stdin and ends).
-pub fn same_protocol(init: &Path) -> Result<(), SandboxError> {
-    let out = std::process::Command::new(init)
-        .arg("--protocol")
+/// Run `init` with the one `flag` (`--probe`, `--protocol`) and no input; its output.
+fn ask(init: &Path, flag: &str) -> Result<std::process::Output, SandboxError> {
+    std::process::Command::new(init)
+        .arg(flag)
         .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
         .output()
         .map_err(|e| SandboxError::Probe {
             init: init.to_path_buf(),
             source: Arc::new(e),
-        })?;
+        })
+}
+
+/// Does `init` speak this reev's [`reev_sandbox::message::PROTOCOL`]? An older one, which
+/// knows no `--protocol`, prints nothing (it reads requests from its empty stdin and ends).
+pub fn same_protocol(init: &Path) -> Result<(), SandboxError> {
+    let out = ask(init, "--protocol")?;
     let theirs = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let ours = reev_sandbox::message::PROTOCOL;
     if theirs == ours.to_string() {
@@ -218,14 +222,7 @@ pub fn probe() -> Result<(), SandboxError> {
         return Err(SandboxError::NamespacesOff);
     }
     let init = init_program()?;
-    let out = std::process::Command::new(init)
-        .arg("--probe")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|e| SandboxError::Probe {
-            init: init.to_path_buf(),
-            source: Arc::new(e),
-        })?;
+    let out = ask(init, "--probe")?;
     match out.status.code() {
         Some(0) => Ok(()),
         Some(_) => Err(SandboxError::Refused {
