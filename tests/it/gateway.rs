@@ -77,17 +77,24 @@ fn key_is_nowhere(p: &Project) {
     }
 }
 
-#[test]
-fn record_then_replay_with_the_upstream_gone_gives_the_same_statuses_and_scores() {
-    let p = Project::new();
-    let server = Server::start(&p, &transfer_script());
+/// The scripted model server, an agent behind the gateway that calls it, and the transfer
+/// benchmark: what the record-and-replay tests start from. The server lives while it is held.
+fn scripted_transfer(p: &Project) -> Server {
+    let server = Server::start(p, &transfer_script());
     gateway_config(
-        &p,
+        p,
         &format!("http://127.0.0.1:{}/v1", server.port),
         "scripted-model",
         "",
     );
-    transfer_benchmark(&p);
+    transfer_benchmark(p);
+    server
+}
+
+#[test]
+fn record_then_replay_with_the_upstream_gone_gives_the_same_statuses_and_scores() {
+    let p = Project::new();
+    let server = scripted_transfer(&p);
     reev_with_key(
         &p,
         &["run", "--attempts", "2", "--jobs", "2", "--run-id", "rec"],
@@ -190,14 +197,7 @@ fn record_then_replay_with_the_upstream_gone_gives_the_same_statuses_and_scores(
 #[test]
 fn a_changed_prompt_is_an_error_naming_the_request_and_the_json_path() {
     let p = Project::new();
-    let server = Server::start(&p, &transfer_script());
-    gateway_config(
-        &p,
-        &format!("http://127.0.0.1:{}/v1", server.port),
-        "scripted-model",
-        "",
-    );
-    transfer_benchmark(&p);
+    let server = scripted_transfer(&p);
     reev_with_key(&p, &["run", "--run-id", "rec"]).ok();
     drop(server);
     let bench = std::fs::read_to_string(p.join("benchmarks/transfer.yml")).expect("read");
@@ -221,14 +221,7 @@ fn a_changed_prompt_is_an_error_naming_the_request_and_the_json_path() {
 #[test]
 fn an_edited_cassette_is_refused_naming_the_file() {
     let p = Project::new();
-    let server = Server::start(&p, &transfer_script());
-    gateway_config(
-        &p,
-        &format!("http://127.0.0.1:{}/v1", server.port),
-        "scripted-model",
-        "",
-    );
-    transfer_benchmark(&p);
+    let _server = scripted_transfer(&p);
     reev_with_key(&p, &["run", "--run-id", "rec"]).ok();
     let cassette = p.join("runs/rec/cassettes/llm/transfer@1.json");
     let text = std::fs::read_to_string(&cassette).expect("cassette");
@@ -752,14 +745,7 @@ fn the_gateway_url_reaches_the_agent_every_way_and_its_count_wins() {
 #[test]
 fn a_cassette_left_without_its_session_file_is_replaced_on_resume() {
     let p = Project::new();
-    let server = Server::start(&p, &transfer_script());
-    gateway_config(
-        &p,
-        &format!("http://127.0.0.1:{}/v1", server.port),
-        "scripted-model",
-        "",
-    );
-    transfer_benchmark(&p);
+    let _server = scripted_transfer(&p);
     reev_with_key(&p, &["run", "--run-id", "rec"]).ok();
     let cassette = p.join("runs/rec/cassettes/llm/transfer@1.json");
     let session = p.join("runs/rec/sessions/llm/transfer@1.json");
